@@ -1,0 +1,107 @@
+"""The app factory: one settings dict holding the services, routes from each handlers module."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from tornado import web
+
+from . import openapi
+from .bus import Bus, make_bus, make_redis
+from .config import Config
+from .handlers import agent, auth, ops, pages, public
+from .handlers.base import BaseHandler
+from .errors import NotFound
+from .metrics import Metrics
+from .security import MemoryRateLimiter, RateLimiter, RedisRateLimiter, TokenSigner
+from .services import AuthService, ChatService
+from .store import Store
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+STATIC_DIR = ROOT_DIR / "static"
+TEMPLATE_DIR = ROOT_DIR / "templates"
+
+access_log = logging.getLogger("callcenter.access")
+
+
+@dataclasses.dataclass
+class Services:
+    """Everything a handler may use; built once per worker process."""
+    config: Config
+    store: Store
+    bus: Bus
+    redis: aioredis.Redis | None
+    limiter: RateLimiter
+    signer: TokenSigner
+    auth: AuthService
+    chat: ChatService
+    metrics: Metrics
+
+    async def start(self) -> None:
+        await self.bus.start()
+
+    async def close(self) -> None:
+        await self.bus.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.store.close()
+
+
+def create_services(config: Config) -> Services:
+    secret = config.ensure_secret_key()
+    store = Store(config.effective_database_url)
+    redis = make_redis(config.redis_url) if config.uses_redis else None
+    bus = make_bus(config.redis_url, config.redis_prefix, redis=redis)
+    limiter: RateLimiter = RedisRateLimiter(redis, config.redis_prefix) if redis else MemoryRateLimiter()
+    signer = TokenSigner(secret, agent_ttl_secs=config.agent_token_ttl_secs,
+                         visitor_ttl_secs=config.visitor_token_ttl_secs)
+    metrics = Metrics()
+    return Services(
+        config=config, store=store, bus=bus, redis=redis, limiter=limiter, signer=signer,
+        auth=AuthService(store, signer, limiter, config),
+        chat=ChatService(store, bus, signer, limiter, config),
+        metrics=metrics,
+    )
+
+
+class JSONNotFoundHandler(BaseHandler):
+    def prepare(self) -> None:
+        raise NotFound("no such route", code="route_not_found")
+
+
+def log_request(handler: web.RequestHandler) -> None:
+    """One line per request: never the query string (no tokens, no search text) nor a body."""
+    status = handler.get_status()
+    duration_secs = handler.request.request_time()
+    route_name = type(handler).__name__
+    services = handler.settings.get("services")
+    if services is not None:
+        services.metrics.http_requests.labels(route_name, handler.request.method, str(status)).inc()
+        services.metrics.http_duration.labels(route_name).observe(duration_secs)
+    level = logging.INFO if status < 500 else logging.ERROR
+    access_log.log(level, "%d %s %s tenant=%s %.1fms ip=%s", status, handler.request.method, handler.request.path,
+                   getattr(handler, "log_tenant", "-"), duration_secs * 1000, handler.request.remote_ip)
+
+
+def all_routes() -> list:
+    return [*auth.routes, *public.routes, *agent.routes, *ops.routes, *pages.routes]
+
+
+def make_app(services: Services, **extra_settings) -> web.Application:
+    routes = all_routes()
+    settings = dict(
+        services=services,
+        openapi=openapi.build(routes),
+        template_path=str(TEMPLATE_DIR),
+        static_path=str(STATIC_DIR),
+        static_url_prefix="/static/",
+        default_handler_class=JSONNotFoundHandler,
+        log_function=log_request,
+        compress_response=True,
+        xsrf_cookies=False,
+        websocket_ping_interval=None,
+    )
+    settings.update(extra_settings)
+    return web.Application(routes, **settings)

@@ -1,0 +1,176 @@
+"""The event bus between workers, chosen by URL (`memory://` or `redis://…`).
+
+Every worker publishes the events its services emit and hands every event it
+receives (its own included) to its listeners, normally the hub. Pub/sub is only
+the fast path: a client that misses an event while a bus is down gets it from
+the store when it resumes.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Awaitable, Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .events import Event
+
+log = logging.getLogger("callcenter.bus")
+
+Listener = Callable[[Event], Awaitable[None] | None]
+
+RESUBSCRIBE_BACKOFF_MAX_SECS = 5.0
+REDIS_SOCKET_TIMEOUT_SECS = 5.0
+REDIS_CONNECT_TIMEOUT_SECS = 3.0
+REDIS_POOL_SIZE = 200
+REDIS_POOL_WAIT_SECS = 5.0
+SUBSCRIBER_POLL_SECS = 10.0
+
+
+class BusUnavailable(Exception):
+    """The bus cannot take the event right now."""
+
+
+class Bus:
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self.reconnects = 0
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    async def _deliver(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                result = listener(event)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # one broken listener must not stop the others
+                log.exception("bus listener failed on %s", event.type)
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ping(self) -> None:
+        pass
+
+    async def publish(self, event: Event) -> None:
+        raise NotImplementedError
+
+
+class MemoryBus(Bus):
+    """One process: publishing is delivering."""
+
+    async def publish(self, event: Event) -> None:
+        await self._deliver(event)
+
+
+def make_redis(url: str, *, max_connections: int = REDIS_POOL_SIZE) -> aioredis.Redis:
+    """A Redis client with limits set on purpose: a bounded pool that waits instead of raising."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=REDIS_POOL_WAIT_SECS,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_SECS,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECS,
+        health_check_interval=30,
+        socket_keepalive=True,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+class RedisBus(Bus):
+    """Redis pub/sub on one channel per deployment (key prefix); resubscribes by itself."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str):
+        super().__init__()
+        self.redis = redis
+        self.channel = f"{prefix}events"
+        self._task: asyncio.Task | None = None
+        self._subscribed = asyncio.Event()
+        self._closing = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="redis-bus")
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), timeout=REDIS_CONNECT_TIMEOUT_SECS * 2)
+        except asyncio.TimeoutError:
+            log.warning("bus: not subscribed yet; will keep trying in the background")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def ping(self) -> None:
+        try:
+            await self.redis.ping()
+        except RedisError as exc:
+            raise BusUnavailable(str(exc)) from exc
+        if not self._subscribed.is_set():
+            raise BusUnavailable("not subscribed to the event channel")
+
+    async def publish(self, event: Event) -> None:
+        try:
+            await self.redis.publish(self.channel, json.dumps(event.to_dict(), separators=(",", ":")))
+        except RedisError as exc:
+            raise BusUnavailable(str(exc)) from exc
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while not self._closing:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                if self._subscribed.is_set() is False and self.reconnects == 0:
+                    log.info("bus: subscribed to %s", self.channel)
+                elif not self._subscribed.is_set():
+                    log.info("bus: resubscribed to %s", self.channel)
+                self._subscribed.set()
+                backoff = 0.1
+                while True:
+                    # A bounded wait returns None when idle (minutes of silence are normal) and
+                    # lets redis-py send its periodic health-check PING on this connection.
+                    message = await pubsub.get_message(timeout=SUBSCRIBER_POLL_SECS)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        event = Event.from_dict(json.loads(message["data"]))
+                    except (ValueError, TypeError) as exc:
+                        log.warning("bus: dropped malformed event: %s", exc)
+                        continue
+                    await self._deliver(event)
+            except asyncio.CancelledError:
+                raise
+            except (RedisConnectionError, RedisTimeoutError, OSError, RedisError) as exc:
+                self._subscribed.clear()
+                self.reconnects += 1
+                log.warning("bus: connection lost (%s); resubscribing in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RESUBSCRIBE_BACKOFF_MAX_SECS)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except (RedisError, OSError):
+                    pass
+
+
+def make_bus(redis_url: str | None, prefix: str, redis: aioredis.Redis | None = None) -> Bus:
+    if not redis_url or redis_url.startswith("memory"):
+        return MemoryBus()
+    return RedisBus(redis or make_redis(redis_url), prefix)

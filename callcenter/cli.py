@@ -1,0 +1,195 @@
+"""The `callcenter` command line."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import re
+import sys
+
+from . import __version__, migrations
+from .config import Config, ConfigError
+from .errors import Conflict
+from .security import MAX_PASSWORD_BYTES, hash_password
+from .store import AGENT_ROLES, Store
+
+MIN_PASSWORD_CHARS = 8
+TENANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _read_password(prompt: str) -> str:
+    """From a prompt on a terminal, else the first line of stdin: never from argv."""
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if getpass.getpass("Repeat: ") != first:
+            raise ConfigError("the passwords do not match")
+        password = first
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ConfigError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise ConfigError(f"the password must be at most {MAX_PASSWORD_BYTES} bytes")
+    return password
+
+
+async def _with_store(config: Config, work):
+    from .server import check_database
+    store = await check_database(config)
+    try:
+        current = await migrations.current_revision(config.effective_database_url)
+        if current != migrations.head_revision():
+            raise ConfigError("the database schema is not up to date: run `callcenter migrate` first")
+        return await work(store)
+    finally:
+        await store.close()
+
+
+def cmd_serve(args, config: Config) -> None:
+    from .server import serve
+    serve(config)
+
+
+def cmd_migrate(args, config: Config) -> None:
+    from .server import check_database
+
+    async def run() -> None:
+        if config.embedded:
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await check_database(config)
+        await store.close()
+        before = await migrations.current_revision(config.effective_database_url)
+        await migrations.upgrade_async(config.effective_database_url)
+        after = await migrations.current_revision(config.effective_database_url)
+        print(f"schema at {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+    asyncio.run(run())
+
+
+def cmd_demo(args, config: Config) -> None:
+    from .demo import DEMO_AGENT_EMAIL, DEMO_TENANT_ID, seed_demo
+
+    async def work(store: Store) -> None:
+        if await seed_demo(store):
+            print(f"seeded tenant {DEMO_TENANT_ID}; sign in as {DEMO_AGENT_EMAIL}")
+        else:
+            print(f"tenant {DEMO_TENANT_ID} already exists; nothing changed")
+
+    asyncio.run(_with_store(config, work))
+
+
+def cmd_create_tenant(args, config: Config) -> None:
+    if not TENANT_ID_RE.match(args.tenant_id):
+        raise ConfigError("tenant id: 2-64 lowercase letters, digits and dashes, e.g. acme-shop")
+
+    async def work(store: Store) -> None:
+        try:
+            await store.create_tenant(args.tenant_id, args.name or args.tenant_id, args.allowed_origin or [])
+        except Conflict as exc:
+            raise ConfigError(exc.message) from None
+        print(f"created tenant {args.tenant_id}")
+
+    asyncio.run(_with_store(config, work))
+
+
+def cmd_create_agent(args, config: Config) -> None:
+    password = _read_password(f"Password for {args.email}: ")
+
+    async def work(store: Store) -> None:
+        if await store.get_tenant(args.tenant) is None:
+            raise ConfigError(f"no tenant {args.tenant!r}; create it with `callcenter create-tenant`")
+        try:
+            agent = await store.create_agent(args.tenant, args.email, hash_password(password),
+                                             args.name or args.email.split("@")[0], args.role)
+        except Conflict as exc:
+            raise ConfigError(exc.message) from None
+        print(f"created agent {agent['email']} (id {agent['id']}, {agent['role']}) in tenant {args.tenant}")
+
+    asyncio.run(_with_store(config, work))
+
+
+def cmd_ai_worker(args, config: Config) -> None:
+    raise ConfigError("the AI worker is not part of this build yet: AI replies are still being built "
+                      "(see the project's open issues); the chat works without it")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callcenter", description="Self-hosted multi-tenant real-time support chat.",
+        epilog="Configuration comes from CALLCENTER_* environment variables; flags override them.")
+    parser.add_argument("--version", action="version", version=f"callcenter {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("serve", help="run the web server",
+                       description="Run the web server. With no CALLCENTER_DATABASE_URL it uses SQLite in the "
+                                   "data dir, migrates it and seeds the demo tenant.")
+    p.add_argument("--host", help="address to bind (default 0.0.0.0)")
+    p.add_argument("--port", type=int, help="port (default $CALLCENTER_PORT or 8080)")
+    p.add_argument("--workers", type=int, help="worker processes (more than 1 needs Redis and MySQL)")
+    p.add_argument("--data-dir", help="data directory for the embedded default (default .callcenter)")
+    p.add_argument("--seed-demo", action="store_true", help="also seed the demo tenant on MySQL")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="apply database migrations",
+                       description="Bring the database schema up to date (safe to run repeatedly).")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("demo", help="seed the demo tenant", description="Seed tenant demo-tenant with two "
+                       "agents and a few past conversations into the configured store.")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("create-tenant", help="create a tenant", description="Create a tenant.")
+    p.add_argument("tenant_id", help="slug id, e.g. acme-shop")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--allowed-origin", action="append", metavar="ORIGIN",
+                   help="an origin allowed to embed the widget, e.g. https://www.acme.com (repeatable)")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_create_tenant)
+
+    p = sub.add_parser("create-agent", help="create an agent",
+                       description="Create an agent. The password is asked for on a terminal, or read from "
+                                   "the first line of stdin; it is never taken from the command line.")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--email", required=True)
+    p.add_argument("--name")
+    p.add_argument("--role", choices=AGENT_ROLES, default="agent")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_create_agent)
+
+    p = sub.add_parser("ai-worker", help="run an AI reply worker", description="Run an AI reply worker.")
+    p.set_defaults(func=cmd_ai_worker)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        overrides = {"host": getattr(args, "host", None), "port": getattr(args, "port", None),
+                     "workers": getattr(args, "workers", None)}
+        if getattr(args, "data_dir", None):
+            from pathlib import Path
+            overrides["data_dir"] = Path(args.data_dir)
+        if getattr(args, "seed_demo", False):
+            overrides["seed_demo"] = True
+        config = Config.from_env(**overrides)
+        config.validate()
+        _configure_logging(config.log_level)
+        args.func(args, config)
+    except ConfigError as exc:
+        print(f"callcenter: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

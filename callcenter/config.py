@@ -1,0 +1,159 @@
+"""Configuration: environment first, command-line flags override.
+
+Every setting has one name here; `Config.from_env()` reads the environment and
+`Config.validate()` turns a bad combination into a `ConfigError` whose message
+is the one line the CLI prints before exiting.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+SQLITE_SCHEME = "sqlite+aiosqlite"
+MYSQL_SCHEME = "mysql+aiomysql"
+SUPPORTED_DB_SCHEMES = (SQLITE_SCHEME, MYSQL_SCHEME)
+SUPPORTED_BUS_SCHEMES = ("redis", "rediss", "memory")
+
+DEFAULT_PORT = 8080
+DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
+SECRET_KEY_FILENAME = "secret_key"
+SQLITE_FILENAME = "callcenter.sqlite3"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot work; the message is shown to the operator as is."""
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclasses.dataclass
+class Config:
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = "cc:"
+    secret_key: str | None = None
+    data_dir: Path = dataclasses.field(default_factory=lambda: Path(".callcenter"))
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    gemini_api_key: str | None = None
+    gemini_model: str = DEFAULT_GEMINI_MODEL
+    gemini_base_url: str | None = None
+    # Request body limit for the JSON API; bigger bodies get 413.
+    max_body_bytes: int = 64 * 1024
+    max_message_chars: int = 5000
+    agent_token_ttl_secs: int = 12 * 3600
+    visitor_token_ttl_secs: int = 30 * 24 * 3600
+    login_max_failures: int = 10
+    login_window_secs: int = 300
+    session_starts_per_ip: int = 30
+    session_start_window_secs: int = 60
+    seed_demo: bool = False
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Config":
+        env = os.environ
+        cfg = cls(
+            database_url=env.get("CALLCENTER_DATABASE_URL") or None,
+            redis_url=env.get("CALLCENTER_REDIS_URL") or None,
+            redis_prefix=env.get("CALLCENTER_REDIS_PREFIX") or "cc:",
+            secret_key=env.get("CALLCENTER_SECRET_KEY") or None,
+            data_dir=Path(env.get("CALLCENTER_DATA_DIR") or ".callcenter"),
+            port=_env_int("CALLCENTER_PORT", DEFAULT_PORT),
+            gemini_api_key=env.get("GEMINI_API_KEY") or None,
+            gemini_model=env.get("CALLCENTER_GEMINI_MODEL") or DEFAULT_GEMINI_MODEL,
+            gemini_base_url=env.get("CALLCENTER_GEMINI_BASE_URL") or None,
+            login_max_failures=_env_int("CALLCENTER_LOGIN_MAX_FAILURES", 10),
+            login_window_secs=_env_int("CALLCENTER_LOGIN_WINDOW_SECS", 300),
+            session_starts_per_ip=_env_int("CALLCENTER_SESSION_STARTS_PER_IP", 30),
+            log_level=env.get("CALLCENTER_LOG_LEVEL") or "INFO",
+        )
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(cfg, key, value)
+        return cfg
+
+    @property
+    def embedded(self) -> bool:
+        """True when running on the zero-configuration SQLite default."""
+        return self.database_url is None or self.database_url.startswith(SQLITE_SCHEME)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"{SQLITE_SCHEME}:///{(self.data_dir / SQLITE_FILENAME).resolve()}"
+
+    def validate(self) -> None:
+        db_url = self.effective_database_url
+        scheme = db_url.split("://", 1)[0] if "://" in db_url else ""
+        if scheme not in SUPPORTED_DB_SCHEMES:
+            raise ConfigError(
+                f"CALLCENTER_DATABASE_URL has unsupported scheme {scheme or db_url!r}; "
+                f"use {SQLITE_SCHEME}:///path or {MYSQL_SCHEME}://user:pass@host/db"
+            )
+        if self.redis_url:
+            bus_scheme = self.redis_url.split("://", 1)[0] if "://" in self.redis_url else ""
+            if bus_scheme not in SUPPORTED_BUS_SCHEMES:
+                raise ConfigError(
+                    f"CALLCENTER_REDIS_URL has unsupported scheme {bus_scheme or self.redis_url!r}; "
+                    "use redis://host:port/db"
+                )
+        if scheme == MYSQL_SCHEME and not self.secret_key:
+            raise ConfigError(
+                "CALLCENTER_SECRET_KEY is required with MySQL: set it to a long random string "
+                "shared by all workers"
+            )
+        if self.workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        if self.workers > 1 and not self.uses_redis:
+            raise ConfigError(
+                f"--workers {self.workers} needs CALLCENTER_REDIS_URL: workers share events, "
+                "rate limits and presence through Redis"
+            )
+        if self.workers > 1 and scheme == SQLITE_SCHEME:
+            raise ConfigError(f"--workers {self.workers} needs MySQL/MariaDB (CALLCENTER_DATABASE_URL)")
+        if not (0 < self.port < 65536):
+            raise ConfigError(f"port {self.port} is out of range")
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url) and not self.redis_url.startswith("memory")
+
+    def ensure_secret_key(self) -> str:
+        """The secret key; the embedded default makes one and keeps it in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / SECRET_KEY_FILENAME
+        if path.exists():
+            self.secret_key = path.read_text().strip()
+        else:
+            self.secret_key = secrets.token_urlsafe(48)
+            path.write_text(self.secret_key)
+            path.chmod(0o600)
+        return self.secret_key

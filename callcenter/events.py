@@ -1,0 +1,104 @@
+"""Event names and payload builders: the one place that knows what a frame looks like.
+
+An `Event` says who should get it: the tenant's agents, the session's visitor,
+or one agent. The hub routes it to the sockets of this worker; the bus carries
+it to the other workers. Services publish only after their transaction commits.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from . import models
+
+# The reference's names, kept as they are.
+MESSAGE_NEW = "chat.message.new"
+SESSION_STARTED = "chat.session.started"
+SESSION_ASSIGNED = "chat.session.assigned"
+AGENT_JOINED = "chat.agent.joined"
+TYPING = "chat.typing"
+# Added in the same style.
+MESSAGE_SEND = "chat.message.send"
+MESSAGE_ACK = "chat.message.ack"
+MESSAGE_READ = "chat.message.read"
+SESSION_RESOLVED = "chat.session.resolved"
+SESSION_REOPENED = "chat.session.reopened"
+SESSION_TRANSFERRED = "chat.session.transferred"
+SESSION_UPDATED = "chat.session.updated"
+AGENT_PRESENCE = "chat.agent.presence"
+VISITOR_PRESENCE = "chat.visitor.presence"
+
+
+@dataclass
+class Event:
+    type: str
+    tenant_id: str
+    data: dict
+    session_id: str | None = None
+    to_agents: bool = True
+    to_visitor: bool = False
+    # Only this agent (still within the tenant); None means every agent of the tenant.
+    agent_id: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    def frame(self) -> dict:
+        return {"type": self.type, "data": self.data}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Event":
+        return cls(**raw)
+
+
+def message_new(message: dict, session: dict | None = None) -> Event:
+    data = {"message": models.message_model(message), "session_id": message["session_id"]}
+    if session is not None:
+        data["session"] = models.session_model(session)
+    return Event(MESSAGE_NEW, message["tenant_id"], data, session_id=message["session_id"],
+                 to_agents=True, to_visitor=True)
+
+
+def session_started(session: dict) -> Event:
+    return Event(SESSION_STARTED, session["tenant_id"], {"session": models.session_model(session)},
+                 session_id=session["id"], to_agents=True, to_visitor=False)
+
+
+def session_assigned(session: dict, agent: dict | None, by_agent: dict | None) -> Event:
+    return Event(SESSION_ASSIGNED, session["tenant_id"], {
+        "session_id": session["id"],
+        "session": models.session_model(session),
+        "agent": models.agent_public_model(agent) if agent else None,
+        "by_agent_id": by_agent["id"] if by_agent else None,
+    }, session_id=session["id"], to_agents=True, to_visitor=True)
+
+
+def agent_joined(session: dict, agent: dict) -> Event:
+    """Told to the agent who now has the conversation ("you were assigned")."""
+    return Event(AGENT_JOINED, session["tenant_id"], {
+        "session_id": session["id"], "session": models.session_model(session),
+        "agent": models.agent_public_model(agent),
+    }, session_id=session["id"], to_agents=True, to_visitor=False, agent_id=agent["id"])
+
+
+def session_transferred(session: dict, from_agent: dict | None, to_agent: dict, by_agent: dict) -> Event:
+    return Event(SESSION_TRANSFERRED, session["tenant_id"], {
+        "session_id": session["id"], "session": models.session_model(session),
+        "from_agent": models.agent_public_model(from_agent) if from_agent else None,
+        "to_agent": models.agent_public_model(to_agent), "by_agent_id": by_agent["id"],
+    }, session_id=session["id"], to_agents=True, to_visitor=True)
+
+
+def session_status(session: dict, by_agent: dict | None, resolved: bool) -> Event:
+    return Event(SESSION_RESOLVED if resolved else SESSION_REOPENED, session["tenant_id"], {
+        "session_id": session["id"], "session": models.session_model(session),
+        "by_agent_id": by_agent["id"] if by_agent else None,
+    }, session_id=session["id"], to_agents=True, to_visitor=True)
+
+
+def message_read(session: dict, reader: str, seq: int, agent: dict | None = None) -> Event:
+    return Event(MESSAGE_READ, session["tenant_id"], {
+        "session_id": session["id"], "reader": reader, "seq": seq,
+        "agent_id": agent["id"] if agent else None,
+        "unread": session.get("agent_unread", 0),
+    }, session_id=session["id"], to_agents=True, to_visitor=True)

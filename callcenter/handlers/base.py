@@ -1,0 +1,253 @@
+"""The base handlers: JSON errors, body parsing, auth, CORS, security headers."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, TypeVar
+
+import pydantic
+from redis.exceptions import RedisError
+from tornado import httputil, web
+
+from ..errors import ApiError, Forbidden, InvalidInput, PayloadTooLarge, Unauthorized, Unavailable
+
+log = logging.getLogger("callcenter.api")
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+# Query parameters that would put a credential in a URL (and so in logs and histories).
+TOKEN_QUERY_NAMES = {"token", "access_token", "jwt", "auth", "authorization", "api_key"}
+
+STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+                429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+
+
+def route(template: str, handler: type, **kwargs) -> web.URLSpec:
+    """A URLSpec from an OpenAPI-style template: `/a/{name}` becomes `/a/(?P<name>[^/]+)`."""
+    pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"
+    spec = web.URLSpec(pattern, handler, kwargs or None)
+    spec.template = template  # read by the OpenAPI builder
+    return spec
+
+
+def json_dumps(obj: Any) -> str:
+    # "</" escaped so a JSON string can never close a <script> it is embedded in.
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+
+
+class BaseHandler(web.RequestHandler):
+    """Common to every route: security headers, request logging fields, JSON errors."""
+
+    log_tenant: str = "-"
+
+    @property
+    def services(self):
+        return self.settings["services"]
+
+    @property
+    def config(self):
+        return self.settings["services"].config
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
+        self.set_header("X-Frame-Options", "DENY")
+        self.clear_header("Server")
+
+    def write_json(self, obj: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json_dumps(obj))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            code, message = exc.code, exc.message
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
+        elif isinstance(exc, (RedisError, ConnectionError)):
+            status_code, code, message = 503, "unavailable", "a backing service is unreachable; try again shortly"
+            self.set_status(503)
+        elif isinstance(exc, web.HTTPError):
+            code = STATUS_CODES.get(status_code, "error")
+            message = exc.log_message if exc.log_message and status_code < 500 else self._reason
+        else:
+            code = STATUS_CODES.get(status_code, "error")
+            message = "internal error" if status_code >= 500 else self._reason
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json_dumps({"error": {"code": code, "message": message}}))
+
+    def log_exception(self, typ, value, tb) -> None:
+        if isinstance(value, ApiError):
+            if value.status >= 500:
+                log.warning("%s %s: %s", self.request.method, self.request.path, getattr(value, "detail", value.message))
+            return
+        if isinstance(value, (RedisError, ConnectionError)):
+            log.warning("%s %s: redis unavailable: %s", self.request.method, self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
+
+    @property
+    def client_ip(self) -> str:
+        return self.request.remote_ip or "-"
+
+
+class APIHandler(BaseHandler):
+    """JSON API routes. Subclasses declare `api = {"GET": {...}}` for the OpenAPI document."""
+
+    api: dict[str, dict] = {}
+    # Public (widget) routes answer CORS for the tenant's origins; agent routes are same-origin only.
+    cross_origin = False
+
+    def check_xsrf_cookie(self) -> None:
+        # No cookies carry authority here (bearer tokens only), so there is nothing to forge.
+        pass
+
+    def prepare(self) -> None:
+        for name in self.request.query_arguments:
+            if name.lower() in TOKEN_QUERY_NAMES:
+                raise InvalidInput("tokens are not accepted in URLs; send Authorization: Bearer <token>",
+                                   code="token_in_url")
+        if len(self.request.body) > self.config.max_body_bytes:
+            raise PayloadTooLarge(f"request body is larger than {self.config.max_body_bytes} bytes")
+        if not self.cross_origin and self.request.method != "OPTIONS":
+            self._require_same_origin()
+
+    def _require_same_origin(self) -> None:
+        origin = self.request.headers.get("Origin")
+        if origin and origin != f"{self.request.protocol}://{self.request.host}":
+            raise Forbidden("this route only answers its own origin", code="cross_origin_forbidden")
+
+    # ---- input -----------------------------------------------------------
+
+    def parse_body(self, model: type[M]) -> M:
+        # Any declared type is read as JSON (curl -d sends form-urlencoded); bearer tokens, not
+        # cookies, carry authority, so a "simple" cross-site form post gains nothing.
+        if self.request.headers.get("Content-Type", "").startswith("multipart/"):
+            raise InvalidInput("send the body as application/json", code="unsupported_media_type")
+        try:
+            raw = json.loads(self.request.body or b"{}")
+        except UnicodeDecodeError:
+            raise InvalidInput("request body is not valid UTF-8", code="invalid_json") from None
+        except (ValueError, RecursionError):
+            raise InvalidInput("request body is not valid JSON", code="invalid_json") from None
+        if not isinstance(raw, dict):
+            raise InvalidInput("request body must be a JSON object", code="invalid_json")
+        try:
+            return model.model_validate(raw)
+        except pydantic.ValidationError as exc:
+            raise InvalidInput(describe_validation_error(exc), code="invalid_input") from None
+        except RecursionError:
+            raise InvalidInput("request body is nested too deeply", code="invalid_json") from None
+
+    def int_arg(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidInput(f"{name} must be a whole number", code="invalid_query") from None
+        if not minimum <= value <= maximum:
+            raise InvalidInput(f"{name} must be between {minimum} and {maximum}", code="invalid_query")
+        return value
+
+    def choice_arg(self, name: str, choices: tuple[str, ...]) -> str | None:
+        raw = self.get_query_argument(name, None)
+        if raw in (None, ""):
+            return None
+        if raw not in choices:
+            raise InvalidInput(f"{name} must be one of {', '.join(choices)}", code="invalid_query")
+        return raw
+
+    def bearer_token(self) -> str:
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("send Authorization: Bearer <token>", code="missing_token")
+        return token.strip()
+
+
+class AgentHandler(APIHandler):
+    """Routes for signed-in agents: `self.agent` is set before the method runs."""
+
+    agent: dict
+
+    async def prepare(self) -> None:
+        super().prepare()
+        self.agent = await self.services.auth.agent_from_token(self.bearer_token())
+        self.log_tenant = self.agent["tenant_id"]
+
+
+class PublicHandler(APIHandler):
+    """Widget routes: cross-origin for the tenant's allowed origins."""
+
+    cross_origin = True
+    _cors_origin: str | None = None
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        # Re-applied here because send_error() clears headers before rendering an error.
+        if self._cors_origin:
+            self.set_header("Access-Control-Allow-Origin", self._cors_origin)
+            self.set_header("Vary", "Origin")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Errors carry nothing tenant-specific; let the widget read why its call failed.
+        origin = self.request.headers.get("Origin")
+        if origin and not self._cors_origin:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Vary", "Origin")
+        super().write_error(status_code, **kwargs)
+
+    def options(self, *args, **kwargs) -> None:
+        # Preflight: the tenant is not known yet (no body, no token), so allow the shape of the
+        # request; the real response carries Allow-Origin only for the tenant's own origins.
+        origin = self.request.headers.get("Origin")
+        if origin:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Vary", "Origin")
+            self.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+            self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
+            self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
+
+    def allow_origin_for(self, tenant: dict) -> None:
+        origin = self.request.headers.get("Origin")
+        if origin and origin_allowed(origin, tenant, self.request):
+            self._cors_origin = origin
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Vary", "Origin")
+
+    async def visitor(self):
+        identity = await self.services.auth.visitor_from_token(self.bearer_token())
+        self.log_tenant = identity.claims.tenant_id
+        tenant = await self.services.store.get_tenant(identity.claims.tenant_id)
+        if tenant:
+            self.allow_origin_for(tenant)
+        return identity
+
+
+def origin_allowed(origin: str, tenant: dict, request: httputil.HTTPServerRequest) -> bool:
+    """Same origin as the server, or listed in the tenant's allowed origins ('*' allows any)."""
+    if origin == f"{request.protocol}://{request.host}":
+        return True
+    allowed = tenant.get("allowed_origins") or []
+    return "*" in allowed or origin.rstrip("/") in allowed
+
+
+def describe_validation_error(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        msg = err.get("msg", "is invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "is not a known field"
+        elif err.get("type") == "missing":
+            msg = "is required"
+        parts.append(f"{where}: {msg.removeprefix('Value error, ')}")
+    return "; ".join(parts)

@@ -1,0 +1,56 @@
+"""Operations: health, metrics, and the OpenAPI document."""
+import asyncio
+
+from .. import models, openapi
+from ..errors import ApiError
+from ..metrics import CONTENT_TYPE_LATEST
+from .base import APIHandler, BaseHandler, route
+
+HEALTH_CHECK_TIMEOUT_SECS = 3.0
+
+
+class HealthHandler(APIHandler):
+    cross_origin = True
+    api = {"GET": {"summary": "200 when the store and the bus answer, 503 with the reason otherwise",
+                   "tags": ["ops"], "response": models.HealthResponse, "errors": []}}
+
+    async def get(self) -> None:
+        checks = {}
+        for name, probe in (("store", self.services.store.ping), ("bus", self.services.bus.ping)):
+            try:
+                await asyncio.wait_for(probe(), HEALTH_CHECK_TIMEOUT_SECS)
+                checks[name] = "ok"
+            except asyncio.TimeoutError:
+                checks[name] = "timeout"
+            except (ApiError, OSError, ConnectionError) as exc:
+                checks[name] = f"unavailable: {getattr(exc, 'detail', None) or exc}"[:200]
+            except Exception as exc:  # a health probe reports every failure rather than raising
+                checks[name] = f"error: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        self.write_json({"status": "ok" if healthy else "unavailable", "checks": checks},
+                        status=200 if healthy else 503)
+
+
+class MetricsHandler(BaseHandler):
+    api = {"GET": {"summary": "Prometheus metrics (text exposition format)", "tags": ["ops"],
+                   "content_type": "text/plain", "errors": []}}
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(self.services.metrics.render())
+
+
+class OpenAPIHandler(APIHandler):
+    cross_origin = True
+    api = {"GET": {"summary": "This OpenAPI 3 document", "tags": ["ops"], "content_type": "application/json",
+                   "errors": []}}
+
+    def get(self) -> None:
+        self.write_json(self.settings["openapi"])
+
+
+routes = [
+    route("/healthz", HealthHandler),
+    route("/metrics", MetricsHandler),
+    route("/api/v1/openapi.json", OpenAPIHandler),
+]

@@ -1,0 +1,296 @@
+"""Request bodies (pydantic, validated in one place) and `*_model()` serializers of rows."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+CLIENT_MSG_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
+TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9\-]{0,62}[a-z0-9]$"
+SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
+MAX_MESSAGE_CHARS = 5000
+# Control characters other than tab/newline have no place in chat text (NUL breaks some drivers).
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+class Body(BaseModel):
+    """Base of every JSON request body: exact types, no unknown fields."""
+    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=10_000)
+
+
+def _clean_text(value: str, what: str, max_chars: int) -> str:
+    if _CONTROL_CHARS.search(value):
+        raise ValueError(f"{what} contains control characters")
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError(f"{what} must not be empty")
+    if len(stripped) > max_chars:
+        raise ValueError(f"{what} is longer than {max_chars} characters")
+    return stripped
+
+
+MessageText = Annotated[str, Field(description="Message text, 1 to 5000 characters after trimming.")]
+ClientMsgId = Annotated[str, StringConstraints(pattern=CLIENT_MSG_ID_PATTERN),
+                        Field(description="Sender-chosen id that makes retries idempotent.")]
+Email = Annotated[str, StringConstraints(max_length=254)]
+
+
+class LoginRequest(Body):
+    email: Email
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    tenant_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class StartSessionRequest(Body):
+    tenant_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,31}$")] = "web"
+    customer_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    customer_email: Email = ""
+    page_url: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+    @field_validator("customer_name", "customer_email", "page_url")
+    @classmethod
+    def _no_control_chars(cls, value: str) -> str:
+        if _CONTROL_CHARS.search(value):
+            raise ValueError("contains control characters")
+        return value.strip()
+
+    @field_validator("customer_email")
+    @classmethod
+    def _email_shape(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError("is not an email address")
+        return value.lower()
+
+
+class _SendBody(Body):
+    message: MessageText
+    client_msg_id: ClientMsgId | None = None
+
+    @field_validator("message")
+    @classmethod
+    def _message_text(cls, value: str) -> str:
+        return _clean_text(value, "message", MAX_MESSAGE_CHARS)
+
+
+class PublicMessageRequest(_SendBody):
+    session_id: Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)]
+
+
+class AgentMessageRequest(_SendBody):
+    session_id: Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)]
+
+
+class AssignRequest(Body):
+    agent_id: Annotated[int, Field(ge=1, description="Agent to assign; omit to assign yourself.")] | None = None
+
+
+class TransferRequest(Body):
+    agent_id: Annotated[int, Field(ge=1)]
+    note: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class ReadRequest(Body):
+    seq: Annotated[int, Field(ge=0)]
+
+
+class EmptyBody(Body):
+    pass
+
+
+# ---- response models (for the OpenAPI document) -----------------------------
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class AgentOut(BaseModel):
+    id: int
+    tenant_id: str
+    email: str
+    name: str
+    role: Literal["admin", "agent"]
+    active: bool
+    open_sessions: int | None = None
+
+
+class AgentPublicOut(BaseModel):
+    id: int
+    name: str
+
+
+class MessageOut(BaseModel):
+    id: int
+    session_id: str
+    seq: int
+    sender_type: Literal["visitor", "agent", "ai", "system"]
+    sender_id: int
+    sender_name: str
+    body: str
+    client_msg_id: str | None
+    created_at: str
+
+
+class SessionOut(BaseModel):
+    id: str
+    tenant_id: str
+    channel: str
+    status: Literal["open", "assigned", "resolved"]
+    assigned_agent_id: int | None
+    customer_name: str
+    customer_email: str
+    created_at: str
+    updated_at: str
+    resolved_at: str | None
+    last_seq: int
+    last_message_preview: str
+    last_message_sender: str
+    waiting_since: str | None
+    unread: int
+    agent_read_seq: int
+    visitor_read_seq: int
+
+
+class SessionDetailOut(SessionOut):
+    page_url: str
+    user_agent: str
+    visitor_id: int
+
+
+class LoginResponse(BaseModel):
+    token: str
+    agent: AgentOut
+    expires_in: int
+
+
+class MeResponse(BaseModel):
+    agent: AgentOut
+    tenant: "TenantOut"
+
+
+class TenantOut(BaseModel):
+    id: str
+    name: str
+
+
+class StartSessionResponse(BaseModel):
+    session_id: str
+    token: str
+    tenant: TenantOut
+    session: SessionOut
+    messages: list[MessageOut]
+
+
+class PublicSessionResponse(BaseModel):
+    session: SessionOut
+    messages: list[MessageOut]
+    agent: AgentPublicOut | None
+
+
+class MessageResponse(BaseModel):
+    message: MessageOut
+    created: bool
+
+
+class SessionListResponse(BaseModel):
+    sessions: list[SessionOut]
+    next_cursor: str | None
+
+
+class SessionResponse(BaseModel):
+    session: SessionOut
+
+
+class TenantSettingsOut(BaseModel):
+    require_name: bool
+    require_email: bool
+    greeting: str
+
+
+class TenantPublicResponse(BaseModel):
+    tenant: "TenantOut"
+    settings: TenantSettingsOut
+
+
+class SessionDetailResponse(BaseModel):
+    session: SessionDetailOut
+    agent: AgentPublicOut | None
+    previous_sessions: list[SessionOut]
+
+
+class MessagesResponse(BaseModel):
+    session_id: str
+    messages: list[MessageOut]
+    last_seq: int
+
+
+class AgentsResponse(BaseModel):
+    agents: list[AgentOut]
+
+
+class HealthResponse(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+MeResponse.model_rebuild()
+TenantPublicResponse.model_rebuild()
+
+
+# ---- serializers ------------------------------------------------------------
+
+def agent_model(row: dict) -> dict:
+    out = {"id": row["id"], "tenant_id": row["tenant_id"], "email": row["email"], "name": row["name"],
+           "role": row["role"], "active": bool(row["active"])}
+    if "open_sessions" in row:
+        out["open_sessions"] = row["open_sessions"]
+    return out
+
+
+def agent_public_model(row: dict) -> dict:
+    """What a visitor may know of an agent: no email, no role."""
+    return {"id": row["id"], "name": row["name"]}
+
+
+def message_model(row: dict) -> dict:
+    return {
+        "id": row["id"], "session_id": row["session_id"], "seq": row["seq"], "sender_type": row["sender_type"],
+        "sender_id": row["sender_id"], "sender_name": row["sender_name"], "body": row["body"],
+        "client_msg_id": row["client_msg_id"], "created_at": iso(row["created_at_ms"]),
+    }
+
+
+def session_model(row: dict) -> dict:
+    return {
+        "id": row["id"], "tenant_id": row["tenant_id"], "channel": row["channel"], "status": row["status"],
+        "assigned_agent_id": row["assigned_agent_id"], "customer_name": row["customer_name"],
+        "customer_email": row["customer_email"], "created_at": iso(row["created_at_ms"]),
+        "updated_at": iso(row["updated_at_ms"]), "resolved_at": iso(row["resolved_at_ms"]),
+        "last_seq": row["last_seq"], "last_message_preview": row["last_message_preview"],
+        "last_message_sender": row["last_message_sender"], "waiting_since": iso(row["waiting_since_ms"]),
+        "unread": row["agent_unread"], "agent_read_seq": row["agent_read_seq"],
+        "visitor_read_seq": row["visitor_read_seq"],
+    }
+
+
+def session_detail_model(row: dict) -> dict:
+    return {**session_model(row), "page_url": row["page_url"], "user_agent": row["user_agent"],
+            "visitor_id": row["visitor_id"]}
+
+
+def tenant_public_model(row: dict) -> dict:
+    return {"id": row["id"], "name": row["name"]}

@@ -1,0 +1,194 @@
+"""Passwords, tokens and rate limits.
+
+Agent tokens are JWTs pinned to HS256 with expiry, the tenant, and the agent's
+token_version: bumping the version (password change, deactivation) revokes
+every token issued before. Visitor tokens are JWTs bound to one session of one
+tenant. Neither is ever accepted from a URL.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+import bcrypt
+import jwt
+
+JWT_ALGORITHM = "HS256"
+BCRYPT_ROUNDS = 12
+# bcrypt only looks at the first 72 bytes; refuse longer instead of silently truncating.
+MAX_PASSWORD_BYTES = 72
+
+
+def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    raw = password.encode("utf-8")
+    if len(raw) > MAX_PASSWORD_BYTES:
+        return False
+    try:
+        return bcrypt.checkpw(raw, password_hash.encode("ascii"))
+    except ValueError:
+        return False
+
+
+# A hash to compare against when the email is unknown, so both paths cost the same.
+_DUMMY_HASH = hash_password("not-a-real-password", rounds=BCRYPT_ROUNDS)
+
+
+def burn_password_check(password: str) -> None:
+    check_password(password, _DUMMY_HASH)
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged, expired, or of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class AgentClaims:
+    agent_id: int
+    tenant_id: str
+    token_version: int
+
+
+@dataclass(frozen=True)
+class VisitorClaims:
+    session_id: str
+    tenant_id: str
+    visitor_id: int
+
+
+class TokenSigner:
+    def __init__(self, secret_key: str, *, agent_ttl_secs: int, visitor_ttl_secs: int):
+        self._key = secret_key
+        self.agent_ttl_secs = agent_ttl_secs
+        self.visitor_ttl_secs = visitor_ttl_secs
+
+    def _encode(self, claims: dict, ttl_secs: int) -> str:
+        now = int(time.time())
+        return jwt.encode({**claims, "iat": now, "exp": now + ttl_secs}, self._key, algorithm=JWT_ALGORITHM)
+
+    def _decode(self, token: str, kind: str) -> dict:
+        try:
+            claims = jwt.decode(token, self._key, algorithms=[JWT_ALGORITHM],
+                                options={"require": ["exp", "iat", "typ", "tid"]})
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from None
+        if claims.get("typ") != kind:
+            raise InvalidToken(f"not a {kind} token")
+        return claims
+
+    def agent_token(self, agent: dict) -> str:
+        return self._encode({"typ": "agent", "sub": str(agent["id"]), "tid": agent["tenant_id"],
+                             "ver": agent["token_version"]}, self.agent_ttl_secs)
+
+    def visitor_token(self, session_id: str, tenant_id: str, visitor_id: int) -> str:
+        return self._encode({"typ": "visitor", "sid": session_id, "tid": tenant_id, "vid": visitor_id},
+                            self.visitor_ttl_secs)
+
+    def read_agent(self, token: str) -> AgentClaims:
+        claims = self._decode(token, "agent")
+        try:
+            return AgentClaims(int(claims["sub"]), str(claims["tid"]), int(claims["ver"]))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidToken("malformed agent token") from None
+
+    def read_visitor(self, token: str) -> VisitorClaims:
+        claims = self._decode(token, "visitor")
+        try:
+            return VisitorClaims(str(claims["sid"]), str(claims["tid"]), int(claims["vid"]))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidToken("malformed visitor token") from None
+
+    def token_kind(self, token: str) -> str | None:
+        """'agent' or 'visitor' for a token we signed, without checking anything else."""
+        try:
+            return jwt.decode(token, self._key, algorithms=[JWT_ALGORITHM]).get("typ")
+        except jwt.PyJWTError:
+            return None
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    retry_after_secs: int = 0
+
+
+class RateLimiter:
+    """Fixed-window counters. In memory for one process; in Redis when workers share limits."""
+
+    async def hit(self, key: str, limit: int, window_secs: int) -> RateDecision:
+        raise NotImplementedError
+
+    async def peek(self, key: str, limit: int) -> RateDecision:
+        raise NotImplementedError
+
+    async def reset(self, key: str) -> None:
+        raise NotImplementedError
+
+
+class MemoryRateLimiter(RateLimiter):
+    MAX_KEYS = 100_000
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._lock = asyncio.Lock()
+
+    def _expire(self, now: float) -> None:
+        if len(self._windows) > self.MAX_KEYS:
+            self._windows = {k: v for k, v in self._windows.items() if v[0] > now}
+
+    async def hit(self, key: str, limit: int, window_secs: int) -> RateDecision:
+        now = time.monotonic()
+        self._expire(now)
+        ends, count = self._windows.get(key, (0.0, 0))
+        if ends <= now:
+            ends, count = now + window_secs, 0
+        count += 1
+        self._windows[key] = (ends, count)
+        if count > limit:
+            return RateDecision(False, max(1, math.ceil(ends - now)))
+        return RateDecision(True)
+
+    async def peek(self, key: str, limit: int) -> RateDecision:
+        now = time.monotonic()
+        ends, count = self._windows.get(key, (0.0, 0))
+        if ends > now and count >= limit:
+            return RateDecision(False, max(1, math.ceil(ends - now)))
+        return RateDecision(True)
+
+    async def reset(self, key: str) -> None:
+        self._windows.pop(key, None)
+
+
+class RedisRateLimiter(RateLimiter):
+    def __init__(self, redis, prefix: str):
+        self._redis = redis
+        self._prefix = prefix + "rl:"
+
+    async def hit(self, key: str, limit: int, window_secs: int) -> RateDecision:
+        full = self._prefix + key
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(full)
+            pipe.expire(full, window_secs, nx=True)
+            pipe.ttl(full)
+            count, _, ttl = await pipe.execute()
+        if count > limit:
+            return RateDecision(False, max(1, int(ttl)))
+        return RateDecision(True)
+
+    async def peek(self, key: str, limit: int) -> RateDecision:
+        full = self._prefix + key
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(full)
+            pipe.ttl(full)
+            count, ttl = await pipe.execute()
+        if count is not None and int(count) >= limit:
+            return RateDecision(False, max(1, int(ttl)))
+        return RateDecision(True)
+
+    async def reset(self, key: str) -> None:
+        await self._redis.delete(self._prefix + key)

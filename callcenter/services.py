@@ -1,0 +1,275 @@
+"""Chat domain logic: who may do what, in which order, and which events follow.
+
+Handlers call these methods with parsed, validated input and the caller's
+identity; the methods talk to the store, then publish events once the
+transaction has committed (a message is stored before anyone hears of it).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from . import events
+from .bus import Bus, BusUnavailable
+from .config import Config
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
+from .security import InvalidToken, RateLimiter, TokenSigner, VisitorClaims, burn_password_check, check_password
+from .store import SendResult, SessionFilter, Store
+
+log = logging.getLogger("callcenter.services")
+
+MAX_PAGE_SIZE = 100
+MAX_HISTORY_PAGE = 500
+
+
+@dataclass(frozen=True)
+class VisitorIdentity:
+    claims: VisitorClaims
+    session: dict
+
+
+class AuthService:
+    def __init__(self, store: Store, signer: TokenSigner, limiter: RateLimiter, config: Config):
+        self.store = store
+        self.signer = signer
+        self.limiter = limiter
+        self.config = config
+
+    async def login(self, email: str, password: str, tenant_id: str, ip: str) -> tuple[str, dict]:
+        email = email.strip().lower()
+        ip_key, email_key = f"login:ip:{ip}", f"login:email:{tenant_id}:{email}"
+        limit = self.config.login_max_failures
+        for key in (email_key, ip_key):
+            decision = await self.limiter.peek(key, limit if key == email_key else limit * 5)
+            if not decision.allowed:
+                raise RateLimited("too many failed sign-in attempts; try again later", decision.retry_after_secs)
+        agent = await self.store.get_agent_by_email(tenant_id, email)
+        if agent is None:
+            burn_password_check(password)  # same cost as a wrong password: no account probing by timing
+            ok = False
+        else:
+            ok = check_password(password, agent["password_hash"])
+        if not ok or not agent["active"]:
+            await self.limiter.hit(email_key, limit, self.config.login_window_secs)
+            await self.limiter.hit(ip_key, limit * 5, self.config.login_window_secs)
+            raise Unauthorized("wrong email, password or tenant", code="invalid_credentials")
+        await self.limiter.reset(email_key)
+        return self.signer.agent_token(agent), agent
+
+    async def agent_from_token(self, token: str) -> dict:
+        """The active agent a token belongs to; Unauthorized for anything else (incl. revoked)."""
+        try:
+            claims = self.signer.read_agent(token)
+        except InvalidToken:
+            raise Unauthorized("invalid or expired token", code="invalid_token") from None
+        agent = await self.store.get_agent(claims.tenant_id, claims.agent_id)
+        if agent is None or not agent["active"] or agent["token_version"] != claims.token_version:
+            raise Unauthorized("this sign-in is no longer valid; sign in again", code="token_revoked")
+        return agent
+
+    async def visitor_from_token(self, token: str) -> VisitorIdentity:
+        try:
+            claims = self.signer.read_visitor(token)
+        except InvalidToken:
+            raise Unauthorized("invalid or expired visitor token", code="invalid_token") from None
+        session = await self.store.get_session(claims.tenant_id, claims.session_id)
+        if session is None or session["visitor_id"] != claims.visitor_id:
+            raise Unauthorized("this chat no longer exists; start a new one", code="invalid_token")
+        return VisitorIdentity(claims, session)
+
+
+class ChatService:
+    def __init__(self, store: Store, bus: Bus, signer: TokenSigner, limiter: RateLimiter, config: Config):
+        self.store = store
+        self.bus = bus
+        self.signer = signer
+        self.limiter = limiter
+        self.config = config
+
+    async def publish(self, *evts: events.Event) -> None:
+        """Tell everyone, after the commit. A bus outage only delays delivery: clients
+        resume from the store, so the request still succeeds."""
+        for event in evts:
+            try:
+                await self.bus.publish(event)
+            except BusUnavailable as exc:
+                log.warning("bus unavailable, %s not published live (%s)", event.type, exc)
+
+    # ---- visitors (widget) ----------------------------------------------
+
+    async def tenant_or_404(self, tenant_id: str) -> dict:
+        tenant = await self.store.get_tenant(tenant_id)
+        if tenant is None:
+            raise NotFound("no such tenant", code="tenant_not_found")
+        return tenant
+
+    async def start_session(self, *, tenant_id: str, channel: str, customer_name: str, customer_email: str,
+                            page_url: str, user_agent: str, ip: str) -> tuple[dict, str, dict]:
+        tenant = await self.tenant_or_404(tenant_id)
+        decision = await self.limiter.hit(f"start:ip:{ip}", self.config.session_starts_per_ip,
+                                          self.config.session_start_window_secs)
+        if not decision.allowed:
+            raise RateLimited("too many new chats from this address; try again later", decision.retry_after_secs)
+        settings = tenant["settings"]
+        if settings.get("require_name") and not customer_name:
+            raise InvalidInput("customer_name is required by this site", code="customer_name_required")
+        if settings.get("require_email") and not customer_email:
+            raise InvalidInput("customer_email is required by this site", code="customer_email_required")
+        session = await self.store.start_session(
+            tenant_id, channel=channel, customer_name=customer_name, customer_email=customer_email,
+            page_url=page_url, user_agent=user_agent[:400])
+        token = self.signer.visitor_token(session["id"], tenant_id, session["visitor_id"])
+        await self.publish(events.session_started(session))
+        return session, token, tenant
+
+    def _visitor_session(self, visitor: VisitorIdentity, session_id: str) -> dict:
+        # A token opens exactly one session; anything else looks like it does not exist.
+        if visitor.claims.session_id != session_id:
+            raise NotFound("no such session", code="session_not_found")
+        return visitor.session
+
+    async def visitor_send(self, visitor: VisitorIdentity, session_id: str, body: str,
+                           client_msg_id: str | None) -> SendResult:
+        session = self._visitor_session(visitor, session_id)
+        result = await self.store.send_message(
+            session["tenant_id"], session_id, sender_type="visitor", sender_id=visitor.claims.visitor_id,
+            sender_name=session["customer_name"], body=body, client_msg_id=client_msg_id)
+        if result.created:
+            await self._after_message(result)
+        return result
+
+    async def visitor_history(self, visitor: VisitorIdentity, session_id: str, after_seq: int,
+                              limit: int) -> tuple[dict, list[dict], dict | None]:
+        session = self._visitor_session(visitor, session_id)
+        msgs = await self.store.list_messages(session["tenant_id"], session_id, after_seq=after_seq,
+                                              limit=min(limit, MAX_HISTORY_PAGE))
+        agent = None
+        if session["assigned_agent_id"]:
+            agent = await self.store.get_agent(session["tenant_id"], session["assigned_agent_id"])
+        return session, msgs, agent
+
+    async def visitor_read(self, visitor: VisitorIdentity, session_id: str, seq: int) -> dict:
+        session = self._visitor_session(visitor, session_id)
+        updated = await self.store.mark_read(session["tenant_id"], session_id, "visitor", seq)
+        if updated["visitor_read_seq"] != session["visitor_read_seq"]:
+            await self.publish(events.message_read(updated, "visitor", updated["visitor_read_seq"]))
+        return updated
+
+    # ---- agents -----------------------------------------------------------
+
+    async def list_sessions(self, agent: dict, *, status: str | None, assigned: str | None, query: str | None,
+                            limit: int, cursor: tuple[int, str] | None):
+        flt = SessionFilter(
+            status=status,
+            assigned_agent_id=agent["id"] if assigned == "me" else (int(assigned) if assigned and assigned.isdigit()
+                                                                   else None),
+            unassigned=assigned == "none",
+            query=query or None,
+        )
+        return await self.store.list_sessions(agent["tenant_id"], flt, limit=min(limit, MAX_PAGE_SIZE),
+                                              cursor=cursor)
+
+    async def session_or_404(self, agent: dict, session_id: str) -> dict:
+        session = await self.store.get_session(agent["tenant_id"], session_id)
+        if session is None:
+            raise NotFound("no such session", code="session_not_found")
+        return session
+
+    async def session_detail(self, agent: dict, session_id: str) -> tuple[dict, dict | None, list[dict]]:
+        session = await self.session_or_404(agent, session_id)
+        assigned = None
+        if session["assigned_agent_id"]:
+            assigned = await self.store.get_agent(agent["tenant_id"], session["assigned_agent_id"])
+        previous = await self.store.visitor_history(agent["tenant_id"], session["visitor_id"],
+                                                    session["customer_email"], exclude=session_id)
+        return session, assigned, previous
+
+    async def list_messages(self, agent: dict, session_id: str, *, after_seq: int, before_seq: int | None,
+                            limit: int) -> tuple[dict, list[dict]]:
+        session = await self.session_or_404(agent, session_id)
+        msgs = await self.store.list_messages(agent["tenant_id"], session_id, after_seq=after_seq,
+                                              before_seq=before_seq, limit=min(limit, MAX_HISTORY_PAGE))
+        return session, msgs
+
+    async def agent_send(self, agent: dict, session_id: str, body: str, client_msg_id: str | None) -> SendResult:
+        await self.session_or_404(agent, session_id)
+        result = await self.store.send_message(
+            agent["tenant_id"], session_id, sender_type="agent", sender_id=agent["id"], sender_name=agent["name"],
+            body=body, client_msg_id=client_msg_id)
+        if result.created:
+            await self._after_message(result)
+        return result
+
+    async def _after_message(self, result: SendResult) -> None:
+        msg = result.message
+        session = await self.store.get_session(msg["tenant_id"], msg["session_id"])
+        evts = [events.message_new(msg, session)]
+        if result.reopened and session is not None:
+            evts.append(events.session_status(session, None, resolved=False))
+        await self.publish(*evts)
+
+    async def _agent_in_tenant(self, agent: dict, agent_id: int) -> dict:
+        target = await self.store.get_agent(agent["tenant_id"], agent_id)
+        if target is None:
+            raise NotFound("no such agent", code="agent_not_found")
+        if not target["active"]:
+            raise Conflict("that agent is deactivated", code="agent_inactive")
+        return target
+
+    async def assign(self, agent: dict, session_id: str, agent_id: int | None) -> dict:
+        target = agent if agent_id is None or agent_id == agent["id"] else await self._agent_in_tenant(agent, agent_id)
+        session = await self.session_or_404(agent, session_id)
+        if session["status"] == "resolved":
+            raise Conflict("the session is resolved; reopen it first", code="session_resolved")
+        if session["assigned_agent_id"] == target["id"]:
+            return session
+        note = f"{target['name']} joined the conversation"
+        if target["id"] != agent["id"]:
+            note = f"{agent['name']} assigned the conversation to {target['name']}"
+        session, note_msg = await self.store.set_assignment(
+            agent["tenant_id"], session_id, target["id"], expected_agent_id=session["assigned_agent_id"],
+            system_note=note)
+        await self.publish(events.message_new(note_msg, session), events.session_assigned(session, target, agent),
+                           events.agent_joined(session, target))
+        return session
+
+    async def transfer(self, agent: dict, session_id: str, to_agent_id: int, note: str) -> dict:
+        session = await self.session_or_404(agent, session_id)
+        if session["status"] == "resolved":
+            raise Conflict("the session is resolved; reopen it first", code="session_resolved")
+        if session["assigned_agent_id"] is None:
+            raise Conflict("the session is not assigned; assign it instead", code="not_assigned")
+        if session["assigned_agent_id"] == to_agent_id:
+            raise Conflict("the session is already with that agent", code="already_assigned")
+        if agent["role"] != "admin" and session["assigned_agent_id"] != agent["id"]:
+            raise Forbidden("only the assigned agent or an admin can transfer this session")
+        target = await self._agent_in_tenant(agent, to_agent_id)
+        from_agent = await self.store.get_agent(agent["tenant_id"], session["assigned_agent_id"])
+        text = f"{agent['name']} transferred the conversation to {target['name']}"
+        if note.strip():
+            text += f": {note.strip()}"
+        session, note_msg = await self.store.set_assignment(
+            agent["tenant_id"], session_id, target["id"], expected_agent_id=session["assigned_agent_id"],
+            system_note=text)
+        await self.publish(events.message_new(note_msg, session),
+                           events.session_transferred(session, from_agent, target, agent),
+                           events.session_assigned(session, target, agent), events.agent_joined(session, target))
+        return session
+
+    async def set_resolved(self, agent: dict, session_id: str, resolved: bool) -> dict:
+        await self.session_or_404(agent, session_id)
+        note = f"{agent['name']} {'resolved' if resolved else 'reopened'} the conversation"
+        session, note_msg = await self.store.set_status(agent["tenant_id"], session_id,
+                                                        "resolved" if resolved else "open", system_note=note)
+        await self.publish(events.message_new(note_msg, session), events.session_status(session, agent, resolved))
+        return session
+
+    async def agent_read(self, agent: dict, session_id: str, seq: int) -> dict:
+        before = await self.session_or_404(agent, session_id)
+        updated = await self.store.mark_read(agent["tenant_id"], session_id, "agent", seq)
+        if updated["agent_read_seq"] != before["agent_read_seq"]:
+            await self.publish(events.message_read(updated, "agent", updated["agent_read_seq"], agent))
+        return updated
+
+    async def list_agents(self, agent: dict) -> list[dict]:
+        return await self.store.list_agents(agent["tenant_id"])

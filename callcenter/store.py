@@ -1,0 +1,681 @@
+"""The store of record: SQLAlchemy Core tables and every query the product runs.
+
+One `Store` object per process wraps an async engine (aiomysql for MySQL and
+MariaDB, aiosqlite for the embedded default). Nothing outside this module
+writes SQL. Every query that reads tenant data takes the tenant id and filters
+on it, so a caller cannot forget the scope.
+
+Times are integer milliseconds since the epoch (`*_at_ms`): portable across
+both databases, sortable, and exact for cursors.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .errors import Conflict, NotFound, Unavailable
+
+metadata = sa.MetaData()
+
+# Ids compared byte for byte on MySQL (its default collation folds case).
+def BinaryString(length: int) -> sa.types.TypeEngine:  # noqa: N802 - reads like a type
+    return sa.String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+MYSQL_TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+
+SESSION_STATUSES = ("open", "assigned", "resolved")
+SENDER_TYPES = ("visitor", "agent", "ai", "system")
+AGENT_ROLES = ("admin", "agent")
+PREVIEW_CHARS = 160
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", BinaryString(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("allowed_origins", sa.Text, nullable=False, default="[]"),
+    sa.Column("settings", sa.Text, nullable=False, default="{}"),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("password_hash", sa.String(100), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False, default="agent"),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("token_version", sa.Integer, nullable=False, default=1),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("tenant_id", "email", name="uq_agents_tenant_email"),
+    **MYSQL_TABLE_ARGS,
+)
+
+visitors = sa.Table(
+    "visitors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("email", sa.String(254), nullable=False, default=""),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_at_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_visitors_tenant_email", "tenant_id", "email"),
+    **MYSQL_TABLE_ARGS,
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", BinaryString(32), primary_key=True),
+    sa.Column("tenant_id", BinaryString(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("visitor_id", sa.Integer, sa.ForeignKey("visitors.id"), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("assigned_agent_id", sa.Integer, nullable=True),
+    sa.Column("customer_name", sa.String(200), nullable=False, default=""),
+    sa.Column("customer_email", sa.String(254), nullable=False, default=""),
+    sa.Column("page_url", sa.String(1000), nullable=False, default=""),
+    sa.Column("user_agent", sa.String(400), nullable=False, default=""),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    # Last activity: the list is ordered by it, newest first.
+    sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("resolved_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("last_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("last_message_preview", sa.String(PREVIEW_CHARS * 2), nullable=False, default=""),
+    sa.Column("last_message_sender", sa.String(16), nullable=False, default=""),
+    # When the oldest visitor message still unanswered by an agent/AI arrived.
+    sa.Column("waiting_since_ms", sa.BigInteger, nullable=True),
+    # Visitor messages after agent_read_seq (kept in step with it, so the list needs no count).
+    sa.Column("agent_unread", sa.Integer, nullable=False, default=0),
+    sa.Column("agent_read_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("visitor_read_seq", sa.Integer, nullable=False, default=0),
+    sa.Index("ix_sessions_tenant_updated", "tenant_id", "updated_at_ms", "id"),
+    sa.Index("ix_sessions_tenant_status_updated", "tenant_id", "status", "updated_at_ms", "id"),
+    sa.Index("ix_sessions_tenant_agent_updated", "tenant_id", "assigned_agent_id", "updated_at_ms", "id"),
+    sa.Index("ix_sessions_visitor", "visitor_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), nullable=False),
+    sa.Column("session_id", BinaryString(32), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("sender_type", sa.String(16), nullable=False),
+    # agent id, visitor id, or 0 for ai/system.
+    sa.Column("sender_id", sa.Integer, nullable=False, default=0),
+    sa.Column("sender_name", sa.String(200), nullable=False, default=""),
+    sa.Column("body", LongText, nullable=False),
+    sa.Column("client_msg_id", BinaryString(64), nullable=True),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("session_id", "seq", name="uq_messages_session_seq"),
+    sa.UniqueConstraint("session_id", "sender_type", "sender_id", "client_msg_id", name="uq_messages_client_msg"),
+    sa.Index("ix_messages_tenant", "tenant_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_session_id() -> str:
+    return secrets.token_hex(16)
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def preview_of(body: str) -> str:
+    flat = " ".join(body.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
+
+
+class StoreUnavailable(Unavailable):
+    """The database cannot be reached; callers answer 503."""
+
+    def __init__(self, detail: str):
+        super().__init__("the database is unreachable; try again shortly", code="database_unavailable")
+        self.detail = detail
+
+
+# MySQL/MariaDB error codes that mean "the server is not there" rather than "your SQL is wrong".
+_MYSQL_CONNECTION_ERRORS = {2002, 2003, 2006, 2013, 2055, 1040, 1053, 1205, 1213}
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, (ConnectionError, OSError, asyncio.TimeoutError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        code = orig.args[0] if getattr(orig, "args", None) else None
+        if isinstance(code, int) and code in _MYSQL_CONNECTION_ERRORS:
+            return True
+        text = str(orig).lower()
+        return any(s in text for s in ("can't connect", "lost connection", "gone away", "connection refused",
+                                       "database is locked", "unable to open database"))
+    return False
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    status: str | None = None  # open | assigned | resolved | active (open+assigned)
+    assigned_agent_id: int | None = None
+    unassigned: bool = False
+    query: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: dict
+    created: bool
+    reopened: bool = False
+
+
+def encode_cursor(updated_at_ms: int, session_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{updated_at_ms}:{session_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """(updated_at_ms, session_id) from a cursor; ValueError when it is not one of ours."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        ts, sid = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii").split(":", 1)
+        ts_val = int(ts)
+    except (ValueError, UnicodeError) as exc:
+        raise ValueError("invalid cursor") from exc
+    if len(sid) > 32 or not sid.isalnum():
+        raise ValueError("invalid cursor")
+    return ts_val, sid
+
+
+def _row(row: sa.Row | None) -> dict | None:
+    return dict(row._mapping) if row is not None else None
+
+
+class Store:
+    """Async access to the database. One per process; safe for concurrent use."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_recycle=3600,
+                pool_pre_ping=True,
+                pool_timeout=10,
+                connect_args={"charset": "utf8mb4", "connect_timeout": 5},
+            )
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            sa.event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
+        # SQLite has one writer; serialising our write transactions avoids SQLITE_BUSY upgrades.
+        self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except (DBAPIError, OSError, asyncio.TimeoutError) as exc:
+            if is_connection_error(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        lock = self._sqlite_write_lock
+        try:
+            if lock is not None:
+                await lock.acquire()
+            try:
+                async with self.engine.begin() as conn:
+                    yield conn
+            finally:
+                if lock is not None:
+                    lock.release()
+        except IntegrityError:
+            raise
+        except (DBAPIError, OSError, asyncio.TimeoutError) as exc:
+            if is_connection_error(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    # ---- tenants -------------------------------------------------------
+
+    async def create_tenant(self, tenant_id: str, name: str, allowed_origins: Iterable[str] = (),
+                            settings: dict | None = None) -> dict:
+        row = {
+            "id": tenant_id,
+            "name": name,
+            "allowed_origins": json.dumps(sorted(set(allowed_origins))),
+            "settings": json.dumps(settings or {}),
+            "created_at_ms": now_ms(),
+        }
+        try:
+            async with self._write() as conn:
+                await conn.execute(tenants.insert().values(**row))
+        except IntegrityError:
+            raise Conflict(f"tenant {tenant_id!r} already exists") from None
+        return _tenant_row(row)
+
+    async def get_tenant(self, tenant_id: str) -> dict | None:
+        async with self._read() as conn:
+            row = (await conn.execute(tenants.select().where(tenants.c.id == tenant_id))).first()
+        return _tenant_row(_row(row)) if row else None
+
+    async def update_tenant(self, tenant_id: str, *, allowed_origins: Iterable[str] | None = None,
+                            settings: dict | None = None, name: str | None = None) -> None:
+        values: dict[str, Any] = {}
+        if allowed_origins is not None:
+            values["allowed_origins"] = json.dumps(sorted(set(allowed_origins)))
+        if settings is not None:
+            values["settings"] = json.dumps(settings)
+        if name is not None:
+            values["name"] = name
+        if values:
+            async with self._write() as conn:
+                await conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
+
+    # ---- agents --------------------------------------------------------
+
+    async def create_agent(self, tenant_id: str, email: str, password_hash: str, name: str,
+                           role: str = "agent") -> dict:
+        row = {
+            "tenant_id": tenant_id,
+            "email": email.strip().lower(),
+            "password_hash": password_hash,
+            "name": name,
+            "role": role,
+            "active": True,
+            "token_version": 1,
+            "created_at_ms": now_ms(),
+        }
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(agents.insert().values(**row))
+                row["id"] = result.inserted_primary_key[0]
+        except IntegrityError:
+            raise Conflict(f"agent {email!r} already exists in tenant {tenant_id!r}") from None
+        return row
+
+    async def get_agent(self, tenant_id: str, agent_id: int) -> dict | None:
+        async with self._read() as conn:
+            row = (await conn.execute(
+                agents.select().where(agents.c.tenant_id == tenant_id, agents.c.id == agent_id)
+            )).first()
+        return _row(row)
+
+    async def get_agent_by_email(self, tenant_id: str, email: str) -> dict | None:
+        async with self._read() as conn:
+            row = (await conn.execute(
+                agents.select().where(agents.c.tenant_id == tenant_id, agents.c.email == email.strip().lower())
+            )).first()
+        return _row(row)
+
+    async def list_agents(self, tenant_id: str) -> list[dict]:
+        async with self._read() as conn:
+            rows = (await conn.execute(
+                agents.select().where(agents.c.tenant_id == tenant_id).order_by(agents.c.name, agents.c.id)
+            )).all()
+            loads = (await conn.execute(
+                sa.select(sessions.c.assigned_agent_id, sa.func.count())
+                .where(sessions.c.tenant_id == tenant_id, sessions.c.status == "assigned")
+                .group_by(sessions.c.assigned_agent_id)
+            )).all()
+        load_by_agent = {agent_id: count for agent_id, count in loads}
+        return [dict(r._mapping, open_sessions=load_by_agent.get(r.id, 0)) for r in rows]
+
+    async def update_agent(self, tenant_id: str, agent_id: int, *, password_hash: str | None = None,
+                           active: bool | None = None, name: str | None = None, role: str | None = None) -> dict:
+        """Apply the changes; a new password or deactivation bumps token_version, revoking old tokens."""
+        values: dict[str, Any] = {}
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if active is not None:
+            values["active"] = active
+        if name is not None:
+            values["name"] = name
+        if role is not None:
+            values["role"] = role
+        if password_hash is not None or active is False:
+            values["token_version"] = agents.c.token_version + 1
+        async with self._write() as conn:
+            if values:
+                result = await conn.execute(
+                    agents.update().where(agents.c.tenant_id == tenant_id, agents.c.id == agent_id).values(**values)
+                )
+                if result.rowcount == 0:
+                    raise NotFound("no such agent", code="agent_not_found")
+            row = (await conn.execute(
+                agents.select().where(agents.c.tenant_id == tenant_id, agents.c.id == agent_id)
+            )).first()
+        if row is None:
+            raise NotFound("no such agent", code="agent_not_found")
+        return _row(row)
+
+    # ---- sessions ------------------------------------------------------
+
+    async def start_session(self, tenant_id: str, *, channel: str, customer_name: str, customer_email: str,
+                            page_url: str = "", user_agent: str = "") -> dict:
+        now = now_ms()
+        session_id = new_session_id()
+        async with self._write() as conn:
+            visitor_id = (await conn.execute(visitors.insert().values(
+                tenant_id=tenant_id, name=customer_name, email=customer_email,
+                created_at_ms=now, last_seen_at_ms=now,
+            ))).inserted_primary_key[0]
+            row = {
+                "id": session_id, "tenant_id": tenant_id, "visitor_id": visitor_id, "channel": channel,
+                "status": "open", "assigned_agent_id": None, "customer_name": customer_name,
+                "customer_email": customer_email, "page_url": page_url, "user_agent": user_agent,
+                "created_at_ms": now, "updated_at_ms": now, "resolved_at_ms": None, "last_seq": 0,
+                "last_message_preview": "", "last_message_sender": "", "waiting_since_ms": None,
+                "agent_unread": 0, "agent_read_seq": 0, "visitor_read_seq": 0,
+            }
+            await conn.execute(sessions.insert().values(**row))
+        return row
+
+    async def get_session(self, tenant_id: str, session_id: str) -> dict | None:
+        async with self._read() as conn:
+            row = (await conn.execute(
+                sessions.select().where(sessions.c.tenant_id == tenant_id, sessions.c.id == session_id)
+            )).first()
+        return _row(row)
+
+    async def list_sessions(self, tenant_id: str, flt: SessionFilter, *, limit: int = 50,
+                            cursor: tuple[int, str] | None = None) -> tuple[list[dict], tuple[int, str] | None]:
+        """A page of sessions, newest activity first, and the cursor of the next page (or None)."""
+        c = sessions.c
+        query = sessions.select().where(c.tenant_id == tenant_id)
+        if flt.status == "active":
+            query = query.where(c.status.in_(("open", "assigned")))
+        elif flt.status:
+            query = query.where(c.status == flt.status)
+        if flt.assigned_agent_id is not None:
+            query = query.where(c.assigned_agent_id == flt.assigned_agent_id)
+        if flt.unassigned:
+            query = query.where(c.assigned_agent_id.is_(None))
+        if flt.query:
+            pattern = f"%{escape_like(flt.query)}%"
+            in_messages = sa.select(messages.c.session_id).where(
+                messages.c.tenant_id == tenant_id, messages.c.body.like(pattern, escape="\\")
+            )
+            query = query.where(sa.or_(
+                c.customer_name.like(pattern, escape="\\"),
+                c.customer_email.like(pattern, escape="\\"),
+                c.id.in_(in_messages),
+            ))
+        if cursor is not None:
+            ts, sid = cursor
+            query = query.where(sa.or_(c.updated_at_ms < ts, sa.and_(c.updated_at_ms == ts, c.id < sid)))
+        query = query.order_by(c.updated_at_ms.desc(), c.id.desc()).limit(limit + 1)
+        async with self._read() as conn:
+            rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = (rows[-1]["updated_at_ms"], rows[-1]["id"])
+        return rows, next_cursor
+
+    async def visitor_history(self, tenant_id: str, visitor_id: int, email: str, *, exclude: str,
+                              limit: int = 10) -> list[dict]:
+        """The customer's other conversations (same visitor, or same email when one was given)."""
+        c = sessions.c
+        who = c.visitor_id == visitor_id
+        if email:
+            who = sa.or_(who, c.customer_email == email)
+        query = (sessions.select().where(c.tenant_id == tenant_id, who, c.id != exclude)
+                 .order_by(c.updated_at_ms.desc()).limit(limit))
+        async with self._read() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+    async def set_assignment(self, tenant_id: str, session_id: str, agent_id: int | None, *,
+                             expected_agent_id: Any = ..., system_note: str | None = None,
+                             note_time_ms: int | None = None) -> tuple[dict, dict | None]:
+        """Assign (or unassign) a session; optionally add a system message in the same transaction.
+
+        `expected_agent_id` makes the change conditional (compare-and-set), so two
+        agents grabbing the same conversation cannot both win.
+        """
+        async with self._write() as conn:
+            cond = [sessions.c.tenant_id == tenant_id, sessions.c.id == session_id]
+            if expected_agent_id is not ...:
+                cond.append(sessions.c.assigned_agent_id.is_(None) if expected_agent_id is None
+                            else sessions.c.assigned_agent_id == expected_agent_id)
+            status = sa.case((sessions.c.status == "resolved", "resolved"),
+                             else_="assigned" if agent_id is not None else "open")
+            result = await conn.execute(sessions.update().where(*cond).values(
+                assigned_agent_id=agent_id, status=status, updated_at_ms=now_ms(),
+            ))
+            if result.rowcount == 0:
+                if await self._session_exists(conn, tenant_id, session_id):
+                    raise Conflict("the session was assigned to someone else meanwhile", code="assignment_conflict")
+                raise NotFound("no such session", code="session_not_found")
+            note = None
+            if system_note:
+                note = await self._append_message(conn, tenant_id, session_id, "system", 0, "", system_note,
+                                                  None, note_time_ms or now_ms())
+            row = await self._session_row(conn, tenant_id, session_id)
+        return row, note
+
+    async def set_status(self, tenant_id: str, session_id: str, status: str, *,
+                         system_note: str | None = None) -> tuple[dict, dict | None]:
+        """Resolve or reopen; Conflict when the session is already in that state."""
+        now = now_ms()
+        c = sessions.c
+        async with self._write() as conn:
+            if status == "resolved":
+                values = {"status": "resolved", "resolved_at_ms": now, "waiting_since_ms": None}
+                cond = c.status != "resolved"
+            else:
+                values = {"status": sa.case((c.assigned_agent_id.is_(None), "open"), else_="assigned"),
+                          "resolved_at_ms": None}
+                cond = c.status == "resolved"
+            result = await conn.execute(sessions.update().where(
+                c.tenant_id == tenant_id, c.id == session_id, cond).values(updated_at_ms=now, **values))
+            if result.rowcount == 0:
+                if await self._session_exists(conn, tenant_id, session_id):
+                    raise Conflict(f"the session is already {'resolved' if status == 'resolved' else 'open'}")
+                raise NotFound("no such session", code="session_not_found")
+            note = None
+            if system_note:
+                note = await self._append_message(conn, tenant_id, session_id, "system", 0, "", system_note, None, now)
+            row = await self._session_row(conn, tenant_id, session_id)
+        return row, note
+
+    async def mark_read(self, tenant_id: str, session_id: str, reader: str, seq: int) -> dict:
+        """Move the reader's ('agent' or 'visitor') read mark forward to `seq` (never back)."""
+        c = sessions.c
+        async with self._write() as conn:
+            row = await self._session_row(conn, tenant_id, session_id)
+            seq = min(seq, row["last_seq"])
+            column = "agent_read_seq" if reader == "agent" else "visitor_read_seq"
+            if seq <= row[column]:
+                return row
+            values: dict[str, Any] = {column: seq}
+            if reader == "agent":
+                unread = (await conn.execute(
+                    sa.select(sa.func.count()).select_from(messages).where(
+                        messages.c.session_id == session_id, messages.c.seq > seq,
+                        messages.c.sender_type == "visitor")
+                )).scalar_one()
+                values["agent_unread"] = unread
+            await conn.execute(sessions.update().where(c.tenant_id == tenant_id, c.id == session_id).values(**values))
+            row.update(values)
+        return row
+
+    async def _session_exists(self, conn: AsyncConnection, tenant_id: str, session_id: str) -> bool:
+        return (await conn.execute(sa.select(sessions.c.id).where(
+            sessions.c.tenant_id == tenant_id, sessions.c.id == session_id))).first() is not None
+
+    async def _session_row(self, conn: AsyncConnection, tenant_id: str, session_id: str) -> dict:
+        row = (await conn.execute(sessions.select().where(
+            sessions.c.tenant_id == tenant_id, sessions.c.id == session_id))).first()
+        if row is None:
+            raise NotFound("no such session", code="session_not_found")
+        return dict(row._mapping)
+
+    # ---- messages ------------------------------------------------------
+
+    async def list_messages(self, tenant_id: str, session_id: str, *, after_seq: int = 0,
+                            before_seq: int | None = None, limit: int = 100) -> list[dict]:
+        """Messages of one session in seq order: those after `after_seq`, or the last
+        `limit` before `before_seq` (for loading older history)."""
+        c = messages.c
+        query = messages.select().where(c.tenant_id == tenant_id, c.session_id == session_id)
+        if before_seq is not None:
+            query = query.where(c.seq < before_seq).order_by(c.seq.desc()).limit(limit)
+        else:
+            query = query.where(c.seq > after_seq).order_by(c.seq).limit(limit)
+        async with self._read() as conn:
+            rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
+        if before_seq is not None:
+            rows.reverse()
+        return rows
+
+    async def find_message(self, tenant_id: str, session_id: str, sender_type: str, sender_id: int,
+                           client_msg_id: str) -> dict | None:
+        async with self._read() as conn:
+            return await self._find_client_message(conn, tenant_id, session_id, sender_type, sender_id, client_msg_id)
+
+    async def _find_client_message(self, conn, tenant_id, session_id, sender_type, sender_id, client_msg_id):
+        c = messages.c
+        row = (await conn.execute(messages.select().where(
+            c.session_id == session_id, c.sender_type == sender_type, c.sender_id == sender_id,
+            c.client_msg_id == client_msg_id, c.tenant_id == tenant_id,
+        ))).first()
+        return _row(row)
+
+    async def send_message(self, tenant_id: str, session_id: str, *, sender_type: str, sender_id: int,
+                           sender_name: str, body: str, client_msg_id: str | None = None) -> SendResult:
+        """Store one message in one transaction: the next seq of the session, no gap, no duplicate.
+
+        The session row's UPDATE takes its row lock first, so concurrent senders on
+        any number of workers queue on it and each reads the seq it just wrote.
+        A retry with a known client_msg_id returns the first message.
+        """
+        if client_msg_id:
+            existing = await self.find_message(tenant_id, session_id, sender_type, sender_id, client_msg_id)
+            if existing:
+                return SendResult(existing, created=False)
+        try:
+            async with self._write() as conn:
+                now = now_ms()
+                message, reopened = await self._append_message(
+                    conn, tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id, now,
+                    return_reopened=True)
+        except IntegrityError:
+            # A concurrent retry with the same client_msg_id won the race; ours rolled back whole.
+            if client_msg_id:
+                existing = await self.find_message(tenant_id, session_id, sender_type, sender_id, client_msg_id)
+                if existing:
+                    return SendResult(existing, created=False)
+            raise
+        return SendResult(message, created=True, reopened=reopened)
+
+    async def _append_message(self, conn, tenant_id, session_id, sender_type, sender_id, sender_name, body,
+                              client_msg_id, now, *, return_reopened=False):
+        c = sessions.c
+        values: dict[str, Any] = {
+            "last_seq": c.last_seq + 1,
+            "updated_at_ms": now,
+            "last_message_preview": preview_of(body),
+            "last_message_sender": sender_type,
+        }
+        if sender_type == "visitor":
+            values["agent_unread"] = c.agent_unread + 1
+            values["waiting_since_ms"] = sa.func.coalesce(c.waiting_since_ms, now)
+        elif sender_type in ("agent", "ai"):
+            values["waiting_since_ms"] = None
+        result = await conn.execute(
+            sessions.update().where(c.tenant_id == tenant_id, c.id == session_id).values(**values))
+        if result.rowcount == 0:
+            raise NotFound("no such session", code="session_not_found")
+        state = (await conn.execute(
+            sa.select(c.last_seq, c.status).where(c.id == session_id))).one()
+        reopened = False
+        if sender_type == "visitor" and state.status == "resolved":
+            await conn.execute(sessions.update().where(c.id == session_id).values(
+                status=sa.case((c.assigned_agent_id.is_(None), "open"), else_="assigned"), resolved_at_ms=None))
+            reopened = True
+        row = {
+            "tenant_id": tenant_id, "session_id": session_id, "seq": state.last_seq, "sender_type": sender_type,
+            "sender_id": sender_id, "sender_name": sender_name, "body": body, "client_msg_id": client_msg_id,
+            "created_at_ms": now,
+        }
+        row["id"] = (await conn.execute(messages.insert().values(**row))).inserted_primary_key[0]
+        return (row, reopened) if return_reopened else row
+
+    # ---- bulk (demo data, data generator) ---------------------------------
+
+    async def create_visitor(self, tenant_id: str, name: str, email: str, created_at_ms: int) -> int:
+        async with self._write() as conn:
+            return (await conn.execute(visitors.insert().values(
+                tenant_id=tenant_id, name=name, email=email, created_at_ms=created_at_ms,
+                last_seen_at_ms=created_at_ms))).inserted_primary_key[0]
+
+    async def insert_rows(self, table: sa.Table, rows: list[dict]) -> None:
+        if rows:
+            async with self._write() as conn:
+                await conn.execute(table.insert(), rows)
+
+    async def count(self, table: sa.Table, tenant_id: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(table)
+        if tenant_id is not None:
+            query = query.where(table.c.tenant_id == tenant_id)
+        async with self._read() as conn:
+            return (await conn.execute(query)).scalar_one()
+
+
+def _tenant_row(row: dict) -> dict:
+    out = dict(row)
+    out["allowed_origins"] = json.loads(row.get("allowed_origins") or "[]")
+    out["settings"] = json.loads(row.get("settings") or "{}")
+    return out
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,33 @@
+"""callcenter: self-hosted, multi-tenant, real-time customer-support chat."""
+from setuptools import find_packages, setup
+
+setup(
+    name="callcenter",
+    version="0.1.0",
+    description="Self-hosted multi-tenant real-time customer-support chat (Tornado, Redis, MySQL)",
+    python_requires=">=3.11",
+    packages=find_packages(include=["callcenter", "callcenter.*"]),
+    include_package_data=True,
+    install_requires=[
+        "tornado>=6.4",
+        "redis[hiredis]>=5.0",
+        "SQLAlchemy[asyncio]>=2.0",
+        "aiomysql>=0.2",
+        "aiosqlite>=0.20",
+        "alembic>=1.13",
+        "bcrypt>=4.0",
+        "PyJWT>=2.8",
+        "cryptography>=41",
+        "google-genai>=1.0",
+        "pydantic>=2.5",
+        "prometheus_client>=0.19",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-tornado>=0.8",
+            "playwright>=1.40",
+        ],
+    },
+    entry_points={"console_scripts": ["callcenter=callcenter.cli:main"]},
+)
