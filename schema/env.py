@@ -1,5 +1,6 @@
 """Alembic environment: runs migrations through the product's own async engine URL."""
 import asyncio
+import concurrent.futures
 
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -34,4 +35,7 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(_run_online())
+    # On a thread of its own: asyncio.run() here would replace (then clear) the caller's
+    # current event loop, and fails outright inside a running one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _run_online()).result()
