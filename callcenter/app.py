@@ -1,6 +1,7 @@
 """The app factory: one settings dict holding the services, routes from each handlers module."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from pathlib import Path
@@ -11,9 +12,11 @@ from tornado import web
 from . import openapi
 from .bus import Bus, make_bus, make_redis
 from .config import Config
-from .handlers import agent, auth, ops, pages, public
+from .handlers import agent, auth, ops, pages, public, ws
 from .handlers.base import BaseHandler
 from .errors import NotFound
+from .connection import HEARTBEAT_INTERVAL_SECS
+from .hub import Hub
 from .metrics import Metrics
 from .security import MemoryRateLimiter, RateLimiter, RedisRateLimiter, TokenSigner
 from .services import AuthService, ChatService
@@ -38,11 +41,22 @@ class Services:
     auth: AuthService
     chat: ChatService
     metrics: Metrics
+    hub: Hub = None  # type: ignore[assignment]  (set by create_services: it needs the others)
+    _tasks: set = dataclasses.field(default_factory=set)
+    inflight_requests: int = 0
+
+    def spawn(self, coro) -> None:
+        """Run a coroutine in the background, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
         await self.bus.start()
+        await self.hub.start()
 
     async def close(self) -> None:
+        await self.hub.close()
         await self.bus.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -58,12 +72,14 @@ def create_services(config: Config) -> Services:
     signer = TokenSigner(secret, agent_ttl_secs=config.agent_token_ttl_secs,
                          visitor_ttl_secs=config.visitor_token_ttl_secs)
     metrics = Metrics()
-    return Services(
+    services = Services(
         config=config, store=store, bus=bus, redis=redis, limiter=limiter, signer=signer,
         auth=AuthService(store, signer, limiter, config),
         chat=ChatService(store, bus, signer, limiter, config),
         metrics=metrics,
     )
+    services.hub = Hub(services)
+    return services
 
 
 class JSONNotFoundHandler(BaseHandler):
@@ -86,7 +102,7 @@ def log_request(handler: web.RequestHandler) -> None:
 
 
 def all_routes() -> list:
-    return [*auth.routes, *public.routes, *agent.routes, *ops.routes, *pages.routes]
+    return [*auth.routes, *public.routes, *agent.routes, *ops.routes, *pages.routes, *ws.routes]
 
 
 def make_app(services: Services, **extra_settings) -> web.Application:
@@ -101,7 +117,10 @@ def make_app(services: Services, **extra_settings) -> web.Application:
         log_function=log_request,
         compress_response=True,
         xsrf_cookies=False,
-        websocket_ping_interval=None,
+        # Protocol-level pings find dead sockets (a peer that vanished without a FIN).
+        websocket_ping_interval=HEARTBEAT_INTERVAL_SECS,
+        websocket_ping_timeout=HEARTBEAT_INTERVAL_SECS * 2,
+        websocket_max_message_size=ws.MAX_FRAME_BYTES,
     )
     settings.update(extra_settings)
     return web.Application(routes, **settings)

@@ -38,7 +38,12 @@ class BusUnavailable(Exception):
 class Bus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._reconnect_listeners: list[Callable[[], Awaitable[None]]] = []
         self.reconnects = 0
+
+    def add_reconnect_listener(self, listener: Callable[[], Awaitable[None]]) -> None:
+        """Called after the bus comes back from an outage (events may have been missed)."""
+        self._reconnect_listeners.append(listener)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -137,11 +142,16 @@ class RedisBus(Bus):
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
-                if self._subscribed.is_set() is False and self.reconnects == 0:
-                    log.info("bus: subscribed to %s", self.channel)
-                elif not self._subscribed.is_set():
-                    log.info("bus: resubscribed to %s", self.channel)
                 self._subscribed.set()
+                if self.reconnects == 0:
+                    log.info("bus: subscribed to %s", self.channel)
+                else:
+                    log.info("bus: resubscribed to %s after %d reconnects", self.channel, self.reconnects)
+                    for listener in list(self._reconnect_listeners):
+                        try:
+                            await listener()
+                        except Exception:  # one listener's failure must not stop the bus
+                            log.exception("bus reconnect listener failed")
                 backoff = 0.1
                 while True:
                     # A bounded wait returns None when idle (minutes of silence are normal) and

@@ -154,6 +154,8 @@ class Config:
             self.secret_key = path.read_text().strip()
         else:
             self.secret_key = secrets.token_urlsafe(48)
-            path.write_text(self.secret_key)
-            path.chmod(0o600)
+            # Created owner-only from the start: never readable by others, not even briefly.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.secret_key)
         return self.secret_key

@@ -18,6 +18,16 @@ class Metrics:
                                        ["sender_type"], registry=r)
         self.events_published = Counter("callcenter_events_published_total", "Events published on the bus",
                                         ["type"], registry=r)
+        self.sockets_open = Gauge("callcenter_sockets_open", "WebSockets open and authenticated", ["kind"],
+                                  registry=r)
+        self.frames_delivered = Counter("callcenter_frames_delivered_total", "Live event frames handed to sockets",
+                                        registry=r)
+        self.delivery_latency = Histogram("callcenter_delivery_latency_seconds",
+                                          "From publishing a new message to handing it to this worker's sockets",
+                                          registry=r, buckets=(.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1))
+        self.slow_disconnects = Counter("callcenter_slow_socket_disconnects_total",
+                                        "Sockets closed because they stopped reading", registry=r)
+        self.queue_depth = Gauge("callcenter_queue_depth", "Jobs waiting in a queue", ["queue"], registry=r)
         self.bus_reconnects = Gauge("callcenter_bus_reconnects", "Times the bus subscriber reconnected",
                                     registry=r)
 

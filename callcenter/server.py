@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
+import time
 
-from tornado import httpserver, netutil, process
+from tornado import httpserver, netutil
 
 from . import migrations
 from .app import create_services, make_app
@@ -21,6 +23,8 @@ log = logging.getLogger("callcenter.server")
 STARTUP_CHECK_TIMEOUT_SECS = 8.0
 # Tornado's own hard limit; the API answers 413 well below it (Config.max_body_bytes).
 SERVER_MAX_BODY_BYTES = 1024 * 1024
+DRAIN_TIMEOUT_SECS = 10.0
+RESTART_DELAY_SECS = 0.5
 
 
 async def check_database(config: Config) -> Store:
@@ -86,12 +90,76 @@ async def run_worker(config: Config, sockets: list[socket.socket], *, announce: 
         if config.embedded and not config.database_url:
             print(f"  sign in as {DEMO_AGENT_EMAIL} / {DEMO_AGENT_PASSWORD} (tenant {DEMO_TENANT_ID});"
                   f" widget demo: {url}widget-demo.html", flush=True)
-    log.info("worker %s listening on %s:%s", process.task_id() or 0, config.host, config.port)
+    log.info("worker pid %d listening on %s:%s", os.getpid(), config.host, config.port)
     await stop.wait()
-    log.info("worker stopping")
+    await shutdown(server, services)
+
+
+async def shutdown(server: httpserver.HTTPServer, services) -> None:
+    """Stop accepting, send sockets elsewhere (close 1012: they reconnect and resume), let the
+    requests in flight finish, then close."""
+    log.info("worker %d stopping: %d requests in flight, %d sockets", os.getpid(), services.inflight_requests,
+             len(services.hub.all_connections()))
     server.stop()
-    await server.close_all_connections()
+    await services.hub.drain()
+    deadline = time.monotonic() + DRAIN_TIMEOUT_SECS
+    while services.inflight_requests > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    try:
+        await asyncio.wait_for(server.close_all_connections(), 2.0)
+    except asyncio.TimeoutError:
+        log.warning("some connections did not close in time")
     await services.close()
+    log.info("worker %d stopped", os.getpid())
+
+
+def supervise(workers: int) -> int | None:
+    """Fork `workers` children and return the child's index in each child. The parent stays here:
+    it restarts a child that crashes and forwards SIGTERM/SIGINT, returning None when all are gone."""
+    children: dict[int, int] = {}
+    stopping = False
+
+    def spawn(index: int) -> int | None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            return index
+        children[pid] = index
+        return None
+
+    def forward(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    for index in range(workers):
+        if spawn(index) is not None:
+            return index
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        index = children.pop(pid, None)
+        if index is None:
+            continue
+        crashed = os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0
+        if crashed and not stopping:
+            log.warning("worker %d (pid %d) died (%s); starting a new one", index, pid,
+                        f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}")
+            time.sleep(RESTART_DELAY_SECS)
+            if spawn(index) is not None:
+                return index
+    return None
 
 
 def serve(config: Config) -> None:
@@ -101,8 +169,10 @@ def serve(config: Config) -> None:
     announce = True
     if config.workers > 1:
         print(f"callcenter: starting {config.workers} workers on port {config.port}", flush=True)
-        process.fork_processes(config.workers)
-        announce = process.task_id() == 0
+        index = supervise(config.workers)
+        if index is None:
+            return  # the supervisor: every worker has exited
+        announce = index == 0
     try:
         asyncio.run(run_worker(config, sockets, announce=announce))
     except KeyboardInterrupt:

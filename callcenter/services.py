@@ -7,6 +7,7 @@ transaction has committed (a message is stored before anyone hears of it).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from . import events
@@ -90,6 +91,7 @@ class ChatService:
         """Tell everyone, after the commit. A bus outage only delays delivery: clients
         resume from the store, so the request still succeeds."""
         for event in evts:
+            event.meta.setdefault("published_at", time.time())
             try:
                 await self.bus.publish(event)
             except BusUnavailable as exc:

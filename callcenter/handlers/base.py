@@ -42,6 +42,21 @@ class BaseHandler(web.RequestHandler):
 
     log_tenant: str = "-"
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Counted so a SIGTERM can let in-flight requests finish before the worker exits.
+        self.settings["services"].inflight_requests += 1
+        self._counted = True
+
+    def on_finish(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.settings["services"].inflight_requests -= 1
+
+    def on_connection_close(self) -> None:
+        self.on_finish()
+        super().on_connection_close()
+
     @property
     def services(self):
         return self.settings["services"]

@@ -1,0 +1,419 @@
+"""One WebSocket client: authentication, resume, ordered de-duplicated delivery, backpressure.
+
+Delivery per session: `seen[session_id]` is the last seq this socket was sent.
+A `chat.message.new` with seq <= seen is a repeat and dropped; one with
+seq > seen + 1 means something was missed (a resume, a bus outage), so the
+socket fetches the gap from the store before anything else goes out. While it
+catches up, live events wait in `buffer` and go out afterwards through the
+same check: the store fills every hole, the check removes every repeat.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import time
+import uuid
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+from tornado.websocket import WebSocketClosedError
+
+from . import events, models
+from .errors import ApiError, InvalidInput, NotFound, Unauthorized
+from .events import Event
+from .handlers.base import describe_validation_error, json_dumps, origin_allowed
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger("callcenter.ws")
+
+AUTH_TIMEOUT_SECS = 5.0
+HEARTBEAT_INTERVAL_SECS = 20
+# Output a client has not taken yet; past either bound it is disconnected (and resumes).
+MAX_PENDING_FRAMES = 2000
+MAX_PENDING_BYTES = 2 * 1024 * 1024
+# Live events held while catching up from the store.
+MAX_BUFFERED_EVENTS = 10_000
+MAX_RESUME_SESSIONS = 500
+RESUME_PAGE = 500
+MAX_CATCH_UP_PER_SESSION = 5000
+# Sessions whose seq an agent socket tracks (least recently active dropped first).
+MAX_TRACKED_SESSIONS = 1000
+# Inbound frames: a token bucket per socket; a client far past it is disconnected.
+FRAME_RATE_PER_SEC = 20.0
+FRAME_BURST = 60
+FRAME_FLOOD_LIMIT = 300
+TYPING_THROTTLE_SECS = 2.0
+TYPING_TTL_MS = 6000
+
+CLOSE_AUTH_TIMEOUT = 4000
+CLOSE_UNAUTHORIZED = 4001
+CLOSE_FORBIDDEN_ORIGIN = 4003
+CLOSE_TOO_SLOW = 4008
+CLOSE_REVOKED = 4010
+CLOSE_FLOOD = 4029
+CLOSE_RESTART = 1012
+
+
+class TypingFrame(models.Body):
+    session_id: str | None = None
+    is_typing: bool = True
+
+
+class ReadFrame(models.Body):
+    session_id: str | None = None
+    seq: int = pydantic.Field(ge=0)
+
+
+class PresenceFrame(models.Body):
+    status: str = pydantic.Field(pattern=r"^(online|away)$")
+
+
+class SendFrame(models._SendBody):
+    session_id: str | None = None
+
+
+def _validate(model, data: Any):
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be an object", code="invalid_frame")
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc), code="invalid_frame") from None
+
+
+class Connection:
+    __slots__ = ("handler", "services", "hub", "id", "origin", "kind", "tenant_id", "agent", "session_id",
+                 "visitor", "seen", "buffer", "catch_up", "pending_frames", "pending_bytes", "closed",
+                 "tokens", "tokens_at", "typing_sent", "auth_timer", "flooded")
+
+    def __init__(self, handler, services, hub: Hub, origin: str | None):
+        self.handler = handler
+        self.services = services
+        self.hub = hub
+        self.id = uuid.uuid4().hex[:12]
+        self.origin = origin
+        self.kind: str | None = None
+        self.tenant_id = ""
+        self.agent: dict | None = None
+        self.session_id: str | None = None
+        self.visitor = None
+        self.seen: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self.buffer: list | None = None
+        self.catch_up: set[str] = set()
+        self.pending_frames = 0
+        self.pending_bytes = 0
+        self.closed = False
+        self.tokens = float(FRAME_BURST)
+        self.tokens_at = time.monotonic()
+        self.typing_sent: dict[str, tuple[float, bool]] | None = None
+        self.flooded = 0
+        self.auth_timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT_SECS, self._auth_timeout)
+
+    # ---- output --------------------------------------------------------------
+
+    def send_raw(self, payload: str) -> None:
+        if self.closed:
+            return
+        if self.pending_frames >= MAX_PENDING_FRAMES or self.pending_bytes >= MAX_PENDING_BYTES:
+            log.info("ws %s: client is not reading (%d frames pending); disconnecting", self.id, self.pending_frames)
+            self.services.metrics.slow_disconnects.inc()
+            self.close(CLOSE_TOO_SLOW, "too slow: reconnect and resume")
+            return
+        try:
+            future = self.handler.write_message(payload)
+        except WebSocketClosedError:
+            return
+        self.pending_frames += 1
+        self.pending_bytes += len(payload)
+        future.add_done_callback(partial(self._written, len(payload)))
+
+    def _written(self, size: int, future) -> None:
+        self.pending_frames -= 1
+        self.pending_bytes -= size
+        if not future.cancelled():
+            future.exception()  # retrieved: a closed stream is handled by on_close
+
+    def send(self, type_: str, data: dict) -> None:
+        self.send_raw(json_dumps({"type": type_, "data": data}))
+
+    def send_error(self, code: str, message: str, ref: Any = None) -> None:
+        data = {"code": code, "message": message}
+        if ref is not None:
+            data["ref"] = ref
+        self.send("error", data)
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.handler.close(code, reason)
+
+    # ---- input ---------------------------------------------------------------
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(FRAME_BURST, self.tokens + (now - self.tokens_at) * FRAME_RATE_PER_SEC)
+        self.tokens_at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.flooded = 0
+            return True
+        self.flooded += 1
+        return False
+
+    async def on_frame(self, raw: str | bytes) -> None:
+        if self.closed:
+            return
+        if not self._take_token():
+            if self.flooded > FRAME_FLOOD_LIMIT:
+                self.close(CLOSE_FLOOD, "too many frames")
+            elif self.flooded == 1:
+                self.send_error("rate_limited", "too many frames; slow down")
+            return
+        try:
+            frame = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            self.send_error("invalid_json", "frames must be JSON objects")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            self.send_error("invalid_frame", 'frames look like {"type": "...", "data": {...}}')
+            return
+        type_ = frame["type"]
+        if self.kind is None:
+            if type_ != "auth":
+                self.close(CLOSE_UNAUTHORIZED, "authenticate first")
+                return
+            await self._authenticate(frame)
+            return
+        handler = FRAME_HANDLERS.get(type_)
+        data = frame.get("data", {})
+        ref = data.get("client_msg_id") if isinstance(data, dict) else None
+        if handler is None:
+            self.send_error("unknown_type", f"unknown frame type {type_[:40]!r}", ref)
+            return
+        try:
+            await handler(self, data)
+        except ApiError as exc:
+            self.send_error(exc.code, exc.message, ref)
+
+    # ---- authentication and resume ------------------------------------------------
+
+    def _auth_timeout(self) -> None:
+        if self.kind is None:
+            self.close(CLOSE_AUTH_TIMEOUT, "no auth frame in time")
+
+    async def _authenticate(self, frame: dict) -> None:
+        self.auth_timer.cancel()
+        token = frame.get("token")
+        if not isinstance(token, str) or not token:
+            self.close(CLOSE_UNAUTHORIZED, "auth frame needs a token")
+            return
+        kind = self.services.signer.token_kind(token)
+        try:
+            if kind == "agent":
+                agent = await self.services.auth.agent_from_token(token)
+                self.agent, self.tenant_id = agent, agent["tenant_id"]
+                origin_ok = self.origin is None or self.origin == self.handler.own_origin()
+            elif kind == "visitor":
+                visitor = await self.services.auth.visitor_from_token(token)
+                self.visitor, self.tenant_id, self.session_id = visitor, visitor.claims.tenant_id, visitor.session["id"]
+                tenant = await self.services.store.get_tenant(self.tenant_id)
+                origin_ok = self.origin is None or (tenant is not None and origin_allowed(
+                    self.origin, tenant, self.handler.request))
+            else:
+                raise Unauthorized("invalid token")
+        except Unauthorized as exc:
+            self.close(CLOSE_UNAUTHORIZED, exc.message[:100])
+            return
+        if not origin_ok:
+            self.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+            return
+        self.kind = kind
+        if kind == "agent":
+            self.typing_sent = {}
+        resume = frame.get("resume") or {}
+        if not isinstance(resume, dict) or len(resume) > MAX_RESUME_SESSIONS or not all(
+                isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                for k, v in resume.items()):
+            self.close(CLOSE_UNAUTHORIZED, "resume must map session ids to seqs")
+            return
+        if self.kind == "visitor":
+            resume = {self.session_id: resume.get(self.session_id, self.visitor.session["last_seq"])}
+        # Registered first, with live events held, then the store is read: nothing falls between.
+        self.buffer = []
+        await self.hub.add(self)
+        data: dict[str, Any] = {"kind": self.kind, "worker": self.hub.worker_id, "connection_id": self.id,
+                                "heartbeat_interval_secs": HEARTBEAT_INTERVAL_SECS}
+        if self.agent:
+            data["agent"] = models.agent_model(self.agent)
+            data["presence"] = {str(k): v for k, v in (await self.hub.presence_snapshot(self.tenant_id)).items()}
+        else:
+            data["session_id"] = self.session_id
+        self.send("auth.ok", data)
+        for session_id, last_seq in resume.items():
+            self.seen[session_id] = last_seq
+        await self._catch_up(set(resume))
+
+    # ---- delivery -----------------------------------------------------------------
+
+    def deliver(self, event: Event, payload: str) -> None:
+        if self.closed or self.kind is None:
+            return
+        if event.meta.get("origin") == self.id:
+            return  # our own typing / presence echo
+        if self.buffer is not None:
+            if len(self.buffer) >= MAX_BUFFERED_EVENTS:
+                self.close(CLOSE_TOO_SLOW, "too far behind: reconnect and resume")
+                return
+            self.buffer.append((event, payload))
+            return
+        self._route(event, payload)
+
+    def _route(self, event: Event, payload: str) -> None:
+        if event.type == events.MESSAGE_NEW:
+            session_id = event.session_id
+            seq = event.data["message"]["seq"]
+            last = self.seen.get(session_id)
+            if last is not None:
+                if seq <= last:
+                    return
+                if seq > last + 1:
+                    # A hole: fetch it from the store, hold this and later events meanwhile.
+                    self.buffer = [(event, payload)]
+                    asyncio.get_running_loop().create_task(self._catch_up({session_id}))
+                    return
+            self._track(session_id, seq)
+        self.send_raw(payload)
+
+    def _track(self, session_id: str, seq: int) -> None:
+        self.seen[session_id] = seq
+        self.seen.move_to_end(session_id)
+        if len(self.seen) > MAX_TRACKED_SESSIONS:
+            self.seen.popitem(last=False)
+
+    async def _catch_up(self, session_ids: set[str]) -> None:
+        """Send what the store has after seen[sid] for each session, then flush held events."""
+        try:
+            for session_id in session_ids:
+                await self._send_from_store(session_id)
+        except ApiError as exc:
+            log.warning("ws %s: catch-up failed (%s); closing so the client resumes", self.id, exc.message)
+            self.close(CLOSE_RESTART, "temporarily unavailable: reconnect and resume")
+            return
+        while self.buffer:
+            held, self.buffer = self.buffer, None
+            for i, (event, payload) in enumerate(held):
+                if self.closed:
+                    return
+                self._route(event, payload)
+                if self.buffer is not None:  # another hole: its catch-up flushes the rest
+                    self.buffer.extend(held[i + 1:])
+                    return
+        self.buffer = None
+
+    async def _send_from_store(self, session_id: str) -> None:
+        if self.kind == "visitor" and session_id != self.session_id:
+            return
+        sent = 0
+        while sent < MAX_CATCH_UP_PER_SESSION and not self.closed:
+            after = self.seen.get(session_id, 0)
+            rows = await self.services.store.list_messages(self.tenant_id, session_id, after_seq=after,
+                                                           limit=RESUME_PAGE)
+            for row in rows:
+                self.send_raw(json_dumps({"type": events.MESSAGE_NEW, "data": {
+                    "message": models.message_model(row), "session_id": session_id, "replayed": True}}))
+                self._track(session_id, row["seq"])
+            sent += len(rows)
+            if len(rows) < RESUME_PAGE:
+                return
+
+    def resync(self) -> None:
+        """After a bus outage: fill every tracked session's gap; agents also refetch their lists."""
+        if self.closed or self.kind is None:
+            return
+        if self.kind == "agent":
+            self.send("chat.resync", {"reason": "realtime connection restored"})
+        if self.buffer is None:
+            self.buffer = []
+            asyncio.get_running_loop().create_task(self._catch_up(set(self.seen)))
+
+    # ---- frames from the client ------------------------------------------------------
+
+    def _session_for(self, requested: str | None) -> str:
+        if self.kind == "visitor":
+            if requested not in (None, self.session_id):
+                raise NotFound("no such session", code="session_not_found")
+            return self.session_id
+        if not requested:
+            raise InvalidInput("session_id is required", code="invalid_frame")
+        return requested
+
+    async def on_send(self, data: Any) -> None:
+        body = _validate(SendFrame, data)
+        session_id = self._session_for(body.session_id)
+        if self.kind == "visitor":
+            result = await self.services.chat.visitor_send(self.visitor, session_id, body.message, body.client_msg_id)
+        else:
+            result = await self.services.chat.agent_send(self.agent, session_id, body.message, body.client_msg_id)
+        msg = result.message
+        self.send(events.MESSAGE_ACK, {"client_msg_id": body.client_msg_id, "id": msg["id"], "seq": msg["seq"],
+                                       "session_id": session_id, "created": result.created,
+                                       "created_at": models.iso(msg["created_at_ms"])})
+
+    async def on_typing(self, data: Any) -> None:
+        body = _validate(TypingFrame, data)
+        session_id = self._session_for(body.session_id)
+        if self.kind == "agent":
+            await self.services.chat.session_or_404(self.agent, session_id)
+        now = time.monotonic()
+        sent = self.typing_sent if self.typing_sent is not None else {}
+        last = sent.get(session_id)
+        if last and last[1] == body.is_typing and now - last[0] < TYPING_THROTTLE_SECS:
+            return  # throttled: the receivers' copy has not expired yet
+        sent[session_id] = (now, body.is_typing)
+        if len(sent) > 50:
+            sent.pop(next(iter(sent)))
+        self.typing_sent = sent
+        who = ({"sender": "agent", "agent_id": self.agent["id"], "name": self.agent["name"]} if self.agent
+               else {"sender": "visitor", "name": self.visitor.session["customer_name"]})
+        await self.services.chat.publish(Event(events.TYPING, self.tenant_id, {
+            "session_id": session_id, "is_typing": body.is_typing, "expires_in_ms": TYPING_TTL_MS, **who,
+        }, session_id=session_id, to_agents=True, to_visitor=self.kind == "agent", meta={"origin": self.id}))
+
+    async def on_read(self, data: Any) -> None:
+        body = _validate(ReadFrame, data)
+        session_id = self._session_for(body.session_id)
+        if self.kind == "visitor":
+            await self.services.chat.visitor_read(self.visitor, session_id, body.seq)
+        else:
+            await self.services.chat.agent_read(self.agent, session_id, body.seq)
+
+    async def on_presence(self, data: Any) -> None:
+        if self.kind != "agent":
+            raise InvalidInput("only agents have a presence status", code="invalid_frame")
+        body = _validate(PresenceFrame, data)
+        await self.hub.set_status(self, body.status)
+
+    async def on_ping(self, data: Any) -> None:
+        self.send("pong", {"t": data.get("t") if isinstance(data, dict) else None, "server_time": time.time()})
+
+    # ---- teardown ------------------------------------------------------------------
+
+    async def on_closed(self) -> None:
+        self.closed = True
+        self.auth_timer.cancel()
+        if self.kind is not None:
+            await self.hub.remove(self)
+
+
+FRAME_HANDLERS = {
+    events.MESSAGE_SEND: Connection.on_send,
+    events.TYPING: Connection.on_typing,
+    events.MESSAGE_READ: Connection.on_read,
+    "presence.set": Connection.on_presence,
+    "ping": Connection.on_ping,
+}

@@ -1,0 +1,54 @@
+"""The /ws endpoint: a thin Tornado WebSocket handler; the Connection object does the work."""
+from __future__ import annotations
+
+from tornado import web, websocket
+
+from ..connection import Connection
+from .base import TOKEN_QUERY_NAMES, json_dumps
+
+MAX_FRAME_BYTES = 64 * 1024
+
+
+class SocketHandler(websocket.WebSocketHandler):
+    conn: Connection | None = None
+
+    def check_origin(self, origin: str) -> bool:
+        # Who may connect from where depends on the token (agent: same origin; visitor: the
+        # tenant's allowed origins), so the Connection checks it once the auth frame arrives.
+        return True
+
+    def own_origin(self) -> str:
+        return f"{self.request.protocol}://{self.request.host}"
+
+    async def get(self, *args, **kwargs):
+        if any(name.lower() in TOKEN_QUERY_NAMES for name in self.request.query_arguments):
+            self.set_status(400)
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish(json_dumps({"error": {"code": "token_in_url", "message":
+                                              "tokens are not accepted in URLs; send them in the auth frame"}}))
+            return
+        hub = self.settings["services"].hub
+        if hub.draining:
+            raise web.HTTPError(503)
+        return await super().get(*args, **kwargs)
+
+    def open(self) -> None:
+        services = self.settings["services"]
+        self.conn = Connection(self, services, services.hub, self.request.headers.get("Origin"))
+
+    async def on_message(self, message) -> None:
+        if self.conn is not None:
+            await self.conn.on_frame(message)
+
+    def on_close(self) -> None:
+        if self.conn is not None:
+            self.settings["services"].spawn(self.conn.on_closed())
+
+    def get_compression_options(self):
+        return None  # per-message deflate costs memory per socket; frames are small
+
+    def log_exception(self, typ, value, tb) -> None:
+        super().log_exception(typ, value, tb)
+
+
+routes = [web.URLSpec(r"/ws$", SocketHandler)]

@@ -1,0 +1,185 @@
+"""This worker's sockets, and the routing of bus events to them.
+
+The hub is the bus listener: each event is serialized once, then handed to
+the local connections it concerns (the tenant's agents, one agent, or the
+session's visitor). Handing over never waits on a socket; each connection
+buffers, orders, de-duplicates and bounds its own output.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from . import events
+from .events import Event
+from .handlers.base import json_dumps
+from .presence import PRESENCE_REFRESH_SECS, MemoryPresence, Presence, RedisPresence
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+log = logging.getLogger("callcenter.hub")
+
+# Internal event types: never sent to clients as they are.
+AGENT_REVOKED = "internal.agent.revoked"
+
+
+class Hub:
+    def __init__(self, services):
+        self.services = services
+        self.worker_id = uuid.uuid4().hex[:8]
+        self.agents: dict[str, set[Connection]] = defaultdict(set)
+        self.visitors: dict[str, set[Connection]] = defaultdict(set)
+        # Local connection counts per presence subject, and each subject's status here.
+        self._local: dict[tuple[str, str], dict[Connection, str]] = defaultdict(dict)
+        self.presence: Presence = (RedisPresence(services.redis, services.config.redis_prefix, self.worker_id)
+                                   if services.redis is not None else MemoryPresence(self.worker_id))
+        self._task: asyncio.Task | None = None
+        self.draining = False
+
+    # ---- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        self.services.bus.add_listener(self.on_event)
+        self.services.bus.add_reconnect_listener(self.on_bus_reconnect)
+        self._task = asyncio.create_task(self._housekeeping(), name="hub-housekeeping")
+
+    async def close(self) -> None:
+        self.services.bus.remove_listener(self.on_event)
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def all_connections(self) -> list[Connection]:
+        conns = [c for group in self.agents.values() for c in group]
+        conns += [c for group in self.visitors.values() for c in group]
+        return conns
+
+    async def drain(self, reason: str = "server restarting") -> None:
+        """SIGTERM: ask every socket to reconnect elsewhere (close code 1012)."""
+        self.draining = True
+        for conn in self.all_connections():
+            conn.close(1012, reason)
+
+    # ---- registration --------------------------------------------------------
+
+    async def add(self, conn: Connection) -> None:
+        if conn.kind == "agent":
+            self.agents[conn.tenant_id].add(conn)
+            await self._presence_change(conn, f"a:{conn.agent['id']}", "online")
+        else:
+            self.visitors[conn.session_id].add(conn)
+            await self._presence_change(conn, f"v:{conn.session_id}", "online")
+        self.services.metrics.sockets_open.labels(conn.kind).inc()
+
+    async def remove(self, conn: Connection) -> None:
+        if conn.kind == "agent":
+            group = self.agents.get(conn.tenant_id)
+            subject = f"a:{conn.agent['id']}"
+        else:
+            group = self.visitors.get(conn.session_id)
+            subject = f"v:{conn.session_id}"
+        if group is None or conn not in group:
+            return
+        group.discard(conn)
+        if not group:
+            (self.agents if conn.kind == "agent" else self.visitors).pop(
+                conn.tenant_id if conn.kind == "agent" else conn.session_id, None)
+        self.services.metrics.sockets_open.labels(conn.kind).dec()
+        await self._presence_change(conn, subject, None)
+
+    async def set_status(self, conn: Connection, status: str) -> None:
+        await self._presence_change(conn, f"a:{conn.agent['id']}", status)
+
+    async def _presence_change(self, conn: Connection, subject: str, status: str | None) -> None:
+        key = (conn.tenant_id, subject)
+        local = self._local[key]
+        if status is None:
+            local.pop(conn, None)
+        else:
+            local[conn] = status
+        if not local:
+            self._local.pop(key, None)
+        here = None if not local else ("online" if "online" in local.values() else "away")
+        try:
+            before, after = await self.presence.set(conn.tenant_id, subject, here)
+        except Exception as exc:  # presence is best effort; chat goes on without it
+            log.warning("presence update failed: %s", exc)
+            return
+        if before != after:
+            await self._announce(conn.tenant_id, subject, after)
+
+    async def _announce(self, tenant_id: str, subject: str, status: str) -> None:
+        kind, _, ident = subject.partition(":")
+        if kind == "a":
+            event = Event(events.AGENT_PRESENCE, tenant_id, {"agent_id": int(ident), "status": status})
+        else:
+            event = Event(events.VISITOR_PRESENCE, tenant_id, {"session_id": ident, "online": status != "offline"},
+                          session_id=ident)
+        await self.services.chat.publish(event)
+
+    async def presence_snapshot(self, tenant_id: str) -> dict[int, str]:
+        try:
+            raw = await self.presence.snapshot(tenant_id, "a:")
+        except Exception as exc:  # best effort
+            log.warning("presence snapshot failed: %s", exc)
+            return {}
+        return {int(k[2:]): v for k, v in raw.items()}
+
+    async def visitor_online(self, tenant_id: str, session_id: str) -> bool:
+        try:
+            raw = await self.presence.snapshot(tenant_id, f"v:{session_id}")
+        except Exception:  # best effort
+            return False
+        return raw.get(f"v:{session_id}", "offline") != "offline"
+
+    # ---- routing ---------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        if event.type == AGENT_REVOKED:
+            for conn in list(self.agents.get(event.tenant_id, ())):
+                if conn.agent["id"] == event.data["agent_id"]:
+                    conn.close(4010, "sign-in revoked")
+            return
+        targets: list[Connection] = []
+        if event.to_agents:
+            for conn in self.agents.get(event.tenant_id, ()):
+                if event.agent_id is None or conn.agent["id"] == event.agent_id:
+                    targets.append(conn)
+        if event.to_visitor and event.session_id:
+            targets.extend(c for c in self.visitors.get(event.session_id, ()) if c.tenant_id == event.tenant_id)
+        if not targets:
+            return
+        payload = json_dumps(event.frame())
+        published = event.meta.get("published_at")
+        for conn in targets:
+            conn.deliver(event, payload)
+        if published and event.type == events.MESSAGE_NEW:
+            self.services.metrics.delivery_latency.observe(max(0.0, time.time() - published))
+        self.services.metrics.frames_delivered.inc(len(targets))
+
+    async def on_bus_reconnect(self) -> None:
+        """Events may have been missed while the bus was down: every socket catches up from the store."""
+        log.info("bus back: resyncing %d sockets", len(self.all_connections()))
+        for conn in self.all_connections():
+            conn.resync()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_REFRESH_SECS)
+            try:
+                entries = {}
+                for (tenant_id, subject), local in self._local.items():
+                    entries[(tenant_id, subject)] = "online" if "online" in local.values() else "away"
+                await self.presence.refresh(entries)
+                for tenant_id, subject in await self.presence.sweep(list(self.agents.keys())):
+                    await self._announce(tenant_id, subject, "offline")
+            except Exception as exc:  # keep the loop alive whatever a round hits
+                log.warning("presence housekeeping failed: %s", exc)

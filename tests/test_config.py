@@ -1,0 +1,212 @@
+"""Configuration: environment first, flags override; bad combinations are one clear ConfigError."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from callcenter.config import Config, ConfigError, redact_url
+
+CONFIG_ENV_NAMES = (
+    "CALLCENTER_DATABASE_URL", "CALLCENTER_REDIS_URL", "CALLCENTER_REDIS_PREFIX", "CALLCENTER_SECRET_KEY",
+    "CALLCENTER_DATA_DIR", "CALLCENTER_PORT", "GEMINI_API_KEY", "CALLCENTER_GEMINI_MODEL",
+    "CALLCENTER_GEMINI_BASE_URL", "CALLCENTER_LOGIN_MAX_FAILURES", "CALLCENTER_LOGIN_WINDOW_SECS",
+    "CALLCENTER_SESSION_STARTS_PER_IP", "CALLCENTER_LOG_LEVEL",
+)
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """A clean configuration environment with a private data dir; returns monkeypatch for setenv."""
+    for name in CONFIG_ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CALLCENTER_DATA_DIR", str(tmp_path / "data"))
+    return monkeypatch
+
+
+def error_of(config: Config) -> str:
+    with pytest.raises(ConfigError) as info:
+        config.validate()
+    message = str(info.value)
+    assert message and "\n" not in message, "a ConfigError is shown as one line"
+    return message
+
+
+# ---- from_env ----------------------------------------------------------------
+
+def test_no_configuration_is_the_valid_embedded_default(env, tmp_path):
+    cfg = Config.from_env()
+    cfg.validate()
+    assert cfg.embedded and not cfg.uses_redis
+    assert cfg.database_url is None and cfg.redis_url is None
+    assert cfg.data_dir == tmp_path / "data"
+    assert cfg.effective_database_url.startswith("sqlite+aiosqlite:///")
+    assert cfg.effective_database_url.endswith("/data/callcenter.sqlite3")
+    assert cfg.workers == 1 and cfg.port == 8080
+
+
+def test_environment_is_read_and_flags_override(env):
+    env.setenv("CALLCENTER_DATABASE_URL", "mysql+aiomysql://cc:pw@db.internal/callcenter")
+    env.setenv("CALLCENTER_REDIS_URL", "redis://cache.internal:6379/2")
+    env.setenv("CALLCENTER_SECRET_KEY", "s" * 40)
+    env.setenv("CALLCENTER_PORT", "9001")
+    env.setenv("GEMINI_API_KEY", "g-key")
+    env.setenv("CALLCENTER_GEMINI_MODEL", "gemini-test")
+    env.setenv("CALLCENTER_GEMINI_BASE_URL", "http://127.0.0.1:1/")
+    env.setenv("CALLCENTER_LOGIN_MAX_FAILURES", "3")
+    cfg = Config.from_env()
+    cfg.validate()
+    assert not cfg.embedded and cfg.uses_redis
+    assert cfg.port == 9001 and cfg.login_max_failures == 3
+    assert cfg.gemini_api_key == "g-key" and cfg.gemini_model == "gemini-test"
+    assert cfg.gemini_base_url == "http://127.0.0.1:1/"
+
+    flagged = Config.from_env(port=9002, workers=3, host=None)
+    flagged.validate()
+    assert flagged.port == 9002 and flagged.workers == 3
+    assert flagged.host == "0.0.0.0", "a flag left unset (None) keeps the default"
+
+
+def test_empty_environment_values_count_as_unset(env):
+    env.setenv("CALLCENTER_DATABASE_URL", "")
+    env.setenv("CALLCENTER_REDIS_URL", "")
+    env.setenv("CALLCENTER_PORT", "")
+    cfg = Config.from_env()
+    cfg.validate()
+    assert cfg.embedded and not cfg.uses_redis and cfg.port == 8080
+
+
+# ---- validate: each bad configuration is one clear message ------------------------
+
+@pytest.mark.parametrize("url", ["postgresql://u:p@h/db", "mysql://root@127.0.0.1/x", "sqlite:///x.db", "nonsense"])
+def test_unknown_database_scheme(env, url):
+    env.setenv("CALLCENTER_DATABASE_URL", url)
+    env.setenv("CALLCENTER_SECRET_KEY", "s" * 40)
+    message = error_of(Config.from_env())
+    assert "CALLCENTER_DATABASE_URL" in message and "unsupported scheme" in message
+    assert "sqlite+aiosqlite" in message and "mysql+aiomysql" in message, "says what would work"
+
+
+def test_unknown_redis_scheme(env):
+    env.setenv("CALLCENTER_REDIS_URL", "amqp://localhost")
+    message = error_of(Config.from_env())
+    assert "CALLCENTER_REDIS_URL" in message and "redis://" in message
+
+
+def test_mysql_needs_a_secret_key(env):
+    env.setenv("CALLCENTER_DATABASE_URL", "mysql+aiomysql://root@127.0.0.1/callcenter")
+    message = error_of(Config.from_env())
+    assert "CALLCENTER_SECRET_KEY" in message and "MySQL" in message
+    env.setenv("CALLCENTER_SECRET_KEY", "k" * 40)
+    Config.from_env().validate()
+
+
+def test_several_workers_need_redis(env):
+    message = error_of(Config.from_env(workers=2))
+    assert "--workers 2" in message and "CALLCENTER_REDIS_URL" in message
+
+
+def test_several_workers_with_memory_bus_are_refused(env):
+    env.setenv("CALLCENTER_REDIS_URL", "memory://")
+    message = error_of(Config.from_env(workers=2))
+    assert "CALLCENTER_REDIS_URL" in message
+
+
+def test_several_workers_need_mysql_even_with_redis(env):
+    env.setenv("CALLCENTER_REDIS_URL", "redis://127.0.0.1:6379/0")
+    message = error_of(Config.from_env(workers=2))
+    assert "MySQL" in message
+
+
+def test_several_workers_with_mysql_and_redis_are_fine(env):
+    env.setenv("CALLCENTER_DATABASE_URL", "mysql+aiomysql://root@127.0.0.1/callcenter")
+    env.setenv("CALLCENTER_REDIS_URL", "redis://127.0.0.1:6379/0")
+    env.setenv("CALLCENTER_SECRET_KEY", "k" * 40)
+    Config.from_env(workers=4).validate()
+
+
+@pytest.mark.parametrize("workers", [0, -1])
+def test_workers_must_be_positive(env, workers):
+    assert "--workers" in error_of(Config.from_env(workers=workers))
+
+
+@pytest.mark.parametrize("port", [0, -5, 65536, 100000])
+def test_port_out_of_range(env, port):
+    message = error_of(Config.from_env(port=port))
+    assert str(port) in message and "port" in message
+
+
+def test_port_out_of_range_from_environment(env):
+    env.setenv("CALLCENTER_PORT", "70000")
+    assert "70000" in error_of(Config.from_env())
+
+
+@pytest.mark.parametrize("name", ["CALLCENTER_PORT", "CALLCENTER_LOGIN_MAX_FAILURES",
+                                  "CALLCENTER_LOGIN_WINDOW_SECS", "CALLCENTER_SESSION_STARTS_PER_IP"])
+def test_bad_integer_environment_variable(env, name):
+    env.setenv(name, "eighty")
+    with pytest.raises(ConfigError) as info:
+        Config.from_env()
+    message = str(info.value)
+    assert name in message and "'eighty'" in message and "whole number" in message
+    assert "\n" not in message
+
+
+# ---- redact_url ----------------------------------------------------------------
+
+@pytest.mark.parametrize("url, expected", [
+    ("mysql+aiomysql://cc:s3cr3t@db:3306/callcenter", "mysql+aiomysql://cc:***@db:3306/callcenter"),
+    ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
+    ("mysql+aiomysql://root@127.0.0.1/x", "mysql+aiomysql://root@127.0.0.1/x"),
+    ("sqlite+aiosqlite:////tmp/x.sqlite3", "sqlite+aiosqlite:////tmp/x.sqlite3"),
+])
+def test_redact_url(url, expected):
+    assert redact_url(url) == expected
+
+
+def test_redact_url_hides_passwords_with_special_characters():
+    for password in ("p%40ss", "a:b", "pa$$w0rd", "x@y"):
+        url = f"mysql+aiomysql://user:{password}@db.example/callcenter"
+        redacted = redact_url(url)
+        assert password not in redacted, redacted
+        assert "db.example/callcenter" in redacted and "user" in redacted
+
+
+def test_database_error_messages_do_not_contain_the_password(env):
+    env.setenv("CALLCENTER_DATABASE_URL", "postgresql://cc:TopSecret99@db/callcenter")
+    assert "TopSecret99" not in error_of(Config.from_env())
+    env.setenv("CALLCENTER_DATABASE_URL", "sqlite+aiosqlite:///x.sqlite3")
+    env.setenv("CALLCENTER_REDIS_URL", "amqp://guest:TopSecret99@mq")
+    assert "TopSecret99" not in error_of(Config.from_env())
+
+
+# ---- the embedded default's secret key ----------------------------------------------
+
+def test_embedded_default_generates_the_secret_key_once_and_keeps_it(env, tmp_path):
+    data_dir = tmp_path / "data"
+    assert not data_dir.exists()
+    first = Config.from_env()
+    key = first.ensure_secret_key()
+    assert len(key) >= 32
+    key_file = data_dir / "secret_key"
+    assert key_file.read_text().strip() == key
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600, "the key file is readable by its owner only"
+
+    # A later start (a new process, a new Config) reads the same key back.
+    assert Config.from_env().ensure_secret_key() == key
+    assert first.ensure_secret_key() == key
+    assert key_file.read_text().strip() == key
+
+
+def test_a_configured_secret_key_wins_and_writes_nothing(env, tmp_path):
+    env.setenv("CALLCENTER_SECRET_KEY", "configured-key-" + "x" * 30)
+    cfg = Config.from_env()
+    assert cfg.ensure_secret_key() == "configured-key-" + "x" * 30
+    assert not (tmp_path / "data" / "secret_key").exists()
+
+
+def test_separate_data_dirs_get_separate_keys(env, tmp_path):
+    a = Config.from_env(data_dir=tmp_path / "a").ensure_secret_key()
+    b = Config.from_env(data_dir=tmp_path / "b").ensure_secret_key()
+    assert a != b
