@@ -90,7 +90,8 @@ async def run_worker(config: Config, sockets: list[socket.socket], *, announce: 
         if config.embedded and not config.database_url:
             print(f"  sign in as {DEMO_AGENT_EMAIL} / {DEMO_AGENT_PASSWORD} (tenant {DEMO_TENANT_ID});"
                   f" widget demo: {url}widget-demo.html", flush=True)
-    log.info("worker pid %d listening on %s:%s", os.getpid(), config.host, config.port)
+    log.info("worker pid %d worker-id %s listening on %s:%s", os.getpid(), services.hub.worker_id, config.host,
+             config.port)
     await stop.wait()
     await shutdown(server, services)
 

@@ -225,6 +225,10 @@ class ChatService:
             raise Conflict("the session is resolved; reopen it first", code="session_resolved")
         if session["assigned_agent_id"] == target["id"]:
             return session
+        if session["assigned_agent_id"] is not None:
+            # Assign only takes a waiting session; moving a taken one is a transfer (with its own rules).
+            raise Conflict("the session is assigned to another agent; transfer it instead",
+                           code="assignment_conflict")
         note = f"{target['name']} joined the conversation"
         if target["id"] != agent["id"]:
             note = f"{agent['name']} assigned the conversation to {target['name']}"

@@ -87,3 +87,69 @@ class WsClient:
     def close(self) -> None:
         self.conn.close()
         self._reader.cancel()
+
+
+class ResumingClient:
+    """Like a real widget or dashboard: on any disconnect it reconnects (through nginx) and resumes
+    with the last seq it saw per session. Every chat.message.new it ever received is kept in order."""
+
+    def __init__(self, base_url: str, token: str, *, track: list[str] | None = None):
+        self.base_url = base_url
+        self.token = token
+        self.last_seq: dict[str, int] = {sid: 0 for sid in (track or [])}
+        self.received: list[dict] = []
+        self.workers: list[str] = []
+        self.close_codes: list[int | None] = []
+        self.client: WsClient | None = None
+        self._task: asyncio.Task | None = None
+        self._stop = False
+        self.connected = asyncio.Event()
+
+    async def start(self) -> "ResumingClient":
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        await asyncio.wait_for(self.connected.wait(), 10)
+        return self
+
+    async def _run(self) -> None:
+        while not self._stop:
+            try:
+                self.client = await WsClient.connect(self.base_url, self.token, resume=dict(self.last_seq))
+            except (OSError, ConnectionError, asyncio.TimeoutError, httpclient.HTTPClientError):
+                await asyncio.sleep(0.2)
+                continue
+            self.workers.append(self.client.auth["worker"])
+            self.connected.set()
+            while True:
+                try:
+                    frame = await self.client.next("chat.message.new", timeout=3600)
+                except (ConnectionError, asyncio.TimeoutError):
+                    break
+                msg = frame["data"]["message"]
+                self.received.append(msg)
+                sid = msg["session_id"]
+                self.last_seq[sid] = max(self.last_seq.get(sid, 0), msg["seq"])
+            self.close_codes.append(self.client.close_code)
+            self.connected.clear()
+            await asyncio.sleep(0.1)
+
+    def seqs(self, session_id: str) -> list[int]:
+        return [m["seq"] for m in self.received if m["session_id"] == session_id]
+
+    async def wait_for_seq(self, session_id: str, seq: int, timeout: float = 20.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.last_seq.get(session_id, 0) < seq:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"saw up to seq {self.last_seq.get(session_id)} of {seq}; "
+                                     f"reconnects: {self.close_codes}")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self._stop = True
+        if self.client:
+            self.client.close()
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass

@@ -1,0 +1,97 @@
+"""Real worker processes (`callcenter serve`) on MariaDB + Redis, optionally behind real nginx."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.helpers import free_port
+
+START_TIMEOUT_SECS = 20.0
+
+
+class Worker:
+    def __init__(self, index: int, env: dict, logdir: Path):
+        self.index = index
+        self.env = env
+        self.port = free_port()
+        self.log_path = logdir / f"worker{index}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.port = self.port or free_port()
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1",
+                                      "--port", str(self.port)], env=self.env, stdout=log, stderr=log)
+        wait_healthy(self.url, self.proc, self.log_path)
+
+    def signal(self, sig: int) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server at {url} not healthy in time:\n{log_path.read_text(errors='replace')}")
+
+
+class Cluster:
+    """N workers sharing one database and one Redis key prefix."""
+
+    def __init__(self, *, database_url: str, redis_url: str, redis_prefix: str, secret_key: str, logdir: Path,
+                 workers: int = 2):
+        self.env = {**os.environ, "CALLCENTER_DATABASE_URL": database_url, "CALLCENTER_REDIS_URL": redis_url,
+                    "CALLCENTER_REDIS_PREFIX": redis_prefix, "CALLCENTER_SECRET_KEY": secret_key,
+                    "CALLCENTER_DATA_DIR": str(logdir), "PYTHONUNBUFFERED": "1"}
+        self.workers = [Worker(i, self.env, logdir) for i in range(workers)]
+
+    def start(self) -> "Cluster":
+        for worker in self.workers:
+            worker.start()
+        return self
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    @property
+    def upstreams(self) -> list[str]:
+        return [f"127.0.0.1:{w.port}" for w in self.workers]
+
+    def logs(self) -> str:
+        return "\n".join(f"--- worker {w.index} ---\n{w.log()[-4000:]}" for w in self.workers)
