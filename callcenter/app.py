@@ -113,6 +113,7 @@ def make_app(services: Services, **extra_settings) -> web.Application:
         template_path=str(TEMPLATE_DIR),
         static_path=str(STATIC_DIR),
         static_url_prefix="/static/",
+        static_handler_class=pages.StaticHandler,
         default_handler_class=JSONNotFoundHandler,
         log_function=log_request,
         compress_response=True,

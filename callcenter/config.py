@@ -123,6 +123,11 @@ class Config:
                     f"CALLCENTER_REDIS_URL has unsupported scheme {bus_scheme or self.redis_url!r}; "
                     "use redis://host:port/db"
                 )
+        for name, url in (("CALLCENTER_DATABASE_URL", db_url), ("CALLCENTER_REDIS_URL", self.redis_url)):
+            try:
+                urlsplit(url or "").port  # a malformed port raises here rather than as a traceback later
+            except ValueError:
+                raise ConfigError(f"{name} is not a valid URL (bad port?): {redact_url(url)}") from None
         if scheme == MYSQL_SCHEME and not self.secret_key:
             raise ConfigError(
                 "CALLCENTER_SECRET_KEY is required with MySQL: set it to a long random string "

@@ -47,6 +47,7 @@ MAX_TRACKED_SESSIONS = 1000
 FRAME_RATE_PER_SEC = 20.0
 FRAME_BURST = 60
 FRAME_FLOOD_LIMIT = 300
+FLOOD_WINDOW_SECS = 10.0
 TYPING_THROTTLE_SECS = 2.0
 TYPING_TTL_MS = 6000
 
@@ -89,7 +90,7 @@ def _validate(model, data: Any):
 class Connection:
     __slots__ = ("handler", "services", "hub", "id", "origin", "kind", "tenant_id", "agent", "session_id",
                  "visitor", "seen", "buffer", "catch_up", "pending_frames", "pending_bytes", "closed",
-                 "tokens", "tokens_at", "typing_sent", "auth_timer", "flooded")
+                 "tokens", "tokens_at", "typing_sent", "auth_timer", "flooded", "flood_window_start")
 
     def __init__(self, handler, services, hub: Hub, origin: str | None):
         self.handler = handler
@@ -112,6 +113,7 @@ class Connection:
         self.tokens_at = time.monotonic()
         self.typing_sent: dict[str, tuple[float, bool]] | None = None
         self.flooded = 0
+        self.flood_window_start = self.tokens_at
         self.auth_timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT_SECS, self._auth_timeout)
 
     # ---- output --------------------------------------------------------------
@@ -160,8 +162,10 @@ class Connection:
         self.tokens_at = now
         if self.tokens >= 1:
             self.tokens -= 1
-            self.flooded = 0
             return True
+        # Refused frames are counted per window, so refills during a flood do not reset it.
+        if now - self.flood_window_start > FLOOD_WINDOW_SECS:
+            self.flood_window_start, self.flooded = now, 0
         self.flooded += 1
         return False
 

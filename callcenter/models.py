@@ -11,6 +11,8 @@ CLIENT_MSG_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9\-]{0,62}[a-z0-9]$"
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
 MAX_MESSAGE_CHARS = 5000
+# Ids and seqs are 32-bit INTEGER columns; a bigger number is bad input, not a driver overflow (500).
+MAX_DB_INT = 2**31 - 1
 # Control characters other than tab/newline have no place in chat text (NUL breaks some drivers).
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -91,16 +93,17 @@ class AgentMessageRequest(_SendBody):
 
 
 class AssignRequest(Body):
-    agent_id: Annotated[int, Field(ge=1, description="Agent to assign; omit to assign yourself.")] | None = None
+    agent_id: Annotated[int, Field(ge=1, le=MAX_DB_INT,
+                                   description="Agent to assign; omit to assign yourself.")] | None = None
 
 
 class TransferRequest(Body):
-    agent_id: Annotated[int, Field(ge=1)]
+    agent_id: Annotated[int, Field(ge=1, le=MAX_DB_INT)]
     note: Annotated[str, StringConstraints(max_length=500)] = ""
 
 
 class ReadRequest(Body):
-    seq: Annotated[int, Field(ge=0)]
+    seq: Annotated[int, Field(ge=0, le=MAX_DB_INT)]
 
 
 class EmptyBody(Body):

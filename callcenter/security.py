@@ -35,8 +35,10 @@ def check_password(password: str, password_hash: str) -> bool:
         return False
 
 
-# A hash to compare against when the email is unknown, so both paths cost the same.
-_DUMMY_HASH = hash_password("not-a-real-password", rounds=BCRYPT_ROUNDS)
+# A hash to compare against when the email is unknown, so both paths cost the same. A constant
+# (of "not-a-real-password" at BCRYPT_ROUNDS), not computed on import: that cost every process
+# and every CLI command, --help included, a full bcrypt round.
+_DUMMY_HASH = "$2b$12$Rj3vz7/FjdA2RU23SvcwfuVZa4x/.5MSaB.MSkwQ0ZNLckpjUEQue"
 
 
 def burn_password_check(password: str) -> None:

@@ -166,7 +166,10 @@ def supervise(workers: int) -> int | None:
 def serve(config: Config) -> None:
     config.validate()
     asyncio.run(prepare(config))
-    sockets = netutil.bind_sockets(config.port, config.host or None, reuse_port=False)
+    try:
+        sockets = netutil.bind_sockets(config.port, config.host or None, reuse_port=False)
+    except OSError as exc:  # port taken, address not local, no permission: one line, not a traceback
+        raise ConfigError(f"cannot listen on {config.host or '*'}:{config.port}: {exc.strerror or exc}") from None
     announce = True
     if config.workers > 1:
         print(f"callcenter: starting {config.workers} workers on port {config.port}", flush=True)

@@ -114,6 +114,8 @@ sessions = sa.Table(
     sa.Index("ix_sessions_tenant_status_updated", "tenant_id", "status", "updated_at_ms", "id"),
     sa.Index("ix_sessions_tenant_agent_updated", "tenant_id", "assigned_agent_id", "updated_at_ms", "id"),
     sa.Index("ix_sessions_visitor", "visitor_id"),
+    # visitor_history's "same email" half (migration 0002).
+    sa.Index("ix_sessions_tenant_email", "tenant_id", "customer_email"),
     **MYSQL_TABLE_ARGS,
 )
 
@@ -447,7 +449,12 @@ class Store:
         if cursor is not None:
             ts, sid = cursor
             query = query.where(sa.or_(c.updated_at_ms < ts, sa.and_(c.updated_at_ms == ts, c.id < sid)))
-        query = query.order_by(c.updated_at_ms.desc(), c.id.desc()).limit(limit + 1)
+        order = (c.updated_at_ms.desc(), c.id.desc())
+        # Deferred join: the page's ids come from the filter's index alone, then the rows by primary key.
+        # Index-only, MariaDB/MySQL seek straight to the cursor; reading whole rows, they judge that range
+        # too costly on a big tenant and walk the index from the newest row instead (every page before it).
+        page = query.with_only_columns(c.id).order_by(*order).limit(limit + 1).subquery("page")
+        query = sa.select(sessions).join(page, page.c.id == c.id).order_by(*order)
         async with self._read() as conn:
             rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
         next_cursor = None

@@ -171,3 +171,40 @@ def run_in_thread(coro):
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def mysql_admin(server_url: str, sql: str) -> None:
+    """Run one administrative statement (CREATE/DROP DATABASE) on the server of a MariaDB URL."""
+    import aiomysql
+    from sqlalchemy.engine import make_url
+
+    async def run() -> None:
+        url = make_url(server_url)
+        conn = await aiomysql.connect(host=url.host or "127.0.0.1", port=url.port or 3306,
+                                      user=url.username or "root", password=url.password or "", connect_timeout=3)
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(sql)
+            await conn.commit()
+        finally:
+            conn.close()
+
+    run_in_thread(run())
+
+
+class scratch_mysql_database:  # noqa: N801 - used as a context manager
+    """`with scratch_mysql_database(url) as fresh_url:` a new, empty, uniquely named database on the
+    server of `url` (e.g. the `mysql_database_url` fixture), dropped on exit."""
+
+    def __init__(self, server_or_database_url: str):
+        from sqlalchemy.engine import make_url
+
+        self.name = f"cc_scratch_{uuid.uuid4().hex[:12]}"
+        self.url = make_url(server_or_database_url).set(database=self.name).render_as_string(hide_password=False)
+
+    def __enter__(self) -> str:
+        mysql_admin(self.url, f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        return self.url
+
+    def __exit__(self, *exc) -> None:
+        mysql_admin(self.url, f"DROP DATABASE IF EXISTS `{self.name}`")

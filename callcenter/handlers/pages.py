@@ -1,6 +1,7 @@
 """Pages served on the same origin as the API: the dashboard, the widget and its demo."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tornado import web
@@ -43,6 +44,15 @@ class PublicFileHandler(web.StaticFileHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish('{"error":{"code":"not_found","message":"no such file"}}' if status_code == 404 else
                     '{"error":{"code":"bad_request","message":"cannot serve that path"}}')
+
+
+class StaticHandler(web.StaticFileHandler):
+    """/static/ (the dashboard's assets): a missing or refused file answers JSON like every other route."""
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        code = {403: "forbidden", 404: "not_found"}.get(status_code, "bad_request" if status_code < 500 else "error")
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"error": {"code": code, "message": self._reason}}))
 
 
 def _static_dir() -> str:

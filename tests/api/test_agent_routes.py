@@ -530,3 +530,25 @@ async def test_system_messages_take_seqs_without_gaps(api, tenant_factory):
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     public = await api.get(f"/api/v1/chat/public/session/{sid}", token=visitor.token)
     assert [m["seq"] for m in public.json["messages"]] == [m["seq"] for m in msgs]
+
+
+@gen_test
+async def test_concurrent_sends_get_distinct_seqs_without_gaps(api, tenant_factory):
+    tenant = await tenant_factory()
+    visitor = await tenant.visitor(api)
+    sid = visitor.session_id
+    sends = [api.post("/api/v1/chat/public/message", {"session_id": sid, "message": f"v{i}"}, token=visitor.token)
+             for i in range(8)]
+    sends += [api.post(AGENT_MESSAGE, {"session_id": sid, "message": f"a{i}"}, token=tenant.agent.token)
+              for i in range(8)]
+    sends += [assign(api, tenant.agent, sid)]
+    results = await asyncio.gather(*sends)
+    assert all(r.status in (200, 201) for r in results), [r.body for r in results]
+    msgs = await all_messages(api, tenant.agent, sid)
+    assert [m["seq"] for m in msgs] == list(range(1, 18))
+    assert sorted(m["body"] for m in msgs if m["sender_type"] != "system") == sorted(
+        [f"v{i}" for i in range(8)] + [f"a{i}" for i in range(8)])
+    session = await get_session(api, tenant.agent, sid)
+    assert session["last_seq"] == 17
+    # Unread counts every visitor message after the (unmoved) read mark.
+    assert session["unread"] == 8

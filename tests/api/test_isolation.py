@@ -2,7 +2,7 @@
 Every refused write leaves the store as it was."""
 import pytest
 
-from ..helpers import snapshot
+from ..helpers import PASSWORD, snapshot
 from ._support import (AGENT_MESSAGE, PUBLIC_MESSAGE, SESSIONS, START, agent_says, assert_error, gen_test,
                        public_session, session_path, visitor_says)
 
@@ -174,3 +174,18 @@ async def test_sessions_of_another_tenant_cannot_be_started_into(api, tenant_fac
     sid = resp.json["session_id"]
     assert_error(await api.get(session_path(sid), token=a.agent.token), 404, "session_not_found")
     assert (await api.get(session_path(sid), token=b.agent.token)).status == 200
+
+
+@gen_test
+async def test_ids_are_case_sensitive(api, tenant_factory):
+    """MySQL's default collation folds case; ids must not (a lookalike id is another, unknown, one)."""
+    a, b, va, va_resolved, vb = await two_tenants(api, tenant_factory)
+    upper_sid = va.session_id.upper()
+    assert upper_sid != va.session_id
+    assert_error(await api.get(session_path(upper_sid), token=a.agent.token), 404, "session_not_found")
+    assert_error(await api.get(public_session(upper_sid), token=va.token), 404, "session_not_found")
+    upper_tenant = a.id.upper()
+    assert_error(await api.get(f"/api/v1/chat/public/tenants/{upper_tenant}"), 404, "tenant_not_found")
+    assert_error(await api.post(START, {"tenant_id": upper_tenant}), 404, "tenant_not_found")
+    assert_error(await api.post("/api/v1/auth/login", {"email": a.agent.email, "password": PASSWORD,
+                                                       "tenant_id": upper_tenant}), 401, "invalid_credentials")

@@ -160,8 +160,9 @@ async def test_sigterm_drains_sockets_and_finishes_inflight_requests(cluster, ga
         except OSError:
             return None  # refused once the worker stopped accepting: never sent, never stored
 
-    requests = [asyncio.ensure_future(post(i)) for i in range(30)]
-    await asyncio.sleep(0.01)
+    requests = [asyncio.ensure_future(post(i)) for i in range(60)]
+    # Signal once the worker is demonstrably serving the burst: others are in flight or queued.
+    await asyncio.wait(requests, return_when=asyncio.FIRST_COMPLETED)
     worker.signal(signal.SIGTERM)
     results = await asyncio.gather(*requests)
     assert worker.wait(20) == 0, worker.log()

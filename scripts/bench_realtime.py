@@ -1,0 +1,1332 @@
+#!/usr/bin/env python3
+"""Real-time delivery benchmark: visitor socket on worker A -> store -> Redis -> agent socket on worker B.
+
+    python scripts/bench_realtime.py                      # everything, both targets (~10-15 min)
+    python scripts/bench_realtime.py --rates 200,1000 --duration 5 --no-sustained --idle 2000   # quick
+    python scripts/bench_realtime.py --target callcenter --only idle --idle 10000
+
+What it does, per target (`callcenter`, the product; `socketio`, the minimal
+python-socketio + AsyncRedisManager relay of scripts/bench/socketio_server.py):
+
+1. Setup. callcenter: a uniquely named MariaDB database (`callcenter migrate`),
+   one tenant with --agents agents and the sessions (visitor tokens), a unique
+   Redis key prefix, two `callcenter serve` workers A and B on free loopback
+   ports. socketio: two server processes A and B sharing one Redis channel.
+2. Fixed rates (--rates, --duration s each): --sessions visitor sockets on A,
+   --agents agent sockets on B (every agent socket of the tenant gets every
+   message). Visitors send `chat.message.send` open-loop: message i is due at
+   t0 + i/rate, round-robin over the sessions, whatever the acks do. Its text
+   carries that due time; the latency is (time the agent socket has the
+   chat.message.new) - (due time), so a late sender counts against the result
+   (no coordinated omission) and the sender's own lag is reported beside it.
+   Per agent socket and session the seqs received must be exactly the seqs the
+   acks announced, once each, in order: lost / duplicated / reordered counts.
+   callcenter: the number of rows in `messages` must equal the acks at the end.
+3. Sustained (--sustained-rates ramp, --sustained-duration s each): the
+   highest rate with p99 < 100 ms, nothing lost, duplicated, reordered or
+   refused; then --bisect steps between the last pass and the first failure.
+   Sessions grow with the rate (max(--sessions, rate / --per-session-rate)) so
+   that no visitor socket goes past the product's per-socket frame limit
+   (connection.FRAME_RATE_PER_SEC = 20/s), which a real visitor never reaches.
+4. Idle (--idle N): a fresh worker, N authenticated idle visitor sockets opened
+   from --idle-procs client processes; VmRSS of the worker before and after ->
+   KB per socket; meanwhile GET /healthz (a new TCP connection each time) and a
+   WebSocket ping frame round trip are probed --probe-hz times a second.
+
+The load generators run in their own processes (--sender-procs for visitors,
+one per agent socket), never in a server's. Everything started here is stopped
+by PID at the end; the database is dropped and the Redis keys are deleted.
+Results: Markdown tables on stdout, and all numbers as JSON with --json PATH.
+"""
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MYSQL_HOST, MYSQL_PORT, MYSQL_USER = "127.0.0.1", 3306, "root"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+START_TIMEOUT_SECS = 30.0
+SUSTAINED_P99_LIMIT_MS = 100.0
+
+
+# ============================================================================ helpers
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(values, q: float) -> float | None:
+    """The q-quantile (0..1) of values by nearest rank; None when empty."""
+    if not values:
+        return None
+    data = sorted(values)
+    k = max(0, min(len(data) - 1, math.ceil(q * len(data)) - 1))
+    return data[k]
+
+
+def summary_ms(values) -> dict:
+    data = sorted(values)
+    if not data:
+        return {"n": 0, "p50": None, "p95": None, "p99": None, "p999": None, "max": None, "mean": None}
+
+    def q(p):
+        return data[max(0, min(len(data) - 1, math.ceil(p * len(data)) - 1))] * 1000
+    return {"n": len(data), "p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "p999": q(0.999),
+            "max": data[-1] * 1000, "mean": sum(data) / len(data) * 1000}
+
+
+def vmrss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_ticks(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def find_pids(name: str) -> list[int]:
+    """Read-only scan of /proc for processes whose comm is `name` (MariaDB, Redis: for CPU figures)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == name:
+                        out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+class CpuMeter:
+    """CPU % of named processes between two snapshots (100 % = one core)."""
+
+    def __init__(self, pids: dict[str, list[int]]):
+        self.pids = pids
+        self.t0 = None
+        self.s0 = {}
+
+    def _snap(self) -> dict[str, int]:
+        snap = {name: sum(t for t in (cpu_ticks(p) for p in pids) if t is not None)
+                for name, pids in self.pids.items()}
+        snap["machine"] = machine_busy_ticks()
+        return snap
+
+    def start(self) -> None:
+        self.t0, self.s0 = time.monotonic(), self._snap()
+
+    def stop(self) -> dict[str, float]:
+        """Per process group, plus `machine` (all cores busy) and `others` (what is not ours: other
+        users of this machine; MariaDB and Redis count as ours even when others use them too)."""
+        elapsed = time.monotonic() - self.t0
+        s1 = self._snap()
+        hz = os.sysconf("SC_CLK_TCK")
+        out = {name: round((s1[name] - self.s0.get(name, 0)) / hz / elapsed * 100, 1) for name in s1}
+        out["others"] = round(max(0.0, out["machine"] - sum(v for k, v in out.items() if k != "machine")), 1)
+        return out
+
+
+def machine_busy_ticks() -> int:
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait (guest time is inside user)
+
+
+def machine_busy_pct(window: float = 2.0) -> float:
+    t0 = machine_busy_ticks()
+    time.sleep(window)
+    return (machine_busy_ticks() - t0) / os.sysconf("SC_CLK_TCK") / window * 100
+
+
+QUIET = {"max_wait": 0.0, "threshold": 30.0}
+
+
+def wait_quiet(label: str) -> float:
+    """With --quiet-wait: wait (up to that long) until the whole machine is below --quiet-threshold % CPU
+    (our own servers and clients are idle between runs); returns the last reading."""
+    busy = machine_busy_pct(1.0)
+    if QUIET["max_wait"] <= 0 or busy < QUIET["threshold"]:
+        return round(busy, 1)
+    deadline = time.monotonic() + QUIET["max_wait"]
+    print(f"  waiting for a quiet machine before {label} (busy {busy:.0f}%)", flush=True)
+    while busy >= QUIET["threshold"] and time.monotonic() < deadline:
+        busy = machine_busy_pct(2.0)
+    print(f"  ... busy {busy:.0f}%: going", flush=True)
+    return round(busy, 1)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server at {url} not healthy in time:\n{log_path.read_text(errors='replace')[-3000:]}")
+
+
+class Server:
+    """One server process we started; stopped by its PID only."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, logdir: Path, port: int):
+        self.name, self.argv, self.env, self.port = name, argv, env, port
+        self.log_path = logdir / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def start(self) -> "Server":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=log, cwd=str(ROOT))
+        wait_healthy(self.url, self.proc, self.log_path)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+# ============================================================================ wire protocols (client side)
+
+class ProductProto:
+    """The product's /ws frames (DESIGN.md): auth frame first, JSON {type, data}."""
+    name = "callcenter"
+
+    @staticmethod
+    def ws_url(base: str) -> str:
+        return base.replace("http://", "ws://") + "/ws"
+
+    @staticmethod
+    async def open(base: str, token: str):
+        from websockets.asyncio.client import connect
+        ws = await connect(ProductProto.ws_url(base), compression=None, ping_interval=None, proxy=None,
+                           open_timeout=30, close_timeout=2, max_queue=None)
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if frame.get("type") == "auth.ok":
+                return ws
+            if frame.get("type") == "error":
+                raise ConnectionError(f"auth failed: {frame}")
+
+    @staticmethod
+    def send_frame(body: str, cmid: str, ack_id: int) -> str:
+        return json.dumps({"type": "chat.message.send", "data": {"message": body, "client_msg_id": cmid}})
+
+    @staticmethod
+    def ping_frame(ack_id: int) -> str:
+        return json.dumps({"type": "ping", "data": {"t": ack_id}})
+
+    @staticmethod
+    def parse(raw: str):
+        """-> (kind, payload): ack {client_msg_id, seq}, new {message}, error {code, ref}, pong, other."""
+        frame = json.loads(raw)
+        t = frame.get("type")
+        data = frame.get("data") or {}
+        if t == "chat.message.ack":
+            return "ack", data
+        if t == "chat.message.new":
+            return "new", data["message"]
+        if t == "error":
+            return "error", data
+        if t == "pong":
+            return "pong", data
+        return "other", None
+
+
+class SocketIOProto:
+    """Engine.IO 4 / Socket.IO 5 over a plain WebSocket: the same client library as for the product."""
+    name = "socketio"
+
+    @staticmethod
+    def ws_url(base: str) -> str:
+        return base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+
+    @staticmethod
+    async def open(base: str, token: str):
+        from websockets.asyncio.client import connect
+        ws = await connect(SocketIOProto.ws_url(base), compression=None, ping_interval=None, proxy=None,
+                           open_timeout=30, close_timeout=2, max_queue=None)
+        first = await asyncio.wait_for(ws.recv(), 30)
+        if not first.startswith("0"):
+            raise ConnectionError(f"unexpected engine.io open packet {first[:80]!r}")
+        await ws.send("40" + json.dumps({"token": token}))
+        while True:
+            raw = await asyncio.wait_for(ws.recv(), 30)
+            if raw.startswith("40"):
+                return ws
+            if raw.startswith("44"):
+                raise ConnectionError(f"connect refused: {raw[:200]}")
+            if raw == "2":
+                await ws.send("3")
+
+    @staticmethod
+    def send_frame(body: str, cmid: str, ack_id: int) -> str:
+        return "42" + str(ack_id) + json.dumps(["send", {"message": body, "client_msg_id": cmid}])
+
+    @staticmethod
+    def ping_frame(ack_id: int) -> str:
+        return "42" + str(ack_id) + json.dumps(["ping", {"t": ack_id}])
+
+    @staticmethod
+    def parse(raw: str):
+        if raw == "2":
+            return "eio-ping", None
+        if raw.startswith("43"):
+            i = 2
+            while i < len(raw) and raw[i].isdigit():
+                i += 1
+            payload = json.loads(raw[i:])[0]
+            if "seq" in payload:
+                return "ack", payload
+            if "server_time" in payload:
+                return "pong", payload
+            return "error", {"code": payload.get("error", "error")}
+        if raw.startswith("42"):
+            event, data = json.loads(raw[2:])[:2]
+            if event == "message":
+                return "new", data["message"]
+            return "other", None
+        return "other", None
+
+
+PROTOS = {"callcenter": ProductProto, "socketio": SocketIOProto}
+
+
+def _limit_fds() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# ============================================================================ sender process (visitor sockets)
+
+def sender_process(pipe, proto_name: str, base: str, sessions: list[tuple[str, str]]) -> None:
+    _limit_fds()
+    try:
+        asyncio.run(_sender(pipe, PROTOS[proto_name], base, sessions))
+    except Exception:
+        pipe.send(("crash", traceback.format_exc()))
+
+
+async def _sender(pipe, proto, base: str, sessions: list[tuple[str, str]]) -> None:
+    loop = asyncio.get_running_loop()
+    socks = []
+    pending: dict[str, tuple[int, float]] = {}  # client_msg_id -> (phase, due time)
+    acks: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    ack_lat: dict[int, array.array] = defaultdict(lambda: array.array("d"))
+    errors: dict[int, Counter] = defaultdict(Counter)
+    echoes: Counter = Counter()
+    closed = Counter()
+
+    async def reader(ws, sid: str) -> None:
+        try:
+            async for raw in ws:
+                kind, data = proto.parse(raw)
+                if kind == "ack":
+                    entry = pending.pop(data.get("client_msg_id"), None)
+                    if entry is not None:
+                        phase, due = entry
+                        acks[phase][sid].append(data["seq"])
+                        ack_lat[phase].append(time.time() - due)
+                elif kind == "new":
+                    echoes[sid] += 1
+                elif kind == "error":
+                    entry = pending.pop(data.get("ref"), None)
+                    errors[entry[0] if entry else -1][data.get("code", "?")] += 1
+                elif kind == "eio-ping":
+                    await ws.send("3")
+        except Exception as exc:  # a dropped socket is a result, not a crash
+            closed[type(exc).__name__] += 1
+        else:
+            closed["closed"] += 1
+
+    sem = asyncio.Semaphore(50)
+
+    async def open_one(sid, token):
+        async with sem:
+            ws = await proto.open(base, token)
+        loop.create_task(reader(ws, sid))
+        return ws, sid
+
+    t_connect = time.monotonic()
+    socks = await asyncio.gather(*(open_one(sid, tok) for sid, tok in sessions))
+    pipe.send(("ready", len(socks), time.monotonic() - t_connect))
+
+    while True:
+        cmd = await loop.run_in_executor(None, pipe.recv)
+        if cmd[0] == "close":
+            for ws, _ in socks:
+                ws.transport.abort()
+            pipe.send(("closed",))
+            return
+        if cmd[0] == "settle":
+            deadline = time.monotonic() + cmd[1]
+            while pending and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            pipe.send(("settled", len(pending)))
+            continue
+        _, phase, t0, rate, total, n_sessions, drain_secs = cmd
+        active = socks[:n_sessions]
+        lags = array.array("d")
+        ack_id = 0
+        i = 0
+        while i < total:
+            now = time.time()
+            due_n = min(total, int((now - t0) * rate) + 1) if now >= t0 else 0
+            while i < due_n:
+                due = t0 + i / rate
+                ws, sid = active[i % len(active)]
+                cmid = f"p{phase}-{sid[:8]}-{i}"
+                pending[cmid] = (phase, due)
+                ack_id += 1
+                await ws.send(proto.send_frame(f"bench {phase} {i} t{due:.6f}", cmid, ack_id))
+                lags.append(time.time() - due)
+                i += 1
+            if i < total:
+                delay = t0 + i / rate - time.time()
+                await asyncio.sleep(delay if delay > 0 else 0)
+        send_end = time.time()
+        deadline = time.monotonic() + drain_secs
+        while any(p == phase for p, _ in pending.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        unacked = sum(1 for p, _ in pending.values() if p == phase)
+        pipe.send(("done", {
+            "sent": total, "send_secs": send_end - t0, "acked": sum(len(v) for v in acks[phase].values()),
+            "unacked": unacked, "errors": dict(errors[phase]), "acks": {k: list(v) for k, v in acks[phase].items()},
+            "lags": lags.tobytes(), "ack_lat": ack_lat[phase].tobytes(), "closed": dict(closed),
+        }))
+
+
+# ============================================================================ receiver process (one agent socket)
+
+def receiver_process(pipe, proto_name: str, base: str, token: str) -> None:
+    try:
+        asyncio.run(_receiver(pipe, PROTOS[proto_name], base, token))
+    except Exception:
+        pipe.send(("crash", traceback.format_exc()))
+
+
+async def _receiver(pipe, proto, base: str, token: str) -> None:
+    loop = asyncio.get_running_loop()
+    lat: dict[int, array.array] = defaultdict(lambda: array.array("d"))
+    seqs: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    count: Counter = Counter()
+    state = {"closed": None}
+    ws = await proto.open(base, token)
+
+    async def reader():
+        try:
+            async for raw in ws:
+                now = time.time()
+                kind, msg = proto.parse(raw)
+                if kind == "new":
+                    parts = (msg.get("body") or "").split(" ")
+                    if len(parts) != 4 or parts[0] != "bench":
+                        continue
+                    phase = int(parts[1])
+                    lat[phase].append(now - float(parts[3][1:]))
+                    seqs[phase][msg["session_id"]].append(msg["seq"])
+                    count[phase] += 1
+                elif kind == "eio-ping":
+                    await ws.send("3")
+            state["closed"] = f"closed {ws.close_code}"
+        except Exception as exc:
+            state["closed"] = f"{type(exc).__name__}: {exc}"
+
+    loop.create_task(reader())
+    pipe.send(("ready",))
+    while True:
+        cmd = await loop.run_in_executor(None, pipe.recv)
+        if cmd[0] == "close":
+            ws.transport.abort()
+            pipe.send(("closed",))
+            return
+        if cmd[0] == "count":
+            pipe.send(("count", count[cmd[1]], state["closed"]))
+            continue
+        if cmd[0] == "stats":
+            phase, expected = cmd[1], cmd[2]
+            lost = dup = reordered = unexpected = 0
+            got = seqs[phase]
+            for sid in set(expected) | set(got):
+                exp, rec = expected.get(sid, []), got.get(sid, [])
+                sexp, srec = set(exp), set(rec)
+                lost += len(sexp - srec)
+                unexpected += len(srec - sexp)
+                dup += len(rec) - len(srec)
+                reordered += sum(1 for a, b in zip(rec, rec[1:]) if b < a)
+            pipe.send(("stats", {"lost": lost, "dup": dup, "reordered": reordered, "unexpected": unexpected,
+                                 "received": count[phase], "lat": lat[phase].tobytes(), "closed": state["closed"]}))
+
+
+# ============================================================================ idle client process
+
+def idle_process(pipe, proto_name: str, base: str, tokens: list[str], concurrency: int) -> None:
+    _limit_fds()
+    try:
+        asyncio.run(_idle(pipe, PROTOS[proto_name], base, tokens, concurrency))
+    except Exception:
+        pipe.send(("crash", traceback.format_exc()))
+
+
+async def _idle(pipe, proto, base: str, tokens: list[str], concurrency: int) -> None:
+    loop = asyncio.get_running_loop()
+    sem = asyncio.Semaphore(concurrency)
+    socks = []
+    dropped = Counter()
+
+    async def hold(ws):
+        try:
+            async for raw in ws:
+                if raw == "2":
+                    await ws.send("3")
+            dropped[f"closed {ws.close_code}"] += 1
+        except Exception as exc:
+            dropped[type(exc).__name__] += 1
+
+    async def one(token):
+        async with sem:
+            ws = await proto.open(base, token)
+        socks.append(ws)
+        loop.create_task(hold(ws))
+
+    t0 = time.monotonic()
+    results = await asyncio.gather(*(one(t) for t in tokens), return_exceptions=True)
+    fails = [r for r in results if isinstance(r, BaseException)]
+    pipe.send(("connected", len(socks), len(fails), time.monotonic() - t0,
+               [f"{type(f).__name__}: {f}"[:200] for f in fails[:3]]))
+    while True:
+        cmd = await loop.run_in_executor(None, pipe.recv)
+        if cmd[0] == "status":
+            pipe.send(("status", len(socks) - sum(dropped.values()), dict(dropped)))
+        elif cmd[0] == "close":
+            for ws in socks:
+                ws.transport.abort()
+            pipe.send(("closed",))
+            return
+
+
+# ============================================================================ targets
+
+class ProductTarget:
+    name = "callcenter"
+
+    def __init__(self, args, logdir: Path):
+        self.args = args
+        self.logdir = logdir
+        tag = uuid.uuid4().hex[:10]
+        self.db_name = f"cc_bench_rt_{tag}"
+        self.db_url = f"mysql+aiomysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{self.db_name}"
+        self.prefix = f"ccbench-rt-{tag}:"
+        self.env = {**os.environ, "CALLCENTER_DATABASE_URL": self.db_url, "CALLCENTER_REDIS_URL": REDIS_URL,
+                    "CALLCENTER_REDIS_PREFIX": self.prefix, "CALLCENTER_SECRET_KEY": uuid.uuid4().hex * 2,
+                    "CALLCENTER_DATA_DIR": str(logdir), "PYTHONUNBUFFERED": "1"}
+        self.servers: list[Server] = []
+        self.db_created = False
+        self.sessions: list[tuple[str, str]] = []
+        self.agent_tokens: list[str] = []
+        self.idle_tokens: list[str] = []
+        self.tenant_id = ""
+
+    def infra_pids(self) -> dict[str, list[int]]:
+        return {"mariadb": find_pids("mariadbd") or find_pids("mysqld"), "redis": find_pids("redis-server")}
+
+    def _mysql(self, sql: str) -> None:
+        import pymysql
+        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            conn.close()
+
+    def setup(self, n_sessions: int, n_agents: int, n_idle: int) -> None:
+        self._mysql(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
+        self.db_created = True
+        subprocess.run([sys.executable, "-m", "callcenter.cli", "migrate"], env=self.env, cwd=str(ROOT), check=True,
+                       stdout=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        asyncio.run(self._make_data(n_sessions, n_agents, n_idle))
+        print(f"  [{self.name}] database {self.db_name}: {n_sessions} + {n_idle + 1 if n_idle else 0} sessions, "
+              f"{n_agents} agents in {time.monotonic() - t0:.1f}s", flush=True)
+
+    async def _make_data(self, n_sessions: int, n_agents: int, n_idle: int) -> None:
+        from callcenter.app import create_services
+        from callcenter.config import Config
+        from callcenter.security import hash_password
+
+        config = Config(database_url=self.db_url, redis_url=REDIS_URL, redis_prefix=self.prefix,
+                        secret_key=self.env["CALLCENTER_SECRET_KEY"], data_dir=self.logdir)
+        services = create_services(config)
+        store, signer = services.store, services.signer
+        pw = hash_password("Bench-Password-1", rounds=4)
+        sem = asyncio.Semaphore(16)
+
+        async def session(tenant_id: str, i: int) -> tuple[str, str]:
+            async with sem:
+                row = await store.start_session(tenant_id, channel="web", customer_name=f"Visitor {i}",
+                                                customer_email=f"v{i}@example.com")
+            return row["id"], signer.visitor_token(row["id"], tenant_id, row["visitor_id"])
+
+        try:
+            self.tenant_id = f"bench-{uuid.uuid4().hex[:8]}"
+            await store.create_tenant(self.tenant_id, "Bench tenant", [], {})
+            for k in range(n_agents):
+                row = await store.create_agent(self.tenant_id, f"agent{k}@bench.example", pw, f"Agent {k}", "agent")
+                self.agent_tokens.append(signer.agent_token(row))
+            self.sessions = list(await asyncio.gather(*(session(self.tenant_id, i) for i in range(n_sessions))))
+            if n_idle:
+                # The idle sockets' tenant: one big site with many visitors at once (the worst case for it).
+                idle_tenant = f"bench-idle-{uuid.uuid4().hex[:8]}"
+                await store.create_tenant(idle_tenant, "Bench idle tenant", [], {})
+                made = await asyncio.gather(*(session(idle_tenant, i) for i in range(n_idle + 1)))
+                self.idle_tokens = [tok for _, tok in made]
+        finally:
+            await services.close()
+
+    def _worker(self, name: str) -> Server:
+        port = free_port()
+        return Server(name, [sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1", "--port",
+                             str(port)], self.env, self.logdir, port)
+
+    def start_pair(self) -> tuple[Server, Server]:
+        a, b = self._worker(f"{self.name}-A").start(), self._worker(f"{self.name}-B").start()
+        self.servers += [a, b]
+        return a, b
+
+    def start_idle_server(self) -> Server:
+        c = self._worker(f"{self.name}-idle").start()
+        self.servers.append(c)
+        return c
+
+    def stored_messages(self) -> int | None:
+        import pymysql
+        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, database=self.db_name)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM messages WHERE tenant_id=%s", (self.tenant_id,))
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
+    def teardown(self) -> None:
+        for srv in self.servers:
+            srv.stop()
+        if self.db_created:
+            try:
+                self._mysql(f"DROP DATABASE IF EXISTS `{self.db_name}`")
+            except Exception as exc:
+                print(f"  could not drop {self.db_name}: {exc}", file=sys.stderr)
+        try:
+            import redis
+            r = redis.Redis.from_url(REDIS_URL)
+            keys = list(r.scan_iter(match=self.prefix + "*", count=1000))
+            for i in range(0, len(keys), 500):
+                r.delete(*keys[i:i + 500])
+            r.close()
+        except Exception as exc:
+            print(f"  could not delete Redis keys {self.prefix}*: {exc}", file=sys.stderr)
+
+
+class SocketIOTarget:
+    name = "socketio"
+
+    def __init__(self, args, logdir: Path):
+        self.args = args
+        self.logdir = logdir
+        tag = uuid.uuid4().hex[:10]
+        self.channel = f"ccbench-sio-{tag}"
+        self.secret = uuid.uuid4().hex * 2
+        self.servers: list[Server] = []
+        self.sessions: list[tuple[str, str]] = []
+        self.agent_tokens: list[str] = []
+        self.idle_tokens: list[str] = []
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def infra_pids(self) -> dict[str, list[int]]:
+        return {"redis": find_pids("redis-server")}
+
+    def setup(self, n_sessions: int, n_agents: int, n_idle: int) -> None:
+        import jwt
+        tenant = f"bench-{uuid.uuid4().hex[:8]}"
+
+        def tok(claims):
+            return jwt.encode({**claims, "exp": int(time.time()) + 86400}, self.secret, algorithm="HS256")
+        self.agent_tokens = [tok({"typ": "agent", "sub": str(k), "tid": tenant}) for k in range(n_agents)]
+        self.sessions = []
+        for _ in range(n_sessions):
+            sid = uuid.uuid4().hex
+            self.sessions.append((sid, tok({"typ": "visitor", "sid": sid, "tid": tenant})))
+        self.idle_tokens = [tok({"typ": "visitor", "sid": uuid.uuid4().hex, "tid": tenant + "-idle"})
+                            for _ in range(n_idle + 1 if n_idle else 0)]
+
+    def _server(self, name: str) -> Server:
+        port = free_port()
+        return Server(name, [sys.executable, str(ROOT / "scripts" / "bench" / "socketio_server.py"), "--port",
+                             str(port), "--redis-url", REDIS_URL, "--channel", self.channel, "--secret", self.secret],
+                      self.env, self.logdir, port)
+
+    def start_pair(self) -> tuple[Server, Server]:
+        a, b = self._server(f"{self.name}-A").start(), self._server(f"{self.name}-B").start()
+        self.servers += [a, b]
+        return a, b
+
+    def start_idle_server(self) -> Server:
+        c = self._server(f"{self.name}-idle").start()
+        self.servers.append(c)
+        return c
+
+    def stored_messages(self) -> int | None:
+        return None
+
+    def teardown(self) -> None:
+        for srv in self.servers:
+            srv.stop()
+
+
+# ============================================================================ orchestration
+
+class Clients:
+    """The load-generating processes of one target: visitor senders on A, agent receivers on B."""
+
+    def __init__(self, target, a: Server, b: Server, n_sessions_max: int, n_agents: int, sender_procs: int):
+        ctx = mp.get_context("spawn")
+        self.procs, self.senders, self.receivers = [], [], []
+        sessions = target.sessions[:n_sessions_max]
+        self.n_senders = max(1, min(sender_procs, len(sessions)))
+        for m in range(self.n_senders):
+            parent, child = ctx.Pipe()
+            share = sessions[m::self.n_senders]
+            p = ctx.Process(target=sender_process, args=(child, target.name, a.url, share), daemon=True)
+            p.start()
+            self.procs.append(p)
+            self.senders.append((parent, len(share)))
+        for k in range(n_agents):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=receiver_process, args=(child, target.name, b.url, target.agent_tokens[k]),
+                            daemon=True)
+            p.start()
+            self.procs.append(p)
+            self.receivers.append(parent)
+        t0 = time.monotonic()
+        for pipe, _ in self.senders:
+            msg = _expect(pipe, "ready", 120)
+        for pipe in self.receivers:
+            _expect(pipe, "ready", 60)
+        print(f"  [{target.name}] {len(sessions)} visitor sockets on A ({self.n_senders} procs), {n_agents} agent "
+              f"sockets on B, connected in {time.monotonic() - t0:.1f}s", flush=True)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def close(self) -> None:
+        for pipe, _ in self.senders:
+            _safe_send(pipe, ("close",))
+        for pipe in self.receivers:
+            _safe_send(pipe, ("close",))
+        for p in self.procs:
+            p.join(10)
+            if p.is_alive():
+                p.terminate()  # by this Process object's own PID
+                p.join(5)
+
+
+def _safe_send(pipe, msg) -> None:
+    try:
+        pipe.send(msg)
+    except (OSError, BrokenPipeError):
+        pass
+
+
+def _expect(pipe, kind: str, timeout: float):
+    if not pipe.poll(timeout):
+        raise RuntimeError(f"no {kind!r} from a load process within {timeout}s")
+    msg = pipe.recv()
+    if msg[0] == "crash":
+        raise RuntimeError(f"load process crashed:\n{msg[1]}")
+    if msg[0] != kind:
+        raise RuntimeError(f"expected {kind!r}, got {msg[0]!r}")
+    return msg
+
+
+def run_rate(target, clients: Clients, servers: tuple[Server, Server], phase: int, rate: float, duration: float,
+             n_sessions: int, drain_secs: float) -> dict:
+    """One open-loop run at `rate` msg/s for `duration` s over the first n_sessions sessions."""
+    total = int(rate * duration)
+    busy_before = wait_quiet(f"{target.name} {rate:.0f} msg/s")
+    t0 = time.time() + 0.5
+    # Split the sessions and the rate over the sender processes (each has every n-th session).
+    per_proc = []
+    for m, (pipe, n_have) in enumerate(clients.senders):
+        n_m = len(range(m, n_sessions, clients.n_senders))
+        if n_m == 0:
+            continue
+        share = n_m / n_sessions
+        per_proc.append((pipe, n_m, rate * share, int(round(total * share))))
+    for pipe, n_m, r_m, total_m in per_proc:
+        pipe.send(("run", phase, t0, r_m, total_m, n_m, drain_secs))
+    meter = CpuMeter({"worker A": [servers[0].pid], "worker B": [servers[1].pid], **target.infra_pids(),
+                      "load gen": clients.pids})
+    time.sleep(max(0.0, t0 - time.time()) + min(1.0, duration / 4))
+    meter.start()
+    time.sleep(max(0.5, duration - 2 * min(1.0, duration / 4)))
+    cpu = meter.stop()
+    sent = acked = unacked = 0
+    errors: Counter = Counter()
+    acks: dict[str, list[int]] = {}
+    lags, ack_lat = array.array("d"), array.array("d")
+    send_secs = 0.0
+    sender_closed = Counter()
+    for pipe, *_ in per_proc:
+        msg = _expect(pipe, "done", duration + drain_secs + 120)[1]
+        sent += msg["sent"]
+        acked += msg["acked"]
+        unacked += msg["unacked"]
+        errors.update(msg["errors"])
+        acks.update(msg["acks"])
+        lags.frombytes(msg["lags"])
+        ack_lat.frombytes(msg["ack_lat"])
+        send_secs = max(send_secs, msg["send_secs"])
+        sender_closed.update(msg["closed"])
+    # Wait until the agent sockets have everything the acks announced (or give up after drain_secs).
+    want = acked
+    deadline = time.monotonic() + drain_secs
+    while time.monotonic() < deadline:
+        counts = []
+        for pipe in clients.receivers:
+            pipe.send(("count", phase))
+            counts.append(_expect(pipe, "count", 30)[1])
+        if all(c >= want for c in counts):
+            break
+        time.sleep(0.1)
+    lost = dup = reordered = unexpected = received = 0
+    lat = array.array("d")
+    receiver_closed = []
+    for pipe in clients.receivers:
+        pipe.send(("stats", phase, acks))
+        st = _expect(pipe, "stats", 60)[1]
+        lost += st["lost"]
+        dup += st["dup"]
+        reordered += st["reordered"]
+        unexpected += st["unexpected"]
+        received += st["received"]
+        lat.frombytes(st["lat"])
+        if st["closed"]:
+            receiver_closed.append(st["closed"])
+    gaps = sum(1 for seqs in acks.values() for a, b in zip(seqs, seqs[1:]) if b != a + 1)
+    res = {
+        "target": target.name, "phase": phase, "rate": rate, "duration": duration, "sessions": n_sessions,
+        "agents": len(clients.receivers), "sent": sent, "achieved_rate": round(sent / send_secs, 1) if send_secs else 0,
+        "acked": acked, "unacked": unacked, "errors": dict(errors), "received": received,
+        "expected_deliveries": acked * len(clients.receivers), "lost": lost + unacked * len(clients.receivers),
+        "lost_after_ack": lost, "dup": dup, "reordered": reordered, "unexpected": unexpected, "ack_seq_gaps": gaps,
+        "latency_ms": summary_ms(lat), "ack_latency_ms": summary_ms(ack_lat), "sender_lag_ms": summary_ms(lags),
+        "cpu_pct": cpu, "machine_busy_pct_before": busy_before, "sender_socket_ends": dict(sender_closed), "receiver_socket_ends": receiver_closed,
+    }
+    res["ok_delivery"] = (res["lost"] == 0 and dup == 0 and reordered == 0 and unexpected == 0 and not errors
+                          and gaps == 0 and sent == acked)
+    return res
+
+
+def fmt(v, nd=1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def print_rate_line(r: dict) -> None:
+    lat = r["latency_ms"]
+    print(f"  [{r['target']}] {r['rate']:>7.0f} msg/s x {r['duration']:.0f}s, {r['sessions']} sessions: "
+          f"sent {r['sent']} ({r['achieved_rate']:.0f}/s) acked {r['acked']} | latency ms p50 {fmt(lat['p50'], 2)} "
+          f"p95 {fmt(lat['p95'], 2)} p99 {fmt(lat['p99'], 2)} max {fmt(lat['max'], 1)} | lost {r['lost']} "
+          f"dup {r['dup']} reord {r['reordered']} err {sum(r['errors'].values())} | lag p99 "
+          f"{fmt(r['sender_lag_ms']['p99'], 2)} | cpu {r['cpu_pct']}", flush=True)
+
+
+def settle(clients: Clients, secs: float) -> int:
+    left = 0
+    for pipe, _ in clients.senders:
+        pipe.send(("settle", secs))
+    for pipe, _ in clients.senders:
+        left += _expect(pipe, "settled", secs + 30)[1]
+    return left
+
+
+def run_delivery(target, args, results: dict) -> None:
+    a, b = target.start_pair()
+    max_sessions = args.sessions
+    if args.sustained:
+        max_sessions = max(max_sessions, math.ceil(max(args.sustained_rates) / args.per_session_rate))
+    clients = Clients(target, a, b, max_sessions, args.agents, args.sender_procs)
+    phase = 0
+    try:
+        # Warm-up: JIT-free Python still fills pools, caches and connections on the first messages.
+        phase += 1
+        warm = run_rate(target, clients, (a, b), phase, 200.0, 2.0, args.sessions, 10)
+        acked_total = warm["acked"]
+        out = results.setdefault("rates", [])
+        for rate in args.rates:
+            phase += 1
+            time.sleep(1.0)
+            r = run_rate(target, clients, (a, b), phase, rate, args.duration, args.sessions,
+                         max(10.0, args.duration))
+            print_rate_line(r)
+            out.append(r)
+            acked_total += r["acked"]
+            if r["unacked"]:
+                settle(clients, 60)
+        if args.sustained:
+            steps = results.setdefault("sustained_steps", [])
+            best, first_fail = None, None
+
+            def step(rate: float) -> bool:
+                nonlocal phase, acked_total
+                phase += 1
+                n = max(args.sessions, math.ceil(rate / args.per_session_rate))
+                time.sleep(1.0)
+                r = run_rate(target, clients, (a, b), phase, rate, args.sustained_duration, n,
+                             max(10.0, args.sustained_duration))
+                r["pass"] = bool(r["ok_delivery"] and r["latency_ms"]["p99"] is not None
+                                 and r["latency_ms"]["p99"] < SUSTAINED_P99_LIMIT_MS)
+                print_rate_line(r)
+                print(f"      -> {'PASS' if r['pass'] else 'FAIL'}", flush=True)
+                steps.append(r)
+                acked_total += r["acked"]
+                if r["unacked"] or not r["pass"]:
+                    left = settle(clients, 90)
+                    if left:
+                        print(f"      {left} sends still unacknowledged after 90 s", flush=True)
+                return r["pass"]
+
+            for rate in args.sustained_rates:
+                if step(rate):
+                    best = rate
+                else:
+                    first_fail = rate
+                    break
+            lo = best or 0.0
+            hi = first_fail
+            for _ in range(args.bisect if hi else 0):
+                mid = round((lo + hi) / 2 / 50) * 50
+                if mid <= lo or mid >= hi:
+                    break
+                if step(mid):
+                    lo = best = mid
+                else:
+                    hi = mid
+            results["sustained_max_rate"] = best
+            results["sustained_first_fail"] = hi
+        results["server_rss_kb"] = {"A": vmrss_kb(a.pid), "B": vmrss_kb(b.pid)}
+        # Late acks (after a failed step's drain) are settled by now: every acked send is a stored row.
+        settle(clients, 30)
+        results["acked_total"] = acked_total
+        stored = target.stored_messages()
+        if stored is not None:
+            results["stored_messages"] = stored
+    finally:
+        clients.close()
+        for srv in (a, b):
+            srv.stop()
+
+
+def run_idle(target, args, results: dict) -> None:
+    ctx = mp.get_context("spawn")
+    srv = target.start_idle_server()
+    tokens = target.idle_tokens
+    probe_token, tokens = tokens[-1], tokens[:args.idle]
+    out: dict = {"target": target.name, "sockets_requested": len(tokens)}
+    procs = []
+    try:
+        # Warm-up: a few hundred sockets in and out, so that the baseline has the code paths loaded.
+        warm_pipe, warm_child = ctx.Pipe()
+        wp = ctx.Process(target=idle_process, args=(warm_child, target.name, srv.url, tokens[:200], 20), daemon=True)
+        wp.start()
+        _expect(warm_pipe, "connected", 120)
+        warm_pipe.send(("close",))
+        _expect(warm_pipe, "closed", 30)
+        wp.join(10)
+        time.sleep(2.0)
+        out["machine_busy_pct_before"] = wait_quiet(f"{target.name} idle sockets")
+        rss0 = vmrss_kb(srv.pid)
+        out["rss_before_kb"] = rss0
+        pipes = []
+        t0 = time.monotonic()
+        n_procs = max(1, args.idle_procs)
+        for m in range(n_procs):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=idle_process, args=(child, target.name, srv.url, tokens[m::n_procs],
+                                                       args.idle_concurrency), daemon=True)
+            p.start()
+            procs.append(p)
+            pipes.append(parent)
+        # Probe while the sockets come in as well (reported apart from the idle hold).
+        connect_probe = {}
+        ok = fail = 0
+        errs = []
+
+        async def probe_during_connect():
+            res = await probe_loop(target, srv, None, until=lambda: all(pp.poll() for pp in pipes),
+                                   hz=args.probe_hz, max_secs=600)
+            connect_probe.update(res)
+        asyncio.run(probe_during_connect())
+        for pipe in pipes:
+            msg = _expect(pipe, "connected", 600)
+            ok += msg[1]
+            fail += msg[2]
+            errs += msg[4]
+        connect_secs = time.monotonic() - t0
+        out.update({"sockets_open": ok, "connect_failures": fail, "connect_errors": errs[:3],
+                    "connect_secs": round(connect_secs, 1), "connect_rate": round(ok / connect_secs, 1),
+                    "healthz_during_connect_ms": connect_probe.get("healthz")})
+        print(f"  [{target.name}] idle: {ok} sockets open ({fail} failed) in {connect_secs:.1f}s", flush=True)
+        time.sleep(3.0)
+        out["rss_after_connect_kb"] = vmrss_kb(srv.pid)
+        meter = CpuMeter({"idle worker": [srv.pid], **target.infra_pids()})
+        meter.start()
+        hold = asyncio.run(probe_loop(target, srv, probe_token, until=None, hz=args.probe_hz,
+                                      max_secs=args.idle_hold))
+        out["cpu_pct_during_hold"] = meter.stop()
+        rss1 = vmrss_kb(srv.pid)
+        still = 0
+        dropped: Counter = Counter()
+        for pipe in pipes:
+            pipe.send(("status",))
+            msg = _expect(pipe, "status", 30)
+            still += msg[1]
+            dropped.update(msg[2])
+        out.update({"rss_after_hold_kb": rss1, "sockets_open_after_hold": still, "dropped": dict(dropped),
+                    "kb_per_socket": round((rss1 - rss0) / ok, 2) if ok else None,
+                    "healthz_ms": hold["healthz"], "ws_ping_ms": hold["ws_ping"], "hold_secs": args.idle_hold,
+                    "probe_errors": hold["errors"]})
+        print(f"  [{target.name}] idle: RSS {rss0 / 1024:.1f} -> {rss1 / 1024:.1f} MiB = "
+              f"{out['kb_per_socket']} KB/socket; /healthz p99 {fmt(hold['healthz']['p99'], 2)} ms max "
+              f"{fmt(hold['healthz']['max'], 1)}; ws ping p99 {fmt(hold['ws_ping']['p99'], 2)} ms max "
+              f"{fmt(hold['ws_ping']['max'], 1)}; still open {still}; cpu {out['cpu_pct_during_hold']}", flush=True)
+        for pipe in pipes:
+            _safe_send(pipe, ("close",))
+        for pipe in pipes:
+            try:
+                _expect(pipe, "closed", 60)
+            except RuntimeError:
+                pass
+    finally:
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+        srv.stop()
+        results["idle"] = out
+
+
+async def probe_loop(target, srv: Server, ws_token: str | None, *, until, hz: float, max_secs: float) -> dict:
+    """GET /healthz on a new connection, and (with a token) a ws ping round trip, hz times a second each."""
+    proto = PROTOS[target.name]
+    healthz, ws_ping = [], []
+    errors = Counter()
+    ws = None
+    pongs: asyncio.Queue = asyncio.Queue()
+    if ws_token:
+        ws = await proto.open(srv.url, ws_token)
+
+        async def reader():
+            async for raw in ws:
+                kind, _ = proto.parse(raw)
+                if kind == "pong":
+                    pongs.put_nowait(time.perf_counter())
+                elif kind == "eio-ping":
+                    await ws.send("3")
+        asyncio.get_running_loop().create_task(reader())
+
+    async def http_probe():
+        t = time.perf_counter()
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", srv.port), 5)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            data = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            if not data.startswith(b"HTTP/1.1 200"):
+                errors["healthz " + data[:20].decode(errors="replace")] += 1
+                return
+            healthz.append(time.perf_counter() - t)
+        except (OSError, asyncio.TimeoutError) as exc:
+            errors[f"healthz {type(exc).__name__}"] += 1
+
+    async def ws_probe(n: int):
+        t = time.perf_counter()
+        await ws.send(proto.ping_frame(n))
+        try:
+            t1 = await asyncio.wait_for(pongs.get(), 5)
+            ws_ping.append(t1 - t)
+        except asyncio.TimeoutError:
+            errors["ws ping timeout"] += 1
+
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < max_secs and not (until and until()):
+        n += 1
+        await http_probe()
+        if ws is not None:
+            await ws_probe(n)
+        await asyncio.sleep(1.0 / hz)
+    if ws is not None:
+        await ws.close()
+    return {"healthz": summary_ms(healthz), "ws_ping": summary_ms(ws_ping), "errors": dict(errors)}
+
+
+# ============================================================================ report
+
+def machine_info() -> dict:
+    info = {"nproc": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()}
+    try:
+        with open("/proc/meminfo") as f:
+            info["mem_total_mib"] = int(f.readline().split()[1]) // 1024
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    for mod in ("tornado", "redis", "sqlalchemy", "aiomysql", "websockets", "socketio", "engineio", "uvicorn"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:
+            pass
+    try:
+        import pymysql
+        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER)
+        with conn.cursor() as cur:
+            cur.execute("SELECT VERSION(), @@innodb_flush_log_at_trx_commit, @@innodb_buffer_pool_size")
+            v, flush, pool = cur.fetchone()
+        conn.close()
+        info["mariadb"] = v
+        info["innodb_flush_log_at_trx_commit"] = flush
+        info["innodb_buffer_pool_mib"] = int(pool) // 1024 // 1024
+    except Exception:
+        pass
+    try:
+        import redis
+        r = redis.Redis.from_url(REDIS_URL)
+        info["redis_server"] = r.info("server")["redis_version"]
+        r.close()
+    except Exception:
+        pass
+    return info
+
+
+def ms(v) -> str:
+    return fmt(v, 2) if v is not None and v < 100 else fmt(v, 1)
+
+
+def print_report(all_results: dict) -> None:
+    print("\n## Results\n")
+    print("| target | rate msg/s | sessions | sent | sent/s | p50 ms | p95 ms | p99 ms | max ms | lost | dup | "
+          "reordered | refused | sender lag p99 ms | CPU % (A / B / mariadb / redis / load gen / others) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for tname, res in all_results["targets"].items():
+        for r in res.get("rates", []):
+            lat, c = r["latency_ms"], r["cpu_pct"]
+            cpu = " / ".join(fmt(c.get(k)) for k in ("worker A", "worker B", "mariadb", "redis", "load gen", "others"))
+            print(f"| {tname} | {r['rate']:.0f} | {r['sessions']} | {r['sent']} | {r['achieved_rate']:.0f} | "
+                  f"{ms(lat['p50'])} | {ms(lat['p95'])} | {ms(lat['p99'])} | {ms(lat['max'])} | {r['lost']} | "
+                  f"{r['dup']} | {r['reordered']} | {sum(r['errors'].values())} | {ms(r['sender_lag_ms']['p99'])} | "
+                  f"{cpu} |")
+    print("\nSustained (p99 < 100 ms, nothing lost/duplicated/reordered/refused):\n")
+    print("| target | rate msg/s | sessions | p50 ms | p99 ms | max ms | lost | dup | reordered | refused | "
+          "CPU % (A / B / mariadb / redis / load gen / others) | pass |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for tname, res in all_results["targets"].items():
+        for r in res.get("sustained_steps", []):
+            lat = r["latency_ms"]
+            c = r["cpu_pct"]
+            cpu = " / ".join(fmt(c.get(k)) for k in ("worker A", "worker B", "mariadb", "redis", "load gen", "others"))
+            print(f"| {tname} | {r['rate']:.0f} | {r['sessions']} | {ms(lat['p50'])} | {ms(lat['p99'])} | "
+                  f"{ms(lat['max'])} | {r['lost']} | {r['dup']} | {r['reordered']} | {sum(r['errors'].values())} | "
+                  f"{cpu} | {'yes' if r['pass'] else 'no'} |")
+    for tname, res in all_results["targets"].items():
+        if "sustained_max_rate" in res:
+            print(f"\n{tname}: highest passing rate {res['sustained_max_rate']} msg/s "
+                  f"(first failing {res.get('sustained_first_fail')})")
+        if "stored_messages" in res:
+            print(f"{tname}: {res['stored_messages']} messages stored in MariaDB; {res.get('acked_total')} "
+                  "acknowledged within the runs' drain windows (warm-up included; late acks are not counted)")
+    idle = {t: r["idle"] for t, r in all_results["targets"].items() if "idle" in r}
+    if idle:
+        print("\nIdle sockets on one worker:\n")
+        print("| target | sockets | connect s | RSS before MiB | RSS after MiB | KB/socket | /healthz p50 / p99 / max ms"
+              " | ws ping p50 / p99 / max ms | CPU % worker / others while idle |")
+        print("|---|---:|---:|---:|---:|---:|---|---|---|")
+        for t, r in idle.items():
+            h, w = r["healthz_ms"], r["ws_ping_ms"]
+            print(f"| {t} | {r['sockets_open']} | {r['connect_secs']} | {r['rss_before_kb'] / 1024:.1f} | "
+                  f"{r['rss_after_hold_kb'] / 1024:.1f} | {r['kb_per_socket']} | {ms(h['p50'])} / {ms(h['p99'])} / "
+                  f"{ms(h['max'])} | {ms(w['p50'])} / {ms(w['p99'])} / {ms(w['max'])} | "
+                  f"{r['cpu_pct_during_hold'].get('idle worker')} / {r['cpu_pct_during_hold'].get('others')} |")
+    targets = all_results["targets"]
+    if "callcenter" in targets and "socketio" in targets:
+        p, s = targets["callcenter"], targets["socketio"]
+        print("\nRatios callcenter / socketio (latency, memory: lower is better for callcenter when < 1; "
+              "throughput: higher is better when > 1):\n")
+        print("| metric | callcenter | socketio | ratio |")
+        print("|---|---:|---:|---:|")
+
+        def row(name, x, y, nd=2):
+            ratio = f"{x / y:.2f}" if x is not None and y not in (None, 0) else "-"
+            print(f"| {name} | {fmt(x, nd)} | {fmt(y, nd)} | {ratio} |")
+        for rp in p.get("rates", []):
+            rs = next((r for r in s.get("rates", []) if r["rate"] == rp["rate"]), None)
+            if rs is None:
+                continue
+            for q in ("p50", "p95", "p99", "max"):
+                row(f"{rp['rate']:.0f} msg/s latency {q} (ms)", rp["latency_ms"][q], rs["latency_ms"][q])
+        if "sustained_max_rate" in p and "sustained_max_rate" in s:
+            row("sustained msg/s", p["sustained_max_rate"], s["sustained_max_rate"], 0)
+        if "idle" in p and "idle" in s:
+            row("KB per idle socket", p["idle"]["kb_per_socket"], s["idle"]["kb_per_socket"])
+            row("idle /healthz p99 (ms)", p["idle"]["healthz_ms"]["p99"], s["idle"]["healthz_ms"]["p99"])
+            row("idle ws ping p99 (ms)", p["idle"]["ws_ping_ms"]["p99"], s["idle"]["ws_ping_ms"]["p99"])
+            row("idle connects/s", p["idle"]["connect_rate"], s["idle"]["connect_rate"], 0)
+
+
+# ============================================================================ main
+
+def parse_rates(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--target", choices=("both", "callcenter", "socketio"), default="both")
+    parser.add_argument("--only", choices=("all", "delivery", "idle"), default="all",
+                        help="delivery = fixed rates (+ sustained); idle = the idle-socket test")
+    parser.add_argument("--rates", type=parse_rates, default=parse_rates("200,1000,2000"))
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per fixed rate")
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--agents", type=int, default=2, help="agent sockets on worker B (one process each)")
+    parser.add_argument("--sender-procs", type=int, default=2, help="processes holding the visitor sockets")
+    parser.add_argument("--no-sustained", dest="sustained", action="store_false")
+    parser.add_argument("--sustained-rates", type=parse_rates,
+                        default=parse_rates("500,1000,1500,2000,3000,4000,5000,6000,8000,10000"))
+    parser.add_argument("--sustained-duration", type=float, default=10.0)
+    parser.add_argument("--per-session-rate", type=float, default=10.0,
+                        help="sustained mode: at most this many msg/s per visitor socket")
+    parser.add_argument("--bisect", type=int, default=2)
+    parser.add_argument("--idle", type=int, default=10_000, help="idle sockets (0: skip)")
+    parser.add_argument("--idle-procs", type=int, default=4)
+    parser.add_argument("--idle-concurrency", type=int, default=16, help="connects in flight per idle process")
+    parser.add_argument("--idle-hold", type=float, default=20.0)
+    parser.add_argument("--probe-hz", type=float, default=20.0)
+    parser.add_argument("--quiet-wait", type=float, default=0.0,
+                        help="before each run wait up to this many s for the machine to be under --quiet-threshold")
+    parser.add_argument("--quiet-threshold", type=float, default=30.0, help="%% CPU of the whole machine (100 = 1 core)")
+    parser.add_argument("--json", type=Path, help="write all numbers here")
+    parser.add_argument("--keep-logs", action="store_true")
+    args = parser.parse_args()
+    if args.only == "idle":
+        args.rates, args.sustained = [], False
+    if args.only == "delivery":
+        args.idle = 0
+
+    QUIET.update(max_wait=args.quiet_wait, threshold=args.quiet_threshold)
+    _limit_fds()
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if args.idle and soft < args.idle + 1000:
+        print(f"the open-file limit ({soft}) is too low for {args.idle} sockets", file=sys.stderr)
+        return 2
+    logdir = Path(tempfile.mkdtemp(prefix="bench-realtime-"))
+    info = machine_info()
+    print("# bench_realtime", " ".join(sys.argv[1:]))
+    print("machine:", json.dumps(info))
+    all_results: dict = {"machine": info, "argv": sys.argv[1:], "targets": {}}
+    names = ["callcenter", "socketio"] if args.target == "both" else [args.target]
+    started = time.monotonic()
+    try:
+        for name in names:
+            target = (ProductTarget if name == "callcenter" else SocketIOTarget)(args, logdir)
+            res: dict = {}
+            all_results["targets"][name] = res
+            try:
+                max_sessions = args.sessions
+                if args.sustained:
+                    max_sessions = max(max_sessions, math.ceil(max(args.sustained_rates) / args.per_session_rate))
+                target.setup(max_sessions if (args.rates or args.sustained) else 0, args.agents, args.idle)
+                if args.rates or args.sustained:
+                    run_delivery(target, args, res)
+                if args.idle:
+                    run_idle(target, args, res)
+            except Exception:
+                traceback.print_exc()
+                res["error"] = traceback.format_exc()
+                for srv in target.servers:
+                    print(f"--- {srv.name} log tail ---\n{srv.log_path.read_text(errors='replace')[-2000:]}",
+                          file=sys.stderr)
+            finally:
+                target.teardown()
+    finally:
+        all_results["elapsed_secs"] = round(time.monotonic() - started, 1)
+        print_report(all_results)
+        print(f"\nelapsed {all_results['elapsed_secs']} s; logs in {logdir}")
+        if args.json:
+            args.json.write_text(json.dumps(all_results, indent=1, default=str))
+        if not args.keep_logs:
+            shutil.rmtree(logdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
