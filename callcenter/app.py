@@ -79,6 +79,8 @@ def create_services(config: Config) -> Services:
         metrics=metrics,
     )
     services.hub = Hub(services)
+    services.chat.metrics = metrics
+    metrics.bus = bus
     return services
 
 

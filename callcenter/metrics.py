@@ -31,5 +31,9 @@ class Metrics:
         self.bus_reconnects = Gauge("callcenter_bus_reconnects", "Times the bus subscriber reconnected",
                                     registry=r)
 
+    bus = None  # the app's bus, read at scrape time
+
     def render(self) -> bytes:
+        if self.bus is not None:
+            self.bus_reconnects.set(self.bus.reconnects)
         return generate_latest(self.registry)

@@ -86,6 +86,7 @@ class ChatService:
         self.signer = signer
         self.limiter = limiter
         self.config = config
+        self.metrics = None  # set by the app factory
 
     async def publish(self, *evts: events.Event) -> None:
         """Tell everyone, after the commit. A bus outage only delays delivery: clients
@@ -94,6 +95,8 @@ class ChatService:
             event.meta.setdefault("published_at", time.time())
             try:
                 await self.bus.publish(event)
+                if self.metrics is not None:
+                    self.metrics.events_published.labels(event.type).inc()
             except BusUnavailable as exc:
                 log.warning("bus unavailable, %s not published live (%s)", event.type, exc)
 
@@ -204,6 +207,8 @@ class ChatService:
 
     async def _after_message(self, result: SendResult) -> None:
         msg = result.message
+        if self.metrics is not None:
+            self.metrics.messages_stored.labels(msg["sender_type"]).inc()
         session = await self.store.get_session(msg["tenant_id"], msg["session_id"])
         evts = [events.message_new(msg, session)]
         if result.reopened and session is not None:

@@ -157,7 +157,7 @@ async def explain_all(store: Store, explains, markdown: bool, analyze: bool) -> 
                 rows = [dict(zip(all_cols, ("NULL" if v is None else str(v) for v in r))) for r in raw.all()]
                 cols = [c for c in SHOWN if c in all_cols]
                 try:
-                    literal = statement % tuple(repr(p) for p in params)
+                    literal = statement % tuple("NULL" if p is None else repr(p) for p in params)
                 except (TypeError, ValueError):
                     literal = statement
                 out.append(f"-- {label} ({how})\n{' '.join(literal.split())}")

@@ -22,7 +22,9 @@ import pytest
 from callcenter import migrations
 from callcenter.demo import DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD, DEMO_TENANT_ID
 
-from .helpers import free_port, scratch_mysql_database
+from callcenter.store import Store
+
+from .helpers import free_port, run_in_thread, scratch_mysql_database, sqlite_template
 
 CLI = [shutil.which("callcenter")] if shutil.which("callcenter") else [sys.executable, "-m", "callcenter.cli"]
 SECRET = "cli-test-secret-key-" + "k" * 32
@@ -167,37 +169,52 @@ def login(base_url: str, email: str, password: str, tenant_id: str) -> tuple[int
 # None of these touch a working database, so they run side by side (subprocesses cost most of this
 # module's time); each case has its own data dir.
 
-QUICK_CASES: dict[str, tuple[dict, list[str], str | None]] = {
-    **{f"help:{c}": ({}, [c, "--help"], None) for c in COMMANDS},
-    "help": ({}, ["--help"], None),
-    "no-command": ({}, [], None),
-    "scheme:serve": ({"CALLCENTER_DATABASE_URL": "postgresql://cc:pw@127.0.0.1/callcenter"}, ["serve"], None),
-    "scheme:migrate": ({"CALLCENTER_DATABASE_URL": "mongodb://127.0.0.1/callcenter"}, ["migrate"], None),
-    "no-secret:serve": ({"CALLCENTER_DATABASE_URL": "mysql+aiomysql://root@127.0.0.1:3306/cc"}, ["serve"], None),
-    "no-secret:migrate": ({"CALLCENTER_DATABASE_URL": "mysql+aiomysql://root@127.0.0.1:3306/cc"}, ["migrate"],
-                          None),
-    "workers-without-redis": ({}, ["serve", "--workers", "2", "--port", "{port}"], None),
-    "bad-port": ({}, ["serve", "--port", "70000"], None),
-    "bad-integer": ({"CALLCENTER_PORT": "http"}, ["serve"], None),
+QUICK_CASES: dict[str, tuple[dict, list[str], str | None, str | None]] = {
+    # name: (environment, arguments, stdin, data dir: None (absent) | "empty" | "seeded")
+    **{f"help:{c}": ({}, [c, "--help"], None, None) for c in COMMANDS},
+    "help": ({}, ["--help"], None, None),
+    "no-command": ({}, [], None, None),
+    "scheme": ({"CALLCENTER_DATABASE_URL": "postgresql://cc:pw@127.0.0.1/callcenter"}, ["serve"], None, None),
+    "no-secret": ({"CALLCENTER_DATABASE_URL": "mysql+aiomysql://root@127.0.0.1:3306/cc"}, ["migrate"], None, None),
+    "workers-without-redis": ({}, ["serve", "--workers", "2", "--port", "{port}"], None, None),
+    "bad-port": ({}, ["serve", "--port", "70000"], None, None),
+    "bad-integer": ({"CALLCENTER_PORT": "http"}, ["serve"], None, None),
     "malformed-url": ({"CALLCENTER_DATABASE_URL": "mysql+aiomysql://cc:Hunter2Secret@127.0.0.1:notaport/x",
-                       "CALLCENTER_SECRET_KEY": SECRET}, ["migrate"], None),
+                       "CALLCENTER_SECRET_KEY": SECRET}, ["migrate"], None, None),
     "unreachable:serve": ({"CALLCENTER_DATABASE_URL": UNREACHABLE_MYSQL, "CALLCENTER_SECRET_KEY": SECRET},
-                          ["serve", "--port", "{port}"], None),
+                          ["serve", "--port", "{port}"], None, None),
     "unreachable:migrate": ({"CALLCENTER_DATABASE_URL": "mysql+aiomysql://root:Sw0rdfish-42@127.0.0.1:1/x",
-                             "CALLCENTER_SECRET_KEY": SECRET}, ["migrate"], None),
-    "unreachable:demo": ({"CALLCENTER_DATABASE_URL": UNREACHABLE_MYSQL, "CALLCENTER_SECRET_KEY": SECRET},
-                         ["demo"], None),
-    "unreachable-redis": ({"CALLCENTER_REDIS_URL": "redis://127.0.0.1:1/0"}, ["serve", "--port", "{port}"], None),
-    "port-taken": ({}, ["serve", "--host", "127.0.0.1", "--port", "{taken}"], None),
-    "ai-worker": ({}, ["ai-worker"], None),
-    "bad-tenant-id": ({}, ["create-tenant", "Not_A_Slug"], None),
-    "short-password": ({}, ["create-agent", "--tenant", "acme-shop", "--email", "ann@acme.example"], "short\n"),
+                             "CALLCENTER_SECRET_KEY": SECRET}, ["migrate"], None, None),
+    "unreachable-redis": ({"CALLCENTER_REDIS_URL": "redis://127.0.0.1:1/0"}, ["serve", "--port", "{port}"], None,
+                          "seeded"),
+    "port-taken": ({}, ["serve", "--host", "127.0.0.1", "--port", "{taken}"], None, "seeded"),
+    "demo-before-migrate": ({}, ["demo"], None, "empty"),
+    "ai-worker": ({}, ["ai-worker"], None, None),
+    "bad-tenant-id": ({}, ["create-tenant", "Not_A_Slug"], None, None),
+    "short-password": ({}, ["create-agent", "--tenant", "acme-shop", "--email", "ann@acme.example"], "short\n",
+                       None),
 }
+
+
+def _seeded_data_dir(path) -> None:
+    """A migrated embedded store that already holds the demo tenant (so `serve` skips the slow seeding)."""
+    path.mkdir(parents=True)
+    db = path / "callcenter.sqlite3"
+    db.write_bytes(sqlite_template().read_bytes())
+
+    async def add_tenant() -> None:
+        store = Store(f"sqlite+aiosqlite:///{db}")
+        try:
+            await store.create_tenant(DEMO_TENANT_ID, "Demo")
+        finally:
+            await store.close()
+
+    run_in_thread(add_tenant())
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """The result of every QUICK_CASES command, run a few at a time."""
+    """The result of every QUICK_CASES command, run a few at a time (they are independent)."""
     import concurrent.futures
     import socket
 
@@ -209,8 +226,13 @@ def quick(tmp_path_factory):
         taken_port = str(taken.getsockname()[1])
 
         def one(name: str) -> subprocess.CompletedProcess:
-            extra, args, stdin = QUICK_CASES[name]
-            env = {**base, "CALLCENTER_DATA_DIR": str(root / name.replace(":", "-")), **extra}
+            extra, args, stdin, data_kind = QUICK_CASES[name]
+            data_dir = root / name.replace(":", "-")
+            if data_kind == "empty":
+                data_dir.mkdir()
+            elif data_kind == "seeded":
+                _seeded_data_dir(data_dir)
+            env = {**base, "CALLCENTER_DATA_DIR": str(data_dir), **extra}
             args = [a.replace("{port}", str(free_port())).replace("{taken}", taken_port) for a in args]
             return run(env, *args, stdin=stdin)
 
@@ -238,14 +260,12 @@ def test_no_command_is_a_usage_error(quick):
     assert result.returncode != 0 and "usage: callcenter" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("case", ["scheme:serve", "scheme:migrate"])
-def test_unknown_database_scheme(quick, case):
-    assert_one_line_error(quick[case], "unsupported scheme", "CALLCENTER_DATABASE_URL")
+def test_unknown_database_scheme(quick):
+    assert_one_line_error(quick["scheme"], "unsupported scheme", "CALLCENTER_DATABASE_URL")
 
 
-@pytest.mark.parametrize("case", ["no-secret:serve", "no-secret:migrate"])
-def test_mysql_without_secret_key(quick, case):
-    assert_one_line_error(quick[case], "CALLCENTER_SECRET_KEY", "MySQL")
+def test_mysql_without_secret_key(quick):
+    assert_one_line_error(quick["no-secret"], "CALLCENTER_SECRET_KEY", "MySQL")
 
 
 def test_several_workers_without_redis(quick):
@@ -262,7 +282,7 @@ def test_malformed_database_url_does_not_leak_the_password(quick):
     assert "Hunter2Secret" not in line
 
 
-@pytest.mark.parametrize("case", ["unreachable:serve", "unreachable:migrate", "unreachable:demo"])
+@pytest.mark.parametrize("case", ["unreachable:serve", "unreachable:migrate"])
 def test_unreachable_database(quick, case):
     line = assert_one_line_error(quick[case], "cannot reach the database", "127.0.0.1:1/x")
     assert "Sw0rdfish-42" not in line, "the password is redacted"
@@ -280,6 +300,10 @@ def test_port_already_taken(quick):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     last = result.stderr.splitlines()[-1]
     assert last.startswith("callcenter: error: cannot listen") and quick["taken_port"] in last, result.stderr
+
+
+def test_commands_needing_the_schema_refuse_an_unmigrated_store(quick):
+    assert_one_line_error(quick["demo-before-migrate"], "callcenter migrate")
 
 
 def test_ai_worker_is_refused_in_one_line(quick):
@@ -300,10 +324,6 @@ def test_create_agent_refuses_a_short_password(quick):
 
 def test_migrate_demo_and_create_on_a_fresh_sqlite_data_dir(cli_env, tmp_path):
     head = migrations.head_revision()
-    (tmp_path / "data").mkdir()
-    # A command that needs the schema refuses an empty store instead of failing half way.
-    assert_one_line_error(run(cli_env, "demo"), "callcenter migrate")
-
     first = assert_ok(run(cli_env, "migrate"))
     assert f"schema at {head}" in first and "was empty" in first
     assert (tmp_path / "data" / "callcenter.sqlite3").exists()

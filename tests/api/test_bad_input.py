@@ -169,9 +169,8 @@ OTHER_CASES = [
      "payload_too_large"),
 ]
 
-CASES = [pytest.param(MESSAGE_TARGETS, body, status, code, id=f"message-{name}")
-         for name, body, status, code in MESSAGE_CASES]
-CASES += [pytest.param((t,), body, status, code, id=f"{t}-{name}") for t, name, body, status, code in OTHER_CASES]
+MESSAGE_PARAMS = [pytest.param(body, status, code, id=name) for name, body, status, code in MESSAGE_CASES]
+OTHER_TARGETS = sorted({case[0] for case in OTHER_CASES})
 
 
 async def send(api, ctx: Ctx, target: str, body):
@@ -189,16 +188,35 @@ async def send(api, ctx: Ctx, target: str, body):
     return await api.request("POST", path_of(ctx), raw=raw, token=token, headers=headers)
 
 
-@pytest.mark.parametrize("targets,body,status,code", CASES)
+@pytest.mark.parametrize("body,status,code", MESSAGE_PARAMS)
 @gen_test
-async def test_bad_body_is_refused_and_changes_nothing(api, tenant_factory, targets, body, status, code):
+async def test_bad_message_is_refused_and_changes_nothing(api, tenant_factory, body, status, code):
+    """Each case against both send routes: the visitor's and the agent's."""
     ctx = await make_ctx(api, tenant_factory)
     store = ctx.tenant.services.store
     before = await snapshot(store, ctx.tenant.id)
-    for target in targets:
+    for target in MESSAGE_TARGETS:
         resp = await send(api, ctx, target, body)
         assert_error(resp, status, code)
         assert await snapshot(store, ctx.tenant.id) == before, target
+
+
+@pytest.mark.parametrize("target", OTHER_TARGETS)
+@gen_test
+async def test_bad_body_is_refused_and_changes_nothing(api, tenant_factory, target):
+    """Every case of OTHER_CASES for one route (one tenant per route keeps the suite quick)."""
+    ctx = await make_ctx(api, tenant_factory)
+    store = ctx.tenant.services.store
+    before = await snapshot(store, ctx.tenant.id)
+    cases = [case for case in OTHER_CASES if case[0] == target]
+    assert cases
+    for _, name, body, status, code in cases:
+        resp = await send(api, ctx, target, body)
+        try:
+            assert_error(resp, status, code)
+        except AssertionError as exc:
+            raise AssertionError(f"{target}/{name}: {exc}") from None
+        assert await snapshot(store, ctx.tenant.id) == before, f"{target}/{name}"
 
 
 @pytest.mark.parametrize("target", MESSAGE_TARGETS)
@@ -218,8 +236,7 @@ async def test_edge_of_valid_messages(api, tenant_factory, target):
 
 # ---- paths and query strings ------------------------------------------------------
 
-BAD_SESSION_IDS = ["not-a-session", UNKNOWN_SID, UNKNOWN_SID.upper(), "x" * 1000, "%00", "%2e%2e", "%27%20OR%201%3D1",
-                   "%C3%A9", "%FF", "0123456789abcdef0123456789abcdef0"]
+BAD_SESSION_IDS = ["not-a-session", UNKNOWN_SID, "x" * 1000, "%00", "%27%20OR%201%3D1", "%FF"]
 
 
 @pytest.mark.parametrize("sid", BAD_SESSION_IDS)
@@ -243,40 +260,40 @@ async def test_bad_session_ids_in_paths(api, tenant_factory, sid):
         assert await snapshot(store, ctx.tenant.id) == before, path
 
 
-@pytest.mark.parametrize("tenant_id", ["no-such-tenant", "x" * 300, "%00", "A%20B", "%FF", "%27--", "demo-tenant2"])
 @gen_test
-async def test_unknown_tenants(api, tenant_factory, tenant_id):
+async def test_unknown_tenants(api, tenant_factory):
     await tenant_factory()
-    resp = await api.get(f"/api/v1/chat/public/tenants/{tenant_id}")
-    err = assert_client_error(resp)
-    if resp.status == 404:
-        assert err["code"] == "tenant_not_found"
+    for tenant_id in ("no-such-tenant", "x" * 300, "%00", "A%20B", "%FF", "%27--", "demo-tenant2"):
+        resp = await api.get(f"/api/v1/chat/public/tenants/{tenant_id}")
+        err = assert_client_error(resp)
+        if resp.status == 404:
+            assert err["code"] == "tenant_not_found", tenant_id
 
 
-@pytest.mark.parametrize("query", ["limit=-1", "limit=abc", "limit=99999999999999999999", "after_seq=%00",
-                                   "after_seq=1e3", "before_seq=-5", "status=%FF"])
 @gen_test
-async def test_bad_query_strings(api, tenant_factory, query):
+async def test_bad_query_strings(api, tenant_factory):
     ctx = await make_ctx(api, tenant_factory)
-    for path, token in (("/api/v1/chat/sessions", ctx.tenant.agent.token),
-                        (session_path(ctx.sid, "messages"), ctx.tenant.agent.token),
-                        (public_session(ctx.sid), ctx.visitor.token)):
-        resp = await api.get(f"{path}?{query}", token=token)
-        # A parameter a route does not take is ignored; one it takes must be well formed.
-        assert resp.status in (200, 400), (path, resp.status, resp.body[:300])
-        if resp.status == 400:
-            # invalid_query from our checks; bad_request from Tornado for undecodable bytes.
-            assert assert_error(resp, 400)["code"] in ("invalid_query", "bad_request")
+    for query in ("limit=-1", "limit=abc", "limit=99999999999999999999", "after_seq=%00", "after_seq=1e3",
+                  "before_seq=-5", "status=%FF"):
+        for path, token in (("/api/v1/chat/sessions", ctx.tenant.agent.token),
+                            (session_path(ctx.sid, "messages"), ctx.tenant.agent.token),
+                            (public_session(ctx.sid), ctx.visitor.token)):
+            resp = await api.get(f"{path}?{query}", token=token)
+            # A parameter a route does not take is ignored; one it takes must be well formed.
+            assert resp.status in (200, 400), (path, query, resp.status, resp.body[:300])
+            if resp.status == 400:
+                # invalid_query from our checks; bad_request from Tornado for undecodable bytes.
+                assert assert_error(resp, 400)["code"] in ("invalid_query", "bad_request"), (path, query)
 
 
-@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
 @gen_test
-async def test_unsupported_methods(api, tenant_factory, method):
+async def test_unsupported_methods(api, tenant_factory):
     ctx = await make_ctx(api, tenant_factory)
     store = ctx.tenant.services.store
     before = await snapshot(store, ctx.tenant.id)
-    for path, token in ((session_path(ctx.sid), ctx.tenant.agent.token), (AGENT_MESSAGE, ctx.tenant.agent.token),
-                        (public_session(ctx.sid), ctx.visitor.token), (START, None)):
-        resp = await api.request(method, path, raw=b"{}", token=token)
-        assert_error(resp, 405, "method_not_allowed")
+    for method in ("PUT", "DELETE", "PATCH"):
+        for path, token in ((session_path(ctx.sid), ctx.tenant.agent.token), (AGENT_MESSAGE, ctx.tenant.agent.token),
+                            (public_session(ctx.sid), ctx.visitor.token), (START, None)):
+            resp = await api.request(method, path, raw=b"{}", token=token)
+            assert_error(resp, 405, "method_not_allowed")
     assert await snapshot(store, ctx.tenant.id) == before

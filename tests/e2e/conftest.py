@@ -1,0 +1,63 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright (never a downloaded browser)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cluster import wait_healthy
+from tests.helpers import free_port, require_program
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the run."""
+    require_program(CHROMIUM)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """`callcenter serve` on the embedded default (SQLite, demo seeded) in a temp data dir; its base URL."""
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = {**os.environ, "CALLCENTER_DATA_DIR": str(tmp_path / "data"), "CALLCENTER_PORT": str(port)}
+    for name in ("CALLCENTER_DATABASE_URL", "CALLCENTER_REDIS_URL"):
+        env.pop(name, None)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1"], env=env,
+                                stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log_path)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def screenshot(page, name: str) -> None:
+    """Kept as a test artifact (test-artifacts/ is not committed)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
