@@ -17,9 +17,10 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the run."""
+    """A headless Chromium per test module. Not per session: Playwright's sync API keeps an asyncio
+    loop marked running while it is alive, which the event-loop tests of other modules cannot share."""
     require_program(CHROMIUM)
     from playwright.sync_api import sync_playwright
 

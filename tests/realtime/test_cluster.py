@@ -220,3 +220,53 @@ async def test_redis_restart_workers_resubscribe_and_missed_messages_arrive(mysq
         finally:
             await svc.close()
             cluster.stop()
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_serve_workers_2_supervises_its_workers(cluster_config, tmp_path):
+    """`callcenter serve --workers 2`: two workers on one port; a killed worker is replaced;
+    SIGTERM to the supervisor stops them all."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from tests.cluster import wait_healthy
+    from tests.helpers import free_port
+
+    port = free_port()
+    env = {**os.environ, "CALLCENTER_DATABASE_URL": cluster_config.database_url,
+           "CALLCENTER_REDIS_URL": cluster_config.redis_url, "CALLCENTER_REDIS_PREFIX": cluster_config.redis_prefix,
+           "CALLCENTER_SECRET_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
+    log_path = tmp_path / "workers.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1", "--port",
+                                 str(port), "--workers", "2"], env=env, stdout=log, stderr=log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc, log_path)
+
+        def worker_pids():
+            return [int(p) for p in re.findall(r"worker pid (\d+) worker-id", log_path.read_text())]
+
+        for _ in range(100):
+            if len(worker_pids()) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        first = worker_pids()
+        assert len(first) == 2, log_path.read_text()
+        os.kill(first[0], signal.SIGKILL)
+        for _ in range(100):
+            if len(worker_pids()) >= 3:
+                break
+            await asyncio.sleep(0.1)
+        assert len(worker_pids()) == 3 and "died" in log_path.read_text()
+        wait_healthy(url, proc, log_path)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        for pid in worker_pids()[1:]:
+            assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
