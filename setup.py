@@ -1,5 +1,18 @@
 """callcenter: self-hosted, multi-tenant, real-time customer-support chat."""
+import os
+
 from setuptools import find_packages, setup
+
+
+def tree(top):
+    """data_files entries installing `top` under share/callcenter (found by callcenter.paths)."""
+    out = []
+    for folder, _dirs, files in os.walk(top):
+        if "__pycache__" in folder:
+            continue
+        out.append((os.path.join("share", "callcenter", folder), [os.path.join(folder, f) for f in files]))
+    return out
+
 
 setup(
     name="callcenter",
@@ -8,6 +21,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["callcenter", "callcenter.*"]),
     include_package_data=True,
+    data_files=tree("schema") + tree("static") + tree("templates"),
     install_requires=[
         "tornado>=6.4",
         "redis[hiredis]>=5.0",

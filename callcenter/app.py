@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from pathlib import Path
 
 import redis.asyncio as aioredis
 from tornado import web
@@ -18,13 +17,13 @@ from .errors import NotFound
 from .connection import HEARTBEAT_INTERVAL_SECS
 from .hub import Hub
 from .metrics import Metrics
+from .paths import resource_dir
 from .security import MemoryRateLimiter, RateLimiter, RedisRateLimiter, TokenSigner
 from .services import AuthService, ChatService
 from .store import Store
 
-ROOT_DIR = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT_DIR / "static"
-TEMPLATE_DIR = ROOT_DIR / "templates"
+STATIC_DIR = resource_dir("static")
+TEMPLATE_DIR = resource_dir("templates")
 
 access_log = logging.getLogger("callcenter.access")
 
@@ -81,6 +80,7 @@ def create_services(config: Config) -> Services:
     services.hub = Hub(services)
     services.chat.metrics = metrics
     metrics.bus = bus
+    metrics.hub = services.hub
     return services
 
 

@@ -53,6 +53,12 @@ async def _with_store(config: Config, work):
 
 
 def cmd_serve(args, config: Config) -> None:
+    if config.workers > 1:
+        # Before prometheus_client is imported (by .server): workers share their metrics via files.
+        import os
+        import tempfile
+
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="callcenter-metrics-"))
     from .server import serve
     serve(config)
 

@@ -1,8 +1,21 @@
-"""Prometheus metrics, held per app (no module-level registry) and served at /metrics."""
+"""Prometheus metrics, held per app (no module-level registry) and served at /metrics.
+
+With `serve --workers N` the supervisor sets PROMETHEUS_MULTIPROC_DIR before the
+workers import prometheus_client, so every worker writes its values to shared
+files and any worker's /metrics reports the sum of all of them.
+"""
 from __future__ import annotations
+
+import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the handler)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
 
 
 class Metrics:
@@ -19,7 +32,7 @@ class Metrics:
         self.events_published = Counter("callcenter_events_published_total", "Events published on the bus",
                                         ["type"], registry=r)
         self.sockets_open = Gauge("callcenter_sockets_open", "WebSockets open and authenticated", ["kind"],
-                                  registry=r)
+                                  registry=r, multiprocess_mode="livesum")
         self.frames_delivered = Counter("callcenter_frames_delivered_total", "Live event frames handed to sockets",
                                         registry=r)
         self.delivery_latency = Histogram("callcenter_delivery_latency_seconds",
@@ -27,13 +40,25 @@ class Metrics:
                                           registry=r, buckets=(.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1))
         self.slow_disconnects = Counter("callcenter_slow_socket_disconnects_total",
                                         "Sockets closed because they stopped reading", registry=r)
-        self.queue_depth = Gauge("callcenter_queue_depth", "Jobs waiting in a queue", ["queue"], registry=r)
+        self.queue_depth = Gauge("callcenter_queue_depth", "Items waiting in a queue (socket_outbound: frames "
+                                 "written to sockets and not yet taken by the client)", ["queue"], registry=r,
+                                 multiprocess_mode="livesum")
         self.bus_reconnects = Gauge("callcenter_bus_reconnects", "Times the bus subscriber reconnected",
-                                    registry=r)
+                                    registry=r, multiprocess_mode="livesum")
 
-    bus = None  # the app's bus, read at scrape time
+    bus = None  # the app's bus and hub, read at scrape time
+    hub = None
 
     def render(self) -> bytes:
         if self.bus is not None:
             self.bus_reconnects.set(self.bus.reconnects)
+        if self.hub is not None:
+            self.queue_depth.labels("socket_outbound").set(
+                sum(conn.pending_frames for conn in self.hub.all_connections()))
+        if multiprocess_enabled():
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
         return generate_latest(self.registry)

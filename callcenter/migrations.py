@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
+from .paths import resource_dir
+
+SCHEMA_DIR = resource_dir("schema")
 
 
 def alembic_config(database_url: str) -> AlembicConfig:

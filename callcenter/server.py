@@ -153,6 +153,10 @@ def supervise(workers: int) -> int | None:
         index = children.pop(pid, None)
         if index is None:
             continue
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(pid)
         crashed = os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0
         if crashed and not stopping:
             log.warning("worker %d (pid %d) died (%s); starting a new one", index, pid,

@@ -1147,6 +1147,14 @@ def machine_info() -> dict:
         except Exception:
             pass
     try:
+        info["git_head"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                          text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "callcenter"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=10).stdout.split("\n")
+        info["product_files_uncommitted"] = [line[3:] for line in dirty if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
         import pymysql
         conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER)
         with conn.cursor() as cur:
@@ -1261,7 +1269,7 @@ def main() -> int:
     parser.add_argument("--sender-procs", type=int, default=2, help="processes holding the visitor sockets")
     parser.add_argument("--no-sustained", dest="sustained", action="store_false")
     parser.add_argument("--sustained-rates", type=parse_rates,
-                        default=parse_rates("500,1000,1500,2000,3000,4000,5000,6000,8000,10000"))
+                        default=parse_rates("250,500,750,1000,1500,2000,3000,4000,5000,6000,8000,10000"))
     parser.add_argument("--sustained-duration", type=float, default=10.0)
     parser.add_argument("--per-session-rate", type=float, default=10.0,
                         help="sustained mode: at most this many msg/s per visitor socket")

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from tornado import web
 
+from ..paths import resource_dir
 from .base import BaseHandler
 
 # The dashboard allows no inline script; visitor text can never become code there.
@@ -56,7 +56,7 @@ class StaticHandler(web.StaticFileHandler):
 
 
 def _static_dir() -> str:
-    return str(Path(__file__).resolve().parent.parent.parent / "static")
+    return str(resource_dir("static"))
 
 
 routes = [

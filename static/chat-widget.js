@@ -1,0 +1,1007 @@
+/*! callcenter chat widget: one dependency-free script.
+ *   <script src="https://support.example.com/chat-widget.js"></script>
+ *   <script>CallCenterChat.init({tenantId: 'demo-tenant', position: 'bottom-right', primaryColor: '#4F46E5',
+ *                                title: 'Chat with us', subtitle: 'We typically reply instantly'});</script>
+ * Options: apiUrl (default: the origin this script came from), tenantId, position (bottom-right | bottom-left),
+ * primaryColor, title, subtitle, greeting, locale. API: init, open, close, toggle, setUser({name, email}),
+ * on(event, fn) for "message" | "open" | "close" | "unread" (returns an off function), shutdown({clear}).
+ * Everything renders in a Shadow DOM; the only global is CallCenterChat; visitor and agent text is only
+ * ever set as text. The conversation is kept in localStorage ("callcenter-chat:<tenantId>").
+ */
+(function () {
+  "use strict";
+  if (window.CallCenterChat && window.CallCenterChat.init) return;
+
+  var script = document.currentScript;
+  var scriptOrigin = "";
+  try { scriptOrigin = new URL(script && script.src ? script.src : "", location.href).origin; } catch (e) { /* none */ }
+  if (!scriptOrigin || scriptOrigin === "null") scriptOrigin = location.origin;
+
+  // One table; a language is one more entry. Missing keys fall back to English.
+  var STRINGS = {
+    en: {
+      title: "Chat with us", subtitle: "We typically reply instantly", greeting: "Hi! How can we help you today?",
+      open: "Open chat", close: "Close chat", unread: "{n} unread", intro: "Tell us who you are, then start the chat.",
+      name: "Name", email: "Email", optional: "optional", start: "Start chat", required: "{field} is required",
+      badEmail: "Enter a valid email address", placeholder: "Type a message…", send: "Send", you: "You",
+      agent: "Support", ai: "AI assistant", aiTag: "AI", typing: "{name} is typing…", with: "Chatting with {name}",
+      pending: "Waiting to send", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not sent",
+      offline: "You're offline. Messages will be sent when you're back online.",
+      reconnecting: "Reconnecting…", unavailable: "Chat is unavailable right now.",
+      error: "Something went wrong. Please try again.", resolved: "This conversation is closed. Write to reopen it.",
+      log: "Conversation"
+    },
+    es: {
+      title: "Chatea con nosotros", subtitle: "Solemos responder al instante", greeting: "¡Hola! ¿En qué podemos ayudarte?",
+      open: "Abrir chat", close: "Cerrar chat", unread: "{n} sin leer", intro: "Dinos quién eres y empieza el chat.",
+      name: "Nombre", email: "Correo electrónico", optional: "opcional", start: "Iniciar chat",
+      required: "{field} es obligatorio", badEmail: "Introduce un correo electrónico válido",
+      placeholder: "Escribe un mensaje…", send: "Enviar", you: "Tú", agent: "Soporte", ai: "Asistente IA",
+      aiTag: "IA", typing: "{name} está escribiendo…", with: "Hablando con {name}", pending: "Pendiente de envío",
+      sent: "Enviado", delivered: "Entregado", read: "Leído", failed: "No enviado",
+      offline: "Sin conexión. Los mensajes se enviarán cuando vuelvas a estar en línea.",
+      reconnecting: "Reconectando…", unavailable: "El chat no está disponible ahora.",
+      error: "Algo salió mal. Inténtalo de nuevo.", resolved: "Esta conversación está cerrada. Escribe para reabrirla.",
+      log: "Conversación"
+    },
+    fr: {
+      title: "Discutez avec nous", subtitle: "Nous répondons généralement tout de suite",
+      greeting: "Bonjour ! Comment pouvons-nous vous aider ?", open: "Ouvrir le chat", close: "Fermer le chat",
+      unread: "{n} non lu(s)", intro: "Dites-nous qui vous êtes, puis lancez la discussion.", name: "Nom",
+      email: "E-mail", optional: "facultatif", start: "Démarrer", required: "{field} est obligatoire",
+      badEmail: "Saisissez une adresse e-mail valide", placeholder: "Écrivez un message…", send: "Envoyer",
+      you: "Vous", agent: "Support", ai: "Assistant IA", aiTag: "IA", typing: "{name} est en train d'écrire…",
+      with: "En discussion avec {name}", pending: "En attente d'envoi", sent: "Envoyé", delivered: "Distribué",
+      read: "Lu", failed: "Non envoyé",
+      offline: "Vous êtes hors ligne. Les messages partiront dès le retour de la connexion.",
+      reconnecting: "Reconnexion…", unavailable: "Le chat n'est pas disponible pour le moment.",
+      error: "Une erreur s'est produite. Réessayez.", resolved: "Cette conversation est close. Écrivez pour la rouvrir.",
+      log: "Conversation"
+    },
+    de: {
+      title: "Chatten Sie mit uns", subtitle: "Wir antworten meist sofort", greeting: "Hallo! Wie können wir helfen?",
+      open: "Chat öffnen", close: "Chat schließen", unread: "{n} ungelesen",
+      intro: "Sagen Sie uns, wer Sie sind, und starten Sie den Chat.", name: "Name", email: "E-Mail",
+      optional: "optional", start: "Chat starten", required: "{field} ist erforderlich",
+      badEmail: "Bitte eine gültige E-Mail-Adresse eingeben", placeholder: "Nachricht schreiben…", send: "Senden",
+      you: "Sie", agent: "Support", ai: "KI-Assistent", aiTag: "KI", typing: "{name} schreibt…",
+      with: "Im Chat mit {name}", pending: "Wartet auf Versand", sent: "Gesendet", delivered: "Zugestellt",
+      read: "Gelesen", failed: "Nicht gesendet",
+      offline: "Sie sind offline. Nachrichten werden gesendet, sobald die Verbindung zurück ist.",
+      reconnecting: "Verbinde erneut…", unavailable: "Der Chat ist gerade nicht verfügbar.",
+      error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
+      resolved: "Dieses Gespräch ist abgeschlossen. Schreiben Sie, um es wieder zu öffnen.", log: "Unterhaltung"
+    }
+  };
+
+  var STYLE = [
+    ":host{all:initial!important}",
+    "*{box-sizing:border-box}",
+    "[hidden]{display:none!important}",
+    ".w{position:fixed;bottom:20px;right:20px;z-index:2147483000;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#111827;text-align:left;-webkit-font-smoothing:antialiased}",
+    ".w.l{right:auto;left:20px}",
+    "button,input,textarea{font:inherit;color:inherit;margin:0}",
+    "button{cursor:pointer}",
+    ":focus-visible{outline:3px solid #93c5fd;outline-offset:2px}",
+    ".bub{position:relative;display:flex;align-items:center;justify-content:center;width:58px;height:58px;padding:0;border:0;border-radius:50%;background:var(--p);color:#fff;box-shadow:0 6px 18px rgba(17,24,39,.28)}",
+    ".bub svg{width:28px;height:28px;fill:currentColor}",
+    ".bdg{position:absolute;top:-3px;right:-3px;min-width:21px;height:21px;padding:0 6px;border-radius:11px;background:#dc2626;color:#fff;font-size:12px;font-weight:700;line-height:21px;text-align:center;box-shadow:0 0 0 2px #fff}",
+    ".pn{position:absolute;bottom:74px;right:0;display:flex;flex-direction:column;width:370px;max-width:calc(100vw - 40px);height:580px;max-height:calc(100vh - 110px);background:#fff;border-radius:16px;box-shadow:0 16px 48px rgba(17,24,39,.25);overflow:hidden}",
+    ".l .pn{right:auto;left:0}",
+    ".hd{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;background:var(--p);color:#fff}",
+    ".av{flex:none;display:flex;align-items:center;justify-content:center;width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.22);font-weight:700}",
+    ".ht{flex:1;min-width:0}",
+    ".tt{margin:0;font-size:16px;font-weight:650;line-height:1.25}",
+    ".st{margin:2px 0 0;font-size:12.5px;opacity:.92;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    ".x{flex:none;width:34px;height:34px;border:0;border-radius:8px;background:transparent;color:#fff;font-size:24px;line-height:1}",
+    ".x:hover{background:rgba(255,255,255,.16)}",
+    ".cn{padding:6px 14px;background:#fef3c7;color:#92400e;font-size:12.5px}",
+    ".cn.e{background:#fee2e2;color:#991b1b}",
+    ".lg{flex:1;display:flex;flex-direction:column;gap:4px;padding:14px;overflow-y:auto;background:#f8fafc}",
+    ".m{display:flex;flex-direction:column;align-items:flex-start;max-width:84%}",
+    ".m.v{align-self:flex-end;align-items:flex-end}",
+    ".m.s{align-self:center;align-items:center;max-width:92%}",
+    ".b{padding:8px 12px;border:1px solid #e5e7eb;border-radius:16px 16px 16px 4px;background:#fff;white-space:pre-wrap;overflow-wrap:anywhere}",
+    ".v .b{border-color:transparent;border-radius:16px 16px 4px 16px;background:var(--p);color:#fff}",
+    ".ai .b{border-color:#c7d2fe;background:#eef2ff}",
+    ".s .b{padding:2px 6px;border:0;background:none;color:#6b7280;font-size:12px;font-style:italic;text-align:center}",
+    ".pd .b{opacity:.7}.fl .b{background:#fee2e2;color:#991b1b}",
+    ".who{margin:8px 4px 2px;color:#6b7280;font-size:11.5px;font-weight:600}",
+    ".tag{margin-left:5px;padding:0 4px;border-radius:4px;background:#e0e7ff;color:#3730a3;font-size:10px;font-weight:700}",
+    ".mt{display:flex;gap:5px;margin:2px 5px 4px;color:#9ca3af;font-size:11px}",
+    ".tk{letter-spacing:-2px}.tk.r{color:#2563eb}.tk.f{color:#dc2626;letter-spacing:0}",
+    ".ty{display:flex;align-items:center;gap:6px;padding:4px 16px 8px;background:#f8fafc;color:#6b7280;font-size:12px}",
+    ".dt i{display:inline-block;width:6px;height:6px;margin-right:3px;border-radius:50%;background:#9ca3af;animation:cc 1.2s infinite}",
+    ".dt i:nth-child(2){animation-delay:.15s}.dt i:nth-child(3){animation-delay:.3s}",
+    "@keyframes cc{0%,60%,100%{opacity:.3;transform:none}30%{opacity:1;transform:translateY(-3px)}}",
+    ".fm{display:flex;flex-direction:column;gap:10px;padding:16px;border-top:1px solid #e5e7eb}",
+    ".fm p{margin:0;color:#374151}",
+    ".fm label{display:flex;flex-direction:column;gap:4px;font-size:12.5px;font-weight:600;color:#374151}",
+    ".fm label small{font-weight:400;color:#6b7280}",
+    "input,textarea{width:100%;padding:9px 11px;border:1px solid #d1d5db;border-radius:10px;background:#fff;font-size:14px}",
+    ".er{color:#b91c1c;font-size:12.5px}",
+    ".go{padding:10px 14px;border:0;border-radius:10px;background:var(--p);color:#fff;font-weight:600}",
+    ".cp{display:flex;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid #e5e7eb}",
+    ".cp label{flex:1}.cp textarea{min-height:42px;max-height:120px;resize:none}",
+    ".cp .go{flex:none;display:flex;align-items:center;justify-content:center;width:42px;height:42px;padding:0}",
+    ".go svg{width:20px;height:20px;fill:currentColor}",
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
+    "@media (max-width:480px){.w{bottom:14px;right:14px}.w.l{left:14px}.pn{position:fixed;inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.o .bub{display:none}input,textarea{font-size:16px}}",
+    "@media (prefers-reduced-motion:reduce){.dt i{animation:none}}"
+  ].join("");
+
+  var CHAT_ICON = "M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.5 3.4 6L5 21l4.3-2.3c.9.2 1.8.3 2.7.3 5.5 0 10-3.6 10-8s-4.5-8-10-8z";
+  var SEND_ICON = "M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z";
+  var EVENTS = {message: 1, open: 1, close: 1, unread: 1};
+  var listeners = {message: [], open: [], close: [], unread: []};
+  var widget = null;
+  var presetUser = null;
+
+  function emit(name, arg) {
+    listeners[name].slice().forEach(function (fn) {
+      try { fn(arg); } catch (e) { setTimeout(function () { throw e; }); }
+    });
+  }
+
+  // An element; `text` is only ever set as text.
+  function h(tag, cls, text, attrs) {
+    var el = document.createElement(tag);
+    if (cls) el.className = cls;
+    if (text != null) el.textContent = text;
+    for (var k in attrs || {}) el.setAttribute(k, attrs[k]);
+    return el;
+  }
+
+  function icon(d) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var p = document.createElementNS(ns, "path");
+    p.setAttribute("d", d);
+    svg.appendChild(p);
+    return svg;
+  }
+
+  function pickLang(locale) {
+    var tried = [locale].concat(navigator.languages || [navigator.language]);
+    for (var i = 0; i < tried.length; i++) {
+      var code = String(tried[i] || "").toLowerCase();
+      if (STRINGS[code]) return code;
+      code = code.split(/[-_]/)[0];
+      if (code && STRINGS[code]) return code;
+    }
+    return "en";
+  }
+
+  function newId() {
+    var b = new Uint8Array(8);
+    (window.crypto || {getRandomValues: function (a) { for (var i = 0; i < a.length; i++) a[i] = Math.random() * 256; return a; }})
+      .getRandomValues(b);
+    return "w" + Date.now().toString(36) + "-" + Array.prototype.map.call(b, function (x) {
+      return (x + 256).toString(16).slice(1);
+    }).join("");
+  }
+
+  function storage(kind) {
+    try { var s = window[kind]; s.getItem("x"); return s; } catch (e) { return null; }
+  }
+
+  function Widget(o) {
+    var self = this;
+    var api = String(o.apiUrl || scriptOrigin).replace(/\/+$/, "").replace(/\/api\/v1$/, "");
+    var lang = pickLang(o.locale);
+    var L = STRINGS[lang];
+    var key = "callcenter-chat:" + o.tenantId;
+    var local = storage("localStorage");
+    var session = storage("sessionStorage");
+    var st = load();
+    var tenant = null;
+    var ws = null, live = false, attempts = 0, retryT = 0, tickT = 0, lastRx = 0, lastPing = 0, hbMs = 20000;
+    var typingOn = false, typingAt = 0, typingStopT = 0, agentTypingT = 0, starting = null;
+    var readSent = 0, isOpen = false, dead = false, conn = null, unreadShown = -1;
+    var els = new WeakMap();
+    var fmt = null;
+    try { fmt = new Intl.DateTimeFormat(lang, {hour: "2-digit", minute: "2-digit"}); } catch (e) { /* fallback below */ }
+
+    function t(k, vars) {
+      var s = L[k] != null ? L[k] : STRINGS.en[k];
+      return s.replace(/\{(\w+)\}/g, function (_, v) { return vars && vars[v] != null ? vars[v] : ""; });
+    }
+
+    function load() {
+      var raw = null;
+      try { raw = JSON.parse(local && local.getItem(key)); } catch (e) { /* corrupt: start over */ }
+      var s = raw && typeof raw === "object" ? raw : {};
+      s.msgs = Array.isArray(s.msgs) ? s.msgs.filter(function (m) { return m && typeof m.b === "string"; }) : [];
+      ["last", "vread", "aread"].forEach(function (k) { s[k] = +s[k] || 0; });
+      return s;
+    }
+
+    function save() {
+      if (!local || dead) return;
+      var keep = st.msgs.filter(function (m, i) { return !m.seq || i >= st.msgs.length - 300; });
+      var copy = {};
+      for (var k in st) copy[k] = st[k];
+      copy.msgs = keep.map(function (m) {
+        return {id: m.id, seq: m.seq, t: m.t, n: m.n, b: m.b, c: m.c, at: m.at, st: m.st};
+      });
+      try { local.setItem(key, JSON.stringify(copy)); } catch (e) { /* full or blocked: memory only */ }
+    }
+
+    // ---- DOM -------------------------------------------------------------------
+    var host = h("callcenter-chat");
+    var root = host.attachShadow({mode: "open"});
+    if (root.adoptedStyleSheets && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(STYLE);  // not blocked by a host page's style-src CSP
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      root.appendChild(h("style", null, STYLE));
+    }
+    var wrap = h("div", "w" + (o.position === "bottom-left" ? " l" : ""), null, {lang: lang, dir: "ltr"});
+    var color = String(o.primaryColor || "#4F46E5");
+    wrap.style.setProperty("--p", colorOk(color) ? color : "#4F46E5");
+
+    var bubble = h("button", "bub", null, {type: "button", "aria-haspopup": "dialog", "aria-expanded": "false"});
+    bubble.appendChild(icon(CHAT_ICON));
+    var badge = h("span", "bdg", null, {"aria-hidden": "true"});
+    badge.hidden = true;
+    bubble.appendChild(badge);
+
+    var title = o.title || t("title");
+    var panel = h("section", "pn", null, {role: "dialog", "aria-label": title});
+    panel.hidden = true;
+    var head = h("header", "hd");
+    var avatar = h("span", "av", (title.trim()[0] || "?").toUpperCase(), {"aria-hidden": "true"});
+    var headText = h("div", "ht");
+    var subtitle = h("p", "st");
+    headText.appendChild(h("h2", "tt", title));
+    headText.appendChild(subtitle);
+    var closeBtn = h("button", "x", "×", {type: "button", "aria-label": t("close"), title: t("close")});
+    head.appendChild(avatar);
+    head.appendChild(headText);
+    head.appendChild(closeBtn);
+    var connLine = h("div", "cn", null, {role: "status", "aria-live": "polite"});
+    connLine.hidden = true;
+    var logEl = h("div", "lg", null, {role: "log", "aria-live": "polite", "aria-label": t("log"), tabindex: "0"});
+    var greet = h("div", "m a g");
+    var greetText = h("div", "b");
+    greet.appendChild(greetText);
+    logEl.appendChild(greet);
+    var typingEl = h("div", "ty", null, {role: "status", "aria-live": "polite"});
+    var dots = h("span", "dt", null, {"aria-hidden": "true"});
+    dots.appendChild(h("i"));
+    dots.appendChild(h("i"));
+    dots.appendChild(h("i"));
+    var typingText = h("span");
+    typingEl.appendChild(dots);
+    typingEl.appendChild(typingText);
+    typingEl.hidden = true;
+
+    var form = h("form", "fm", null, {novalidate: ""});
+    form.appendChild(h("p", null, t("intro")));
+    function field(name, type, auto) {
+      var lab = h("label", null, t(name) + " ");
+      var hint = h("small", null, "(" + t("optional") + ")");
+      lab.appendChild(hint);
+      var input = h("input", null, null, {type: type, name: name, autocomplete: auto, maxlength: name === "email" ? "254" : "200"});
+      lab.appendChild(input);
+      form.appendChild(lab);
+      return {input: input, hint: hint};
+    }
+    var nameField = field("name", "text", "name");
+    var emailField = field("email", "email", "email");
+    var formErr = h("p", "er", null, {role: "alert"});
+    formErr.hidden = true;
+    form.appendChild(formErr);
+    form.appendChild(h("button", "go", t("start"), {type: "submit"}));
+
+    var composer = h("form", "cp");
+    var textLabel = h("label");
+    textLabel.appendChild(h("span", "sr", t("placeholder")));
+    var textarea = h("textarea", null, null, {rows: "1", maxlength: "5000", placeholder: t("placeholder")});
+    textLabel.appendChild(textarea);
+    var sendBtn = h("button", "go", null, {type: "submit", "aria-label": t("send"), title: t("send")});
+    sendBtn.appendChild(icon(SEND_ICON));
+    composer.appendChild(textLabel);
+    composer.appendChild(sendBtn);
+
+    [head, connLine, logEl, typingEl, form, composer].forEach(function (el) { panel.appendChild(el); });
+    wrap.appendChild(bubble);
+    wrap.appendChild(panel);
+    root.appendChild(wrap);
+
+    // ---- rendering ----------------------------------------------------------------
+    function hhmm(iso) {
+      var d = iso ? new Date(iso) : new Date();
+      if (isNaN(d)) d = new Date();
+      return fmt ? fmt.format(d) : d.toTimeString().slice(0, 5);
+    }
+
+    function status(m) {
+      if (m.st === "failed") return "failed";
+      if (!m.seq) return "pending";
+      if (st.aread >= m.seq) return "read";
+      return m.st === "delivered" ? "delivered" : "sent";
+    }
+
+    var TICKS = {pending: "○", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!"};
+
+    function draw(m, prev) {
+      var el = els.get(m);
+      var kind = m.t === "visitor" ? "v" : m.t === "system" ? "s" : m.t === "ai" ? "ai a" : "a";
+      if (!el) {
+        el = h("div");
+        els.set(m, el);
+        if (m.t === "agent" || m.t === "ai") {
+          if (!prev || prev.t !== m.t || prev.n !== m.n) {
+            var who = h("div", "who", m.t === "ai" ? (m.n || t("ai")) : (m.n || t("agent")));
+            if (m.t === "ai") who.appendChild(h("span", "tag", t("aiTag")));
+            el.appendChild(who);
+          } else {
+            el.appendChild(h("span", "sr", m.n || t("agent")));
+          }
+        } else if (m.t === "visitor") {
+          el.appendChild(h("span", "sr", t("you")));
+        }
+        el.appendChild(h("div", "b", m.b));
+        var meta = h("div", "mt");
+        meta.appendChild(h("time"));
+        if (m.t === "visitor") meta.appendChild(h("span", "tk"));
+        if (m.t !== "system") el.appendChild(meta);
+      }
+      var s = m.t === "visitor" ? status(m) : "";
+      el.className = "m " + kind + (s === "pending" ? " pd" : s === "failed" ? " fl" : "");
+      if (m.seq) el.setAttribute("data-seq", m.seq);
+      if (s) el.setAttribute("data-status", s);
+      var time = el.querySelector("time");
+      if (time) {
+        time.textContent = hhmm(m.at);
+        if (m.at) time.setAttribute("datetime", m.at);
+      }
+      var tick = el.querySelector(".tk");
+      if (tick) {
+        tick.textContent = TICKS[s];
+        tick.className = "tk" + (s === "read" ? " r" : s === "failed" ? " f" : "");
+        tick.setAttribute("aria-label", t(s));
+        tick.setAttribute("title", t(s));
+      }
+      return el;
+    }
+
+    function place(m) {
+      var i = st.msgs.indexOf(m);
+      if (i >= 0) st.msgs.splice(i, 1);
+      var at = st.msgs.length;
+      if (m.seq) {
+        for (at = 0; at < st.msgs.length; at++) {
+          var o2 = st.msgs[at];
+          if (!o2.seq || o2.seq > m.seq) break;
+        }
+      }
+      st.msgs.splice(at, 0, m);
+      var next = st.msgs[at + 1];
+      logEl.insertBefore(draw(m, st.msgs[at - 1]), next ? draw(next) : null);
+    }
+
+    function redrawAll() {
+      st.msgs.forEach(function (m) { if (els.has(m)) draw(m); });
+    }
+
+    function atBottom() {
+      return logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 80;
+    }
+
+    function toBottom() {
+      logEl.scrollTop = logEl.scrollHeight;
+    }
+
+    function unreadCount() {
+      return st.msgs.filter(function (m) { return m.seq > st.vread && (m.t === "agent" || m.t === "ai"); }).length;
+    }
+
+    function updateBadge() {
+      var n = unreadCount();
+      badge.hidden = !n;
+      badge.textContent = n > 9 ? "9+" : String(n);
+      var label = t(isOpen ? "close" : "open") + (n ? ", " + t("unread", {n: n}) : "");
+      bubble.setAttribute("aria-label", label);
+      bubble.setAttribute("title", t(isOpen ? "close" : "open"));
+      if (n !== unreadShown) {
+        var first = unreadShown < 0;
+        unreadShown = n;
+        if (!first || n) emit("unread", n);
+      }
+    }
+
+    function updateHeader() {
+      var agent = st.agent && st.agent.name;
+      subtitle.textContent = agent ? t("with", {name: agent}) : (o.subtitle || t("subtitle"));
+      avatar.textContent = ((agent || title).trim()[0] || "?").toUpperCase();
+      greetText.textContent = o.greeting || st.g || t("greeting");
+      textarea.placeholder = st.status === "resolved" ? t("resolved") : t("placeholder");
+    }
+
+    function showView() {
+      var needForm = !st.sid && !st.u;
+      form.hidden = !needForm;
+      composer.hidden = needForm;
+      nameField.input.value = nameField.input.value || st.name || "";
+      emailField.input.value = emailField.input.value || st.email || "";
+    }
+
+    function setConn(state) {
+      conn = state;
+      var show = state && (st.sid || starting || pending().length) && state !== "connecting";
+      connLine.hidden = !show;
+      if (show) {
+        connLine.textContent = t(state === "error" ? "unavailable" : state);
+        connLine.className = "cn" + (state === "error" ? " e" : "");
+      }
+    }
+
+    // ---- messages -------------------------------------------------------------------
+    function pending() {
+      return st.msgs.filter(function (m) { return !m.seq && m.t === "visitor" && m.st !== "failed"; });
+    }
+
+    function find(fn) {
+      for (var i = 0; i < st.msgs.length; i++) if (fn(st.msgs[i])) return st.msgs[i];
+      return null;
+    }
+
+    function fromServer(msg, m) {
+      m = m || {};
+      m.id = msg.id;
+      m.seq = msg.seq;
+      m.t = msg.sender_type;
+      m.n = msg.sender_name || "";
+      m.b = String(msg.body);
+      m.c = msg.client_msg_id || m.c;
+      m.at = msg.created_at;
+      return m;
+    }
+
+    // A message from the server (live, replayed or fetched): merged by client_msg_id or seq, never twice.
+    function add(msg, isLive) {
+      if (!msg || typeof msg.seq !== "number") return;
+      var stick = atBottom();
+      var m = (msg.client_msg_id && find(function (x) { return x.c === msg.client_msg_id; })) ||
+        find(function (x) { return x.seq === msg.seq; });
+      var fresh = !m || !m.seq;
+      m = fromServer(msg, m);
+      if (m.t === "visitor") m.st = "delivered";  // stored and relayed to the team
+      if (msg.seq > st.last) st.last = msg.seq;
+      place(m);
+      if (fresh) {
+        if (m.t === "agent" || m.t === "ai") hideTyping();
+        emit("message", {id: m.id, seq: m.seq, sender: m.t, name: m.n, text: m.b, createdAt: m.at});
+      }
+      if (stick || m.t === "visitor") toBottom();
+    }
+
+    function ack(d) {
+      var m = find(function (x) { return x.c === d.client_msg_id; });
+      if (!m) return;
+      var fresh = !m.seq;
+      m.id = d.id;
+      m.seq = d.seq;
+      if (d.created_at) m.at = d.created_at;
+      if (m.st !== "delivered") m.st = "sent";
+      place(m);
+      if (fresh) emit("message", {id: m.id, seq: m.seq, sender: "visitor", name: m.n || "", text: m.b, createdAt: m.at});
+      save();
+    }
+
+    function sendFrame(type, data) {
+      if (!live || !ws) return false;
+      try { ws.send(JSON.stringify({type: type, data: data})); return true; } catch (e) { return false; }
+    }
+
+    function transmit(m) {
+      if (sendFrame("chat.message.send", {message: m.b, client_msg_id: m.c})) m.sentAt = Date.now();
+    }
+
+    function flush(staleOnly) {
+      var now = Date.now();
+      pending().forEach(function (m) {
+        if (!staleOnly || !m.sentAt || now - m.sentAt > 10000) transmit(m);
+      });
+    }
+
+    function submitText() {
+      var text = textarea.value.trim();
+      if (!text) return;
+      textarea.value = "";
+      grow();
+      var m = {c: newId(), b: text.slice(0, 5000), t: "visitor", at: new Date().toISOString(), st: "pending"};
+      st.msgs.push(m);
+      place(m);
+      toBottom();
+      save();
+      stopTyping();
+      if (live) transmit(m);
+      else ensureLive();
+      setConn(conn);
+    }
+
+    // ---- read receipts and unread ------------------------------------------------------
+    function maxSeq() {
+      var s = 0;
+      st.msgs.forEach(function (m) { if (m.seq > s) s = m.seq; });
+      return s;
+    }
+
+    function markRead() {
+      if (!st.sid) return updateBadge();
+      if (isOpen && document.visibilityState !== "hidden") {
+        var s = maxSeq();
+        if (s > st.vread) { st.vread = s; save(); }
+      }
+      updateBadge();
+      if (st.vread > readSent) {
+        var seq = st.vread;
+        if (sendFrame("chat.message.read", {seq: seq})) readSent = seq;
+        else if (navigator.onLine !== false && st.token) {
+          request("POST", "/chat/public/session/" + st.sid + "/read", {seq: seq}).then(function () {
+            if (seq > readSent) readSent = seq;
+          }, function () { /* the next connection sends it */ });
+        }
+      }
+    }
+
+    // ---- typing -------------------------------------------------------------------------
+    function hideTyping() {
+      clearTimeout(agentTypingT);
+      typingEl.hidden = true;
+    }
+
+    function agentTyping(d) {
+      if (d.sender !== "agent") return;
+      if (!d.is_typing) return hideTyping();
+      typingText.textContent = t("typing", {name: d.name || (st.agent && st.agent.name) || t("agent")});
+      typingEl.hidden = false;
+      clearTimeout(agentTypingT);
+      agentTypingT = setTimeout(hideTyping, +d.expires_in_ms || 6000);
+    }
+
+    function onInput() {
+      grow();
+      if (!live || !textarea.value.trim()) return;
+      var now = Date.now();
+      if (!typingOn || now - typingAt > 3000) {
+        typingOn = true;
+        typingAt = now;
+        sendFrame("chat.typing", {is_typing: true});
+      }
+      clearTimeout(typingStopT);
+      typingStopT = setTimeout(stopTyping, 4000);
+    }
+
+    function stopTyping() {
+      clearTimeout(typingStopT);
+      if (typingOn) sendFrame("chat.typing", {is_typing: false});
+      typingOn = false;
+    }
+
+    function grow() {
+      textarea.style.height = "auto";
+      textarea.style.height = Math.min(textarea.scrollHeight + 2, 120) + "px";
+    }
+
+    // ---- network -----------------------------------------------------------------------
+    function request(method, path, body, noAuth) {
+      var headers = {};
+      if (body) headers["Content-Type"] = "application/json";
+      if (!noAuth && st.token) headers.Authorization = "Bearer " + st.token;
+      return fetch(api + "/api/v1" + path, {
+        method: method, headers: headers, body: body ? JSON.stringify(body) : undefined,
+        mode: "cors", credentials: "omit", cache: "no-store"
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (j) {
+          if (r.ok) return j;
+          var e = new Error((j.error && j.error.message) || "HTTP " + r.status);
+          e.status = r.status;
+          e.code = j.error && j.error.code;
+          throw e;
+        });
+      });
+    }
+
+    function loadTenant() {
+      if (tenant || st.sid) return;
+      tenant = {};
+      request("GET", "/chat/public/tenants/" + encodeURIComponent(o.tenantId), null, true).then(function (j) {
+        tenant = j.settings || {};
+        if (tenant.greeting) st.g = tenant.greeting;
+        required(nameField, tenant.require_name);
+        required(emailField, tenant.require_email);
+        updateHeader();
+      }, function (e) {
+        tenant = null;
+        if (e.status === 404) setFormError(t("unavailable"));
+      });
+    }
+
+    function required(f, yes) {
+      f.hint.hidden = !!yes;
+      f.input.setAttribute("aria-required", String(!!yes));
+    }
+
+    function setFormError(text) {
+      formErr.textContent = text || "";
+      formErr.hidden = !text;
+    }
+
+    function ensureLive() {
+      if (dead) return;
+      if (st.sid) return connect();
+      if (!st.u || starting) return;
+      setConn(navigator.onLine === false ? "offline" : "connecting");
+      starting = request("POST", "/chat/public/start", {
+        tenant_id: String(o.tenantId), channel: "web", customer_name: st.name || "", customer_email: st.email || "",
+        page_url: String(location.href).slice(0, 1000)
+      }, true).then(function (j) {
+        starting = null;
+        if (dead) return;
+        st.sid = j.session_id;
+        st.token = j.token;
+        st.status = j.session && j.session.status;
+        st.last = st.vread = st.aread = 0;
+        readSent = 0;
+        save();
+        updateHeader();
+        connect();
+      }, function (e) {
+        starting = null;
+        if (e.status >= 400 && e.status < 500 && e.status !== 429) {
+          // The details were refused (or the tenant is gone): back to the form, with why.
+          st.u = false;
+          save();
+          setFormError(e.status === 404 ? t("unavailable") : e.message || t("error"));
+          if (e.code === "customer_name_required") required(nameField, true);
+          if (e.code === "customer_email_required") required(emailField, true);
+          showView();
+          setConn(null);
+          return;
+        }
+        retry();
+      });
+    }
+
+    function wsUrl() {
+      return api.replace(/^http/i, "ws") + "/ws";
+    }
+
+    function connect() {
+      if (dead || ws || !st.token) return;
+      clearTimeout(retryT);
+      setConn(navigator.onLine === false ? "offline" : attempts ? "reconnecting" : "connecting");
+      var sock;
+      try { sock = new WebSocket(wsUrl()); } catch (e) { return retry(); }
+      ws = sock;
+      sock.onopen = function () {
+        var resume = {};
+        resume[st.sid] = st.last;
+        sock.send(JSON.stringify({type: "auth", token: st.token, resume: resume}));
+      };
+      sock.onmessage = function (ev) {
+        if (ws !== sock) return;
+        lastRx = Date.now();
+        var f;
+        try { f = JSON.parse(ev.data); } catch (e) { return; }
+        if (f && typeof f.type === "string") onFrame(f.type, f.data || {});
+      };
+      sock.onclose = function (ev) {
+        if (ws === sock) lost(ev.code);
+      };
+    }
+
+    // The socket is gone (closed by either side, or dropped here): sends wait in the outbox.
+    function lost(code) {
+      ws = null;
+      live = false;
+      clearInterval(tickT);
+      typingOn = false;
+      if (dead) return;
+      if (code === 4001) return forget();
+      if (code === 4003) return setConn("error");
+      if (code === 1012 || code === 4008) attempts = 0;
+      retry();
+    }
+
+    function drop() {
+      var sock = ws;
+      if (!sock) return;
+      lost(1006);
+      try { sock.close(); } catch (e) { /* already closing */ }
+    }
+
+    function retry() {
+      if (dead) return;
+      clearTimeout(retryT);
+      var delay = Math.min(30000, 500 * Math.pow(2, Math.min(attempts, 6))) * (0.5 + Math.random() / 2);
+      attempts++;
+      setConn(navigator.onLine === false ? "offline" : "reconnecting");
+      retryT = setTimeout(ensureLive, delay);
+    }
+
+    // The visitor token no longer opens the session (expired, or the data is gone): start afresh,
+    // keeping unsent messages for the new conversation.
+    function forget() {
+      var keep = pending();
+      st.msgs.forEach(function (m) {
+        var el = els.get(m);
+        if (el && keep.indexOf(m) < 0) el.remove();
+      });
+      st.sid = st.token = st.agent = st.status = null;
+      st.last = st.vread = st.aread = readSent = 0;
+      st.msgs = keep;
+      save();
+      updateHeader();
+      showView();
+      if (keep.length) ensureLive();
+      else setConn(null);
+    }
+
+    function refresh() {
+      var sid = st.sid;
+      request("GET", "/chat/public/session/" + sid + "?after_seq=" + st.last).then(function (j) {
+        if (dead || sid !== st.sid) return;
+        (j.messages || []).forEach(function (m) { add(m, false); });
+        st.agent = j.agent || null;
+        if (j.session) {
+          st.status = j.session.status;
+          st.aread = Math.max(st.aread, j.session.agent_read_seq || 0);
+          readSent = Math.max(readSent, j.session.visitor_read_seq || 0);
+          st.vread = Math.max(st.vread, readSent);
+        }
+        updateHeader();
+        redrawAll();
+        markRead();
+        save();
+      }, function (e) {
+        if (e.status === 401 && sid === st.sid) forget();
+      });
+    }
+
+    function tick() {
+      var now = Date.now();
+      if (now - lastRx > hbMs * 2.5) return drop();  // a dead link: drop it and resume
+      if (now - lastPing >= hbMs) {
+        lastPing = now;
+        sendFrame("ping", {t: now});
+      }
+      flush(true);
+    }
+
+    function onFrame(type, d) {
+      switch (type) {
+        case "auth.ok":
+          live = true;
+          attempts = 0;
+          lastPing = lastRx;
+          hbMs = Math.max(5, +d.heartbeat_interval_secs || 20) * 1000;
+          clearInterval(tickT);
+          tickT = setInterval(tick, Math.min(5000, hbMs / 2));
+          setConn(null);
+          flush(false);
+          refresh();
+          markRead();
+          break;
+        case "chat.message.new":
+          add(d.message, true);
+          markRead();
+          save();
+          break;
+        case "chat.message.ack":
+          ack(d);
+          break;
+        case "chat.typing":
+          agentTyping(d);
+          break;
+        case "chat.session.assigned":
+          st.agent = d.agent || null;
+          if (d.session) st.status = d.session.status;
+          updateHeader();
+          save();
+          break;
+        case "chat.session.transferred":
+          st.agent = d.to_agent || st.agent;
+          updateHeader();
+          save();
+          break;
+        case "chat.session.resolved":
+        case "chat.session.reopened":
+          st.status = d.session ? d.session.status : (type === "chat.session.resolved" ? "resolved" : "open");
+          hideTyping();
+          updateHeader();
+          save();
+          break;
+        case "chat.message.read":
+          if (d.reader === "agent") {
+            st.aread = Math.max(st.aread, +d.seq || 0);
+            redrawAll();
+          } else if (d.reader === "visitor") {
+            st.vread = Math.max(st.vread, +d.seq || 0);
+            readSent = Math.max(readSent, st.vread);
+            updateBadge();
+          }
+          save();
+          break;
+        case "error":
+          var m = d.ref && find(function (x) { return x.c === d.ref && !x.seq; });
+          if (m && d.code !== "rate_limited" && d.code !== "unavailable") {
+            m.st = "failed";
+            draw(m);
+            save();
+          }
+          break;
+      }
+    }
+
+    // ---- open / close -------------------------------------------------------------------
+    function setOpen(value, byUser) {
+      value = !!value;
+      if (dead || isOpen === value) return;
+      var hadFocus = root.activeElement;
+      isOpen = value;
+      panel.hidden = !value;
+      wrap.classList.toggle("o", value);
+      bubble.setAttribute("aria-expanded", String(value));
+      if (session) try { session.setItem(key + ":open", value ? "1" : ""); } catch (e) { /* ignore */ }
+      if (value) {
+        loadTenant();
+        showView();
+        toBottom();
+        markRead();
+        if (byUser) (form.hidden ? textarea : nameField.input).focus();
+      } else {
+        updateBadge();
+        if (hadFocus) bubble.focus();
+      }
+      emit(value ? "open" : "close");
+    }
+
+    function onKey(ev) {
+      if (ev.key === "Escape") {
+        ev.stopPropagation();
+        setOpen(false, true);
+      }
+    }
+
+    function onVisible() {
+      if (document.visibilityState !== "hidden") markRead();
+    }
+
+    function onOnline() {
+      attempts = 0;
+      if (!ws) ensureLive();
+    }
+
+    function onOffline() {
+      drop();  // sends wait in the outbox and go out once, on the next connection
+      setConn("offline");
+    }
+
+    bubble.addEventListener("click", function () { setOpen(!isOpen, true); });
+    closeBtn.addEventListener("click", function () { setOpen(false, true); });
+    panel.addEventListener("keydown", onKey);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var name = nameField.input.value.trim();
+      var email = emailField.input.value.trim();
+      var req = tenant || {};
+      if (req.require_name && !name) {
+        setFormError(t("required", {field: t("name")}));
+        return nameField.input.focus();
+      }
+      if ((req.require_email && !email) || (email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email))) {
+        setFormError(email ? t("badEmail") : t("required", {field: t("email")}));
+        return emailField.input.focus();
+      }
+      setFormError("");
+      st.name = name;
+      st.email = email;
+      st.u = true;
+      save();
+      showView();
+      textarea.focus();
+      ensureLive();
+    });
+    composer.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      submitText();
+    });
+    textarea.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        submitText();
+      }
+    });
+    textarea.addEventListener("input", onInput);
+    window.addEventListener("online", onOnline);
+    window.addEventListener("offline", onOffline);
+    document.addEventListener("visibilitychange", onVisible);
+
+    // ---- start -----------------------------------------------------------------------------
+    if (presetUser) applyUser(presetUser);
+    var cached = st.msgs;
+    st.msgs = [];
+    cached.forEach(place);
+    updateHeader();
+    showView();
+    updateBadge();
+    (document.body || document.documentElement).appendChild(host);
+    if (session && session.getItem(key + ":open")) setOpen(true, false);
+    if (st.sid || pending().length) ensureLive();
+
+    function applyUser(u) {
+      u = u || {};
+      if (u.name != null) st.name = String(u.name).slice(0, 200);
+      if (u.email != null) st.email = String(u.email).slice(0, 254);
+      if (st.name || st.email) st.u = true;
+      nameField.input.value = st.name || "";
+      emailField.input.value = st.email || "";
+      save();
+      showView();
+    }
+
+    self.open = function () { setOpen(true, true); };
+    self.close = function () { setOpen(false, true); };
+    self.toggle = function () { setOpen(!isOpen, true); };
+    self.setUser = applyUser;
+    self.shutdown = function (opts) {
+      stopTyping();
+      dead = true;
+      clearTimeout(retryT);
+      clearInterval(tickT);
+      clearTimeout(agentTypingT);
+      if (ws) { var s = ws; ws = null; s.close(); }
+      window.removeEventListener("online", onOnline);
+      window.removeEventListener("offline", onOffline);
+      document.removeEventListener("visibilitychange", onVisible);
+      host.remove();
+      if (opts && opts.clear) {
+        try { local && local.removeItem(key); session && session.removeItem(key + ":open"); } catch (e) { /* ignore */ }
+      }
+    };
+  }
+
+  function colorOk(color) {
+    return !window.CSS || !window.CSS.supports || window.CSS.supports("color", color);
+  }
+
+  window.CallCenterChat = {
+    version: "1.0.0",
+    init: function (opts) {
+      if (widget) return this;  // a second init is harmless: the first one stays
+      opts = opts || {};
+      if (!opts.tenantId) throw new Error("CallCenterChat.init: tenantId is required");
+      var start = function () { if (!widget) widget = new Widget(opts); };
+      if (document.body) start();
+      else document.addEventListener("DOMContentLoaded", start);
+      return this;
+    },
+    open: function () { if (widget) widget.open(); },
+    close: function () { if (widget) widget.close(); },
+    toggle: function () { if (widget) widget.toggle(); },
+    setUser: function (user) {
+      if (widget) widget.setUser(user);
+      else presetUser = user;
+    },
+    on: function (name, fn) {
+      if (!EVENTS[name] || typeof fn !== "function") throw new Error("CallCenterChat.on: unknown event " + name);
+      listeners[name].push(fn);
+      return function () {
+        var i = listeners[name].indexOf(fn);
+        if (i >= 0) listeners[name].splice(i, 1);
+      };
+    },
+    shutdown: function (opts) {
+      if (widget) widget.shutdown(opts);
+      widget = null;
+    }
+  };
+})();

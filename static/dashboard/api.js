@@ -1,0 +1,106 @@
+// The agent's REST calls, and where the sign-in token lives.
+// The token is kept in sessionStorage (this tab), or localStorage with "remember me";
+// it never goes in a URL. Tenant and email are remembered for the next sign-in.
+
+const TOKEN_KEY = "cc.dashboard.token";
+const TENANT_KEY = "cc.dashboard.tenant";
+const EMAIL_KEY = "cc.dashboard.email";
+
+function storageGet(store, key) {
+  try { return store.getItem(key); } catch (e) { return null; }
+}
+
+function storageSet(store, key, value) {
+  try {
+    if (value === null) store.removeItem(key); else store.setItem(key, value);
+  } catch (e) { /* private mode / disabled storage: the session still works in memory */ }
+}
+
+let memoryToken = null;
+
+export const tokenStore = {
+  get() {
+    return memoryToken || storageGet(sessionStorage, TOKEN_KEY) || storageGet(localStorage, TOKEN_KEY);
+  },
+  set(token, remember) {
+    memoryToken = token;
+    storageSet(remember ? localStorage : sessionStorage, TOKEN_KEY, token);
+    storageSet(remember ? sessionStorage : localStorage, TOKEN_KEY, null);
+  },
+  clear() {
+    memoryToken = null;
+    storageSet(sessionStorage, TOKEN_KEY, null);
+    storageSet(localStorage, TOKEN_KEY, null);
+  },
+  /** Seconds since the epoch when the JWT expires (its `exp` claim), or null. */
+  expiresAt(token) {
+    try {
+      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const claims = JSON.parse(atob(part + "=".repeat((4 - part.length % 4) % 4)));
+      return typeof claims.exp === "number" ? claims.exp : null;
+    } catch (e) {
+      return null;
+    }
+  },
+};
+
+export const remembered = {
+  get tenant() { return storageGet(localStorage, TENANT_KEY) || ""; },
+  get email() { return storageGet(localStorage, EMAIL_KEY) || ""; },
+  save(tenant, email) {
+    storageSet(localStorage, TENANT_KEY, tenant);
+    storageSet(localStorage, EMAIL_KEY, email);
+  },
+};
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let unauthorizedHandler = () => {};
+
+/** Called with the server's message when a call answers 401 (expired or revoked token). */
+export function onUnauthorized(fn) {
+  unauthorizedHandler = fn;
+}
+
+/** JSON call under /api/v1. Throws ApiError (status 0 when the network failed). */
+export async function api(method, path, body, {auth = true, signal} = {}) {
+  const headers = {"Accept": "application/json"};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const token = tokenStore.get();
+  if (auth && token) headers["Authorization"] = "Bearer " + token;
+  let response;
+  try {
+    response = await fetch("/api/v1" + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal,
+      credentials: "same-origin", cache: "no-store",
+    });
+  } catch (e) {
+    if (e && e.name === "AbortError") throw e;
+    throw new ApiError(0, "network_error", "The server cannot be reached.");
+  }
+  let data = null;
+  try { data = await response.json(); } catch (e) { data = null; }
+  if (!response.ok) {
+    const err = (data && data.error) || {};
+    const error = new ApiError(response.status, err.code || "http_" + response.status,
+                               err.message || "Request failed (" + response.status + ")");
+    if (response.status === 401 && auth) unauthorizedHandler(error);
+    throw error;
+  }
+  return data;
+}
+
+export function query(params) {
+  const parts = [];
+  for (const [key, value] of Object.entries(params)) {
+    if (value === null || value === undefined || value === "") continue;
+    parts.push(encodeURIComponent(key) + "=" + encodeURIComponent(value));
+  }
+  return parts.length ? "?" + parts.join("&") : "";
+}

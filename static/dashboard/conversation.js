@@ -1,0 +1,602 @@
+// The open conversation: history (older pages load on scroll), live messages in seq order
+// with no duplicate and no gap, the composer, typing, read receipts and the session actions.
+
+import {api, query} from "./api.js";
+import {$, clear, customerLabel, debounce, fmtClock, fmtDateTime, h, newClientMsgId, setText} from "./dom.js";
+
+const PAGE = 50;
+const LATEST = 2147483647; // before_seq that means "the newest page"
+const NEAR_BOTTOM_PX = 120;
+const ACK_TIMEOUT_MS = 8000;
+const MAX_MESSAGE_CHARS = 5000;
+
+const SENDER_LABEL = {visitor: "Visitor", agent: "Agent", ai: "AI", system: "System"};
+
+export class ConversationView {
+  constructor(app) {
+    this.app = app;
+    this.id = null;
+    this.detail = null;
+    this.pending = new Map(); // client_msg_id → {cid, sessionId, text, state, el, timer}
+    this.typingState = {sent: false, at: 0, idle: null};
+    this.el = {
+      pane: $("conv"), empty: $("conv-empty"), name: $("conv-name"), status: $("conv-status"),
+      assignee: $("conv-assignee"), waiting: $("conv-waiting"), scroller: $("messages"), older: $("older"),
+      list: $("msg-list"), pendingList: $("pending-list"), typing: $("typing"), newBelow: $("new-below"),
+      form: $("composer"), input: $("composer-input"), sendBtn: $("composer-send"), note: $("composer-note"),
+      assign: $("act-assign"), takeOver: $("act-takeover"), transfer: $("act-transfer"),
+      resolve: $("act-resolve"), reopen: $("act-reopen"),
+    };
+    this._reset();
+    this._markReadSoon = debounce(() => this.markRead(), 150);
+    this._bind();
+  }
+
+  _reset() {
+    this.detail = null;
+    this.loading = false;
+    this.early = [];
+    this.seqs = [];          // sorted seqs shown
+    this.nodes = new Map();  // seq → {msg, el}
+    this.firstSeq = 0;
+    this.lastSeq = 0;
+    this.hasOlder = false;
+    this.loadingOlder = false;
+    this.gapRun = null;
+    this.gapFrom = null;
+    clearTimeout(this.typingTimer);
+  }
+
+  // ---- wiring ------------------------------------------------------------------
+
+  _bind() {
+    const el = this.el;
+    el.form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      this.sendFromComposer();
+    });
+    el.input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && !ev.altKey && !ev.ctrlKey && !ev.metaKey) {
+        ev.preventDefault();
+        this.sendFromComposer();
+      }
+    });
+    el.input.addEventListener("input", () => {
+      this._autosize();
+      this._typingInput();
+    });
+    el.input.addEventListener("blur", () => this._stopTyping());
+    el.scroller.addEventListener("scroll", () => {
+      if (el.scroller.scrollTop < 80) this.loadOlder();
+      if (this._nearBottom()) {
+        el.newBelow.hidden = true;
+        this._markReadSoon();
+      }
+    }, {passive: true});
+    el.newBelow.addEventListener("click", () => this.scrollToBottom());
+    el.older.addEventListener("click", () => this.loadOlder());
+    el.assign.addEventListener("click", () => this.act("assign", {}));
+    el.takeOver.addEventListener("click", () => this.act("transfer", {agent_id: this.app.me.id, note: ""}));
+    el.resolve.addEventListener("click", () => this.act("resolve", {}));
+    el.reopen.addEventListener("click", () => this.act("reopen", {}));
+    el.transfer.addEventListener("click", () => this.app.openTransferDialog(this.session));
+  }
+
+  get session() {
+    return this.id ? this.app.sessions.get(this.id) || (this.detail && this.detail.session) : null;
+  }
+
+  /** What the socket should resume: the last seq of the loaded conversation. */
+  resume() {
+    return this.id && !this.loading ? {[this.id]: this.lastSeq} : {};
+  }
+
+  // ---- open / close -----------------------------------------------------------
+
+  async open(id) {
+    if (this.id === id && !this.loading) return;
+    this._stopTyping();
+    this._reset();
+    this.id = id;
+    this.loading = true;
+    clear(this.el.list);
+    this._renderPending();
+    this.el.pane.hidden = false;
+    this.el.empty.hidden = true;
+    this.el.newBelow.hidden = true;
+    this.el.input.value = this.app.drafts.get(id) || "";
+    this._autosize();
+    this._setOlder("Loading…");
+    this.renderHeader();
+    this.renderTyping();
+    this.app.renderCustomer(null, id);
+    try {
+      const [detail, page] = await Promise.all([
+        api("GET", "/chat/sessions/" + encodeURIComponent(id)),
+        api("GET", "/chat/sessions/" + encodeURIComponent(id) + "/messages" + query({before_seq: LATEST, limit: PAGE})),
+      ]);
+      if (this.id !== id) return;
+      this.detail = detail;
+      this.app.upsertSession(detail.session);
+      if (typeof detail.visitor_online === "boolean") this.app.visitorOnline.set(id, detail.visitor_online);
+      this._insertMany(page.messages);
+      this.hasOlder = this.firstSeq > 1;
+      this.loading = false;
+      const early = this.early;
+      this.early = [];
+      for (const m of early) this._insert(m);
+      if (page.last_seq > this.lastSeq) this._fillGap(this.lastSeq);
+      this._setOlder();
+      this.renderHeader();
+      this.app.renderCustomer(detail, id);
+      this._paintReceipts();
+      this.scrollToBottom();
+      this._markReadSoon();
+    } catch (err) {
+      if (this.id !== id) return;
+      this.loading = false;
+      if (err.status === 404) {
+        this.app.toast("That conversation no longer exists.", "error");
+        this.close();
+      } else if (err.status !== 401) {
+        this._setOlder("Could not load this conversation: " + err.message);
+      }
+    }
+  }
+
+  close() {
+    this._stopTyping();
+    this.id = null;
+    this._reset();
+    clear(this.el.list);
+    clear(this.el.pendingList);
+    this.el.pane.hidden = true;
+    this.el.empty.hidden = false;
+  }
+
+  /** After a reconnect or a resync: fetch what changed (the socket's resume also replays). */
+  async refresh() {
+    const id = this.id;
+    if (!id || this.loading) return;
+    try {
+      const detail = await api("GET", "/chat/sessions/" + encodeURIComponent(id));
+      if (this.id !== id) return;
+      this.detail = detail;
+      this.app.upsertSession(detail.session);
+      if (typeof detail.visitor_online === "boolean") this.app.visitorOnline.set(id, detail.visitor_online);
+      this.app.renderCustomer(detail, id);
+      this.renderHeader();
+      if (detail.session.last_seq > this.lastSeq) this._fillGap(this.lastSeq);
+    } catch (err) { /* the next event or reconnect tries again */ }
+  }
+
+  // ---- messages -----------------------------------------------------------------
+
+  /** A chat.message.new frame (live or replayed on resume). */
+  onMessage(msg) {
+    if (msg.client_msg_id && this.pending.has(msg.client_msg_id) && msg.sender_type === "agent"
+        && msg.sender_id === this.app.me.id) {
+      this._dropPending(msg.client_msg_id);
+    }
+    if (msg.session_id !== this.id) return;
+    if (this.loading) {
+      this.early.push(msg);
+      return;
+    }
+    if (msg.sender_type === "visitor") this.app.clearTyping(msg.session_id, "visitor");
+    if (msg.sender_type === "agent") this.app.clearTyping(msg.session_id, "agent", msg.sender_id);
+    const before = this.lastSeq;
+    const atBottom = this._nearBottom();
+    if (!this._insert(msg)) return;
+    if (msg.seq > before + 1) this._fillGap(before);
+    const mine = msg.sender_type === "agent" && msg.sender_id === this.app.me.id;
+    if (atBottom || mine) this.scrollToBottom();
+    else if (msg.seq > before) this.el.newBelow.hidden = false;
+    this._paintReceipts();
+    if (msg.seq > before && atBottom) this._markReadSoon();
+  }
+
+  _insertMany(msgs) {
+    for (const m of msgs) this._insert(m);
+  }
+
+  /** Put one message in its place by seq; false if it is already shown. */
+  _insert(m) {
+    if (this.nodes.has(m.seq)) return false;
+    const el = this._renderMessage(m);
+    const seqs = this.seqs;
+    // Binary search for the first seq greater than m.seq.
+    let lo = 0, hi = seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (seqs[mid] < m.seq) lo = mid + 1; else hi = mid;
+    }
+    if (lo === seqs.length) this.el.list.appendChild(el);
+    else this.el.list.insertBefore(el, this.nodes.get(seqs[lo]).el);
+    seqs.splice(lo, 0, m.seq);
+    this.nodes.set(m.seq, {msg: m, el});
+    this.firstSeq = seqs[0];
+    this.lastSeq = seqs[seqs.length - 1];
+    return true;
+  }
+
+  /** Fetch every message after `afterSeq` (a hole seen in the live stream, or a resync). */
+  async _fillGap(afterSeq) {
+    if (this.gapRun) {
+      this.gapFrom = this.gapFrom === null ? afterSeq : Math.min(this.gapFrom, afterSeq);
+      return;
+    }
+    const id = this.id;
+    const run = this.gapRun = {};
+    let from = afterSeq;
+    try {
+      while (from !== null && this.id === id) {
+        const page = await api("GET", "/chat/sessions/" + encodeURIComponent(id) + "/messages"
+                               + query({after_seq: from, limit: 500}));
+        if (this.id !== id) return;
+        const atBottom = this._nearBottom();
+        this._insertMany(page.messages);
+        if (atBottom) this.scrollToBottom();
+        this._paintReceipts();
+        if (page.messages.length === 500) {
+          from = page.messages[page.messages.length - 1].seq;
+        } else if (this.gapFrom !== null) {
+          from = this.gapFrom;
+          this.gapFrom = null;
+        } else {
+          from = null;
+        }
+      }
+      this._markReadSoon();
+    } catch (err) {
+      /* a reconnect resumes from lastSeq */
+    } finally {
+      if (this.gapRun === run) {
+        this.gapRun = null;
+        this.gapFrom = null;
+      }
+    }
+  }
+
+  async loadOlder() {
+    if (!this.id || this.loading || this.loadingOlder || !this.hasOlder) return;
+    const id = this.id;
+    this.loadingOlder = true;
+    this._setOlder("Loading earlier messages…");
+    try {
+      const page = await api("GET", "/chat/sessions/" + encodeURIComponent(id) + "/messages"
+                             + query({before_seq: this.firstSeq, limit: PAGE}));
+      if (this.id !== id) return;
+      const scroller = this.el.scroller;
+      const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+      this._insertMany(page.messages);
+      this.hasOlder = page.messages.length > 0 && this.firstSeq > 1;
+      scroller.scrollTop = scroller.scrollHeight - fromBottom;
+      this._paintReceipts();
+    } catch (err) {
+      /* shown below */
+    } finally {
+      if (this.id === id) {
+        this.loadingOlder = false;
+        this._setOlder();
+      }
+    }
+  }
+
+  _setOlder(text) {
+    const older = this.el.older;
+    if (text) setText(older, text);
+    else if (this.hasOlder) setText(older, "Load earlier messages");
+    else setText(older, this.seqs.length ? "Beginning of the conversation" : "No messages yet");
+    older.classList.toggle("clickable", !text && this.hasOlder);
+  }
+
+  _renderMessage(m) {
+    const kind = SENDER_LABEL[m.sender_type] ? m.sender_type : "system";
+    const mine = kind === "agent" && m.sender_id === this.app.me.id;
+    const time = h("time", {datetime: m.created_at, title: fmtDateTime(m.created_at), text: fmtClock(m.created_at)});
+    if (kind === "system") {
+      return h("div", {class: "msg msg-system", dataset: {seq: m.seq, sender: kind}},
+               h("span", {class: "msg-body", text: m.body}), time);
+    }
+    const who = kind === "ai" ? (m.sender_name || "AI assistant") : mine ? "You"
+      : m.sender_name || (kind === "visitor" ? "Visitor" : "Agent");
+    const meta = h("div", {class: "msg-meta"},
+                   h("span", {class: "msg-who", text: who}),
+                   h("span", {class: "msg-kind kind-" + kind, text: SENDER_LABEL[kind]}), time);
+    const bubble = h("div", {class: "msg-bubble"}, h("div", {class: "msg-body", text: m.body}));
+    const el = h("div", {class: "msg msg-" + kind + (mine ? " mine" : ""), dataset: {seq: m.seq, sender: kind}},
+                 meta, bubble);
+    if (kind === "agent" || kind === "ai") {
+      el.appendChild(h("div", {class: "msg-receipt", text: "✓ Sent"}));
+    }
+    return el;
+  }
+
+  /** Agent/AI messages up to the visitor's read mark show "Seen". */
+  _paintReceipts() {
+    const session = this.session;
+    if (!session) return;
+    const readSeq = session.visitor_read_seq || 0;
+    for (const seq of this.seqs) {
+      const node = this.nodes.get(seq);
+      if (!node || (node.msg.sender_type !== "agent" && node.msg.sender_type !== "ai")) continue;
+      const receipt = node.el.querySelector(".msg-receipt");
+      const seen = seq <= readSeq;
+      setText(receipt, seen ? "✓✓ Seen" : "✓ Sent");
+      receipt.classList.toggle("seen", seen);
+    }
+  }
+
+  onRead(data) {
+    if (data.session_id !== this.id) return;
+    if (data.reader === "visitor") this._paintReceipts();
+  }
+
+  // ---- typing ---------------------------------------------------------------------
+
+  renderTyping() {
+    const typing = this.id ? this.app.typingFor(this.id) : [];
+    const el = this.el.typing;
+    if (!typing.length) {
+      el.hidden = true;
+      setText(el, "");
+      return;
+    }
+    const names = typing.map((t) => t.name || (t.sender === "visitor" ? "The customer" : "An agent"));
+    setText(el, names.join(", ") + (names.length > 1 ? " are typing…" : " is typing…"));
+    el.hidden = false;
+  }
+
+  _typingInput() {
+    if (!this.id) return;
+    this.app.drafts.set(this.id, this.el.input.value);
+    const text = this.el.input.value.trim();
+    const st = this.typingState;
+    clearTimeout(st.idle);
+    if (!text) {
+      this._stopTyping();
+      return;
+    }
+    const now = Date.now();
+    if (!st.sent || now - st.at > 2500) {
+      if (this.app.socket.send("chat.typing", {session_id: this.id, is_typing: true})) {
+        st.sent = true;
+        st.at = now;
+        st.session = this.id;
+      }
+    }
+    st.idle = setTimeout(() => this._stopTyping(), 4000);
+  }
+
+  _stopTyping() {
+    const st = this.typingState;
+    clearTimeout(st.idle);
+    if (st.sent && st.session) this.app.socket.send("chat.typing", {session_id: st.session, is_typing: false});
+    st.sent = false;
+  }
+
+  // ---- sending ----------------------------------------------------------------------
+
+  sendFromComposer() {
+    if (!this.id) return;
+    const text = this.el.input.value.trim();
+    if (!text) return;
+    if (text.length > MAX_MESSAGE_CHARS) {
+      this.app.toast("A message can be at most " + MAX_MESSAGE_CHARS + " characters.", "error");
+      return;
+    }
+    if (this.session && this.session.status === "resolved") return;
+    this.el.input.value = "";
+    this.app.drafts.delete(this.id);
+    this._autosize();
+    this._stopTyping();
+    const p = {cid: newClientMsgId(), sessionId: this.id, text, state: "sending", el: null, timer: null};
+    this.pending.set(p.cid, p);
+    this._renderPending();
+    this.scrollToBottom();
+    this._dispatch(p);
+  }
+
+  _dispatch(p) {
+    clearTimeout(p.timer);
+    const frame = {session_id: p.sessionId, message: p.text, client_msg_id: p.cid};
+    if (this.app.socket.send("chat.message.send", frame)) {
+      this._setPendingState(p, "sending");
+      // A socket that swallowed the frame: fall back to REST (same client_msg_id: never twice).
+      p.timer = setTimeout(() => { if (this.pending.has(p.cid)) this._sendRest(p); }, ACK_TIMEOUT_MS);
+    } else {
+      this._sendRest(p);
+    }
+  }
+
+  async _sendRest(p) {
+    this._setPendingState(p, "sending");
+    try {
+      const res = await api("POST", "/chat/messages", {session_id: p.sessionId, message: p.text,
+                                                       client_msg_id: p.cid});
+      this._confirm(p.cid, res.message);
+    } catch (err) {
+      if (!this.pending.has(p.cid)) return;
+      if (err.status === 0 || err.status >= 500) this._setPendingState(p, "queued");
+      else if (err.status !== 401) this._setPendingState(p, "failed", err.message);
+    }
+  }
+
+  onAck(data) {
+    const p = this.pending.get(data.client_msg_id);
+    if (!p) return;
+    this._confirm(p.cid, {
+      id: data.id, seq: data.seq, session_id: data.session_id || p.sessionId, sender_type: "agent",
+      sender_id: this.app.me.id, sender_name: this.app.me.name, body: p.text, client_msg_id: p.cid,
+      created_at: data.created_at || new Date().toISOString(),
+    });
+  }
+
+  /** An "error" frame: true when it was about one of our sends. */
+  onError(data) {
+    const p = data.ref ? this.pending.get(data.ref) : null;
+    if (!p) return false;
+    clearTimeout(p.timer);
+    this._setPendingState(p, "failed", data.message);
+    return true;
+  }
+
+  _confirm(cid, msg) {
+    this._dropPending(cid);
+    if (msg.session_id === this.id && !this.loading) {
+      const before = this.lastSeq;
+      if (this._insert(msg)) {
+        if (msg.seq > before + 1) this._fillGap(before);
+        this.scrollToBottom();
+        this._paintReceipts();
+      }
+    }
+  }
+
+  _dropPending(cid) {
+    const p = this.pending.get(cid);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(cid);
+    if (p.el) p.el.remove();
+  }
+
+  /** Sends that did not get through go again once the socket is back (idempotent). */
+  retryPending() {
+    for (const p of this.pending.values()) {
+      if (p.state === "sending" || p.state === "queued") this._dispatch(p);
+    }
+  }
+
+  _renderPending() {
+    clear(this.el.pendingList);
+    for (const p of this.pending.values()) {
+      if (p.sessionId !== this.id) continue;
+      p.el = null;
+      this._setPendingState(p, p.state, p.error);
+      this.el.pendingList.appendChild(p.el);
+    }
+  }
+
+  _setPendingState(p, state, error) {
+    p.state = state;
+    p.error = error;
+    if (p.sessionId !== this.id) return;
+    const label = state === "sending" ? "Sending…" : state === "queued" ? "Waiting for connection…"
+      : "Not sent: " + (error || "error");
+    if (!p.el) {
+      const retry = h("button", {type: "button", class: "link-btn retry", text: "Retry",
+                                 on: {click: () => this._dispatch(p)}});
+      p.el = h("div", {class: "msg msg-agent mine pending", dataset: {clientMsgId: p.cid}},
+               h("div", {class: "msg-meta"}, h("span", {class: "msg-who", text: "You"})),
+               h("div", {class: "msg-bubble"}, h("div", {class: "msg-body", text: p.text})),
+               h("div", {class: "msg-receipt"}, h("span", {class: "pending-state"}), retry));
+    }
+    p.el.classList.toggle("failed", state === "failed");
+    setText(p.el.querySelector(".pending-state"), label);
+    p.el.querySelector(".retry").hidden = state !== "failed";
+  }
+
+  // ---- read marks ------------------------------------------------------------------
+
+  markRead() {
+    const id = this.id;
+    const session = this.session;
+    if (!id || this.loading || !session || document.visibilityState !== "visible") return;
+    this.app.notifier.seen(id);
+    const seq = this.lastSeq;
+    if (seq <= (session.agent_read_seq || 0) && !session.unread) return;
+    if (!this.app.socket.send("chat.message.read", {session_id: id, seq})) {
+      api("POST", "/chat/sessions/" + encodeURIComponent(id) + "/read", {seq}).catch(() => {});
+    }
+    this.app.patchSession(id, {agent_read_seq: Math.max(seq, session.agent_read_seq || 0), unread: 0});
+  }
+
+  // ---- header and actions ------------------------------------------------------------
+
+  renderHeader() {
+    const s = this.session;
+    const el = this.el;
+    if (!s) {
+      setText(el.name, "…");
+      for (const b of [el.assign, el.takeOver, el.transfer, el.resolve, el.reopen]) b.hidden = true;
+      return;
+    }
+    const me = this.app.me;
+    setText(el.name, customerLabel(s));
+    setText(el.status, {open: "Open", assigned: "Assigned", resolved: "Resolved"}[s.status] || s.status);
+    el.status.className = "pill status-" + s.status;
+    const assignee = s.assigned_agent_id ? (s.assigned_agent_id === me.id ? "You" : this.app.agentName(s.assigned_agent_id))
+      : "Unassigned";
+    setText(el.assignee, s.assigned_agent_id ? "Assigned to " + assignee : "Unassigned");
+    el.assignee.dataset.agentId = s.assigned_agent_id || "";
+    const resolved = s.status === "resolved";
+    const mineOrFree = !s.assigned_agent_id || s.assigned_agent_id === me.id;
+    el.assign.hidden = resolved || !!s.assigned_agent_id;
+    el.takeOver.hidden = resolved || !s.assigned_agent_id || s.assigned_agent_id === me.id || me.role !== "admin";
+    el.transfer.hidden = resolved || !(mineOrFree || me.role === "admin");
+    el.transfer.textContent = s.assigned_agent_id ? "Transfer…" : "Assign to…";
+    el.resolve.hidden = resolved;
+    el.reopen.hidden = !resolved;
+    el.input.disabled = resolved;
+    el.sendBtn.disabled = resolved;
+    el.note.hidden = !resolved;
+    el.input.placeholder = resolved ? "This conversation is resolved. Reopen it to reply."
+      : "Reply to " + customerLabel(s) + "… (Enter to send, Shift+Enter for a new line)";
+    this.renderWaiting();
+  }
+
+  renderWaiting() {
+    const s = this.session;
+    if (!s || !s.waiting_since || s.status === "resolved") {
+      this.el.waiting.hidden = true;
+      return;
+    }
+    this.el.waiting.hidden = false;
+    setText(this.el.waiting, "Waiting " + this.app.fmtWaiting(s.waiting_since));
+  }
+
+  onSessionChanged(session) {
+    if (session.id !== this.id) return;
+    if (this.detail) this.detail.session = Object.assign({}, this.detail.session, session);
+    this.renderHeader();
+    this._paintReceipts();
+  }
+
+  async act(action, body) {
+    const id = this.id;
+    if (!id) return;
+    const buttons = [this.el.assign, this.el.takeOver, this.el.transfer, this.el.resolve, this.el.reopen];
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const res = await api("POST", "/chat/sessions/" + encodeURIComponent(id) + "/" + action, body);
+      this.app.upsertSession(res.session);
+      this.app.refreshAgentsSoon();
+    } catch (err) {
+      if (err.status !== 401) this.app.toast(err.message, "error");
+      this.refresh();
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  // ---- scrolling ----------------------------------------------------------------------
+
+  _nearBottom() {
+    const s = this.el.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  scrollToBottom() {
+    const s = this.el.scroller;
+    s.scrollTop = s.scrollHeight;
+    this.el.newBelow.hidden = true;
+  }
+
+  _autosize() {
+    const input = this.el.input;
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight, 160) + "px";
+  }
+}

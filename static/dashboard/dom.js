@@ -1,0 +1,150 @@
+// DOM and formatting helpers. Everything that comes from the server is put in the page
+// as text (textContent / text nodes / attribute values): never parsed as HTML.
+
+export const $ = (id) => document.getElementById(id);
+
+/** h("div", {class: "x", dataset: {id: 1}, on: {click: fn}}, "text", childNode, [more], null) */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") el.className = value;
+      else if (key === "text") el.textContent = value;
+      else if (key === "dataset") Object.assign(el.dataset, value);
+      else if (key === "on") for (const [ev, fn] of Object.entries(value)) el.addEventListener(ev, fn);
+      else if (key === "hidden") el.hidden = true;
+      else el.setAttribute(key, value === true ? "" : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export function clear(el) {
+  while (el.firstChild) el.removeChild(el.firstChild);
+  return el;
+}
+
+export function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+// ---- time -----------------------------------------------------------------
+
+export const ms = (iso) => (iso ? Date.parse(iso) : 0);
+
+function sameDay(a, b) {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+/** "14:05" today, "Mar 3, 14:05" otherwise. */
+export function fmtClock(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const time = d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+  if (sameDay(d, new Date())) return time;
+  return d.toLocaleDateString([], {month: "short", day: "numeric"}) + ", " + time;
+}
+
+export function fmtDateTime(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString([], {year: "numeric", month: "short", day: "numeric", hour: "2-digit",
+                                           minute: "2-digit"});
+}
+
+/** Activity time in the list: "now", "5m", "3h", "Yesterday", "Mar 3". */
+export function fmtAgo(iso, now = Date.now()) {
+  if (!iso) return "";
+  const diff = Math.max(0, now - ms(iso));
+  if (diff < 60e3) return "now";
+  if (diff < 3600e3) return Math.floor(diff / 60e3) + "m";
+  const d = new Date(iso);
+  if (diff < 86400e3 && sameDay(d, new Date(now))) return Math.floor(diff / 3600e3) + "h";
+  const y = new Date(now - 86400e3);
+  if (sameDay(d, y)) return "Yesterday";
+  return d.toLocaleDateString([], {month: "short", day: "numeric"});
+}
+
+/** A duration: "40s", "5m", "1h 20m", "2d 3h". */
+export function fmtDuration(millis) {
+  const s = Math.max(0, Math.floor(millis / 1000));
+  if (s < 60) return s + "s";
+  const m = Math.floor(s / 60);
+  if (m < 60) return m + "m";
+  const hrs = Math.floor(m / 60);
+  if (hrs < 24) return hrs + "h" + (m % 60 ? " " + (m % 60) + "m" : "");
+  const days = Math.floor(hrs / 24);
+  return days + "d" + (hrs % 24 ? " " + (hrs % 24) + "h" : "");
+}
+
+// ---- visitor context ----------------------------------------------------------
+
+/** "Chrome 126 on Windows" from a User-Agent string (best effort, never throws). */
+export function describeUserAgent(ua) {
+  if (!ua) return "Unknown";
+  const pick = (re) => { const m = ua.match(re); return m ? m[1] : null; };
+  let browser = "Unknown browser";
+  let v;
+  if ((v = pick(/Edg(?:e|A|iOS)?\/(\d+)/))) browser = "Edge " + v;
+  else if ((v = pick(/OPR\/(\d+)/))) browser = "Opera " + v;
+  else if ((v = pick(/SamsungBrowser\/(\d+)/))) browser = "Samsung Internet " + v;
+  else if ((v = pick(/Firefox\/(\d+)/)) || (v = pick(/FxiOS\/(\d+)/))) browser = "Firefox " + v;
+  else if ((v = pick(/CriOS\/(\d+)/))) browser = "Chrome " + v;
+  else if ((v = pick(/HeadlessChrome\/(\d+)/))) browser = "Headless Chrome " + v;
+  else if ((v = pick(/Chrom(?:e|ium)\/(\d+)/))) browser = "Chrome " + v;
+  else if (/Safari\//.test(ua) && (v = pick(/Version\/(\d+(?:\.\d+)?)/))) browser = "Safari " + v;
+  else if ((v = pick(/^([\w.-]+)\/[\d.]+/))) browser = v;
+  let os = "";
+  if (/Windows NT/.test(ua)) os = "Windows";
+  else if (/iPhone|iPad|iPod/.test(ua)) os = "iOS";
+  else if (/Android/.test(ua)) os = "Android";
+  else if (/CrOS/.test(ua)) os = "ChromeOS";
+  else if (/Mac OS X|Macintosh/.test(ua)) os = "macOS";
+  else if (/Linux/.test(ua)) os = "Linux";
+  return os ? browser + " on " + os : browser;
+}
+
+/** The URL if it is an http(s) URL (safe to link), else null. */
+export function safeHttpUrl(text) {
+  if (!text) return null;
+  try {
+    const url = new URL(text);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+export function initials(name) {
+  const parts = (name || "?").trim().split(/\s+/).filter(Boolean);
+  const letters = parts.length > 1 ? parts[0][0] + parts[parts.length - 1][0] : (parts[0] || "?").slice(0, 2);
+  return letters.toUpperCase();
+}
+
+export function customerLabel(session) {
+  return session.customer_name || session.customer_email || "Anonymous visitor";
+}
+
+export function debounce(fn, wait) {
+  let timer = null;
+  const wrapped = (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), wait);
+  };
+  wrapped.cancel = () => clearTimeout(timer);
+  return wrapped;
+}
+
+export function newClientMsgId() {
+  const rnd = crypto.getRandomValues(new Uint32Array(2));
+  return "d-" + Date.now().toString(36) + "-" + rnd[0].toString(36) + rnd[1].toString(36);
+}

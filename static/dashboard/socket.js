@@ -1,0 +1,205 @@
+// The dashboard's WebSocket: auth frame first, resume with the last seq seen per loaded
+// session, reconnect with exponential backoff and jitter, and a state for the Live indicator:
+//   connecting | live | reconnecting (with the time of the next try) | offline
+// Close codes: 4001/4010 = the token is invalid or revoked (back to sign-in); 1012 = server
+// restarting and 4008 = too slow (both: reconnect soon and resume); 4003 = origin refused.
+
+const BASE_DELAY_MS = 500;
+const MAX_DELAY_MS = 15000;
+const OFFLINE_AFTER_ATTEMPTS = 5;
+const PING_EVERY_MS = 20000;
+const PONG_TIMEOUT_MS = 10000;
+
+export class LiveSocket {
+  /**
+   * opts.getToken(): string; opts.getResume(): {sessionId: lastSeq}; opts.onFrame(type, data);
+   * opts.onState(state, info); opts.onReady(authData, isReconnect); opts.onAuthFailed(message)
+   */
+  constructor(opts) {
+    this.opts = opts;
+    this.ws = null;
+    this.state = "offline";
+    this.attempts = 0;
+    this.everConnected = false;
+    this.stopped = true;
+    this.retryTimer = null;
+    this.retryAt = 0;
+    this.pingTimer = null;
+    this.pongTimer = null;
+    this.lastReason = "";
+    this._onOnline = () => { if (!this.stopped && this.state !== "live") this.connectNow(); };
+    this._onOffline = () => {
+      if (this.stopped) return;
+      // The socket may take a while to notice; drop it and wait for the network.
+      if (this.ws) this._drop("browser offline");
+      this._setState("offline", {reason: "No network connection"});
+    };
+  }
+
+  start() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    window.addEventListener("online", this._onOnline);
+    window.addEventListener("offline", this._onOffline);
+    this._connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    window.removeEventListener("online", this._onOnline);
+    window.removeEventListener("offline", this._onOffline);
+    clearTimeout(this.retryTimer);
+    this._stopHeartbeat();
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+      try { ws.close(1000, "bye"); } catch (e) { /* already closed */ }
+    }
+    this._setState("offline", {reason: "Signed out"});
+  }
+
+  get live() {
+    return this.state === "live" && this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Send a frame if the socket is live; false otherwise (the caller falls back or queues). */
+  send(type, data) {
+    if (!this.live) return false;
+    try {
+      this.ws.send(JSON.stringify({type, data}));
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  /** Skip the wait and try now (the indicator's "retry now"). */
+  connectNow() {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    if (this.ws && (this.ws.readyState === WebSocket.CONNECTING || this.ws.readyState === WebSocket.OPEN)) return;
+    this._connect();
+  }
+
+  /** Close the socket and reconnect (resuming): used after a missed heartbeat. */
+  reconnect(reason) {
+    if (this.ws) this._drop(reason || "reconnect");
+  }
+
+  _url() {
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+  }
+
+  _connect() {
+    clearTimeout(this.retryTimer);
+    this.retryAt = 0;
+    if (!this.everConnected && this.attempts === 0) {
+      this._setState("connecting", {});
+    } else {
+      const offline = navigator.onLine === false || this.attempts > OFFLINE_AFTER_ATTEMPTS;
+      this._setState(offline ? "offline" : "reconnecting", {connecting: true, reason: this.lastReason});
+    }
+    let ws;
+    try {
+      ws = new WebSocket(this._url());
+    } catch (e) {
+      this._scheduleRetry("cannot open a WebSocket");
+      return;
+    }
+    this.ws = ws;
+    let authed = false;
+    ws.onopen = () => {
+      const frame = {type: "auth", token: this.opts.getToken()};
+      const resume = this.opts.getResume();
+      if (resume && Object.keys(resume).length) frame.resume = resume;
+      ws.send(JSON.stringify(frame));
+    };
+    ws.onmessage = (ev) => {
+      let frame;
+      try { frame = JSON.parse(ev.data); } catch (e) { return; }
+      if (!frame || typeof frame.type !== "string") return;
+      const data = frame.data || {};
+      if (frame.type === "auth.ok") {
+        authed = true;
+        const isReconnect = this.everConnected;
+        this.everConnected = true;
+        this.attempts = 0;
+        this.lastReason = "";
+        this._setState("live", {});
+        this._startHeartbeat();
+        this.opts.onReady(data, isReconnect);
+        return;
+      }
+      if (frame.type === "pong") {
+        clearTimeout(this.pongTimer);
+        this.pongTimer = null;
+        return;
+      }
+      this.opts.onFrame(frame.type, data);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this._stopHeartbeat();
+      if (this.stopped) return;
+      if (ev.code === 4001 || ev.code === 4010) {
+        this.stopped = true;
+        this._setState("offline", {reason: ev.reason || "Signed out"});
+        this.opts.onAuthFailed(ev.code === 4010 ? "Your sign-in was revoked. Please sign in again."
+                                                : "Your sign-in has expired or is no longer valid. Please sign in again.");
+        return;
+      }
+      const reason = ev.code === 1012 ? "Server restarting" : ev.code === 4008 ? "Connection too slow"
+        : ev.code === 4003 ? "This origin is not allowed" : authed ? "Connection lost" : "Cannot reach the server";
+      // A restart or a slow-reader cut is not a failure of ours: the first retry comes quickly.
+      const quick = ev.code === 1012 || ev.code === 4008 || (authed && this.attempts === 0);
+      this._scheduleRetry(reason, quick);
+    };
+    ws.onerror = () => { /* onclose follows */ };
+  }
+
+  _drop(reason) {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    this._stopHeartbeat();
+    ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+    try { ws.close(4000, reason.slice(0, 60)); } catch (e) { /* ignore */ }
+    if (!this.stopped) this._scheduleRetry(reason, true);
+  }
+
+  _scheduleRetry(reason, quick = false) {
+    this.lastReason = reason;
+    const attempt = this.attempts++;
+    const ceiling = quick && attempt === 0 ? 600 : Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
+    // "Equal jitter": half fixed, half random, so a restarted server is not hit by every agent at once.
+    const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+    this.retryAt = Date.now() + delay;
+    const offline = navigator.onLine === false || this.attempts > OFFLINE_AFTER_ATTEMPTS;
+    this._setState(offline ? "offline" : "reconnecting", {retryAt: this.retryAt, reason});
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this._connect(), delay);
+  }
+
+  _startHeartbeat() {
+    this._stopHeartbeat();
+    this.pingTimer = setInterval(() => {
+      if (!this.live || this.pongTimer) return;
+      this.send("ping", {t: Date.now()});
+      this.pongTimer = setTimeout(() => { this.pongTimer = null; this.reconnect("No answer from the server"); },
+                                  PONG_TIMEOUT_MS);
+    }, PING_EVERY_MS);
+  }
+
+  _stopHeartbeat() {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    this.pingTimer = this.pongTimer = null;
+  }
+
+  _setState(state, info) {
+    this.state = state;
+    this.opts.onState(state, info || {});
+  }
+}
