@@ -168,10 +168,18 @@ class SessionOut(BaseModel):
     visitor_read_seq: int
 
 
+class ReadMarkOut(BaseModel):
+    reader_type: Literal["agent", "visitor"]
+    reader_id: int
+    seq: int
+    updated_at: str
+
+
 class SessionDetailOut(SessionOut):
     page_url: str
     user_agent: str
     visitor_id: int
+    read_marks: list[ReadMarkOut] = []
 
 
 class LoginResponse(BaseModel):
@@ -292,7 +300,9 @@ def session_model(row: dict) -> dict:
 
 def session_detail_model(row: dict) -> dict:
     return {**session_model(row), "page_url": row["page_url"], "user_agent": row["user_agent"],
-            "visitor_id": row["visitor_id"]}
+            "visitor_id": row["visitor_id"],
+            "read_marks": [{"reader_type": m["reader_type"], "reader_id": m["reader_id"], "seq": m["seq"],
+                            "updated_at": iso(m["updated_at_ms"])} for m in row.get("read_marks", [])]}
 
 
 def tenant_public_model(row: dict) -> dict:

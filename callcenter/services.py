@@ -155,7 +155,8 @@ class ChatService:
 
     async def visitor_read(self, visitor: VisitorIdentity, session_id: str, seq: int) -> dict:
         session = self._visitor_session(visitor, session_id)
-        updated = await self.store.mark_read(session["tenant_id"], session_id, "visitor", seq)
+        updated = await self.store.mark_read(session["tenant_id"], session_id, "visitor", seq,
+                                             visitor.claims.visitor_id)
         if updated["visitor_read_seq"] != session["visitor_read_seq"]:
             await self.publish(events.message_read(updated, "visitor", updated["visitor_read_seq"]))
         return updated
@@ -187,6 +188,7 @@ class ChatService:
             assigned = await self.store.get_agent(agent["tenant_id"], session["assigned_agent_id"])
         previous = await self.store.visitor_history(agent["tenant_id"], session["visitor_id"],
                                                     session["customer_email"], exclude=session_id)
+        session["read_marks"] = await self.store.list_read_marks(agent["tenant_id"], session_id)
         return session, assigned, previous
 
     async def list_messages(self, agent: dict, session_id: str, *, after_seq: int, before_seq: int | None,
@@ -277,9 +279,12 @@ class ChatService:
 
     async def agent_read(self, agent: dict, session_id: str, seq: int) -> dict:
         before = await self.session_or_404(agent, session_id)
-        updated = await self.store.mark_read(agent["tenant_id"], session_id, "agent", seq)
+        updated = await self.store.mark_read(agent["tenant_id"], session_id, "agent", seq, agent["id"])
         if updated["agent_read_seq"] != before["agent_read_seq"]:
             await self.publish(events.message_read(updated, "agent", updated["agent_read_seq"], agent))
+        elif 0 < seq:
+            # The team had read it already, but this agent's own mark moved: colleagues see who read what.
+            await self.publish(events.message_read(updated, "agent", min(seq, updated["last_seq"]), agent))
         return updated
 
     async def list_agents(self, agent: dict) -> list[dict]:

@@ -140,6 +140,20 @@ messages = sa.Table(
 )
 
 
+read_marks = sa.Table(
+    "read_marks",
+    metadata,
+    sa.Column("session_id", BinaryString(32), sa.ForeignKey("sessions.id"), primary_key=True),
+    sa.Column("reader_type", sa.String(16), primary_key=True),
+    # agent id or visitor id
+    sa.Column("reader_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("tenant_id", BinaryString(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -529,12 +543,17 @@ class Store:
             row = await self._session_row(conn, tenant_id, session_id)
         return row, note
 
-    async def mark_read(self, tenant_id: str, session_id: str, reader: str, seq: int) -> dict:
-        """Move the reader's ('agent' or 'visitor') read mark forward to `seq` (never back)."""
+    async def mark_read(self, tenant_id: str, session_id: str, reader: str, seq: int, reader_id: int = 0) -> dict:
+        """Move read marks forward to `seq` (never back): the participant's own (agent or visitor
+        `reader_id`) and the side's ('agent' / 'visitor') that drives unread counts and ticks."""
         c = sessions.c
         async with self._write() as conn:
             row = await self._session_row(conn, tenant_id, session_id)
             seq = min(seq, row["last_seq"])
+            if reader_id and seq > 0:
+                await conn.execute(_upsert_read_mark(conn.dialect.name, {
+                    "session_id": session_id, "reader_type": reader, "reader_id": reader_id, "tenant_id": tenant_id,
+                    "seq": seq, "updated_at_ms": now_ms()}))
             column = "agent_read_seq" if reader == "agent" else "visitor_read_seq"
             if seq <= row[column]:
                 return row
@@ -549,6 +568,13 @@ class Store:
             await conn.execute(sessions.update().where(c.tenant_id == tenant_id, c.id == session_id).values(**values))
             row.update(values)
         return row
+
+    async def list_read_marks(self, tenant_id: str, session_id: str) -> list[dict]:
+        async with self._read() as conn:
+            rows = (await conn.execute(read_marks.select().where(
+                read_marks.c.tenant_id == tenant_id, read_marks.c.session_id == session_id)
+                .order_by(read_marks.c.reader_type, read_marks.c.reader_id))).all()
+        return [dict(r._mapping) for r in rows]
 
     async def _session_exists(self, conn: AsyncConnection, tenant_id: str, session_id: str) -> bool:
         return (await conn.execute(sa.select(sessions.c.id).where(
@@ -671,6 +697,20 @@ class Store:
             query = query.where(table.c.tenant_id == tenant_id)
         async with self._read() as conn:
             return (await conn.execute(query)).scalar_one()
+
+
+def _upsert_read_mark(dialect: str, row: dict):
+    """INSERT the mark, or raise an existing one to the larger seq (one statement, race-free)."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(read_marks).values(**row)
+        return stmt.on_conflict_do_update(
+            index_elements=["session_id", "reader_type", "reader_id"],
+            set_={"seq": sa.func.max(read_marks.c.seq, stmt.excluded.seq), "updated_at_ms": stmt.excluded.updated_at_ms})
+    from sqlalchemy.dialects.mysql import insert
+    stmt = insert(read_marks).values(**row)
+    return stmt.on_duplicate_key_update(seq=sa.func.greatest(read_marks.c.seq, stmt.inserted.seq),
+                                        updated_at_ms=stmt.inserted.updated_at_ms)
 
 
 def _tenant_row(row: dict) -> dict:

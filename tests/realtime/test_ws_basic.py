@@ -122,3 +122,37 @@ async def test_tenant_and_session_scoping(api, base_url, tenant_factory):
     assert not [f for f in await b2.quiet(0.3) if f["type"] == "chat.message.new"]
     for ws in (b_ws, v2_ws, b2):
         ws.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_read_receipts_are_stored_per_participant(api, base_url, tenant_factory):
+    tenant = await tenant_factory()
+    visitor = await tenant.visitor(api)
+    for text in ("one", "two", "three"):
+        await api.post("/api/v1/chat/public/message", {"session_id": visitor.session_id, "message": text},
+                       token=visitor.token)
+    watcher = await WsClient.connect(base_url, tenant.admin.token)
+    vws = await WsClient.connect(base_url, visitor.token)
+    agent_ws = await WsClient.connect(base_url, tenant.agent.token)
+    await agent_ws.send("chat.message.read", session_id=visitor.session_id, seq=2)
+    first = await vws.next("chat.message.read")
+    assert first["data"] == {**first["data"], "reader": "agent", "seq": 2, "agent_id": tenant.agent.id, "unread": 1}
+    await api.post(f"/api/v1/chat/sessions/{visitor.session_id}/read", {"seq": 1}, token=tenant.admin.token)
+    # The team had read up to 2 already; the admin's own mark (1) is still recorded and announced.
+    second = await watcher.next("chat.message.read")
+    while second["data"]["agent_id"] != tenant.admin.id:
+        second = await watcher.next("chat.message.read")
+    await vws.send("chat.message.read", seq=3)
+    detail = await api.get(f"/api/v1/chat/sessions/{visitor.session_id}", token=tenant.agent.token)
+    marks = {(m["reader_type"], m["reader_id"]): m["seq"] for m in detail.json["session"]["read_marks"]}
+    for _ in range(20):
+        if ("visitor", detail.json["session"]["visitor_id"]) in marks:
+            break
+        await asyncio.sleep(0.05)
+        detail = await api.get(f"/api/v1/chat/sessions/{visitor.session_id}", token=tenant.agent.token)
+        marks = {(m["reader_type"], m["reader_id"]): m["seq"] for m in detail.json["session"]["read_marks"]}
+    assert marks == {("agent", tenant.agent.id): 2, ("agent", tenant.admin.id): 1,
+                     ("visitor", detail.json["session"]["visitor_id"]): 3}
+    assert detail.json["session"]["agent_read_seq"] == 2 and detail.json["session"]["visitor_read_seq"] == 3
+    for ws in (watcher, vws, agent_ws):
+        ws.close()
