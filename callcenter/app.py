@@ -11,7 +11,7 @@ from tornado import web
 from . import openapi
 from .bus import Bus, make_bus, make_redis
 from .config import Config
-from .handlers import agent, auth, ops, pages, public, ws
+from .handlers import admin, agent, auth, ops, pages, public, ws
 from .handlers.base import BaseHandler
 from .errors import NotFound
 from .connection import HEARTBEAT_INTERVAL_SECS
@@ -73,7 +73,7 @@ def create_services(config: Config) -> Services:
     metrics = Metrics()
     services = Services(
         config=config, store=store, bus=bus, redis=redis, limiter=limiter, signer=signer,
-        auth=AuthService(store, signer, limiter, config),
+        auth=AuthService(store, signer, limiter, config, bus),
         chat=ChatService(store, bus, signer, limiter, config),
         metrics=metrics,
     )
@@ -104,7 +104,7 @@ def log_request(handler: web.RequestHandler) -> None:
 
 
 def all_routes() -> list:
-    return [*auth.routes, *public.routes, *agent.routes, *ops.routes, *pages.routes, *ws.routes]
+    return [*auth.routes, *admin.routes, *public.routes, *agent.routes, *ops.routes, *pages.routes, *ws.routes]
 
 
 def make_app(services: Services, **extra_settings) -> web.Application:

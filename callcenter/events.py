@@ -26,6 +26,8 @@ SESSION_TRANSFERRED = "chat.session.transferred"
 SESSION_UPDATED = "chat.session.updated"
 AGENT_PRESENCE = "chat.agent.presence"
 VISITOR_PRESENCE = "chat.visitor.presence"
+# Internal: never sent to clients as such; the hub closes the agent's sockets.
+AGENT_REVOKED = "internal.agent.revoked"
 
 
 @dataclass

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("callcenter.hub")
 
-# Internal event types: never sent to clients as they are.
-AGENT_REVOKED = "internal.agent.revoked"
 
 
 class Hub:
@@ -143,7 +141,7 @@ class Hub:
     # ---- routing ---------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        if event.type == AGENT_REVOKED:
+        if event.type == events.AGENT_REVOKED:
             for conn in list(self.agents.get(event.tenant_id, ())):
                 if conn.agent["id"] == event.data["agent_id"]:
                     conn.close(4010, "sign-in revoked")

@@ -241,12 +241,17 @@ class SessionDetailResponse(BaseModel):
     session: SessionDetailOut
     agent: AgentPublicOut | None
     previous_sessions: list[SessionOut]
+    visitor_online: bool = Field(False, description="The visitor has a socket open now (customer context).")
 
 
 class MessagesResponse(BaseModel):
     session_id: str
     messages: list[MessageOut]
     last_seq: int
+
+
+class AgentResponse(BaseModel):
+    agent: AgentOut
 
 
 class AgentsResponse(BaseModel):

@@ -6,6 +6,7 @@ transaction has committed (a message is stored before anyone hears of it).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ from . import events
 from .bus import Bus, BusUnavailable
 from .config import Config
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
-from .security import InvalidToken, RateLimiter, TokenSigner, VisitorClaims, burn_password_check, check_password
+from .security import (InvalidToken, RateLimiter, TokenSigner, VisitorClaims, burn_password_check,
+                       check_password, hash_password)
 from .store import SendResult, SessionFilter, Store
 
 log = logging.getLogger("callcenter.services")
@@ -30,8 +32,9 @@ class VisitorIdentity:
 
 
 class AuthService:
-    def __init__(self, store: Store, signer: TokenSigner, limiter: RateLimiter, config: Config):
+    def __init__(self, store: Store, signer: TokenSigner, limiter: RateLimiter, config: Config, bus: Bus):
         self.store = store
+        self.bus = bus
         self.signer = signer
         self.limiter = limiter
         self.config = config
@@ -45,11 +48,15 @@ class AuthService:
             if not decision.allowed:
                 raise RateLimited("too many failed sign-in attempts; try again later", decision.retry_after_secs)
         agent = await self.store.get_agent_by_email(tenant_id, email)
+        # bcrypt takes a few hundred ms: in a thread (it releases the GIL), never on the event loop,
+        # where it would hold up every socket and request of this worker meanwhile.
+        loop = asyncio.get_running_loop()
         if agent is None:
-            burn_password_check(password)  # same cost as a wrong password: no account probing by timing
+            # same cost as a wrong password: no account probing by timing
+            await loop.run_in_executor(None, burn_password_check, password)
             ok = False
         else:
-            ok = check_password(password, agent["password_hash"])
+            ok = await loop.run_in_executor(None, check_password, password, agent["password_hash"])
         if not ok or not agent["active"]:
             await self.limiter.hit(email_key, limit, self.config.login_window_secs)
             await self.limiter.hit(ip_key, limit * 5, self.config.login_window_secs)
@@ -77,6 +84,36 @@ class AuthService:
         if session is None or session["visitor_id"] != claims.visitor_id:
             raise Unauthorized("this chat no longer exists; start a new one", code="invalid_token")
         return VisitorIdentity(claims, session)
+
+
+    async def change_password(self, agent: dict, current: str, new: str) -> tuple[str, dict]:
+        """Bumps the token version: every older token and every open socket of the agent is revoked."""
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, check_password, current, agent["password_hash"]):
+            raise Unauthorized("the current password is wrong", code="invalid_credentials")
+        digest = await loop.run_in_executor(None, hash_password, new)
+        updated = await self.store.update_agent(agent["tenant_id"], agent["id"], password_hash=digest)
+        await self._revoke(updated)
+        return self.signer.agent_token(updated), updated
+
+    async def set_active(self, admin: dict, agent_id: int, active: bool) -> dict:
+        if admin["role"] != "admin":
+            raise Forbidden("only admins can change agents", code="admin_only")
+        if agent_id == admin["id"] and not active:
+            raise Conflict("you cannot deactivate yourself", code="cannot_deactivate_self")
+        if await self.store.get_agent(admin["tenant_id"], agent_id) is None:
+            raise NotFound("no such agent", code="agent_not_found")
+        updated = await self.store.update_agent(admin["tenant_id"], agent_id, active=active)
+        if not active:
+            await self._revoke(updated)
+        return updated
+
+    async def _revoke(self, agent: dict) -> None:
+        # Every worker closes this agent's sockets (close code 4010); REST calls already fail on the version.
+        try:
+            await self.bus.publish(events.Event(events.AGENT_REVOKED, agent["tenant_id"], {"agent_id": agent["id"]}))
+        except BusUnavailable as exc:
+            log.warning("could not announce the revocation of agent %s live: %s", agent["id"], exc)
 
 
 class ChatService:

@@ -42,7 +42,8 @@ class SessionHandler(AgentHandler):
         session, assigned, previous = await self.services.chat.session_detail(self.agent, session_id)
         self.write_json({"session": models.session_detail_model(session),
                          "agent": models.agent_public_model(assigned) if assigned else None,
-                         "previous_sessions": [models.session_model(s) for s in previous]})
+                         "previous_sessions": [models.session_model(s) for s in previous],
+                         "visitor_online": await self.services.hub.visitor_online(self.agent["tenant_id"], session_id)})
 
 
 class MessagesHandler(AgentHandler):
