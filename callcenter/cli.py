@@ -22,6 +22,8 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Its DEBUG trace prints every statement with its values (message bodies, search text).
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 
 def _read_password(prompt: str) -> str:

@@ -241,7 +241,8 @@ class Store:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Errors (logged on a 500/503) show the SQL but not the values: message bodies, emails, search text.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:

@@ -103,7 +103,13 @@ class BaseHandler(web.RequestHandler):
         if isinstance(value, (RedisError, ConnectionError)):
             log.warning("%s %s: redis unavailable: %s", self.request.method, self.request.path, value)
             return
-        super().log_exception(typ, value, tb)
+        # Not Tornado's own lines: they carry the full URI (query string: search text, tokens) and its
+        # HTTPError messages quote the input (e.g. "Invalid unicode in q: b'…'"). The path is enough.
+        if isinstance(value, web.HTTPError):
+            if value.status_code >= 500:
+                log.warning("%s %s: HTTP %d", self.request.method, self.request.path, value.status_code)
+            return
+        log.error("uncaught exception in %s %s", self.request.method, self.request.path, exc_info=(typ, value, tb))
 
     @property
     def client_ip(self) -> str:

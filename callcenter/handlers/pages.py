@@ -40,6 +40,11 @@ class PublicFileHandler(web.StaticFileHandler):
             self.set_header("Content-Security-Policy", DASHBOARD_CSP.replace("frame-ancestors 'none'",
                                                                             "frame-ancestors 'self'"))
 
+    def get_content_type(self) -> str:
+        # The files are UTF-8: said so, or a host page in another encoding garbles the widget's text.
+        ctype = super().get_content_type()
+        return ctype + "; charset=UTF-8" if ctype.startswith(("text/", "application/javascript")) else ctype
+
     def write_error(self, status_code: int, **kwargs) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish('{"error":{"code":"not_found","message":"no such file"}}' if status_code == 404 else
