@@ -21,12 +21,21 @@ import pytest
 
 from callcenter import migrations
 from callcenter.demo import DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD, DEMO_TENANT_ID
-
 from callcenter.store import Store
 
 from .helpers import free_port, run_in_thread, scratch_mysql_database, sqlite_template
 
-CLI = [shutil.which("callcenter")] if shutil.which("callcenter") else [sys.executable, "-m", "callcenter.cli"]
+
+def _console_script() -> list[str]:
+    """The installed `callcenter` of this interpreter (not some other one first on PATH)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "callcenter")
+    if os.access(beside, os.X_OK):
+        return [beside]
+    found = shutil.which("callcenter")
+    return [found] if found else [sys.executable, "-m", "callcenter.cli"]
+
+
+CLI = _console_script()
 SECRET = "cli-test-secret-key-" + "k" * 32
 UNREACHABLE_MYSQL = "mysql+aiomysql://root@127.0.0.1:1/x"
 COMMANDS = ["serve", "migrate", "demo", "create-tenant", "create-agent", "ai-worker"]
@@ -225,13 +234,16 @@ def quick(tmp_path_factory):
         taken.listen()
         taken_port = str(taken.getsockname()[1])
 
-        def one(name: str) -> subprocess.CompletedProcess:
-            extra, args, stdin, data_kind = QUICK_CASES[name]
+        for name, (_, _, _, data_kind) in QUICK_CASES.items():  # prepared here: alembic is not thread-safe
             data_dir = root / name.replace(":", "-")
             if data_kind == "empty":
                 data_dir.mkdir()
             elif data_kind == "seeded":
                 _seeded_data_dir(data_dir)
+
+        def one(name: str) -> subprocess.CompletedProcess:
+            extra, args, stdin, _ = QUICK_CASES[name]
+            data_dir = root / name.replace(":", "-")
             env = {**base, "CALLCENTER_DATA_DIR": str(data_dir), **extra}
             args = [a.replace("{port}", str(free_port())).replace("{taken}", taken_port) for a in args]
             return run(env, *args, stdin=stdin)

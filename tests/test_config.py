@@ -210,3 +210,15 @@ def test_separate_data_dirs_get_separate_keys(env, tmp_path):
     a = Config.from_env(data_dir=tmp_path / "a").ensure_secret_key()
     b = Config.from_env(data_dir=tmp_path / "b").ensure_secret_key()
     assert a != b
+
+
+@pytest.mark.parametrize("name, url", [
+    ("CALLCENTER_DATABASE_URL", "mysql+aiomysql://cc:Secret-77@db:notaport/callcenter"),
+    ("CALLCENTER_DATABASE_URL", "mysql+aiomysql://cc:Secret-77@db:99999/callcenter"),
+    ("CALLCENTER_REDIS_URL", "redis://:Secret-77@cache:port/0"),
+])
+def test_malformed_url_is_a_config_error_without_the_password(env, name, url):
+    env.setenv("CALLCENTER_SECRET_KEY", "k" * 40)
+    env.setenv(name, url)
+    message = error_of(Config.from_env())
+    assert name in message and "Secret-77" not in message

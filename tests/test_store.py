@@ -1,0 +1,447 @@
+"""The store of record: per-session sequence numbers under real concurrency, idempotent sends,
+the migrations against the table definitions, session listing and read marks.
+
+MariaDB tests run against the run's own database (`mysql_database_url`); SQLite tests on a fresh
+copy of the migrated template. Every test makes its own tenants, so nothing depends on leftovers.
+"""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import queue
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from callcenter import migrations
+from callcenter.errors import NotFound
+from callcenter.store import (SessionFilter, Store, decode_cursor, encode_cursor, messages, metadata, new_session_id,
+                              sessions)
+
+from .helpers import sqlite_template
+
+PROCESSES = 4
+COROUTINES_PER_PROCESS = 8
+MESSAGES_PER_COROUTINE = 5
+
+
+# ---- fixtures --------------------------------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        db_file = tmp_path / "store.sqlite3"
+        db_file.write_bytes(sqlite_template().read_bytes())
+        return f"sqlite+aiosqlite:///{db_file}"
+    return request.getfixturevalue("mysql_database_url")
+
+
+@pytest.fixture
+def store(store_url, io_loop):
+    s = Store(store_url)
+    yield s
+    io_loop.run_sync(s.close)
+
+
+async def new_tenant(store: Store) -> str:
+    tenant_id = f"st-{uuid.uuid4().hex[:12]}"
+    await store.create_tenant(tenant_id, f"Tenant {tenant_id}")
+    return tenant_id
+
+
+async def new_session(store: Store, tenant_id: str, name: str = "Vera", email: str = "vera@example.com") -> str:
+    return (await store.start_session(tenant_id, channel="web", customer_name=name, customer_email=email))["id"]
+
+
+async def send(store: Store, tenant_id: str, session_id: str, body: str, *, sender: str = "visitor",
+               sender_id: int = 1, client_msg_id: str | None = None):
+    return await store.send_message(tenant_id, session_id, sender_type=sender, sender_id=sender_id,
+                                    sender_name=sender.title(), body=body, client_msg_id=client_msg_id)
+
+
+async def gather_all(*coros) -> list:
+    """Like asyncio.gather, but every call finishes (and returns its connection) before an error is raised."""
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results
+
+
+async def seqs_of(store: Store, tenant_id: str, session_id: str) -> list[int]:
+    return [m["seq"] for m in await store.list_messages(tenant_id, session_id, limit=100_000)]
+
+
+# ---- (1) seq: no gap, no duplicate, across processes and coroutines ---------------------------------
+
+def _sender_process(url, tenant_id, session_id, worker, barrier, results) -> None:
+    """One 'worker': its own Store (engine, pool), COROUTINES_PER_PROCESS concurrent senders."""
+    try:
+        results.put((worker, asyncio.run(_sender_main(url, tenant_id, session_id, worker, barrier))))
+    except BaseException as exc:  # reported to the test, which fails with it
+        results.put((worker, f"{type(exc).__name__}: {exc}"))
+
+
+async def _sender_main(url, tenant_id, session_id, worker, barrier):
+    store = Store(url, pool_size=COROUTINES_PER_PROCESS)
+    try:
+        # Open the pool's connections first, so the senders start together rather than one per connect.
+        async def hold() -> None:
+            async with store.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+                await asyncio.sleep(0.2)
+        await asyncio.gather(*(hold() for _ in range(COROUTINES_PER_PROCESS)))
+        await asyncio.get_running_loop().run_in_executor(None, barrier.wait, 60)
+
+        async def sender(c: int) -> list[tuple[int, int, str]]:
+            out = []
+            for i in range(MESSAGES_PER_COROUTINE):
+                kind = "visitor" if (c + i) % 2 == 0 else "agent"
+                cid = f"w{worker}-c{c}-m{i}"
+                result = await send(store, tenant_id, session_id, f"message {cid}", sender=kind,
+                                    sender_id=1 + worker, client_msg_id=cid)
+                assert result.created
+                out.append((result.message["id"], result.message["seq"], cid))
+            return out
+
+        per_coroutine = await gather_all(*(sender(c) for c in range(COROUTINES_PER_PROCESS)))
+        return [row for rows in per_coroutine for row in rows]
+    finally:
+        await store.close()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_concurrent_sends_from_several_processes_get_gapless_unique_seqs(mysql_database_url):
+    """Like several web workers, each with many requests in flight, all sending into one session."""
+    url = mysql_database_url
+    store = Store(url)
+    try:
+        tenant_id = await new_tenant(store)
+        session_id = await new_session(store, tenant_id)
+        ctx = multiprocessing.get_context("spawn")
+        barrier = ctx.Barrier(PROCESSES)
+        results = ctx.Queue()
+        procs = [ctx.Process(target=_sender_process, args=(url, tenant_id, session_id, w, barrier, results),
+                             daemon=True) for w in range(PROCESSES)]
+        for p in procs:
+            p.start()
+        loop = asyncio.get_running_loop()
+        reported: dict[int, object] = {}
+        try:
+            for _ in procs:
+                worker, rows = await loop.run_in_executor(None, results.get, True, 90)
+                reported[worker] = rows
+        except queue.Empty:
+            pytest.fail(f"workers did not report: {sorted(set(range(PROCESSES)) - set(reported))}")
+        finally:
+            for p in procs:
+                p.join(timeout=10)
+                if p.is_alive():  # only the processes this test started
+                    p.kill()
+                    p.join(timeout=5)
+        failures = {w: r for w, r in reported.items() if isinstance(r, str)}
+        assert not failures, failures
+
+        total = PROCESSES * COROUTINES_PER_PROCESS * MESSAGES_PER_COROUTINE
+        sent = [row for rows in reported.values() for row in rows]
+        assert len(sent) == total
+        assert sorted(seq for _, seq, _ in sent) == list(range(1, total + 1)), "every caller got a distinct seq"
+
+        stored = await store.list_messages(tenant_id, session_id, limit=total + 10)
+        assert [m["seq"] for m in stored] == list(range(1, total + 1)), "no duplicate, no gap"
+        assert {(m["id"], m["seq"], m["client_msg_id"]) for m in stored} == set(sent), "each caller saw its row"
+        assert len({m["id"] for m in stored}) == total
+        # Per coroutine, the seqs grow in the order it sent (each send waited for the previous).
+        by_sender: dict[str, list[int]] = {}
+        for _, seq, cid in sorted(sent, key=lambda r: r[2]):
+            by_sender.setdefault(cid.rsplit("-", 1)[0], []).append(seq)
+        assert all(s == sorted(s) for s in by_sender.values())
+
+        session = await store.get_session(tenant_id, session_id)
+        assert session["last_seq"] == total
+        assert session["agent_unread"] == sum(1 for m in stored if m["sender_type"] == "visitor")
+        assert session["last_message_preview"] == stored[-1]["body"]
+    finally:
+        await store.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_concurrent_coroutines_get_gapless_unique_seqs(store):
+    tenant_id = await new_tenant(store)
+    session_id = await new_session(store, tenant_id)
+    n = 40
+    results = await gather_all(*(send(store, tenant_id, session_id, f"m{i}", sender="visitor" if i % 3 else "agent")
+                                     for i in range(n)))
+    assert sorted(r.message["seq"] for r in results) == list(range(1, n + 1))
+    assert await seqs_of(store, tenant_id, session_id) == list(range(1, n + 1))
+    assert (await store.get_session(tenant_id, session_id))["last_seq"] == n
+
+
+# ---- (2) client_msg_id: a retry never makes a second message ---------------------------------------
+
+@pytest.mark.gen_test(timeout=60)
+async def test_concurrent_sends_with_one_client_msg_id_make_one_message(store):
+    tenant_id = await new_tenant(store)
+    session_id = await new_session(store, tenant_id)
+    results = await gather_all(*(send(store, tenant_id, session_id, "Where is my order?",
+                                          client_msg_id="retry-me") for _ in range(20)))
+    assert sum(r.created for r in results) == 1, "exactly one caller created it"
+    assert len({r.message["id"] for r in results}) == 1, "every caller got the same message"
+    assert {r.message["seq"] for r in results} == {1}
+    stored = await store.list_messages(tenant_id, session_id)
+    assert [(m["seq"], m["client_msg_id"]) for m in stored] == [(1, "retry-me")]
+    session = await store.get_session(tenant_id, session_id)
+    assert session["last_seq"] == 1 and session["agent_unread"] == 1, "the losers changed nothing"
+
+    # The losers' rolled-back attempts left no gap, and a later retry still returns the first message.
+    assert (await send(store, tenant_id, session_id, "next")).message["seq"] == 2
+    again = await send(store, tenant_id, session_id, "Where is my order?", client_msg_id="retry-me")
+    assert not again.created and again.message["id"] == results[0].message["id"]
+    assert await seqs_of(store, tenant_id, session_id) == [1, 2]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_client_msg_id_is_scoped_to_its_sender(store):
+    tenant_id = await new_tenant(store)
+    session_id = await new_session(store, tenant_id)
+    visitor = await send(store, tenant_id, session_id, "hi", sender="visitor", sender_id=1, client_msg_id="c-1")
+    agent = await send(store, tenant_id, session_id, "hello", sender="agent", sender_id=1, client_msg_id="c-1")
+    other_agent = await send(store, tenant_id, session_id, "hey", sender="agent", sender_id=2, client_msg_id="c-1")
+    assert visitor.created and agent.created and other_agent.created
+    assert [visitor.message["seq"], agent.message["seq"], other_agent.message["seq"]] == [1, 2, 3]
+    # Ids are compared byte for byte: a different case is a different id (MySQL folds case by default).
+    upper = await send(store, tenant_id, session_id, "hi", sender="visitor", sender_id=1, client_msg_id="C-1")
+    assert upper.created and upper.message["seq"] == 4
+
+
+# ---- (3) a failed send leaves no gap -------------------------------------------------------------------
+
+@pytest.mark.gen_test(timeout=30)
+async def test_failed_sends_leave_no_gap(store):
+    tenant_a, tenant_b = await new_tenant(store), await new_tenant(store)
+    session_a = await new_session(store, tenant_a)
+    session_b = await new_session(store, tenant_b)
+    assert (await send(store, tenant_a, session_a, "one")).message["seq"] == 1
+    before = await store.get_session(tenant_a, session_a)
+
+    with pytest.raises(NotFound):  # another tenant's session
+        await send(store, tenant_b, session_a, "sneaky")
+    with pytest.raises(NotFound):  # no such session
+        await send(store, tenant_a, new_session_id(), "lost")
+    with pytest.raises(NotFound):
+        await send(store, tenant_a, session_b, "cross", client_msg_id="x-1")
+
+    assert await store.get_session(tenant_a, session_a) == before
+    assert (await store.get_session(tenant_b, session_b))["last_seq"] == 0
+    assert await store.count(messages, tenant_b) == 0
+    assert (await send(store, tenant_a, session_a, "two")).message["seq"] == 2
+    assert await seqs_of(store, tenant_a, session_a) == [1, 2]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_send_failing_inside_its_transaction_rolls_back_whole(mysql_database_url):
+    """The session row is bumped first; if the message insert then fails, the bump is undone too."""
+    store = Store(mysql_database_url)
+    try:
+        tenant_id = await new_tenant(store)
+        session_id = await new_session(store, tenant_id)
+        await send(store, tenant_id, session_id, "one")
+        before = await store.get_session(tenant_id, session_id)
+        async with store.engine.connect() as conn:
+            strict = "STRICT" in (await conn.execute(sa.text("SELECT @@SESSION.sql_mode"))).scalar_one()
+        if strict:  # the default: an over-long value is an error, after the session row's UPDATE ran
+            with pytest.raises(sa.exc.DBAPIError) as info:
+                await store.send_message(tenant_id, session_id, sender_type="agent", sender_id=1,
+                                         sender_name="N" * 5000, body="too long a name")
+            assert "too long a name" not in str(info.value), "errors do not quote the values"
+            assert await store.get_session(tenant_id, session_id) == before
+        assert (await send(store, tenant_id, session_id, "two")).message["seq"] == before["last_seq"] + 1
+        assert await seqs_of(store, tenant_id, session_id) == list(range(1, before["last_seq"] + 2))
+    finally:
+        await store.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_database_errors_do_not_quote_the_data(store):
+    """A failed statement's error (logged on a 500 or a 503) names the SQL, never the values: those
+    are message bodies, e-mail addresses, search text."""
+    tenant_id = await new_tenant(store)
+    secret = "private message text 4111-1111"
+    row = {"tenant_id": tenant_id, "session_id": new_session_id(), "seq": 1, "sender_type": "visitor",
+           "sender_id": 1, "sender_name": "V", "body": secret, "client_msg_id": None, "created_at_ms": 1}
+    with pytest.raises(sa.exc.IntegrityError) as info:  # no such session: the foreign key refuses it
+        await store.insert_rows(messages, [row])
+    assert "messages" in str(info.value)
+    assert secret not in str(info.value)
+
+
+# ---- (4) migrations == table definitions ---------------------------------------------------------------
+
+def _include(obj, name, type_, reflected, compare_to) -> bool:
+    return not (type_ == "table" and name == "alembic_version")
+
+
+async def schema_diff(url: str) -> list:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c, opts={
+                "compare_type": True, "compare_server_default": True, "include_object": _include,
+            }), metadata))
+    finally:
+        await engine.dispose()
+
+
+def test_migrations_match_the_tables_on_sqlite(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
+    migrations.upgrade(url)
+    assert asyncio.run(migrations.current_revision(url)) == migrations.head_revision()
+    assert asyncio.run(schema_diff(url)) == []
+
+
+def test_migrations_match_the_tables_on_mariadb(mysql_database_url):
+    # The run's database was made by `migrations.upgrade` (conftest), the same code as `callcenter migrate`.
+    assert asyncio.run(migrations.current_revision(mysql_database_url)) == migrations.head_revision()
+    assert asyncio.run(schema_diff(mysql_database_url)) == []
+
+
+def test_mariadb_ids_are_case_sensitive_and_text_is_utf8mb4(mysql_database_url):
+    async def columns() -> dict:
+        engine = create_async_engine(mysql_database_url)
+        try:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(sa.text(
+                    "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+                    "WHERE table_schema = DATABASE() AND collation_name IS NOT NULL"))).all()
+        finally:
+            await engine.dispose()
+        return {(t, c): coll for t, c, coll in rows}
+
+    found = asyncio.run(columns())
+    for key in [("tenants", "id"), ("sessions", "id"), ("sessions", "tenant_id"), ("messages", "session_id"),
+                ("messages", "client_msg_id")]:
+        assert found[key] == "utf8mb4_bin", key
+    assert all(coll.startswith("utf8mb4") for coll in found.values()), found
+
+
+# ---- (5) list_sessions: cursor pages and filters; read marks -------------------------------------------
+
+async def _set(store: Store, session_id: str, **values) -> None:
+    async with store.engine.begin() as conn:
+        await conn.execute(sessions.update().where(sessions.c.id == session_id).values(**values))
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_list_sessions_pages_and_filters(store):
+    tenant_id, other_tenant = await new_tenant(store), await new_tenant(store)
+    base = 1_700_000_000_000
+    made = []
+    for i in range(13):
+        sid = await new_session(store, tenant_id, name=f"Customer {i}", email=f"c{i}@example.com")
+        status = ("open", "assigned", "resolved")[i % 3]
+        agent = (7 if i % 2 else 8) if status != "open" else None
+        # Timestamps in groups of three: the cursor must break ties by id.
+        await _set(store, sid, status=status, assigned_agent_id=agent, updated_at_ms=base + i // 3)
+        made.append({"id": sid, "status": status, "agent": agent, "ts": base + i // 3, "name": f"Customer {i}"})
+    decoy = await new_session(store, other_tenant, name="Customer 1", email="c1@example.com")
+    await send(store, other_tenant, decoy, "discount code 50% off")
+    newest_first = sorted(made, key=lambda s: (s["ts"], s["id"]), reverse=True)
+
+    async def all_pages(flt: SessionFilter, limit: int) -> list[str]:
+        ids, cursor, pages = [], None, 0
+        while True:
+            rows, cursor = await store.list_sessions(tenant_id, flt, limit=limit, cursor=cursor)
+            assert len(rows) <= limit
+            ids += [r["id"] for r in rows]
+            pages += 1
+            if cursor is None:
+                return ids
+            assert rows and decode_cursor(encode_cursor(*cursor)) == cursor, "cursors survive the URL round trip"
+            assert pages < 50
+
+    everything = [s["id"] for s in newest_first]
+    for limit in (1, 4, 5, 13, 50):
+        assert await all_pages(SessionFilter(), limit) == everything, f"limit {limit}"
+    rows, cursor = await store.list_sessions(tenant_id, SessionFilter(), limit=13)
+    assert len(rows) == 13 and cursor is None, "an exact last page has no next cursor"
+
+    def expected(pred) -> list[str]:
+        return [s["id"] for s in newest_first if pred(s)]
+
+    for status in ("open", "assigned", "resolved"):
+        assert await all_pages(SessionFilter(status=status), 2) == expected(lambda s, st=status: s["status"] == st)
+    assert await all_pages(SessionFilter(status="active"), 3) == expected(lambda s: s["status"] != "resolved")
+    assert await all_pages(SessionFilter(assigned_agent_id=7), 2) == expected(lambda s: s["agent"] == 7)
+    assert await all_pages(SessionFilter(unassigned=True), 2) == expected(lambda s: s["agent"] is None)
+    assert await all_pages(SessionFilter(status="assigned", assigned_agent_id=8), 1) == expected(
+        lambda s: s["status"] == "assigned" and s["agent"] == 8)
+
+    # Search: name, email, and message text; LIKE wildcards in the query are literal characters.
+    assert await all_pages(SessionFilter(query="Customer 1"), 2) == expected(
+        lambda s: s["name"].startswith("Customer 1"))
+    assert await all_pages(SessionFilter(query="c12@example"), 5) == [made[12]["id"]]
+    await send(store, tenant_id, made[4]["id"], "is the discount code 50% off?")
+    await send(store, tenant_id, made[5]["id"], "is it 500 off?")
+    await _set(store, made[4]["id"], updated_at_ms=base)
+    await _set(store, made[5]["id"], updated_at_ms=base)
+    assert await all_pages(SessionFilter(query="50% off"), 5) == [made[4]["id"]]
+    assert await all_pages(SessionFilter(query="%"), 5) == [made[4]["id"]]
+    assert await all_pages(SessionFilter(query="_"), 5) == []
+    assert await all_pages(SessionFilter(query="nobody at all"), 5) == []
+
+    # The other tenant's look-alike is never listed, with or without filters.
+    rows, _ = await store.list_sessions(tenant_id, SessionFilter(query="c1@example.com"), limit=50)
+    assert decoy not in [r["id"] for r in rows]
+    rows, _ = await store.list_sessions(other_tenant, SessionFilter(), limit=50)
+    assert [r["id"] for r in rows] == [decoy]
+
+
+@pytest.mark.parametrize("bad", ["", "!!!", "bm90LWEtY3Vyc29y", encode_cursor(1, "x" * 40),
+                                 encode_cursor(1, "abc'--")])
+def test_decode_cursor_refuses_what_it_did_not_make(bad):
+    with pytest.raises(ValueError):
+        decode_cursor(bad)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_mark_read_and_agent_unread(store):
+    tenant_id = await new_tenant(store)
+    session_id = await new_session(store, tenant_id)
+    for sender in ("visitor", "visitor", "agent", "visitor", "visitor"):  # seqs 1..5
+        await send(store, tenant_id, session_id, f"from {sender}", sender=sender)
+    session = await store.get_session(tenant_id, session_id)
+    assert (session["agent_unread"], session["agent_read_seq"], session["visitor_read_seq"]) == (4, 0, 0)
+
+    row = await store.mark_read(tenant_id, session_id, "agent", 3)
+    assert (row["agent_read_seq"], row["agent_unread"]) == (3, 2), "visitor messages after seq 3: 4 and 5"
+    stored = await store.get_session(tenant_id, session_id)
+    assert (stored["agent_read_seq"], stored["agent_unread"]) == (3, 2), "the returned row is what was stored"
+
+    row = await store.mark_read(tenant_id, session_id, "agent", 1)
+    assert (row["agent_read_seq"], row["agent_unread"]) == (3, 2), "read marks never move back"
+
+    row = await store.mark_read(tenant_id, session_id, "agent", 99)
+    assert (row["agent_read_seq"], row["agent_unread"]) == (5, 0), "clamped to the last message"
+
+    await send(store, tenant_id, session_id, "one more")  # seq 6, visitor
+    await send(store, tenant_id, session_id, "agent reply", sender="agent")  # seq 7
+    stored = await store.get_session(tenant_id, session_id)
+    assert (stored["last_seq"], stored["agent_unread"], stored["agent_read_seq"]) == (7, 1, 5)
+
+    row = await store.mark_read(tenant_id, session_id, "visitor", 7)
+    assert row["visitor_read_seq"] == 7 and row["agent_unread"] == 1, "the visitor's mark leaves the agent's alone"
+    row = await store.mark_read(tenant_id, session_id, "agent", 6)
+    assert (row["agent_read_seq"], row["agent_unread"]) == (6, 0)
+    stored = await store.get_session(tenant_id, session_id)
+    assert (stored["agent_read_seq"], stored["agent_unread"], stored["visitor_read_seq"]) == (6, 0, 7)
+
+    other = await new_tenant(store)
+    with pytest.raises(NotFound):
+        await store.mark_read(other, session_id, "agent", 7)
+    with pytest.raises(NotFound):
+        await store.mark_read(tenant_id, new_session_id(), "agent", 1)
+    assert (await store.get_session(tenant_id, session_id))["agent_read_seq"] == 6
