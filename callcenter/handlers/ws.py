@@ -1,10 +1,14 @@
 """The /ws endpoint: a thin Tornado WebSocket handler; the Connection object does the work."""
 from __future__ import annotations
 
+import logging
+
 from tornado import web, websocket
 
 from ..connection import Connection
 from .base import TOKEN_QUERY_NAMES, json_dumps
+
+log = logging.getLogger("callcenter.ws")
 
 MAX_FRAME_BYTES = 64 * 1024
 
@@ -51,7 +55,10 @@ class SocketHandler(websocket.WebSocketHandler):
         return None  # per-message deflate costs memory per socket; frames are small
 
     def log_exception(self, typ, value, tb) -> None:
-        super().log_exception(typ, value, tb)
+        # The path only: Tornado's own line carries the full URI (a query string may hold a token).
+        if isinstance(value, web.HTTPError):
+            return
+        log.error("uncaught exception in %s %s", self.request.method, self.request.path, exc_info=(typ, value, tb))
 
 
 routes = [web.URLSpec(r"/ws$", SocketHandler)]
