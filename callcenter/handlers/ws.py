@@ -39,7 +39,7 @@ class SocketHandler(websocket.WebSocketHandler):
     def open(self) -> None:
         # Chat frames are small and come in bursts (message, session update, ack): without TCP_NODELAY,
         # Nagle's algorithm holds the next one until the peer's delayed ACK (~40 ms on Linux).
-        pass  # TEMP self.set_nodelay(True)
+        self.set_nodelay(True)
         services = self.settings["services"]
         self.conn = Connection(self, services, services.hub, self.request.headers.get("Origin"))
 

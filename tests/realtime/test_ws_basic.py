@@ -145,8 +145,10 @@ async def test_read_receipts_are_stored_per_participant(api, base_url, tenant_fa
     await vws.send("chat.message.read", seq=3)
     detail = await api.get(f"/api/v1/chat/sessions/{visitor.session_id}", token=tenant.agent.token)
     marks = {(m["reader_type"], m["reader_id"]): m["seq"] for m in detail.json["session"]["read_marks"]}
-    for _ in range(20):
-        if ("visitor", detail.json["session"]["visitor_id"]) in marks:
+    for _ in range(40):
+        # The visitor's frame is handled asynchronously: wait until its transaction is visible in full.
+        if ("visitor", detail.json["session"]["visitor_id"]) in marks and \
+                detail.json["session"]["visitor_read_seq"] == 3:
             break
         await asyncio.sleep(0.05)
         detail = await api.get(f"/api/v1/chat/sessions/{visitor.session_id}", token=tenant.agent.token)
