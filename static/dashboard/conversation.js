@@ -462,6 +462,11 @@ export class ConversationView {
     if (p.el) p.el.remove();
   }
 
+  /** Sign-out: unsent messages belong to the agent who wrote them; never send them as someone else. */
+  dropAllPending() {
+    for (const cid of [...this.pending.keys()]) this._dropPending(cid);
+  }
+
   /** Sends that did not get through go again once the socket is back (idempotent). */
   retryPending() {
     for (const p of this.pending.values()) {
@@ -543,6 +548,7 @@ export class ConversationView {
     el.sendBtn.disabled = resolved;
     el.note.hidden = !resolved;
     el.input.placeholder = resolved ? "This conversation is resolved. Reopen it to reply."
+      : window.matchMedia("(max-width: 760px)").matches ? "Reply…"
       : "Reply to " + customerLabel(s) + "… (Enter to send, Shift+Enter for a new line)";
     this.renderWaiting();
   }
@@ -559,7 +565,10 @@ export class ConversationView {
 
   onSessionChanged(session) {
     if (session.id !== this.id) return;
-    if (this.detail) this.detail.session = Object.assign({}, this.detail.session, session);
+    if (this.detail) {
+      this.detail.session = Object.assign({}, this.detail.session, session);
+      this.app.updateCustomer(this.detail.session);
+    }
     this.renderHeader();
     this._paintReceipts();
   }

@@ -101,7 +101,7 @@ export function describeUserAgent(ua) {
   else if ((v = pick(/CriOS\/(\d+)/))) browser = "Chrome " + v;
   else if ((v = pick(/HeadlessChrome\/(\d+)/))) browser = "Headless Chrome " + v;
   else if ((v = pick(/Chrom(?:e|ium)\/(\d+)/))) browser = "Chrome " + v;
-  else if (/Safari\//.test(ua) && (v = pick(/Version\/(\d+(?:\.\d+)?)/))) browser = "Safari " + v;
+  else if (/Safari\//.test(ua)) browser = "Safari" + ((v = pick(/Version\/(\d+(?:\.\d+)?)/)) ? " " + v : "");
   else if ((v = pick(/^([\w.-]+)\/[\d.]+/))) browser = v;
   let os = "";
   if (/Windows NT/.test(ua)) os = "Windows";
@@ -147,4 +147,29 @@ export function debounce(fn, wait) {
 export function newClientMsgId() {
   const rnd = crypto.getRandomValues(new Uint32Array(2));
   return "d-" + Date.now().toString(36) + "-" + rnd[0].toString(36) + rnd[1].toString(36);
+}
+
+// ---- icons (inline SVG built from fixed path data: no markup parsing) -----------------
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const ICONS = {
+  bell: "M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9M13.73 21a2 2 0 0 1-3.46 0",
+  bellOff: "M13.73 21a2 2 0 0 1-3.46 0M18.63 13A17.9 17.9 0 0 1 18 8M6.26 6.26A5.9 5.9 0 0 0 6 8c0 7-3 9-3 9h14M18 "
+    + "8a6 6 0 0 0-9.33-5M1 1l22 22",
+  volume: "M11 5 6 9H2v6h4l5 4V5zM15.54 8.46a5 5 0 0 1 0 7.07M19.07 4.93a10 10 0 0 1 0 14.14",
+  volumeOff: "M11 5 6 9H2v6h4l5 4V5zM23 9l-6 6M17 9l6 6",
+  clock: "M22 12a10 10 0 1 1-20 0 10 10 0 1 1 20 0M12 6v6l4 2",
+};
+
+export function icon(name, size = 16) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", size);
+  svg.setAttribute("height", size);
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "icon");
+  const path = document.createElementNS(SVG_NS, "path");
+  path.setAttribute("d", ICONS[name]);
+  svg.appendChild(path);
+  return svg;
 }

@@ -82,7 +82,7 @@ export class VirtualList {
         if (i === this.activeIndex) el.classList.add("kbd-active");
         el.style.height = rowH + "px";
         el.style.transform = "translateY(" + i * rowH + "px)";
-        if (row) this.canvas.replaceChild(el, row.el); else this.canvas.appendChild(el);
+        if (row) this.canvas.replaceChild(el, row.el); else this.canvas.insertBefore(el, this.footer);
         row = {el, index: i, version};
         this.rendered.set(id, row);
       } else if (row.index !== i) {
@@ -95,6 +95,14 @@ export class VirtualList {
         row.el.remove();
         this.rendered.delete(id);
       }
+    }
+    // Keep the DOM in the visual order (screen readers and find-in-page read the DOM).
+    let prev = null;
+    for (let i = first; i <= last; i++) {
+      const el = this.rendered.get(this.items[i]).el;
+      const want = prev ? prev.nextSibling : this.canvas.firstChild;
+      if (el !== want) this.canvas.insertBefore(el, want);
+      prev = el;
     }
     this.footer.textContent = this.footerText;
     this.footer.hidden = !this.footerText;
