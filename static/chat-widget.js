@@ -126,7 +126,7 @@
     ".cp .go{flex:none;display:flex;align-items:center;justify-content:center;width:42px;height:42px;padding:0}",
     ".go svg{width:20px;height:20px;fill:currentColor}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
-    "@media (max-width:480px){.w{bottom:14px;right:14px}.w.l{left:14px}.pn{position:fixed;inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.o .bub{display:none}input,textarea{font-size:16px}}",
+    "@media (max-width:480px){.w{bottom:14px;right:14px}.w.l{left:14px}.w .pn{position:fixed;inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.o .bub{display:none}input,textarea{font-size:16px}}",
     "@media (prefers-reduced-motion:reduce){.dt i{animation:none}}"
   ].join("");
 
@@ -135,7 +135,7 @@
   var EVENTS = {message: 1, open: 1, close: 1, unread: 1};
   var listeners = {message: [], open: [], close: [], unread: []};
   var widget = null;
-  var presetUser = null;
+  var presetUser = null, presetOpen = null;
 
   function emit(name, arg) {
     listeners[name].slice().forEach(function (fn) {
@@ -200,9 +200,7 @@
     var ws = null, live = false, attempts = 0, retryT = 0, tickT = 0, lastRx = 0, lastPing = 0, hbMs = 20000;
     var typingOn = false, typingAt = 0, typingStopT = 0, agentTypingT = 0, starting = null;
     var readSent = 0, isOpen = false, dead = false, conn = null, unreadShown = -1;
-    var els = new WeakMap();
-    var fmt = null;
-    try { fmt = new Intl.DateTimeFormat(lang, {hour: "2-digit", minute: "2-digit"}); } catch (e) { /* fallback below */ }
+    var els = new WeakMap(), built = false, fmt;
 
     function t(k, vars) {
       var s = L[k] != null ? L[k] : STRINGS.en[k];
@@ -282,9 +280,9 @@
     var form = h("form", "fm", null, {novalidate: ""});
     form.appendChild(h("p", null, t("intro")));
     function field(name, type, auto) {
-      var lab = h("label", null, t(name) + " ");
-      var hint = h("small", null, "(" + t("optional") + ")");
-      lab.appendChild(hint);
+      var lab = h("label");
+      var text = lab.appendChild(h("span", null, t(name) + " "));
+      var hint = text.appendChild(h("small", null, "(" + t("optional") + ")"));
       var input = h("input", null, null, {type: type, name: name, autocomplete: auto, maxlength: name === "email" ? "254" : "200"});
       lab.appendChild(input);
       form.appendChild(lab);
@@ -314,6 +312,10 @@
 
     // ---- rendering ----------------------------------------------------------------
     function hhmm(iso) {
+      if (fmt === undefined) {
+        // Made on first use: a cold Intl formatter costs tens of ms, which would delay the bubble.
+        try { fmt = new Intl.DateTimeFormat(lang, {hour: "numeric", minute: "2-digit"}); } catch (e) { fmt = null; }
+      }
       var d = iso ? new Date(iso) : new Date();
       if (isNaN(d)) d = new Date();
       return fmt ? fmt.format(d) : d.toTimeString().slice(0, 5);
@@ -348,7 +350,7 @@
         el.appendChild(h("div", "b", m.b));
         var meta = h("div", "mt");
         meta.appendChild(h("time"));
-        if (m.t === "visitor") meta.appendChild(h("span", "tk"));
+        if (m.t === "visitor") meta.appendChild(h("span", "tk", null, {role: "img"}));
         if (m.t !== "system") el.appendChild(meta);
       }
       var s = m.t === "visitor" ? status(m) : "";
@@ -381,8 +383,16 @@
         }
       }
       st.msgs.splice(at, 0, m);
+      if (!built) return;
       var next = st.msgs[at + 1];
       logEl.insertBefore(draw(m, st.msgs[at - 1]), next ? draw(next) : null);
+    }
+
+    // The conversation's DOM is built when the panel first opens, not before the bubble shows.
+    function buildLog() {
+      if (built) return;
+      built = true;
+      st.msgs.forEach(function (m, i) { logEl.appendChild(draw(m, st.msgs[i - 1])); });
     }
 
     function redrawAll() {
@@ -527,17 +537,16 @@
     }
 
     // ---- read receipts and unread ------------------------------------------------------
-    function maxSeq() {
-      var s = 0;
-      st.msgs.forEach(function (m) { if (m.seq > s) s = m.seq; });
-      return s;
-    }
-
     function markRead() {
       if (!st.sid) return updateBadge();
       if (isOpen && document.visibilityState !== "hidden") {
-        var s = maxSeq();
-        if (s > st.vread) { st.vread = s; save(); }
+        // Seen up to the newest message, once something from the other side is new.
+        var all = 0, theirs = 0;
+        st.msgs.forEach(function (m) {
+          if (m.seq > all) all = m.seq;
+          if (m.seq > theirs && m.t !== "visitor") theirs = m.seq;
+        });
+        if (theirs > st.vread) { st.vread = all; save(); }
       }
       updateBadge();
       if (st.vread > readSent) {
@@ -659,9 +668,12 @@
           // The details were refused (or the tenant is gone): back to the form, with why.
           st.u = false;
           save();
-          setFormError(e.status === 404 ? t("unavailable") : e.message || t("error"));
-          if (e.code === "customer_name_required") required(nameField, true);
-          if (e.code === "customer_email_required") required(emailField, true);
+          var byName = e.code === "customer_name_required", byEmail = e.code === "customer_email_required";
+          if (byName) required(nameField, true);
+          if (byEmail) required(emailField, true);
+          setFormError(e.status === 404 ? t("unavailable") : byName || byEmail ?
+            t("required", {field: t(byName ? "name" : "email")}) :
+            /email/.test(e.message) ? t("badEmail") : t("error"));
           showView();
           setConn(null);
           return;
@@ -768,7 +780,8 @@
 
     function tick() {
       var now = Date.now();
-      if (now - lastRx > hbMs * 2.5) return drop();  // a dead link: drop it and resume
+      // Our last ping has had no answer (nor anything else) for 10 s: a dead link; drop it and resume.
+      if (lastPing > lastRx && now - lastPing > 10000) return drop();
       if (now - lastPing >= hbMs) {
         lastPing = now;
         sendFrame("ping", {t: now});
@@ -832,9 +845,9 @@
           break;
         case "error":
           var m = d.ref && find(function (x) { return x.c === d.ref && !x.seq; });
-          if (m && d.code !== "rate_limited" && d.code !== "unavailable") {
+          if (m && /^(invalid_|payload_)/.test(d.code)) {  // refused for good; anything else is resent
             m.st = "failed";
-            draw(m);
+            if (built) draw(m);
             save();
           }
           break;
@@ -852,6 +865,7 @@
       bubble.setAttribute("aria-expanded", String(value));
       if (session) try { session.setItem(key + ":open", value ? "1" : ""); } catch (e) { /* ignore */ }
       if (value) {
+        buildLog();
         loadTenant();
         showView();
         toBottom();
@@ -934,7 +948,12 @@
     showView();
     updateBadge();
     (document.body || document.documentElement).appendChild(host);
-    if (session && session.getItem(key + ":open")) setOpen(true, false);
+    if (session && session.getItem(key + ":open")) {
+      // Re-opened after the first frame with the bubble (at once in a hidden tab, which has no frames).
+      var reopen = function () { setTimeout(function () { setOpen(true, false); }); };
+      if (document.visibilityState === "hidden") reopen();
+      else requestAnimationFrame(reopen);
+    }
     if (st.sid || pending().length) ensureLive();
 
     function applyUser(u) {
@@ -978,15 +997,23 @@
     init: function (opts) {
       if (widget) return this;  // a second init is harmless: the first one stays
       opts = opts || {};
-      if (!opts.tenantId) throw new Error("CallCenterChat.init: tenantId is required");
-      var start = function () { if (!widget) widget = new Widget(opts); };
+      if (!opts.tenantId) {
+        if (window.console) console.error("CallCenterChat.init: tenantId is required");
+        return this;
+      }
+      var start = function () {
+        if (widget) return;
+        widget = new Widget(opts);
+        if (presetOpen !== null) widget[presetOpen ? "open" : "close"]();  // called before the page was ready
+        presetOpen = null;
+      };
       if (document.body) start();
       else document.addEventListener("DOMContentLoaded", start);
       return this;
     },
-    open: function () { if (widget) widget.open(); },
-    close: function () { if (widget) widget.close(); },
-    toggle: function () { if (widget) widget.toggle(); },
+    open: function () { if (widget) widget.open(); else presetOpen = true; },
+    close: function () { if (widget) widget.close(); else presetOpen = false; },
+    toggle: function () { if (widget) widget.toggle(); else presetOpen = !presetOpen; },
     setUser: function (user) {
       if (widget) widget.setUser(user);
       else presetUser = user;
