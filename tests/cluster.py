@@ -1,7 +1,6 @@
 """Real worker processes (`callcenter serve`) on MariaDB + Redis, optionally behind real nginx."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -29,10 +28,10 @@ class Worker:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.port = self.port or free_port()
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], env=self.env, stdout=log, stderr=log)
+        """Start (or restart, on the same port) and wait until /healthz answers."""
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1",
+                                          "--port", str(self.port)], env=self.env, stdout=log, stderr=log)
         wait_healthy(self.url, self.proc, self.log_path)
 
     def signal(self, sig: int) -> None:

@@ -10,7 +10,7 @@ import pydantic
 from redis.exceptions import RedisError
 from tornado import httputil, web
 
-from ..errors import ApiError, Forbidden, InvalidInput, PayloadTooLarge, Unauthorized, Unavailable
+from ..errors import ApiError, Forbidden, InvalidInput, PayloadTooLarge, Unauthorized
 
 log = logging.getLogger("callcenter.api")
 

@@ -1,7 +1,7 @@
 """Operations: health, metrics, and the OpenAPI document."""
 import asyncio
 
-from .. import models, openapi
+from .. import models
 from ..errors import ApiError
 from ..metrics import CONTENT_TYPE_LATEST
 from .base import APIHandler, BaseHandler, route

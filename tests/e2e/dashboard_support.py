@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -17,8 +14,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.cluster import wait_healthy
-from tests.helpers import free_port
+from tests.cluster import Worker
 from tests.mocking import TcpProxy
 
 DEMO_TENANT = "demo-tenant"
@@ -167,37 +163,16 @@ def collect_errors(page: Page) -> list[str]:
     return errors
 
 
-class ServerProcess:
-    """`callcenter serve` of this test only, on a fixed port and data dir, so it can be restarted."""
+class ServerProcess(Worker):
+    """`callcenter serve` of this test only, on the embedded default with a fixed port and data dir,
+    so it can be stopped (SIGTERM: sockets closed with 1012) and started again."""
 
     def __init__(self, data_dir: Path, log_path: Path):
-        self.port = free_port()
-        self.log_path = log_path
-        self.env = {**os.environ, "CALLCENTER_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "CALLCENTER_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
         for name in ("CALLCENTER_DATABASE_URL", "CALLCENTER_REDIS_URL", "CALLCENTER_PORT"):
-            self.env.pop(name, None)
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1",
-                                          "--port", str(self.port)], env=self.env, stdout=log, stderr=log)
-        wait_healthy(self.url, self.proc, self.log_path)
-
-    def stop(self) -> None:
-        """SIGTERM to our own PID: the server closes sockets with 1012 and exits."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+            env.pop(name, None)
+        super().__init__(0, env, log_path.parent)
+        self.log_path = log_path
 
 
 class ThreadedProxy:

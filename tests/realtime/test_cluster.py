@@ -108,7 +108,6 @@ async def test_kill_9_worker_clients_resume_elsewhere_nothing_lost_or_duplicated
     visitor = await tenant.visitor(api)
     agent = await ResumingClient(gateway, tenant.agent.token, track=[visitor.session_id]).start()
     watcher = await ResumingClient(gateway, visitor.token, track=[visitor.session_id]).start()
-    victim = next(w for w in cluster.workers if str(w.port) and True)
     sent = 0
 
     async def send(n):
