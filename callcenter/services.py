@@ -248,7 +248,7 @@ class ChatService:
         msg = result.message
         if self.metrics is not None:
             self.metrics.messages_stored.labels(msg["sender_type"]).inc()
-        session = await self.store.get_session(msg["tenant_id"], msg["session_id"])
+        session = result.session or await self.store.get_session(msg["tenant_id"], msg["session_id"])
         evts = [events.message_new(msg, session)]
         if result.reopened and session is not None:
             evts.append(events.session_status(session, None, resolved=False))

@@ -212,6 +212,8 @@ class SendResult:
     message: dict
     created: bool
     reopened: bool = False
+    # The session row as the send left it (for the event), when this send created the message.
+    session: dict | None = None
 
 
 def encode_cursor(updated_at_ms: int, session_id: str) -> str:
@@ -634,7 +636,7 @@ class Store:
         try:
             async with self._write() as conn:
                 now = now_ms()
-                message, reopened = await self._append_message(
+                message, reopened, session = await self._append_message(
                     conn, tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id, now,
                     return_reopened=True)
         except IntegrityError:
@@ -644,7 +646,7 @@ class Store:
                 if existing:
                     return SendResult(existing, created=False)
             raise
-        return SendResult(message, created=True, reopened=reopened)
+        return SendResult(message, created=True, reopened=reopened, session=session)
 
     async def _append_message(self, conn, tenant_id, session_id, sender_type, sender_id, sender_name, body,
                               client_msg_id, now, *, return_reopened=False):
@@ -664,20 +666,22 @@ class Store:
             sessions.update().where(c.tenant_id == tenant_id, c.id == session_id).values(**values))
         if result.rowcount == 0:
             raise NotFound("no such session", code="session_not_found")
-        state = (await conn.execute(
-            sa.select(c.last_seq, c.status).where(c.id == session_id))).one()
+        # The whole row (one read either way): the event after the commit needs it, so no second query.
+        state = dict((await conn.execute(sessions.select().where(c.id == session_id))).one()._mapping)
         reopened = False
-        if sender_type == "visitor" and state.status == "resolved":
+        if sender_type == "visitor" and state["status"] == "resolved":
             await conn.execute(sessions.update().where(c.id == session_id).values(
                 status=sa.case((c.assigned_agent_id.is_(None), "open"), else_="assigned"), resolved_at_ms=None))
+            state["status"] = "open" if state["assigned_agent_id"] is None else "assigned"
+            state["resolved_at_ms"] = None
             reopened = True
         row = {
-            "tenant_id": tenant_id, "session_id": session_id, "seq": state.last_seq, "sender_type": sender_type,
+            "tenant_id": tenant_id, "session_id": session_id, "seq": state["last_seq"], "sender_type": sender_type,
             "sender_id": sender_id, "sender_name": sender_name, "body": body, "client_msg_id": client_msg_id,
             "created_at_ms": now,
         }
         row["id"] = (await conn.execute(messages.insert().values(**row))).inserted_primary_key[0]
-        return (row, reopened) if return_reopened else row
+        return (row, reopened, state) if return_reopened else row
 
     # ---- bulk (demo data, data generator) ---------------------------------
 
