@@ -22,6 +22,12 @@ python-socketio + AsyncRedisManager relay of scripts/bench/socketio_server.py):
    Per agent socket and session the seqs received must be exactly the seqs the
    acks announced, once each, in order: lost / duplicated / reordered counts.
    callcenter: the number of rows in `messages` must equal the acks at the end.
+   `lost` = acknowledged (so stored) but never delivered to an agent socket;
+   `unacked` = no ack within the drain window. Overload guard: once the oldest
+   unacknowledged send is --abort-backlog s old (default 5), or more than 2 s
+   worth of sends are unacknowledged, the run stops
+   sending and is reported as overloaded (its backlog would take minutes to
+   drain and spoil the next run); the next run waits for the backlog to clear.
 3. Sustained (--sustained-rates ramp, --sustained-duration s each): the
    highest rate with p99 < 100 ms, nothing lost, duplicated, reordered or
    refused; then --bisect steps between the last pass and the first failure.
@@ -43,6 +49,7 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
+import collections
 import json
 import math
 import multiprocessing as mp
@@ -359,6 +366,7 @@ def sender_process(pipe, proto_name: str, base: str, sessions: list[tuple[str, s
 
 
 async def _sender(pipe, proto, base: str, sessions: list[tuple[str, str]]) -> None:
+    import websockets
     loop = asyncio.get_running_loop()
     socks = []
     pending: dict[str, tuple[int, float]] = {}  # client_msg_id -> (phase, due time)
@@ -388,7 +396,7 @@ async def _sender(pipe, proto, base: str, sessions: list[tuple[str, str]]) -> No
         except Exception as exc:  # a dropped socket is a result, not a crash
             closed[type(exc).__name__] += 1
         else:
-            closed["closed"] += 1
+            closed[f"closed by server {ws.close_code} {ws.close_reason}".strip()] += 1
 
     sem = asyncio.Semaphore(50)
 
@@ -399,7 +407,8 @@ async def _sender(pipe, proto, base: str, sessions: list[tuple[str, str]]) -> No
         return ws, sid
 
     t_connect = time.monotonic()
-    socks = await asyncio.gather(*(open_one(sid, tok) for sid, tok in sessions))
+    tokens = dict(sessions)
+    socks = list(await asyncio.gather(*(open_one(sid, tok) for sid, tok in sessions)))
     pipe.send(("ready", len(socks), time.monotonic() - t_connect))
 
     while True:
@@ -412,12 +421,24 @@ async def _sender(pipe, proto, base: str, sessions: list[tuple[str, str]]) -> No
         if cmd[0] == "settle":
             deadline = time.monotonic() + cmd[1]
             while pending and time.monotonic() < deadline:
+                if all(ws.close_code is not None for ws, _ in socks):
+                    break
                 await asyncio.sleep(0.1)
-            pipe.send(("settled", len(pending)))
+            # An overloaded server may have closed sockets (its heartbeat times out behind queued frames):
+            # open them again, as a widget would, so that the next run starts with all of them.
+            reopened = 0
+            for k, (ws, sid) in enumerate(socks):
+                if ws.close_code is not None:
+                    socks[k] = await open_one(sid, tokens[sid])
+                    reopened += 1
+            pipe.send(("settled", len(pending), reopened))
             continue
-        _, phase, t0, rate, total, n_sessions, drain_secs = cmd
+        _, phase, t0, rate, total, n_sessions, drain_secs, abort_backlog = cmd
         active = socks[:n_sessions]
         lags = array.array("d")
+        order: collections.deque = collections.deque()  # (due, cmid) in send order: finds the oldest unacked
+        send_failed = 0
+        aborted_at = None
         ack_id = 0
         i = 0
         while i < total:
@@ -427,11 +448,28 @@ async def _sender(pipe, proto, base: str, sessions: list[tuple[str, str]]) -> No
                 due = t0 + i / rate
                 ws, sid = active[i % len(active)]
                 cmid = f"p{phase}-{sid[:8]}-{i}"
-                pending[cmid] = (phase, due)
                 ack_id += 1
-                await ws.send(proto.send_frame(f"bench {phase} {i} t{due:.6f}", cmid, ack_id))
-                lags.append(time.time() - due)
                 i += 1
+                if ws.close_code is not None:
+                    send_failed += 1
+                    continue
+                pending[cmid] = (phase, due)
+                order.append((due, cmid))
+                try:
+                    await ws.send(proto.send_frame(f"bench {phase} {i - 1} t{due:.6f}", cmid, ack_id))
+                except websockets.ConnectionClosed:
+                    pending.pop(cmid, None)
+                    send_failed += 1
+                    continue
+                lags.append(time.time() - due)
+            while order and order[0][1] not in pending:
+                order.popleft()
+            if abort_backlog and order and (time.time() - order[0][0] > abort_backlog
+                                            or len(order) > rate * BACKLOG_SENDS_SECS):
+                # Overloaded: the oldest send has waited longer than abort_backlog for its ack. Sending on
+                # only piles up a backlog that takes minutes to drain (and spoils the next run).
+                aborted_at = time.time() - t0
+                break
             if i < total:
                 delay = t0 + i / rate - time.time()
                 await asyncio.sleep(delay if delay > 0 else 0)
@@ -441,7 +479,8 @@ async def _sender(pipe, proto, base: str, sessions: list[tuple[str, str]]) -> No
             await asyncio.sleep(0.05)
         unacked = sum(1 for p, _ in pending.values() if p == phase)
         pipe.send(("done", {
-            "sent": total, "send_secs": send_end - t0, "acked": sum(len(v) for v in acks[phase].values()),
+            "sent": i - send_failed, "scheduled": total, "send_failed": send_failed, "aborted_at": aborted_at,
+            "send_secs": send_end - t0, "acked": sum(len(v) for v in acks[phase].values()),
             "unacked": unacked, "errors": dict(errors[phase]), "acks": {k: list(v) for k, v in acks[phase].items()},
             "lags": lags.tobytes(), "ack_lat": ack_lat[phase].tobytes(), "closed": dict(closed),
         }))
@@ -497,15 +536,19 @@ async def _receiver(pipe, proto, base: str, token: str) -> None:
         if cmd[0] == "stats":
             phase, expected = cmd[1], cmd[2]
             lost = dup = reordered = unexpected = 0
+            examples = []
             got = seqs[phase]
             for sid in set(expected) | set(got):
                 exp, rec = expected.get(sid, []), got.get(sid, [])
                 sexp, srec = set(exp), set(rec)
                 lost += len(sexp - srec)
+                if sexp - srec and len(examples) < 5:
+                    examples.append({"session": sid, "missing": sorted(sexp - srec)[:10], "acked": exp[-12:],
+                                     "received": rec[-12:]})
                 unexpected += len(srec - sexp)
                 dup += len(rec) - len(srec)
                 reordered += sum(1 for a, b in zip(rec, rec[1:]) if b < a)
-            pipe.send(("stats", {"lost": lost, "dup": dup, "reordered": reordered, "unexpected": unexpected,
+            pipe.send(("stats", {"lost_examples": examples, "lost": lost, "dup": dup, "reordered": reordered, "unexpected": unexpected,
                                  "received": count[phase], "lat": lat[phase].tobytes(), "closed": state["closed"]}))
 
 
@@ -713,7 +756,8 @@ class SocketIOTarget:
     def _server(self, name: str) -> Server:
         port = free_port()
         return Server(name, [sys.executable, str(ROOT / "scripts" / "bench" / "socketio_server.py"), "--port",
-                             str(port), "--redis-url", REDIS_URL, "--channel", self.channel, "--secret", self.secret],
+                             str(port), "--redis-url", REDIS_URL, "--channel", self.channel, "--secret", self.secret,
+                             "--redis-pool", str(self.args.socketio_redis_pool)],
                       self.env, self.logdir, port)
 
     def start_pair(self) -> tuple[Server, Server]:
@@ -800,6 +844,11 @@ def _expect(pipe, kind: str, timeout: float):
     return msg
 
 
+ABORT_BACKLOG_SECS = 5.0
+# ... or once more than this many seconds' worth of sends are unacknowledged.
+BACKLOG_SENDS_SECS = 2.0
+
+
 def run_rate(target, clients: Clients, servers: tuple[Server, Server], phase: int, rate: float, duration: float,
              n_sessions: int, drain_secs: float) -> dict:
     """One open-loop run at `rate` msg/s for `duration` s over the first n_sessions sessions."""
@@ -815,14 +864,15 @@ def run_rate(target, clients: Clients, servers: tuple[Server, Server], phase: in
         share = n_m / n_sessions
         per_proc.append((pipe, n_m, rate * share, int(round(total * share))))
     for pipe, n_m, r_m, total_m in per_proc:
-        pipe.send(("run", phase, t0, r_m, total_m, n_m, drain_secs))
+        pipe.send(("run", phase, t0, r_m, total_m, n_m, drain_secs, ABORT_BACKLOG_SECS))
     meter = CpuMeter({"worker A": [servers[0].pid], "worker B": [servers[1].pid], **target.infra_pids(),
                       "load gen": clients.pids})
     time.sleep(max(0.0, t0 - time.time()) + min(1.0, duration / 4))
     meter.start()
     time.sleep(max(0.5, duration - 2 * min(1.0, duration / 4)))
     cpu = meter.stop()
-    sent = acked = unacked = 0
+    sent = acked = unacked = send_failed = 0
+    aborted_at = None
     errors: Counter = Counter()
     acks: dict[str, list[int]] = {}
     lags, ack_lat = array.array("d"), array.array("d")
@@ -831,6 +881,9 @@ def run_rate(target, clients: Clients, servers: tuple[Server, Server], phase: in
     for pipe, *_ in per_proc:
         msg = _expect(pipe, "done", duration + drain_secs + 120)[1]
         sent += msg["sent"]
+        send_failed += msg["send_failed"]
+        if msg["aborted_at"] is not None:
+            aborted_at = min(aborted_at or 1e9, msg["aborted_at"])
         acked += msg["acked"]
         unacked += msg["unacked"]
         errors.update(msg["errors"])
@@ -840,17 +893,23 @@ def run_rate(target, clients: Clients, servers: tuple[Server, Server], phase: in
         send_secs = max(send_secs, msg["send_secs"])
         sender_closed.update(msg["closed"])
     # Wait until the agent sockets have everything the acks announced (or give up after drain_secs).
+    # Their counts also include sends acknowledged too late to be in `acks`, so "count >= acked" alone can
+    # stop the wait early: wait for that and then for the counts to stay put for a second.
     want = acked
     deadline = time.monotonic() + drain_secs
+    last, stable_since = None, time.monotonic()
     while time.monotonic() < deadline:
         counts = []
         for pipe in clients.receivers:
             pipe.send(("count", phase))
             counts.append(_expect(pipe, "count", 30)[1])
-        if all(c >= want for c in counts):
+        if counts != last:
+            last, stable_since = counts, time.monotonic()
+        if all(c >= want for c in counts) and time.monotonic() - stable_since >= 1.0:
             break
         time.sleep(0.1)
     lost = dup = reordered = unexpected = received = 0
+    lost_examples: list = []
     lat = array.array("d")
     receiver_closed = []
     for pipe in clients.receivers:
@@ -862,6 +921,7 @@ def run_rate(target, clients: Clients, servers: tuple[Server, Server], phase: in
         unexpected += st["unexpected"]
         received += st["received"]
         lat.frombytes(st["lat"])
+        lost_examples += st["lost_examples"]
         if st["closed"]:
             receiver_closed.append(st["closed"])
     gaps = sum(1 for seqs in acks.values() for a, b in zip(seqs, seqs[1:]) if b != a + 1)
@@ -869,13 +929,13 @@ def run_rate(target, clients: Clients, servers: tuple[Server, Server], phase: in
         "target": target.name, "phase": phase, "rate": rate, "duration": duration, "sessions": n_sessions,
         "agents": len(clients.receivers), "sent": sent, "achieved_rate": round(sent / send_secs, 1) if send_secs else 0,
         "acked": acked, "unacked": unacked, "errors": dict(errors), "received": received,
-        "expected_deliveries": acked * len(clients.receivers), "lost": lost + unacked * len(clients.receivers),
-        "lost_after_ack": lost, "dup": dup, "reordered": reordered, "unexpected": unexpected, "ack_seq_gaps": gaps,
+        "expected_deliveries": acked * len(clients.receivers), "lost": lost, "send_failed": send_failed,
+        "aborted_at_secs": round(aborted_at, 1) if aborted_at is not None else None, "lost_examples": lost_examples, "dup": dup, "reordered": reordered, "unexpected": unexpected, "ack_seq_gaps": gaps,
         "latency_ms": summary_ms(lat), "ack_latency_ms": summary_ms(ack_lat), "sender_lag_ms": summary_ms(lags),
         "cpu_pct": cpu, "machine_busy_pct_before": busy_before, "sender_socket_ends": dict(sender_closed), "receiver_socket_ends": receiver_closed,
     }
-    res["ok_delivery"] = (res["lost"] == 0 and dup == 0 and reordered == 0 and unexpected == 0 and not errors
-                          and gaps == 0 and sent == acked)
+    res["ok_delivery"] = (lost == 0 and dup == 0 and reordered == 0 and unexpected == 0 and not errors
+                          and gaps == 0 and sent == acked and not send_failed and aborted_at is None)
     return res
 
 
@@ -892,16 +952,23 @@ def print_rate_line(r: dict) -> None:
     print(f"  [{r['target']}] {r['rate']:>7.0f} msg/s x {r['duration']:.0f}s, {r['sessions']} sessions: "
           f"sent {r['sent']} ({r['achieved_rate']:.0f}/s) acked {r['acked']} | latency ms p50 {fmt(lat['p50'], 2)} "
           f"p95 {fmt(lat['p95'], 2)} p99 {fmt(lat['p99'], 2)} max {fmt(lat['max'], 1)} | lost {r['lost']} "
-          f"dup {r['dup']} reord {r['reordered']} err {sum(r['errors'].values())} | lag p99 "
-          f"{fmt(r['sender_lag_ms']['p99'], 2)} | cpu {r['cpu_pct']}", flush=True)
+          f"unacked {r['unacked']} dup {r['dup']} reord {r['reordered']} err {sum(r['errors'].values())} "
+          f"sendfail {r['send_failed']} | lag p99 {fmt(r['sender_lag_ms']['p99'], 2)} | cpu {r['cpu_pct']}"
+          + (f" | OVERLOADED: stopped at {r['aborted_at_secs']}s (backlog over {ABORT_BACKLOG_SECS:.0f}s or "
+             f"{BACKLOG_SENDS_SECS:.0f}s of sends)"
+             if r["aborted_at_secs"] is not None else ""), flush=True)
 
 
 def settle(clients: Clients, secs: float) -> int:
-    left = 0
+    left = reopened = 0
     for pipe, _ in clients.senders:
         pipe.send(("settle", secs))
     for pipe, _ in clients.senders:
-        left += _expect(pipe, "settled", secs + 30)[1]
+        msg = _expect(pipe, "settled", secs + 120)
+        left += msg[1]
+        reopened += msg[2]
+    if reopened:
+        print(f"      {reopened} visitor sockets had been closed by the server; opened again", flush=True)
     return left
 
 
@@ -926,8 +993,10 @@ def run_delivery(target, args, results: dict) -> None:
             print_rate_line(r)
             out.append(r)
             acked_total += r["acked"]
-            if r["unacked"]:
-                settle(clients, 60)
+            if r["unacked"] or r["aborted_at_secs"] is not None or r["sender_socket_ends"]:
+                left = settle(clients, 180)
+                if left:
+                    print(f"      {left} sends still unacknowledged after 180 s", flush=True)
         if args.sustained:
             steps = results.setdefault("sustained_steps", [])
             best, first_fail = None, None
@@ -945,10 +1014,10 @@ def run_delivery(target, args, results: dict) -> None:
                 print(f"      -> {'PASS' if r['pass'] else 'FAIL'}", flush=True)
                 steps.append(r)
                 acked_total += r["acked"]
-                if r["unacked"] or not r["pass"]:
-                    left = settle(clients, 90)
+                if r["unacked"] or not r["pass"] or r["sender_socket_ends"]:
+                    left = settle(clients, 180)
                     if left:
-                        print(f"      {left} sends still unacknowledged after 90 s", flush=True)
+                        print(f"      {left} sends still unacknowledged after 180 s", flush=True)
                 return r["pass"]
 
             for rate in args.sustained_rates:
@@ -1141,10 +1210,12 @@ def machine_info() -> dict:
                     break
     except OSError:
         pass
-    for mod in ("tornado", "redis", "sqlalchemy", "aiomysql", "websockets", "socketio", "engineio", "uvicorn"):
+    from importlib import metadata
+    for dist in ("tornado", "redis", "hiredis", "SQLAlchemy", "aiomysql", "websockets", "python-socketio",
+                 "python-engineio", "uvicorn"):
         try:
-            info[mod] = __import__(mod).__version__
-        except Exception:
+            info[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
             pass
     try:
         info["git_head"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -1180,31 +1251,47 @@ def ms(v) -> str:
     return fmt(v, 2) if v is not None and v < 100 else fmt(v, 1)
 
 
+def note_of(r: dict) -> str:
+    notes = []
+    if r.get("aborted_at_secs") is not None:
+        notes.append(f"overloaded: stopped at {r['aborted_at_secs']} s")
+    if r.get("send_failed"):
+        notes.append(f"{r['send_failed']} sends on closed sockets")
+    if r.get("machine_busy_pct_before", 0) >= QUIET["threshold"]:
+        notes.append(f"machine {r['machine_busy_pct_before']:.0f}% busy before")
+    if r.get("cpu_pct", {}).get("others", 0) >= 25:
+        notes.append(f"others used {r['cpu_pct']['others']:.0f}% CPU")
+    if r.get("latency_ms", {}).get("p99") is not None and r["latency_ms"]["p99"] >= SUSTAINED_P99_LIMIT_MS \
+            and not notes:
+        notes.append("p99 over 100 ms")
+    return "; ".join(notes)
+
+
 def print_report(all_results: dict) -> None:
     print("\n## Results\n")
-    print("| target | rate msg/s | sessions | sent | sent/s | p50 ms | p95 ms | p99 ms | max ms | lost | dup | "
-          "reordered | refused | sender lag p99 ms | CPU % (A / B / mariadb / redis / load gen / others) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("| target | rate msg/s | sessions | sent | sent/s | p50 ms | p95 ms | p99 ms | max ms | lost | unacked | dup | "
+          "reordered | refused | sender lag p99 ms | CPU % (A / B / mariadb / redis / load gen / others) | note |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for tname, res in all_results["targets"].items():
         for r in res.get("rates", []):
             lat, c = r["latency_ms"], r["cpu_pct"]
             cpu = " / ".join(fmt(c.get(k)) for k in ("worker A", "worker B", "mariadb", "redis", "load gen", "others"))
             print(f"| {tname} | {r['rate']:.0f} | {r['sessions']} | {r['sent']} | {r['achieved_rate']:.0f} | "
                   f"{ms(lat['p50'])} | {ms(lat['p95'])} | {ms(lat['p99'])} | {ms(lat['max'])} | {r['lost']} | "
-                  f"{r['dup']} | {r['reordered']} | {sum(r['errors'].values())} | {ms(r['sender_lag_ms']['p99'])} | "
-                  f"{cpu} |")
+                  f"{r['unacked']} | {r['dup']} | {r['reordered']} | {sum(r['errors'].values())} | "
+                  f"{ms(r['sender_lag_ms']['p99'])} | {cpu} | {note_of(r)} |")
     print("\nSustained (p99 < 100 ms, nothing lost/duplicated/reordered/refused):\n")
-    print("| target | rate msg/s | sessions | p50 ms | p99 ms | max ms | lost | dup | reordered | refused | "
+    print("| target | rate msg/s | sessions | p50 ms | p99 ms | max ms | lost | unacked | dup | reordered | refused | "
           "CPU % (A / B / mariadb / redis / load gen / others) | pass |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for tname, res in all_results["targets"].items():
         for r in res.get("sustained_steps", []):
             lat = r["latency_ms"]
             c = r["cpu_pct"]
             cpu = " / ".join(fmt(c.get(k)) for k in ("worker A", "worker B", "mariadb", "redis", "load gen", "others"))
             print(f"| {tname} | {r['rate']:.0f} | {r['sessions']} | {ms(lat['p50'])} | {ms(lat['p99'])} | "
-                  f"{ms(lat['max'])} | {r['lost']} | {r['dup']} | {r['reordered']} | {sum(r['errors'].values())} | "
-                  f"{cpu} | {'yes' if r['pass'] else 'no'} |")
+                  f"{ms(lat['max'])} | {r['lost']} | {r['unacked']} | {r['dup']} | {r['reordered']} | "
+                  f"{sum(r['errors'].values())} | {cpu} | {'yes' if r['pass'] else 'no: ' + note_of(r)} |")
     for tname, res in all_results["targets"].items():
         if "sustained_max_rate" in res:
             print(f"\n{tname}: highest passing rate {res['sustained_max_rate']} msg/s "
@@ -1257,6 +1344,7 @@ def parse_rates(text: str) -> list[float]:
 
 
 def main() -> int:
+    global ABORT_BACKLOG_SECS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--target", choices=("both", "callcenter", "socketio"), default="both")
@@ -1273,7 +1361,11 @@ def main() -> int:
     parser.add_argument("--sustained-duration", type=float, default=10.0)
     parser.add_argument("--per-session-rate", type=float, default=10.0,
                         help="sustained mode: at most this many msg/s per visitor socket")
+    parser.add_argument("--socketio-redis-pool", type=int, default=0,
+                        help="socketio server: 0 = stock AsyncRedisManager; N = a blocking Redis pool of N")
     parser.add_argument("--bisect", type=int, default=2)
+    parser.add_argument("--abort-backlog", type=float, default=ABORT_BACKLOG_SECS,
+                        help="stop a run once the oldest send has waited this long for its ack (0: never)")
     parser.add_argument("--idle", type=int, default=10_000, help="idle sockets (0: skip)")
     parser.add_argument("--idle-procs", type=int, default=4)
     parser.add_argument("--idle-concurrency", type=int, default=16, help="connects in flight per idle process")
@@ -1290,7 +1382,12 @@ def main() -> int:
     if args.only == "delivery":
         args.idle = 0
 
+    def stop(signum, _frame):  # SIGTERM, and SIGINT even when started in the background: clean up first
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     QUIET.update(max_wait=args.quiet_wait, threshold=args.quiet_threshold)
+    ABORT_BACKLOG_SECS = args.abort_backlog
     _limit_fds()
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if args.idle and soft < args.idle + 1000:

@@ -15,6 +15,8 @@ resume, no presence, no rate limits, no origin checks):
   sockets), and is acknowledged with {client_msg_id, seq};
 - `ping` is acknowledged at once (a WebSocket-level probe); GET /healthz pings
   Redis and answers 200.
+- --redis-pool N publishes through a bounded blocking pool instead of redis-py's
+  unbounded default (see BoundedPoolRedisManager); the default is stock.
 
 Run two of these on two ports with the same --channel for the two-process setup:
 
@@ -37,8 +39,30 @@ import socketio
 import uvicorn
 
 
-def build_app(redis_url: str, channel: str, secret: str):
-    mgr = socketio.AsyncRedisManager(redis_url, channel=channel)
+class BoundedPoolRedisManager(socketio.AsyncRedisManager):
+    """AsyncRedisManager publishing through a bounded, blocking connection pool (--redis-pool N).
+
+    Stock AsyncRedisManager uses redis-py's default pool, which has no upper bound: under a burst of
+    concurrent emits (python-socketio runs each event handler as its own task) it opens hundreds of new
+    connections at once, and each new connection costs a TCP connect plus redis-py 8.x's lookup of its
+    own version in the installed distributions' metadata. The product uses a BlockingConnectionPool."""
+
+    pool_size = 20
+
+    def _redis_connect(self):
+        pool = aioredis.BlockingConnectionPool.from_url(self.redis_url, max_connections=self.pool_size,
+                                                        timeout=5)
+        self.redis = aioredis.Redis(connection_pool=pool)
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
+
+
+def build_app(redis_url: str, channel: str, secret: str, redis_pool: int = 0):
+    if redis_pool > 0:
+        BoundedPoolRedisManager.pool_size = redis_pool
+        mgr = BoundedPoolRedisManager(redis_url, channel=channel)
+    else:
+        mgr = socketio.AsyncRedisManager(redis_url, channel=channel)
     sio = socketio.AsyncServer(async_mode="asgi", client_manager=mgr, cors_allowed_origins="*")
     seqs: dict[str, int] = defaultdict(int)
     redis = aioredis.Redis.from_url(redis_url)
@@ -110,9 +134,11 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--channel", default="bench-socketio")
     parser.add_argument("--secret", required=True)
+    parser.add_argument("--redis-pool", type=int, default=0,
+                        help="0: stock AsyncRedisManager (unbounded pool); N: a blocking pool of N connections")
     args = parser.parse_args()
-    app = build_app(args.redis_url, args.channel, args.secret)
-    uvicorn.run(app, host=args.host, port=args.port, loop="asyncio", http="h11", ws="wsproto",
+    app = build_app(args.redis_url, args.channel, args.secret, args.redis_pool)
+    uvicorn.run(app, host=args.host, port=args.port, loop="asyncio", http="h11", ws="websockets-sansio",
                 log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=120)
 
 
