@@ -122,7 +122,7 @@ def make_app(services: Services, **extra_settings) -> web.Application:
         xsrf_cookies=False,
         # Protocol-level pings find dead sockets (a peer that vanished without a FIN).
         websocket_ping_interval=HEARTBEAT_INTERVAL_SECS,
-        websocket_ping_timeout=HEARTBEAT_INTERVAL_SECS * 2,
+        websocket_ping_timeout=HEARTBEAT_INTERVAL_SECS,  # Tornado caps it at the interval
         websocket_max_message_size=ws.MAX_FRAME_BYTES,
     )
     settings.update(extra_settings)
