@@ -24,7 +24,7 @@ from tornado.websocket import WebSocketClosedError
 from . import events, models
 from .errors import ApiError, InvalidInput, NotFound, Unauthorized
 from .events import Event
-from .handlers.base import describe_validation_error, json_dumps, origin_allowed
+from .handlers.base import json_dumps, origin_allowed, validate
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -81,10 +81,7 @@ class SendFrame(models._SendBody):
 def _validate(model, data: Any):
     if not isinstance(data, dict):
         raise InvalidInput("data must be an object", code="invalid_frame")
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc), code="invalid_frame") from None
+    return validate(model, data, code="invalid_frame")
 
 
 class Connection:

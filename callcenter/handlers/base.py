@@ -157,12 +157,7 @@ class APIHandler(BaseHandler):
             raise InvalidInput("request body is not valid JSON", code="invalid_json") from None
         if not isinstance(raw, dict):
             raise InvalidInput("request body must be a JSON object", code="invalid_json")
-        try:
-            return model.model_validate(raw)
-        except pydantic.ValidationError as exc:
-            raise InvalidInput(describe_validation_error(exc), code="invalid_input") from None
-        except RecursionError:
-            raise InvalidInput("request body is nested too deeply", code="invalid_json") from None
+        return validate(model, raw, code="invalid_input")
 
     def int_arg(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
         raw = self.get_query_argument(name, None)
@@ -259,6 +254,16 @@ def origin_allowed(origin: str, tenant: dict, request: httputil.HTTPServerReques
         return True
     allowed = tenant.get("allowed_origins") or []
     return "*" in allowed or origin.rstrip("/") in allowed
+
+
+def validate(model: type[M], raw: dict, *, code: str) -> M:
+    """A parsed JSON object (REST body or WS frame data) as `model`, or InvalidInput(code) saying why not."""
+    try:
+        return model.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc), code=code) from None
+    except RecursionError:
+        raise InvalidInput("input is nested too deeply", code="invalid_json") from None
 
 
 def describe_validation_error(exc: pydantic.ValidationError) -> str:
