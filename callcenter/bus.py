@@ -31,6 +31,17 @@ REDIS_POOL_WAIT_SECS = 5.0
 SUBSCRIBER_POLL_SECS = 10.0
 
 
+async def cancel_and_wait(task: asyncio.Task | None) -> None:
+    """Stop a background loop and let it finish unwinding."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
 class BusUnavailable(Exception):
     """The bus cannot take the event right now."""
 
@@ -115,12 +126,7 @@ class RedisBus(Bus):
 
     async def close(self) -> None:
         self._closing = True
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
     async def ping(self) -> None:
         try:

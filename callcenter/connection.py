@@ -86,7 +86,7 @@ def _validate(model, data: Any):
 
 class Connection:
     __slots__ = ("handler", "services", "hub", "id", "origin", "kind", "tenant_id", "agent", "session_id",
-                 "visitor", "seen", "buffer", "catch_up", "pending_frames", "pending_bytes", "closed",
+                 "visitor", "seen", "buffer", "pending_frames", "pending_bytes", "closed",
                  "tokens", "tokens_at", "typing_sent", "auth_timer", "flooded", "flood_window_start")
 
     def __init__(self, handler, services, hub: Hub, origin: str | None):
@@ -102,7 +102,6 @@ class Connection:
         self.visitor = None
         self.seen: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.buffer: list | None = None
-        self.catch_up: set[str] = set()
         self.pending_frames = 0
         self.pending_bytes = 0
         self.closed = False

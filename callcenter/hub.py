@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from . import events
+from .bus import cancel_and_wait
 from .events import Event
 from .handlers.base import json_dumps
 from .presence import PRESENCE_REFRESH_SECS, MemoryPresence, Presence, RedisPresence
@@ -48,12 +49,7 @@ class Hub:
 
     async def close(self) -> None:
         self.services.bus.remove_listener(self.on_event)
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
     def all_connections(self) -> list[Connection]:
         conns = [c for group in self.agents.values() for c in group]
@@ -68,28 +64,26 @@ class Hub:
 
     # ---- registration --------------------------------------------------------
 
-    async def add(self, conn: Connection) -> None:
+    def _place(self, conn: Connection) -> tuple[dict[str, set[Connection]], str, str]:
+        """Where a connection is registered (registry, key) and its presence subject."""
         if conn.kind == "agent":
-            self.agents[conn.tenant_id].add(conn)
-            await self._presence_change(conn, f"a:{conn.agent['id']}", "online")
-        else:
-            self.visitors[conn.session_id].add(conn)
-            await self._presence_change(conn, f"v:{conn.session_id}", "online")
+            return self.agents, conn.tenant_id, f"a:{conn.agent['id']}"
+        return self.visitors, conn.session_id, f"v:{conn.session_id}"
+
+    async def add(self, conn: Connection) -> None:
+        registry, key, subject = self._place(conn)
+        registry[key].add(conn)
         self.services.metrics.sockets_open.labels(conn.kind).inc()
+        await self._presence_change(conn, subject, "online")
 
     async def remove(self, conn: Connection) -> None:
-        if conn.kind == "agent":
-            group = self.agents.get(conn.tenant_id)
-            subject = f"a:{conn.agent['id']}"
-        else:
-            group = self.visitors.get(conn.session_id)
-            subject = f"v:{conn.session_id}"
+        registry, key, subject = self._place(conn)
+        group = registry.get(key)
         if group is None or conn not in group:
             return
         group.discard(conn)
         if not group:
-            (self.agents if conn.kind == "agent" else self.visitors).pop(
-                conn.tenant_id if conn.kind == "agent" else conn.session_id, None)
+            registry.pop(key, None)
         self.services.metrics.sockets_open.labels(conn.kind).dec()
         await self._presence_change(conn, subject, None)
 
