@@ -217,6 +217,7 @@ async def test_redis_restart_workers_resubscribe_and_missed_messages_arrive(mysq
                 await api.post("/api/v1/chat/public/message", {"session_id": visitor.session_id,
                                "message": "after"}, token=visitor.token)
                 await agent.wait_for_seq(visitor.session_id, 9)
+                await widget.wait_for_seq(visitor.session_id, 9)
                 assert agent.seqs(visitor.session_id) == list(range(1, 10))
                 assert widget.seqs(visitor.session_id) == list(range(1, 10))
                 assert all("resubscribed" in w.log() for w in cluster.workers), cluster.logs()
