@@ -183,6 +183,18 @@ class StoreUnavailable(Unavailable):
 _MYSQL_CONNECTION_ERRORS = {2002, 2003, 2006, 2013, 2055, 1040, 1053, 1205, 1213}
 
 
+# Deadlock and lock-wait timeout: the transaction was rolled back whole and may simply be run again.
+_MYSQL_TRANSIENT_CONFLICTS = {1205, 1213}
+TRANSIENT_RETRIES = 3
+
+
+def _is_transient_conflict(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    orig = getattr(cause, "orig", None)
+    code = orig.args[0] if orig is not None and getattr(orig, "args", None) else None
+    return code in _MYSQL_TRANSIENT_CONFLICTS
+
+
 def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, (ConnectionError, OSError, asyncio.TimeoutError)):
         return True
@@ -634,11 +646,18 @@ class Store:
             if existing:
                 return SendResult(existing, created=False)
         try:
-            async with self._write() as conn:
-                now = now_ms()
-                message, reopened, session = await self._append_message(
-                    conn, tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id, now,
-                    return_reopened=True)
+            for attempt in range(TRANSIENT_RETRIES + 1):
+                try:
+                    async with self._write() as conn:
+                        now = now_ms()
+                        message, reopened, session = await self._append_message(
+                            conn, tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id,
+                            now, return_reopened=True)
+                    break
+                except StoreUnavailable as exc:
+                    # InnoDB rolled the whole transaction back (deadlock / lock wait): run it again.
+                    if attempt == TRANSIENT_RETRIES or not _is_transient_conflict(exc):
+                        raise
         except IntegrityError:
             # A concurrent retry with the same client_msg_id won the race; ours rolled back whole.
             if client_msg_id:
