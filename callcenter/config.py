@@ -37,6 +37,35 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _env_number(name: str, default: int | float) -> int | float:
+    """A positive rate-limit number from the environment (a float where the default is one)."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw) if isinstance(default, float) else int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {'number' if isinstance(default, float) else 'whole number'}, "
+                          f"got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
+    return value
+
+
+# Config field -> environment variable, for every rate limit.
+RATE_LIMIT_ENV = {
+    "login_max_failures": "CALLCENTER_LOGIN_MAX_FAILURES",
+    "login_window_secs": "CALLCENTER_LOGIN_WINDOW_SECS",
+    "session_starts_per_ip": "CALLCENTER_SESSION_STARTS_PER_IP",
+    "session_start_window_secs": "CALLCENTER_SESSION_START_WINDOW_SECS",
+    "messages_per_session": "CALLCENTER_MESSAGES_PER_SESSION",
+    "message_window_secs": "CALLCENTER_MESSAGE_WINDOW_SECS",
+    "ws_frames_per_sec": "CALLCENTER_WS_FRAMES_PER_SEC",
+    "ws_frame_burst": "CALLCENTER_WS_FRAME_BURST",
+    "ws_flood_limit": "CALLCENTER_WS_FLOOD_LIMIT",
+}
+
+
 def redact_url(url: str) -> str:
     """The URL with any password replaced, safe for logs and error messages."""
     try:
@@ -67,10 +96,20 @@ class Config:
     max_message_chars: int = 5000
     agent_token_ttl_secs: int = 12 * 3600
     visitor_token_ttl_secs: int = 30 * 24 * 3600
-    login_max_failures: int = 10
+    # Rate limits (in Redis when CALLCENTER_REDIS_URL is set, so every worker shares them; in memory
+    # otherwise). Each has a CALLCENTER_* variable, listed in RATE_LIMIT_ENV.
+    login_max_failures: int = 10  # per email and tenant; five times as many per IP
     login_window_secs: int = 300
     session_starts_per_ip: int = 30
     session_start_window_secs: int = 60
+    # Messages one sender (the visitor, or the agents) may send into one session per window, REST and WS.
+    messages_per_session: int = 1200
+    message_window_secs: int = 60
+    # Inbound WebSocket frames: a token bucket per socket (rate, burst); a client refused more than
+    # ws_flood_limit frames within 10 s is disconnected with close code 4029.
+    ws_frames_per_sec: float = 20.0
+    ws_frame_burst: int = 60
+    ws_flood_limit: int = 300
     seed_demo: bool = False
     log_level: str = "INFO"
 
@@ -87,9 +126,7 @@ class Config:
             gemini_api_key=env.get("GEMINI_API_KEY") or None,
             gemini_model=env.get("CALLCENTER_GEMINI_MODEL") or DEFAULT_GEMINI_MODEL,
             gemini_base_url=env.get("CALLCENTER_GEMINI_BASE_URL") or None,
-            login_max_failures=_env_int("CALLCENTER_LOGIN_MAX_FAILURES", 10),
-            login_window_secs=_env_int("CALLCENTER_LOGIN_WINDOW_SECS", 300),
-            session_starts_per_ip=_env_int("CALLCENTER_SESSION_STARTS_PER_IP", 30),
+            **{field: _env_number(name, getattr(cls, field)) for field, name in RATE_LIMIT_ENV.items()},
             log_level=env.get("CALLCENTER_LOG_LEVEL") or "INFO",
         )
         for key, value in overrides.items():

@@ -43,10 +43,8 @@ RESUME_PAGE = 500
 MAX_CATCH_UP_PER_SESSION = 5000
 # Sessions whose seq an agent socket tracks (least recently active dropped first).
 MAX_TRACKED_SESSIONS = 1000
-# Inbound frames: a token bucket per socket; a client far past it is disconnected.
-FRAME_RATE_PER_SEC = 20.0
-FRAME_BURST = 60
-FRAME_FLOOD_LIMIT = 300
+# Inbound frames: a token bucket per socket (Config.ws_frames_per_sec, ws_frame_burst); a client refused
+# more than Config.ws_flood_limit frames within FLOOD_WINDOW_SECS is disconnected.
 FLOOD_WINDOW_SECS = 10.0
 TYPING_THROTTLE_SECS = 2.0
 TYPING_TTL_MS = 6000
@@ -105,7 +103,7 @@ class Connection:
         self.pending_frames = 0
         self.pending_bytes = 0
         self.closed = False
-        self.tokens = float(FRAME_BURST)
+        self.tokens = float(services.config.ws_frame_burst)
         self.tokens_at = time.monotonic()
         self.typing_sent: dict[str, tuple[float, bool]] | None = None
         self.flooded = 0
@@ -154,7 +152,8 @@ class Connection:
 
     def _take_token(self) -> bool:
         now = time.monotonic()
-        self.tokens = min(FRAME_BURST, self.tokens + (now - self.tokens_at) * FRAME_RATE_PER_SEC)
+        config = self.services.config
+        self.tokens = min(config.ws_frame_burst, self.tokens + (now - self.tokens_at) * config.ws_frames_per_sec)
         self.tokens_at = now
         if self.tokens >= 1:
             self.tokens -= 1
@@ -169,7 +168,7 @@ class Connection:
         if self.closed:
             return
         if not self._take_token():
-            if self.flooded > FRAME_FLOOD_LIMIT:
+            if self.flooded > self.services.config.ws_flood_limit:
                 self.close(CLOSE_FLOOD, "too many frames")
             elif self.flooded == 1:
                 self.send_error("rate_limited", "too many frames; slow down")

@@ -33,7 +33,7 @@ python-socketio + AsyncRedisManager relay of scripts/bench/socketio_server.py):
    refused; then --bisect steps between the last pass and the first failure.
    Sessions grow with the rate (max(--sessions, rate / --per-session-rate)) so
    that no visitor socket goes past the product's per-socket frame limit
-   (connection.FRAME_RATE_PER_SEC = 20/s), which a real visitor never reaches.
+   (Config.ws_frames_per_sec, 20/s by default), which a real visitor never reaches.
 4. Idle (--idle N): a fresh worker, N authenticated idle visitor sockets opened
    from --idle-procs client processes; VmRSS of the worker before and after ->
    KB per socket; meanwhile GET /healthz (a new TCP connection each time) and a

@@ -168,13 +168,13 @@ async def test_dead_peer_found_by_heartbeat(api, http_port, services, tenant_fac
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_no_auth_frame_in_time_and_frame_flood(http_server, base_url, tenant_factory, monkeypatch):
+async def test_no_auth_frame_in_time_and_frame_flood(http_server, base_url, services, tenant_factory, monkeypatch):
     monkeypatch.setattr(connection_module, "AUTH_TIMEOUT_SECS", 0.3)
     silent = await WsClient.connect(base_url)
     assert await silent.closed() == connection_module.CLOSE_AUTH_TIMEOUT
     tenant = await tenant_factory()
     flooder = await WsClient.connect(base_url, tenant.agent.token)
-    for i in range(connection_module.FRAME_BURST + connection_module.FRAME_FLOOD_LIMIT + 50):
+    for i in range(services.config.ws_frame_burst + services.config.ws_flood_limit + 50):
         try:
             await flooder.send("ping", t=i)
         except Exception:  # the server closed it mid-flood
