@@ -29,6 +29,7 @@ REDIS_CONNECT_TIMEOUT_SECS = 3.0
 REDIS_POOL_SIZE = 200
 REDIS_POOL_WAIT_SECS = 5.0
 SUBSCRIBER_POLL_SECS = 10.0
+MAX_PUBLISH_BATCH = 500
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -116,6 +117,8 @@ class RedisBus(Bus):
         self._task: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
         self._closing = False
+        self._outbox: list[tuple[str, asyncio.Future]] = []
+        self._publisher: asyncio.Task | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="redis-bus")
@@ -137,10 +140,32 @@ class RedisBus(Bus):
             raise BusUnavailable("not subscribed to the event channel")
 
     async def publish(self, event: Event) -> None:
+        """Publish once Redis has the event. Concurrent publishes share one pipeline round trip,
+        in the order they were made (one connection, one write)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._outbox.append((json.dumps(event.to_dict(), separators=(",", ":")), future))
+        if self._publisher is None or self._publisher.get_loop() is not loop:
+            self._publisher = loop.create_task(self._publish_waiting(), name="redis-bus-publisher")
+        await future
+
+    async def _publish_waiting(self) -> None:
         try:
-            await self.redis.publish(self.channel, json.dumps(event.to_dict(), separators=(",", ":")))
-        except RedisError as exc:
-            raise BusUnavailable(str(exc)) from exc
+            while self._outbox:
+                batch, self._outbox = self._outbox[:MAX_PUBLISH_BATCH], self._outbox[MAX_PUBLISH_BATCH:]
+                error = None
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for payload, _ in batch:
+                            pipe.publish(self.channel, payload)
+                        await pipe.execute()
+                except RedisError as exc:
+                    error = BusUnavailable(str(exc))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error) if error else future.set_result(None)
+        finally:
+            self._publisher = None
 
     async def _run(self) -> None:
         backoff = 0.1

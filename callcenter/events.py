@@ -6,7 +6,7 @@ it to the other workers. Services publish only after their transaction commits.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from . import models
 
@@ -46,7 +46,10 @@ class Event:
         return {"type": self.type, "data": self.data}
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Shallow: it is serialized right away (dataclasses.asdict would deep-copy the payload first).
+        return {"type": self.type, "tenant_id": self.tenant_id, "data": self.data, "session_id": self.session_id,
+                "to_agents": self.to_agents, "to_visitor": self.to_visitor, "agent_id": self.agent_id,
+                "meta": self.meta}
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Event":

@@ -11,6 +11,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
+
 from . import events
 from .bus import Bus, BusUnavailable
 from .config import Config
@@ -124,6 +126,7 @@ class ChatService:
         self.limiter = limiter
         self.config = config
         self.metrics = None  # set by the app factory
+        self.ai = None  # the AIService, set by the app factory
 
     async def publish(self, *evts: events.Event) -> None:
         """Tell everyone, after the commit. A bus outage only delays delivery: clients
@@ -249,8 +252,13 @@ class ChatService:
     async def _message_budget(self, tenant_id: str, session_id: str, sender_type: str) -> None:
         """Messages per session and sender (REST and WS alike; shared by all workers through Redis).
         Per sender, so a visitor flooding a chat does not silence the agent answering it."""
-        decision = await self.limiter.hit(f"msg:{tenant_id}:{session_id}:{sender_type}",
-                                          self.config.messages_per_session, self.config.message_window_secs)
+        try:
+            decision = await self.limiter.hit(f"msg:{tenant_id}:{session_id}:{sender_type}",
+                                              self.config.messages_per_session, self.config.message_window_secs)
+        except RedisError as exc:
+            # Fail open: a Redis outage must not stop the chat (messages are stored, resume delivers them).
+            log.warning("message rate limit not checked, Redis unavailable: %s", exc)
+            return
         if not decision.allowed:
             raise RateLimited("too many messages in this conversation; slow down", decision.retry_after_secs)
 
@@ -263,6 +271,8 @@ class ChatService:
         if result.reopened and session is not None:
             evts.append(events.session_status(session, None, resolved=False))
         await self.publish(*evts)
+        if msg["sender_type"] == "visitor" and self.ai is not None:
+            await self.ai.on_visitor_message(msg, session)
 
     async def _agent_in_tenant(self, agent: dict, agent_id: int) -> dict:
         target = await self.store.get_agent(agent["tenant_id"], agent_id)
@@ -314,6 +324,8 @@ class ChatService:
         await self.publish(events.message_new(note_msg, session),
                            events.session_transferred(session, from_agent, target, agent),
                            events.session_assigned(session, target, agent), events.agent_joined(session, target))
+        if self.ai is not None:
+            self.ai.summarize_later(session, "transfer")
         return session
 
     async def set_resolved(self, agent: dict, session_id: str, resolved: bool) -> dict:
@@ -322,6 +334,8 @@ class ChatService:
         session, note_msg = await self.store.set_status(agent["tenant_id"], session_id,
                                                         "resolved" if resolved else "open", system_note=note)
         await self.publish(events.message_new(note_msg, session), events.session_status(session, agent, resolved))
+        if resolved and self.ai is not None:
+            self.ai.summarize_later(session, "resolve")
         return session
 
     async def agent_read(self, agent: dict, session_id: str, seq: int) -> dict:

@@ -249,6 +249,183 @@ def _row(row: sa.Row | None) -> dict | None:
     return dict(row._mapping) if row is not None else None
 
 
+@contextlib.contextmanager
+def _unavailable_on_connection_errors():
+    """Turn "the database is not there" into StoreUnavailable (503); anything else passes as is."""
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except (DBAPIError, OSError, asyncio.TimeoutError) as exc:
+        if is_connection_error(exc):
+            raise StoreUnavailable(str(exc)) from exc
+        raise
+
+
+@dataclass(slots=True)
+class SendRequest:
+    tenant_id: str
+    session_id: str
+    sender_type: str
+    sender_id: int
+    sender_name: str
+    body: str
+    client_msg_id: str | None
+    at_ms: int | None = None  # None: the time it is stored
+
+
+def _apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool:
+    """Update a session row (in memory) for one more message; True when it reopens the session."""
+    state["last_seq"] += 1
+    state["updated_at_ms"] = at_ms
+    state["last_message_preview"] = preview_of(body)
+    state["last_message_sender"] = sender_type
+    if sender_type == "visitor":
+        state["agent_unread"] += 1
+        if state["waiting_since_ms"] is None:
+            state["waiting_since_ms"] = at_ms
+        if state["status"] == "resolved":
+            state["status"] = "open" if state["assigned_agent_id"] is None else "assigned"
+            state["resolved_at_ms"] = None
+            return True
+    elif sender_type in ("agent", "ai"):
+        state["waiting_since_ms"] = None
+    return False
+
+
+# The session columns a message changes (written back by `_write_back_sessions`).
+_MESSAGE_SESSION_COLUMNS = ("last_seq", "updated_at_ms", "last_message_preview", "last_message_sender",
+                            "waiting_since_ms", "agent_unread", "status", "resolved_at_ms")
+
+
+def _write_back_sessions(dialect: str, rows: list[dict]):
+    """One statement writing the message columns of several locked session rows."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(sessions).values(rows)
+        return stmt.on_conflict_do_update(index_elements=["id"], set_={
+            col: getattr(stmt.excluded, col) for col in _MESSAGE_SESSION_COLUMNS})
+    from sqlalchemy.dialects.mysql import insert
+    stmt = insert(sessions).values(rows)
+    return stmt.on_duplicate_key_update({col: getattr(stmt.inserted, col) for col in _MESSAGE_SESSION_COLUMNS})
+
+
+MAX_SEND_BATCH = 256
+
+
+class _SendBatcher:
+    """Group commit of this worker's sends.
+
+    Sends queue up while a batch is in the database; the next batch takes all of them
+    (up to MAX_SEND_BATCH). An idle worker stores a lone send at once, so batching adds
+    no wait; a busy one pays the round trips and the log flush once per batch. Each
+    sender is answered only after the batch commits: store-before-publish holds.
+    The batches run one after another on a connection of their own, which saves the
+    pool's ping and reset round trips.
+    """
+
+    def __init__(self, store: "Store"):
+        self.store = store
+        self._waiting: list[tuple[SendRequest, asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+        self._conn: AsyncConnection | None = None
+
+    async def submit(self, request: SendRequest) -> "SendResult":
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._waiting.append((request, future))
+        if self._task is None or self._task.get_loop() is not loop:
+            # (A task of another, finished event loop is abandoned, with its connection.)
+            if self._task is not None:
+                self._conn = None
+            self._task = loop.create_task(self._run(), name="store-send-batcher")
+        return await future
+
+    async def close(self) -> None:
+        task = self._task
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.shield(task)
+        await self._drop_connection()
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_SEND_BATCH], self._waiting[MAX_SEND_BATCH:]
+                await self._commit(batch)
+        finally:
+            self._task = None
+
+    async def _commit(self, batch: list[tuple[SendRequest, asyncio.Future]]) -> None:
+        requests = [req for req, _ in batch]
+        try:
+            outcomes = await self._store_with_retries(requests)
+        except IntegrityError:
+            # Not expected (duplicates are found under the session locks), but never fail a whole
+            # batch for one request: store them one by one, each with its own answer.
+            if len(batch) > 1:
+                for item in batch:
+                    await self._commit([item])
+                return
+            outcomes = [await self._existing_or_error(requests[0])]
+        except Exception as exc:  # every sender must get an answer, whatever went wrong
+            outcomes = [exc] * len(batch)
+        for (_, future), outcome in zip(batch, outcomes):
+            if future.done():
+                continue  # the sender went away
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    async def _store_with_retries(self, requests: list[SendRequest]) -> list[Any]:
+        for attempt in range(TRANSIENT_RETRIES + 1):
+            reused = self._conn is not None
+            try:
+                return await self._store_once(requests)
+            except StoreUnavailable as exc:
+                # InnoDB rolled the whole transaction back (deadlock / lock wait): run it again.
+                # A kept connection that the server dropped meanwhile: once more on a new one.
+                if attempt == TRANSIENT_RETRIES or not (_is_transient_conflict(exc) or (reused and attempt == 0)):
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _store_once(self, requests: list[SendRequest]) -> list[Any]:
+        lock = self.store._sqlite_write_lock
+        with _unavailable_on_connection_errors():
+            if lock is not None:
+                await lock.acquire()
+            try:
+                if self._conn is None:
+                    self._conn = await self.store.engine.connect()
+                conn = self._conn
+                try:
+                    async with conn.begin():
+                        return await self.store._store_batch(conn, requests)
+                except BaseException:
+                    # Its state is unknown after a failure: the next batch starts on a new connection.
+                    await self._drop_connection()
+                    raise
+            finally:
+                if lock is not None:
+                    lock.release()
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except (DBAPIError, OSError, asyncio.TimeoutError):
+                await conn.invalidate()
+
+    async def _existing_or_error(self, request: SendRequest) -> Any:
+        if request.client_msg_id:
+            existing = await self.store.find_message(request.tenant_id, request.session_id, request.sender_type,
+                                                     request.sender_id, request.client_msg_id)
+            if existing:
+                return SendResult(existing, created=False)
+        return Conflict("the message could not be stored; send it again", code="send_conflict")
+
+
 class Store:
     """Async access to the database. One per process; safe for concurrent use."""
 
@@ -273,24 +450,22 @@ class Store:
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
         # SQLite has one writer; serialising our write transactions avoids SQLITE_BUSY upgrades.
         self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._batcher = _SendBatcher(self)
 
     async def close(self) -> None:
+        await self._batcher.close()
         await self.engine.dispose()
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        try:
+        with _unavailable_on_connection_errors():
             async with self.engine.connect() as conn:
                 yield conn
-        except (DBAPIError, OSError, asyncio.TimeoutError) as exc:
-            if is_connection_error(exc):
-                raise StoreUnavailable(str(exc)) from exc
-            raise
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         lock = self._sqlite_write_lock
-        try:
+        with _unavailable_on_connection_errors():
             if lock is not None:
                 await lock.acquire()
             try:
@@ -299,12 +474,6 @@ class Store:
             finally:
                 if lock is not None:
                     lock.release()
-        except IntegrityError:
-            raise
-        except (DBAPIError, OSError, asyncio.TimeoutError) as exc:
-            if is_connection_error(exc):
-                raise StoreUnavailable(str(exc)) from exc
-            raise
 
     async def ping(self) -> None:
         async with self._read() as conn:
@@ -635,72 +804,88 @@ class Store:
 
     async def send_message(self, tenant_id: str, session_id: str, *, sender_type: str, sender_id: int,
                            sender_name: str, body: str, client_msg_id: str | None = None) -> SendResult:
-        """Store one message in one transaction: the next seq of the session, no gap, no duplicate.
+        """Store one message: the next seq of the session, no gap, no duplicate.
 
-        The session row's UPDATE takes its row lock first, so concurrent senders on
-        any number of workers queue on it and each reads the seq it just wrote.
-        A retry with a known client_msg_id returns the first message.
+        Concurrent sends of this worker are group-committed (see `_SendBatcher`): one
+        transaction stores everything that queued up while the previous one ran, so a
+        busy worker pays a handful of round trips and one log flush per batch instead
+        of per message. A retry with a known client_msg_id returns the first message.
         """
-        if client_msg_id:
-            existing = await self.find_message(tenant_id, session_id, sender_type, sender_id, client_msg_id)
-            if existing:
-                return SendResult(existing, created=False)
-        try:
-            for attempt in range(TRANSIENT_RETRIES + 1):
-                try:
-                    async with self._write() as conn:
-                        now = now_ms()
-                        message, reopened, session = await self._append_message(
-                            conn, tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id,
-                            now, return_reopened=True)
-                    break
-                except StoreUnavailable as exc:
-                    # InnoDB rolled the whole transaction back (deadlock / lock wait): run it again.
-                    if attempt == TRANSIENT_RETRIES or not _is_transient_conflict(exc):
-                        raise
-        except IntegrityError:
-            # A concurrent retry with the same client_msg_id won the race; ours rolled back whole.
-            if client_msg_id:
-                existing = await self.find_message(tenant_id, session_id, sender_type, sender_id, client_msg_id)
-                if existing:
-                    return SendResult(existing, created=False)
-            raise
-        return SendResult(message, created=True, reopened=reopened, session=session)
+        request = SendRequest(tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id)
+        return await self._batcher.submit(request)
+
+    async def _store_batch(self, conn: AsyncConnection, batch: list["SendRequest"]) -> list[Any]:
+        """Append a batch of messages in the caller's transaction; one outcome per request
+        (a SendResult, or the ApiError that request gets).
+
+        Round trips, whatever the batch size: lock the sessions (SELECT … FOR UPDATE, in
+        primary-key order so that two workers' batches cannot deadlock each other), look up
+        the client_msg_ids already stored (only when some were given), write the sessions
+        back, insert the messages. Every writer of a session row locks it first, so the
+        duplicate check under the lock cannot race.
+        """
+        ids = sorted({r.session_id for r in batch})
+        c = sessions.c
+        found = {row.id: dict(row._mapping) for row in (await conn.execute(
+            sessions.select().where(c.id.in_(ids)).order_by(c.id).with_for_update())).all()}
+        seq_before = {sid: row["last_seq"] for sid, row in found.items()}
+        with_ids = [r for r in batch if r.client_msg_id]
+        stored: dict[tuple, dict] = {}
+        if with_ids:
+            m = messages.c
+            rows = (await conn.execute(messages.select().where(
+                m.session_id.in_({r.session_id for r in with_ids}),
+                m.client_msg_id.in_({r.client_msg_id for r in with_ids})))).all()
+            stored = {(row.session_id, row.sender_type, row.sender_id, row.client_msg_id): dict(row._mapping)
+                      for row in rows}
+        outcomes: list[Any] = []
+        touched: dict[str, dict] = {}
+        new_rows: list[dict] = []
+        for req in batch:
+            state = found.get(req.session_id)
+            if state is None or state["tenant_id"] != req.tenant_id:
+                outcomes.append(NotFound("no such session", code="session_not_found"))
+                continue
+            key = (req.session_id, req.sender_type, req.sender_id, req.client_msg_id)
+            if req.client_msg_id and key in stored:
+                outcomes.append(stored[key])  # the first message; completed below if it is in this batch
+                continue
+            at_ms = req.at_ms or now_ms()
+            reopened = _apply_message(state, req.sender_type, req.body, at_ms)
+            touched[req.session_id] = state
+            row = {"tenant_id": req.tenant_id, "session_id": req.session_id, "seq": state["last_seq"],
+                   "sender_type": req.sender_type, "sender_id": req.sender_id, "sender_name": req.sender_name,
+                   "body": req.body, "client_msg_id": req.client_msg_id, "created_at_ms": at_ms}
+            if req.client_msg_id:
+                stored[key] = row
+            new_rows.append(row)
+            outcomes.append(SendResult(row, created=True, reopened=reopened, session=dict(state)))
+        if not new_rows:
+            return [o if not isinstance(o, dict) else SendResult(o, created=False) for o in outcomes]
+        await conn.execute(_write_back_sessions(conn.dialect.name, list(touched.values())))
+        if conn.dialect.insert_returning:
+            m = messages.c
+            inserted = (await conn.execute(messages.insert().returning(m.id, m.session_id, m.seq), new_rows)).all()
+        else:
+            # MySQL 8 has no INSERT … RETURNING, and its interleaved auto-increment mode does not
+            # promise consecutive ids to a multi-row insert: read them back (still under the locks).
+            await conn.execute(messages.insert(), new_rows)
+            m = messages.c
+            inserted = (await conn.execute(sa.select(m.id, m.session_id, m.seq).where(sa.or_(*(
+                sa.and_(m.session_id == sid, m.seq > seq_before[sid]) for sid in touched))))).all()
+        ids_by_seq = {(row.session_id, row.seq): row.id for row in inserted}
+        for row in new_rows:
+            row["id"] = ids_by_seq[(row["session_id"], row["seq"])]
+        return [o if not isinstance(o, dict) else SendResult(o, created=False) for o in outcomes]
 
     async def _append_message(self, conn, tenant_id, session_id, sender_type, sender_id, sender_name, body,
-                              client_msg_id, now, *, return_reopened=False):
-        c = sessions.c
-        values: dict[str, Any] = {
-            "last_seq": c.last_seq + 1,
-            "updated_at_ms": now,
-            "last_message_preview": preview_of(body),
-            "last_message_sender": sender_type,
-        }
-        if sender_type == "visitor":
-            values["agent_unread"] = c.agent_unread + 1
-            values["waiting_since_ms"] = sa.func.coalesce(c.waiting_since_ms, now)
-        elif sender_type in ("agent", "ai"):
-            values["waiting_since_ms"] = None
-        result = await conn.execute(
-            sessions.update().where(c.tenant_id == tenant_id, c.id == session_id).values(**values))
-        if result.rowcount == 0:
-            raise NotFound("no such session", code="session_not_found")
-        # The whole row (one read either way): the event after the commit needs it, so no second query.
-        state = dict((await conn.execute(sessions.select().where(c.id == session_id))).one()._mapping)
-        reopened = False
-        if sender_type == "visitor" and state["status"] == "resolved":
-            await conn.execute(sessions.update().where(c.id == session_id).values(
-                status=sa.case((c.assigned_agent_id.is_(None), "open"), else_="assigned"), resolved_at_ms=None))
-            state["status"] = "open" if state["assigned_agent_id"] is None else "assigned"
-            state["resolved_at_ms"] = None
-            reopened = True
-        row = {
-            "tenant_id": tenant_id, "session_id": session_id, "seq": state["last_seq"], "sender_type": sender_type,
-            "sender_id": sender_id, "sender_name": sender_name, "body": body, "client_msg_id": client_msg_id,
-            "created_at_ms": now,
-        }
-        row["id"] = (await conn.execute(messages.insert().values(**row))).inserted_primary_key[0]
-        return (row, reopened, state) if return_reopened else row
+                              client_msg_id, now) -> dict:
+        """One message inside a transaction the caller holds (system notes of assign/resolve)."""
+        [outcome] = await self._store_batch(conn, [SendRequest(tenant_id, session_id, sender_type, sender_id,
+                                                               sender_name, body, client_msg_id, now)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome.message
 
     # ---- bulk (demo data, data generator) ---------------------------------
 
