@@ -41,6 +41,7 @@ setup(
             "pytest>=8",
             "pytest-tornado>=0.8",
             "playwright>=1.40",
+            "schemathesis>=4.0",
         ],
     },
     entry_points={"console_scripts": ["callcenter=callcenter.cli:main"]},

@@ -113,9 +113,7 @@ def make_app(services: Services, **extra_settings) -> web.Application:
         services=services,
         openapi=openapi.build(routes),
         template_path=str(TEMPLATE_DIR),
-        static_path=str(STATIC_DIR),
-        static_url_prefix="/static/",
-        static_handler_class=pages.StaticHandler,
+        # No `static_path`: it would add routes of its own; /static/ is in pages.routes like every route.
         default_handler_class=JSONNotFoundHandler,
         log_function=log_request,
         compress_response=True,

@@ -66,7 +66,7 @@ class MessagesHandler(AgentHandler):
 class SendHandler(AgentHandler):
     api = {"POST": {"summary": "Send an agent message (idempotent with client_msg_id)", "tags": ["messages"],
                     "auth": "agent", "body": models.AgentMessageRequest, "response": models.MessageResponse,
-                    "status": 201, "errors": [400, 401, 404, 413]}}
+                    "status": 201, "errors": [400, 401, 404, 413, 429]}}
 
     async def post(self) -> None:
         body = self.parse_body(models.AgentMessageRequest)

@@ -24,12 +24,57 @@ STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: 
                 429: "rate_limited", 500: "internal_error", 503: "unavailable"}
 
 
-def route(template: str, handler: type, **kwargs) -> web.URLSpec:
-    """A URLSpec from an OpenAPI-style template: `/a/{name}` becomes `/a/(?P<name>[^/]+)`."""
-    pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"
+def route(url: str, handler: type, **kwargs) -> web.URLSpec:
+    """A URLSpec from an OpenAPI-style template: `/a/{name}` becomes `/a/(?P<name>[^/]+)`, and
+    `/a/{name:path}` (the rest of the path, slashes included) `/a/(?P<name>.+)`. Every route of the
+    app is made here, so each one carries the template the OpenAPI document lists it under."""
+    pattern = re.sub(r"\{(\w+):path\}", r"(?P<\1>.+)", re.escape(url).replace(r"\{", "{").replace(r"\}", "}"))
+    pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$"
     spec = web.URLSpec(pattern, handler, kwargs or None)
-    spec.template = template  # read by the OpenAPI builder
+    spec.template = re.sub(r"\{(\w+):path\}", r"{\1}", url)  # read by the OpenAPI builder
     return spec
+
+
+def implemented_methods(handler_class: type) -> list[str]:
+    """The HTTP methods a handler class answers (the ones it defines), in Tornado's order."""
+    return [m for m in handler_class.SUPPORTED_METHODS
+            if getattr(handler_class, m.lower(), None) is not getattr(web.RequestHandler, m.lower())]
+
+
+# Sent on every response of every handler (API, pages, files, the socket's handshake): one place.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+    # A JSON answer opened as a page runs nothing and cannot be framed; pages set their own policy.
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+HSTS = "max-age=31536000"
+
+
+class SecureHeaders:
+    """Mixed into every handler class of the app, before Tornado's own class."""
+
+    # Statuses a route of this class can answer besides its own (the OpenAPI document lists them).
+    @classmethod
+    def implied_errors(cls, method: str, doc: dict) -> set[int]:
+        return set()
+
+    def set_default_headers(self) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            self.set_header(name, value)
+        if self.request.protocol == "https":  # behind nginx with TLS (xheaders): browsers keep to https
+            self.set_header("Strict-Transport-Security", HSTS)
+        self.clear_header("Server")
+
+    def finish_error(self, status_code: int, code: str, message: str) -> None:
+        """The JSON error shape every route answers with (a 405 also says which methods work)."""
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(implemented_methods(type(self))))
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json_dumps({"error": {"code": code, "message": message}}))
 
 
 def json_dumps(obj: Any) -> str:
@@ -37,7 +82,7 @@ def json_dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
 
 
-class BaseHandler(web.RequestHandler):
+class BaseHandler(SecureHeaders, web.RequestHandler):
     """Common to every route: security headers, request logging fields, JSON errors."""
 
     log_tenant: str = "-"
@@ -65,12 +110,6 @@ class BaseHandler(web.RequestHandler):
     def config(self):
         return self.settings["services"].config
 
-    def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
-        self.set_header("X-Frame-Options", "DENY")
-        self.clear_header("Server")
-
     def write_json(self, obj: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -92,8 +131,7 @@ class BaseHandler(web.RequestHandler):
         else:
             code = STATUS_CODES.get(status_code, "error")
             message = "internal error" if status_code >= 500 else self._reason
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json_dumps({"error": {"code": code, "message": message}}))
+        self.finish_error(status_code, code, message)
 
     def log_exception(self, typ, value, tb) -> None:
         if isinstance(value, ApiError):
@@ -122,6 +160,17 @@ class APIHandler(BaseHandler):
     api: dict[str, dict] = {}
     # Public (widget) routes answer CORS for the tenant's origins; agent routes are same-origin only.
     cross_origin = False
+
+    @classmethod
+    def implied_errors(cls, method: str, doc: dict) -> set[int]:
+        # 400: a token in the query string or a malformed parameter; 413: a body over the limit;
+        # 403: a same-origin route called from another origin.
+        errors = {400}
+        if doc.get("body") is not None:
+            errors.add(413)
+        if not cls.cross_origin:
+            errors.add(403)
+        return errors
 
     def check_xsrf_cookie(self) -> None:
         # No cookies carry authority here (bearer tokens only), so there is nothing to forge.
@@ -192,6 +241,10 @@ class AgentHandler(APIHandler):
 
     agent: dict
 
+    @classmethod
+    def implied_errors(cls, method: str, doc: dict) -> set[int]:
+        return super().implied_errors(method, doc) | {401}
+
     async def prepare(self) -> None:
         super().prepare()
         self.agent = await self.services.auth.agent_from_token(self.bearer_token())
@@ -203,6 +256,13 @@ class PublicHandler(APIHandler):
 
     cross_origin = True
     _cors_origin: str | None = None
+    # The tenant is known and this request's Origin is not one of its allowed origins.
+    _origin_refused = False
+
+    @classmethod
+    def implied_errors(cls, method: str, doc: dict) -> set[int]:
+        errors = super().implied_errors(method, doc)
+        return errors | {401} if doc.get("auth") == "visitor" else errors
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
@@ -212,9 +272,10 @@ class PublicHandler(APIHandler):
             self.set_header("Vary", "Origin")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # Errors carry nothing tenant-specific; let the widget read why its call failed.
+        # Errors carry nothing tenant-specific; let the widget read why its call failed, unless the
+        # tenant is known and does not allow this origin (CORS goes to its allowed origins only).
         origin = self.request.headers.get("Origin")
-        if origin and not self._cors_origin:
+        if origin and not self._cors_origin and not self._origin_refused:
             self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Vary", "Origin")
         super().write_error(status_code, **kwargs)
@@ -238,6 +299,8 @@ class PublicHandler(APIHandler):
             self._cors_origin = origin
             self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Vary", "Origin")
+        elif origin:
+            self._origin_refused = True
 
     async def visitor(self):
         identity = await self.services.auth.visitor_from_token(self.bearer_token())

@@ -1,21 +1,33 @@
-"""Pages served on the same origin as the API: the dashboard, the widget and its demo."""
-from __future__ import annotations
+"""Pages served on the same origin as the API: the dashboard, the widget and its demo, /static/ files.
 
-import json
+Every route here is in the OpenAPI document like the API's; every response carries the security
+headers of base.SecureHeaders (pages and files adjust the framing and script policy they need)."""
+from __future__ import annotations
 
 from tornado import web
 
 from ..paths import resource_dir
-from .base import BaseHandler
+from .base import BaseHandler, SecureHeaders, route
 
 # The dashboard allows no inline script; visitor text can never become code there.
 DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                  "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
                  "object-src 'none'")
+# The demo pages may be framed by their own origin (nothing else); the same script policy.
+DEMO_PAGE_CSP = DASHBOARD_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+STATIC_URL_PREFIX = "/static/"
+
+_FILE_ERRORS = {403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+def _static_dir() -> str:
+    return str(resource_dir("static"))
 
 
 class PageHandler(BaseHandler):
     """A template rendered with the dashboard CSP."""
+    api = {"GET": {"summary": "The agent dashboard (HTML)", "tags": ["pages"], "content_type": "text/html",
+                   "errors": []}}
 
     def initialize(self, template: str) -> None:
         self.template = template
@@ -25,47 +37,66 @@ class PageHandler(BaseHandler):
         self.set_header("Cache-Control", "no-cache")
         self.render(self.template)
 
+    def static_url(self, path: str, include_host: bool | None = None, **kwargs) -> str:
+        # /static/ is an ordinary route of the table (no `static_path` setting adding hidden ones).
+        return StaticHandler.make_static_url({"static_path": _static_dir(), "static_url_prefix": STATIC_URL_PREFIX},
+                                             path)
 
-class PublicFileHandler(web.StaticFileHandler):
-    """Files other sites load (the widget script) or open (demo pages)."""
+
+class FileErrors(SecureHeaders):
+    """A missing or refused file answers JSON like every other route."""
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        code = _FILE_ERRORS.get(status_code, "bad_request" if status_code < 500 else "internal_error")
+        message = {404: "no such file", 403: "cannot serve that path"}.get(status_code, self._reason)
+        self.finish_error(status_code, code, message)
+
+
+class PublicFileHandler(FileErrors, web.StaticFileHandler):
+    """One file other sites load (the widget script) or open (demo pages), at a fixed path."""
+
+    def initialize(self, path: str, filename: str) -> None:
+        super().initialize(path)
+        self.filename = filename
+
+    async def get(self, include_body: bool = True) -> None:
+        await super().get(self.filename, include_body)
+
+    async def head(self) -> None:
+        await self.get(include_body=False)
 
     def set_extra_headers(self, path: str) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-cache")
         if path.endswith(".js"):
             # The widget is embedded by other origins.
             self.set_header("Access-Control-Allow-Origin", "*")
             self.set_header("Cross-Origin-Resource-Policy", "cross-origin")
         else:
-            self.set_header("Content-Security-Policy", DASHBOARD_CSP.replace("frame-ancestors 'none'",
-                                                                            "frame-ancestors 'self'"))
+            self.set_header("Content-Security-Policy", DEMO_PAGE_CSP)
+            self.set_header("X-Frame-Options", "SAMEORIGIN")
 
     def get_content_type(self) -> str:
         # The files are UTF-8: said so, or a host page in another encoding garbles the widget's text.
         ctype = super().get_content_type()
         return ctype + "; charset=UTF-8" if ctype.startswith(("text/", "application/javascript")) else ctype
 
-    def write_error(self, status_code: int, **kwargs) -> None:
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish('{"error":{"code":"not_found","message":"no such file"}}' if status_code == 404 else
-                    '{"error":{"code":"bad_request","message":"cannot serve that path"}}')
+
+class StaticHandler(FileErrors, web.StaticFileHandler):
+    """/static/ (the dashboard's assets). Paths outside the folder are refused (403), encoded or not."""
 
 
-class StaticHandler(web.StaticFileHandler):
-    """/static/ (the dashboard's assets): a missing or refused file answers JSON like every other route."""
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        code = {403: "forbidden", 404: "not_found"}.get(status_code, "bad_request" if status_code < 500 else "error")
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"error": {"code": code, "message": self._reason}}))
+def _file_api(summary: str, content_type: str, errors: list[int]) -> dict:
+    get = {"summary": summary, "tags": ["pages"], "content_type": content_type, "errors": errors}
+    return {"GET": get, "HEAD": {**get, "summary": summary + " (headers only)"}}
 
 
-def _static_dir() -> str:
-    return str(resource_dir("static"))
-
+PublicFileHandler.api = _file_api("A public file (widget script or demo page)", "*/*", [404])
+StaticHandler.api = _file_api("A dashboard asset", "*/*", [403, 404])
 
 routes = [
-    web.URLSpec(r"/$", PageHandler, {"template": "index.html"}),
-    web.URLSpec(r"/(chat-widget\.js|widget-demo\.html|websocket-test\.html)$", PublicFileHandler,
-                {"path": _static_dir()}),
+    route("/", PageHandler, template="index.html"),
+    route("/chat-widget.js", PublicFileHandler, path=_static_dir(), filename="chat-widget.js"),
+    route("/widget-demo.html", PublicFileHandler, path=_static_dir(), filename="widget-demo.html"),
+    route("/websocket-test.html", PublicFileHandler, path=_static_dir(), filename="websocket-test.html"),
+    route(STATIC_URL_PREFIX + "{path:path}", StaticHandler, path=_static_dir()),
 ]

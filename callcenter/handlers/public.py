@@ -40,7 +40,7 @@ class StartHandler(PublicHandler):
 class PublicMessageHandler(PublicHandler):
     api = {"POST": {"summary": "Send a visitor message", "tags": ["public"], "auth": "visitor",
                     "body": models.PublicMessageRequest, "response": models.MessageResponse,
-                    "status": 201, "errors": [400, 401, 404, 413]}}
+                    "status": 201, "errors": [400, 401, 404, 413, 429]}}
 
     async def post(self) -> None:
         visitor = await self.visitor()

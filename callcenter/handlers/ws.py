@@ -6,15 +6,17 @@ import logging
 from tornado import web, websocket
 
 from ..connection import Connection
-from .base import TOKEN_QUERY_NAMES, json_dumps
+from .base import TOKEN_QUERY_NAMES, SecureHeaders, route
 
 log = logging.getLogger("callcenter.ws")
 
 MAX_FRAME_BYTES = 64 * 1024
 
 
-class SocketHandler(websocket.WebSocketHandler):
+class SocketHandler(SecureHeaders, websocket.WebSocketHandler):
     conn: Connection | None = None
+    api = {"GET": {"summary": "WebSocket: upgrade, then send {\"type\": \"auth\", \"token\": …} as the first frame",
+                   "tags": ["realtime"], "status": 101, "errors": [400, 503]}}
 
     def check_origin(self, origin: str) -> bool:
         # Who may connect from where depends on the token (agent: same origin; visitor: the
@@ -27,9 +29,13 @@ class SocketHandler(websocket.WebSocketHandler):
     async def get(self, *args, **kwargs):
         if any(name.lower() in TOKEN_QUERY_NAMES for name in self.request.query_arguments):
             self.set_status(400)
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
-            self.finish(json_dumps({"error": {"code": "token_in_url", "message":
-                                              "tokens are not accepted in URLs; send them in the auth frame"}}))
+            self.finish_error(400, "token_in_url", "tokens are not accepted in URLs; send them in the auth frame")
+            return
+        if (self.request.headers.get("Upgrade", "").lower() != "websocket"
+                or "upgrade" not in self.request.headers.get("Connection", "").lower()):
+            # Tornado's own answer would be plain text; every route answers the JSON error shape.
+            self.set_status(400)
+            self.finish_error(400, "websocket_required", "this is the WebSocket endpoint: send an Upgrade request")
             return
         hub = self.settings["services"].hub
         if hub.draining:
@@ -51,6 +57,12 @@ class SocketHandler(websocket.WebSocketHandler):
         if self.conn is not None:
             self.settings["services"].spawn(self.conn.on_closed())
 
+    def write_error(self, status_code: int, **kwargs) -> None:
+        code = {503: "unavailable", 405: "method_not_allowed"}.get(status_code, "bad_request" if status_code < 500
+                                                                   else "internal_error")
+        self.finish_error(status_code, code, "this worker is restarting; reconnect" if status_code == 503
+                          else self._reason)
+
     def get_compression_options(self):
         return None  # per-message deflate costs memory per socket; frames are small
 
@@ -61,4 +73,4 @@ class SocketHandler(websocket.WebSocketHandler):
         log.error("uncaught exception in %s %s", self.request.method, self.request.path, exc_info=(typ, value, tb))
 
 
-routes = [web.URLSpec(r"/ws$", SocketHandler)]
+routes = [route("/ws", SocketHandler)]
