@@ -45,6 +45,10 @@ class Hub:
     async def start(self) -> None:
         self.services.bus.add_listener(self.on_event)
         self.services.bus.add_reconnect_listener(self.on_bus_reconnect)
+        try:
+            await self.presence.refresh(self._local_presence)  # the first heartbeat, before any socket
+        except Exception as exc:  # best effort, like every presence call
+            log.warning("presence heartbeat failed: %s", exc)
         self._task = asyncio.create_task(self._housekeeping(), name="hub-housekeeping")
 
     async def close(self) -> None:
@@ -119,7 +123,7 @@ class Hub:
 
     async def presence_snapshot(self, tenant_id: str) -> dict[int, str]:
         try:
-            raw = await self.presence.snapshot(tenant_id, "a:")
+            raw = await self.presence.agents(tenant_id)
         except Exception as exc:  # best effort
             log.warning("presence snapshot failed: %s", exc)
             return {}
@@ -127,10 +131,9 @@ class Hub:
 
     async def visitor_online(self, tenant_id: str, session_id: str) -> bool:
         try:
-            raw = await self.presence.snapshot(tenant_id, f"v:{session_id}")
+            return await self.presence.status(tenant_id, f"v:{session_id}") != "offline"
         except Exception:  # best effort
             return False
-        return raw.get(f"v:{session_id}", "offline") != "offline"
 
     # ---- routing ---------------------------------------------------------------
 
@@ -163,15 +166,15 @@ class Hub:
         for conn in self.all_connections():
             conn.resync()
 
+    def _local_presence(self) -> dict[tuple[str, str], str]:
+        return {key: ("online" if "online" in local.values() else "away") for key, local in self._local.items()}
+
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(PRESENCE_REFRESH_SECS)
             try:
-                entries = {}
-                for (tenant_id, subject), local in self._local.items():
-                    entries[(tenant_id, subject)] = "online" if "online" in local.values() else "away"
-                await self.presence.refresh(entries)
-                for tenant_id, subject in await self.presence.sweep(list(self.agents.keys())):
+                await self.presence.refresh(self._local_presence)
+                for tenant_id, subject in await self.presence.sweep():
                     await self._announce(tenant_id, subject, "offline")
             except Exception as exc:  # keep the loop alive whatever a round hits
                 log.warning("presence housekeeping failed: %s", exc)

@@ -1,23 +1,35 @@
 """Who is connected, across all workers: agents (online/away/offline) and visitors.
 
-Each worker records its own live subjects as fields `<subject>|<worker>` with a
-status and an expiry, refreshed every PRESENCE_REFRESH_SECS. A subject is
-online while any worker has an unexpired field for it, so a worker killed with
--9 drops out by itself after PRESENCE_TTL_SECS; the `sweep()` of a surviving
-worker removes the stale fields and reports who went offline (HDEL returns 1
-on exactly one worker, so only one announces it).
+A subject ("a:<agent id>" or "v:<session id>") has one small hash of its own,
+worker id -> this worker's status for it. A subject is online while any live
+worker has a field for it. Connecting or disconnecting is one round trip that
+touches only that subject, whatever the number of sockets or tenants.
+
+Workers prove they are alive with one heartbeat field each, refreshed every
+PRESENCE_REFRESH_SECS: nothing per socket, so 10,000 idle sockets cost the
+same housekeeping as one. A worker killed with -9 stops beating; after
+PRESENCE_TTL_SECS a surviving worker's `sweep()` removes its fields (each
+worker lists the subjects it holds) and reports who went offline because of
+it (HDEL answers 1 on exactly one sweeper, so only one announces it). If Redis
+itself lost the data (a restart without persistence), the next heartbeat
+finds its own field missing and the worker writes its subjects again.
 """
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from typing import Callable, Iterable
 
 PRESENCE_TTL_SECS = 30
 PRESENCE_REFRESH_SECS = 10
 STATUSES = ("online", "away")
+# Pipelines stay this size when a worker rewrites its subjects (after a Redis restart).
+REWRITE_BATCH = 1000
+
+LocalEntries = Callable[[], dict[tuple[str, str], str]]
 
 
-def _aggregate(statuses: list[str]) -> str:
+def aggregate(statuses: Iterable[str]) -> str:
+    statuses = list(statuses)
     if not statuses:
         return "offline"
     return "online" if "online" in statuses else "away"
@@ -31,51 +43,48 @@ class Presence:
         """Record this worker's status for subject (None: gone); returns (before, after) aggregate."""
         raise NotImplementedError
 
-    async def refresh(self, entries: dict[tuple[str, str], str]) -> None:
+    async def refresh(self, local: LocalEntries) -> None:
+        """This worker's heartbeat; `local()` gives (tenant, subject) -> status, read only when needed."""
         raise NotImplementedError
 
-    async def snapshot(self, tenant_id: str, prefix: str = "a:") -> dict[str, str]:
+    async def status(self, tenant_id: str, subject: str) -> str:
         raise NotImplementedError
 
-    async def sweep(self, tenant_ids) -> list[tuple[str, str]]:
-        """Remove expired fields; (tenant_id, subject) pairs that went offline because of it."""
+    async def agents(self, tenant_id: str) -> dict[str, str]:
+        """The tenant's agents that are online or away: subject -> status."""
+        raise NotImplementedError
+
+    async def sweep(self) -> list[tuple[str, str]]:
+        """Remove dead workers' fields; (tenant_id, subject) pairs that went offline because of it."""
         raise NotImplementedError
 
 
 class MemoryPresence(Presence):
+    """One process: this worker's view is everyone's."""
+
     def __init__(self, worker_id: str = "0"):
         super().__init__(worker_id)
-        self._fields: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
-
-    def _statuses(self, tenant_id: str, subject: str, now: float) -> list[str]:
-        return [st for key, (st, exp) in self._fields[tenant_id].items()
-                if key.rsplit("|", 1)[0] == subject and exp > now]
+        self._status: dict[tuple[str, str], str] = {}
 
     async def set(self, tenant_id, subject, status):
-        now = time.time()
-        before = _aggregate(self._statuses(tenant_id, subject, now))
-        key = f"{subject}|{self.worker_id}"
+        key = (tenant_id, subject)
+        before = self._status.get(key, "offline")
         if status is None:
-            self._fields[tenant_id].pop(key, None)
+            self._status.pop(key, None)
         else:
-            self._fields[tenant_id][key] = (status, now + PRESENCE_TTL_SECS)
-        return before, _aggregate(self._statuses(tenant_id, subject, now))
+            self._status[key] = status
+        return before, self._status.get(key, "offline")
 
-    async def refresh(self, entries):
-        expires = time.time() + PRESENCE_TTL_SECS
-        for (tenant_id, subject), status in entries.items():
-            self._fields[tenant_id][f"{subject}|{self.worker_id}"] = (status, expires)
+    async def refresh(self, local):
+        pass
 
-    async def snapshot(self, tenant_id, prefix="a:"):
-        now = time.time()
-        by_subject: dict[str, list[str]] = defaultdict(list)
-        for key, (status, exp) in self._fields[tenant_id].items():
-            subject = key.rsplit("|", 1)[0]
-            if subject.startswith(prefix) and exp > now:
-                by_subject[subject].append(status)
-        return {s: _aggregate(v) for s, v in by_subject.items()}
+    async def status(self, tenant_id, subject):
+        return self._status.get((tenant_id, subject), "offline")
 
-    async def sweep(self, tenant_ids):
+    async def agents(self, tenant_id):
+        return {s: st for (t, s), st in self._status.items() if t == tenant_id and s.startswith("a:")}
+
+    async def sweep(self):
         return []  # one process: nothing can die without us
 
 
@@ -84,61 +93,89 @@ class RedisPresence(Presence):
         super().__init__(worker_id)
         self.redis = redis
         self.prefix = prefix + "presence:"
+        self.workers_key = self.prefix + "workers"
+        self.owned_key = f"{self.prefix}owned:{worker_id}"
+        # Workers whose heartbeat stopped (as of the last sweep): their fields do not count.
+        self._dead: set[str] = set()
 
-    def _key(self, tenant_id: str) -> str:
-        return self.prefix + tenant_id
+    def _subject_key(self, tenant_id: str, subject: str) -> str:
+        return f"{self.prefix}s:{tenant_id}:{subject}"
 
-    async def _statuses(self, tenant_id: str, subject: str) -> list[str]:
-        now = time.time()
-        raw = await self.redis.hgetall(self._key(tenant_id))
-        out = []
-        for field, value in raw.items():
-            if field.decode().rsplit("|", 1)[0] != subject:
-                continue
-            status, _, exp = value.decode().partition("|")
-            if float(exp) > now:
-                out.append(status)
-        return out
+    def _agents_key(self, tenant_id: str) -> str:
+        return f"{self.prefix}agents:{tenant_id}"
+
+    def _live(self, fields: dict) -> dict[str, str]:
+        return {w.decode(): st.decode() for w, st in fields.items() if w.decode() not in self._dead}
 
     async def set(self, tenant_id, subject, status):
-        before = _aggregate(await self._statuses(tenant_id, subject))
-        field = f"{subject}|{self.worker_id}"
+        key = self._subject_key(tenant_id, subject)
+        member = f"{tenant_id}|{subject}"
+        # MULTI/EXEC: what we read is exactly the state our write changed, even against other workers.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key)
+            if status is None:
+                pipe.hdel(key, self.worker_id)
+                pipe.srem(self.owned_key, member)
+            else:
+                pipe.hset(key, self.worker_id, status)
+                pipe.sadd(self.owned_key, member)
+                if subject.startswith("a:"):
+                    pipe.sadd(self._agents_key(tenant_id), subject)
+            fields = (await pipe.execute())[0]
+        before = self._live(fields)
+        after = dict(before)
         if status is None:
-            await self.redis.hdel(self._key(tenant_id), field)
+            after.pop(self.worker_id, None)
         else:
-            await self.redis.hset(self._key(tenant_id), field, f"{status}|{time.time() + PRESENCE_TTL_SECS}")
-        return before, _aggregate(await self._statuses(tenant_id, subject))
+            after[self.worker_id] = status
+        return aggregate(before.values()), aggregate(after.values())
 
-    async def refresh(self, entries):
-        if not entries:
+    async def refresh(self, local):
+        created = await self.redis.hset(self.workers_key, self.worker_id, str(time.time()))
+        if not created:
             return
-        expires = time.time() + PRESENCE_TTL_SECS
+        # Our heartbeat was missing: first beat, or Redis lost its data. Write our subjects again.
+        entries = list(local().items())
+        for start in range(0, len(entries), REWRITE_BATCH):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for (tenant_id, subject), status in entries[start:start + REWRITE_BATCH]:
+                    pipe.hset(self._subject_key(tenant_id, subject), self.worker_id, status)
+                    pipe.sadd(self.owned_key, f"{tenant_id}|{subject}")
+                    if subject.startswith("a:"):
+                        pipe.sadd(self._agents_key(tenant_id), subject)
+                await pipe.execute()
+
+    async def status(self, tenant_id, subject):
+        return aggregate(self._live(await self.redis.hgetall(self._subject_key(tenant_id, subject))).values())
+
+    async def agents(self, tenant_id):
+        subjects = sorted(s.decode() for s in await self.redis.smembers(self._agents_key(tenant_id)))
+        if not subjects:
+            return {}
         async with self.redis.pipeline(transaction=False) as pipe:
-            for (tenant_id, subject), status in entries.items():
-                pipe.hset(self._key(tenant_id), f"{subject}|{self.worker_id}", f"{status}|{expires}")
-                pipe.expire(self._key(tenant_id), PRESENCE_TTL_SECS * 4)
-            await pipe.execute()
+            for subject in subjects:
+                pipe.hgetall(self._subject_key(tenant_id, subject))
+            results = await pipe.execute()
+        out = {}
+        for subject, fields in zip(subjects, results):
+            status = aggregate(self._live(fields).values())
+            if status != "offline":
+                out[subject] = status
+        return out
 
-    async def snapshot(self, tenant_id, prefix="a:"):
+    async def sweep(self):
         now = time.time()
-        by_subject: dict[str, list[str]] = defaultdict(list)
-        for field, value in (await self.redis.hgetall(self._key(tenant_id))).items():
-            subject = field.decode().rsplit("|", 1)[0]
-            status, _, exp = value.decode().partition("|")
-            if subject.startswith(prefix) and float(exp) > now:
-                by_subject[subject].append(status)
-        return {s: _aggregate(v) for s, v in by_subject.items()}
-
-    async def sweep(self, tenant_ids):
+        beats = {w.decode(): float(t) for w, t in (await self.redis.hgetall(self.workers_key)).items()}
+        dead = {w for w, beat in beats.items() if w != self.worker_id and beat < now - PRESENCE_TTL_SECS}
+        self._dead = dead
         gone = []
-        now = time.time()
-        for tenant_id in tenant_ids:
-            key = self._key(tenant_id)
-            raw = await self.redis.hgetall(key)
-            expired = [f for f, v in raw.items() if float(v.decode().partition("|")[2] or 0) <= now]
-            for field in expired:
-                if await self.redis.hdel(key, field):
-                    subject = field.decode().rsplit("|", 1)[0]
-                    if not await self._statuses(tenant_id, subject):
-                        gone.append((tenant_id, subject))
+        for worker in dead:
+            owned_key = f"{self.prefix}owned:{worker}"
+            for raw in await self.redis.smembers(owned_key):
+                tenant_id, _, subject = raw.decode().rpartition("|")
+                key = self._subject_key(tenant_id, subject)
+                if await self.redis.hdel(key, worker) and not self._live(await self.redis.hgetall(key)):
+                    gone.append((tenant_id, subject))
+            if await self.redis.hdel(self.workers_key, worker):
+                await self.redis.delete(owned_key)
         return gone
