@@ -9,9 +9,10 @@ import redis.asyncio as aioredis
 from tornado import web
 
 from . import openapi
+from .ai.service import AIService
 from .bus import Bus, make_bus, make_redis
 from .config import Config
-from .handlers import admin, agent, auth, ops, pages, public, ws
+from .handlers import admin, agent, ai, auth, ops, pages, public, ws
 from .handlers.base import BaseHandler
 from .errors import NotFound
 from .connection import HEARTBEAT_INTERVAL_SECS
@@ -41,6 +42,7 @@ class Services:
     chat: ChatService
     metrics: Metrics
     hub: Hub = None  # type: ignore[assignment]  (set by create_services: it needs the others)
+    ai: AIService = None  # type: ignore[assignment]  (likewise; AI replies, see callcenter/ai/)
     _tasks: set = dataclasses.field(default_factory=set)
     inflight_requests: int = 0
 
@@ -53,8 +55,10 @@ class Services:
     async def start(self) -> None:
         await self.bus.start()
         await self.hub.start()
+        await self.ai.start()
 
     async def close(self) -> None:
+        await self.ai.close()
         await self.hub.close()
         await self.bus.close()
         if self.redis is not None:
@@ -78,6 +82,8 @@ def create_services(config: Config) -> Services:
         metrics=metrics,
     )
     services.hub = Hub(services)
+    services.ai = AIService(services)
+    services.chat.ai = services.ai
     services.chat.metrics = metrics
     metrics.bus = bus
     metrics.hub = services.hub
@@ -104,7 +110,8 @@ def log_request(handler: web.RequestHandler) -> None:
 
 
 def all_routes() -> list:
-    return [*auth.routes, *admin.routes, *public.routes, *agent.routes, *ops.routes, *pages.routes, *ws.routes]
+    return [*auth.routes, *admin.routes, *public.routes, *agent.routes, *ai.routes, *ops.routes, *pages.routes,
+            *ws.routes]
 
 
 def make_app(services: Services, **extra_settings) -> web.Application:

@@ -124,8 +124,25 @@ def cmd_create_agent(args, config: Config) -> None:
 
 
 def cmd_ai_worker(args, config: Config) -> None:
-    raise ConfigError("the AI worker is not part of this build yet: AI replies are still being built "
-                      "(see the project's open issues); the chat works without it")
+    if not config.uses_redis:
+        raise ConfigError("the ai-worker reads its jobs from Redis: set CALLCENTER_REDIS_URL (without Redis, "
+                          "`callcenter serve` answers AI replies itself)")
+    from .ai.worker import idle_until_stopped, run_ai_worker
+    if not config.gemini_api_key:
+        # Not an error: a deployment may run its AI worker before it has a key (docker compose
+        # would restart an exiting one forever). One line, then nothing.
+        logging.getLogger("callcenter.ai").warning(
+            "AI replies are off: GEMINI_API_KEY is not set; this ai-worker idles until stopped")
+        asyncio.run(idle_until_stopped())
+        return
+    from .server import check_redis
+
+    async def run() -> None:
+        await check_redis(config)
+        await _with_store(config, lambda store: asyncio.sleep(0))  # reachable and migrated, or one line
+        await run_ai_worker(config)
+
+    asyncio.run(run())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,7 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.set_defaults(func=cmd_create_agent)
 
-    p = sub.add_parser("ai-worker", help="run an AI reply worker", description="Run an AI reply worker.")
+    p = sub.add_parser("ai-worker", help="run an AI reply worker",
+                       description="Answer AI reply jobs from the Redis stream (several may run; a job whose "
+                                   "worker died is taken over by another). Needs CALLCENTER_REDIS_URL, the "
+                                   "database and GEMINI_API_KEY; SIGTERM finishes the jobs in hand first.")
     p.set_defaults(func=cmd_ai_worker)
     return parser
 

@@ -66,6 +66,19 @@ RATE_LIMIT_ENV = {
 }
 
 
+# Config field -> environment variable, for the AI replies' tuning (see callcenter/ai/).
+AI_ENV = {
+    "ai_timeout_secs": "CALLCENTER_AI_TIMEOUT_SECS",
+    "ai_max_attempts": "CALLCENTER_AI_MAX_ATTEMPTS",
+    "ai_retry_backoff_secs": "CALLCENTER_AI_RETRY_BACKOFF_SECS",
+    "ai_reclaim_secs": "CALLCENTER_AI_RECLAIM_SECS",
+    "ai_concurrency": "CALLCENTER_AI_CONCURRENCY",
+    "ai_history_messages": "CALLCENTER_AI_HISTORY_MESSAGES",
+    "ai_breaker_failures": "CALLCENTER_AI_BREAKER_FAILURES",
+    "ai_breaker_cooldown_secs": "CALLCENTER_AI_BREAKER_COOLDOWN_SECS",
+}
+
+
 def redact_url(url: str) -> str:
     """The URL with any password replaced, safe for logs and error messages."""
     try:
@@ -91,6 +104,18 @@ class Config:
     gemini_api_key: str | None = None
     gemini_model: str = DEFAULT_GEMINI_MODEL
     gemini_base_url: str | None = None
+    # AI replies: the whole budget of one answer (every retry included; then the polite fallback and
+    # a handoff), attempts on 429/5xx with exponential backoff, how long a job may sit unacknowledged
+    # in the Redis stream before another ai-worker takes it over, jobs per ai-worker process, the
+    # messages the model sees, and the circuit breaker (failures in a row, then a pause).
+    ai_timeout_secs: float = 20.0
+    ai_max_attempts: int = 3
+    ai_retry_backoff_secs: float = 0.5
+    ai_reclaim_secs: float = 60.0
+    ai_concurrency: int = 8
+    ai_history_messages: int = 20
+    ai_breaker_failures: int = 5
+    ai_breaker_cooldown_secs: float = 30.0
     # Request body limit for the JSON API; bigger bodies get 413.
     max_body_bytes: int = 64 * 1024
     max_message_chars: int = 5000
@@ -126,6 +151,7 @@ class Config:
             gemini_api_key=env.get("GEMINI_API_KEY") or None,
             gemini_model=env.get("CALLCENTER_GEMINI_MODEL") or DEFAULT_GEMINI_MODEL,
             gemini_base_url=env.get("CALLCENTER_GEMINI_BASE_URL") or None,
+            **{field: _env_number(name, getattr(cls, field)) for field, name in AI_ENV.items()},
             **{field: _env_number(name, getattr(cls, field)) for field, name in RATE_LIMIT_ENV.items()},
             log_level=env.get("CALLCENTER_LOG_LEVEL") or "INFO",
         )

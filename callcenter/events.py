@@ -26,6 +26,10 @@ SESSION_TRANSFERRED = "chat.session.transferred"
 SESSION_UPDATED = "chat.session.updated"
 AGENT_PRESENCE = "chat.agent.presence"
 VISITOR_PRESENCE = "chat.visitor.presence"
+# AI replies: the text of a reply while the model writes it (to the visitor; the stored message
+# follows as chat.message.new), and a conversation handed to humans (to the tenant's agents).
+AI_PARTIAL = "chat.ai.partial"
+SESSION_HANDOFF = "chat.session.handoff"
 # Internal: never sent to clients as such; the hub closes the agent's sockets.
 AGENT_REVOKED = "internal.agent.revoked"
 
@@ -107,3 +111,22 @@ def message_read(session: dict, reader: str, seq: int, agent: dict | None = None
         "agent_id": agent["id"] if agent else None,
         "unread": session.get("agent_unread", 0),
     }, session_id=session["id"], to_agents=True, to_visitor=True)
+
+
+def ai_typing(session: dict, is_typing: bool, name: str) -> Event:
+    """The AI composing a reply, in the shape of a person's chat.typing (sender "ai")."""
+    return Event(TYPING, session["tenant_id"], {
+        "session_id": session["id"], "is_typing": is_typing, "expires_in_ms": 30_000, "sender": "ai", "name": name,
+    }, session_id=session["id"], to_agents=True, to_visitor=True)
+
+
+def ai_partial(tenant_id: str, session_id: str, reply_to: int, text: str) -> Event:
+    """The reply so far (the whole text each time, so a lost frame costs nothing)."""
+    return Event(AI_PARTIAL, tenant_id, {"session_id": session_id, "reply_to": reply_to, "text": text},
+                 session_id=session_id, to_agents=False, to_visitor=True)
+
+
+def session_handoff(session: dict, reason: str) -> Event:
+    return Event(SESSION_HANDOFF, session["tenant_id"], {
+        "session_id": session["id"], "session": models.session_model(session), "reason": reason,
+    }, session_id=session["id"], to_agents=True, to_visitor=False)

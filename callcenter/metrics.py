@@ -43,6 +43,11 @@ class Metrics:
         self.queue_depth = Gauge("callcenter_queue_depth", "Items waiting in a queue (socket_outbound: frames "
                                  "written to sockets and not yet taken by the client)", ["queue"], registry=r,
                                  multiprocess_mode="livesum")
+        self.ai_jobs = Counter("callcenter_ai_jobs_total", "AI reply jobs by outcome (replied, handoff, fallback, "
+                               "skipped, …)", ["outcome"], registry=r)
+        self.ai_model_duration = Histogram("callcenter_ai_model_duration_seconds", "Model calls, retries included",
+                                           ["kind"], registry=r, buckets=(.1, .25, .5, 1, 2, 4, 8, 15, 30))
+        self.ai_tokens = Counter("callcenter_ai_tokens_total", "Tokens used by the AI", ["kind"], registry=r)
         self.bus_reconnects = Gauge("callcenter_bus_reconnects", "Times the bus subscriber reconnected",
                                     registry=r, multiprocess_mode="livesum")
 

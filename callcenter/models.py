@@ -110,6 +110,33 @@ class EmptyBody(Body):
     pass
 
 
+AI_MODES = ("off", "auto", "suggest")
+MAX_AI_INSTRUCTIONS_CHARS = 4000
+MAX_AI_KNOWLEDGE_CHARS = 30_000
+
+
+class AISettingsRequest(Body):
+    """A partial update: only the fields given change."""
+    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=MAX_AI_KNOWLEDGE_CHARS)
+    ai_mode: Literal["off", "auto", "suggest"] | None = Field(
+        None, description="off; auto: the AI answers while no agent is assigned; suggest: agent assist only.")
+    ai_name: Annotated[str, StringConstraints(min_length=1, max_length=60)] | None = Field(
+        None, description="The name the AI's messages carry.")
+    ai_instructions: Annotated[str, StringConstraints(max_length=MAX_AI_INSTRUCTIONS_CHARS)] | None = Field(
+        None, description="System instructions (tone, scope, policies).")
+    ai_knowledge: Annotated[str, StringConstraints(max_length=MAX_AI_KNOWLEDGE_CHARS)] | None = Field(
+        None, description="Reference text the AI answers from (opening hours, prices, policies…).")
+    ai_daily_token_cap: Annotated[int, Field(ge=0, le=MAX_DB_INT)] | None = Field(
+        None, description="Tokens per UTC day for the tenant; 0 means no cap. Over it the AI hands off.")
+
+    @field_validator("ai_instructions", "ai_knowledge", "ai_name")
+    @classmethod
+    def _no_control_chars(cls, value: str | None) -> str | None:
+        if value is not None and _CONTROL_CHARS.search(value):
+            raise ValueError("contains control characters")
+        return value.strip() if value is not None else None
+
+
 # ---- response models (for the OpenAPI document) -----------------------------
 
 class ErrorDetail(BaseModel):
@@ -166,6 +193,8 @@ class SessionOut(BaseModel):
     unread: int
     agent_read_seq: int
     visitor_read_seq: int
+    handoff: bool = Field(False, description="The AI handed the conversation to humans (it stays quiet).")
+    handoff_reason: Literal["visitor_asked", "ai_cannot_help", "ai_error", "token_cap"] | None = None
 
 
 class ReadMarkOut(BaseModel):
@@ -258,6 +287,26 @@ class AgentsResponse(BaseModel):
     agents: list[AgentOut]
 
 
+class AISettingsOut(BaseModel):
+    ai_mode: Literal["off", "auto", "suggest"]
+    ai_name: str
+    ai_instructions: str
+    ai_knowledge: str
+    ai_daily_token_cap: int
+
+
+class AISettingsResponse(BaseModel):
+    settings: AISettingsOut
+    available: bool = Field(description="GEMINI_API_KEY is configured: without it the AI is off everywhere.")
+    model: str
+    tokens_today: int = Field(description="Tokens the tenant used today (UTC).")
+
+
+class SuggestionResponse(BaseModel):
+    session_id: str
+    suggestion: str
+
+
 class HealthResponse(BaseModel):
     status: str
     checks: dict[str, str]
@@ -300,6 +349,7 @@ def session_model(row: dict) -> dict:
         "last_message_sender": row["last_message_sender"], "waiting_since": iso(row["waiting_since_ms"]),
         "unread": row["agent_unread"], "agent_read_seq": row["agent_read_seq"],
         "visitor_read_seq": row["visitor_read_seq"],
+        "handoff": row.get("handoff_at_ms") is not None, "handoff_reason": row.get("handoff_reason"),
     }
 
 

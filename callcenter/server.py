@@ -70,6 +70,13 @@ async def prepare(config: Config) -> None:
     finally:
         await store.close()
     await check_redis(config)
+    if not config.gemini_api_key:
+        # Once per `serve` (before any fork): the only word about it; everything else works.
+        log.info("AI replies are off: GEMINI_API_KEY is not set")
+    elif config.uses_redis:
+        log.info("AI replies on (model %s): answered by `callcenter ai-worker` processes", config.gemini_model)
+    else:
+        log.info("AI replies on (model %s): answered in this process", config.gemini_model)
 
 
 async def run_worker(config: Config, sockets: list[socket.socket], *, announce: bool = True) -> None:

@@ -110,6 +110,9 @@ sessions = sa.Table(
     sa.Column("agent_unread", sa.Integer, nullable=False, default=0),
     sa.Column("agent_read_seq", sa.Integer, nullable=False, default=0),
     sa.Column("visitor_read_seq", sa.Integer, nullable=False, default=0),
+    # Set when the AI handed the conversation to humans (migration 0004): it stays quiet from then on.
+    sa.Column("handoff_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("handoff_reason", sa.String(32), nullable=True),
     sa.Index("ix_sessions_tenant_updated", "tenant_id", "updated_at_ms", "id"),
     sa.Index("ix_sessions_tenant_status_updated", "tenant_id", "status", "updated_at_ms", "id"),
     sa.Index("ix_sessions_tenant_agent_updated", "tenant_id", "assigned_agent_id", "updated_at_ms", "id"),
@@ -150,6 +153,27 @@ read_marks = sa.Table(
     sa.Column("tenant_id", BinaryString(64), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+
+# Tokens the AI used, one row per model call (migration 0004): per tenant and session, and the
+# tenant's daily cap sums a (tenant, day) range.
+ai_usage = sa.Table(
+    "ai_usage",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), nullable=False),
+    sa.Column("session_id", BinaryString(32), nullable=True),
+    sa.Column("day", sa.String(10), nullable=False),  # UTC date, YYYY-MM-DD
+    sa.Column("kind", sa.String(16), nullable=False),  # reply | suggest | summary
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("prompt_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("output_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("total_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_ai_usage_tenant_day", "tenant_id", "day"),
+    sa.Index("ix_ai_usage_session", "session_id"),
     **MYSQL_TABLE_ARGS,
 )
 
@@ -886,6 +910,74 @@ class Store:
         if isinstance(outcome, Exception):
             raise outcome
         return outcome.message
+
+    # ---- AI replies --------------------------------------------------------
+
+    async def send_ai_message(self, tenant_id: str, session_id: str, *, sender_name: str, body: str,
+                              client_msg_id: str, handoff_reason: str | None = None) -> SendResult | None:
+        """Store an AI reply unless the conversation is no longer the AI's: None when an agent holds it,
+        it was handed to humans, or it is resolved. Checked under the session's row lock, in the
+        transaction that appends the message, so an agent's assign lands either before (no reply)
+        or after it. `client_msg_id` (derived from the visitor message answered) makes it once only;
+        `handoff_reason` also flags the session as waiting for a human, in the same transaction."""
+        existing = await self.find_message(tenant_id, session_id, "ai", 0, client_msg_id)
+        if existing:
+            return SendResult(existing, created=False)
+        c = sessions.c
+        try:
+            async with self._write() as conn:
+                state = (await conn.execute(sessions.select().where(
+                    c.tenant_id == tenant_id, c.id == session_id).with_for_update())).first()
+                if state is None:
+                    raise NotFound("no such session", code="session_not_found")
+                if state.assigned_agent_id is not None or state.handoff_at_ms is not None or state.status == "resolved":
+                    return None
+                now = now_ms()
+                message = await self._append_message(conn, tenant_id, session_id, "ai", 0, sender_name, body,
+                                                     client_msg_id, now)
+                if handoff_reason:
+                    await conn.execute(sessions.update().where(c.tenant_id == tenant_id, c.id == session_id)
+                                       .values(handoff_at_ms=now, handoff_reason=handoff_reason))
+                session = await self._session_row(conn, tenant_id, session_id)
+        except IntegrityError:
+            existing = await self.find_message(tenant_id, session_id, "ai", 0, client_msg_id)
+            if existing:
+                return SendResult(existing, created=False)
+            raise
+        return SendResult(message, created=True, session=session)
+
+    async def set_handoff(self, tenant_id: str, session_id: str, reason: str) -> dict | None:
+        """Flag the session as waiting for a human; the row when this call flagged it, None when it
+        already was (or the session does not exist)."""
+        c = sessions.c
+        async with self._write() as conn:
+            result = await conn.execute(sessions.update().where(
+                c.tenant_id == tenant_id, c.id == session_id, c.handoff_at_ms.is_(None)).values(
+                handoff_at_ms=now_ms(), handoff_reason=reason))
+            if result.rowcount == 0:
+                return None
+            return await self._session_row(conn, tenant_id, session_id)
+
+    async def record_ai_usage(self, tenant_id: str, session_id: str | None, *, kind: str, model: str,
+                              prompt_tokens: int, output_tokens: int, total_tokens: int) -> None:
+        now = now_ms()
+        day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
+        async with self._write() as conn:
+            await conn.execute(ai_usage.insert().values(
+                tenant_id=tenant_id, session_id=session_id, day=day, kind=kind, model=model[:100],
+                prompt_tokens=prompt_tokens, output_tokens=output_tokens, total_tokens=total_tokens,
+                created_at_ms=now))
+
+    async def ai_tokens(self, tenant_id: str, *, day: str | None = None, session_id: str | None = None) -> int:
+        """Tokens used by a tenant on a UTC day (default today), or in one of its sessions."""
+        c = ai_usage.c
+        query = sa.select(sa.func.coalesce(sa.func.sum(c.total_tokens), 0)).where(c.tenant_id == tenant_id)
+        if session_id is not None:
+            query = query.where(c.session_id == session_id)
+        else:
+            query = query.where(c.day == (day or time.strftime("%Y-%m-%d", time.gmtime())))
+        async with self._read() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     # ---- bulk (demo data, data generator) ---------------------------------
 

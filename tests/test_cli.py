@@ -318,8 +318,8 @@ def test_commands_needing_the_schema_refuse_an_unmigrated_store(quick):
     assert_one_line_error(quick["demo-before-migrate"], "callcenter migrate")
 
 
-def test_ai_worker_is_refused_in_one_line(quick):
-    assert_one_line_error(quick["ai-worker"])
+def test_ai_worker_without_redis_is_refused_in_one_line(quick):
+    assert_one_line_error(quick["ai-worker"], "CALLCENTER_REDIS_URL")
 
 
 def test_create_tenant_refuses_a_bad_id(quick):

@@ -1,0 +1,300 @@
+"""Answering jobs: `Responder` answers one, `AIWorker` runs them from a queue, `run_ai_worker` is
+the `callcenter ai-worker` process.
+
+A job ends in exactly one of: a reply (sender type "ai", published as chat.message.new), a handoff
+(the visitor asked for a person, the model said it can't help, the model failed: a polite message
+and the session flagged as waiting for a human; over the daily token cap: the flag alone), or
+nothing (the AI is off for the tenant, an agent has the conversation, a newer visitor message has a
+job of its own, the reply exists already). Whether the AI may still speak is checked again when
+the reply is stored, under the session's row lock (Store.send_ai_message), not only when queued.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+
+from redis.exceptions import RedisError
+
+from .. import events
+from ..errors import Unavailable
+from . import prompt
+from .provider import GeminiProvider, ModelError
+from .queue import Job, Lease, MemoryQueue, RedisStreamQueue
+
+log = logging.getLogger("callcenter.ai")
+
+MAX_SEQ = 2**31 - 1
+PARTIAL_INTERVAL_SECS = 0.1
+DRAIN_TIMEOUT_SECS = 15.0
+GET_RETRY_MAX_SECS = 5.0
+
+
+def reply_id(message_id: int) -> str:
+    """The client_msg_id of the AI's answer to a visitor message: the store keeps one per id."""
+    return f"ai-reply-{message_id}"
+
+
+def ai_may_speak(session: dict) -> bool:
+    return (session.get("assigned_agent_id") is None and session.get("handoff_at_ms") is None
+            and session.get("status") != "resolved")
+
+
+class Responder:
+    def __init__(self, services, provider: GeminiProvider):
+        self.services = services
+        self.store = services.store
+        self.chat = services.chat
+        self.config = services.config
+        self.provider = provider
+        self.metrics = services.metrics
+
+    async def answer(self, job: Job) -> str:
+        """Answer one job; returns its outcome (also counted in callcenter_ai_jobs_total)."""
+        outcome = await self._answer(job)
+        self.metrics.ai_jobs.labels(outcome).inc()
+        return outcome
+
+    async def _answer(self, job: Job) -> str:
+        store = self.store
+        tenant = await store.get_tenant(job.tenant_id)
+        if tenant is None:
+            return "skipped"
+        settings = prompt.AISettings.of(tenant)
+        if settings.mode != "auto":
+            return "off"
+        session = await store.get_session(job.tenant_id, job.session_id)
+        if session is None or not ai_may_speak(session):
+            return "not_ours"
+        if await store.find_message(job.tenant_id, job.session_id, "ai", 0, reply_id(job.message_id)):
+            return "done_before"  # a worker died between storing the reply and acknowledging the job
+        history = await store.list_messages(job.tenant_id, job.session_id, before_seq=MAX_SEQ,
+                                            limit=self.config.ai_history_messages)
+        if any(m["sender_type"] == "visitor" and m["seq"] > job.seq for m in history):
+            return "superseded"  # the visitor wrote again: that message's job answers both
+        asked = next((m for m in history if m["id"] == job.message_id), None)
+        if asked is None or asked["sender_type"] != "visitor":
+            return "skipped"
+        lang = prompt.wants_a_person(asked["body"])
+        if lang:
+            return await self._send(job, settings, prompt.HANDOFF_TEXT[lang], "visitor_asked")
+        if settings.daily_token_cap and await store.ai_tokens(job.tenant_id) >= settings.daily_token_cap:
+            await self.handoff(session, "token_cap")
+            return "over_cap"
+
+        await self.chat.publish(events.ai_typing(session, True, settings.name))
+        partials = _PartialPublisher(self.chat, job)
+        started = time.monotonic()
+        try:
+            reply = await self.provider.generate(prompt.system_instruction(tenant, settings),
+                                                 prompt.contents(history), on_partial=partials)
+        except ModelError as exc:
+            log.warning("ai: no answer for session %s (%s); handing off", job.session_id, exc)
+            return await self._send(job, settings, prompt.FALLBACK_TEXT, "ai_error", typing=True)
+        finally:
+            self.metrics.ai_model_duration.labels("reply").observe(time.monotonic() - started)
+        await self.record_usage(job.tenant_id, job.session_id, "reply", reply)
+        text, wants_handoff = prompt.parse_reply(reply.text)
+        if wants_handoff:
+            return await self._send(job, settings, text or prompt.HANDOFF_TEXT["en"], "ai_cannot_help", typing=True)
+        if not text:
+            return await self._send(job, settings, prompt.FALLBACK_TEXT, "ai_error", typing=True)
+        return await self._send(job, settings, text, None, typing=True)
+
+    async def _send(self, job: Job, settings: prompt.AISettings, text: str, handoff: str | None, *,
+                    typing: bool = False) -> str:
+        result = await self.store.send_ai_message(job.tenant_id, job.session_id, sender_name=settings.name,
+                                                  body=text, client_msg_id=reply_id(job.message_id),
+                                                  handoff_reason=handoff)
+        if result is None or not result.created:
+            if typing:
+                session = await self.store.get_session(job.tenant_id, job.session_id)
+                if session is not None:
+                    await self.chat.publish(events.ai_typing(session, False, settings.name))
+            return "not_ours" if result is None else "done_before"
+        self.metrics.messages_stored.labels("ai").inc()
+        evts = [events.message_new(result.message, result.session)]
+        if typing:
+            evts.append(events.ai_typing(result.session, False, settings.name))
+        if handoff:
+            evts.append(events.session_handoff(result.session, handoff))
+        await self.chat.publish(*evts)
+        if handoff is None:
+            return "replied"
+        return "fallback" if handoff == "ai_error" else "handoff"
+
+    async def handoff(self, session: dict, reason: str) -> None:
+        """Flag the session as waiting for a human (no message) and tell the agents."""
+        row = await self.store.set_handoff(session["tenant_id"], session["id"], reason)
+        if row is not None:
+            await self.chat.publish(events.session_handoff(row, reason))
+
+    async def record_usage(self, tenant_id: str, session_id: str | None, kind: str, reply) -> None:
+        if not reply.total_tokens:
+            return
+        await self.store.record_ai_usage(tenant_id, session_id, kind=kind, model=self.provider.model,
+                                         prompt_tokens=reply.prompt_tokens, output_tokens=reply.output_tokens,
+                                         total_tokens=reply.total_tokens)
+        self.metrics.ai_tokens.labels(kind).inc(reply.total_tokens)
+
+
+class _PartialPublisher:
+    """Streams the reply so far to the visitor's widget, at most every PARTIAL_INTERVAL_SECS."""
+
+    def __init__(self, chat, job: Job):
+        self.chat = chat
+        self.job = job
+        self.sent = ""
+        self.at = 0.0
+
+    async def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self.at < PARTIAL_INTERVAL_SECS:
+            return
+        shown = prompt.shown_partial(text)
+        if shown and shown != self.sent:
+            self.sent, self.at = shown, now
+            await self.chat.publish(events.ai_partial(self.job.tenant_id, self.job.session_id, self.job.message_id,
+                                                      shown))
+
+
+class AIWorker:
+    """Runs up to `concurrency` jobs at a time from a queue; a job is acknowledged once it is
+    answered (or can never be). When the store or Redis is unreachable the job is left
+    unacknowledged: in Redis it is taken again once idle (by this or another worker)."""
+
+    def __init__(self, responder: Responder, queue: MemoryQueue | RedisStreamQueue, *, concurrency: int,
+                 keep_every_secs: float | None = None):
+        self.responder = responder
+        self.queue = queue
+        self.concurrency = max(1, concurrency)
+        self.keep_every_secs = keep_every_secs
+        self.active: dict[asyncio.Task, Lease] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+        self.done = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run(), name="ai-worker")]
+        if self.keep_every_secs:
+            self._tasks.append(loop.create_task(self._keep_alive(), name="ai-worker-keep"))
+
+    async def close(self, drain_secs: float = DRAIN_TIMEOUT_SECS) -> None:
+        """Stop taking jobs; let those in hand finish (up to drain_secs), cancel the rest."""
+        self._stopping = True
+        for task in self._tasks[:1]:
+            task.cancel()
+        if self.active:
+            await asyncio.wait(list(self.active), timeout=drain_secs)
+        for task in [*self.active, *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*self.active, *self._tasks, return_exceptions=True)
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while not self._stopping:
+            free = self.concurrency - len(self.active)
+            if free <= 0:
+                await asyncio.wait(list(self.active), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                leases = await self.queue.get(free)
+            except (RedisError, OSError) as exc:
+                log.warning("ai: cannot read the job queue (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, GET_RETRY_MAX_SECS)
+                continue
+            backoff = 0.1
+            for lease in leases:
+                task = asyncio.get_running_loop().create_task(self._handle(lease))
+                self.active[task] = lease
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self.active.pop(task, None)
+        self.done += 1
+
+    async def _handle(self, lease: Lease) -> None:
+        job = lease.job
+        try:
+            if job is not None:
+                if job.enqueued_at:
+                    log.debug("ai: job for message %s waited %.3fs", job.message_id, time.time() - job.enqueued_at)
+                await self.responder.answer(job)
+        except (Unavailable, RedisError, OSError) as exc:
+            # The store or Redis is away: leave the job pending (Redis hands it out again later).
+            log.warning("ai: job for message %s not done (%s); left for a retry", job and job.message_id, exc)
+            return
+        except Exception:  # a bug must not leave the conversation stuck: hand it to humans
+            log.exception("ai: job for message %s failed", job and job.message_id)
+            await self._fail_safe(job)
+        try:
+            await self.queue.ack(lease)
+        except (RedisError, OSError) as exc:
+            log.warning("ai: could not acknowledge job %s (%s)", lease.ref, exc)
+
+    async def _fail_safe(self, job: Job | None) -> None:
+        if job is None:
+            return
+        try:
+            session = await self.responder.store.get_session(job.tenant_id, job.session_id)
+            if session is not None and ai_may_speak(session):
+                await self.responder.handoff(session, "ai_error")
+        except (Unavailable, RedisError, OSError) as exc:
+            log.warning("ai: could not hand session %s off (%s)", job.session_id, exc)
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(self.keep_every_secs)
+            try:
+                await self.queue.keep(list(self.active.values()))
+            except (RedisError, OSError) as exc:
+                log.warning("ai: could not keep jobs claimed (%s)", exc)
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def redis_worker(services, *, consumer: str | None = None) -> AIWorker:
+    """An AIWorker reading the Redis stream, as `callcenter ai-worker` runs it."""
+    config = services.config
+    queue = RedisStreamQueue(services.redis, config.redis_prefix, consumer=consumer or consumer_name(),
+                             reclaim_secs=config.ai_reclaim_secs)
+    return AIWorker(services.ai.responder, queue, concurrency=config.ai_concurrency,
+                    keep_every_secs=config.ai_reclaim_secs / 3)
+
+
+async def idle_until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_ai_worker(config) -> None:
+    """`callcenter ai-worker`: answer jobs from the Redis stream until SIGTERM/SIGINT (then drain)."""
+    from ..app import create_services
+
+    services = create_services(config)
+    worker = redis_worker(services)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await worker.queue.ensure_group()
+    await worker.start()
+    log.info("ai-worker pid %d: answering jobs of %s as %s with model %s (%d at a time)", os.getpid(),
+             worker.queue.stream, worker.queue.consumer, config.gemini_model, worker.concurrency)
+    try:
+        await stop.wait()
+    finally:
+        log.info("ai-worker pid %d stopping: %d job(s) in hand", os.getpid(), len(worker.active))
+        await worker.close()
+        await services.close()
