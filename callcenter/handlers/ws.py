@@ -23,8 +23,10 @@ class SocketHandler(SecureHeaders, websocket.WebSocketHandler):
         # tenant's allowed origins), so the Connection checks it once the auth frame arrives.
         return True
 
+    _own_origin = ""
+
     def own_origin(self) -> str:
-        return f"{self.request.protocol}://{self.request.host}"
+        return self._own_origin or f"{self.request.protocol}://{self.request.host}"
 
     async def get(self, *args, **kwargs):
         if any(name.lower() in TOKEN_QUERY_NAMES for name in self.request.query_arguments):
@@ -47,7 +49,22 @@ class SocketHandler(SecureHeaders, websocket.WebSocketHandler):
         # Nagle's algorithm holds the next one until the peer's delayed ACK (~40 ms on Linux).
         self.set_nodelay(True)
         services = self.settings["services"]
+        self._own_origin = f"{self.request.protocol}://{self.request.host}"
         self.conn = Connection(self, services, services.hub, self.request.headers.get("Origin"))
+        self._release_handshake()
+
+    def _release_handshake(self) -> None:
+        """Drop what only the handshake needed: a socket lives for hours, and with 10,000 of them
+        the request and response headers alone would be tens of megabytes. (The suspended
+        handshake coroutine still refers to the header objects, so they are emptied in place.)"""
+        request = self.request
+        for headers in (request.headers, self._headers):
+            headers._dict = {}
+            headers._as_list = {}
+        request.arguments = request.query_arguments = request.body_arguments = request.files = {}
+        request.body = b""
+        self.path_args = self.open_args = ()
+        self.path_kwargs = self.open_kwargs = {}
 
     async def on_message(self, message) -> None:
         if self.conn is not None:
