@@ -63,6 +63,17 @@ class VisitorClaims:
     visitor_id: int
 
 
+def _token_bytes(token: str) -> bytes:
+    """A token as the bytes PyJWT reads; text that is not even encodable (a lone surrogate from a JSON
+    escape in a WS auth frame) is an invalid token, not an exception out of the decoder."""
+    if not isinstance(token, str):
+        raise InvalidToken("a token is a string")
+    try:
+        return token.encode("ascii")
+    except UnicodeEncodeError:
+        raise InvalidToken("a token is ASCII") from None
+
+
 class TokenSigner:
     def __init__(self, secret_key: str, *, agent_ttl_secs: int, visitor_ttl_secs: int):
         self._key = secret_key
@@ -75,7 +86,7 @@ class TokenSigner:
 
     def _decode(self, token: str, kind: str) -> dict:
         try:
-            claims = jwt.decode(token, self._key, algorithms=[JWT_ALGORITHM],
+            claims = jwt.decode(_token_bytes(token), self._key, algorithms=[JWT_ALGORITHM],
                                 options={"require": ["exp", "iat", "typ", "tid"]})
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
@@ -108,8 +119,8 @@ class TokenSigner:
     def token_kind(self, token: str) -> str | None:
         """'agent' or 'visitor' for a token we signed, without checking anything else."""
         try:
-            return jwt.decode(token, self._key, algorithms=[JWT_ALGORITHM]).get("typ")
-        except jwt.PyJWTError:
+            return jwt.decode(_token_bytes(token), self._key, algorithms=[JWT_ALGORITHM]).get("typ")
+        except (jwt.PyJWTError, InvalidToken):
             return None
 
 

@@ -46,6 +46,13 @@ class PageHandler(BaseHandler):
 class FileErrors(SecureHeaders):
     """A missing or refused file answers JSON like every other route."""
 
+    def parse_url_path(self, url_path: str) -> str:
+        # A NUL (or any control character) in a file path is never a file: refused before the
+        # filesystem sees it (os.stat would raise on the NUL: a 500).
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in url_path):
+            raise web.HTTPError(400)
+        return super().parse_url_path(url_path)
+
     def write_error(self, status_code: int, **kwargs) -> None:
         code = _FILE_ERRORS.get(status_code, "bad_request" if status_code < 500 else "internal_error")
         message = {404: "no such file", 403: "cannot serve that path"}.get(status_code, self._reason)
