@@ -26,6 +26,7 @@ from . import events, models
 from .errors import ApiError, InvalidInput, NotFound, Unauthorized
 from .events import Event
 from .handlers.base import json_dumps, origin_allowed, validate
+from .services import VisitorIdentity
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -49,6 +50,10 @@ MAX_TRACKED_SESSIONS = 1000
 FLOOD_WINDOW_SECS = 10.0
 TYPING_THROTTLE_SECS = 2.0
 TYPING_TTL_MS = 6000
+
+# What a visitor socket keeps of its session row (the services' visitor methods read these).
+VISITOR_SESSION_FIELDS = ("id", "tenant_id", "visitor_id", "customer_name", "assigned_agent_id", "last_seq",
+                          "visitor_read_seq")
 
 # Resume keys are session ids: anything else (a lone surrogate, a 10 kB string) never reaches the store.
 SESSION_ID_RE = re.compile(models.SESSION_ID_PATTERN)
@@ -211,6 +216,7 @@ class Connection:
 
     async def _authenticate(self, frame: dict) -> None:
         self.auth_timer.cancel()
+        self.auth_timer = None
         token = frame.get("token")
         if not isinstance(token, str) or not token:
             self.close(CLOSE_UNAUTHORIZED, "auth frame needs a token")
@@ -223,6 +229,8 @@ class Connection:
                 origin_ok = self.origin is None or self.origin == self.handler.own_origin()
             elif kind == "visitor":
                 visitor = await self.services.auth.visitor_from_token(token)
+                # Only what this socket uses of the session row is kept (memory per idle socket).
+                visitor = VisitorIdentity(visitor.claims, {k: visitor.session[k] for k in VISITOR_SESSION_FIELDS})
                 self.visitor, self.tenant_id, self.session_id = visitor, visitor.claims.tenant_id, visitor.session["id"]
                 tenant = await self.services.store.get_tenant(self.tenant_id)
                 origin_ok = self.origin is None or (tenant is not None and origin_allowed(
@@ -408,7 +416,8 @@ class Connection:
 
     async def on_closed(self) -> None:
         self.closed = True
-        self.auth_timer.cancel()
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
         if self.kind is not None:
             await self.hub.remove(self)
 
