@@ -111,6 +111,7 @@
     ".mt{display:flex;gap:5px;margin:2px 5px 4px;color:#9ca3af;font-size:11px}",
     ".tk{letter-spacing:-2px}.tk.r{color:#2563eb}.tk.f{color:#dc2626;letter-spacing:0}",
     ".ty{display:flex;align-items:center;gap:6px;padding:4px 16px 8px;background:#f8fafc;color:#6b7280;font-size:12px}",
+    ".ty.ai{align-items:flex-start;color:#374151;font-size:13px;max-height:96px;overflow:hidden;white-space:pre-wrap;word-break:break-word}",
     ".dt i{display:inline-block;width:6px;height:6px;margin-right:3px;border-radius:50%;background:#9ca3af;animation:cc 1.2s infinite}",
     ".dt i:nth-child(2){animation-delay:.15s}.dt i:nth-child(3){animation-delay:.3s}",
     "@keyframes cc{0%,60%,100%{opacity:.3;transform:none}30%{opacity:1;transform:translateY(-3px)}}",
@@ -564,15 +565,28 @@
     function hideTyping() {
       clearTimeout(agentTypingT);
       typingEl.hidden = true;
+      typingEl.className = "ty";
     }
 
     function agentTyping(d) {
-      if (d.sender !== "agent") return;
+      if (d.sender !== "agent" && d.sender !== "ai") return;
       if (!d.is_typing) return hideTyping();
-      typingText.textContent = t("typing", {name: d.name || (st.agent && st.agent.name) || t("agent")});
+      var who = d.sender === "ai" ? (d.name || t("ai")) : (d.name || (st.agent && st.agent.name) || t("agent"));
+      typingText.textContent = t("typing", {name: who});
+      typingEl.className = "ty";
       typingEl.hidden = false;
       clearTimeout(agentTypingT);
       agentTypingT = setTimeout(hideTyping, +d.expires_in_ms || 6000);
+    }
+
+    // The AI's reply while it is written: plain text in the typing area, replaced by the message.
+    function aiPartial(d) {
+      if (typeof d.text !== "string" || !d.text) return;
+      typingText.textContent = d.text;
+      typingEl.className = "ty ai";
+      typingEl.hidden = false;
+      clearTimeout(agentTypingT);
+      agentTypingT = setTimeout(hideTyping, 30000);
     }
 
     function onInput() {
@@ -813,6 +827,9 @@
           break;
         case "chat.typing":
           agentTyping(d);
+          break;
+        case "chat.ai.partial":
+          aiPartial(d);
           break;
         case "chat.session.assigned":
           st.agent = d.agent || null;

@@ -21,7 +21,8 @@ export class ConversationView {
     this.typingState = {sent: false, at: 0, idle: null};
     this.el = {
       pane: $("conv"), empty: $("conv-empty"), name: $("conv-name"), status: $("conv-status"),
-      assignee: $("conv-assignee"), waiting: $("conv-waiting"), scroller: $("messages"), older: $("older"),
+      assignee: $("conv-assignee"), waiting: $("conv-waiting"), handoff: $("conv-handoff"),
+      suggest: $("composer-suggest"), scroller: $("messages"), older: $("older"),
       list: $("msg-list"), pendingList: $("pending-list"), typing: $("typing"), newBelow: $("new-below"),
       form: $("composer"), input: $("composer-input"), sendBtn: $("composer-send"), note: $("composer-note"),
       assign: $("act-assign"), takeOver: $("act-takeover"), transfer: $("act-transfer"),
@@ -76,6 +77,7 @@ export class ConversationView {
     el.newBelow.addEventListener("click", () => this.scrollToBottom());
     el.older.addEventListener("click", () => this.loadOlder());
     el.assign.addEventListener("click", () => this.act("assign", {}));
+    el.suggest.addEventListener("click", () => this.suggest());
     el.takeOver.addEventListener("click", () => this.act("transfer", {agent_id: this.app.me.id, note: ""}));
     el.resolve.addEventListener("click", () => this.act("resolve", {}));
     el.reopen.addEventListener("click", () => this.act("reopen", {}));
@@ -185,6 +187,7 @@ export class ConversationView {
     }
     if (msg.sender_type === "visitor") this.app.clearTyping(msg.session_id, "visitor");
     if (msg.sender_type === "agent") this.app.clearTyping(msg.session_id, "agent", msg.sender_id);
+    if (msg.sender_type === "ai") this.app.clearTyping(msg.session_id, "ai");
     const before = this.lastSeq;
     const atBottom = this._nearBottom();
     if (!this._insert(msg)) return;
@@ -546,6 +549,7 @@ export class ConversationView {
     el.reopen.hidden = !resolved;
     el.input.disabled = resolved;
     el.sendBtn.disabled = resolved;
+    el.suggest.hidden = resolved || !this.app.aiAssist();
     el.note.hidden = !resolved;
     el.input.placeholder = resolved ? "This conversation is resolved. Reopen it to reply."
       : window.matchMedia("(max-width: 760px)").matches ? "Reply…"
@@ -555,12 +559,34 @@ export class ConversationView {
 
   renderWaiting() {
     const s = this.session;
+    this.el.handoff.hidden = !s || !s.handoff || !!s.assigned_agent_id || s.status === "resolved";
     if (!s || !s.waiting_since || s.status === "resolved") {
       this.el.waiting.hidden = true;
       return;
     }
     this.el.waiting.hidden = false;
     setText(this.el.waiting, "Waiting " + this.app.fmtWaiting(s.waiting_since));
+  }
+
+  /** Agent assist: the AI drafts a reply into the composer; nothing is sent until the agent sends it. */
+  async suggest() {
+    const id = this.id;
+    const btn = this.el.suggest;
+    if (!id || btn.disabled) return;
+    btn.disabled = true;
+    setText(btn, "Suggesting…");
+    try {
+      const res = await api("POST", "/chat/sessions/" + encodeURIComponent(id) + "/suggest", {});
+      if (this.id !== id) return;
+      this.el.input.value = res.suggestion;  // a value, never markup
+      this._autosize();
+      this.el.input.focus();
+    } catch (err) {
+      if (err.status !== 401) this.app.toast(err.message, "error");
+    } finally {
+      btn.disabled = false;
+      setText(btn, "Suggest reply");
+    }
   }
 
   onSessionChanged(session) {

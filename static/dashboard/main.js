@@ -83,7 +83,7 @@ app.typingFor = function typingFor(sessionId) {
 app.clearTyping = function clearTyping(sessionId, sender, agentId) {
   const entries = app.typing.get(sessionId);
   if (!entries) return;
-  const key = sender === "visitor" ? "visitor" : "agent:" + agentId;
+  const key = sender === "visitor" || sender === "ai" ? sender : "agent:" + agentId;
   if (entries.delete(key)) typingChanged(sessionId);
 };
 
@@ -184,6 +184,9 @@ function renderRow(id) {
       h("div", {class: "row-meta"},
         h("span", {class: "row-assignee" + (s.assigned_agent_id ? "" : " none"), text: assignee}),
         s.status === "resolved" ? h("span", {class: "chip resolved", text: "Resolved"}) : null,
+        s.handoff && !s.assigned_agent_id && s.status !== "resolved"
+          ? h("span", {class: "chip handoff", title: "The AI handed this conversation over", text: "Needs a person"})
+          : null,
         waiting !== null ? h("span", {class: "chip waiting" + (waiting > 15 * 60e3 ? " urgent" : waiting > 5 * 60e3
                                                                 ? " warn" : ""),
                                       title: "Waiting for a reply since " + fmtDateTime(s.waiting_since),
@@ -523,7 +526,7 @@ function onFrame(type, data) {
     }
     case "chat.typing": {
       if (data.sender === "agent" && data.agent_id === app.me.id) return;
-      const key = data.sender === "visitor" ? "visitor" : "agent:" + data.agent_id;
+      const key = data.sender === "visitor" || data.sender === "ai" ? data.sender : "agent:" + data.agent_id;
       let entries = app.typing.get(data.session_id);
       if (!entries) app.typing.set(data.session_id, entries = new Map());
       if (data.is_typing) {
@@ -534,6 +537,14 @@ function onFrame(type, data) {
         entries.delete(key);
       }
       typingChanged(data.session_id);
+      break;
+    }
+    case "chat.session.handoff": {
+      const s = app.upsertSession(data.session);
+      if (s && !s.assigned_agent_id) {
+        notifier.alert(s.id, "Needs a person", customerLabel(s) + ": the AI handed the conversation over.",
+                       {attended: attended(s.id)});
+      }
       break;
     }
     case "chat.agent.presence":
@@ -674,6 +685,7 @@ function enterApp(agent, tenant) {
   try { saved = sessionStorage.getItem(FILTER_KEY) || "open"; } catch (e) { /* ignore */ }
   setFilter(FILTERS[saved] ? saved : "open");
   loadAgents();
+  loadAISettings();
   socket.start();
   if (!tenant) {
     api("GET", "/auth/me").then((res) => {
@@ -683,6 +695,18 @@ function enterApp(agent, tenant) {
   }
   scheduleExpiry();
   renderNotifyButtons();
+}
+
+/** Whether agent assist (Suggest reply) is on for this tenant: AI available here and not off. */
+app.aiAssist = () => !!(app.ai && app.ai.available && app.ai.settings.ai_mode !== "off");
+
+async function loadAISettings() {
+  try {
+    app.ai = await api("GET", "/ai/settings");
+  } catch (err) {
+    app.ai = null;
+  }
+  if (conv.id) conv.renderHeader();
 }
 
 function scheduleExpiry() {
