@@ -113,7 +113,7 @@ class Config:
     ai_retry_backoff_secs: float = 0.5
     ai_reclaim_secs: float = 60.0
     ai_concurrency: int = 8
-    ai_history_messages: int = 20
+    ai_history_messages: int = 12
     ai_breaker_failures: int = 5
     ai_breaker_cooldown_secs: float = 30.0
     # Request body limit for the JSON API; bigger bodies get 413.

@@ -918,33 +918,27 @@ class Store:
         """Store an AI reply unless the conversation is no longer the AI's: None when an agent holds it,
         it was handed to humans, or it is resolved. Checked under the session's row lock, in the
         transaction that appends the message, so an agent's assign lands either before (no reply)
-        or after it. `client_msg_id` (derived from the visitor message answered) makes it once only;
-        `handoff_reason` also flags the session as waiting for a human, in the same transaction."""
-        existing = await self.find_message(tenant_id, session_id, "ai", 0, client_msg_id)
-        if existing:
-            return SendResult(existing, created=False)
+        or after it. `client_msg_id` (derived from the visitor message answered) makes it once only
+        (a second one returns the first, created=False); `handoff_reason` also flags the session as
+        waiting for a human, in the same transaction."""
         c = sessions.c
-        try:
-            async with self._write() as conn:
-                state = (await conn.execute(sessions.select().where(
-                    c.tenant_id == tenant_id, c.id == session_id).with_for_update())).first()
-                if state is None:
-                    raise NotFound("no such session", code="session_not_found")
-                if state.assigned_agent_id is not None or state.handoff_at_ms is not None or state.status == "resolved":
-                    return None
-                now = now_ms()
-                message = await self._append_message(conn, tenant_id, session_id, "ai", 0, sender_name, body,
-                                                     client_msg_id, now)
-                if handoff_reason:
-                    await conn.execute(sessions.update().where(c.tenant_id == tenant_id, c.id == session_id)
-                                       .values(handoff_at_ms=now, handoff_reason=handoff_reason))
-                session = await self._session_row(conn, tenant_id, session_id)
-        except IntegrityError:
-            existing = await self.find_message(tenant_id, session_id, "ai", 0, client_msg_id)
-            if existing:
-                return SendResult(existing, created=False)
-            raise
-        return SendResult(message, created=True, session=session)
+        async with self._write() as conn:
+            state = (await conn.execute(sessions.select().where(
+                c.tenant_id == tenant_id, c.id == session_id).with_for_update())).first()
+            if state is None:
+                raise NotFound("no such session", code="session_not_found")
+            if state.assigned_agent_id is not None or state.handoff_at_ms is not None or state.status == "resolved":
+                return None
+            now = now_ms()
+            [outcome] = await self._store_batch(conn, [SendRequest(tenant_id, session_id, "ai", 0, sender_name, body,
+                                                                   client_msg_id, now)])
+            if isinstance(outcome, Exception):
+                raise outcome
+            if handoff_reason and outcome.created:
+                await conn.execute(sessions.update().where(c.tenant_id == tenant_id, c.id == session_id)
+                                   .values(handoff_at_ms=now, handoff_reason=handoff_reason))
+                outcome.session.update(handoff_at_ms=now, handoff_reason=handoff_reason)
+        return outcome
 
     async def set_handoff(self, tenant_id: str, session_id: str, reason: str) -> dict | None:
         """Flag the session as waiting for a human; the row when this call flagged it, None when it

@@ -4,6 +4,9 @@
   "the database" away from a server and give it back without touching the real one.
 - PrivateRedis: a redis-server of the test's own on a free port, which may be
   stopped and restarted (the shared server is never restarted).
+- FakeGemini (tests/fake_gemini.py, re-exported here): the one fake service, a local
+  HTTP server speaking the Gemini REST routes the google-genai SDK calls (incl. the SSE
+  streaming route), scriptable (reply text, HTTP errors, hang) and recording requests.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import subprocess
 import tempfile
 import time
 
+from tests.fake_gemini import HANG, FakeGemini  # noqa: F401  (re-exported: the fakes live behind this module)
 from tests.helpers import free_port, require_program
 
 

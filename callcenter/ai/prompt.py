@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from google.genai import types
-
 HANDOFF_MARKER = "[HANDOFF]"
 DEFAULT_AI_NAME = "AI assistant"
 MAX_REPLY_CHARS = 4000
@@ -67,10 +65,12 @@ def system_instruction(tenant: dict, settings: AISettings, purpose: str = "reply
     return "\n\n".join(parts)
 
 
-def contents(messages: list[dict]) -> list[types.Content]:
+def contents(messages: list[dict]) -> list[dict]:
     """The conversation as alternating turns: visitor → user, agent/AI → model (system notes left out).
     Consecutive messages of one side become one turn; a conversation the support side opened starts
-    at the customer's first message (the API wants a user turn first)."""
+    at the customer's first message (the API wants a user turn first). Plain dicts in the SDK's
+    Content shape: it converts them about twice as fast as types.Content objects (it re-reads every
+    field of those), and that conversion is most of our time before the request leaves."""
     turns: list[tuple[str, list[str]]] = []
     for msg in messages:
         kind = msg["sender_type"]
@@ -86,7 +86,8 @@ def contents(messages: list[dict]) -> list[types.Content]:
             turns[-1][1].append(msg["body"])
         else:
             turns.append((role, [msg["body"]]))
-    return [types.Content(role=role, parts=[types.Part(text=t) for t in texts]) for role, texts in turns]
+    # One part per turn: the SDK's cost is per part.
+    return [{"role": role, "parts": [{"text": "\n\n".join(texts)}]} for role, texts in turns]
 
 
 def parse_reply(text: str) -> tuple[str, bool]:

@@ -32,7 +32,7 @@ class AIService:
         self.services = services
         self.store = services.store
         self.config = services.config
-        self._settings: dict[str, tuple[float, prompt.AISettings]] = {}
+        self._tenants: dict[str, tuple[float, dict | None]] = {}
         self._tasks: set[asyncio.Task] = set()
         self.provider: GeminiProvider | None = None
         self.responder: Responder | None = None
@@ -79,17 +79,20 @@ class AIService:
 
     # ---- settings ----------------------------------------------------------------
 
-    async def tenant_settings(self, tenant_id: str, *, fresh: bool = False) -> prompt.AISettings:
+    async def cached_tenant(self, tenant_id: str, *, fresh: bool = False) -> dict | None:
+        """The tenant row (its AI settings, its name for the prompt), at most SETTINGS_TTL_SECS old."""
         now = time.monotonic()
-        cached = self._settings.get(tenant_id)
+        cached = self._tenants.get(tenant_id)
         if cached and cached[0] > now and not fresh:
             return cached[1]
         tenant = await self.store.get_tenant(tenant_id)
-        settings = prompt.AISettings.of(tenant or {})
-        if len(self._settings) > 10_000:
-            self._settings.clear()
-        self._settings[tenant_id] = (now + SETTINGS_TTL_SECS, settings)
-        return settings
+        if len(self._tenants) > 10_000:
+            self._tenants.clear()
+        self._tenants[tenant_id] = (now + SETTINGS_TTL_SECS, tenant)
+        return tenant
+
+    async def tenant_settings(self, tenant_id: str, *, fresh: bool = False) -> prompt.AISettings:
+        return prompt.AISettings.of(await self.cached_tenant(tenant_id, fresh=fresh) or {})
 
     async def read_settings(self, agent: dict) -> tuple[prompt.AISettings, int]:
         settings = await self.tenant_settings(agent["tenant_id"], fresh=True)
@@ -101,7 +104,7 @@ class AIService:
         tenant = await self.store.get_tenant(agent["tenant_id"])
         merged = {**tenant["settings"], **{k: v for k, v in changes.items() if v is not None}}
         await self.store.update_tenant(agent["tenant_id"], settings=merged)
-        self._settings.pop(agent["tenant_id"], None)
+        self._tenants.pop(agent["tenant_id"], None)
         return await self.read_settings(agent)
 
     # ---- auto replies ----------------------------------------------------------------

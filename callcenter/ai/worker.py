@@ -61,21 +61,26 @@ class Responder:
 
     async def _answer(self, job: Job) -> str:
         store = self.store
-        tenant = await store.get_tenant(job.tenant_id)
+        tenant = await self.services.ai.cached_tenant(job.tenant_id)
         if tenant is None:
             return "skipped"
         settings = prompt.AISettings.of(tenant)
         if settings.mode != "auto":
             return "off"
-        session = await store.get_session(job.tenant_id, job.session_id)
+        # Both reads at once: this is on the path between the visitor's message and the model.
+        session, history = await asyncio.gather(
+            store.get_session(job.tenant_id, job.session_id),
+            store.list_messages(job.tenant_id, job.session_id, before_seq=MAX_SEQ,
+                                limit=self.config.ai_history_messages))
         if session is None or not ai_may_speak(session):
             return "not_ours"
-        if await store.find_message(job.tenant_id, job.session_id, "ai", 0, reply_id(job.message_id)):
+        later = [m for m in history if m["seq"] > job.seq]
+        if any(m["sender_type"] == "ai" and m["client_msg_id"] == reply_id(job.message_id) for m in later):
             return "done_before"  # a worker died between storing the reply and acknowledging the job
-        history = await store.list_messages(job.tenant_id, job.session_id, before_seq=MAX_SEQ,
-                                            limit=self.config.ai_history_messages)
-        if any(m["sender_type"] == "visitor" and m["seq"] > job.seq for m in history):
+        if any(m["sender_type"] == "visitor" for m in later):
             return "superseded"  # the visitor wrote again: that message's job answers both
+        if any(m["sender_type"] == "agent" for m in later):
+            return "not_ours"  # a person answered meanwhile (even without taking the conversation)
         asked = next((m for m in history if m["id"] == job.message_id), None)
         if asked is None or asked["sender_type"] != "visitor":
             return "skipped"
@@ -97,13 +102,17 @@ class Responder:
             return await self._send(job, settings, prompt.FALLBACK_TEXT, "ai_error", typing=True)
         finally:
             self.metrics.ai_model_duration.labels("reply").observe(time.monotonic() - started)
-        await self.record_usage(job.tenant_id, job.session_id, "reply", reply)
         text, wants_handoff = prompt.parse_reply(reply.text)
         if wants_handoff:
-            return await self._send(job, settings, text or prompt.HANDOFF_TEXT["en"], "ai_cannot_help", typing=True)
-        if not text:
-            return await self._send(job, settings, prompt.FALLBACK_TEXT, "ai_error", typing=True)
-        return await self._send(job, settings, text, None, typing=True)
+            outcome = await self._send(job, settings, text or prompt.HANDOFF_TEXT["en"], "ai_cannot_help",
+                                       typing=True)
+        elif not text:
+            outcome = await self._send(job, settings, prompt.FALLBACK_TEXT, "ai_error", typing=True)
+        else:
+            outcome = await self._send(job, settings, text, None, typing=True)
+        # After the reply is out: the visitor does not wait for the bookkeeping.
+        await self.record_usage(job.tenant_id, job.session_id, "reply", reply)
+        return outcome
 
     async def _send(self, job: Job, settings: prompt.AISettings, text: str, handoff: str | None, *,
                     typing: bool = False) -> str:

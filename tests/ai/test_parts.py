@@ -37,8 +37,8 @@ def test_contents_put_visitor_text_in_user_turns_only():
             {"sender_type": "ai", "body": "c"}, {"sender_type": "agent", "body": "d"},
             {"sender_type": "visitor", "body": "e"}]
     turns = prompt.contents(msgs)
-    assert [(t.role, [p.text for p in t.parts]) for t in turns] == [
-        ("user", ["a", "b"]), ("model", ["c", "d"]), ("user", ["e"])]
+    assert [(t["role"], [p["text"] for p in t["parts"]]) for t in turns] == [
+        ("user", ["a\n\nb"]), ("model", ["c\n\nd"]), ("user", ["e"])]
 
 
 def test_the_handoff_marker_never_shows():

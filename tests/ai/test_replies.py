@@ -64,7 +64,8 @@ async def test_auto_reply_reaches_the_widget_socket(api, base_url, tenant_factor
     assert request.headers["x-goog-api-key"] == "test-key-not-a-secret"
     assert "Opening hours: 9:00-17:00" in request.system_text and "Be brief." in request.system_text
     assert request.texts("user") == ["When do you open?"] and request.texts("model") == []
-    # Tokens recorded per tenant and session.
+    # Tokens recorded per tenant and session (once the job is done: after the reply went out).
+    await jobs_done(ai_worker, 1)
     assert await services.store.ai_tokens(tenant.id) > 0
     assert await services.store.ai_tokens(tenant.id, session_id=visitor.session_id) > 0
     widget.close()
@@ -85,7 +86,7 @@ async def test_conversation_goes_in_turns_and_the_ai_is_quiet_when_off(api, base
     await next_ai_message(widget)
     second = gemini.requests[1]
     assert [c["role"] for c in second.contents] == ["user", "model", "user"]
-    assert second.texts("user") == ["Question one", "Question two"]
+    assert second.texts("user") == ["Question one", "Question two"]  # each its own turn (an answer between)
     assert second.texts("model") == ["First answer."]
 
     resp = await api.request("PATCH", "/api/v1/ai/settings", json_body={"ai_mode": "off"}, token=tenant.admin.token)
@@ -349,7 +350,7 @@ async def test_resolving_adds_a_short_summary_note(api, base_url, tenant_factory
 
 
 @gen_test
-async def test_openapi_lists_the_ai_routes(api):
+async def test_openapi_lists_the_ai_routes(api, services):
     doc = (await api.get("/api/v1/openapi.json")).json
     assert set(doc["paths"]["/api/v1/ai/settings"]) == {"get", "patch"}
     assert "post" in doc["paths"]["/api/v1/chat/sessions/{session_id}/suggest"]
