@@ -177,6 +177,9 @@ class APIHandler(BaseHandler):
         pass
 
     def prepare(self) -> None:
+        if self.request.method not in implemented_methods(type(self)):
+            # 405 (with Allow) before anything else: a preflight to an agent route is not a 401.
+            raise web.HTTPError(405)
         for name in self.request.query_arguments:
             if name.lower() in TOKEN_QUERY_NAMES:
                 raise InvalidInput("tokens are not accepted in URLs; send Authorization: Bearer <token>",
