@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .batching import Batcher
 from .events import Event
 
 log = logging.getLogger("callcenter.bus")
@@ -117,8 +118,8 @@ class RedisBus(Bus):
         self._task: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
         self._closing = False
-        self._outbox: list[tuple[str, asyncio.Future]] = []
-        self._publisher: asyncio.Task | None = None
+        self._publisher: Batcher[str, None] = Batcher(self._publish_batch, max_batch=MAX_PUBLISH_BATCH,
+                                                      name="redis-bus-publisher")
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="redis-bus")
@@ -129,6 +130,7 @@ class RedisBus(Bus):
 
     async def close(self) -> None:
         self._closing = True
+        await self._publisher.wait_idle()
         await cancel_and_wait(self._task)
 
     async def ping(self) -> None:
@@ -140,32 +142,19 @@ class RedisBus(Bus):
             raise BusUnavailable("not subscribed to the event channel")
 
     async def publish(self, event: Event) -> None:
-        """Publish once Redis has the event. Concurrent publishes share one pipeline round trip,
-        in the order they were made (one connection, one write)."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._outbox.append((json.dumps(event.to_dict(), separators=(",", ":")), future))
-        if self._publisher is None or self._publisher.get_loop() is not loop:
-            self._publisher = loop.create_task(self._publish_waiting(), name="redis-bus-publisher")
-        await future
+        """Publish once Redis has the event. Concurrent publishes share one pipelined round
+        trip, in the order they were made (one connection, one write)."""
+        await self._publisher.submit(json.dumps(event.to_dict(), separators=(",", ":")))
 
-    async def _publish_waiting(self) -> None:
+    async def _publish_batch(self, payloads: list[str]) -> list[None]:
         try:
-            while self._outbox:
-                batch, self._outbox = self._outbox[:MAX_PUBLISH_BATCH], self._outbox[MAX_PUBLISH_BATCH:]
-                error = None
-                try:
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for payload, _ in batch:
-                            pipe.publish(self.channel, payload)
-                        await pipe.execute()
-                except RedisError as exc:
-                    error = BusUnavailable(str(exc))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error) if error else future.set_result(None)
-        finally:
-            self._publisher = None
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for payload in payloads:
+                    pipe.publish(self.channel, payload)
+                await pipe.execute()
+        except RedisError as exc:
+            raise BusUnavailable(str(exc)) from exc
+        return [None] * len(payloads)
 
     async def _run(self) -> None:
         backoff = 0.1

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import bcrypt
 import jwt
 
+from .batching import Batcher
+
 JWT_ALGORITHM = "HS256"
 BCRYPT_ROUNDS = 12
 # bcrypt only looks at the first 72 bytes; refuse longer instead of silently truncating.
@@ -178,20 +180,31 @@ class MemoryRateLimiter(RateLimiter):
 
 
 class RedisRateLimiter(RateLimiter):
+    # Concurrent hits (every message send takes one) share one MULTI/EXEC round trip.
+    MAX_BATCH = 500
+
     def __init__(self, redis, prefix: str):
         self._redis = redis
         self._prefix = prefix + "rl:"
+        self._hits: Batcher[tuple[str, int, int], RateDecision] = Batcher(
+            self._hit_batch, max_batch=self.MAX_BATCH, name="rate-limit-hits")
 
     async def hit(self, key: str, limit: int, window_secs: int) -> RateDecision:
-        full = self._prefix + key
+        return await self._hits.submit((self._prefix + key, limit, window_secs))
+
+    async def _hit_batch(self, hits: list[tuple[str, int, int]]) -> list[RateDecision]:
+        # One transaction: a counter never exists without its expiry, even if we die half-way.
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(full)
-            pipe.expire(full, window_secs, nx=True)
-            pipe.ttl(full)
-            count, _, ttl = await pipe.execute()
-        if count > limit:
-            return RateDecision(False, max(1, int(ttl)))
-        return RateDecision(True)
+            for full, _, window_secs in hits:
+                pipe.incr(full)
+                pipe.expire(full, window_secs, nx=True)
+                pipe.ttl(full)
+            replies = await pipe.execute()
+        decisions = []
+        for i, (_, limit, _) in enumerate(hits):
+            count, ttl = replies[3 * i], replies[3 * i + 2]
+            decisions.append(RateDecision(False, max(1, int(ttl))) if count > limit else RateDecision(True))
+        return decisions
 
     async def peek(self, key: str, limit: int) -> RateDecision:
         full = self._prefix + key

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from .batching import Batcher
 from .errors import Conflict, NotFound, Unavailable
 
 metadata = sa.MetaData()
@@ -317,89 +318,64 @@ def _apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool
     return False
 
 
-# The session columns a message changes (written back by `_write_back_sessions`).
+# The session columns a message changes (written back by `_write_back_sessions_sql`).
 _MESSAGE_SESSION_COLUMNS = ("last_seq", "updated_at_ms", "last_message_preview", "last_message_sender",
                             "waiting_since_ms", "agent_unread", "status", "resolved_at_ms")
 
 
-def _write_back_sessions(dialect: str, rows: list[dict]):
-    """One statement writing the message columns of several locked session rows."""
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(sessions).values(rows)
-        return stmt.on_conflict_do_update(index_elements=["id"], set_={
-            col: getattr(stmt.excluded, col) for col in _MESSAGE_SESSION_COLUMNS})
-    from sqlalchemy.dialects.mysql import insert
-    stmt = insert(sessions).values(rows)
-    return stmt.on_duplicate_key_update({col: getattr(stmt.inserted, col) for col in _MESSAGE_SESSION_COLUMNS})
+def _write_back_sessions_sql(paramstyle: str, rows: list[dict]) -> tuple[str, tuple]:
+    """One UPDATE writing the message columns of several locked session rows (CASE per column).
+
+    Written as SQL text: the statement's shape changes with the batch size, and building it
+    through SQLAlchemy's compiler cost more CPU than everything else in a send.
+    """
+    mark = "?" if paramstyle == "qmark" else "%s"
+    params: list[Any] = []
+    sets = []
+    for col in _MESSAGE_SESSION_COLUMNS:
+        if len(rows) == 1:
+            sets.append(f"{col} = {mark}")
+            params.append(rows[0][col])
+        else:
+            sets.append(f"{col} = CASE id" + f" WHEN {mark} THEN {mark}" * len(rows) + " END")
+            for row in rows:
+                params.extend((row["id"], row[col]))
+    params.extend(row["id"] for row in rows)
+    sql = f"UPDATE sessions SET {', '.join(sets)} WHERE id IN ({', '.join([mark] * len(rows))})"
+    return sql, tuple(params)
 
 
 MAX_SEND_BATCH = 256
 
 
-class _SendBatcher:
-    """Group commit of this worker's sends.
+class _SendWriter:
+    """Group commit of this worker's sends (through a `Batcher`): one transaction per batch.
 
-    Sends queue up while a batch is in the database; the next batch takes all of them
-    (up to MAX_SEND_BATCH). An idle worker stores a lone send at once, so batching adds
-    no wait; a busy one pays the round trips and the log flush once per batch. Each
-    sender is answered only after the batch commits: store-before-publish holds.
+    Each sender is answered only after its batch commits, so store-before-publish holds.
     The batches run one after another on a connection of their own, which saves the
     pool's ping and reset round trips.
     """
 
     def __init__(self, store: "Store"):
         self.store = store
-        self._waiting: list[tuple[SendRequest, asyncio.Future]] = []
-        self._task: asyncio.Task | None = None
         self._conn: AsyncConnection | None = None
-
-    async def submit(self, request: SendRequest) -> "SendResult":
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._waiting.append((request, future))
-        if self._task is None or self._task.get_loop() is not loop:
-            # (A task of another, finished event loop is abandoned, with its connection.)
-            if self._task is not None:
-                self._conn = None
-            self._task = loop.create_task(self._run(), name="store-send-batcher")
-        return await future
+        self._conn_loop: asyncio.AbstractEventLoop | None = None
+        self.batcher: Batcher[SendRequest, SendResult] = Batcher(self.flush, max_batch=MAX_SEND_BATCH,
+                                                                 name="store-send-batcher")
 
     async def close(self) -> None:
-        task = self._task
-        if task is not None and task.get_loop() is asyncio.get_running_loop():
-            await asyncio.shield(task)
+        await self.batcher.wait_idle()
         await self._drop_connection()
 
-    async def _run(self) -> None:
+    async def flush(self, requests: list[SendRequest]) -> list[Any]:
         try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:MAX_SEND_BATCH], self._waiting[MAX_SEND_BATCH:]
-                await self._commit(batch)
-        finally:
-            self._task = None
-
-    async def _commit(self, batch: list[tuple[SendRequest, asyncio.Future]]) -> None:
-        requests = [req for req, _ in batch]
-        try:
-            outcomes = await self._store_with_retries(requests)
+            return await self._store_with_retries(requests)
         except IntegrityError:
             # Not expected (duplicates are found under the session locks), but never fail a whole
             # batch for one request: store them one by one, each with its own answer.
-            if len(batch) > 1:
-                for item in batch:
-                    await self._commit([item])
-                return
-            outcomes = [await self._existing_or_error(requests[0])]
-        except Exception as exc:  # every sender must get an answer, whatever went wrong
-            outcomes = [exc] * len(batch)
-        for (_, future), outcome in zip(batch, outcomes):
-            if future.done():
-                continue  # the sender went away
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+            if len(requests) == 1:
+                return [await self._existing_or_error(requests[0])]
+            return [(await self.flush([req]))[0] for req in requests]
 
     async def _store_with_retries(self, requests: list[SendRequest]) -> list[Any]:
         for attempt in range(TRANSIENT_RETRIES + 1):
@@ -419,8 +395,11 @@ class _SendBatcher:
             if lock is not None:
                 await lock.acquire()
             try:
+                if self._conn is not None and self._conn_loop is not asyncio.get_running_loop():
+                    self._conn = None  # left behind by an event loop that has ended
                 if self._conn is None:
                     self._conn = await self.store.engine.connect()
+                    self._conn_loop = asyncio.get_running_loop()
                 conn = self._conn
                 try:
                     async with conn.begin():
@@ -474,10 +453,10 @@ class Store:
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
         # SQLite has one writer; serialising our write transactions avoids SQLITE_BUSY upgrades.
         self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
-        self._batcher = _SendBatcher(self)
+        self._writer = _SendWriter(self)
 
     async def close(self) -> None:
-        await self._batcher.close()
+        await self._writer.close()
         await self.engine.dispose()
 
     @contextlib.asynccontextmanager
@@ -830,13 +809,13 @@ class Store:
                            sender_name: str, body: str, client_msg_id: str | None = None) -> SendResult:
         """Store one message: the next seq of the session, no gap, no duplicate.
 
-        Concurrent sends of this worker are group-committed (see `_SendBatcher`): one
+        Concurrent sends of this worker are group-committed (see `_SendWriter`): one
         transaction stores everything that queued up while the previous one ran, so a
         busy worker pays a handful of round trips and one log flush per batch instead
         of per message. A retry with a known client_msg_id returns the first message.
         """
         request = SendRequest(tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id)
-        return await self._batcher.submit(request)
+        return await self._writer.batcher.submit(request)
 
     async def _store_batch(self, conn: AsyncConnection, batch: list["SendRequest"]) -> list[Any]:
         """Append a batch of messages in the caller's transaction; one outcome per request
@@ -886,7 +865,7 @@ class Store:
             outcomes.append(SendResult(row, created=True, reopened=reopened, session=dict(state)))
         if not new_rows:
             return [o if not isinstance(o, dict) else SendResult(o, created=False) for o in outcomes]
-        await conn.execute(_write_back_sessions(conn.dialect.name, list(touched.values())))
+        await conn.exec_driver_sql(*_write_back_sessions_sql(conn.dialect.paramstyle, list(touched.values())))
         if conn.dialect.insert_returning:
             m = messages.c
             inserted = (await conn.execute(messages.insert().returning(m.id, m.session_id, m.seq), new_rows)).all()
