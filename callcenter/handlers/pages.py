@@ -98,7 +98,7 @@ def _file_api(summary: str, content_type: str, errors: list[int]) -> dict:
 
 
 PublicFileHandler.api = _file_api("A public file (widget script or demo page)", "*/*", [404])
-StaticHandler.api = _file_api("A dashboard asset", "*/*", [403, 404])
+StaticHandler.api = _file_api("A dashboard asset", "*/*", [400, 403, 404])
 
 routes = [
     route("/", PageHandler, template="index.html"),
