@@ -13,7 +13,7 @@ from tests.helpers import PASSWORD
 from .support import gen_test, make_world, store_snapshot, ws
 
 LIMITS = dict(login_max_failures=3, session_starts_per_ip=6, messages_per_session=4, ws_frame_burst=5,
-              ws_frames_per_sec=0.5, ws_flood_limit=20)
+              ws_frames_per_sec=0.01, ws_flood_limit=20)
 
 
 @pytest.fixture
