@@ -15,7 +15,6 @@ from .config import Config
 from .handlers import admin, agent, ai, auth, ops, pages, public, ws
 from .handlers.base import BaseHandler
 from .errors import NotFound
-from .connection import HEARTBEAT_INTERVAL_SECS
 from .hub import Hub
 from .metrics import Metrics
 from .paths import resource_dir
@@ -125,9 +124,9 @@ def make_app(services: Services, **extra_settings) -> web.Application:
         log_function=log_request,
         compress_response=True,
         xsrf_cookies=False,
-        # Protocol-level pings find dead sockets (a peer that vanished without a FIN).
-        websocket_ping_interval=HEARTBEAT_INTERVAL_SECS,
-        websocket_ping_timeout=HEARTBEAT_INTERVAL_SECS,  # Tornado caps it at the interval
+        # Not Tornado's ping task per socket: the hub pings every socket from one loop (less memory
+        # per idle socket), see Hub._heartbeat.
+        websocket_ping_interval=0,
         websocket_max_message_size=ws.MAX_FRAME_BYTES,
     )
     settings.update(extra_settings)

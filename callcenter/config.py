@@ -135,6 +135,8 @@ class Config:
     ws_frames_per_sec: float = 20.0
     ws_frame_burst: int = 60
     ws_flood_limit: int = 300
+    # Every socket is pinged this often; one that has not answered by the next round is dropped.
+    heartbeat_interval_secs: float = 20.0
     seed_demo: bool = False
     log_level: str = "INFO"
 

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("callcenter.ws")
 
 AUTH_TIMEOUT_SECS = 5.0
-HEARTBEAT_INTERVAL_SECS = 20
 # Output a client has not taken yet; past either bound it is disconnected (and resumes).
 MAX_PENDING_FRAMES = 2000
 MAX_PENDING_BYTES = 2 * 1024 * 1024
@@ -94,7 +93,8 @@ def _validate(model, data: Any):
 class Connection:
     __slots__ = ("handler", "services", "hub", "id", "origin", "kind", "tenant_id", "agent", "session_id",
                  "visitor", "seen", "buffer", "pending_frames", "pending_bytes", "closed",
-                 "tokens", "tokens_at", "typing_sent", "auth_timer", "flooded", "flood_window_start")
+                 "tokens", "tokens_at", "typing_sent", "auth_timer", "flooded", "flood_window_start",
+                 "ping_sent_at")
 
     def __init__(self, handler, services, hub: Hub, origin: str | None):
         self.handler = handler
@@ -118,6 +118,8 @@ class Connection:
         self.flooded = 0
         self.flood_window_start = self.tokens_at
         self.auth_timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT_SECS, self._auth_timeout)
+        # When the hub's unanswered ping went out (0: none outstanding); any frame or pong answers it.
+        self.ping_sent_at = 0.0
 
     # ---- output --------------------------------------------------------------
 
@@ -173,7 +175,26 @@ class Connection:
         self.flooded += 1
         return False
 
+    def heartbeat(self, now: float, timeout_secs: float) -> None:
+        """One heartbeat round (from the hub): drop the socket if the last ping went unanswered."""
+        if self.closed:
+            return
+        if self.ping_sent_at and now - self.ping_sent_at >= timeout_secs:
+            log.info("ws %s: no answer to ping in %.0f s; dropping it", self.id, now - self.ping_sent_at)
+            self.close(1001, "ping timed out")
+            return
+        try:
+            self.handler.ping()
+        except WebSocketClosedError:
+            return
+        if not self.ping_sent_at:
+            self.ping_sent_at = now
+
+    def on_pong(self) -> None:
+        self.ping_sent_at = 0.0
+
     async def on_frame(self, raw: str | bytes) -> None:
+        self.ping_sent_at = 0.0
         if self.closed:
             return
         if not self._take_token():
@@ -258,7 +279,7 @@ class Connection:
         self.buffer = []
         await self.hub.add(self)
         data: dict[str, Any] = {"kind": self.kind, "worker": self.hub.worker_id, "connection_id": self.id,
-                                "heartbeat_interval_secs": HEARTBEAT_INTERVAL_SECS}
+                                "heartbeat_interval_secs": self.services.config.heartbeat_interval_secs}
         if self.agent:
             data["agent"] = models.agent_model(self.agent)
             data["presence"] = {str(k): v for k, v in (await self.hub.presence_snapshot(self.tenant_id)).items()}

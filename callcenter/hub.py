@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from collections import defaultdict
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("callcenter.hub")
 
+HEARTBEAT_TICK_SECS = 0.25
+
 
 
 class Hub:
@@ -38,6 +41,7 @@ class Hub:
         self.presence: Presence = (RedisPresence(services.redis, services.config.redis_prefix, self.worker_id)
                                    if services.redis is not None else MemoryPresence(self.worker_id))
         self._task: asyncio.Task | None = None
+        self._heartbeat_task: asyncio.Task | None = None
         self.draining = False
 
     # ---- lifecycle ---------------------------------------------------------
@@ -50,10 +54,12 @@ class Hub:
         except Exception as exc:  # best effort, like every presence call
             log.warning("presence heartbeat failed: %s", exc)
         self._task = asyncio.create_task(self._housekeeping(), name="hub-housekeeping")
+        self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="hub-heartbeat")
 
     async def close(self) -> None:
         self.services.bus.remove_listener(self.on_event)
         await cancel_and_wait(self._task)
+        await cancel_and_wait(self._heartbeat_task)
 
     def all_connections(self) -> list[Connection]:
         conns = [c for group in self.agents.values() for c in group]
@@ -165,6 +171,23 @@ class Hub:
         log.info("bus back: resyncing %d sockets", len(self.all_connections()))
         for conn in self.all_connections():
             conn.resync()
+
+    async def _heartbeat(self) -> None:
+        """Ping every socket once per interval, from this one loop rather than a task per socket
+        (memory per idle socket), a slice per tick so that 10,000 sockets never mean one burst
+        of 10,000 writes. A socket still silent since its previous ping is dropped."""
+        round_: list[Connection] = []
+        while True:
+            interval = self.services.config.heartbeat_interval_secs
+            tick = min(HEARTBEAT_TICK_SECS, interval / 4)
+            await asyncio.sleep(tick)
+            if not round_:
+                round_ = self.all_connections()
+                per_tick = max(1, math.ceil(len(round_) * tick / interval))
+            now = time.monotonic()
+            for conn in round_[-per_tick:]:
+                conn.heartbeat(now, timeout_secs=interval)
+            del round_[-per_tick:]
 
     def _local_presence(self) -> dict[tuple[str, str], str]:
         return {key: ("online" if "online" in local.values() else "away") for key, local in self._local.items()}

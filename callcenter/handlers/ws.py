@@ -70,6 +70,10 @@ class SocketHandler(SecureHeaders, websocket.WebSocketHandler):
         if self.conn is not None:
             await self.conn.on_frame(message)
 
+    def on_pong(self, data: bytes) -> None:
+        if self.conn is not None:
+            self.conn.on_pong()
+
     def on_close(self) -> None:
         if self.conn is not None:
             self.settings["services"].spawn(self.conn.on_closed())

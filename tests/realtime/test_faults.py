@@ -46,7 +46,7 @@ def app(request, services):
     if "proxied_app" in request.fixturenames:
         return make_app(request.getfixturevalue("proxied_app")[1])
     if "dead_peer" in request.node.name:
-        return make_app(services, websocket_ping_interval=0.3, websocket_ping_timeout=0.6)
+        services.config.heartbeat_interval_secs = 0.3
     return make_app(services)
 
 
