@@ -370,12 +370,20 @@ class _SendWriter:
     async def flush(self, requests: list[SendRequest]) -> list[Any]:
         try:
             return await self._store_with_retries(requests)
-        except IntegrityError:
-            # Not expected (duplicates are found under the session locks), but never fail a whole
-            # batch for one request: store them one by one, each with its own answer.
-            if len(requests) == 1:
+        except DBAPIError as exc:
+            # One request's data the database refused (a duplicate key is not expected: they are found
+            # under the session locks) must not fail the others: store them one by one instead.
+            if len(requests) > 1:
+                return [await self._flush_one(req) for req in requests]
+            if isinstance(exc, IntegrityError):
                 return [await self._existing_or_error(requests[0])]
-            return [(await self.flush([req]))[0] for req in requests]
+            raise
+
+    async def _flush_one(self, request: SendRequest) -> Any:
+        try:
+            return (await self.flush([request]))[0]
+        except Exception as exc:  # this request's own answer
+            return exc
 
     async def _store_with_retries(self, requests: list[SendRequest]) -> list[Any]:
         for attempt in range(TRANSIENT_RETRIES + 1):

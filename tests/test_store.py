@@ -181,6 +181,84 @@ async def test_concurrent_coroutines_get_gapless_unique_seqs(store):
     assert (await store.get_session(tenant_id, session_id))["last_seq"] == n
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_one_batch_of_mixed_sends_gets_each_its_own_answer(store, monkeypatch):
+    """Concurrent sends are stored as one batch (group commit); inside it every send still gets
+    its own outcome: seqs per session in call order, the first message for a repeated
+    client_msg_id, NotFound for a session that is missing or another tenant's."""
+    tenant_id, other_tenant = await new_tenant(store), await new_tenant(store)
+    session_a, session_b = await new_session(store, tenant_id), await new_session(store, tenant_id)
+    foreign = await new_session(store, other_tenant)
+    batches = []
+    store_batch = store._store_batch
+
+    async def recording(conn, requests):
+        batches.append(len(requests))
+        return await store_batch(conn, requests)
+
+    monkeypatch.setattr(store, "_store_batch", recording)
+    results = await asyncio.gather(
+        send(store, tenant_id, session_a, "a1"),
+        send(store, tenant_id, session_b, "b1", client_msg_id="twice"),
+        send(store, tenant_id, session_a, "a2", sender="agent"),
+        send(store, tenant_id, new_session_id(), "nowhere"),
+        send(store, tenant_id, foreign, "not yours"),
+        send(store, tenant_id, session_b, "b1 again", client_msg_id="twice"),
+        send(store, tenant_id, session_a, "a3"),
+        return_exceptions=True)
+    assert batches == [7], "one transaction for all of them"
+    a1, b1, a2, nowhere, not_yours, b1_again, a3 = results
+    assert [r.message["seq"] for r in (a1, a2, a3)] == [1, 2, 3]
+    assert b1.created and b1.message["seq"] == 1
+    assert not b1_again.created and b1_again.message["id"] == b1.message["id"]
+    assert isinstance(nowhere, NotFound) and isinstance(not_yours, NotFound)
+    assert await seqs_of(store, tenant_id, session_a) == [1, 2, 3]
+    assert [m["body"] for m in await store.list_messages(tenant_id, session_b)] == ["b1"]
+    assert await store.count(messages, other_tenant) == 0
+    session = await store.get_session(tenant_id, session_a)
+    assert (session["last_seq"], session["agent_unread"], session["last_message_preview"]) == (3, 2, "a3")
+    assert a3.session["last_seq"] == 3 and a1.session["last_seq"] == 1, "each send's own view of the session"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_send_the_database_refuses_does_not_fail_its_batch(mysql_database_url):
+    store = Store(mysql_database_url)
+    try:
+        tenant_id = await new_tenant(store)
+        session_id = await new_session(store, tenant_id)
+        async with store.engine.connect() as conn:
+            if "STRICT" not in (await conn.execute(sa.text("SELECT @@SESSION.sql_mode"))).scalar_one():
+                pytest.skip("needs MariaDB's default strict mode")
+        bad = store.send_message(tenant_id, session_id, sender_type="agent", sender_id=1,
+                                 sender_name="N" * 5000, body="too long a name")
+        good = [send(store, tenant_id, session_id, f"m{i}") for i in range(3)]
+        results = await asyncio.gather(good[0], bad, *good[1:], return_exceptions=True)
+        assert isinstance(results[1], sa.exc.DBAPIError)
+        assert [r.message["seq"] for r in (results[0], *results[2:])] == [1, 2, 3]
+        assert await seqs_of(store, tenant_id, session_id) == [1, 2, 3]
+    finally:
+        await store.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sends_without_insert_returning(mysql_database_url):
+    """MySQL 8 has no INSERT … RETURNING: the ids are read back under the same locks."""
+    store = Store(mysql_database_url)
+    try:
+        tenant_id = await new_tenant(store)
+        session_a, session_b = await new_session(store, tenant_id), await new_session(store, tenant_id)
+        await send(store, tenant_id, session_a, "first")  # connects, so the dialect knows the server
+        store.engine.dialect.insert_returning = False
+        results = await gather_all(*(send(store, tenant_id, (session_a, session_b)[i % 2], f"m{i}")
+                                     for i in range(10)))
+        stored = {(m["session_id"], m["seq"]): m["id"] for sid in (session_a, session_b)
+                  for m in await store.list_messages(tenant_id, sid)}
+        assert {(r.message["session_id"], r.message["seq"]): r.message["id"] for r in results}.items() <= stored.items()
+        assert len(stored) == 11
+    finally:
+        await store.close()
+
+
 # ---- (2) client_msg_id: a retry never makes a second message ---------------------------------------
 
 @pytest.mark.gen_test(timeout=60)

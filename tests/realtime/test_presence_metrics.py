@@ -1,6 +1,10 @@
 """Presence (agents online/away/offline, visitors online/offline) and /metrics, on both backends."""
+import time
+
 import pytest
 
+from callcenter.bus import make_redis
+from callcenter.presence import PRESENCE_TTL_SECS, RedisPresence
 from tests.wsclient import WsClient
 
 
@@ -57,3 +61,47 @@ async def test_metrics_report_sockets_messages_and_latency(api, base_url, tenant
         assert needle in text, needle
     vws.close()
     agent.close()
+
+
+# ---- Redis presence across workers (two RedisPresence objects stand for two workers) ----------------
+
+@pytest.mark.gen_test(timeout=20)
+async def test_redis_presence_aggregates_workers_and_sweeps_a_dead_one(redis_server_url, redis_prefix):
+    redis = make_redis(redis_server_url)
+    a, b = RedisPresence(redis, redis_prefix, "worker-a"), RedisPresence(redis, redis_prefix, "worker-b")
+    try:
+        await a.refresh(dict), await b.refresh(dict)
+        assert await a.set("t1", "a:1", "online") == ("offline", "online")
+        assert await b.set("t1", "a:1", "away") == ("online", "online")
+        assert await a.set("t1", "a:1", None) == ("online", "away")
+        assert await a.set("t1", "v:s1", "online") == ("offline", "online")
+        assert await b.agents("t1") == {"a:1": "away"} and await b.agents("t2") == {}
+        assert await b.status("t1", "v:s1") == "online"
+
+        # Worker a stops beating (killed with -9): after the TTL, b's sweep removes its fields once.
+        await redis.hset(a.workers_key, a.worker_id, str(time.time() - PRESENCE_TTL_SECS - 1))
+        assert await b.sweep() == [("t1", "v:s1")]
+        assert await b.sweep() == []
+        assert await b.status("t1", "v:s1") == "offline"
+        assert await b.agents("t1") == {"a:1": "away"}, "b's own subjects stay"
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_redis_presence_is_written_again_after_redis_lost_its_data(redis_server_url, redis_prefix):
+    redis = make_redis(redis_server_url)
+    a, b = RedisPresence(redis, redis_prefix, "worker-a"), RedisPresence(redis, redis_prefix, "worker-b")
+    local = {("t1", "a:7"): "online", ("t1", "v:s9"): "online"}
+    try:
+        await a.refresh(lambda: local)
+        for (tenant_id, subject), status in local.items():
+            await a.set(tenant_id, subject, status)
+        await a.refresh(lambda: pytest.fail("nothing to rewrite while the heartbeat is there"))
+        for key in [k async for k in redis.scan_iter(match=redis_prefix + "*")]:  # a restart without persistence
+            await redis.delete(key)
+        assert await b.status("t1", "v:s9") == "offline"
+        await a.refresh(lambda: local)
+        assert await b.status("t1", "v:s9") == "online" and await b.agents("t1") == {"a:7": "online"}
+    finally:
+        await redis.aclose()

@@ -1,0 +1,45 @@
+"""The Batcher that group-commits sends and pipelines Redis calls."""
+import asyncio
+
+import pytest
+
+from callcenter.batching import Batcher
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_calls_made_during_a_flush_go_together_in_order_with_their_own_outcomes():
+    flushed = []
+    release = asyncio.Event()
+
+    async def flush(items):
+        flushed.append(list(items))
+        if len(flushed) == 1:
+            await release.wait()  # the first flush is "in the database" while more calls arrive
+        return [ValueError(f"bad {i}") if i == "bad" else i.upper() for i in items]
+
+    batcher = Batcher(flush, max_batch=3, name="test")
+    first = asyncio.ensure_future(batcher.submit("a"))
+    await asyncio.sleep(0)
+    later = [asyncio.ensure_future(batcher.submit(x)) for x in ("b", "bad", "c", "d")]
+    await asyncio.sleep(0.01)
+    release.set()
+    results = await asyncio.gather(first, *later, return_exceptions=True)
+    assert flushed == [["a"], ["b", "bad", "c"], ["d"]], "a lone call at once, then up to max_batch"
+    assert results[:2] == ["A", "B"] and isinstance(results[2], ValueError) and results[3:] == ["C", "D"]
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_failing_flush_answers_every_caller_and_the_batcher_goes_on():
+    calls = 0
+
+    async def flush(items):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("down")
+        return items
+
+    batcher = Batcher(flush, max_batch=10, name="test")
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert await batcher.submit(7) == 7
