@@ -1,0 +1,71 @@
+"""The Redis bus under the limits set on purpose (redis-py's defaults would bite here): a bounded
+connection pool that waits rather than raising, and a subscriber connection that may sit idle."""
+import asyncio
+
+import pytest
+
+from callcenter import bus as bus_module
+from callcenter.bus import BusUnavailable, RedisBus, make_redis
+from callcenter.events import Event
+
+
+async def started_bus(redis_url: str, prefix: str, **redis_kwargs) -> tuple[RedisBus, list[Event]]:
+    received: list[Event] = []
+    bus = RedisBus(make_redis(redis_url, **redis_kwargs), prefix)
+    bus.add_listener(received.append)
+    await bus.start()
+    return bus, received
+
+
+async def wait_for(condition, timeout: float = 5.0) -> bool:
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return condition()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_publish_waits_for_a_free_connection_when_the_pool_runs_dry(redis_server_url, redis_prefix,
+                                                                          monkeypatch):
+    # Two connections: the subscriber holds one for good, a slow command holds the other.
+    bus, received = await started_bus(redis_server_url, redis_prefix, max_connections=2)
+    try:
+        blocked = asyncio.ensure_future(bus.redis.blpop([redis_prefix + "never"], timeout=1))
+        await asyncio.sleep(0.1)
+        await bus.publish(Event("test.event", "t1", {"n": 1}))  # waits for blpop's connection, then goes
+        assert await blocked is None
+        assert await wait_for(lambda: [e.data for e in received] == [{"n": 1}])
+
+        # Dry for longer than the pool's wait: a clear BusUnavailable (the send itself still succeeds
+        # upstream: clients resume from the store), and the bus works again once a connection is free.
+        monkeypatch.setattr(bus.redis.connection_pool, "timeout", 0.2)
+        blocked = asyncio.ensure_future(bus.redis.blpop([redis_prefix + "never"], timeout=1))
+        await asyncio.sleep(0.1)
+        with pytest.raises(BusUnavailable):
+            await bus.publish(Event("test.event", "t1", {"n": 2}))
+        await blocked
+        await bus.publish(Event("test.event", "t1", {"n": 3}))
+        assert await wait_for(lambda: [e.data["n"] for e in received] == [1, 3])
+        assert bus.reconnects == 0, "the subscriber was never disturbed"
+    finally:
+        await bus.close()
+        await bus.redis.aclose()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_idle_subscriber_stays_subscribed(redis_server_url, redis_prefix, monkeypatch):
+    """Quiet for many socket timeouts (minutes in production, scaled down here): no reconnect, no
+    lost event afterwards. The subscriber's read is bounded by its own poll, not the socket timeout."""
+    monkeypatch.setattr(bus_module, "REDIS_SOCKET_TIMEOUT_SECS", 0.2)
+    monkeypatch.setattr(bus_module, "SUBSCRIBER_POLL_SECS", 0.5)
+    bus, received = await started_bus(redis_server_url, redis_prefix)
+    try:
+        await asyncio.sleep(3)  # 15 socket timeouts of silence
+        assert bus.reconnects == 0
+        await bus.ping()
+        await bus.publish(Event("test.event", "t1", {"after": "silence"}))
+        assert await wait_for(lambda: [e.data for e in received] == [{"after": "silence"}])
+    finally:
+        await bus.close()
+        await bus.redis.aclose()
