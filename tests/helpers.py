@@ -164,6 +164,15 @@ async def snapshot(store, tenant_id: str) -> dict:
     return {"sessions": [tuple(r) for r in sess], "messages": [tuple(r) for r in msgs]}
 
 
+async def wait_until(condition, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll `condition()` until it is true or `timeout` passes; its last value."""
+    for _ in range(int(timeout / interval)):
+        if condition():
+            return True
+        await asyncio.sleep(interval)
+    return condition()
+
+
 def run_in_thread(coro):
     """Run a coroutine to completion on a fresh loop in another thread (leaves this thread's loop alone)."""
     import concurrent.futures

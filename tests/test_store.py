@@ -72,6 +72,12 @@ async def gather_all(*coros) -> list:
     return results
 
 
+async def strict_sql_mode(store: Store) -> bool:
+    """MariaDB's default: an over-long value is an error (not truncated)."""
+    async with store.engine.connect() as conn:
+        return "STRICT" in (await conn.execute(sa.text("SELECT @@SESSION.sql_mode"))).scalar_one()
+
+
 async def seqs_of(store: Store, tenant_id: str, session_id: str) -> list[int]:
     return [m["seq"] for m in await store.list_messages(tenant_id, session_id, limit=100_000)]
 
@@ -226,9 +232,8 @@ async def test_a_send_the_database_refuses_does_not_fail_its_batch(mysql_databas
     try:
         tenant_id = await new_tenant(store)
         session_id = await new_session(store, tenant_id)
-        async with store.engine.connect() as conn:
-            if "STRICT" not in (await conn.execute(sa.text("SELECT @@SESSION.sql_mode"))).scalar_one():
-                pytest.skip("needs MariaDB's default strict mode")
+        if not await strict_sql_mode(store):
+            pytest.skip("needs MariaDB's default strict mode")
         bad = store.send_message(tenant_id, session_id, sender_type="agent", sender_id=1,
                                  sender_name="N" * 5000, body="too long a name")
         good = [send(store, tenant_id, session_id, f"m{i}") for i in range(3)]
@@ -329,9 +334,7 @@ async def test_a_send_failing_inside_its_transaction_rolls_back_whole(mysql_data
         session_id = await new_session(store, tenant_id)
         await send(store, tenant_id, session_id, "one")
         before = await store.get_session(tenant_id, session_id)
-        async with store.engine.connect() as conn:
-            strict = "STRICT" in (await conn.execute(sa.text("SELECT @@SESSION.sql_mode"))).scalar_one()
-        if strict:  # the default: an over-long value is an error, after the session row's UPDATE ran
+        if await strict_sql_mode(store):  # the default: an over-long value is an error, after the session row's UPDATE ran
             with pytest.raises(sa.exc.DBAPIError) as info:
                 await store.send_message(tenant_id, session_id, sender_type="agent", sender_id=1,
                                          sender_name="N" * 5000, body="too long a name")

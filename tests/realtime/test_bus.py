@@ -7,6 +7,7 @@ import pytest
 from callcenter import bus as bus_module
 from callcenter.bus import BusUnavailable, RedisBus, make_redis
 from callcenter.events import Event
+from tests.helpers import wait_until
 
 
 async def started_bus(redis_url: str, prefix: str, **redis_kwargs) -> tuple[RedisBus, list[Event]]:
@@ -15,14 +16,6 @@ async def started_bus(redis_url: str, prefix: str, **redis_kwargs) -> tuple[Redi
     bus.add_listener(received.append)
     await bus.start()
     return bus, received
-
-
-async def wait_for(condition, timeout: float = 5.0) -> bool:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return condition()
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -35,7 +28,7 @@ async def test_publish_waits_for_a_free_connection_when_the_pool_runs_dry(redis_
         await asyncio.sleep(0.1)
         await bus.publish(Event("test.event", "t1", {"n": 1}))  # waits for blpop's connection, then goes
         assert await blocked is None
-        assert await wait_for(lambda: [e.data for e in received] == [{"n": 1}])
+        assert await wait_until(lambda: [e.data for e in received] == [{"n": 1}])
 
         # Dry for longer than the pool's wait: a clear BusUnavailable (the send itself still succeeds
         # upstream: clients resume from the store), and the bus works again once a connection is free.
@@ -46,7 +39,7 @@ async def test_publish_waits_for_a_free_connection_when_the_pool_runs_dry(redis_
             await bus.publish(Event("test.event", "t1", {"n": 2}))
         await blocked
         await bus.publish(Event("test.event", "t1", {"n": 3}))
-        assert await wait_for(lambda: [e.data["n"] for e in received] == [1, 3])
+        assert await wait_until(lambda: [e.data["n"] for e in received] == [1, 3])
         assert bus.reconnects == 0, "the subscriber was never disturbed"
     finally:
         await bus.close()
@@ -65,7 +58,7 @@ async def test_an_idle_subscriber_stays_subscribed(redis_server_url, redis_prefi
         assert bus.reconnects == 0
         await bus.ping()
         await bus.publish(Event("test.event", "t1", {"after": "silence"}))
-        assert await wait_for(lambda: [e.data for e in received] == [{"after": "silence"}])
+        assert await wait_until(lambda: [e.data for e in received] == [{"after": "silence"}])
     finally:
         await bus.close()
         await bus.redis.aclose()

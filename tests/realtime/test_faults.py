@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from callcenter import connection as connection_module
 from callcenter.app import create_services, make_app
 from callcenter.config import Config
-from tests.helpers import TenantFactory, snapshot
+from tests.helpers import TenantFactory, snapshot, wait_until
 from tests.mocking import TcpProxy
 from tests.wsclient import WsClient
 
@@ -119,14 +119,6 @@ def _send_frame(writer, text: str) -> None:
     writer.write(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
 
-async def _wait(condition, timeout=10.0):
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return condition()
-
-
 @pytest.mark.gen_test(timeout=60)
 async def test_client_that_stops_reading_is_disconnected_and_broadcast_does_not_wait(
         api, base_url, http_port, services, tenant_factory, monkeypatch):
@@ -136,7 +128,7 @@ async def test_client_that_stops_reading_is_disconnected_and_broadcast_does_not_
     slow = await _raw_ws(http_port, rcvbuf=4096)
     _send_frame(slow, json.dumps({"type": "auth", "token": tenant.agent.token}))
     healthy = await WsClient.connect(base_url, tenant.admin.token)
-    await _wait(lambda: len(services.hub.agents.get(tenant.id, ())) == 2)
+    await wait_until(lambda: len(services.hub.agents.get(tenant.id, ())) == 2)
     # Loopback send buffers autotune up to megabytes; pin the slow socket's small so the
     # worker's own bound is what gets reached.
     for conn in services.hub.agents[tenant.id]:
@@ -148,9 +140,9 @@ async def test_client_that_stops_reading_is_disconnected_and_broadcast_does_not_
                               "message": f"{i} {body}"}, token=visitor.token)
         assert resp.status == 201
     # The healthy socket got everything; the one that never reads was cut off, not buffered forever.
-    await _wait(lambda: len(healthy.messages(visitor.session_id)) == 120)
+    await wait_until(lambda: len(healthy.messages(visitor.session_id)) == 120)
     assert [m["seq"] for m in healthy.messages(visitor.session_id)] == list(range(1, 121))
-    assert await _wait(lambda: len(services.hub.agents.get(tenant.id, ())) == 1)
+    assert await wait_until(lambda: len(services.hub.agents.get(tenant.id, ())) == 1)
     assert services.metrics.slow_disconnects._value.get() >= 1
     slow.close()
     healthy.close()
@@ -161,9 +153,9 @@ async def test_dead_peer_found_by_heartbeat(api, http_port, services, tenant_fac
     tenant = await tenant_factory()
     dead = await _raw_ws(http_port)
     _send_frame(dead, json.dumps({"type": "auth", "token": tenant.agent.token}))
-    assert await _wait(lambda: len(services.hub.agents.get(tenant.id, ())) == 1)
+    assert await wait_until(lambda: len(services.hub.agents.get(tenant.id, ())) == 1)
     # It never answers the server's pings (interval 0.3 s here): the worker lets it go.
-    assert await _wait(lambda: not services.hub.agents.get(tenant.id), timeout=10)
+    assert await wait_until(lambda: not services.hub.agents.get(tenant.id), timeout=10)
     dead.close()
 
 
