@@ -43,6 +43,9 @@ class Batcher(Generic[Item, Outcome]):
         me = asyncio.current_task()
         try:
             while self._waiting:
+                # Let the callbacks that are ready run first (frames already read, replies already
+                # in): what they submit joins this batch rather than waiting for the next one.
+                await asyncio.sleep(0)
                 batch = self._waiting[:self.max_batch]
                 del self._waiting[:self.max_batch]
                 items = [item for item, _ in batch]

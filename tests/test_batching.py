@@ -19,7 +19,8 @@ async def test_calls_made_during_a_flush_go_together_in_order_with_their_own_out
 
     batcher = Batcher(flush, max_batch=3, name="test")
     first = asyncio.ensure_future(batcher.submit("a"))
-    await asyncio.sleep(0)
+    while not flushed:
+        await asyncio.sleep(0)
     later = [asyncio.ensure_future(batcher.submit(x)) for x in ("b", "bad", "c", "d")]
     await asyncio.sleep(0.01)
     release.set()
