@@ -10,7 +10,7 @@ from tornado import web
 
 from . import openapi
 from .ai.service import AIService
-from .bus import Bus, make_bus, make_redis
+from .bus import Bus, RedisBus, make_bus, make_redis
 from .config import Config
 from .handlers import admin, agent, ai, auth, ops, pages, public, ws
 from .handlers.base import BaseHandler
@@ -86,6 +86,11 @@ def create_services(config: Config) -> Services:
     services.chat.metrics = metrics
     metrics.bus = bus
     metrics.hub = services.hub
+    metrics.watch_batcher("store_sends", store.send_batcher)
+    if isinstance(bus, RedisBus):
+        metrics.watch_batcher("bus_publishes", bus.publisher)
+    if isinstance(limiter, RedisRateLimiter):
+        metrics.watch_batcher("rate_limit_hits", limiter.hits)
     return services
 
 

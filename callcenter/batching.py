@@ -24,6 +24,12 @@ class Batcher(Generic[Item, Outcome]):
         self.name = name
         self._waiting: list[tuple[Item, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
+        # Told each batch's size (the app factory points it at a metrics histogram).
+        self.on_batch: Callable[[int], None] | None = None
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
 
     async def submit(self, item: Item) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -49,6 +55,8 @@ class Batcher(Generic[Item, Outcome]):
                 batch = self._waiting[:self.max_batch]
                 del self._waiting[:self.max_batch]
                 items = [item for item, _ in batch]
+                if self.on_batch is not None:
+                    self.on_batch(len(items))
                 try:
                     outcomes = await self._flush(items)
                 except Exception as exc:  # every caller must get an answer, whatever went wrong

@@ -118,7 +118,7 @@ class RedisBus(Bus):
         self._task: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
         self._closing = False
-        self._publisher: Batcher[str, None] = Batcher(self._publish_batch, max_batch=MAX_PUBLISH_BATCH,
+        self.publisher: Batcher[str, None] = Batcher(self._publish_batch, max_batch=MAX_PUBLISH_BATCH,
                                                       name="redis-bus-publisher")
 
     async def start(self) -> None:
@@ -130,7 +130,7 @@ class RedisBus(Bus):
 
     async def close(self) -> None:
         self._closing = True
-        await self._publisher.wait_idle()
+        await self.publisher.wait_idle()
         await cancel_and_wait(self._task)
 
     async def ping(self) -> None:
@@ -144,7 +144,7 @@ class RedisBus(Bus):
     async def publish(self, event: Event) -> None:
         """Publish once Redis has the event. Concurrent publishes share one pipelined round
         trip, in the order they were made (one connection, one write)."""
-        await self._publisher.submit(json.dumps(event.to_dict(), separators=(",", ":")))
+        await self.publisher.submit(json.dumps(event.to_dict(), separators=(",", ":")))
 
     async def _publish_batch(self, payloads: list[str]) -> list[None]:
         try:

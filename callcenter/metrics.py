@@ -48,11 +48,19 @@ class Metrics:
         self.ai_model_duration = Histogram("callcenter_ai_model_duration_seconds", "Model calls, retries included",
                                            ["kind"], registry=r, buckets=(.1, .25, .5, 1, 2, 4, 8, 15, 30))
         self.ai_tokens = Counter("callcenter_ai_tokens_total", "Tokens used by the AI", ["kind"], registry=r)
+        self.batch_size = Histogram("callcenter_batch_size", "Calls coalesced into one round trip (store_sends: "
+                                    "messages per group commit; bus_publishes; rate_limit_hits)", ["batcher"],
+                                    registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
         self.bus_reconnects = Gauge("callcenter_bus_reconnects", "Times the bus subscriber reconnected",
                                     registry=r, multiprocess_mode="livesum")
 
     bus = None  # the app's bus and hub, read at scrape time
     hub = None
+    batchers: dict = {}  # label -> Batcher, replaced per app by the factory
+
+    def watch_batcher(self, label: str, batcher) -> None:
+        self.batchers = {**self.batchers, label: batcher}
+        batcher.on_batch = self.batch_size.labels(label).observe
 
     def render(self) -> bytes:
         if self.bus is not None:
@@ -60,6 +68,8 @@ class Metrics:
         if self.hub is not None:
             self.queue_depth.labels("socket_outbound").set(
                 sum(conn.pending_frames for conn in self.hub.all_connections()))
+        for label, batcher in self.batchers.items():
+            self.queue_depth.labels(label).set(batcher.waiting)
         if multiprocess_enabled():
             from prometheus_client import multiprocess
 

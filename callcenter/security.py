@@ -186,11 +186,11 @@ class RedisRateLimiter(RateLimiter):
     def __init__(self, redis, prefix: str):
         self._redis = redis
         self._prefix = prefix + "rl:"
-        self._hits: Batcher[tuple[str, int, int], RateDecision] = Batcher(
+        self.hits: Batcher[tuple[str, int, int], RateDecision] = Batcher(
             self._hit_batch, max_batch=self.MAX_BATCH, name="rate-limit-hits")
 
     async def hit(self, key: str, limit: int, window_secs: int) -> RateDecision:
-        return await self._hits.submit((self._prefix + key, limit, window_secs))
+        return await self.hits.submit((self._prefix + key, limit, window_secs))
 
     async def _hit_batch(self, hits: list[tuple[str, int, int]]) -> list[RateDecision]:
         # One transaction: a counter never exists without its expiry, even if we die half-way.

@@ -463,6 +463,10 @@ class Store:
         self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = _SendWriter(self)
 
+    @property
+    def send_batcher(self) -> Batcher:
+        return self._writer.batcher
+
     async def close(self) -> None:
         await self._writer.close()
         await self.engine.dispose()

@@ -57,7 +57,8 @@ async def test_metrics_report_sockets_messages_and_latency(api, base_url, tenant
     for needle in ('callcenter_sockets_open{kind="agent"} 1.0', 'callcenter_sockets_open{kind="visitor"} 1.0',
                    'callcenter_messages_stored_total{sender_type="visitor"} 1.0',
                    "callcenter_frames_delivered_total", "callcenter_delivery_latency_seconds_count",
-                   "callcenter_bus_reconnects", "callcenter_http_requests_total"):
+                   "callcenter_bus_reconnects", "callcenter_http_requests_total",
+                   'callcenter_batch_size_count{batcher="store_sends"}', 'callcenter_queue_depth{queue="store_sends"}'):
         assert needle in text, needle
     vws.close()
     agent.close()
