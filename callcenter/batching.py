@@ -18,12 +18,17 @@ Flush = Callable[[list[Item]], Awaitable[list]]
 
 
 class Batcher(Generic[Item, Outcome]):
-    def __init__(self, flush: Flush, *, max_batch: int, name: str):
+    """`concurrency` flushes may be in flight at once (each taking the next batch): for a database
+    whose commits wait on the disk, a second transaction can run while the first one syncs. Keep
+    it 1 where the order between batches matters (published events)."""
+
+    def __init__(self, flush: Flush, *, max_batch: int, name: str, concurrency: int = 1):
         self._flush = flush
         self.max_batch = max_batch
         self.name = name
+        self.concurrency = concurrency
         self._waiting: list[tuple[Item, asyncio.Future]] = []
-        self._task: asyncio.Task | None = None
+        self._runners: set[asyncio.Task] = set()
         # Told each batch's size (the app factory points it at a metrics histogram).
         self.on_batch: Callable[[int], None] | None = None
 
@@ -35,39 +40,42 @@ class Batcher(Generic[Item, Outcome]):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._waiting.append((item, future))
-        if self._task is None or self._task.get_loop() is not loop:
-            self._task = loop.create_task(self._run(), name=self.name)
+        # (Finished runners, and those of an event loop that has ended, no longer count.)
+        runners = {t for t in self._runners if not t.done() and t.get_loop() is loop}
+        if len(runners) < self.concurrency:
+            runner = loop.create_task(self._run(), name=self.name)
+            runners.add(runner)
+            runner.add_done_callback(self._runners.discard)
+        self._runners = runners
         return await future
 
     async def wait_idle(self) -> None:
-        """Let the batch in flight (and whatever queued behind it) finish."""
-        task = self._task
-        if task is not None and task.get_loop() is asyncio.get_running_loop():
-            await asyncio.shield(task)
+        """Let the batches in flight (and whatever queued behind them) finish."""
+        loop = asyncio.get_running_loop()
+        runners = [t for t in self._runners if t.get_loop() is loop]
+        if runners:
+            await asyncio.shield(asyncio.gather(*runners, return_exceptions=True))
 
     async def _run(self) -> None:
-        me = asyncio.current_task()
-        try:
-            while self._waiting:
-                # Let the callbacks that are ready run first (frames already read, replies already
-                # in): what they submit joins this batch rather than waiting for the next one.
-                await asyncio.sleep(0)
-                batch = self._waiting[:self.max_batch]
-                del self._waiting[:self.max_batch]
-                items = [item for item, _ in batch]
-                if self.on_batch is not None:
-                    self.on_batch(len(items))
-                try:
-                    outcomes = await self._flush(items)
-                except Exception as exc:  # every caller must get an answer, whatever went wrong
-                    outcomes = [exc] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes):
-                    if future.done() or future.get_loop().is_closed():
-                        continue  # the caller went away
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-        finally:
-            if self._task is me:
-                self._task = None
+        while self._waiting:
+            # Let the callbacks that are ready run first (frames already read, replies already
+            # in): what they submit joins this batch rather than waiting for the next one.
+            await asyncio.sleep(0)
+            batch = self._waiting[:self.max_batch]
+            del self._waiting[:self.max_batch]
+            if not batch:
+                return
+            items = [item for item, _ in batch]
+            if self.on_batch is not None:
+                self.on_batch(len(items))
+            try:
+                outcomes = await self._flush(items)
+            except Exception as exc:  # every caller must get an answer, whatever went wrong
+                outcomes = [exc] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes):
+                if future.done() or future.get_loop().is_closed():
+                    continue  # the caller went away
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)

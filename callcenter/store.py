@@ -346,26 +346,31 @@ def _write_back_sessions_sql(paramstyle: str, rows: list[dict]) -> tuple[str, tu
 
 
 MAX_SEND_BATCH = 256
+SEND_BATCHES_IN_FLIGHT = 2
 
 
 class _SendWriter:
     """Group commit of this worker's sends (through a `Batcher`): one transaction per batch.
 
-    Each sender is answered only after its batch commits, so store-before-publish holds.
-    The batches run one after another on a connection of their own, which saves the
-    pool's ping and reset round trips.
+    Each sender is answered only after its batch commits, so store-before-publish holds. On
+    MySQL two batches may be in flight, so one can take its locks and write while the other's
+    commit waits on the disk (a session in both waits for the first: its row lock keeps seqs in
+    order). Batches run on connections of their own, which saves the pool's ping and reset
+    round trips.
     """
 
     def __init__(self, store: "Store"):
         self.store = store
-        self._conn: AsyncConnection | None = None
+        self._idle: list[AsyncConnection] = []
         self._conn_loop: asyncio.AbstractEventLoop | None = None
-        self.batcher: Batcher[SendRequest, SendResult] = Batcher(self.flush, max_batch=MAX_SEND_BATCH,
-                                                                 name="store-send-batcher")
+        self.batcher: Batcher[SendRequest, SendResult] = Batcher(
+            self.flush, max_batch=MAX_SEND_BATCH, name="store-send-batcher",
+            concurrency=1 if store.is_sqlite else SEND_BATCHES_IN_FLIGHT)
 
     async def close(self) -> None:
         await self.batcher.wait_idle()
-        await self._drop_connection()
+        while self._idle:
+            await self._discard(self._idle.pop())
 
     async def flush(self, requests: list[SendRequest]) -> list[Any]:
         try:
@@ -387,7 +392,7 @@ class _SendWriter:
 
     async def _store_with_retries(self, requests: list[SendRequest]) -> list[Any]:
         for attempt in range(TRANSIENT_RETRIES + 1):
-            reused = self._conn is not None
+            reused = bool(self._idle) and self._conn_loop is asyncio.get_running_loop()
             try:
                 return await self._store_once(requests)
             except StoreUnavailable as exc:
@@ -403,30 +408,29 @@ class _SendWriter:
             if lock is not None:
                 await lock.acquire()
             try:
-                if self._conn is not None and self._conn_loop is not asyncio.get_running_loop():
-                    self._conn = None  # left behind by an event loop that has ended
-                if self._conn is None:
-                    self._conn = await self.store.engine.connect()
-                    self._conn_loop = asyncio.get_running_loop()
-                conn = self._conn
+                loop = asyncio.get_running_loop()
+                if self._conn_loop is not loop:
+                    self._idle, self._conn_loop = [], loop  # connections of an event loop that has ended
+                conn = self._idle.pop() if self._idle else await self.store.engine.connect()
                 try:
                     async with conn.begin():
-                        return await self.store._store_batch(conn, requests)
+                        outcomes = await self.store._store_batch(conn, requests)
                 except BaseException:
-                    # Its state is unknown after a failure: the next batch starts on a new connection.
-                    await self._drop_connection()
+                    # Its state is unknown after a failure: later batches start on a new connection.
+                    await self._discard(conn)
                     raise
+                self._idle.append(conn)
+                return outcomes
             finally:
                 if lock is not None:
                     lock.release()
 
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                await conn.close()
-            except (DBAPIError, OSError, asyncio.TimeoutError):
-                await conn.invalidate()
+    @staticmethod
+    async def _discard(conn: AsyncConnection) -> None:
+        try:
+            await conn.close()
+        except (DBAPIError, OSError, asyncio.TimeoutError):
+            await conn.invalidate()
 
     async def _existing_or_error(self, request: SendRequest) -> Any:
         if request.client_msg_id:

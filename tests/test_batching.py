@@ -44,3 +44,25 @@ async def test_a_failing_flush_answers_every_caller_and_the_batcher_goes_on():
     results = await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
     assert all(isinstance(r, ConnectionError) for r in results)
     assert await batcher.submit(7) == 7
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_with_concurrency_2_a_second_batch_runs_while_the_first_waits():
+    in_flight, most = 0, 0
+    release = asyncio.Event()
+
+    async def flush(items):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await release.wait()
+        in_flight -= 1
+        return items
+
+    batcher = Batcher(flush, max_batch=2, name="test", concurrency=2)
+    calls = [asyncio.ensure_future(batcher.submit(i)) for i in range(5)]
+    await asyncio.sleep(0.01)
+    assert most == 2 and batcher.waiting == 1, "two batches of 2 in flight, the fifth call waits"
+    release.set()
+    assert await asyncio.gather(*calls) == [0, 1, 2, 3, 4]
+    await batcher.wait_idle()
