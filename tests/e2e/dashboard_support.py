@@ -91,7 +91,8 @@ class VisitorSocket:
     def __init__(self, page: Page, base: str, visitor: Visitor):
         self.page = page
         self.visitor = visitor
-        page.goto(base + "/healthz")  # any page of the server's origin (no CSP of its own)
+        # A page of the server's origin whose policy allows sockets (JSON answers carry default-src 'none').
+        page.goto(base + "/websocket-test.html")
         page.evaluate("""([url, token]) => new Promise((resolve, reject) => {
             window.__frames = [];
             const ws = new WebSocket(url);
