@@ -58,6 +58,7 @@ class Services:
 
     async def close(self) -> None:
         await self.ai.close()
+        await self.chat.wait_published()
         await self.hub.close()
         await self.bus.close()
         if self.redis is not None:

@@ -126,19 +126,33 @@ class ChatService:
         self.limiter = limiter
         self.config = config
         self.metrics = None  # set by the app factory
+        self._publishing: set[asyncio.Task] = set()
         self.ai = None  # the AIService, set by the app factory
 
     async def publish(self, *evts: events.Event) -> None:
-        """Tell everyone, after the commit. A bus outage only delays delivery: clients
-        resume from the store, so the request still succeeds."""
+        """Tell everyone, after the commit, without waiting for the bus: the caller (a socket's
+        next frame, the HTTP answer) goes on while Redis takes the event. Events go out in the
+        order they were published. A bus outage only delays delivery: clients resume from the
+        store, so the request still succeeds."""
+        loop = asyncio.get_running_loop()
         for event in evts:
             event.meta.setdefault("published_at", time.time())
-            try:
-                await self.bus.publish(event)
-                if self.metrics is not None:
-                    self.metrics.events_published.labels(event.type).inc()
-            except BusUnavailable as exc:
-                log.warning("bus unavailable, %s not published live (%s)", event.type, exc)
+            task = loop.create_task(self._publish_one(event))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _publish_one(self, event: events.Event) -> None:
+        try:
+            await self.bus.publish(event)
+            if self.metrics is not None:
+                self.metrics.events_published.labels(event.type).inc()
+        except BusUnavailable as exc:
+            log.warning("bus unavailable, %s not published live (%s)", event.type, exc)
+
+    async def wait_published(self) -> None:
+        """Until every event published so far is on the bus (shutdown)."""
+        while self._publishing:
+            await asyncio.gather(*self._publishing, return_exceptions=True)
 
     # ---- visitors (widget) ----------------------------------------------
 
