@@ -11,11 +11,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.cluster import wait_healthy
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import browser, screenshot  # noqa: F401  (the e2e browser fixture, shared)
 from tests.e2e.dashboard_support import agent_token, call, collect_errors, login, messages, open_conversation, row
 from tests.helpers import free_port
-
-pytest_plugins = ["tests.e2e.conftest"]
 
 HOSTILE = ('<img src=x onerror="window.__xss=1"><b>bold</b> & <script>window.__xss=2</script>'
            '<a href="javascript:window.__xss=3">link</a>')

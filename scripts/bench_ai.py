@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""AI replies benchmark: our own overhead around the model, with the fake Gemini server.
+
+    python scripts/bench_ai.py                          # both setups, 50 conversations x 10 questions
+    python scripts/bench_ai.py --setup embedded --conversations 50 --questions 10
+    python scripts/bench_ai.py --setup cluster          # MariaDB + Redis: serve + callcenter ai-worker
+
+Two legs are measured for every question, each from one clock (time.time() on this machine):
+
+- send -> model: the visitor's `chat.message.send` frame leaves the client (t0) until the request
+  reaches the fake model (t1, when the fake has read the request line and headers): the socket,
+  the store, the event, the queue (in process, or the Redis stream and an ai-worker), the job's
+  reads (tenant, session, history, existing reply), the prompt and the SDK.
+- model -> widget: the fake has written the last byte of its streamed answer (t2) until the
+  visitor's socket has the AI's chat.message.new (t3): the SDK's parsing, storing the reply,
+  the event over the bus, the hub and the socket.
+
+Setups: `embedded` is `callcenter serve` with no configuration but the AI (SQLite, in-process bus
+and queue); `cluster` is one `callcenter serve` and one `callcenter ai-worker` on a scratch MariaDB
+database and a private Redis key prefix (the production shape). --conversations visitors each
+open a widget socket and ask --questions questions one after another, all conversations at once;
+after each answer the visitor pauses --think-secs on average (reading, typing) before the next
+question, so the load is that of 50 live conversations, about 25 questions a second in total
+(--think-secs 0 runs them closed-loop at full speed: that measures saturation, not our overhead). The fake model answers at once, streaming its answer in
+three chunks; it runs in a process of its own. Everything started here is stopped by PID; the
+scratch database and the Redis keys are removed. Results: Markdown on stdout, JSON with --json.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MYSQL = os.environ.get("CALLCENTER_TEST_MYSQL", "mysql+aiomysql://root@127.0.0.1:3306")
+REDIS = os.environ.get("CALLCENTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+# ---- the fake model, in a process of its own ------------------------------------------------------
+
+def _fake_main(conn) -> None:
+    from tests.fake_gemini import FakeGemini
+
+    def answer(body: dict) -> str:
+        last = body["contents"][-1]["parts"][-1]["text"]
+        return "Answer to " + last + ". " + "Here is a helpful reply of ordinary length. " * 3
+
+    fake = FakeGemini(reply=answer, chunks=3).start()
+    conn.send(fake.port)
+    conn.recv()  # asked for the records: then stop
+    conn.send([(r.texts("user")[-1] if r.contents else "", r.received_at, r.answered_at) for r in fake.requests])
+    fake.stop()
+
+
+# ---- servers ---------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server not healthy:\n{log.read_text()[-3000:]}")
+
+
+def _call(base: str, method: str, path: str, body=None, token=None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request(base + "/api/v1" + path, method=method, headers=headers,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+class Setup:
+    def __init__(self, kind: str, fake_url: str, workdir: Path):
+        self.kind = kind
+        self.procs: list[subprocess.Popen] = []
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLCENTER_", "GEMINI_"))}
+        self.env.update(GEMINI_API_KEY="bench-key", CALLCENTER_GEMINI_BASE_URL=fake_url, PYTHONUNBUFFERED="1",
+                        CALLCENTER_DATA_DIR=str(workdir / "data"), CALLCENTER_LOG_LEVEL="WARNING",
+                        # 50 visitors from one address: not what the limits are for
+                        CALLCENTER_SESSION_STARTS_PER_IP="100000")
+        self.db_name = None
+        self.prefix = None
+        if kind == "cluster":
+            self.db_name = f"cc_bench_ai_{uuid.uuid4().hex[:8]}"
+            self.prefix = f"ccbench:{uuid.uuid4().hex[:8]}:"
+            self._mysql(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            self.env.update(CALLCENTER_DATABASE_URL=f"{MYSQL}/{self.db_name}", CALLCENTER_REDIS_URL=REDIS,
+                            CALLCENTER_REDIS_PREFIX=self.prefix, CALLCENTER_SECRET_KEY="bench-" + "x" * 40)
+            for cmd in (["migrate"], ["demo"]):
+                subprocess.run([sys.executable, "-m", "callcenter.cli", *cmd], env=self.env, check=True,
+                               stdout=subprocess.DEVNULL)
+
+    def _mysql(self, sql: str) -> None:
+        from tests.helpers import mysql_admin
+        mysql_admin(MYSQL, sql)
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = self.workdir / f"{name}.log"
+        with open(log, "wb") as f:
+            proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", *args], env=self.env, stdout=f, stderr=f)
+        self.procs.append(proc)
+        return proc
+
+    def start(self) -> None:
+        proc = self._spawn("serve", ["serve", "--host", "127.0.0.1", "--port", str(self.port)])
+        _wait_healthy(self.url, proc, self.workdir / "serve.log")
+        if self.kind == "cluster":
+            self._spawn("ai-worker", ["ai-worker"])
+        token = _call(self.url, "POST", "/auth/login", {"email": "agent1@callcenter.com",
+                                                        "password": "Password123!", "tenant_id": "demo-tenant"})["token"]
+        _call(self.url, "PATCH", "/ai/settings", {"ai_mode": "auto"}, token)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.db_name:
+            self._mysql(f"DROP DATABASE IF EXISTS `{self.db_name}`")
+            import redis
+            client = redis.Redis.from_url(REDIS)
+            keys = list(client.scan_iter(match=self.prefix + "*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
+
+
+# ---- the visitors ---------------------------------------------------------------------------------
+
+async def _conversation(base: str, index: int, questions: int, think: float, sent: dict, got: dict,
+                        start: asyncio.Event) -> None:
+    from tornado import websocket
+
+    started = await asyncio.to_thread(_call, base, "POST", "/chat/public/start",
+                                      {"tenant_id": "demo-tenant", "channel": "web", "customer_name": f"B{index}"})
+    ws = await websocket.websocket_connect(base.replace("http", "ws") + "/ws")
+    await ws.write_message(json.dumps({"type": "auth", "token": started["token"]}))
+    while json.loads(await ws.read_message())["type"] != "auth.ok":
+        pass
+    await start.wait()
+    rng = random.Random(index)
+    await asyncio.sleep(rng.uniform(0, think))  # the conversations do not all start in the same instant
+    for q in range(questions):
+        if q:
+            await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))  # the visitor reads and types
+        text = f"c{index}q{q}-{uuid.uuid4().hex[:6]}"
+        sent[text] = time.time()
+        await ws.write_message(json.dumps({"type": "chat.message.send",
+                                           "data": {"message": text, "client_msg_id": text}}))
+        while True:
+            raw = await asyncio.wait_for(ws.read_message(), 60)
+            if raw is None:
+                raise SystemExit("socket closed")
+            frame = json.loads(raw)
+            if frame["type"] == "chat.message.new" and frame["data"]["message"]["sender_type"] == "ai":
+                body = frame["data"]["message"]["body"]
+                got[body.split(" ", 3)[2].rstrip(".")] = time.time()
+                break
+    ws.close()
+
+
+async def _drive(base: str, conversations: int, questions: int, think: float) -> tuple[dict, dict]:
+    sent: dict[str, float] = {}
+    got: dict[str, float] = {}
+    start = asyncio.Event()
+    tasks = [asyncio.create_task(_conversation(base, i, questions, think, sent, got, start)) for i in range(conversations)]
+    await asyncio.sleep(0.5)
+    while not all(t.done() for t in tasks) and len(sent) == 0 and not start.is_set():
+        # every socket authenticated before the clock starts
+        await asyncio.sleep(0.2)
+        start.set()
+    await asyncio.gather(*tasks)
+    return sent, got
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered))) - 1))]
+
+
+def run(kind: str, conversations: int, questions: int, think: float) -> dict:
+    parent, child = mp.Pipe()
+    fake = mp.Process(target=_fake_main, args=(child,), daemon=True)
+    fake.start()
+    fake_port = parent.recv()
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-ai-{kind}-"))
+    setup = Setup(kind, f"http://127.0.0.1:{fake_port}", workdir)
+    try:
+        setup.start()
+        load_before = os.getloadavg()
+        wall = time.time()
+        sent, got = asyncio.run(_drive(setup.url, conversations, questions, think))
+        wall = time.time() - wall
+        load_after = os.getloadavg()
+    finally:
+        parent.send("records")
+        records = parent.recv()
+        fake.join(5)
+        setup.stop()
+    to_model, to_widget = [], []
+    for text, received_at, answered_at in records:
+        if text in sent and text in got and answered_at:
+            to_model.append((received_at - sent[text]) * 1000)
+            to_widget.append((got[text] - answered_at) * 1000)
+    result = {"setup": kind, "conversations": conversations, "questions": questions, "think_secs": think,
+              "samples": len(to_model), "answers_per_sec": round(len(to_model) / wall, 1),
+              "model_calls": len(records), "wall_secs": round(wall, 2), "load_before": load_before,
+              "load_after": load_after}
+    for name, values in (("send_to_model_ms", to_model), ("model_to_widget_ms", to_widget)):
+        result[name] = {"p50": round(statistics.median(values), 2), "p99": round(_pct(values, 99), 2),
+                        "max": round(max(values), 2), "mean": round(statistics.mean(values), 2)}
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--setup", choices=("both", "embedded", "cluster"), default="both")
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--questions", type=int, default=10)
+    parser.add_argument("--think-secs", type=float, default=2.0,
+                        help="mean pause of a visitor between an answer and the next question (uniform, 0.5x-1.5x); "
+                             "0: closed loop at full speed (measures saturation, not overhead)")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    kinds = ["embedded", "cluster"] if args.setup == "both" else [args.setup]
+    results = [run(kind, args.conversations, args.questions, args.think_secs) for kind in kinds]
+    print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
+    print("\n| setup | leg | p50 ms | p99 ms | max ms | mean ms | samples | answers/s | load (1 min) before/after |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        for leg in ("send_to_model_ms", "model_to_widget_ms"):
+            s = r[leg]
+            print(f"| {r['setup']} | {leg.replace('_ms', '').replace('_', ' ')} | {s['p50']} | {s['p99']} | "
+                  f"{s['max']} | {s['mean']} | {r['samples']} | {r['answers_per_sec']} | "
+                  f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
