@@ -227,6 +227,8 @@ class Connection:
         try:
             await handler(self, data)
         except ApiError as exc:
+            if exc.status >= 500:  # as the REST handlers do: why a client was told to retry
+                log.warning("ws %s %s: %s", self.id, type_, getattr(exc, "detail", exc.message))
             self.send_error(exc.code, exc.message, ref)
 
     # ---- authentication and resume ------------------------------------------------

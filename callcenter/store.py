@@ -14,7 +14,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -27,8 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from .batching import Batcher
 from .errors import Conflict, NotFound, Unavailable
-
-log = logging.getLogger("callcenter.store")
 
 metadata = sa.MetaData()
 
@@ -286,8 +283,6 @@ def _unavailable_on_connection_errors():
         raise
     except (DBAPIError, OSError, asyncio.TimeoutError) as exc:
         if is_connection_error(exc):
-            # The statement, never its values (hide_parameters): why callers got a 503.
-            log.warning("database unreachable or busy: %s", str(exc).splitlines()[0][:300])
             raise StoreUnavailable(str(exc)) from exc
         raise
 
