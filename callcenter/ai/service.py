@@ -151,13 +151,14 @@ class AIService:
             reply = await self.provider.generate(prompt.system_instruction(tenant, settings, "suggest"), contents)
         except ModelError as exc:
             log.warning("ai: no suggestion for session %s (%s)", session_id, exc)
-            raise Unavailable("the AI did not answer; try again shortly", code="ai_unavailable") from None
+            # 409, not 503: DESIGN keeps 5xx for our own database and Redis; the model is a third party.
+            raise Conflict("the AI did not answer; try again shortly", code="ai_unavailable") from None
         finally:
             self.services.metrics.ai_model_duration.labels("suggest").observe(time.monotonic() - started)
         await self.responder.record_usage(agent["tenant_id"], session_id, "suggest", reply)
         text, _ = prompt.parse_reply(reply.text)
         if not text:
-            raise Unavailable("the AI gave no suggestion; try again", code="ai_unavailable")
+            raise Conflict("the AI gave no suggestion; try again", code="ai_unavailable")
         return text
 
     def summarize_later(self, session: dict, kind: str) -> None:

@@ -324,7 +324,7 @@ async def test_suggest_reply_for_the_agent(api, tenant_factory, gemini):
     assert_error(await api.post(session_path(off_visitor.session_id, "suggest"), {}, token=off.agent.token),
                  409, "ai_off")
     gemini.script(500, 500, 500)
-    assert_error(await api.post(path, {}, token=tenant.agent.token), 503, "ai_unavailable")
+    assert_error(await api.post(path, {}, token=tenant.agent.token), 409, "ai_unavailable")
 
 
 @gen_test
