@@ -852,9 +852,10 @@ class Store:
         stored: dict[tuple, dict] = {}
         if with_ids:
             m = messages.c
+            # The whole unique key per row: an index lookup each, not a scan of the sessions' history.
             rows = (await conn.execute(messages.select().where(
-                m.session_id.in_({r.session_id for r in with_ids}),
-                m.client_msg_id.in_({r.client_msg_id for r in with_ids})))).all()
+                sa.tuple_(m.session_id, m.sender_type, m.sender_id, m.client_msg_id).in_(
+                    {(r.session_id, r.sender_type, r.sender_id, r.client_msg_id) for r in with_ids})))).all()
             stored = {(row.session_id, row.sender_type, row.sender_id, row.client_msg_id): dict(row._mapping)
                       for row in rows}
         outcomes: list[Any] = []
