@@ -80,6 +80,14 @@ async def prepare(config: Config) -> None:
         log.info("AI replies on (model %s): answered in this process", config.gemini_model)
 
 
+def freeze_startup_objects() -> None:
+    """Everything built at start-up (modules, tables, routes, SDK models) lives as long as the
+    process: out of the collector's sight, so that its full collections, which stop the event
+    loop, scan only what sockets, requests and jobs made (with 6,000 sockets they took 300-440 ms)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def run_worker(config: Config, sockets: list[socket.socket], *, announce: bool = True) -> None:
     services = create_services(config)
     await services.start()
@@ -87,10 +95,7 @@ async def run_worker(config: Config, sockets: list[socket.socket], *, announce: 
     server = httpserver.HTTPServer(app, xheaders=True, max_body_size=SERVER_MAX_BODY_BYTES,
                                    idle_connection_timeout=120)
     server.add_sockets(sockets)
-    # Everything built so far (modules, tables, routes, templates) lives as long as the worker: out of
-    # the collector's sight, so that its full collections scan only what sockets and requests made.
-    gc.collect()
-    gc.freeze()
+    freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

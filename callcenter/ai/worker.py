@@ -299,6 +299,9 @@ async def run_ai_worker(config) -> None:
         loop.add_signal_handler(sig, stop.set)
     await worker.queue.ensure_group()
     await worker.start()
+    from ..server import freeze_startup_objects
+
+    freeze_startup_objects()
     log.info("ai-worker pid %d: answering jobs of %s as %s with model %s (%d at a time)", os.getpid(),
              worker.queue.stream, worker.queue.consumer, config.gemini_model, worker.concurrency)
     try:
