@@ -3,17 +3,13 @@ output full of HTML renders as text in the widget and in the dashboard; the dash
 handoff and fills the composer with a suggested reply."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.cluster import wait_healthy
+from tests.cluster import embedded_server
 from tests.e2e.conftest import browser, screenshot  # noqa: F401  (the e2e browser fixture, shared)
 from tests.e2e.dashboard_support import agent_token, call, collect_errors, login, messages, open_conversation, row
-from tests.helpers import free_port
 
 HOSTILE = ('<img src=x onerror="window.__xss=1"><b>bold</b> & <script>window.__xss=2</script>'
            '<a href="javascript:window.__xss=3">link</a>')
@@ -22,23 +18,10 @@ HOSTILE = ('<img src=x onerror="window.__xss=1"><b>bold</b> & <script>window.__x
 @pytest.fixture
 def ai_live_server(tmp_path, gemini):
     """`callcenter serve` on the embedded default (demo seeded), AI on through the fake model, demo in auto."""
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLCENTER_", "GEMINI_"))}
-    env.update(CALLCENTER_DATA_DIR=str(tmp_path / "data"), CALLCENTER_PORT=str(port),
-               GEMINI_API_KEY="test-key-not-a-secret", CALLCENTER_GEMINI_BASE_URL=gemini.url,
-               CALLCENTER_AI_TIMEOUT_SECS="10")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1"], env=env,
-                                stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, log_path)
+    with embedded_server(tmp_path, GEMINI_API_KEY="test-key-not-a-secret", CALLCENTER_GEMINI_BASE_URL=gemini.url,
+                         CALLCENTER_AI_TIMEOUT_SECS="10") as (url, _log):
         call(url, "PATCH", "/ai/settings", {"ai_mode": "auto"}, token=agent_token(url))
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
 def test_model_html_renders_as_text_in_widget_and_dashboard(browser, ai_live_server, gemini):

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
 from tests.api._support import assert_error, session_path, visitor_says
-from tests.cluster import wait_healthy
-from tests.helpers import free_port
+from tests.cluster import embedded_server
 
 from .conftest import AUTO
 
@@ -38,16 +34,7 @@ async def test_without_a_key_the_chat_works_and_the_ai_is_off(api, tenant_factor
 
 
 def test_serve_without_a_key_says_so_once(tmp_path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLCENTER_", "GEMINI_", "GOOGLE_"))}
-    env.update(CALLCENTER_DATA_DIR=str(tmp_path / "data"), CALLCENTER_PORT=str(port), PYTHONUNBUFFERED="1")
-    log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1"], env=env,
-                                stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, log_path)
+    with embedded_server(tmp_path) as (url, log_path):
         body = json.dumps({"tenant_id": "demo-tenant", "channel": "web", "customer_name": "A"}).encode()
         req = urllib.request.Request(url + "/api/v1/chat/public/start", data=body,
                                      headers={"Content-Type": "application/json"})
@@ -58,8 +45,5 @@ def test_serve_without_a_key_says_so_once(tmp_path):
             "Content-Type": "application/json", "Authorization": f"Bearer {started['token']}"})
         with urllib.request.urlopen(req, timeout=5) as resp:
             assert resp.status == 201
-    finally:
-        proc.terminate()
-        proc.wait(15)
     lines = [line for line in log_path.read_text().splitlines() if "GEMINI_API_KEY" in line or "AI repl" in line]
     assert len(lines) == 1 and "AI replies are off: GEMINI_API_KEY is not set" in lines[0], lines

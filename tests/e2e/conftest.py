@@ -1,15 +1,12 @@
 """Browser fixtures: Debian's Chromium driven by Playwright (never a downloaded browser)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cluster import wait_healthy
-from tests.helpers import free_port, require_program
+from tests.cluster import embedded_server
+from tests.helpers import require_program
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -41,21 +38,8 @@ def page(browser):
 @pytest.fixture
 def live_server(tmp_path):
     """`callcenter serve` on the embedded default (SQLite, demo seeded) in a temp data dir; its base URL."""
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    env = {**os.environ, "CALLCENTER_DATA_DIR": str(tmp_path / "data"), "CALLCENTER_PORT": str(port)}
-    for name in ("CALLCENTER_DATABASE_URL", "CALLCENTER_REDIS_URL"):
-        env.pop(name, None)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1"], env=env,
-                                stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, log_path)
+    with embedded_server(tmp_path) as (url, _log):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
 def screenshot(page, name: str) -> None:
