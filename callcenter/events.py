@@ -6,7 +6,7 @@ it to the other workers. Services publish only after their transaction commits.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from . import models
 
@@ -51,9 +51,7 @@ class Event:
 
     def to_dict(self) -> dict:
         # Shallow: it is serialized right away (dataclasses.asdict would deep-copy the payload first).
-        return {"type": self.type, "tenant_id": self.tenant_id, "data": self.data, "session_id": self.session_id,
-                "to_agents": self.to_agents, "to_visitor": self.to_visitor, "agent_id": self.agent_id,
-                "meta": self.meta}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Event":

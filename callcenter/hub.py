@@ -19,7 +19,7 @@ from . import events
 from .bus import cancel_and_wait
 from .events import Event
 from .handlers.base import json_dumps
-from .presence import PRESENCE_REFRESH_SECS, MemoryPresence, Presence, RedisPresence
+from .presence import PRESENCE_REFRESH_SECS, MemoryPresence, Presence, RedisPresence, aggregate
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -109,7 +109,7 @@ class Hub:
             local[conn] = status
         if not local:
             self._local.pop(key, None)
-        here = None if not local else ("online" if "online" in local.values() else "away")
+        here = aggregate(local.values()) if local else None
         try:
             before, after = await self.presence.set(conn.tenant_id, subject, here)
         except Exception as exc:  # presence is best effort; chat goes on without it
@@ -190,7 +190,7 @@ class Hub:
             del round_[-per_tick:]
 
     def _local_presence(self) -> dict[tuple[str, str], str]:
-        return {key: ("online" if "online" in local.values() else "away") for key, local in self._local.items()}
+        return {key: aggregate(local.values()) for key, local in self._local.items()}
 
     async def _housekeeping(self) -> None:
         while True:

@@ -22,6 +22,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.batchers: dict = {}  # label -> Batcher whose queue depth is reported (watch_batcher)
         self.http_requests = Counter("callcenter_http_requests_total", "HTTP requests answered",
                                      ["route", "method", "status"], registry=r)
         self.http_duration = Histogram("callcenter_http_request_duration_seconds", "HTTP request duration",
@@ -56,10 +57,9 @@ class Metrics:
 
     bus = None  # the app's bus and hub, read at scrape time
     hub = None
-    batchers: dict = {}  # label -> Batcher, replaced per app by the factory
 
     def watch_batcher(self, label: str, batcher) -> None:
-        self.batchers = {**self.batchers, label: batcher}
+        self.batchers[label] = batcher
         batcher.on_batch = self.batch_size.labels(label).observe
 
     def render(self) -> bytes:
