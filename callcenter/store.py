@@ -403,27 +403,20 @@ class _SendWriter:
         raise AssertionError("unreachable")
 
     async def _store_once(self, requests: list[SendRequest]) -> list[Any]:
-        lock = self.store._sqlite_write_lock
-        with _unavailable_on_connection_errors():
-            if lock is not None:
-                await lock.acquire()
+        async with self.store._write_turn():
+            loop = asyncio.get_running_loop()
+            if self._conn_loop is not loop:
+                self._idle, self._conn_loop = [], loop  # connections of an event loop that has ended
+            conn = self._idle.pop() if self._idle else await self.store.engine.connect()
             try:
-                loop = asyncio.get_running_loop()
-                if self._conn_loop is not loop:
-                    self._idle, self._conn_loop = [], loop  # connections of an event loop that has ended
-                conn = self._idle.pop() if self._idle else await self.store.engine.connect()
-                try:
-                    async with conn.begin():
-                        outcomes = await self.store._store_batch(conn, requests)
-                except BaseException:
-                    # Its state is unknown after a failure: later batches start on a new connection.
-                    await self._discard(conn)
-                    raise
-                self._idle.append(conn)
-                return outcomes
-            finally:
-                if lock is not None:
-                    lock.release()
+                async with conn.begin():
+                    outcomes = await self.store._store_batch(conn, requests)
+            except BaseException:
+                # Its state is unknown after a failure: later batches start on a new connection.
+                await self._discard(conn)
+                raise
+            self._idle.append(conn)
+            return outcomes
 
     @staticmethod
     async def _discard(conn: AsyncConnection) -> None:
@@ -483,16 +476,20 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._write_turn():
+            async with self.engine.begin() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def _write_turn(self) -> AsyncIterator[None]:
+        """This process's turn to write (`_sqlite_write_lock`), connection errors as StoreUnavailable."""
         lock = self._sqlite_write_lock
         with _unavailable_on_connection_errors():
-            if lock is not None:
-                await lock.acquire()
-            try:
-                async with self.engine.begin() as conn:
-                    yield conn
-            finally:
-                if lock is not None:
-                    lock.release()
+            if lock is None:
+                yield
+                return
+            async with lock:
+                yield
 
     async def ping(self) -> None:
         async with self._read() as conn:
