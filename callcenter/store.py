@@ -297,6 +297,14 @@ class SendRequest:
     body: str
     client_msg_id: str | None
     at_ms: int | None = None  # None: the time it is stored
+    # An AI reply: stored only while the conversation is still the AI's (checked under the lock;
+    # otherwise its outcome is None), optionally flagging it for a human in the same write.
+    ai_guard: bool = False
+    # ... and only while the message it answers (this seq) is still the session's last one.
+    answers_seq: int | None = None
+    handoff_reason: str | None = None
+    # An ai_usage row (tokens the reply cost) inserted in the same transaction, when created.
+    usage: dict | None = None
 
 
 def _apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool:
@@ -320,7 +328,14 @@ def _apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool
 
 # The session columns a message changes (written back by `_write_back_sessions_sql`).
 _MESSAGE_SESSION_COLUMNS = ("last_seq", "updated_at_ms", "last_message_preview", "last_message_sender",
-                            "waiting_since_ms", "agent_unread", "status", "resolved_at_ms")
+                            "waiting_since_ms", "agent_unread", "status", "resolved_at_ms", "handoff_at_ms",
+                            "handoff_reason")
+
+
+def _usage_row(tenant_id: str, session_id: str | None, usage: dict, at_ms: int) -> dict:
+    """An ai_usage row: `usage` holds kind, model and the token counts."""
+    return {**usage, "model": usage["model"][:100], "tenant_id": tenant_id, "session_id": session_id,
+            "day": time.strftime("%Y-%m-%d", time.gmtime(at_ms / 1000)), "created_at_ms": at_ms}
 
 
 def _write_back_sessions_sql(paramstyle: str, rows: list[dict]) -> tuple[str, tuple]:
@@ -374,7 +389,12 @@ class _SendWriter:
 
     async def flush(self, requests: list[SendRequest]) -> list[Any]:
         try:
-            return await self._store_with_retries(requests)
+            try:
+                # Repeats (a client_msg_id already stored) are rare: the unique key catches them,
+                # and only then is the batch run again with the lookup, a round trip less per batch.
+                return await self._store_with_retries(requests, check_duplicates=False)
+            except IntegrityError:
+                return await self._store_with_retries(requests)
         except DBAPIError as exc:
             # One request's data the database refused (a duplicate key is not expected: they are found
             # under the session locks) must not fail the others: store them one by one instead.
@@ -390,11 +410,11 @@ class _SendWriter:
         except Exception as exc:  # this request's own answer
             return exc
 
-    async def _store_with_retries(self, requests: list[SendRequest]) -> list[Any]:
+    async def _store_with_retries(self, requests: list[SendRequest], *, check_duplicates: bool = True) -> list[Any]:
         for attempt in range(TRANSIENT_RETRIES + 1):
             reused = bool(self._idle) and self._conn_loop is asyncio.get_running_loop()
             try:
-                return await self._store_once(requests)
+                return await self._store_once(requests, check_duplicates)
             except StoreUnavailable as exc:
                 # InnoDB rolled the whole transaction back (deadlock / lock wait): run it again.
                 # A kept connection that the server dropped meanwhile: once more on a new one.
@@ -402,7 +422,7 @@ class _SendWriter:
                     raise
         raise AssertionError("unreachable")
 
-    async def _store_once(self, requests: list[SendRequest]) -> list[Any]:
+    async def _store_once(self, requests: list[SendRequest], check_duplicates: bool) -> list[Any]:
         async with self.store._write_turn():
             loop = asyncio.get_running_loop()
             if self._conn_loop is not loop:
@@ -410,7 +430,7 @@ class _SendWriter:
             conn = self._idle.pop() if self._idle else await self.store.engine.connect()
             try:
                 async with conn.begin():
-                    outcomes = await self.store._store_batch(conn, requests)
+                    outcomes = await self.store._store_batch(conn, requests, check_duplicates=check_duplicates)
             except BaseException:
                 # Its state is unknown after a failure: later batches start on a new connection.
                 await self._discard(conn)
@@ -449,13 +469,14 @@ class Store:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_recycle=3600,
-                pool_pre_ping=True,
                 pool_timeout=10,
                 connect_args={"charset": "utf8mb4", "connect_timeout": 5},
             )
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
+        else:
+            _ping_when_idle(self.engine)
         # SQLite has one writer; serialising our write transactions avoids SQLITE_BUSY upgrades.
         self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = _SendWriter(self)
@@ -805,6 +826,21 @@ class Store:
             rows.reverse()
         return rows
 
+    async def session_and_last_messages(self, tenant_id: str, session_id: str, limit: int) -> tuple[dict | None,
+                                                                                                   list[dict]]:
+        """A session and its last `limit` messages (seq order), read on one connection (an AI job's
+        context: one checkout instead of two on the path to the model)."""
+        c = messages.c
+        async with self._read() as conn:
+            session = _row((await conn.execute(sessions.select().where(
+                sessions.c.tenant_id == tenant_id, sessions.c.id == session_id))).first())
+            if session is None:
+                return None, []
+            rows = [dict(r._mapping) for r in (await conn.execute(messages.select().where(
+                c.tenant_id == tenant_id, c.session_id == session_id).order_by(c.seq.desc()).limit(limit))).all()]
+        rows.reverse()
+        return session, rows
+
     async def find_message(self, tenant_id: str, session_id: str, sender_type: str, sender_id: int,
                            client_msg_id: str) -> dict | None:
         async with self._read() as conn:
@@ -830,9 +866,12 @@ class Store:
         request = SendRequest(tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id)
         return await self._writer.batcher.submit(request)
 
-    async def _store_batch(self, conn: AsyncConnection, batch: list["SendRequest"]) -> list[Any]:
+    async def _store_batch(self, conn: AsyncConnection, batch: list["SendRequest"], *,
+                           check_duplicates: bool = True) -> list[Any]:
         """Append a batch of messages in the caller's transaction; one outcome per request
-        (a SendResult, or the ApiError that request gets).
+        (a SendResult, or the ApiError that request gets). Without `check_duplicates` a
+        client_msg_id stored before is not looked up: the insert then fails on the unique key
+        (IntegrityError) and the caller runs the batch again with the lookup.
 
         Round trips, whatever the batch size: lock the sessions (SELECT … FOR UPDATE, in
         primary-key order so that two workers' batches cannot deadlock each other), look up
@@ -845,7 +884,7 @@ class Store:
         found = {row.id: dict(row._mapping) for row in (await conn.execute(
             sessions.select().where(c.id.in_(ids)).order_by(c.id).with_for_update())).all()}
         seq_before = {sid: row["last_seq"] for sid, row in found.items()}
-        with_ids = [r for r in batch if r.client_msg_id]
+        with_ids = [r for r in batch if r.client_msg_id] if check_duplicates else []
         stored: dict[tuple, dict] = {}
         if with_ids:
             m = messages.c
@@ -858,17 +897,29 @@ class Store:
         outcomes: list[Any] = []
         touched: dict[str, dict] = {}
         new_rows: list[dict] = []
+        usage_rows: list[dict] = []
         for req in batch:
             state = found.get(req.session_id)
             if state is None or state["tenant_id"] != req.tenant_id:
                 outcomes.append(NotFound("no such session", code="session_not_found"))
                 continue
+            if req.usage:  # the model was called: its tokens count whether or not the reply is stored
+                usage_rows.append(_usage_row(req.tenant_id, req.session_id, req.usage, req.at_ms or now_ms()))
+            if req.ai_guard and (state["assigned_agent_id"] is not None or state["handoff_at_ms"] is not None
+                                 or state["status"] == "resolved"):
+                outcomes.append(None)  # no longer the AI's conversation
+                continue
             key = (req.session_id, req.sender_type, req.sender_id, req.client_msg_id)
             if req.client_msg_id and key in stored:
                 outcomes.append(stored[key])  # the first message; completed below if it is in this batch
                 continue
+            if req.answers_seq is not None and state["last_seq"] != req.answers_seq:
+                outcomes.append(None)  # someone wrote since the question: the answer would be out of place
+                continue
             at_ms = req.at_ms or now_ms()
             reopened = _apply_message(state, req.sender_type, req.body, at_ms)
+            if req.handoff_reason:
+                state["handoff_at_ms"], state["handoff_reason"] = at_ms, req.handoff_reason
             touched[req.session_id] = state
             row = {"tenant_id": req.tenant_id, "session_id": req.session_id, "seq": state["last_seq"],
                    "sender_type": req.sender_type, "sender_id": req.sender_id, "sender_name": req.sender_name,
@@ -877,6 +928,8 @@ class Store:
                 stored[key] = row
             new_rows.append(row)
             outcomes.append(SendResult(row, created=True, reopened=reopened, session=dict(state)))
+        if usage_rows:
+            await conn.execute(ai_usage.insert(), usage_rows)
         if not new_rows:
             return [o if not isinstance(o, dict) else SendResult(o, created=False) for o in outcomes]
         await conn.exec_driver_sql(*_write_back_sessions_sql(conn.dialect.paramstyle, list(touched.values())))
@@ -907,31 +960,19 @@ class Store:
     # ---- AI replies --------------------------------------------------------
 
     async def send_ai_message(self, tenant_id: str, session_id: str, *, sender_name: str, body: str,
-                              client_msg_id: str, handoff_reason: str | None = None) -> SendResult | None:
+                              client_msg_id: str, handoff_reason: str | None = None,
+                              usage: dict | None = None, answers_seq: int | None = None) -> SendResult | None:
         """Store an AI reply unless the conversation is no longer the AI's: None when an agent holds it,
         it was handed to humans, or it is resolved. Checked under the session's row lock, in the
         transaction that appends the message, so an agent's assign lands either before (no reply)
         or after it. `client_msg_id` (derived from the visitor message answered) makes it once only
-        (a second one returns the first, created=False); `handoff_reason` also flags the session as
-        waiting for a human, in the same transaction."""
-        c = sessions.c
-        async with self._write() as conn:
-            state = (await conn.execute(sessions.select().where(
-                c.tenant_id == tenant_id, c.id == session_id).with_for_update())).first()
-            if state is None:
-                raise NotFound("no such session", code="session_not_found")
-            if state.assigned_agent_id is not None or state.handoff_at_ms is not None or state.status == "resolved":
-                return None
-            now = now_ms()
-            [outcome] = await self._store_batch(conn, [SendRequest(tenant_id, session_id, "ai", 0, sender_name, body,
-                                                                   client_msg_id, now)])
-            if isinstance(outcome, Exception):
-                raise outcome
-            if handoff_reason and outcome.created:
-                await conn.execute(sessions.update().where(c.tenant_id == tenant_id, c.id == session_id)
-                                   .values(handoff_at_ms=now, handoff_reason=handoff_reason))
-                outcome.session.update(handoff_at_ms=now, handoff_reason=handoff_reason)
-        return outcome
+        (a second one returns the first, created=False); with `answers_seq`, also None when any message
+        came after that seq (the visitor wrote again, a person answered). `handoff_reason` also flags the
+        session as waiting for a human, and `usage` (kind, model, token counts) records what the reply
+        cost, both in the same transaction. It is group-committed with the worker's other sends."""
+        request = SendRequest(tenant_id, session_id, "ai", 0, sender_name, body, client_msg_id, ai_guard=True,
+                              answers_seq=answers_seq, handoff_reason=handoff_reason, usage=usage)
+        return await self._writer.batcher.submit(request)
 
     async def set_handoff(self, tenant_id: str, session_id: str, reason: str) -> dict | None:
         """Flag the session as waiting for a human; the row when this call flagged it, None when it
@@ -947,13 +988,10 @@ class Store:
 
     async def record_ai_usage(self, tenant_id: str, session_id: str | None, *, kind: str, model: str,
                               prompt_tokens: int, output_tokens: int, total_tokens: int) -> None:
-        now = now_ms()
-        day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000))
+        usage = {"kind": kind, "model": model, "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,
+                 "total_tokens": total_tokens}
         async with self._write() as conn:
-            await conn.execute(ai_usage.insert().values(
-                tenant_id=tenant_id, session_id=session_id, day=day, kind=kind, model=model[:100],
-                prompt_tokens=prompt_tokens, output_tokens=output_tokens, total_tokens=total_tokens,
-                created_at_ms=now))
+            await conn.execute(ai_usage.insert().values(**_usage_row(tenant_id, session_id, usage, now_ms())))
 
     async def ai_tokens(self, tenant_id: str, *, day: str | None = None, session_id: str | None = None) -> int:
         """Tokens used by a tenant on a UTC day (default today), or in one of its sessions."""
@@ -1006,6 +1044,34 @@ def _tenant_row(row: dict) -> dict:
     out["allowed_origins"] = json.loads(row.get("allowed_origins") or "[]")
     out["settings"] = json.loads(row.get("settings") or "{}")
     return out
+
+
+# A pooled connection that sat unused this long is pinged before use (a database restart drops it
+# silently); one used more recently is trusted, as HikariCP does, which saves a round trip per
+# checkout on a busy worker. If the database restarted within this window, that checkout fails
+# once (503) and the pool is invalidated: the next request gets fresh connections.
+PING_AFTER_IDLE_SECS = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    pool = engine.sync_engine.pool
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+
+    def mark_used(_dbapi_conn, record, *_args) -> None:
+        record.info["used_at"] = time.monotonic()
+
+    def ping_if_idle(dbapi_conn, record, _proxy) -> None:
+        if time.monotonic() - record.info.get("used_at", 0.0) < PING_AFTER_IDLE_SECS:
+            return
+        try:
+            dbapi_conn.ping(False)
+        except (dbapi_error, OSError) as exc:
+            raise sa.exc.DisconnectionError(f"stale pooled connection: {exc}") from exc
+        record.info["used_at"] = time.monotonic()
+
+    sa.event.listen(pool, "connect", mark_used)
+    sa.event.listen(pool, "checkin", mark_used)
+    sa.event.listen(pool, "checkout", ping_if_idle)
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:

@@ -163,16 +163,37 @@ class Setup:
 
 # ---- the visitors ---------------------------------------------------------------------------------
 
+async def _ask(ws, text: str) -> float:
+    """Send one question; the time the AI's answer arrived."""
+    await ws.write_message(json.dumps({"type": "chat.message.send", "data": {"message": text, "client_msg_id": text}}))
+    while True:
+        raw = await asyncio.wait_for(ws.read_message(), 60)
+        if raw is None:
+            raise SystemExit("socket closed")
+        frame = json.loads(raw)
+        if frame["type"] == "chat.message.new" and frame["data"]["message"]["sender_type"] == "ai":
+            return time.time()
+
+
 async def _conversation(base: str, index: int, questions: int, think: float, sent: dict, got: dict,
-                        start: asyncio.Event) -> None:
+                        warmed: asyncio.Barrier, start: asyncio.Event) -> None:
     from tornado import websocket
 
     started = await asyncio.to_thread(_call, base, "POST", "/chat/public/start",
                                       {"tenant_id": "demo-tenant", "channel": "web", "customer_name": f"B{index}"})
     ws = await websocket.websocket_connect(base.replace("http", "ws") + "/ws")
+    # As browsers do: without it, a question written while the server still owes the ACK of the
+    # previous small write (a pong) waits for that delayed ACK, up to 40 ms, in the client's kernel.
+    ws.protocol.set_nodelay(True)
     await ws.write_message(json.dumps({"type": "auth", "token": started["token"]}))
     while json.loads(await ws.read_message())["type"] != "auth.ok":
         pass
+    # The warm-up question: each process's first use of a connection, a statement, the SDK is
+    # over before the clock starts (its time is reported apart, as "first answer").
+    text = f"c{index}w-{uuid.uuid4().hex[:6]}"
+    sent[text] = time.time()
+    got[text] = await _ask(ws, text)
+    await warmed.wait()
     await start.wait()
     rng = random.Random(index)
     await asyncio.sleep(rng.uniform(0, think))  # the conversations do not all start in the same instant
@@ -181,30 +202,20 @@ async def _conversation(base: str, index: int, questions: int, think: float, sen
             await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))  # the visitor reads and types
         text = f"c{index}q{q}-{uuid.uuid4().hex[:6]}"
         sent[text] = time.time()
-        await ws.write_message(json.dumps({"type": "chat.message.send",
-                                           "data": {"message": text, "client_msg_id": text}}))
-        while True:
-            raw = await asyncio.wait_for(ws.read_message(), 60)
-            if raw is None:
-                raise SystemExit("socket closed")
-            frame = json.loads(raw)
-            if frame["type"] == "chat.message.new" and frame["data"]["message"]["sender_type"] == "ai":
-                body = frame["data"]["message"]["body"]
-                got[body.split(" ", 3)[2].rstrip(".")] = time.time()
-                break
+        got[text] = await _ask(ws, text)
     ws.close()
 
 
 async def _drive(base: str, conversations: int, questions: int, think: float) -> tuple[dict, dict]:
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
+    warmed = asyncio.Barrier(conversations + 1)
     start = asyncio.Event()
-    tasks = [asyncio.create_task(_conversation(base, i, questions, think, sent, got, start)) for i in range(conversations)]
-    await asyncio.sleep(0.5)
-    while not all(t.done() for t in tasks) and len(sent) == 0 and not start.is_set():
-        # every socket authenticated before the clock starts
-        await asyncio.sleep(0.2)
-        start.set()
+    tasks = [asyncio.create_task(_conversation(base, i, questions, think, sent, got, warmed, start))
+             for i in range(conversations)]
+    await warmed.wait()  # every socket authenticated and answered once
+    await asyncio.sleep(1.0)  # the warm-up's bookkeeping (typing off, acks) is over
+    start.set()
     await asyncio.gather(*tasks)
     return sent, got
 
@@ -214,7 +225,30 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered))) - 1))]
 
 
-def run(kind: str, conversations: int, questions: int, think: float) -> dict:
+def _cpu_secs(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes(setup: Setup, fake: mp.Process) -> dict[str, int]:
+    """The processes whose CPU time the run reports (the database and Redis when found)."""
+    procs = {"serve": setup.procs[0].pid}
+    if len(setup.procs) > 1:
+        procs["ai-worker"] = setup.procs[1].pid
+    procs.update({"fake model": fake.pid, "bench client": os.getpid()})
+    for name, binary in (("mariadb", "mariadbd"), ("redis", "redis-server")):
+        found = subprocess.run(["pidof", "-s", binary], capture_output=True, text=True).stdout.split()
+        if found:
+            procs[name] = int(found[0])
+    return procs
+
+
+def _stats(values: list[float]) -> dict:
+    return {"p50": round(statistics.median(values), 2), "p99": round(_pct(values, 99), 2),
+            "max": round(max(values), 2), "mean": round(statistics.mean(values), 2)}
+
+
+def run(kind: str, conversations: int, questions: int, think: float, samples_path: str | None) -> dict:
     parent, child = mp.Pipe()
     fake = mp.Process(target=_fake_main, args=(child,), daemon=True)
     fake.start()
@@ -223,28 +257,44 @@ def run(kind: str, conversations: int, questions: int, think: float) -> dict:
     setup = Setup(kind, f"http://127.0.0.1:{fake_port}", workdir)
     try:
         setup.start()
+        procs = _processes(setup, fake)
         load_before = os.getloadavg()
+        cpu_before = {name: _cpu_secs(pid) for name, pid in procs.items()}
+        spies = [subprocess.Popen(["py-spy", "record", "-r", "250", "-f", "raw", "-o", f"/tmp/spy-{name}.txt", "--pid", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in procs.items() if name in ("serve", "ai-worker")] if os.environ.get("SPY") else []
         wall = time.time()
         sent, got = asyncio.run(_drive(setup.url, conversations, questions, think))
         wall = time.time() - wall
+        cpu = {name: round(_cpu_secs(pid) - cpu_before[name], 2) for name, pid in procs.items()}
+        for spy in spies:
+            spy.send_signal(2); spy.wait()
         load_after = os.getloadavg()
     finally:
         parent.send("records")
         records = parent.recv()
         fake.join(5)
         setup.stop()
-    to_model, to_widget = [], []
+    legs: dict[str, tuple[list, list]] = {"warm-up": ([], []), "measured": ([], [])}
+    samples = []
     for text, received_at, answered_at in records:
         if text in sent and text in got and answered_at:
-            to_model.append((received_at - sent[text]) * 1000)
-            to_widget.append((got[text] - answered_at) * 1000)
+            to_model, to_widget = (received_at - sent[text]) * 1000, (got[text] - answered_at) * 1000
+            phase = "warm-up" if "w-" in text else "measured"
+            legs[phase][0].append(to_model)
+            legs[phase][1].append(to_widget)
+            samples.append({"question": text, "phase": phase, "sent_at": sent[text], "model_got_at": received_at,
+                            "model_answered_at": answered_at, "widget_got_at": got[text]})
+    if samples_path:
+        Path(samples_path).write_text(json.dumps(sorted(samples, key=lambda s: s["sent_at"]), indent=0))
+    to_model, to_widget = legs["measured"]
+    measured_wall = wall - (min(s["sent_at"] for s in samples if s["phase"] == "measured") - min(sent.values()))
     result = {"setup": kind, "conversations": conversations, "questions": questions, "think_secs": think,
-              "samples": len(to_model), "answers_per_sec": round(len(to_model) / wall, 1),
+              "samples": len(to_model), "answers_per_sec": round(len(to_model) / measured_wall, 1),
               "model_calls": len(records), "wall_secs": round(wall, 2), "load_before": load_before,
-              "load_after": load_after}
-    for name, values in (("send_to_model_ms", to_model), ("model_to_widget_ms", to_widget)):
-        result[name] = {"p50": round(statistics.median(values), 2), "p99": round(_pct(values, 99), 2),
-                        "max": round(max(values), 2), "mean": round(statistics.mean(values), 2)}
+              "load_after": load_after, "cpu_secs": cpu,
+              "cpu_ms_per_answer": {name: round(secs * 1000 / max(1, len(records)), 2) for name, secs in cpu.items()},
+              "send_to_model_ms": _stats(to_model), "model_to_widget_ms": _stats(to_widget),
+              "first_answer": {"send_to_model_ms": _stats(legs["warm-up"][0]),
+                               "model_to_widget_ms": _stats(legs["warm-up"][1])}}
     return result
 
 
@@ -258,9 +308,12 @@ def main() -> None:
                         help="mean pause of a visitor between an answer and the next question (uniform, 0.5x-1.5x); "
                              "0: closed loop at full speed (measures saturation, not overhead)")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--samples", help="write every question's four timestamps here (SETUP in the name is "
+                                          "replaced by the setup)")
     args = parser.parse_args()
     kinds = ["embedded", "cluster"] if args.setup == "both" else [args.setup]
-    results = [run(kind, args.conversations, args.questions, args.think_secs) for kind in kinds]
+    results = [run(kind, args.conversations, args.questions, args.think_secs,
+                   args.samples.replace("SETUP", kind) if args.samples else None) for kind in kinds]
     print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
     print("\n| setup | leg | p50 ms | p99 ms | max ms | mean ms | samples | answers/s | load (1 min) before/after |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -270,6 +323,15 @@ def main() -> None:
             print(f"| {r['setup']} | {leg.replace('_ms', '').replace('_', ' ')} | {s['p50']} | {s['p99']} | "
                   f"{s['max']} | {s['mean']} | {r['samples']} | {r['answers_per_sec']} | "
                   f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f} |")
+    print("\nFirst answer of each conversation (the warm-up, not in the table above), p50 / p99 / max ms:")
+    for r in results:
+        first = r["first_answer"]
+        print(f"- {r['setup']}: " + "; ".join(
+            f"{leg.replace('_ms', '').replace('_', ' ')} {s['p50']} / {s['p99']} / {s['max']}"
+            for leg, s in first.items()))
+    print("\nCPU time per answer during the run (ms; all the processes share the machine's cores):")
+    for r in results:
+        print(f"- {r['setup']}: " + ", ".join(f"{name} {ms}" for name, ms in r["cpu_ms_per_answer"].items()))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -198,9 +198,9 @@ async def test_one_batch_of_mixed_sends_gets_each_its_own_answer(store, monkeypa
     batches = []
     store_batch = store._store_batch
 
-    async def recording(conn, requests):
+    async def recording(conn, requests, **options):
         batches.append(len(requests))
-        return await store_batch(conn, requests)
+        return await store_batch(conn, requests, **options)
 
     monkeypatch.setattr(store, "_store_batch", recording)
     results = await asyncio.gather(
@@ -224,6 +224,29 @@ async def test_one_batch_of_mixed_sends_gets_each_its_own_answer(store, monkeypa
     session = await store.get_session(tenant_id, session_a)
     assert (session["last_seq"], session["agent_unread"], session["last_message_preview"]) == (3, 2, "a3")
     assert a3.session["last_seq"] == 3 and a1.session["last_seq"] == 1, "each send's own view of the session"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_repeated_client_msg_id_in_a_later_batch_returns_the_first_message(store, monkeypatch):
+    """Batches skip the client_msg_id lookup: a repeat fails on the unique key, and the batch runs
+    again with the lookup, so the repeat gets the first message and the others still go in."""
+    tenant_id = await new_tenant(store)
+    session_id = await new_session(store, tenant_id)
+    first = await send(store, tenant_id, session_id, "hello", client_msg_id="c1")
+    lookups = []
+    store_batch = store._store_batch
+
+    async def recording(conn, requests, check_duplicates=True):
+        lookups.append(check_duplicates)
+        return await store_batch(conn, requests, check_duplicates=check_duplicates)
+
+    monkeypatch.setattr(store, "_store_batch", recording)
+    again, other = await asyncio.gather(send(store, tenant_id, session_id, "hello", client_msg_id="c1"),
+                                        send(store, tenant_id, session_id, "next", client_msg_id="c2"))
+    assert lookups == [False, True], "one try without the lookup, then one with it"
+    assert not again.created and again.message["id"] == first.message["id"]
+    assert other.created and other.message["seq"] == 2
+    assert await seqs_of(store, tenant_id, session_id) == [1, 2]
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -34,6 +34,10 @@ class Job:
     message_id: int  # the visitor message this job answers
     seq: int
     enqueued_at: float = 0.0  # time.time(), for the queue-wait metric
+    # The visitor's message and the session row as storing it left them: with these (and the
+    # history a worker keeps of the conversations it answers) a job needs no read before the model.
+    message: dict | None = None
+    session: dict | None = None
 
     def encode(self) -> str:
         return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
@@ -41,8 +45,10 @@ class Job:
     @classmethod
     def decode(cls, raw: str | bytes) -> "Job":
         data = json.loads(raw)
+        message, session = data.get("message"), data.get("session")
         return cls(str(data["tenant_id"]), str(data["session_id"]), int(data["message_id"]), int(data["seq"]),
-                   float(data.get("enqueued_at") or 0.0))
+                   float(data.get("enqueued_at") or 0.0), message if isinstance(message, dict) else None,
+                   session if isinstance(session, dict) else None)
 
 
 @dataclasses.dataclass

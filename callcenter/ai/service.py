@@ -34,6 +34,7 @@ class AIService:
         self.config = services.config
         self._tenants: dict[str, tuple[float, dict | None]] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._refreshing: set[str] = set()
         self.provider: GeminiProvider | None = None
         self.responder: Responder | None = None
         self.queue: MemoryQueue | RedisStreamQueue | None = None
@@ -80,11 +81,26 @@ class AIService:
     # ---- settings ----------------------------------------------------------------
 
     async def cached_tenant(self, tenant_id: str, *, fresh: bool = False) -> dict | None:
-        """The tenant row (its AI settings, its name for the prompt), at most SETTINGS_TTL_SECS old."""
-        now = time.monotonic()
+        """The tenant row (its AI settings, its name for the prompt). Past SETTINGS_TTL_SECS the cached
+        row is still used once while a fresh one is read in the background: a job never waits for it."""
         cached = self._tenants.get(tenant_id)
-        if cached and cached[0] > now and not fresh:
+        if cached and not fresh:
+            if cached[0] <= time.monotonic() and tenant_id not in self._refreshing:
+                self._refreshing.add(tenant_id)
+                self._spawn(self._refresh_tenant(tenant_id))
             return cached[1]
+        return await self._read_tenant(tenant_id)
+
+    async def _refresh_tenant(self, tenant_id: str) -> None:
+        try:
+            await self._read_tenant(tenant_id)
+        except (Unavailable, OSError) as exc:
+            log.warning("ai: tenant %s settings not refreshed (%s)", tenant_id, exc)
+        finally:
+            self._refreshing.discard(tenant_id)
+
+    async def _read_tenant(self, tenant_id: str) -> dict | None:
+        now = time.monotonic()
         tenant = await self.store.get_tenant(tenant_id)
         if len(self._tenants) > 10_000:
             self._tenants.clear()
@@ -119,7 +135,7 @@ class AIService:
             if settings.mode != "auto":
                 return
             await self.queue.put(Job(message["tenant_id"], message["session_id"], message["id"], message["seq"],
-                                     time.time()))
+                                     time.time(), message, session))
         except (RedisError, OSError, Unavailable) as exc:
             log.warning("ai: could not queue a reply for session %s (%s); it waits for a human",
                         message["session_id"], exc)

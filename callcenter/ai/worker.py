@@ -11,6 +11,7 @@ the reply is stored, under the session's row lock (Store.send_ai_message), not o
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ MAX_SEQ = 2**31 - 1
 PARTIAL_INTERVAL_SECS = 0.1
 DRAIN_TIMEOUT_SECS = 15.0
 GET_RETRY_MAX_SECS = 5.0
+HISTORY_CACHE_SESSIONS = 2_000
 
 
 def reply_id(message_id: int) -> str:
@@ -44,6 +46,48 @@ def ai_may_speak(session: dict) -> bool:
             and session.get("status") != "resolved")
 
 
+class HistoryCache:
+    """The last messages of the conversations this process answered lately, so that the next
+    question of a conversation goes to the model without reading its history again.
+
+    An entry is used only when it ends exactly where the job's question follows (no seq between
+    them); anything else is read from the store. Writes by others that the cache cannot see (an
+    agent's message, an assignment) are caught where it matters, under the session's lock when
+    the reply is stored (Store.send_ai_message with answers_seq).
+    """
+
+    def __init__(self, limit: int, max_sessions: int = HISTORY_CACHE_SESSIONS):
+        self.limit = max(1, limit)
+        self.max_sessions = max_sessions
+        self._entries: collections.OrderedDict[str, list[dict]] = collections.OrderedDict()
+
+    def with_question(self, job: Job) -> list[dict] | None:
+        """The history up to and including the job's question, when the cache has all of it."""
+        entry = self._entries.get(job.session_id)
+        if job.message is None or entry is None or entry[-1]["seq"] != job.seq - 1:
+            return None
+        self._add(job.session_id, entry + [job.message])
+        return self._entries[job.session_id]
+
+    def put(self, session_id: str, history: list[dict]) -> None:
+        if history:
+            self._add(session_id, list(history))
+
+    def follow(self, session_id: str, message: dict) -> None:
+        """A message stored after the cached ones (the AI's reply): appended when it is the next seq."""
+        entry = self._entries.get(session_id)
+        if entry is not None and entry[-1]["seq"] == message["seq"] - 1:
+            self._add(session_id, entry + [message])
+        else:
+            self._entries.pop(session_id, None)
+
+    def _add(self, session_id: str, history: list[dict]) -> None:
+        self._entries[session_id] = history[-self.limit:]
+        self._entries.move_to_end(session_id)
+        while len(self._entries) > self.max_sessions:
+            self._entries.popitem(last=False)
+
+
 class Responder:
     def __init__(self, services, provider: GeminiProvider):
         self.services = services
@@ -52,6 +96,7 @@ class Responder:
         self.config = services.config
         self.provider = provider
         self.metrics = services.metrics
+        self.history = HistoryCache(self.config.ai_history_messages)
 
     async def answer(self, job: Job) -> str:
         """Answer one job; returns its outcome (also counted in callcenter_ai_jobs_total)."""
@@ -67,11 +112,13 @@ class Responder:
         settings = prompt.AISettings.of(tenant)
         if settings.mode != "auto":
             return "off"
-        # Both reads at once: this is on the path between the visitor's message and the model.
-        session, history = await asyncio.gather(
-            store.get_session(job.tenant_id, job.session_id),
-            store.list_messages(job.tenant_id, job.session_id, before_seq=MAX_SEQ,
-                                limit=self.config.ai_history_messages))
+        # On the path between the visitor's message and the model: no read when the job carries the
+        # session and this process has the conversation's history; otherwise one checkout for both.
+        session, history = job.session, self.history.with_question(job)
+        if session is None or history is None:
+            session, history = await store.session_and_last_messages(job.tenant_id, job.session_id,
+                                                                     self.config.ai_history_messages)
+            self.history.put(job.session_id, history)
         if session is None or not ai_may_speak(session):
             return "not_ours"
         later = [m for m in history if m["seq"] > job.seq]
@@ -103,22 +150,21 @@ class Responder:
         finally:
             self.metrics.ai_model_duration.labels("reply").observe(time.monotonic() - started)
         text, wants_handoff = prompt.parse_reply(reply.text)
+        usage = self.usage_of("reply", reply)  # stored with the reply, in its transaction
         if wants_handoff:
-            outcome = await self._send(job, settings, text or prompt.HANDOFF_TEXT["en"], "ai_cannot_help",
-                                       typing=True)
-        elif not text:
-            outcome = await self._send(job, settings, prompt.FALLBACK_TEXT, "ai_error", typing=True)
-        else:
-            outcome = await self._send(job, settings, text, None, typing=True)
-        # After the reply is out: the visitor does not wait for the bookkeeping.
-        await self.record_usage(job.tenant_id, job.session_id, "reply", reply)
-        return outcome
+            return await self._send(job, settings, text or prompt.HANDOFF_TEXT["en"], "ai_cannot_help",
+                                    typing=True, usage=usage)
+        if not text:
+            return await self._send(job, settings, prompt.FALLBACK_TEXT, "ai_error", typing=True, usage=usage)
+        return await self._send(job, settings, text, None, typing=True, usage=usage)
 
     async def _send(self, job: Job, settings: prompt.AISettings, text: str, handoff: str | None, *,
-                    typing: bool = False) -> str:
+                    typing: bool = False, usage: dict | None = None) -> str:
         result = await self.store.send_ai_message(job.tenant_id, job.session_id, sender_name=settings.name,
                                                   body=text, client_msg_id=reply_id(job.message_id),
-                                                  handoff_reason=handoff)
+                                                  handoff_reason=handoff, usage=usage, answers_seq=job.seq)
+        if usage:
+            self.metrics.ai_tokens.labels(usage["kind"]).inc(usage["total_tokens"])
         if result is None or not result.created:
             if typing:
                 session = await self.store.get_session(job.tenant_id, job.session_id)
@@ -126,6 +172,7 @@ class Responder:
                     await self.chat.publish(events.ai_typing(session, False, settings.name))
             return "not_ours" if result is None else "done_before"
         self.metrics.messages_stored.labels("ai").inc()
+        self.history.follow(job.session_id, result.message)
         evts = [events.message_new(result.message, result.session)]
         if typing:
             evts.append(events.ai_typing(result.session, False, settings.name))
@@ -142,12 +189,18 @@ class Responder:
         if row is not None:
             await self.chat.publish(events.session_handoff(row, reason))
 
-    async def record_usage(self, tenant_id: str, session_id: str | None, kind: str, reply) -> None:
+    def usage_of(self, kind: str, reply) -> dict | None:
+        """What a model answer cost, as Store.record_ai_usage / send_ai_message take it (None: nothing)."""
         if not reply.total_tokens:
+            return None
+        return {"kind": kind, "model": self.provider.model, "prompt_tokens": reply.prompt_tokens,
+                "output_tokens": reply.output_tokens, "total_tokens": reply.total_tokens}
+
+    async def record_usage(self, tenant_id: str, session_id: str | None, kind: str, reply) -> None:
+        usage = self.usage_of(kind, reply)
+        if usage is None:
             return
-        await self.store.record_ai_usage(tenant_id, session_id, kind=kind, model=self.provider.model,
-                                         prompt_tokens=reply.prompt_tokens, output_tokens=reply.output_tokens,
-                                         total_tokens=reply.total_tokens)
+        await self.store.record_ai_usage(tenant_id, session_id, **usage)
         self.metrics.ai_tokens.labels(kind).inc(reply.total_tokens)
 
 

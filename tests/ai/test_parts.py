@@ -8,6 +8,8 @@ import pytest
 
 from callcenter.ai import prompt
 from callcenter.ai.provider import CircuitBreaker, GeminiProvider, ModelError
+from callcenter.ai.queue import Job
+from callcenter.ai.worker import HistoryCache
 from tests.fake_gemini import HANG
 
 
@@ -115,3 +117,35 @@ def test_an_open_circuit_fails_fast_without_calling_the_model(gemini):
     with pytest.raises(ModelError, match="circuit_open"):
         asyncio.run(provider.generate("sys", _user("hi")))
     assert len(gemini.requests) == 1
+
+
+def test_a_job_carries_the_question_and_the_session_through_the_stream_encoding():
+    message = {"id": 7, "seq": 3, "sender_type": "visitor", "body": "Hi <b>", "client_msg_id": None}
+    session = {"id": "s1", "tenant_id": "t1", "assigned_agent_id": None, "handoff_at_ms": None, "status": "open"}
+    job = Job("t1", "s1", 7, 3, 1.5, message, session)
+    assert Job.decode(job.encode()) == job
+    # A job queued by an older version (ids only) still decodes: the worker reads what it needs.
+    assert Job.decode('{"tenant_id":"t1","session_id":"s1","message_id":7,"seq":3}') == Job("t1", "s1", 7, 3)
+
+
+def _msg(seq: int, sender: str = "visitor") -> dict:
+    return {"id": 100 + seq, "seq": seq, "sender_type": sender, "body": f"m{seq}", "client_msg_id": None}
+
+
+def test_history_cache_is_used_only_when_nothing_is_missing_between():
+    cache = HistoryCache(limit=3, max_sessions=2)
+    job = Job("t1", "s1", 103, 3, message=_msg(3))
+    assert cache.with_question(job) is None  # nothing cached yet
+    cache.put("s1", [_msg(1), _msg(2, "ai")])
+    assert [m["seq"] for m in cache.with_question(job)] == [1, 2, 3]
+    cache.follow("s1", _msg(4, "ai"))
+    assert [m["seq"] for m in cache.with_question(Job("t1", "s1", 105, 5, message=_msg(5)))] == [3, 4, 5]  # limit
+    # A seq this worker did not see (an agent's message, another worker's answer): read again.
+    assert cache.with_question(Job("t1", "s1", 107, 7, message=_msg(7))) is None
+    cache.follow("s1", _msg(9, "ai"))
+    assert cache.with_question(Job("t1", "s1", 110, 10, message=_msg(10))) is None
+    # At most max_sessions conversations, the least recently used go first.
+    for sid in ("a", "b", "c"):
+        cache.put(sid, [_msg(1)])
+    assert cache.with_question(Job("t1", "a", 102, 2, message=_msg(2))) is None
+    assert cache.with_question(Job("t1", "c", 102, 2, message=_msg(2))) is not None

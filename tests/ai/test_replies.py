@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.api._support import assert_error, get_session, session_path, visitor_says
+from tests.api._support import agent_says, all_messages, assert_error, get_session, session_path, visitor_says
 from tests.fake_gemini import HANG
 from tests.wsclient import WsClient
 
@@ -74,10 +74,18 @@ async def test_auto_reply_reaches_the_widget_socket(api, base_url, tenant_factor
 
 @gen_test
 async def test_conversation_goes_in_turns_and_the_ai_is_quiet_when_off(api, base_url, tenant_factory, gemini,
-                                                                        ai_worker):
+                                                                        ai_worker, services, monkeypatch):
     tenant = await tenant_factory(settings=AUTO)
     visitor = await tenant.visitor(api)
     widget = await WsClient.connect(base_url, visitor.token)
+    reads = []
+    store_read = services.store.session_and_last_messages
+
+    async def counted(*args):
+        reads.append(args)
+        return await store_read(*args)
+
+    monkeypatch.setattr(services.store, "session_and_last_messages", counted)
     gemini.reply = "First answer."
     await visitor_says(api, visitor, "Question one")
     await next_ai_message(widget)
@@ -88,6 +96,9 @@ async def test_conversation_goes_in_turns_and_the_ai_is_quiet_when_off(api, base
     assert [c["role"] for c in second.contents] == ["user", "model", "user"]
     assert second.texts("user") == ["Question one", "Question two"]  # each its own turn (an answer between)
     assert second.texts("model") == ["First answer."]
+    # The job carries the question and the session; the worker keeps the conversation it answered:
+    # only the first question read the history from the store.
+    assert len(reads) == 1
 
     resp = await api.request("PATCH", "/api/v1/ai/settings", json_body={"ai_mode": "off"}, token=tenant.admin.token)
     assert resp.status == 200 and resp.json["settings"]["ai_mode"] == "off"
@@ -123,6 +134,51 @@ async def test_an_agent_taking_over_while_the_model_writes_silences_the_ai(api, 
     gemini.release()
     await jobs_done(ai_worker, 1)
     assert await ai_messages(api, tenant.agent, visitor.session_id) == []
+
+
+@gen_test
+async def test_a_person_writing_while_the_model_writes_silences_the_ai(api, base_url, tenant_factory, gemini,
+                                                                       ai_worker, services):
+    """An agent who answers without taking the conversation: the AI's answer would come after the
+    agent's, out of place; it is dropped under the session lock. Its tokens still count."""
+    tenant = await tenant_factory(settings=AUTO)
+    visitor = await tenant.visitor(api)
+    widget = await WsClient.connect(base_url, visitor.token)
+    gemini.reply = "First answer."
+    await visitor_says(api, visitor, "Question one")
+    await next_ai_message(widget)  # the worker now has this conversation's history
+    tokens_before = await services.store.ai_tokens(tenant.id, session_id=visitor.session_id)
+    gemini.script(HANG)
+    await visitor_says(api, visitor, "Question two")
+    await asyncio.get_running_loop().run_in_executor(None, gemini.wait_requests, 2)
+    await agent_says(api, tenant.agent, visitor.session_id, "A person here: let me check.")
+    gemini.release()
+    await jobs_done(ai_worker, 2)
+    bodies = [(m["sender_type"], m["body"]) for m in await all_messages(api, tenant.agent, visitor.session_id)]
+    assert bodies == [("visitor", "Question one"), ("ai", "First answer."), ("visitor", "Question two"),
+                      ("agent", "A person here: let me check.")]
+    assert await services.store.ai_tokens(tenant.id, session_id=visitor.session_id) > tokens_before
+    widget.close()
+
+
+@gen_test
+async def test_a_second_question_while_the_model_writes_gets_one_answer_to_both(api, base_url, tenant_factory,
+                                                                                 gemini, ai_worker):
+    tenant = await tenant_factory(settings=AUTO)
+    visitor = await tenant.visitor(api)
+    widget = await WsClient.connect(base_url, visitor.token)
+    gemini.script(HANG)
+    await visitor_says(api, visitor, "Do you ship to Norway?")
+    await asyncio.get_running_loop().run_in_executor(None, gemini.wait_requests, 1)
+    gemini.reply = "Yes, to Norway and Sweden."
+    await visitor_says(api, visitor, "And Sweden?")
+    await asyncio.get_running_loop().run_in_executor(None, gemini.wait_requests, 2)
+    gemini.release()
+    await jobs_done(ai_worker, 2)
+    [answer] = await ai_messages(api, tenant.agent, visitor.session_id)
+    assert answer["body"] == "Yes, to Norway and Sweden." and answer["seq"] == 3
+    assert gemini.requests[1].texts("user") == ["Do you ship to Norway?\n\nAnd Sweden?"]
+    widget.close()
 
 
 @gen_test
