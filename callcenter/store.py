@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .batching import Batcher
-from .errors import Conflict, NotFound, Unavailable
+from .errors import Conflict, NotFound, RateLimited, Unavailable
 
 metadata = sa.MetaData()
 
@@ -114,6 +114,12 @@ sessions = sa.Table(
     # Set when the AI handed the conversation to humans (migration 0004): it stays quiet from then on.
     sa.Column("handoff_at_ms", sa.BigInteger, nullable=True),
     sa.Column("handoff_reason", sa.String(32), nullable=True),
+    # Messages per session and sender (migration 0005): a fixed window per sender type, counted
+    # under the row lock every send takes anyway (exact across workers, no extra round trip).
+    sa.Column("visitor_window_start_ms", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("visitor_window_count", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("agent_window_start_ms", sa.BigInteger, nullable=False, default=0, server_default="0"),
+    sa.Column("agent_window_count", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Index("ix_sessions_tenant_updated", "tenant_id", "updated_at_ms", "id"),
     sa.Index("ix_sessions_tenant_status_updated", "tenant_id", "status", "updated_at_ms", "id"),
     sa.Index("ix_sessions_tenant_agent_updated", "tenant_id", "assigned_agent_id", "updated_at_ms", "id"),
@@ -305,6 +311,23 @@ class SendRequest:
     handoff_reason: str | None = None
     # An ai_usage row (tokens the reply cost) inserted in the same transaction, when created.
     usage: dict | None = None
+    # (limit, window_secs): at most `limit` messages of this sender type per session and window;
+    # one more gets RateLimited and changes nothing.
+    budget: tuple[int, int] | None = None
+
+
+def _spend_budget(state: dict, sender_type: str, limit: int, window_secs: int, at_ms: int) -> RateLimited | None:
+    """Count one message of `sender_type` in the session row's window (in memory, under the lock);
+    the error when the window is full (then the row is left as it was)."""
+    start_key, count_key = f"{sender_type}_window_start_ms", f"{sender_type}_window_count"
+    window_ms = window_secs * 1000
+    if at_ms - state[start_key] >= window_ms:
+        state[start_key], state[count_key] = at_ms, 0
+    if state[count_key] >= limit:
+        retry_after = max(1, -(-(state[start_key] + window_ms - at_ms) // 1000))
+        return RateLimited("too many messages in this conversation; slow down", retry_after)
+    state[count_key] += 1
+    return None
 
 
 def _apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool:
@@ -329,7 +352,8 @@ def _apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool
 # The session columns a message changes (written back by `_write_back_sessions_sql`).
 _MESSAGE_SESSION_COLUMNS = ("last_seq", "updated_at_ms", "last_message_preview", "last_message_sender",
                             "waiting_since_ms", "agent_unread", "status", "resolved_at_ms", "handoff_at_ms",
-                            "handoff_reason")
+                            "handoff_reason", "visitor_window_start_ms", "visitor_window_count",
+                            "agent_window_start_ms", "agent_window_count")
 
 
 def _usage_row(tenant_id: str, session_id: str | None, usage: dict, at_ms: int) -> dict:
@@ -647,6 +671,8 @@ class Store:
                 "created_at_ms": now, "updated_at_ms": now, "resolved_at_ms": None, "last_seq": 0,
                 "last_message_preview": "", "last_message_sender": "", "waiting_since_ms": None,
                 "agent_unread": 0, "agent_read_seq": 0, "visitor_read_seq": 0,
+                "visitor_window_start_ms": 0, "visitor_window_count": 0, "agent_window_start_ms": 0,
+                "agent_window_count": 0,
             }
             await conn.execute(sessions.insert().values(**row))
         return row
@@ -855,15 +881,19 @@ class Store:
         return _row(row)
 
     async def send_message(self, tenant_id: str, session_id: str, *, sender_type: str, sender_id: int,
-                           sender_name: str, body: str, client_msg_id: str | None = None) -> SendResult:
+                           sender_name: str, body: str, client_msg_id: str | None = None,
+                           budget: tuple[int, int] | None = None) -> SendResult:
         """Store one message: the next seq of the session, no gap, no duplicate.
 
         Concurrent sends of this worker are group-committed (see `_SendWriter`): one
         transaction stores everything that queued up while the previous one ran, so a
         busy worker pays a handful of round trips and one log flush per batch instead
         of per message. A retry with a known client_msg_id returns the first message.
+        `budget` (limit, window_secs) limits messages per session and sender type: counted in the
+        session row under its lock, so it holds across workers; over it, RateLimited.
         """
-        request = SendRequest(tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id)
+        request = SendRequest(tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id,
+                              budget=budget)
         return await self._writer.batcher.submit(request)
 
     async def _store_batch(self, conn: AsyncConnection, batch: list["SendRequest"], *,
@@ -917,6 +947,11 @@ class Store:
                 outcomes.append(None)  # someone wrote since the question: the answer would be out of place
                 continue
             at_ms = req.at_ms or now_ms()
+            if req.budget and req.sender_type in ("visitor", "agent"):
+                refused = _spend_budget(state, req.sender_type, *req.budget, at_ms)
+                if refused is not None:
+                    outcomes.append(refused)
+                    continue
             reopened = _apply_message(state, req.sender_type, req.body, at_ms)
             if req.handoff_reason:
                 state["handoff_at_ms"], state["handoff_reason"] = at_ms, req.handoff_reason

@@ -10,7 +10,8 @@ Two legs are measured for every question, each from one clock (time.time() on th
 - send -> model: the visitor's `chat.message.send` frame leaves the client (t0) until the request
   reaches the fake model (t1, when the fake has read the request line and headers): the socket,
   the store, the event, the queue (in process, or the Redis stream and an ai-worker), the job's
-  reads (tenant, session, history, existing reply), the prompt and the SDK.
+  reads when it has to make them (the worker keeps the history of conversations it answered), the
+  prompt and the SDK.
 - model -> widget: the fake has written the last byte of its streamed answer (t2) until the
   visitor's socket has the AI's chat.message.new (t3): the SDK's parsing, storing the reply,
   the event over the bus, the hub and the socket.
@@ -21,9 +22,13 @@ database and a private Redis key prefix (the production shape). --conversations 
 open a widget socket and ask --questions questions one after another, all conversations at once;
 after each answer the visitor pauses --think-secs on average (reading, typing) before the next
 question, so the load is that of 50 live conversations, about 25 questions a second in total
-(--think-secs 0 runs them closed-loop at full speed: that measures saturation, not our overhead). The fake model answers at once, streaming its answer in
-three chunks; it runs in a process of its own. Everything started here is stopped by PID; the
-scratch database and the Redis keys are removed. Results: Markdown on stdout, JSON with --json.
+(--think-secs 0 runs them closed-loop at full speed: that measures saturation, not our overhead).
+Before the clock starts every conversation asks one warm-up question (all 50 at once; reported apart
+as "first answer": it includes each process's first connections and the burst). The fake model
+answers at once, streaming its answer in three chunks; it runs in a process of its own. The
+client's sockets set TCP_NODELAY, as browsers do. Also reported: the CPU time each process spent
+per answer during the run. Everything started here is stopped by PID; the scratch database and the
+Redis keys are removed. Results: Markdown on stdout, JSON with --json.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -248,7 +254,8 @@ def _stats(values: list[float]) -> dict:
             "max": round(max(values), 2), "mean": round(statistics.mean(values), 2)}
 
 
-def run(kind: str, conversations: int, questions: int, think: float, samples_path: str | None) -> dict:
+def run(kind: str, conversations: int, questions: int, think: float, samples_path: str | None,
+        profile_dir: str | None = None) -> dict:
     parent, child = mp.Pipe()
     fake = mp.Process(target=_fake_main, args=(child,), daemon=True)
     fake.start()
@@ -260,13 +267,17 @@ def run(kind: str, conversations: int, questions: int, think: float, samples_pat
         procs = _processes(setup, fake)
         load_before = os.getloadavg()
         cpu_before = {name: _cpu_secs(pid) for name, pid in procs.items()}
-        spies = [subprocess.Popen(["py-spy", "record", "-r", "250", "-f", "raw", "-o", f"/tmp/spy-{name}.txt", "--pid", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in procs.items() if name in ("serve", "ai-worker")] if os.environ.get("SPY") else []
+        spies = [subprocess.Popen(["py-spy", "record", "-r", "250", "-f", "raw", "-o",
+                                   str(Path(profile_dir) / f"{kind}-{name}.txt"), "--pid", str(pid)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for name, pid in procs.items() if name in ("serve", "ai-worker")] if profile_dir else []
         wall = time.time()
         sent, got = asyncio.run(_drive(setup.url, conversations, questions, think))
         wall = time.time() - wall
         cpu = {name: round(_cpu_secs(pid) - cpu_before[name], 2) for name, pid in procs.items()}
         for spy in spies:
-            spy.send_signal(2); spy.wait()
+            spy.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
+            spy.wait()
         load_after = os.getloadavg()
     finally:
         parent.send("records")
@@ -308,12 +319,15 @@ def main() -> None:
                         help="mean pause of a visitor between an answer and the next question (uniform, 0.5x-1.5x); "
                              "0: closed loop at full speed (measures saturation, not overhead)")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="sample serve and ai-worker with py-spy (pip install py-spy) during the run; raw "
+                             "stacks go to DIR/<setup>-<process>.txt")
     parser.add_argument("--samples", help="write every question's four timestamps here (SETUP in the name is "
                                           "replaced by the setup)")
     args = parser.parse_args()
     kinds = ["embedded", "cluster"] if args.setup == "both" else [args.setup]
     results = [run(kind, args.conversations, args.questions, args.think_secs,
-                   args.samples.replace("SETUP", kind) if args.samples else None) for kind in kinds]
+                   args.samples.replace("SETUP", kind) if args.samples else None, args.profile) for kind in kinds]
     print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
     print("\n| setup | leg | p50 ms | p99 ms | max ms | mean ms | samples | answers/s | load (1 min) before/after |")
     print("|---|---|---|---|---|---|---|---|---|")
