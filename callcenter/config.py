@@ -122,7 +122,8 @@ class Config:
     agent_token_ttl_secs: int = 12 * 3600
     visitor_token_ttl_secs: int = 30 * 24 * 3600
     # Rate limits (in Redis when CALLCENTER_REDIS_URL is set, so every worker shares them; in memory
-    # otherwise). Each has a CALLCENTER_* variable, listed in RATE_LIMIT_ENV.
+    # otherwise; messages per session in the session row). Each has a CALLCENTER_* variable, listed
+    # in RATE_LIMIT_ENV.
     login_max_failures: int = 10  # per email and tenant; five times as many per IP
     login_window_secs: int = 300
     session_starts_per_ip: int = 30

@@ -180,7 +180,7 @@ class MemoryRateLimiter(RateLimiter):
 
 
 class RedisRateLimiter(RateLimiter):
-    # Concurrent hits (every message send takes one) share one MULTI/EXEC round trip.
+    # Concurrent hits (sign-in failures, new chats) share one MULTI/EXEC round trip.
     MAX_BATCH = 500
 
     def __init__(self, redis, prefix: str):

@@ -330,6 +330,13 @@ def _spend_budget(state: dict, sender_type: str, limit: int, window_secs: int, a
     return None
 
 
+def ai_may_speak(session: dict) -> bool:
+    """Whether the AI may still answer in this session: no agent holds it, it was not handed to
+    humans, it is not resolved."""
+    return (session.get("assigned_agent_id") is None and session.get("handoff_at_ms") is None
+            and session.get("status") != "resolved")
+
+
 def _apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool:
     """Update a session row (in memory) for one more message; True when it reopens the session."""
     state["last_seq"] += 1
@@ -385,6 +392,8 @@ def _write_back_sessions_sql(paramstyle: str, rows: list[dict]) -> tuple[str, tu
 
 
 MAX_SEND_BATCH = 256
+# Above every seq: `before_seq=MAX_SEQ` asks for a session's last messages.
+MAX_SEQ = 2**31 - 1
 SEND_BATCHES_IN_FLIGHT = 2
 
 
@@ -420,8 +429,8 @@ class _SendWriter:
             except IntegrityError:
                 return await self._store_with_retries(requests)
         except DBAPIError as exc:
-            # One request's data the database refused (a duplicate key is not expected: they are found
-            # under the session locks) must not fail the others: store them one by one instead.
+            # One request's data the database refused (a duplicate key is not expected here: this try
+            # looked them up under the session locks) must not fail the others: store them one by one.
             if len(requests) > 1:
                 return [await self._flush_one(req) for req in requests]
             if isinstance(exc, IntegrityError):
@@ -840,14 +849,20 @@ class Store:
                             before_seq: int | None = None, limit: int = 100) -> list[dict]:
         """Messages of one session in seq order: those after `after_seq`, or the last
         `limit` before `before_seq` (for loading older history)."""
+        async with self._read() as conn:
+            return await self._messages(conn, tenant_id, session_id, after_seq=after_seq, before_seq=before_seq,
+                                        limit=limit)
+
+    @staticmethod
+    async def _messages(conn: AsyncConnection, tenant_id: str, session_id: str, *, after_seq: int = 0,
+                        before_seq: int | None = None, limit: int) -> list[dict]:
         c = messages.c
         query = messages.select().where(c.tenant_id == tenant_id, c.session_id == session_id)
         if before_seq is not None:
             query = query.where(c.seq < before_seq).order_by(c.seq.desc()).limit(limit)
         else:
             query = query.where(c.seq > after_seq).order_by(c.seq).limit(limit)
-        async with self._read() as conn:
-            rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
+        rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
         if before_seq is not None:
             rows.reverse()
         return rows
@@ -856,16 +871,12 @@ class Store:
                                                                                                    list[dict]]:
         """A session and its last `limit` messages (seq order), read on one connection (an AI job's
         context: one checkout instead of two on the path to the model)."""
-        c = messages.c
         async with self._read() as conn:
-            session = _row((await conn.execute(sessions.select().where(
-                sessions.c.tenant_id == tenant_id, sessions.c.id == session_id))).first())
-            if session is None:
+            try:
+                session = await self._session_row(conn, tenant_id, session_id)
+            except NotFound:
                 return None, []
-            rows = [dict(r._mapping) for r in (await conn.execute(messages.select().where(
-                c.tenant_id == tenant_id, c.session_id == session_id).order_by(c.seq.desc()).limit(limit))).all()]
-        rows.reverse()
-        return session, rows
+            return session, await self._messages(conn, tenant_id, session_id, before_seq=MAX_SEQ, limit=limit)
 
     async def find_message(self, tenant_id: str, session_id: str, sender_type: str, sender_id: int,
                            client_msg_id: str) -> dict | None:
@@ -933,10 +944,10 @@ class Store:
             if state is None or state["tenant_id"] != req.tenant_id:
                 outcomes.append(NotFound("no such session", code="session_not_found"))
                 continue
+            at_ms = req.at_ms or now_ms()
             if req.usage:  # the model was called: its tokens count whether or not the reply is stored
-                usage_rows.append(_usage_row(req.tenant_id, req.session_id, req.usage, req.at_ms or now_ms()))
-            if req.ai_guard and (state["assigned_agent_id"] is not None or state["handoff_at_ms"] is not None
-                                 or state["status"] == "resolved"):
+                usage_rows.append(_usage_row(req.tenant_id, req.session_id, req.usage, at_ms))
+            if req.ai_guard and not ai_may_speak(state):
                 outcomes.append(None)  # no longer the AI's conversation
                 continue
             key = (req.session_id, req.sender_type, req.sender_id, req.client_msg_id)
@@ -946,7 +957,6 @@ class Store:
             if req.answers_seq is not None and state["last_seq"] != req.answers_seq:
                 outcomes.append(None)  # someone wrote since the question: the answer would be out of place
                 continue
-            at_ms = req.at_ms or now_ms()
             if req.budget and req.sender_type in ("visitor", "agent"):
                 refused = _spend_budget(state, req.sender_type, *req.budget, at_ms)
                 if refused is not None:

@@ -13,10 +13,11 @@ from redis.exceptions import RedisError
 
 from .. import events
 from ..errors import Conflict, Forbidden, Unavailable
+from ..store import MAX_SEQ, ai_may_speak
 from . import prompt
 from .provider import CircuitBreaker, GeminiProvider, ModelError
 from .queue import Job, MemoryQueue, RedisStreamQueue
-from .worker import MAX_SEQ, AIWorker, Responder, ai_may_speak
+from .worker import AIWorker, Responder
 
 log = logging.getLogger("callcenter.ai")
 

@@ -23,13 +23,13 @@ from redis.exceptions import RedisError
 
 from .. import events
 from ..errors import Unavailable
+from ..store import ai_may_speak
 from . import prompt
 from .provider import GeminiProvider, ModelError
 from .queue import Job, Lease, MemoryQueue, RedisStreamQueue
 
 log = logging.getLogger("callcenter.ai")
 
-MAX_SEQ = 2**31 - 1
 PARTIAL_INTERVAL_SECS = 0.1
 DRAIN_TIMEOUT_SECS = 15.0
 GET_RETRY_MAX_SECS = 5.0
@@ -39,11 +39,6 @@ HISTORY_CACHE_SESSIONS = 2_000
 def reply_id(message_id: int) -> str:
     """The client_msg_id of the AI's answer to a visitor message: the store keeps one per id."""
     return f"ai-reply-{message_id}"
-
-
-def ai_may_speak(session: dict) -> bool:
-    return (session.get("assigned_agent_id") is None and session.get("handoff_at_ms") is None
-            and session.get("status") != "resolved")
 
 
 class HistoryCache:
