@@ -63,6 +63,19 @@ async def send(store: Store, tenant_id: str, session_id: str, body: str, *, send
                                     sender_name=sender.title(), body=body, client_msg_id=client_msg_id)
 
 
+def record_batches(store: Store, monkeypatch) -> list[tuple[int, bool]]:
+    """From now on, every send batch the store runs, as (its size, whether it looked up client_msg_ids)."""
+    batches: list[tuple[int, bool]] = []
+    store_batch = store._store_batch
+
+    async def recording(conn, requests, check_duplicates=True):
+        batches.append((len(requests), check_duplicates))
+        return await store_batch(conn, requests, check_duplicates=check_duplicates)
+
+    monkeypatch.setattr(store, "_store_batch", recording)
+    return batches
+
+
 async def gather_all(*coros) -> list:
     """Like asyncio.gather, but every call finishes (and returns its connection) before an error is raised."""
     results = await asyncio.gather(*coros, return_exceptions=True)
@@ -195,14 +208,7 @@ async def test_one_batch_of_mixed_sends_gets_each_its_own_answer(store, monkeypa
     tenant_id, other_tenant = await new_tenant(store), await new_tenant(store)
     session_a, session_b = await new_session(store, tenant_id), await new_session(store, tenant_id)
     foreign = await new_session(store, other_tenant)
-    batches = []
-    store_batch = store._store_batch
-
-    async def recording(conn, requests, **options):
-        batches.append(len(requests))
-        return await store_batch(conn, requests, **options)
-
-    monkeypatch.setattr(store, "_store_batch", recording)
+    batches = record_batches(store, monkeypatch)
     results = await asyncio.gather(
         send(store, tenant_id, session_a, "a1"),
         send(store, tenant_id, session_b, "b1", client_msg_id="twice"),
@@ -212,7 +218,7 @@ async def test_one_batch_of_mixed_sends_gets_each_its_own_answer(store, monkeypa
         send(store, tenant_id, session_b, "b1 again", client_msg_id="twice"),
         send(store, tenant_id, session_a, "a3"),
         return_exceptions=True)
-    assert batches == [7], "one transaction for all of them"
+    assert [size for size, _ in batches] == [7], "one transaction for all of them"
     a1, b1, a2, nowhere, not_yours, b1_again, a3 = results
     assert [r.message["seq"] for r in (a1, a2, a3)] == [1, 2, 3]
     assert b1.created and b1.message["seq"] == 1
@@ -233,17 +239,10 @@ async def test_a_repeated_client_msg_id_in_a_later_batch_returns_the_first_messa
     tenant_id = await new_tenant(store)
     session_id = await new_session(store, tenant_id)
     first = await send(store, tenant_id, session_id, "hello", client_msg_id="c1")
-    lookups = []
-    store_batch = store._store_batch
-
-    async def recording(conn, requests, check_duplicates=True):
-        lookups.append(check_duplicates)
-        return await store_batch(conn, requests, check_duplicates=check_duplicates)
-
-    monkeypatch.setattr(store, "_store_batch", recording)
+    batches = record_batches(store, monkeypatch)
     again, other = await asyncio.gather(send(store, tenant_id, session_id, "hello", client_msg_id="c1"),
                                         send(store, tenant_id, session_id, "next", client_msg_id="c2"))
-    assert lookups == [False, True], "one try without the lookup, then one with it"
+    assert [lookup for _, lookup in batches] == [False, True], "one try without the lookup, then one with it"
     assert not again.created and again.message["id"] == first.message["id"]
     assert other.created and other.message["seq"] == 2
     assert await seqs_of(store, tenant_id, session_id) == [1, 2]
