@@ -391,6 +391,131 @@ def _write_back_sessions_sql(paramstyle: str, rows: list[dict]) -> tuple[str, tu
     return sql, tuple(params)
 
 
+_MESSAGE_INSERT_COLUMNS = ("tenant_id", "session_id", "seq", "sender_type", "sender_id", "sender_name", "body",
+                           "client_msg_id", "created_at_ms")
+_USAGE_INSERT_COLUMNS = ("tenant_id", "session_id", "day", "kind", "model", "prompt_tokens", "output_tokens",
+                         "total_tokens", "created_at_ms")
+
+
+class _CoreSendSql:
+    """A send batch's statements through SQLAlchemy Core, in the transaction the caller holds on
+    `conn` (any dialect; system notes written inside a larger transaction use this too)."""
+
+    def __init__(self, conn: AsyncConnection):
+        self.conn = conn
+
+    async def lock_sessions(self, ids: list[str]) -> dict[str, dict]:
+        c = sessions.c
+        result = await self.conn.execute(sessions.select().where(c.id.in_(ids)).order_by(c.id).with_for_update())
+        return {row.id: dict(row._mapping) for row in result.all()}
+
+    async def stored_messages(self, keys: set[tuple]) -> dict[tuple, dict]:
+        m = messages.c
+        # The whole unique key per row: an index lookup each, not a scan of the sessions' history.
+        rows = (await self.conn.execute(messages.select().where(
+            sa.tuple_(m.session_id, m.sender_type, m.sender_id, m.client_msg_id).in_(keys)))).all()
+        return {(row.session_id, row.sender_type, row.sender_id, row.client_msg_id): dict(row._mapping)
+                for row in rows}
+
+    async def write(self, touched: list[dict], new_rows: list[dict], usage_rows: list[dict],
+                    seq_before: dict[str, int]) -> dict[tuple[str, int], int]:
+        """Write the batch; the new messages' ids by (session_id, seq)."""
+        conn = self.conn
+        if usage_rows:
+            await conn.execute(ai_usage.insert(), usage_rows)
+        if not new_rows:
+            return {}
+        await conn.exec_driver_sql(*_write_back_sessions_sql(conn.dialect.paramstyle, touched))
+        m = messages.c
+        if conn.dialect.insert_returning:
+            inserted = (await conn.execute(messages.insert().returning(m.id, m.session_id, m.seq), new_rows)).all()
+        else:
+            # MySQL 8 has no INSERT … RETURNING, and its interleaved auto-increment mode does not
+            # promise consecutive ids to a multi-row insert: read them back (still under the locks).
+            await conn.execute(messages.insert(), new_rows)
+            inserted = (await conn.execute(sa.select(m.id, m.session_id, m.seq).where(sa.or_(*(
+                sa.and_(m.session_id == row["id"], m.seq > seq_before[row["id"]]) for row in touched))))).all()
+        return {(row.session_id, row.seq): row.id for row in inserted}
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+class _MySQLSendSql:
+    """A send batch's statements as driver SQL on a connection of the send writer's own (MySQL and
+    MariaDB): its own transaction, and everything after the lock (session write-back, inserts, ids,
+    COMMIT) goes as one multi-statement query. A batch is then two round trips, and SQLAlchemy's
+    per-statement work (it cost more CPU than the rest of a send) is skipped on this one hot path.
+    Driver errors come out as SQLAlchemy's (`IntegrityError` for a repeated client_msg_id), like
+    everywhere else in the store."""
+
+    _SESSION_COLUMNS = tuple(c.name for c in sessions.columns)
+    _MESSAGE_COLUMNS = tuple(c.name for c in messages.columns)
+    _LOCK_SQL = (f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions WHERE id IN ({{}}) "
+                 "ORDER BY id FOR UPDATE")
+    _STORED_SQL = (f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages "
+                   "WHERE (session_id, sender_type, sender_id, client_msg_id) IN ({})")
+
+    def __init__(self, conn):
+        self.conn = conn  # an aiomysql Connection, autocommit off, multi-statements on
+
+    async def _query(self, sql: str, params: Iterable[Any]) -> list[list[tuple]]:
+        """Every result set's rows (one per statement)."""
+        import pymysql
+
+        try:
+            cursor = await self.conn.cursor()
+            await cursor.execute(sql, tuple(params))
+            results = [await cursor.fetchall()]
+            while await cursor.nextset():
+                results.append(await cursor.fetchall())
+            return results
+        except pymysql.err.Error as exc:
+            # The same exception classes (and 503 mapping) as the rest of the store; a dropped
+            # connection ("Not connected", an InterfaceError) counts as invalidated.
+            raise DBAPIError.instance(sql, None, exc, pymysql.err.Error, hide_parameters=True,
+                                      connection_invalidated=isinstance(exc, pymysql.err.InterfaceError)) from exc
+
+    async def lock_sessions(self, ids: list[str]) -> dict[str, dict]:
+        [rows] = await self._query(self._LOCK_SQL.format(_placeholders(len(ids))), ids)
+        return {row[0]: dict(zip(self._SESSION_COLUMNS, row)) for row in rows}
+
+    async def stored_messages(self, keys: set[tuple]) -> dict[tuple, dict]:
+        sql = self._STORED_SQL.format(", ".join(["(%s, %s, %s, %s)"] * len(keys)))
+        [rows] = await self._query(sql, (value for key in keys for value in key))
+        found = (dict(zip(self._MESSAGE_COLUMNS, row)) for row in rows)
+        return {(m["session_id"], m["sender_type"], m["sender_id"], m["client_msg_id"]): m for m in found}
+
+    async def write(self, touched: list[dict], new_rows: list[dict], usage_rows: list[dict],
+                    seq_before: dict[str, int]) -> dict[tuple[str, int], int]:
+        statements: list[str] = []
+        params: list[Any] = []
+
+        def insert(table: str, columns: tuple[str, ...], rows: list[dict]) -> None:
+            row_marks = f"({_placeholders(len(columns))})"
+            statements.append(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                              + ", ".join([row_marks] * len(rows)))
+            params.extend(row[col] for row in rows for col in columns)
+
+        if usage_rows:
+            insert("ai_usage", _USAGE_INSERT_COLUMNS, usage_rows)
+        if new_rows:
+            update_sql, update_params = _write_back_sessions_sql("format", touched)
+            statements.append(update_sql)
+            params.extend(update_params)
+            insert("messages", _MESSAGE_INSERT_COLUMNS, new_rows)
+            # Ids read back under the locks: MySQL has no INSERT … RETURNING, and its interleaved
+            # auto-increment mode does not promise consecutive ids to a multi-row insert.
+            statements.append("SELECT id, session_id, seq FROM messages WHERE "
+                              + " OR ".join(["(session_id = %s AND seq > %s)"] * len(touched)))
+            params.extend(value for row in touched for value in (row["id"], seq_before[row["id"]]))
+        statements.append("COMMIT")
+        results = await self._query("; ".join(statements), params)
+        inserted = results[-2] if new_rows else ()
+        return {(session_id, seq): message_id for message_id, session_id, seq in inserted}
+
+
 MAX_SEND_BATCH = 256
 # Above every seq: `before_seq=MAX_SEQ` asks for a session's last messages.
 MAX_SEQ = 2**31 - 1
@@ -404,12 +529,12 @@ class _SendWriter:
     MySQL two batches may be in flight, so one can take its locks and write while the other's
     commit waits on the disk (a session in both waits for the first: its row lock keeps seqs in
     order). Batches run on connections of their own, which saves the pool's ping and reset
-    round trips.
+    round trips; on MySQL these are driver connections with multi-statements on (`_MySQLSendSql`).
     """
 
     def __init__(self, store: "Store"):
         self.store = store
-        self._idle: list[AsyncConnection] = []
+        self._idle: list[Any] = []
         self._conn_loop: asyncio.AbstractEventLoop | None = None
         self.batcher: Batcher[SendRequest, SendResult] = Batcher(
             self.flush, max_batch=MAX_SEND_BATCH, name="store-send-batcher",
@@ -456,14 +581,20 @@ class _SendWriter:
         raise AssertionError("unreachable")
 
     async def _store_once(self, requests: list[SendRequest], check_duplicates: bool) -> list[Any]:
-        async with self.store._write_turn():
+        store = self.store
+        async with store._write_turn():
             loop = asyncio.get_running_loop()
             if self._conn_loop is not loop:
                 self._idle, self._conn_loop = [], loop  # connections of an event loop that has ended
-            conn = self._idle.pop() if self._idle else await self.store.engine.connect()
+            conn = self._idle.pop() if self._idle else await self._connect()
             try:
-                async with conn.begin():
-                    outcomes = await self.store._store_batch(conn, requests, check_duplicates=check_duplicates)
+                if store.is_sqlite:
+                    async with conn.begin():
+                        outcomes = await store._store_batch(_CoreSendSql(conn), requests,
+                                                            check_duplicates=check_duplicates)
+                else:
+                    outcomes = await store._store_batch(_MySQLSendSql(conn), requests,
+                                                        check_duplicates=check_duplicates)
             except BaseException:
                 # Its state is unknown after a failure: later batches start on a new connection.
                 await self._discard(conn)
@@ -471,12 +602,30 @@ class _SendWriter:
             self._idle.append(conn)
             return outcomes
 
-    @staticmethod
-    async def _discard(conn: AsyncConnection) -> None:
+    async def _connect(self) -> Any:
+        store = self.store
+        if store.is_sqlite:
+            return await store.engine.connect()
+        import aiomysql
+        from pymysql.constants import CLIENT
+
         try:
-            await conn.close()
-        except (DBAPIError, OSError, asyncio.TimeoutError):
-            await conn.invalidate()
+            return await aiomysql.connect(**store.driver_connect_args(client_flag=CLIENT.MULTI_STATEMENTS))
+        except Exception as exc:
+            import pymysql
+            if isinstance(exc, pymysql.err.Error):
+                raise DBAPIError.instance(None, None, exc, pymysql.err.Error) from exc
+            raise
+
+    @staticmethod
+    async def _discard(conn: Any) -> None:
+        if isinstance(conn, AsyncConnection):
+            try:
+                await conn.close()
+            except (DBAPIError, OSError, asyncio.TimeoutError):
+                await conn.invalidate()
+        else:
+            conn.close()  # a driver connection: closing the socket ends (rolls back) its transaction
 
     async def _existing_or_error(self, request: SendRequest) -> Any:
         if request.client_msg_id:
@@ -489,6 +638,8 @@ class _SendWriter:
 
 class Store:
     """Async access to the database. One per process; safe for concurrent use."""
+
+    _MYSQL_CONNECT_ARGS = {"charset": "utf8mb4", "connect_timeout": 5}
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False):
         self.url = url
@@ -503,7 +654,7 @@ class Store:
                 max_overflow=pool_size,
                 pool_recycle=3600,
                 pool_timeout=10,
-                connect_args={"charset": "utf8mb4", "connect_timeout": 5},
+                connect_args=self._MYSQL_CONNECT_ARGS,
             )
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
@@ -513,6 +664,14 @@ class Store:
         # SQLite has one writer; serialising our write transactions avoids SQLITE_BUSY upgrades.
         self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = _SendWriter(self)
+
+    def driver_connect_args(self, *, client_flag: int = 0) -> dict[str, Any]:
+        """aiomysql.connect() arguments for a connection of the engine's database outside its pool
+        (autocommit off, like the pool's); `client_flag` is added to SQLAlchemy's flags."""
+        _args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+        kwargs = {**kwargs, **self._MYSQL_CONNECT_ARGS}
+        kwargs["client_flag"] = kwargs.get("client_flag", 0) | client_flag
+        return kwargs
 
     @property
     def send_batcher(self) -> Batcher:
@@ -907,34 +1066,24 @@ class Store:
                               budget=budget)
         return await self._writer.batcher.submit(request)
 
-    async def _store_batch(self, conn: AsyncConnection, batch: list["SendRequest"], *,
+    async def _store_batch(self, sql: "_SendSql", batch: list["SendRequest"], *,
                            check_duplicates: bool = True) -> list[Any]:
-        """Append a batch of messages in the caller's transaction; one outcome per request
-        (a SendResult, or the ApiError that request gets). Without `check_duplicates` a
+        """Append a batch of messages in `sql`'s transaction; one outcome per request (a
+        SendResult, or the ApiError that request gets). Without `check_duplicates` a
         client_msg_id stored before is not looked up: the insert then fails on the unique key
         (IntegrityError) and the caller runs the batch again with the lookup.
 
         Round trips, whatever the batch size: lock the sessions (SELECT … FOR UPDATE, in
         primary-key order so that two workers' batches cannot deadlock each other), look up
-        the client_msg_ids already stored (only when some were given), write the sessions
-        back, insert the messages. Every writer of a session row locks it first, so the
-        duplicate check under the lock cannot race.
+        the client_msg_ids already stored (only when some were given), write (sessions back,
+        the messages, their ids; `_MySQLSendSql` sends these and the COMMIT as one). Every
+        writer of a session row locks it first, so the duplicate check under the lock cannot race.
         """
-        ids = sorted({r.session_id for r in batch})
-        c = sessions.c
-        found = {row.id: dict(row._mapping) for row in (await conn.execute(
-            sessions.select().where(c.id.in_(ids)).order_by(c.id).with_for_update())).all()}
+        found = await sql.lock_sessions(sorted({r.session_id for r in batch}))
         seq_before = {sid: row["last_seq"] for sid, row in found.items()}
-        with_ids = [r for r in batch if r.client_msg_id] if check_duplicates else []
-        stored: dict[tuple, dict] = {}
-        if with_ids:
-            m = messages.c
-            # The whole unique key per row: an index lookup each, not a scan of the sessions' history.
-            rows = (await conn.execute(messages.select().where(
-                sa.tuple_(m.session_id, m.sender_type, m.sender_id, m.client_msg_id).in_(
-                    {(r.session_id, r.sender_type, r.sender_id, r.client_msg_id) for r in with_ids})))).all()
-            stored = {(row.session_id, row.sender_type, row.sender_id, row.client_msg_id): dict(row._mapping)
-                      for row in rows}
+        with_ids = {(r.session_id, r.sender_type, r.sender_id, r.client_msg_id)
+                    for r in batch if r.client_msg_id} if check_duplicates else set()
+        stored = await sql.stored_messages(with_ids) if with_ids else {}
         outcomes: list[Any] = []
         touched: dict[str, dict] = {}
         new_rows: list[dict] = []
@@ -973,22 +1122,7 @@ class Store:
                 stored[key] = row
             new_rows.append(row)
             outcomes.append(SendResult(row, created=True, reopened=reopened, session=dict(state)))
-        if usage_rows:
-            await conn.execute(ai_usage.insert(), usage_rows)
-        if not new_rows:
-            return [o if not isinstance(o, dict) else SendResult(o, created=False) for o in outcomes]
-        await conn.exec_driver_sql(*_write_back_sessions_sql(conn.dialect.paramstyle, list(touched.values())))
-        if conn.dialect.insert_returning:
-            m = messages.c
-            inserted = (await conn.execute(messages.insert().returning(m.id, m.session_id, m.seq), new_rows)).all()
-        else:
-            # MySQL 8 has no INSERT … RETURNING, and its interleaved auto-increment mode does not
-            # promise consecutive ids to a multi-row insert: read them back (still under the locks).
-            await conn.execute(messages.insert(), new_rows)
-            m = messages.c
-            inserted = (await conn.execute(sa.select(m.id, m.session_id, m.seq).where(sa.or_(*(
-                sa.and_(m.session_id == sid, m.seq > seq_before[sid]) for sid in touched))))).all()
-        ids_by_seq = {(row.session_id, row.seq): row.id for row in inserted}
+        ids_by_seq = await sql.write(list(touched.values()), new_rows, usage_rows, seq_before)
         for row in new_rows:
             row["id"] = ids_by_seq[(row["session_id"], row["seq"])]
         return [o if not isinstance(o, dict) else SendResult(o, created=False) for o in outcomes]
@@ -996,8 +1130,8 @@ class Store:
     async def _append_message(self, conn, tenant_id, session_id, sender_type, sender_id, sender_name, body,
                               client_msg_id, now) -> dict:
         """One message inside a transaction the caller holds (system notes of assign/resolve)."""
-        [outcome] = await self._store_batch(conn, [SendRequest(tenant_id, session_id, sender_type, sender_id,
-                                                               sender_name, body, client_msg_id, now)])
+        request = SendRequest(tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id, now)
+        [outcome] = await self._store_batch(_CoreSendSql(conn), [request])
         if isinstance(outcome, Exception):
             raise outcome
         return outcome.message

@@ -269,19 +269,44 @@ async def test_a_send_the_database_refuses_does_not_fail_its_batch(mysql_databas
 
 @pytest.mark.gen_test(timeout=60)
 async def test_sends_without_insert_returning(mysql_database_url):
-    """MySQL 8 has no INSERT … RETURNING: the ids are read back under the same locks."""
+    """MySQL 8 has no INSERT … RETURNING: the ids are read back under the same locks (always by the
+    send batches' driver SQL; by the SQLAlchemy path of system notes when the dialect says so)."""
     store = Store(mysql_database_url)
     try:
         tenant_id = await new_tenant(store)
         session_a, session_b = await new_session(store, tenant_id), await new_session(store, tenant_id)
-        await send(store, tenant_id, session_a, "first")  # connects, so the dialect knows the server
+        await send(store, tenant_id, session_a, "first")
+        await store.get_session(tenant_id, session_a)  # connects the pool, so the dialect knows the server
         store.engine.dialect.insert_returning = False
         results = await gather_all(*(send(store, tenant_id, (session_a, session_b)[i % 2], f"m{i}")
                                      for i in range(10)))
+        _, note = await store.set_assignment(tenant_id, session_b, 7, system_note="Agent joined")
         stored = {(m["session_id"], m["seq"]): m["id"] for sid in (session_a, session_b)
                   for m in await store.list_messages(tenant_id, sid)}
         assert {(r.message["session_id"], r.message["seq"]): r.message["id"] for r in results}.items() <= stored.items()
-        assert len(stored) == 11
+        assert stored[(session_b, note["seq"])] == note["id"]
+        assert len(stored) == 12
+    finally:
+        await store.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_send_connection_the_server_dropped_is_replaced(mysql_database_url):
+    """The send writer keeps its connections between batches; one the server closed meanwhile
+    (restart, wait_timeout) costs the next batch a retry on a new connection, not an error."""
+    store = Store(mysql_database_url)
+    try:
+        tenant_id = await new_tenant(store)
+        session_id = await new_session(store, tenant_id)
+        await send(store, tenant_id, session_id, "one")
+        kept = [conn.thread_id() for conn in store._writer._idle]
+        assert kept
+        async with store.engine.connect() as conn:
+            for thread_id in kept:
+                await conn.exec_driver_sql(f"KILL CONNECTION {int(thread_id)}")
+        assert (await send(store, tenant_id, session_id, "two", client_msg_id="c2")).message["seq"] == 2
+        assert await seqs_of(store, tenant_id, session_id) == [1, 2]
+        assert not set(kept) & {conn.thread_id() for conn in store._writer._idle}
     finally:
         await store.close()
 
