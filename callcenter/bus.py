@@ -1,15 +1,18 @@
 """The event bus between workers, chosen by URL (`memory://` or `redis://…`).
 
-Every worker publishes the events its services emit and hands every event it
-receives (its own included) to its listeners, normally the hub. Pub/sub is only
-the fast path: a client that misses an event while a bus is down gets it from
-the store when it resumes.
+Every worker publishes the events its services emit and hands every event, its
+own and the other workers', to its listeners, normally the hub. Its own go to its
+listeners at once (no round trip through Redis for the sockets it holds); the
+copy that comes back from the channel is recognised by its source id and skipped
+before any decoding. Pub/sub is only the fast path: a client that misses an event
+while a bus is down gets it from the store when it resumes.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import uuid
 from typing import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -31,6 +34,7 @@ REDIS_POOL_SIZE = 200
 REDIS_POOL_WAIT_SECS = 5.0
 SUBSCRIBER_POLL_SECS = 10.0
 MAX_PUBLISH_BATCH = 500
+SOURCE_ID_CHARS = 12
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -120,6 +124,8 @@ class RedisBus(Bus):
         self._closing = False
         self.publisher: Batcher[str, None] = Batcher(self._publish_batch, max_batch=MAX_PUBLISH_BATCH,
                                                       name="redis-bus-publisher")
+        # Starts every payload this bus publishes: its own events are skipped when they come back.
+        self.source_id = uuid.uuid4().hex[:SOURCE_ID_CHARS]
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="redis-bus")
@@ -142,9 +148,23 @@ class RedisBus(Bus):
             raise BusUnavailable("not subscribed to the event channel")
 
     async def publish(self, event: Event) -> None:
-        """Publish once Redis has the event. Concurrent publishes share one pipelined round
-        trip, in the order they were made (one connection, one write)."""
-        await self.publisher.submit(json.dumps(event.to_dict(), separators=(",", ":")))
+        """Deliver to this worker's listeners, then publish once Redis has the event (BusUnavailable
+        when it cannot take it: only the other workers missed it). Concurrent publishes share one
+        pipelined round trip, in the order they were made (one connection, one write).
+
+        On the channel: source id, the event without its data (JSON), a newline, the frame as
+        sockets get it (JSON has no raw newline), so no worker serializes the frame again."""
+        route = json.dumps(event.route(), separators=(",", ":"))
+        payload = f"{self.source_id}{route}\n{event.frame_json()}"
+        await self._deliver(event)
+        await self.publisher.submit(payload)
+
+    def _decode(self, payload: bytes) -> Event | None:
+        """The event in a channel message; None for this bus's own (delivered when published)."""
+        if payload[:SOURCE_ID_CHARS] == self.source_id.encode():
+            return None
+        route, frame_json = payload[SOURCE_ID_CHARS:].decode().split("\n", 1)
+        return Event.from_route(json.loads(route), frame_json)
 
     async def _publish_batch(self, payloads: list[str]) -> list[None]:
         try:
@@ -180,11 +200,12 @@ class RedisBus(Bus):
                     if message is None or message.get("type") != "message":
                         continue
                     try:
-                        event = Event.from_dict(json.loads(message["data"]))
-                    except (ValueError, TypeError) as exc:
+                        event = self._decode(message["data"])
+                    except (ValueError, TypeError, KeyError) as exc:
                         log.warning("bus: dropped malformed event: %s", exc)
                         continue
-                    await self._deliver(event)
+                    if event is not None:
+                        await self._deliver(event)
             except asyncio.CancelledError:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError, RedisError) as exc:

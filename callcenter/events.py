@@ -6,6 +6,7 @@ it to the other workers. Services publish only after their transaction commits.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 
 from . import models
@@ -49,13 +50,26 @@ class Event:
     def frame(self) -> dict:
         return {"type": self.type, "data": self.data}
 
-    def to_dict(self) -> dict:
-        # Shallow: it is serialized right away (dataclasses.asdict would deep-copy the payload first).
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def frame_json(self) -> str:
+        """The frame as sent to sockets, serialized once per event (and carried as such by the bus)."""
+        cached = self.__dict__.get("_frame_json")
+        if cached is None:
+            cached = self.__dict__["_frame_json"] = models.json_dumps(self.frame())
+        return cached
+
+    def route(self) -> dict:
+        """Everything but the data: who gets it, and the meta."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "data"}
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "Event":
-        return cls(**raw)
+    def from_route(cls, route: dict, frame_json: str) -> "Event":
+        """The event again from `route()` and `frame_json()` (TypeError/KeyError/ValueError when they are not)."""
+        frame = json.loads(frame_json)
+        event = cls(data=frame["data"], **route)
+        if frame["type"] != event.type or not isinstance(event.data, dict):
+            raise ValueError("the frame does not match its route")
+        event.__dict__["_frame_json"] = frame_json
+        return event
 
 
 def message_new(message: dict, session: dict | None = None) -> Event:

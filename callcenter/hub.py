@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from . import events
 from .bus import cancel_and_wait
 from .events import Event
-from .handlers.base import json_dumps
 from .presence import PRESENCE_REFRESH_SECS, MemoryPresence, Presence, RedisPresence, aggregate
 
 if TYPE_CHECKING:
@@ -158,7 +157,7 @@ class Hub:
             targets.extend(c for c in self.visitors.get(event.session_id, ()) if c.tenant_id == event.tenant_id)
         if not targets:
             return
-        payload = json_dumps(event.frame())
+        payload = event.frame_json()
         published = event.meta.get("published_at")
         for conn in targets:
             conn.deliver(event, payload)

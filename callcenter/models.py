@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+
+def json_dumps(obj) -> str:
+    """JSON as every answer and frame is written: compact, UTF-8, and "</" escaped so a JSON string
+    can never close a <script> it is embedded in."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+
 
 CLIENT_MSG_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9\-]{0,62}[a-z0-9]$"

@@ -438,80 +438,91 @@ class _CoreSendSql:
         return {(row.session_id, row.seq): row.id for row in inserted}
 
 
-def _placeholders(count: int) -> str:
-    return ", ".join(["%s"] * count)
-
-
 class _MySQLSendSql:
     """A send batch's statements as driver SQL on a connection of the send writer's own (MySQL and
     MariaDB): its own transaction, and everything after the lock (session write-back, inserts, ids,
     COMMIT) goes as one multi-statement query. A batch is then two round trips, and SQLAlchemy's
     per-statement work (it cost more CPU than the rest of a send) is skipped on this one hot path.
-    Driver errors come out as SQLAlchemy's (`IntegrityError` for a repeated client_msg_id), like
-    everywhere else in the store."""
+    Values are written as literals by `_literal` (what the driver's client-side interpolation does,
+    without its generic per-value dispatch), and a session row gets back only the columns its
+    messages changed. Driver errors come out as SQLAlchemy's (`IntegrityError` for a repeated
+    client_msg_id), like everywhere else in the store."""
 
     _SESSION_COLUMNS = tuple(c.name for c in sessions.columns)
     _MESSAGE_COLUMNS = tuple(c.name for c in messages.columns)
-    _LOCK_SQL = (f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions WHERE id IN ({{}}) "
-                 "ORDER BY id FOR UPDATE")
-    _STORED_SQL = (f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages "
-                   "WHERE (session_id, sender_type, sender_id, client_msg_id) IN ({})")
 
     def __init__(self, conn):
         self.conn = conn  # an aiomysql Connection, autocommit off, multi-statements on
+        self._locked: dict[str, tuple] = {}  # session id -> its message columns as locked
 
-    async def _query(self, sql: str, params: Iterable[Any]) -> list[list[tuple]]:
+    def _literal(self, value: Any) -> str:
+        if value is None:
+            return "NULL"
+        if type(value) is int:  # noqa: E721 - exactly int: a bool here would be a bug upstream
+            return str(value)
+        if type(value) is str:  # noqa: E721
+            return "'" + self.conn.escape_string(value) + "'"
+        raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+    def _tuple(self, values: Iterable[Any]) -> str:
+        return "(" + ", ".join(map(self._literal, values)) + ")"
+
+    async def _query(self, sql: str) -> list[list[tuple]]:
         """Every result set's rows (one per statement)."""
         import pymysql
 
         try:
             cursor = await self.conn.cursor()
-            await cursor.execute(sql, tuple(params))
+            await cursor.execute(sql)
             results = [await cursor.fetchall()]
             while await cursor.nextset():
                 results.append(await cursor.fetchall())
             return results
         except pymysql.err.Error as exc:
             # The same exception classes (and 503 mapping) as the rest of the store; a dropped
-            # connection ("Not connected", an InterfaceError) counts as invalidated.
-            raise DBAPIError.instance(sql, None, exc, pymysql.err.Error, hide_parameters=True,
+            # connection ("Not connected", an InterfaceError) counts as invalidated. The SQL
+            # holds the values, so the error names only its first statement's verb.
+            raise DBAPIError.instance(f"{sql.split(' ', 1)[0]} … (a send batch)", None, exc, pymysql.err.Error,
+                                      hide_parameters=True,
                                       connection_invalidated=isinstance(exc, pymysql.err.InterfaceError)) from exc
 
     async def lock_sessions(self, ids: list[str]) -> dict[str, dict]:
-        [rows] = await self._query(self._LOCK_SQL.format(_placeholders(len(ids))), ids)
-        return {row[0]: dict(zip(self._SESSION_COLUMNS, row)) for row in rows}
+        [rows] = await self._query(f"SELECT {', '.join(self._SESSION_COLUMNS)} FROM sessions "
+                                   f"WHERE id IN {self._tuple(ids)} ORDER BY id FOR UPDATE")
+        found = {row[0]: dict(zip(self._SESSION_COLUMNS, row)) for row in rows}
+        self._locked = {sid: tuple(row[col] for col in _MESSAGE_SESSION_COLUMNS) for sid, row in found.items()}
+        return found
 
     async def stored_messages(self, keys: set[tuple]) -> dict[tuple, dict]:
-        sql = self._STORED_SQL.format(", ".join(["(%s, %s, %s, %s)"] * len(keys)))
-        [rows] = await self._query(sql, (value for key in keys for value in key))
+        [rows] = await self._query(
+            f"SELECT {', '.join(self._MESSAGE_COLUMNS)} FROM messages "
+            f"WHERE (session_id, sender_type, sender_id, client_msg_id) IN ({', '.join(map(self._tuple, keys))})")
         found = (dict(zip(self._MESSAGE_COLUMNS, row)) for row in rows)
         return {(m["session_id"], m["sender_type"], m["sender_id"], m["client_msg_id"]): m for m in found}
 
     async def write(self, touched: list[dict], new_rows: list[dict], usage_rows: list[dict],
                     seq_before: dict[str, int]) -> dict[tuple[str, int], int]:
         statements: list[str] = []
-        params: list[Any] = []
 
         def insert(table: str, columns: tuple[str, ...], rows: list[dict]) -> None:
-            row_marks = f"({_placeholders(len(columns))})"
             statements.append(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                              + ", ".join([row_marks] * len(rows)))
-            params.extend(row[col] for row in rows for col in columns)
+                              + ", ".join(self._tuple(row[col] for col in columns) for row in rows))
 
         if usage_rows:
             insert("ai_usage", _USAGE_INSERT_COLUMNS, usage_rows)
         if new_rows:
-            update_sql, update_params = _write_back_sessions_sql("format", touched)
-            statements.append(update_sql)
-            params.extend(update_params)
+            for row in touched:
+                changed = [f"{col} = {self._literal(row[col])}"
+                           for col, before in zip(_MESSAGE_SESSION_COLUMNS, self._locked[row["id"]])
+                           if row[col] != before]
+                statements.append(f"UPDATE sessions SET {', '.join(changed)} WHERE id = {self._literal(row['id'])}")
             insert("messages", _MESSAGE_INSERT_COLUMNS, new_rows)
             # Ids read back under the locks: MySQL has no INSERT … RETURNING, and its interleaved
             # auto-increment mode does not promise consecutive ids to a multi-row insert.
-            statements.append("SELECT id, session_id, seq FROM messages WHERE "
-                              + " OR ".join(["(session_id = %s AND seq > %s)"] * len(touched)))
-            params.extend(value for row in touched for value in (row["id"], seq_before[row["id"]]))
+            statements.append("SELECT id, session_id, seq FROM messages WHERE " + " OR ".join(
+                f"(session_id = {self._literal(row['id'])} AND seq > {seq_before[row['id']]:d})" for row in touched))
         statements.append("COMMIT")
-        results = await self._query("; ".join(statements), params)
+        results = await self._query("; ".join(statements))
         inserted = results[-2] if new_rows else ()
         return {(session_id, seq): message_id for message_id, session_id, seq in inserted}
 
@@ -1066,7 +1077,7 @@ class Store:
                               budget=budget)
         return await self._writer.batcher.submit(request)
 
-    async def _store_batch(self, sql: "_SendSql", batch: list["SendRequest"], *,
+    async def _store_batch(self, sql: "_CoreSendSql | _MySQLSendSql", batch: list["SendRequest"], *,
                            check_duplicates: bool = True) -> list[Any]:
         """Append a batch of messages in `sql`'s transaction; one outcome per request (a
         SendResult, or the ApiError that request gets). Without `check_duplicates` a

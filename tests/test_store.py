@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from callcenter import migrations
 from callcenter.errors import NotFound
 from callcenter.store import (SessionFilter, Store, decode_cursor, encode_cursor, messages, metadata, new_session_id,
-                              sessions)
+                              preview_of, sessions)
 
 from .helpers import sqlite_template
 
@@ -309,6 +309,27 @@ async def test_a_send_connection_the_server_dropped_is_replaced(mysql_database_u
         assert not set(kept) & {conn.thread_id() for conn in store._writer._idle}
     finally:
         await store.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_sends_store_hostile_text_verbatim(store):
+    """Quotes, backslashes, NUL, format markers and SQL in every text a send writes (on MySQL the
+    batch writes them as escaped literals) come back exactly as sent."""
+    tenant_id = await new_tenant(store)
+    session_id = await new_session(store, tenant_id)
+    hostile = "O'Brien \\' \" \x00 \n\r\x1a %s %(x)s {0} '); DROP TABLE messages; -- 😀 \u2028 ` \\"
+    results = await gather_all(*(store.send_message(tenant_id, session_id, sender_type="visitor", sender_id=1,
+                                                    sender_name=hostile[:200], body=f"{hostile} {i}",
+                                                    client_msg_id=f"'{i}\\") for i in range(3)))
+    assert [r.message["body"] for r in results] == [f"{hostile} {i}" for i in range(3)]
+    stored = await store.list_messages(tenant_id, session_id)
+    assert [(m["body"], m["sender_name"], m["client_msg_id"]) for m in stored] == [
+        (f"{hostile} {i}", hostile[:200], f"'{i}\\") for i in range(3)]
+    session = await store.get_session(tenant_id, session_id)
+    assert session["last_message_preview"] == preview_of(f"{hostile} 2")
+    again = await store.send_message(tenant_id, session_id, sender_type="visitor", sender_id=1, sender_name="V",
+                                     body="retry", client_msg_id="'1\\")
+    assert not again.created and again.message["seq"] == 2
 
 
 # ---- (2) client_msg_id: a retry never makes a second message ---------------------------------------

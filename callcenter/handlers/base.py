@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from tornado import httputil, web
 
 from ..errors import ApiError, Forbidden, InvalidInput, PayloadTooLarge, Unauthorized
+from ..models import json_dumps  # noqa: F401 - the handlers' and connections' import of it
 
 log = logging.getLogger("callcenter.api")
 
@@ -75,11 +76,6 @@ class SecureHeaders:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
         self.finish(json_dumps({"error": {"code": code, "message": message}}))
-
-
-def json_dumps(obj: Any) -> str:
-    # "</" escaped so a JSON string can never close a <script> it is embedded in.
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
 
 
 class BaseHandler(SecureHeaders, web.RequestHandler):

@@ -23,12 +23,13 @@ async def test_publish_waits_for_a_free_connection_when_the_pool_runs_dry(redis_
                                                                           monkeypatch):
     # Two connections: the subscriber holds one for good, a slow command holds the other.
     bus, received = await started_bus(redis_server_url, redis_prefix, max_connections=2)
+    other, elsewhere = await started_bus(redis_server_url, redis_prefix)  # another worker's
     try:
         blocked = asyncio.ensure_future(bus.redis.blpop([redis_prefix + "never"], timeout=1))
         await asyncio.sleep(0.1)
         await bus.publish(Event("test.event", "t1", {"n": 1}))  # waits for blpop's connection, then goes
         assert await blocked is None
-        assert await wait_until(lambda: [e.data for e in received] == [{"n": 1}])
+        assert await wait_until(lambda: [e.data for e in elsewhere] == [{"n": 1}])
 
         # Dry for longer than the pool's wait: a clear BusUnavailable (the send itself still succeeds
         # upstream: clients resume from the store), and the bus works again once a connection is free.
@@ -39,11 +40,40 @@ async def test_publish_waits_for_a_free_connection_when_the_pool_runs_dry(redis_
             await bus.publish(Event("test.event", "t1", {"n": 2}))
         await blocked
         await bus.publish(Event("test.event", "t1", {"n": 3}))
-        assert await wait_until(lambda: [e.data["n"] for e in received] == [1, 3])
+        assert await wait_until(lambda: [e.data["n"] for e in elsewhere] == [1, 3])
+        # This worker's own sockets got every event at once, the one Redis did not take included.
+        assert [e.data["n"] for e in received] == [1, 2, 3]
         assert bus.reconnects == 0, "the subscriber was never disturbed"
     finally:
-        await bus.close()
-        await bus.redis.aclose()
+        for b in (bus, other):
+            await b.close()
+            await b.redis.aclose()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_each_worker_gets_each_event_once_and_malformed_ones_are_dropped(redis_server_url, redis_prefix):
+    """The publisher's listeners get its event at once and not again when Redis echoes it back; the
+    other workers get it once, the frame exactly as serialized by the publisher."""
+    one, got_one = await started_bus(redis_server_url, redis_prefix)
+    two, got_two = await started_bus(redis_server_url, redis_prefix)
+    try:
+        await one.publish(Event("chat.message.new", "t1", {"message": {"seq": 1, "body": "</script> é"}},
+                                session_id="s1", to_visitor=True, meta={"origin": "c1"}))
+        for junk in (b"not an event", b"x" * 12 + b'{"type":"a"}', b"y" * 12 + b'{"type":"a","tenant_id":"t"}\n[]'):
+            await one.redis.publish(one.channel, junk)
+        await two.publish(Event("test.event", "t1", {"n": 2}))
+        assert await wait_until(lambda: len(got_one) == 2 and len(got_two) == 2)
+        await asyncio.sleep(0.3)  # nothing more arrives: no echo, no junk
+        assert [e.type for e in got_one] == [e.type for e in got_two] == ["chat.message.new", "test.event"]
+        first = got_two[0]
+        assert (first.session_id, first.to_visitor, first.meta) == ("s1", True, {"origin": "c1"})
+        assert first.frame_json() == got_one[0].frame_json() == (
+            '{"type":"chat.message.new","data":{"message":{"seq":1,"body":"<\\/script> é"}}}')
+        assert one.reconnects == two.reconnects == 0
+    finally:
+        for b in (one, two):
+            await b.close()
+            await b.redis.aclose()
 
 
 @pytest.mark.gen_test(timeout=30)
