@@ -37,6 +37,10 @@ class Batcher(Generic[Item, Outcome]):
         return len(self._waiting)
 
     async def submit(self, item: Item) -> Outcome:
+        return await self.enqueue(item)
+
+    def enqueue(self, item: Item) -> "asyncio.Future[Outcome]":
+        """`submit` for a caller that does not wait there: the Future of the item's outcome."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._waiting.append((item, future))
@@ -47,7 +51,7 @@ class Batcher(Generic[Item, Outcome]):
             runners.add(runner)
             runner.add_done_callback(self._runners.discard)
         self._runners = runners
-        return await future
+        return future
 
     async def wait_idle(self) -> None:
         """Let the batches in flight (and whatever queued behind them) finish."""

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import uuid
+from functools import partial
 from typing import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -69,12 +70,14 @@ class Bus:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    async def _deliver(self, event: Event) -> None:
+    def _deliver(self, event: Event) -> None:
+        """Hand the event to every listener now (a coroutine listener's work goes on as a task)."""
         for listener in list(self._listeners):
             try:
                 result = listener(event)
                 if asyncio.iscoroutine(result):
-                    await result
+                    asyncio.get_running_loop().create_task(result).add_done_callback(
+                        partial(_log_listener_failure, event.type))
             except Exception:  # one broken listener must not stop the others
                 log.exception("bus listener failed on %s", event.type)
 
@@ -88,14 +91,31 @@ class Bus:
         pass
 
     async def publish(self, event: Event) -> None:
+        """Deliver, and return once the other workers' channel has the event (BusUnavailable
+        when it cannot take it: only the other workers missed it)."""
+        future = self.publish_nowait(event)
+        if future is not None:
+            await future
+
+    def publish_nowait(self, event: Event) -> "asyncio.Future[None] | None":
+        """Deliver to this worker's listeners now, and start publishing to the other workers: the
+        Future says when the channel has it (None: there are no others). No task per event."""
         raise NotImplementedError
+
+    async def wait_published(self) -> None:
+        """Until what was published so far is on the channel (or failed to get there)."""
+
+
+def _log_listener_failure(event_type: str, task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("bus listener failed on %s", event_type, exc_info=task.exception())
 
 
 class MemoryBus(Bus):
     """One process: publishing is delivering."""
 
-    async def publish(self, event: Event) -> None:
-        await self._deliver(event)
+    def publish_nowait(self, event: Event) -> None:
+        self._deliver(event)
 
 
 def make_redis(url: str, *, max_connections: int = REDIS_POOL_SIZE) -> aioredis.Redis:
@@ -147,17 +167,19 @@ class RedisBus(Bus):
         if not self._subscribed.is_set():
             raise BusUnavailable("not subscribed to the event channel")
 
-    async def publish(self, event: Event) -> None:
-        """Deliver to this worker's listeners, then publish once Redis has the event (BusUnavailable
-        when it cannot take it: only the other workers missed it). Concurrent publishes share one
-        pipelined round trip, in the order they were made (one connection, one write).
+    def publish_nowait(self, event: Event) -> "asyncio.Future[None]":
+        """Publishes made meanwhile share one pipelined round trip, in the order they were made
+        (one connection, one write).
 
         On the channel: source id, the event without its data (JSON), a newline, the frame as
         sockets get it (JSON has no raw newline), so no worker serializes the frame again."""
         route = json.dumps(event.route(), separators=(",", ":"))
         payload = f"{self.source_id}{route}\n{event.frame_json()}"
-        await self._deliver(event)
-        await self.publisher.submit(payload)
+        self._deliver(event)
+        return self.publisher.enqueue(payload)
+
+    async def wait_published(self) -> None:
+        await self.publisher.wait_idle()
 
     def _decode(self, payload: bytes) -> Event | None:
         """The event in a channel message; None for this bus's own (delivered when published)."""
@@ -205,7 +227,7 @@ class RedisBus(Bus):
                         log.warning("bus: dropped malformed event: %s", exc)
                         continue
                     if event is not None:
-                        await self._deliver(event)
+                        self._deliver(event)
             except asyncio.CancelledError:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError, RedisError) as exc:

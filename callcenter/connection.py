@@ -132,7 +132,7 @@ class Connection:
             self.close(CLOSE_TOO_SLOW, "too slow: reconnect and resume")
             return
         try:
-            future = self.handler.write_message(payload)
+            future = self.handler.write_text(payload)
         except WebSocketClosedError:
             return
         self.pending_frames += 1

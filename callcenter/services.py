@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 
 
 from . import events
@@ -125,33 +126,55 @@ class ChatService:
         self.limiter = limiter
         self.config = config
         self.metrics = None  # set by the app factory
-        self._publishing: set[asyncio.Task] = set()
+        self._outbox: list[events.Event] = []  # published in this step, flushed right after it
+        self._publishing: set[asyncio.Future] = set()  # on their way to the bus
         self.ai = None  # the AIService, set by the app factory
 
     async def publish(self, *evts: events.Event) -> None:
         """Tell everyone, after the commit, without waiting for the bus: the caller (a socket's
         next frame, the HTTP answer) goes on while Redis takes the event. Events go out in the
-        order they were published. A bus outage only delays delivery: clients resume from the
-        store, so the request still succeeds."""
-        loop = asyncio.get_running_loop()
+        order they were published, right after the caller's current step (so a sender's ack goes
+        out before the echo of its message). A bus outage only delays delivery: clients resume
+        from the store, so the request still succeeds. (Async for the callers' sake; it never waits.)"""
+        now = time.time()
         for event in evts:
-            event.meta.setdefault("published_at", time.time())
-            task = loop.create_task(self._publish_one(event))
-            self._publishing.add(task)
-            task.add_done_callback(self._publishing.discard)
+            event.meta.setdefault("published_at", now)
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush_outbox)
+        self._outbox.extend(evts)
 
-    async def _publish_one(self, event: events.Event) -> None:
-        try:
-            await self.bus.publish(event)
-            if self.metrics is not None:
-                self.metrics.events_published.labels(event.type).inc()
-        except BusUnavailable as exc:
-            log.warning("bus unavailable, %s not published live (%s)", event.type, exc)
+    def _flush_outbox(self) -> None:
+        batch, self._outbox = self._outbox, []
+        for event in batch:
+            future = self.bus.publish_nowait(event)
+            if future is None:
+                self._published(event.type)
+            else:
+                self._publishing.add(future)
+                future.add_done_callback(partial(self._on_published, event.type))
+
+    def _on_published(self, event_type: str, future: asyncio.Future) -> None:
+        self._publishing.discard(future)
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None:
+            self._published(event_type)
+        elif isinstance(exc, BusUnavailable):
+            log.warning("bus unavailable, %s not published live (%s)", event_type, exc)
+        else:
+            log.error("publishing %s failed", event_type, exc_info=exc)
+
+    def _published(self, event_type: str) -> None:
+        if self.metrics is not None:
+            self.metrics.events_published.labels(event_type).inc()
 
     async def wait_published(self) -> None:
         """Until every event published so far is on the bus (shutdown)."""
-        while self._publishing:
-            await asyncio.gather(*self._publishing, return_exceptions=True)
+        while self._outbox or self._publishing:
+            await asyncio.sleep(0)  # the outbox's flush is already scheduled
+            if self._publishing:
+                await asyncio.gather(*self._publishing, return_exceptions=True)
 
     # ---- visitors (widget) ----------------------------------------------
 
