@@ -36,12 +36,18 @@ python-socketio + AsyncRedisManager relay of scripts/bench/socketio_server.py):
    (Config.ws_frames_per_sec, 20/s by default), which a real visitor never reaches.
 4. Idle (--idle N): a fresh worker, N authenticated idle visitor sockets opened
    from --idle-procs client processes; VmRSS of the worker before and after ->
-   KB per socket; meanwhile GET /healthz (a new TCP connection each time) and a
-   WebSocket ping frame round trip are probed --probe-hz times a second.
+   KB per socket; meanwhile GET /healthz (a new TCP connection each time) and an
+   application ping round trip over a WebSocket (the product's `ping` frame, the
+   Socket.IO `ping` event with its ack) are probed --probe-hz times a second.
 
 The load generators run in their own processes (--sender-procs for visitors,
-one per agent socket), never in a server's. Everything started here is stopped
-by PID at the end; the database is dropped and the Redis keys are deleted.
+one per agent socket), never in a server's. They share the 2 cores with the
+servers, so their WebSocket client is a minimal one of their own (RawWS: a raw
+asyncio.Protocol, frames parsed from a buffer and handed over synchronously,
+masked frames written at once, TCP_NODELAY, no compression), the same for both
+targets, to keep their CPU small; it is reported as "load gen" in the CPU column.
+Everything started here is stopped by PID at the end; the database is dropped
+and the Redis keys are deleted.
 Results: Markdown tables on stdout, and all numbers as JSON with --json PATH.
 """
 from __future__ import annotations
@@ -49,7 +55,9 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
+import base64
 import collections
+import hashlib
 import json
 import math
 import multiprocessing as mp
@@ -59,12 +67,14 @@ import resource
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter, defaultdict
@@ -242,6 +252,297 @@ class Server:
                 self.proc.wait(5)
 
 
+# ============================================================================ minimal WebSocket client
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+OK_CLOSE_CODES = (1000, 1001, 1005)
+
+
+class ConnectionClosed(Exception):
+    """The WebSocket is closed (named like websockets' exceptions: a socket's end is counted under the name)."""
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """Closed by a close frame with code 1000, 1001 or none (1005)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """Closed any other way: another close code, the TCP connection ended without a close frame, a protocol error."""
+
+
+def _drop(_text: str) -> None:
+    pass
+
+
+class RawWS(asyncio.Protocol):
+    """The load generator's WebSocket client (RFC 6455), a raw asyncio.Protocol kept minimal so that the
+    load generator's CPU stays small next to the servers it measures on the same machine.
+
+    Text messages only; no compression, extensions or subprotocols. The server's frames are parsed from one
+    bytearray in data_received and each text message goes synchronously to on_message(text): no task,
+    future or queue per message. send(text) writes one masked frame at once (nothing to await; the socket
+    has TCP_NODELAY, as in browsers). Until listen() sets the handlers, messages queue for `await recv()`
+    (the auth handshake). A ping is answered with a pong, a close frame with a close frame; fragmented text
+    messages are reassembled; binary frames and masked server frames are protocol errors (close 1003/1002).
+    close_code: None while open, then the peer's close code (1005: none given), 1006 when the TCP
+    connection ended without a close frame. on_close(exc) is called once: exc None after a clean close
+    (OK_CLOSE_CODES), else a ConnectionClosedError, or the exception on_message raised (later messages are
+    then dropped, as behind a dead reader task)."""
+
+    def __init__(self, host: str, port: int, path: str):
+        self._key = base64.b64encode(os.urandom(16))
+        self._request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {self._key.decode()}\r\n"
+                         "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._lost: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._open = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._close_sent = False
+        self.on_message = None
+        self.on_close = None
+        self._told = False
+        self._end: ConnectionClosed | None = None
+        self._buf = bytearray()
+        self._frag: list[bytes] | None = None
+        self._queue: collections.deque = collections.deque()
+        self._waiter: asyncio.Future | None = None
+
+    # ---------------------------------------------------------------- asyncio.Protocol
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport.write(self._request)
+
+    def connection_lost(self, exc) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"connection lost during the WebSocket handshake: {exc}"))
+        if self.close_code is None:
+            self.close_code = 1006
+        self._finish(ConnectionClosedError("no close frame received or sent" + (f": {exc}" if exc else "")))
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        if not self._open:
+            if not self._handshake():
+                return
+        buf_len = len(buf)
+        pos = 0
+        try:
+            while buf_len - pos >= 2 and self._end is None:
+                b0 = buf[pos]
+                length = buf[pos + 1]
+                if length < 126:
+                    start = pos + 2
+                elif length == 126:
+                    if buf_len - pos < 4:
+                        break
+                    length = (buf[pos + 2] << 8) | buf[pos + 3]
+                    start = pos + 4
+                elif length == 127:
+                    if buf_len - pos < 10:
+                        break
+                    length = int.from_bytes(buf[pos + 2:pos + 10], "big")
+                    start = pos + 10
+                else:  # the mask bit: a server must not mask its frames
+                    self._protocol_error(1002, "masked frame from the server")
+                    break
+                end = start + length
+                if end > buf_len:
+                    break
+                pos = end
+                if b0 == 0x81:  # FIN, text, no RSV bits: the hot path
+                    self._deliver(buf[start:end].decode())
+                else:
+                    self._other_frame(b0, bytes(buf[start:end]))
+        except UnicodeDecodeError:
+            self._protocol_error(1007, "invalid UTF-8 in a text message")
+        if self._end is not None:
+            buf.clear()
+        elif pos:
+            del buf[:pos]
+
+    # ---------------------------------------------------------------- internals
+
+    def _handshake(self) -> bool:
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > 65536:
+                self._handshake_failed("response headers over 64 KiB")
+            return False
+        lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+        del buf[:end + 4]
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        status = lines[0].split(" ", 2)
+        accept = base64.b64encode(hashlib.sha1(self._key + WS_GUID).digest()).decode()
+        if len(status) < 2 or status[1] != "101":
+            self._handshake_failed(f"server answered {lines[0]!r}, not 101 Switching Protocols")
+        elif headers.get("upgrade", "").lower() != "websocket":
+            self._handshake_failed(f"Upgrade: {headers.get('upgrade')!r}")
+        elif headers.get("sec-websocket-accept") != accept:
+            self._handshake_failed(f"Sec-WebSocket-Accept {headers.get('sec-websocket-accept')!r}, expected {accept}")
+        elif headers.get("sec-websocket-extensions"):
+            self._handshake_failed(f"unrequested extension {headers['sec-websocket-extensions']!r}")
+        else:
+            self._open = True
+            if not self.opened.done():
+                self.opened.set_result(None)
+            return True
+        return False
+
+    def _handshake_failed(self, why: str) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"WebSocket handshake failed: {why}"))
+        self.transport.abort()
+
+    def _deliver(self, text: str) -> None:
+        on_message = self.on_message
+        if on_message is None:
+            self._queue.append(text)
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
+            return
+        try:
+            on_message(text)
+        except Exception as exc:  # the consumer is gone: later messages are dropped
+            self.on_message = _drop
+            self._tell(exc)
+
+    def _other_frame(self, b0: int, payload: bytes) -> None:
+        opcode = b0 & 0x0F
+        if b0 & 0x70:
+            self._protocol_error(1002, "reserved bits set (no extension was negotiated)")
+        elif opcode == 0x9:  # ping
+            if not self.transport.is_closing():
+                self.transport.write(self._frame(0x8A, payload))
+        elif opcode == 0xA:  # pong
+            pass
+        elif opcode == 0x8:  # close
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+            self.close_code, self.close_reason = code, payload[2:].decode(errors="replace")
+            if not self._close_sent and not self.transport.is_closing():
+                self._close_sent = True
+                self.transport.write(self._frame(0x88, payload[:2]))
+            self.transport.close()
+            kind = ConnectionClosedOK if code in OK_CLOSE_CODES else ConnectionClosedError
+            self._finish(kind(f"received {code} ({self.close_reason})"))
+        elif opcode == 0x1 and self._frag is None:  # first fragment of a text message (FIN unset)
+            self._frag = [payload]
+        elif opcode == 0x0 and self._frag is not None:  # continuation
+            self._frag.append(payload)
+            if b0 & 0x80:
+                text, self._frag = b"".join(self._frag).decode(), None
+                self._deliver(text)
+        elif opcode == 0x2:
+            self._protocol_error(1003, "unexpected binary frame")
+        else:
+            self._protocol_error(1002, f"unexpected frame opcode {opcode:#x}")
+
+    def _protocol_error(self, code: int, why: str) -> None:
+        self.close_code, self.close_reason = code, why
+        if not self._close_sent and not self.transport.is_closing():
+            self._close_sent = True
+            self.transport.write(self._frame(0x88, code.to_bytes(2, "big") + why.encode()[:120]))
+        self.transport.close()
+        self._finish(ConnectionClosedError(f"sent {code} ({why})"))
+
+    def _finish(self, end: ConnectionClosed) -> None:
+        if self._end is not None:
+            return
+        self._end = end
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        self._tell(None if isinstance(end, ConnectionClosedOK) else end)
+
+    def _tell(self, exc: BaseException | None) -> None:
+        if self.on_close is not None and not self._told:
+            self._told = True
+            self.on_close(exc)
+
+    @staticmethod
+    def _frame(b0: int, payload: bytes) -> bytes:
+        """One client frame: masked (RFC 6455 5.3) with a fresh key, XORed as one big integer."""
+        n = len(payload)
+        mask = os.urandom(4)
+        if n < 126:
+            head = bytes((b0, 0x80 | n))
+        elif n < 65536:
+            head = struct.pack("!BBH", b0, 0xFE, n)
+        else:
+            head = struct.pack("!BBQ", b0, 0xFF, n)
+        masked = (int.from_bytes(payload, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")).to_bytes(n, "big")
+        return head + mask + masked
+
+    # ---------------------------------------------------------------- API
+
+    def send(self, text: str) -> None:
+        """Write one text frame now (no await); ConnectionClosed once the socket is closed or closing."""
+        if self._end is not None or self.transport.is_closing():
+            raise ConnectionClosedError(str(self._end) if self._end else "the connection is closing")
+        self.transport.write(self._frame(0x81, text.encode()))
+
+    async def recv(self) -> str:
+        """The next text message (before listen() only); ConnectionClosed once closed and nothing is left."""
+        while not self._queue:
+            if self._end is not None:
+                raise type(self._end)(*self._end.args)
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._queue.popleft()
+
+    def listen(self, on_message, on_close=None) -> None:
+        """From now on hand every message to on_message(text) (queued ones first), and the end to on_close."""
+        self.on_close = on_close
+        self.on_message = on_message
+        while self._queue and self.on_message is on_message:
+            self._deliver(self._queue.popleft())
+        if self._end is not None:
+            self._tell(None if isinstance(self._end, ConnectionClosedOK) else self._end)
+
+    async def close(self, code: int = 1000, timeout: float = 2.0) -> None:
+        """Closing handshake: send a close frame, wait up to timeout for the server to end the connection."""
+        if not self._close_sent and self._end is None and not self.transport.is_closing():
+            self._close_sent = True
+            self.transport.write(self._frame(0x88, code.to_bytes(2, "big")))
+        try:
+            await asyncio.wait_for(asyncio.shield(self._lost), timeout)
+        except asyncio.TimeoutError:
+            self.transport.abort()
+
+
+async def ws_connect(url: str, timeout: float = 30.0) -> RawWS:
+    """TCP connect plus the HTTP/1.1 Upgrade handshake (101 and Sec-WebSocket-Accept checked)."""
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname, parts.port or 80
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    loop = asyncio.get_running_loop()
+
+    async def connect() -> RawWS:
+        transport, ws = await loop.create_connection(lambda: RawWS(host, port, path), host, port)
+        try:
+            await ws.opened
+        except BaseException:
+            transport.abort()
+            raise
+        return ws
+    return await asyncio.wait_for(connect(), timeout)
+
+
 # ============================================================================ wire protocols (client side)
 
 class ProductProto:
@@ -254,16 +555,18 @@ class ProductProto:
 
     @staticmethod
     async def open(base: str, token: str):
-        from websockets.asyncio.client import connect
-        ws = await connect(ProductProto.ws_url(base), compression=None, ping_interval=None, proxy=None,
-                           open_timeout=30, close_timeout=2, max_queue=None)
-        await ws.send(json.dumps({"type": "auth", "token": token}))
-        while True:
-            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
-            if frame.get("type") == "auth.ok":
-                return ws
-            if frame.get("type") == "error":
-                raise ConnectionError(f"auth failed: {frame}")
+        ws = await ws_connect(ProductProto.ws_url(base), 30)
+        try:
+            ws.send(json.dumps({"type": "auth", "token": token}))
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                if frame.get("type") == "auth.ok":
+                    return ws
+                if frame.get("type") == "error":
+                    raise ConnectionError(f"auth failed: {frame}")
+        except BaseException:
+            ws.transport.abort()
+            raise
 
     @staticmethod
     def send_frame(body: str, cmid: str, ack_id: int) -> str:
@@ -291,7 +594,7 @@ class ProductProto:
 
 
 class SocketIOProto:
-    """Engine.IO 4 / Socket.IO 5 over a plain WebSocket: the same client library as for the product."""
+    """Engine.IO 4 / Socket.IO 5 over a plain WebSocket: the same client (RawWS) as for the product."""
     name = "socketio"
 
     @staticmethod
@@ -300,21 +603,23 @@ class SocketIOProto:
 
     @staticmethod
     async def open(base: str, token: str):
-        from websockets.asyncio.client import connect
-        ws = await connect(SocketIOProto.ws_url(base), compression=None, ping_interval=None, proxy=None,
-                           open_timeout=30, close_timeout=2, max_queue=None)
-        first = await asyncio.wait_for(ws.recv(), 30)
-        if not first.startswith("0"):
-            raise ConnectionError(f"unexpected engine.io open packet {first[:80]!r}")
-        await ws.send("40" + json.dumps({"token": token}))
-        while True:
-            raw = await asyncio.wait_for(ws.recv(), 30)
-            if raw.startswith("40"):
-                return ws
-            if raw.startswith("44"):
-                raise ConnectionError(f"connect refused: {raw[:200]}")
-            if raw == "2":
-                await ws.send("3")
+        ws = await ws_connect(SocketIOProto.ws_url(base), 30)
+        try:
+            first = await asyncio.wait_for(ws.recv(), 30)
+            if not first.startswith("0"):
+                raise ConnectionError(f"unexpected engine.io open packet {first[:80]!r}")
+            ws.send("40" + json.dumps({"token": token}))
+            while True:
+                raw = await asyncio.wait_for(ws.recv(), 30)
+                if raw.startswith("40"):
+                    return ws
+                if raw.startswith("44"):
+                    raise ConnectionError(f"connect refused: {raw[:200]}")
+                if raw == "2":
+                    ws.send("3")
+        except BaseException:
+            ws.transport.abort()
+            raise
 
     @staticmethod
     def send_frame(body: str, cmid: str, ack_id: int) -> str:
@@ -366,7 +671,6 @@ def sender_process(pipe, proto_name: str, base: str, sessions: list[tuple[str, s
 
 
 async def _sender(pipe, proto, base: str, sessions: list[tuple[str, str]]) -> None:
-    import websockets
     loop = asyncio.get_running_loop()
     socks = []
     pending: dict[str, tuple[int, float]] = {}  # client_msg_id -> (phase, due time)
@@ -376,34 +680,39 @@ async def _sender(pipe, proto, base: str, sessions: list[tuple[str, str]]) -> No
     echoes: Counter = Counter()
     closed = Counter()
 
-    async def reader(ws, sid: str) -> None:
-        try:
-            async for raw in ws:
-                kind, data = proto.parse(raw)
-                if kind == "ack":
-                    entry = pending.pop(data.get("client_msg_id"), None)
-                    if entry is not None:
-                        phase, due = entry
-                        acks[phase][sid].append(data["seq"])
-                        ack_lat[phase].append(time.time() - due)
-                elif kind == "new":
-                    echoes[sid] += 1
-                elif kind == "error":
-                    entry = pending.pop(data.get("ref"), None)
-                    errors[entry[0] if entry else -1][data.get("code", "?")] += 1
-                elif kind == "eio-ping":
-                    await ws.send("3")
-        except Exception as exc:  # a dropped socket is a result, not a crash
-            closed[type(exc).__name__] += 1
-        else:
-            closed[f"closed by server {ws.close_code} {ws.close_reason}".strip()] += 1
+    def listen(ws, sid: str) -> None:
+        """Hand the socket's messages to on_message, called from its data_received (no task per message)."""
+        parse = proto.parse
+
+        def on_message(raw: str) -> None:
+            kind, data = parse(raw)
+            if kind == "ack":
+                entry = pending.pop(data.get("client_msg_id"), None)
+                if entry is not None:
+                    phase, due = entry
+                    acks[phase][sid].append(data["seq"])
+                    ack_lat[phase].append(time.time() - due)
+            elif kind == "new":
+                echoes[sid] += 1
+            elif kind == "error":
+                entry = pending.pop(data.get("ref"), None)
+                errors[entry[0] if entry else -1][data.get("code", "?")] += 1
+            elif kind == "eio-ping":
+                ws.send("3")
+
+        def on_close(exc) -> None:  # a dropped socket is a result, not a crash
+            if exc is not None:
+                closed[type(exc).__name__] += 1
+            else:
+                closed[f"closed by server {ws.close_code} {ws.close_reason}".strip()] += 1
+        ws.listen(on_message, on_close)
 
     sem = asyncio.Semaphore(50)
 
     async def open_one(sid, token):
         async with sem:
             ws = await proto.open(base, token)
-        loop.create_task(reader(ws, sid))
+        listen(ws, sid)
         return ws, sid
 
     t_connect = time.monotonic()
@@ -456,8 +765,8 @@ async def _sender(pipe, proto, base: str, sessions: list[tuple[str, str]]) -> No
                 pending[cmid] = (phase, due)
                 order.append((due, cmid))
                 try:
-                    await ws.send(proto.send_frame(f"bench {phase} {i - 1} t{due:.6f}", cmid, ack_id))
-                except websockets.ConnectionClosed:
+                    ws.send(proto.send_frame(f"bench {phase} {i - 1} t{due:.6f}", cmid, ack_id))
+                except ConnectionClosed:
                     pending.pop(cmid, None)
                     send_failed += 1
                     continue
@@ -502,27 +811,26 @@ async def _receiver(pipe, proto, base: str, token: str) -> None:
     count: Counter = Counter()
     state = {"closed": None}
     ws = await proto.open(base, token)
+    parse = proto.parse
 
-    async def reader():
-        try:
-            async for raw in ws:
-                now = time.time()
-                kind, msg = proto.parse(raw)
-                if kind == "new":
-                    parts = (msg.get("body") or "").split(" ")
-                    if len(parts) != 4 or parts[0] != "bench":
-                        continue
-                    phase = int(parts[1])
-                    lat[phase].append(now - float(parts[3][1:]))
-                    seqs[phase][msg["session_id"]].append(msg["seq"])
-                    count[phase] += 1
-                elif kind == "eio-ping":
-                    await ws.send("3")
-            state["closed"] = f"closed {ws.close_code}"
-        except Exception as exc:
-            state["closed"] = f"{type(exc).__name__}: {exc}"
+    def on_message(raw: str) -> None:  # in the socket's data_received, once per message
+        now = time.time()
+        kind, msg = parse(raw)
+        if kind == "new":
+            parts = (msg.get("body") or "").split(" ")
+            if len(parts) != 4 or parts[0] != "bench":
+                return
+            phase = int(parts[1])
+            lat[phase].append(now - float(parts[3][1:]))
+            seqs[phase][msg["session_id"]].append(msg["seq"])
+            count[phase] += 1
+        elif kind == "eio-ping":
+            ws.send("3")
 
-    loop.create_task(reader())
+    def on_close(exc) -> None:
+        state["closed"] = f"closed {ws.close_code}" if exc is None else f"{type(exc).__name__}: {exc}"
+
+    ws.listen(on_message, on_close)
     pipe.send(("ready",))
     while True:
         cmd = await loop.run_in_executor(None, pipe.recv)
@@ -568,20 +876,20 @@ async def _idle(pipe, proto, base: str, tokens: list[str], concurrency: int) -> 
     socks = []
     dropped = Counter()
 
-    async def hold(ws):
-        try:
-            async for raw in ws:
-                if raw == "2":
-                    await ws.send("3")
-            dropped[f"closed {ws.close_code}"] += 1
-        except Exception as exc:
-            dropped[type(exc).__name__] += 1
+    def hold(ws) -> None:
+        def on_message(raw: str) -> None:
+            if raw == "2":
+                ws.send("3")
+
+        def on_close(exc) -> None:
+            dropped[f"closed {ws.close_code}" if exc is None else type(exc).__name__] += 1
+        ws.listen(on_message, on_close)
 
     async def one(token):
         async with sem:
             ws = await proto.open(base, token)
         socks.append(ws)
-        loop.create_task(hold(ws))
+        hold(ws)
 
     t0 = time.monotonic()
     results = await asyncio.gather(*(one(t) for t in tokens), return_exceptions=True)
@@ -804,7 +1112,7 @@ class Clients:
             self.receivers.append(parent)
         t0 = time.monotonic()
         for pipe, _ in self.senders:
-            msg = _expect(pipe, "ready", 120)
+            _expect(pipe, "ready", 120)
         for pipe in self.receivers:
             _expect(pipe, "ready", 60)
         print(f"  [{target.name}] {len(sessions)} visitor sockets on A ({self.n_senders} procs), {n_agents} agent "
@@ -1151,14 +1459,13 @@ async def probe_loop(target, srv: Server, ws_token: str | None, *, until, hz: fl
     if ws_token:
         ws = await proto.open(srv.url, ws_token)
 
-        async def reader():
-            async for raw in ws:
-                kind, _ = proto.parse(raw)
-                if kind == "pong":
-                    pongs.put_nowait(time.perf_counter())
-                elif kind == "eio-ping":
-                    await ws.send("3")
-        asyncio.get_running_loop().create_task(reader())
+        def on_message(raw: str) -> None:
+            kind, _ = proto.parse(raw)
+            if kind == "pong":
+                pongs.put_nowait(time.perf_counter())
+            elif kind == "eio-ping":
+                ws.send("3")
+        ws.listen(on_message)
 
     async def http_probe():
         t = time.perf_counter()
@@ -1176,12 +1483,14 @@ async def probe_loop(target, srv: Server, ws_token: str | None, *, until, hz: fl
 
     async def ws_probe(n: int):
         t = time.perf_counter()
-        await ws.send(proto.ping_frame(n))
         try:
+            ws.send(proto.ping_frame(n))
             t1 = await asyncio.wait_for(pongs.get(), 5)
             ws_ping.append(t1 - t)
         except asyncio.TimeoutError:
             errors["ws ping timeout"] += 1
+        except ConnectionClosed:
+            errors["ws ping on a closed socket"] += 1
 
     start = time.monotonic()
     n = 0
