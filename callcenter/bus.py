@@ -34,7 +34,7 @@ REDIS_CONNECT_TIMEOUT_SECS = 3.0
 REDIS_POOL_SIZE = 200
 REDIS_POOL_WAIT_SECS = 5.0
 SUBSCRIBER_POLL_SECS = 10.0
-MAX_PUBLISH_BATCH = 500
+MAX_PUBLISH_BATCH = 200  # events per channel message
 SOURCE_ID_CHARS = 12
 
 
@@ -168,35 +168,33 @@ class RedisBus(Bus):
             raise BusUnavailable("not subscribed to the event channel")
 
     def publish_nowait(self, event: Event) -> "asyncio.Future[None]":
-        """Publishes made meanwhile share one pipelined round trip, in the order they were made
-        (one connection, one write).
+        """Events published meanwhile go to the channel together, in the order they were made.
 
-        On the channel: source id, the event without its data (JSON), a newline, the frame as
-        sockets get it (JSON has no raw newline), so no worker serializes the frame again."""
+        A channel message: this bus's source id, then per event two lines: the event without its
+        data (JSON) and the frame as sockets get it (JSON has no raw newline). One PUBLISH per
+        batch, one message for each subscriber to read, and no worker serializes a frame again."""
         route = json.dumps(event.route(), separators=(",", ":"))
-        payload = f"{self.source_id}{route}\n{event.frame_json()}"
         self._deliver(event)
-        return self.publisher.enqueue(payload)
+        return self.publisher.enqueue(f"{route}\n{event.frame_json()}")
 
     async def wait_published(self) -> None:
         await self.publisher.wait_idle()
 
-    def _decode(self, payload: bytes) -> Event | None:
-        """The event in a channel message; None for this bus's own (delivered when published)."""
+    def _decode(self, payload: bytes) -> list[Event]:
+        """The events in a channel message; none for this bus's own (delivered when published)."""
         if payload[:SOURCE_ID_CHARS] == self.source_id.encode():
-            return None
-        route, frame_json = payload[SOURCE_ID_CHARS:].decode().split("\n", 1)
-        return Event.from_route(json.loads(route), frame_json)
+            return []
+        lines = payload[SOURCE_ID_CHARS:].decode().split("\n")
+        if len(lines) % 2:
+            raise ValueError("an event is a route line and a frame line")
+        return [Event.from_route(json.loads(route), frame) for route, frame in zip(lines[::2], lines[1::2])]
 
-    async def _publish_batch(self, payloads: list[str]) -> list[None]:
+    async def _publish_batch(self, records: list[str]) -> list[None]:
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for payload in payloads:
-                    pipe.publish(self.channel, payload)
-                await pipe.execute()
+            await self.redis.publish(self.channel, self.source_id + "\n".join(records))
         except RedisError as exc:
             raise BusUnavailable(str(exc)) from exc
-        return [None] * len(payloads)
+        return [None] * len(records)
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -222,11 +220,11 @@ class RedisBus(Bus):
                     if message is None or message.get("type") != "message":
                         continue
                     try:
-                        event = self._decode(message["data"])
+                        received = self._decode(message["data"])
                     except (ValueError, TypeError, KeyError) as exc:
-                        log.warning("bus: dropped malformed event: %s", exc)
+                        log.warning("bus: dropped malformed message: %s", exc)
                         continue
-                    if event is not None:
+                    for event in received:
                         self._deliver(event)
             except asyncio.CancelledError:
                 raise

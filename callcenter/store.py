@@ -487,9 +487,15 @@ class _MySQLSendSql:
                                       connection_invalidated=isinstance(exc, pymysql.err.InterfaceError)) from exc
 
     async def lock_sessions(self, ids: list[str]) -> dict[str, dict]:
-        [rows] = await self._query(f"SELECT {', '.join(self._SESSION_COLUMNS)} FROM sessions "
+        # The row as one JSON array: the driver parses every column's descriptor of every result
+        # in Python, and 27 of them cost more than the rest of the batch's reading. (JSON keeps
+        # the types: integers, strings, null.)
+        [rows] = await self._query(f"SELECT JSON_ARRAY({', '.join(self._SESSION_COLUMNS)}) FROM sessions "
                                    f"WHERE id IN {self._tuple(ids)} ORDER BY id FOR UPDATE")
-        found = {row[0]: dict(zip(self._SESSION_COLUMNS, row)) for row in rows}
+        found = {}
+        for (packed,) in rows:
+            row = dict(zip(self._SESSION_COLUMNS, json.loads(packed)))
+            found[row["id"]] = row
         self._locked = {sid: tuple(row[col] for col in _MESSAGE_SESSION_COLUMNS) for sid, row in found.items()}
         return found
 

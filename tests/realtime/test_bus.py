@@ -92,3 +92,21 @@ async def test_an_idle_subscriber_stays_subscribed(redis_server_url, redis_prefi
     finally:
         await bus.close()
         await bus.redis.aclose()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_events_published_together_travel_as_one_message_in_order(redis_server_url, redis_prefix):
+    one, got_one = await started_bus(redis_server_url, redis_prefix)
+    two, got_two = await started_bus(redis_server_url, redis_prefix)
+    batches: list[int] = []
+    one.publisher.on_batch = batches.append
+    try:
+        futures = [one.publish_nowait(Event("test.event", "t1", {"n": n, "text": "a\nb"})) for n in range(120)]
+        await asyncio.gather(*futures)
+        assert await wait_until(lambda: len(got_two) == 120)
+        assert [e.data for e in got_two] == [e.data for e in got_one] == [{"n": n, "text": "a\nb"} for n in range(120)]
+        assert sum(batches) == 120 and len(batches) < 120, "published together, not one by one"
+    finally:
+        for b in (one, two):
+            await b.close()
+            await b.redis.aclose()
