@@ -517,20 +517,41 @@ class _MySQLSendSql:
         if usage_rows:
             insert("ai_usage", _USAGE_INSERT_COLUMNS, usage_rows)
         if new_rows:
-            for row in touched:
-                changed = [f"{col} = {self._literal(row[col])}"
-                           for col, before in zip(_MESSAGE_SESSION_COLUMNS, self._locked[row["id"]])
-                           if row[col] != before]
-                statements.append(f"UPDATE sessions SET {', '.join(changed)} WHERE id = {self._literal(row['id'])}")
+            statements.append(self._write_back_sql(touched))
             insert("messages", _MESSAGE_INSERT_COLUMNS, new_rows)
-            # Ids read back under the locks: MySQL has no INSERT … RETURNING, and its interleaved
-            # auto-increment mode does not promise consecutive ids to a multi-row insert.
-            statements.append("SELECT id, session_id, seq FROM messages WHERE " + " OR ".join(
-                f"(session_id = {self._literal(row['id'])} AND seq > {seq_before[row['id']]:d})" for row in touched))
+            if self._returning:
+                statements[-1] += " RETURNING id, session_id, seq"
+            else:
+                # MySQL has no INSERT … RETURNING, and its interleaved auto-increment mode does not
+                # promise consecutive ids to a multi-row insert: read them back (still under the locks).
+                statements.append("SELECT id, session_id, seq FROM messages WHERE " + " OR ".join(
+                    f"(session_id = {self._literal(row['id'])} AND seq > {seq_before[row['id']]:d})"
+                    for row in touched))
         statements.append("COMMIT")
         results = await self._query("; ".join(statements))
         inserted = results[-2] if new_rows else ()
         return {(session_id, seq): message_id for message_id, session_id, seq in inserted}
+
+    @property
+    def _returning(self) -> bool:
+        """MariaDB (10.5 and later) has INSERT … RETURNING."""
+        return "mariadb" in self.conn.get_server_info().lower()
+
+    def _write_back_sql(self, touched: list[dict]) -> str:
+        """One UPDATE of the columns the batch changed in its session rows (one statement for the
+        server to parse and run, however many sessions)."""
+        sets = []
+        for index, col in enumerate(_MESSAGE_SESSION_COLUMNS):
+            changed = [row for row in touched if row[col] != self._locked[row["id"]][index]]
+            if not changed:
+                continue
+            if len(touched) == 1:
+                sets.append(f"{col} = {self._literal(changed[0][col])}")
+            else:
+                cases = " ".join(f"WHEN {self._literal(row['id'])} THEN {self._literal(row[col])}" for row in changed)
+                sets.append(f"{col} = CASE id {cases} ELSE {col} END")
+        ids = self._tuple(row["id"] for row in touched)
+        return f"UPDATE sessions SET {', '.join(sets)} WHERE id IN {ids}"
 
 
 MAX_SEND_BATCH = 256

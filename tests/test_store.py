@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callcenter import migrations
+from callcenter import store as store_module
 from callcenter.errors import NotFound
 from callcenter.store import (SessionFilter, Store, decode_cursor, encode_cursor, messages, metadata, new_session_id,
                               preview_of, sessions)
@@ -268,9 +269,9 @@ async def test_a_send_the_database_refuses_does_not_fail_its_batch(mysql_databas
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_sends_without_insert_returning(mysql_database_url):
-    """MySQL 8 has no INSERT … RETURNING: the ids are read back under the same locks (always by the
-    send batches' driver SQL; by the SQLAlchemy path of system notes when the dialect says so)."""
+async def test_sends_without_insert_returning(mysql_database_url, monkeypatch):
+    """MySQL 8 has no INSERT … RETURNING: the ids are read back under the same locks (by the send
+    batches' driver SQL, and by the SQLAlchemy path of system notes)."""
     store = Store(mysql_database_url)
     try:
         tenant_id = await new_tenant(store)
@@ -278,6 +279,7 @@ async def test_sends_without_insert_returning(mysql_database_url):
         await send(store, tenant_id, session_a, "first")
         await store.get_session(tenant_id, session_a)  # connects the pool, so the dialect knows the server
         store.engine.dialect.insert_returning = False
+        monkeypatch.setattr(store_module._MySQLSendSql, "_returning", property(lambda self: False))
         results = await gather_all(*(send(store, tenant_id, (session_a, session_b)[i % 2], f"m{i}")
                                      for i in range(10)))
         _, note = await store.set_assignment(tenant_id, session_b, 7, system_note="Agent joined")
