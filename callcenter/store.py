@@ -15,7 +15,9 @@ import base64
 import contextlib
 import json
 import secrets
+import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable
 
@@ -554,6 +556,60 @@ class _MySQLSendSql:
         return f"UPDATE sessions SET {', '.join(sets)} WHERE id IN {ids}"
 
 
+class _SQLiteSendSql:
+    """A send batch's statements on the send writer's own sqlite3 connection, run in its own thread
+    (embedded default): the whole batch, BEGIN IMMEDIATE to COMMIT, is one hop to that thread
+    instead of one per statement through aiosqlite, and no SQLAlchemy work. The methods are
+    coroutines only to share `Store._store_batch`; they never suspend (`_run_to_completion`)."""
+
+    _SESSION_COLUMNS = tuple(c.name for c in sessions.columns)
+    _MESSAGE_COLUMNS = tuple(c.name for c in messages.columns)
+
+    def __init__(self, conn: "sqlite3.Connection"):
+        self.conn = conn
+
+    async def lock_sessions(self, ids: list[str]) -> dict[str, dict]:
+        # (BEGIN IMMEDIATE already holds the database's write lock.)
+        rows = self.conn.execute(f"SELECT {', '.join(self._SESSION_COLUMNS)} FROM sessions "
+                                 f"WHERE id IN ({', '.join('?' * len(ids))})", ids).fetchall()
+        return {row[0]: dict(zip(self._SESSION_COLUMNS, row)) for row in rows}
+
+    async def stored_messages(self, keys: set[tuple]) -> dict[tuple, dict]:
+        rows = self.conn.execute(
+            f"SELECT {', '.join(self._MESSAGE_COLUMNS)} FROM messages WHERE "
+            f"(session_id, sender_type, sender_id, client_msg_id) IN (VALUES {', '.join(['(?, ?, ?, ?)'] * len(keys))})",
+            [value for key in keys for value in key]).fetchall()
+        found = (dict(zip(self._MESSAGE_COLUMNS, row)) for row in rows)
+        return {(m["session_id"], m["sender_type"], m["sender_id"], m["client_msg_id"]): m for m in found}
+
+    async def write(self, touched: list[dict], new_rows: list[dict], usage_rows: list[dict],
+                    seq_before: dict[str, int]) -> dict[tuple[str, int], int]:
+        conn = self.conn
+        if usage_rows:
+            conn.executemany(f"INSERT INTO ai_usage ({', '.join(_USAGE_INSERT_COLUMNS)}) "
+                             f"VALUES ({', '.join('?' * len(_USAGE_INSERT_COLUMNS))})",
+                             [[row[col] for col in _USAGE_INSERT_COLUMNS] for row in usage_rows])
+        if not new_rows:
+            return {}
+        conn.execute(*_write_back_sessions_sql("qmark", touched))
+        marks = f"({', '.join('?' * len(_MESSAGE_INSERT_COLUMNS))})"
+        inserted = conn.execute(
+            f"INSERT INTO messages ({', '.join(_MESSAGE_INSERT_COLUMNS)}) VALUES {', '.join([marks] * len(new_rows))} "
+            "RETURNING id, session_id, seq",
+            [row[col] for row in new_rows for col in _MESSAGE_INSERT_COLUMNS]).fetchall()
+        return {(session_id, seq): message_id for message_id, session_id, seq in inserted}
+
+
+def _run_to_completion(coro) -> Any:
+    """The result of a coroutine that never suspends (everything it awaits finishes at once)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a send batch waited on something in the SQLite writer thread")
+
+
 MAX_SEND_BATCH = 256
 # Above every seq: `before_seq=MAX_SEQ` asks for a session's last messages.
 MAX_SEQ = 2**31 - 1
@@ -574,6 +630,9 @@ class _SendWriter:
         self.store = store
         self._idle: list[Any] = []
         self._conn_loop: asyncio.AbstractEventLoop | None = None
+        # SQLite: the batches' own connection, used only in the one thread that runs them.
+        self._sqlite_thread: ThreadPoolExecutor | None = None
+        self._sqlite_conn: sqlite3.Connection | None = None
         self.batcher: Batcher[SendRequest, SendResult] = Batcher(
             self.flush, max_batch=MAX_SEND_BATCH, name="store-send-batcher",
             concurrency=1 if store.is_sqlite else SEND_BATCHES_IN_FLIGHT)
@@ -582,6 +641,10 @@ class _SendWriter:
         await self.batcher.wait_idle()
         while self._idle:
             await self._discard(self._idle.pop())
+        thread, self._sqlite_thread = self._sqlite_thread, None
+        if thread is not None:
+            await asyncio.get_running_loop().run_in_executor(thread, self._sqlite_close)
+            thread.shutdown(wait=False)
 
     async def flush(self, requests: list[SendRequest]) -> list[Any]:
         try:
@@ -622,17 +685,15 @@ class _SendWriter:
         store = self.store
         async with store._write_turn():
             loop = asyncio.get_running_loop()
+            if store.is_sqlite:
+                if self._sqlite_thread is None:
+                    self._sqlite_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-sends")
+                return await loop.run_in_executor(self._sqlite_thread, self._sqlite_batch, requests, check_duplicates)
             if self._conn_loop is not loop:
                 self._idle, self._conn_loop = [], loop  # connections of an event loop that has ended
             conn = self._idle.pop() if self._idle else await self._connect()
             try:
-                if store.is_sqlite:
-                    async with conn.begin():
-                        outcomes = await store._store_batch(_CoreSendSql(conn), requests,
-                                                            check_duplicates=check_duplicates)
-                else:
-                    outcomes = await store._store_batch(_MySQLSendSql(conn), requests,
-                                                        check_duplicates=check_duplicates)
+                outcomes = await store._store_batch(_MySQLSendSql(conn), requests, check_duplicates=check_duplicates)
             except BaseException:
                 # Its state is unknown after a failure: later batches start on a new connection.
                 await self._discard(conn)
@@ -640,10 +701,35 @@ class _SendWriter:
             self._idle.append(conn)
             return outcomes
 
+    def _sqlite_batch(self, requests: list[SendRequest], check_duplicates: bool) -> list[Any]:
+        """One batch as one transaction, in the SQLite writer thread."""
+        try:
+            conn = self._sqlite_conn
+            if conn is None:
+                conn = self._sqlite_conn = sqlite3.connect(self.store.engine.url.database, timeout=30,
+                                                           isolation_level=None, check_same_thread=False)
+                _sqlite_on_connect(conn, None)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                outcomes = _run_to_completion(self.store._store_batch(
+                    _SQLiteSendSql(conn), requests, check_duplicates=check_duplicates))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return outcomes
+        except sqlite3.Error as exc:
+            # SQLAlchemy's exception classes, as everywhere in the store ("database is locked" is a 503).
+            raise DBAPIError.instance("send batch", None, exc, sqlite3.Error, hide_parameters=True) from exc
+
+    def _sqlite_close(self) -> None:
+        if self._sqlite_conn is not None:
+            self._sqlite_conn.close()
+            self._sqlite_conn = None
+
     async def _connect(self) -> Any:
         store = self.store
-        if store.is_sqlite:
-            return await store.engine.connect()
         import aiomysql
         from pymysql.constants import CLIENT
 
