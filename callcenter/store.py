@@ -611,6 +611,8 @@ def _run_to_completion(coro) -> Any:
 
 
 MAX_SEND_BATCH = 256
+# How long an SQLite write waits for another process's write lock before it fails (503).
+SQLITE_BUSY_TIMEOUT_SECS = 30
 # Above every seq: `before_seq=MAX_SEQ` asks for a session's last messages.
 MAX_SEQ = 2**31 - 1
 SEND_BATCHES_IN_FLIGHT = 2
@@ -706,8 +708,9 @@ class _SendWriter:
         try:
             conn = self._sqlite_conn
             if conn is None:
-                conn = self._sqlite_conn = sqlite3.connect(self.store.engine.url.database, timeout=30,
-                                                           isolation_level=None, check_same_thread=False)
+                conn = self._sqlite_conn = sqlite3.connect(
+                    self.store.engine.url.database, timeout=SQLITE_BUSY_TIMEOUT_SECS, isolation_level=None,
+                    check_same_thread=False)
                 _sqlite_on_connect(conn, None)
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -771,7 +774,7 @@ class Store:
         # Errors (logged on a 500/503) show the SQL but not the values: message bodies, emails, search text.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECS}
         else:
             kwargs.update(
                 pool_size=pool_size,

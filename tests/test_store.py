@@ -334,6 +334,36 @@ async def test_sends_store_hostile_text_verbatim(store):
     assert not again.created and again.message["seq"] == 2
 
 
+@pytest.mark.gen_test(timeout=30)
+async def test_an_sqlite_send_waits_for_another_writer_then_answers_503(tmp_path, monkeypatch):
+    """Another process holding SQLite's write lock longer than the busy timeout: the send fails with
+    StoreUnavailable (a 503), nothing is half-written, and the next send works once the lock is gone."""
+    import sqlite3
+
+    from callcenter.store import StoreUnavailable
+
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_SECS", 0.3)
+    path = tmp_path / "locked.sqlite3"
+    store = Store(f"sqlite+aiosqlite:///{path}")
+    try:
+        await migrations.upgrade_async(store.url)
+        tenant_id = await new_tenant(store)
+        session_id = await new_session(store, tenant_id)
+        await send(store, tenant_id, session_id, "one")
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StoreUnavailable):
+                await send(store, tenant_id, session_id, "two")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert (await send(store, tenant_id, session_id, "three")).message["seq"] == 2
+        assert [m["body"] for m in await store.list_messages(tenant_id, session_id)] == ["one", "three"]
+    finally:
+        await store.close()
+
+
 # ---- (2) client_msg_id: a retry never makes a second message ---------------------------------------
 
 @pytest.mark.gen_test(timeout=60)
