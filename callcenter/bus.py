@@ -102,9 +102,6 @@ class Bus:
         Future says when the channel has it (None: there are no others). No task per event."""
         raise NotImplementedError
 
-    async def wait_published(self) -> None:
-        """Until what was published so far is on the channel (or failed to get there)."""
-
 
 def _log_listener_failure(event_type: str, task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
@@ -176,9 +173,6 @@ class RedisBus(Bus):
         route = json.dumps(event.route(), separators=(",", ":"))
         self._deliver(event)
         return self.publisher.enqueue(f"{route}\n{event.frame_json()}")
-
-    async def wait_published(self) -> None:
-        await self.publisher.wait_idle()
 
     def _decode(self, payload: bytes) -> list[Event]:
         """The events in a channel message; none for this bus's own (delivered when published)."""
