@@ -94,7 +94,7 @@ class Connection:
     __slots__ = ("handler", "services", "hub", "id", "origin", "kind", "tenant_id", "agent", "session_id",
                  "visitor", "seen", "buffer", "pending_frames", "pending_bytes", "closed",
                  "tokens", "tokens_at", "typing_sent", "auth_timer", "flooded", "flood_window_start",
-                 "ping_sent_at")
+                 "ping_sent_at", "outgoing")
 
     def __init__(self, handler, services, hub: Hub, origin: str | None):
         self.handler = handler
@@ -120,6 +120,7 @@ class Connection:
         self.auth_timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT_SECS, self._auth_timeout)
         # When the hub's unanswered ping went out (0: none outstanding); any frame or pong answers it.
         self.ping_sent_at = 0.0
+        self.outgoing: list[str] | None = None  # frames of this step, not written yet
 
     # ---- output --------------------------------------------------------------
 
@@ -131,16 +132,27 @@ class Connection:
             self.services.metrics.slow_disconnects.inc()
             self.close(CLOSE_TOO_SLOW, "too slow: reconnect and resume")
             return
-        try:
-            future = self.handler.write_text(payload)
-        except WebSocketClosedError:
-            return
+        # Frames sent in one step of the loop (an ack and the echo of its message, a replay) leave
+        # together right after it: one write, one system call, one wake-up of the client.
+        if self.outgoing is None:
+            self.outgoing = []
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.outgoing.append(payload)
         self.pending_frames += 1
         self.pending_bytes += len(payload)
-        future.add_done_callback(partial(self._written, len(payload)))
 
-    def _written(self, size: int, future) -> None:
-        self.pending_frames -= 1
+    def _flush(self) -> None:
+        payloads, self.outgoing = self.outgoing, None
+        if not payloads or self.closed:
+            return
+        try:
+            future = self.handler.write_texts(payloads)
+        except WebSocketClosedError:
+            return
+        future.add_done_callback(partial(self._written, len(payloads), sum(map(len, payloads))))
+
+    def _written(self, frames: int, size: int, future) -> None:
+        self.pending_frames -= frames
         self.pending_bytes -= size
         if not future.cancelled():
             future.exception()  # retrieved: a closed stream is handled by on_close
@@ -156,6 +168,7 @@ class Connection:
 
     def close(self, code: int, reason: str) -> None:
         if not self.closed:
+            self._flush()  # what was sent before (an error that explains the close) goes first
             self.closed = True
             self.handler.close(code, reason)
 
