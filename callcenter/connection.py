@@ -290,6 +290,10 @@ class Connection:
             return
         if self.kind == "visitor":
             resume = {self.session_id: resume.get(self.session_id, self.visitor.session["last_seq"])}
+        if self.hub.draining:
+            # Upgraded before SIGTERM's drain, authenticated after it: go elsewhere like the others.
+            self.close(CLOSE_RESTART, "server restarting: reconnect")
+            return
         # Registered first, with live events held, then the store is read: nothing falls between.
         self.buffer = []
         await self.hub.add(self)

@@ -178,6 +178,9 @@ async def test_sigterm_drains_sockets_and_finishes_inflight_requests(cluster, ga
     await agent.wait_for_seq(visitor.session_id, len(statuses))
     assert agent.seqs(visitor.session_id) == list(range(1, len(statuses) + 1))
     assert 1012 in agent.close_codes
+    # The socket's own messages reach it from its worker at once (no Redis round trip), so all may
+    # have arrived before the close: wait for the reconnect itself, which lands on the other worker.
+    await asyncio.wait_for(agent.connected.wait(), 20)
     assert agent.workers[-1] != holder
     await agent.stop()
 

@@ -158,3 +158,17 @@ async def test_read_receipts_are_stored_per_participant(api, base_url, tenant_fa
     assert detail.json["session"]["agent_read_seq"] == 2 and detail.json["session"]["visitor_read_seq"] == 3
     for ws in (watcher, vws, agent_ws):
         ws.close()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_socket_that_authenticates_after_a_drain_is_sent_elsewhere(api, base_url, tenant_factory, services):
+    """SIGTERM drains the sockets it holds (1012); one upgraded just before and authenticated just
+    after must not stay behind on the stopping worker."""
+    tenant = await tenant_factory()
+    client = await WsClient.connect(base_url)  # upgraded, not authenticated yet
+    await services.hub.drain()
+    await client.send_frame({"type": "auth", "token": tenant.agent.token})
+    with pytest.raises(ConnectionError):
+        await client.next("auth.ok")
+    assert client.close_code == 1012
+    services.hub.draining = False
