@@ -393,10 +393,26 @@ def _write_back_sessions_sql(paramstyle: str, rows: list[dict]) -> tuple[str, tu
     return sql, tuple(params)
 
 
+_SESSION_COLUMN_NAMES = tuple(c.name for c in sessions.columns)
+_MESSAGE_COLUMN_NAMES = tuple(c.name for c in messages.columns)
 _MESSAGE_INSERT_COLUMNS = ("tenant_id", "session_id", "seq", "sender_type", "sender_id", "sender_name", "body",
                            "client_msg_id", "created_at_ms")
 _USAGE_INSERT_COLUMNS = ("tenant_id", "session_id", "day", "kind", "model", "prompt_tokens", "output_tokens",
                          "total_tokens", "created_at_ms")
+
+
+def _by_client_key(found: Iterable[dict]) -> dict[tuple, dict]:
+    """Stored messages by their client_msg_id unique key (session, sender type, sender id, id)."""
+    return {(m["session_id"], m["sender_type"], m["sender_id"], m["client_msg_id"]): m for m in found}
+
+
+def _mysql_error(statement: str | None, exc: Exception) -> DBAPIError:
+    """A pymysql error as SQLAlchemy's (the classes, and the 503 mapping, of the rest of the store);
+    a dropped connection ("Not connected", an InterfaceError) counts as invalidated."""
+    import pymysql
+
+    return DBAPIError.instance(statement, None, exc, pymysql.err.Error, hide_parameters=True,
+                               connection_invalidated=isinstance(exc, pymysql.err.InterfaceError))
 
 
 class _CoreSendSql:
@@ -416,8 +432,7 @@ class _CoreSendSql:
         # The whole unique key per row: an index lookup each, not a scan of the sessions' history.
         rows = (await self.conn.execute(messages.select().where(
             sa.tuple_(m.session_id, m.sender_type, m.sender_id, m.client_msg_id).in_(keys)))).all()
-        return {(row.session_id, row.sender_type, row.sender_id, row.client_msg_id): dict(row._mapping)
-                for row in rows}
+        return _by_client_key(dict(row._mapping) for row in rows)
 
     async def write(self, touched: list[dict], new_rows: list[dict], usage_rows: list[dict],
                     seq_before: dict[str, int]) -> dict[tuple[str, int], int]:
@@ -450,9 +465,6 @@ class _MySQLSendSql:
     messages changed. Driver errors come out as SQLAlchemy's (`IntegrityError` for a repeated
     client_msg_id), like everywhere else in the store."""
 
-    _SESSION_COLUMNS = tuple(c.name for c in sessions.columns)
-    _MESSAGE_COLUMNS = tuple(c.name for c in messages.columns)
-
     def __init__(self, conn):
         self.conn = conn  # an aiomysql Connection, autocommit off, multi-statements on
         self._locked: dict[str, tuple] = {}  # session id -> its message columns as locked
@@ -481,32 +493,27 @@ class _MySQLSendSql:
                 results.append(await cursor.fetchall())
             return results
         except pymysql.err.Error as exc:
-            # The same exception classes (and 503 mapping) as the rest of the store; a dropped
-            # connection ("Not connected", an InterfaceError) counts as invalidated. The SQL
-            # holds the values, so the error names only its first statement's verb.
-            raise DBAPIError.instance(f"{sql.split(' ', 1)[0]} … (a send batch)", None, exc, pymysql.err.Error,
-                                      hide_parameters=True,
-                                      connection_invalidated=isinstance(exc, pymysql.err.InterfaceError)) from exc
+            # The SQL holds the values, so the error names only its first statement's verb.
+            raise _mysql_error(f"{sql.split(' ', 1)[0]} … (a send batch)", exc) from exc
 
     async def lock_sessions(self, ids: list[str]) -> dict[str, dict]:
         # The row as one JSON array: the driver parses every column's descriptor of every result
         # in Python, and 27 of them cost more than the rest of the batch's reading. (JSON keeps
         # the types: integers, strings, null.)
-        [rows] = await self._query(f"SELECT JSON_ARRAY({', '.join(self._SESSION_COLUMNS)}) FROM sessions "
+        [rows] = await self._query(f"SELECT JSON_ARRAY({', '.join(_SESSION_COLUMN_NAMES)}) FROM sessions "
                                    f"WHERE id IN {self._tuple(ids)} ORDER BY id FOR UPDATE")
         found = {}
         for (packed,) in rows:
-            row = dict(zip(self._SESSION_COLUMNS, json.loads(packed)))
+            row = dict(zip(_SESSION_COLUMN_NAMES, json.loads(packed)))
             found[row["id"]] = row
         self._locked = {sid: tuple(row[col] for col in _MESSAGE_SESSION_COLUMNS) for sid, row in found.items()}
         return found
 
     async def stored_messages(self, keys: set[tuple]) -> dict[tuple, dict]:
         [rows] = await self._query(
-            f"SELECT {', '.join(self._MESSAGE_COLUMNS)} FROM messages "
+            f"SELECT {', '.join(_MESSAGE_COLUMN_NAMES)} FROM messages "
             f"WHERE (session_id, sender_type, sender_id, client_msg_id) IN ({', '.join(map(self._tuple, keys))})")
-        found = (dict(zip(self._MESSAGE_COLUMNS, row)) for row in rows)
-        return {(m["session_id"], m["sender_type"], m["sender_id"], m["client_msg_id"]): m for m in found}
+        return _by_client_key(dict(zip(_MESSAGE_COLUMN_NAMES, row)) for row in rows)
 
     async def write(self, touched: list[dict], new_rows: list[dict], usage_rows: list[dict],
                     seq_before: dict[str, int]) -> dict[tuple[str, int], int]:
@@ -562,25 +569,21 @@ class _SQLiteSendSql:
     instead of one per statement through aiosqlite, and no SQLAlchemy work. The methods are
     coroutines only to share `Store._store_batch`; they never suspend (`_run_to_completion`)."""
 
-    _SESSION_COLUMNS = tuple(c.name for c in sessions.columns)
-    _MESSAGE_COLUMNS = tuple(c.name for c in messages.columns)
-
     def __init__(self, conn: "sqlite3.Connection"):
         self.conn = conn
 
     async def lock_sessions(self, ids: list[str]) -> dict[str, dict]:
         # (BEGIN IMMEDIATE already holds the database's write lock.)
-        rows = self.conn.execute(f"SELECT {', '.join(self._SESSION_COLUMNS)} FROM sessions "
+        rows = self.conn.execute(f"SELECT {', '.join(_SESSION_COLUMN_NAMES)} FROM sessions "
                                  f"WHERE id IN ({', '.join('?' * len(ids))})", ids).fetchall()
-        return {row[0]: dict(zip(self._SESSION_COLUMNS, row)) for row in rows}
+        return {row[0]: dict(zip(_SESSION_COLUMN_NAMES, row)) for row in rows}
 
     async def stored_messages(self, keys: set[tuple]) -> dict[tuple, dict]:
         rows = self.conn.execute(
-            f"SELECT {', '.join(self._MESSAGE_COLUMNS)} FROM messages WHERE "
+            f"SELECT {', '.join(_MESSAGE_COLUMN_NAMES)} FROM messages WHERE "
             f"(session_id, sender_type, sender_id, client_msg_id) IN (VALUES {', '.join(['(?, ?, ?, ?)'] * len(keys))})",
             [value for key in keys for value in key]).fetchall()
-        found = (dict(zip(self._MESSAGE_COLUMNS, row)) for row in rows)
-        return {(m["session_id"], m["sender_type"], m["sender_id"], m["client_msg_id"]): m for m in found}
+        return _by_client_key(dict(zip(_MESSAGE_COLUMN_NAMES, row)) for row in rows)
 
     async def write(self, touched: list[dict], new_rows: list[dict], usage_rows: list[dict],
                     seq_before: dict[str, int]) -> dict[tuple[str, int], int]:
@@ -630,7 +633,7 @@ class _SendWriter:
 
     def __init__(self, store: "Store"):
         self.store = store
-        self._idle: list[Any] = []
+        self._idle: list[Any] = []  # MySQL: aiomysql connections between batches
         self._conn_loop: asyncio.AbstractEventLoop | None = None
         # SQLite: the batches' own connection, used only in the one thread that runs them.
         self._sqlite_thread: ThreadPoolExecutor | None = None
@@ -642,7 +645,7 @@ class _SendWriter:
     async def close(self) -> None:
         await self.batcher.wait_idle()
         while self._idle:
-            await self._discard(self._idle.pop())
+            self._idle.pop().close()
         thread, self._sqlite_thread = self._sqlite_thread, None
         if thread is not None:
             await asyncio.get_running_loop().run_in_executor(thread, self._sqlite_close)
@@ -697,8 +700,9 @@ class _SendWriter:
             try:
                 outcomes = await store._store_batch(_MySQLSendSql(conn), requests, check_duplicates=check_duplicates)
             except BaseException:
-                # Its state is unknown after a failure: later batches start on a new connection.
-                await self._discard(conn)
+                # Its state is unknown after a failure: later batches start on a new connection
+                # (closing the socket ends, so rolls back, its transaction).
+                conn.close()
                 raise
             self._idle.append(conn)
             return outcomes
@@ -732,27 +736,14 @@ class _SendWriter:
             self._sqlite_conn = None
 
     async def _connect(self) -> Any:
-        store = self.store
         import aiomysql
+        import pymysql
         from pymysql.constants import CLIENT
 
         try:
-            return await aiomysql.connect(**store.driver_connect_args(client_flag=CLIENT.MULTI_STATEMENTS))
-        except Exception as exc:
-            import pymysql
-            if isinstance(exc, pymysql.err.Error):
-                raise DBAPIError.instance(None, None, exc, pymysql.err.Error) from exc
-            raise
-
-    @staticmethod
-    async def _discard(conn: Any) -> None:
-        if isinstance(conn, AsyncConnection):
-            try:
-                await conn.close()
-            except (DBAPIError, OSError, asyncio.TimeoutError):
-                await conn.invalidate()
-        else:
-            conn.close()  # a driver connection: closing the socket ends (rolls back) its transaction
+            return await aiomysql.connect(**self.store.driver_connect_args(client_flag=CLIENT.MULTI_STATEMENTS))
+        except pymysql.err.Error as exc:
+            raise _mysql_error(None, exc) from exc
 
     async def _existing_or_error(self, request: SendRequest) -> Any:
         if request.client_msg_id:
