@@ -100,7 +100,18 @@ class Bus:
     def publish_nowait(self, event: Event) -> "asyncio.Future[None] | None":
         """Deliver to this worker's listeners now, and start publishing to the other workers: the
         Future says when the channel has it (None: there are no others). No task per event."""
+        future = self.send_to_others(event)
+        self._deliver(event)
+        return future
+
+    def send_to_others(self, event: Event) -> "asyncio.Future[None] | None":
+        """Start publishing to the other workers only (this worker's listeners get the event from
+        `deliver_here`): the Future says when the channel has it; None when there are no others."""
         raise NotImplementedError
+
+    def deliver_here(self, event: Event) -> None:
+        """Hand the event to this worker's listeners (what the other workers get from the channel)."""
+        self._deliver(event)
 
 
 def _log_listener_failure(event_type: str, task: asyncio.Task) -> None:
@@ -111,8 +122,8 @@ def _log_listener_failure(event_type: str, task: asyncio.Task) -> None:
 class MemoryBus(Bus):
     """One process: publishing is delivering."""
 
-    def publish_nowait(self, event: Event) -> None:
-        self._deliver(event)
+    def send_to_others(self, event: Event) -> None:
+        return None
 
 
 def make_redis(url: str, *, max_connections: int = REDIS_POOL_SIZE) -> aioredis.Redis:
@@ -139,8 +150,9 @@ class RedisBus(Bus):
         self._task: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
         self._closing = False
+        # (Its callers already hand over a loop step's events together: no extra step to gather more.)
         self.publisher: Batcher[str, None] = Batcher(self._publish_batch, max_batch=MAX_PUBLISH_BATCH,
-                                                      name="redis-bus-publisher")
+                                                      name="redis-bus-publisher", gather_ready=False)
         # Starts every payload this bus publishes: its own events are skipped when they come back.
         self.source_id = uuid.uuid4().hex[:SOURCE_ID_CHARS]
 
@@ -164,14 +176,13 @@ class RedisBus(Bus):
         if not self._subscribed.is_set():
             raise BusUnavailable("not subscribed to the event channel")
 
-    def publish_nowait(self, event: Event) -> "asyncio.Future[None]":
+    def send_to_others(self, event: Event) -> "asyncio.Future[None]":
         """Events published meanwhile go to the channel together, in the order they were made.
 
         A channel message: this bus's source id, then per event two lines: the event without its
         data (JSON) and the frame as sockets get it (JSON has no raw newline). One PUBLISH per
         batch, one message for each subscriber to read, and no worker serializes a frame again."""
         route = json.dumps(event.route(), separators=(",", ":"))
-        self._deliver(event)
         return self.publisher.enqueue(f"{route}\n{event.frame_json()}")
 
     def _decode(self, payload: bytes) -> list[Event]:

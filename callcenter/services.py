@@ -133,25 +133,27 @@ class ChatService:
     async def publish(self, *evts: events.Event) -> None:
         """Tell everyone, after the commit, without waiting for the bus: the caller (a socket's
         next frame, the HTTP answer) goes on while Redis takes the event. Events go out in the
-        order they were published, right after the caller's current step (so a sender's ack goes
-        out before the echo of its message). A bus outage only delays delivery: clients resume
-        from the store, so the request still succeeds. (Async for the callers' sake; it never waits.)"""
+        order they were published. The other workers' copy leaves at once; this worker's sockets
+        get theirs right after the caller's current step (so a sender's ack goes out before the
+        echo of its message). A bus outage only delays delivery: clients resume from the store,
+        so the request still succeeds. (Async for the callers' sake; it never waits.)"""
         now = time.time()
         for event in evts:
             event.meta.setdefault("published_at", now)
-        if not self._outbox:
-            asyncio.get_running_loop().call_soon(self._flush_outbox)
-        self._outbox.extend(evts)
-
-    def _flush_outbox(self) -> None:
-        batch, self._outbox = self._outbox, []
-        for event in batch:
-            future = self.bus.publish_nowait(event)
+            future = self.bus.send_to_others(event)
             if future is None:
                 self._published(event.type)
             else:
                 self._publishing.add(future)
                 future.add_done_callback(partial(self._on_published, event.type))
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._deliver_outbox)
+        self._outbox.extend(evts)
+
+    def _deliver_outbox(self) -> None:
+        batch, self._outbox = self._outbox, []
+        for event in batch:
+            self.bus.deliver_here(event)
 
     def _on_published(self, event_type: str, future: asyncio.Future) -> None:
         self._publishing.discard(future)

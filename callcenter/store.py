@@ -618,17 +618,20 @@ MAX_SEND_BATCH = 256
 SQLITE_BUSY_TIMEOUT_SECS = 30
 # Above every seq: `before_seq=MAX_SEQ` asks for a session's last messages.
 MAX_SEQ = 2**31 - 1
-SEND_BATCHES_IN_FLIGHT = 2
+# One batch at a time: what queues meanwhile is the next batch. (Two in flight, one taking its
+# locks while the other's commit syncs, cost more queries and CPU than it saved once a batch
+# was two round trips: higher p99 at every rate, see docs/BENCHMARKS.md.)
+SEND_BATCHES_IN_FLIGHT = 1
 
 
 class _SendWriter:
     """Group commit of this worker's sends (through a `Batcher`): one transaction per batch.
 
-    Each sender is answered only after its batch commits, so store-before-publish holds. On
-    MySQL two batches may be in flight, so one can take its locks and write while the other's
-    commit waits on the disk (a session in both waits for the first: its row lock keeps seqs in
-    order). Batches run on connections of their own, which saves the pool's ping and reset
-    round trips; on MySQL these are driver connections with multi-statements on (`_MySQLSendSql`).
+    Each sender is answered only after its batch commits, so store-before-publish holds.
+    `SEND_BATCHES_IN_FLIGHT` batches may run at once (a session in two waits for the first: its
+    row lock keeps seqs in order). Batches run on connections of their own, which saves the
+    pool's ping and reset round trips; on MySQL these are driver connections with
+    multi-statements on (`_MySQLSendSql`), which the health check's ping uses too.
     """
 
     def __init__(self, store: "Store"):
@@ -704,8 +707,41 @@ class _SendWriter:
                 # (closing the socket ends, so rolls back, its transaction).
                 conn.close()
                 raise
-            self._idle.append(conn)
+            self._keep(conn)
             return outcomes
+
+    async def ping(self) -> None:
+        """COM_PING on a kept connection (MySQL). One the server dropped meanwhile is replaced once
+        (as sends do); a database that is not there raises StoreUnavailable."""
+        import pymysql
+
+        async with self.store._write_turn():
+            loop = asyncio.get_running_loop()
+            if self._conn_loop is not loop:
+                self._idle, self._conn_loop = [], loop
+            for attempt in range(2):
+                reused = bool(self._idle)
+                conn = self._idle.pop() if reused else await self._connect()
+                try:
+                    await conn.ping(reconnect=False)
+                except pymysql.err.Error as exc:
+                    conn.close()
+                    if reused and attempt == 0:
+                        continue
+                    raise _mysql_error("ping", exc) from exc
+                except BaseException:
+                    conn.close()
+                    raise
+                self._keep(conn)
+                return
+
+    def _keep(self, conn) -> None:
+        """Back to the idle connections, unless as many as batches and a health check can use are
+        idle already."""
+        if len(self._idle) < SEND_BATCHES_IN_FLIGHT + 1:
+            self._idle.append(conn)
+        else:
+            conn.close()
 
     def _sqlite_batch(self, requests: list[SendRequest], check_duplicates: bool) -> list[Any]:
         """One batch as one transaction, in the SQLite writer thread."""
@@ -823,6 +859,12 @@ class Store:
                 yield
 
     async def ping(self) -> None:
+        """One round trip to the database (health checks). On MySQL on a connection of the send
+        writer's: the path messages take, and a COM_PING without the pool's checkout and
+        reset-on-return round trips."""
+        if not self.is_sqlite:
+            await self._writer.ping()
+            return
         async with self._read() as conn:
             await conn.execute(sa.text("SELECT 1"))
 

@@ -313,6 +313,29 @@ async def test_a_send_connection_the_server_dropped_is_replaced(mysql_database_u
         await store.close()
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_the_health_ping_shares_the_send_connections_and_replaces_a_dropped_one(mysql_database_url):
+    """`Store.ping` (GET /healthz) is a COM_PING on a connection the sends keep: one the server
+    killed is replaced without a failed check, and a burst of checks keeps no more connections
+    than sends use."""
+    store = Store(mysql_database_url)
+    try:
+        await store.ping()
+        kept = [conn.thread_id() for conn in store._writer._idle]
+        assert len(kept) == 1
+        async with store.engine.connect() as conn:
+            await conn.exec_driver_sql(f"KILL CONNECTION {int(kept[0])}")
+        await store.ping()
+        assert [conn.thread_id() for conn in store._writer._idle] != kept
+        await gather_all(*(store.ping() for _ in range(20)))
+        assert 1 <= len(store._writer._idle) <= store_module.SEND_BATCHES_IN_FLIGHT + 1
+        tenant_id = await new_tenant(store)
+        session_id = await new_session(store, tenant_id)
+        assert (await send(store, tenant_id, session_id, "after the pings")).message["seq"] == 1
+    finally:
+        await store.close()
+
+
 @pytest.mark.gen_test(timeout=30)
 async def test_sends_store_hostile_text_verbatim(store):
     """Quotes, backslashes, NUL, format markers and SQL in every text a send writes (on MySQL the
