@@ -24,6 +24,8 @@ from .store import Store
 
 STATIC_DIR = resource_dir("static")
 TEMPLATE_DIR = resource_dir("templates")
+# How long closing the services waits for the background work sockets left (hub and presence updates).
+SPAWNED_TASKS_GRACE_SECS = 5.0
 
 access_log = logging.getLogger("callcenter.access")
 
@@ -51,12 +53,21 @@ class Services:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _wait_spawned(self) -> None:
+        loop = asyncio.get_running_loop()
+        pending = [t for t in self._tasks if not t.done() and t.get_loop() is loop]
+        if pending:
+            await asyncio.wait(pending, timeout=SPAWNED_TASKS_GRACE_SECS)
+
     async def start(self) -> None:
         await self.bus.start()
         await self.hub.start()
         await self.ai.start()
 
     async def close(self) -> None:
+        # Sockets that closed just before (their hub and presence bookkeeping) finish while the
+        # store and Redis are still there, rather than failing against closed clients.
+        await self._wait_spawned()
         await self.ai.close()
         await self.chat.wait_published()
         await self.hub.close()

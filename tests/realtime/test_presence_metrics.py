@@ -1,8 +1,10 @@
 """Presence (agents online/away/offline, visitors online/offline) and /metrics, on both backends."""
+import asyncio
 import time
 
 import pytest
 
+from callcenter.app import create_services
 from callcenter.bus import make_redis
 from callcenter.presence import PRESENCE_TTL_SECS, RedisPresence
 from tests.wsclient import WsClient
@@ -106,3 +108,22 @@ async def test_redis_presence_is_written_again_after_redis_lost_its_data(redis_s
         assert await b.status("t1", "v:s9") == "online" and await b.agents("t1") == {"a:7": "online"}
     finally:
         await redis.aclose()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_closing_the_services_lets_closed_sockets_finish_their_bookkeeping(config):
+    """A socket that closes just before shutdown updates the hub and presence in the background;
+    closing the services waits for that (bounded) instead of closing Redis and the store under it."""
+    svc = create_services(config)
+    await svc.start()
+    finished = []
+
+    async def late_bookkeeping() -> None:
+        await asyncio.sleep(0.05)
+        await svc.store.ping()
+        await svc.bus.ping()
+        finished.append(True)
+
+    svc.spawn(late_bookkeeping())
+    await svc.close()
+    assert finished == [True]
