@@ -679,7 +679,7 @@ class _SendWriter:
 
     async def _store_with_retries(self, requests: list[SendRequest], *, check_duplicates: bool = True) -> list[Any]:
         for attempt in range(TRANSIENT_RETRIES + 1):
-            reused = bool(self._idle) and self._conn_loop is asyncio.get_running_loop()
+            reused = self._has_kept_connection()
             try:
                 return await self._store_once(requests, check_duplicates)
             except StoreUnavailable as exc:
@@ -697,18 +697,8 @@ class _SendWriter:
                 if self._sqlite_thread is None:
                     self._sqlite_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-sends")
                 return await loop.run_in_executor(self._sqlite_thread, self._sqlite_batch, requests, check_duplicates)
-            if self._conn_loop is not loop:
-                self._idle, self._conn_loop = [], loop  # connections of an event loop that has ended
-            conn = self._idle.pop() if self._idle else await self._connect()
-            try:
-                outcomes = await store._store_batch(_MySQLSendSql(conn), requests, check_duplicates=check_duplicates)
-            except BaseException:
-                # Its state is unknown after a failure: later batches start on a new connection
-                # (closing the socket ends, so rolls back, its transaction).
-                conn.close()
-                raise
-            self._keep(conn)
-            return outcomes
+            async with self._connection() as conn:
+                return await store._store_batch(_MySQLSendSql(conn), requests, check_duplicates=check_duplicates)
 
     async def ping(self) -> None:
         """COM_PING on a kept connection (MySQL). One the server dropped meanwhile is replaced once
@@ -716,24 +706,34 @@ class _SendWriter:
         import pymysql
 
         async with self.store._write_turn():
-            loop = asyncio.get_running_loop()
-            if self._conn_loop is not loop:
-                self._idle, self._conn_loop = [], loop
             for attempt in range(2):
-                reused = bool(self._idle)
-                conn = self._idle.pop() if reused else await self._connect()
+                reused = self._has_kept_connection()
                 try:
-                    await conn.ping(reconnect=False)
+                    async with self._connection() as conn:
+                        await conn.ping(reconnect=False)
+                    return
                 except pymysql.err.Error as exc:
-                    conn.close()
-                    if reused and attempt == 0:
-                        continue
-                    raise _mysql_error("ping", exc) from exc
-                except BaseException:
-                    conn.close()
-                    raise
-                self._keep(conn)
-                return
+                    if not (reused and attempt == 0):
+                        raise _mysql_error("ping", exc) from exc
+
+    def _has_kept_connection(self) -> bool:
+        return bool(self._idle) and self._conn_loop is asyncio.get_running_loop()
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A kept driver connection (MySQL), or a new one, for one batch or ping: kept again after
+        it, closed after a failure (its state is unknown then; closing the socket ends, so rolls
+        back, its transaction)."""
+        loop = asyncio.get_running_loop()
+        if self._conn_loop is not loop:
+            self._idle, self._conn_loop = [], loop  # connections of an event loop that has ended
+        conn = self._idle.pop() if self._idle else await self._connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        self._keep(conn)
 
     def _keep(self, conn) -> None:
         """Back to the idle connections, unless as many as batches and a health check can use are
