@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from .batching import Batcher
 from .errors import Conflict, NotFound, RateLimited, Unavailable
+from .mysql_wire import WireConnection
 
 metadata = sa.MetaData()
 
@@ -466,7 +467,7 @@ class _MySQLSendSql:
     client_msg_id), like everywhere else in the store."""
 
     def __init__(self, conn):
-        self.conn = conn  # an aiomysql Connection, autocommit off, multi-statements on
+        self.conn = conn  # a WireConnection, autocommit off, multi-statements on
         self._locked: dict[str, tuple] = {}  # session id -> its message columns as locked
 
     def _literal(self, value: Any) -> str:
@@ -486,12 +487,7 @@ class _MySQLSendSql:
         import pymysql
 
         try:
-            cursor = await self.conn.cursor()
-            await cursor.execute(sql)
-            results = [await cursor.fetchall()]
-            while await cursor.nextset():
-                results.append(await cursor.fetchall())
-            return results
+            return await self.conn.query(sql)
         except pymysql.err.Error as exc:
             # The SQL holds the values, so the error names only its first statement's verb.
             raise _mysql_error(f"{sql.split(' ', 1)[0]} … (a send batch)", exc) from exc
@@ -630,13 +626,14 @@ class _SendWriter:
     Each sender is answered only after its batch commits, so store-before-publish holds.
     `SEND_BATCHES_IN_FLIGHT` batches may run at once (a session in two waits for the first: its
     row lock keeps seqs in order). Batches run on connections of their own, which saves the
-    pool's ping and reset round trips; on MySQL these are driver connections with
-    multi-statements on (`_MySQLSendSql`), which the health check's ping uses too.
+    pool's ping and reset round trips; on MySQL these are lean driver connections
+    (`WireConnection`) with multi-statements on (`_MySQLSendSql`), which the health check's ping
+    uses too.
     """
 
     def __init__(self, store: "Store"):
         self.store = store
-        self._idle: list[Any] = []  # MySQL: aiomysql connections between batches
+        self._idle: list[WireConnection] = []  # MySQL: connections between batches
         self._conn_loop: asyncio.AbstractEventLoop | None = None
         # SQLite: the batches' own connection, used only in the one thread that runs them.
         self._sqlite_thread: ThreadPoolExecutor | None = None
@@ -710,7 +707,7 @@ class _SendWriter:
                 reused = self._has_kept_connection()
                 try:
                     async with self._connection() as conn:
-                        await conn.ping(reconnect=False)
+                        await conn.ping()
                     return
                 except pymysql.err.Error as exc:
                     if not (reused and attempt == 0):
@@ -771,13 +768,12 @@ class _SendWriter:
             self._sqlite_conn.close()
             self._sqlite_conn = None
 
-    async def _connect(self) -> Any:
-        import aiomysql
+    async def _connect(self) -> WireConnection:
         import pymysql
         from pymysql.constants import CLIENT
 
         try:
-            return await aiomysql.connect(**self.store.driver_connect_args(client_flag=CLIENT.MULTI_STATEMENTS))
+            return await WireConnection.connect(**self.store.driver_connect_args(client_flag=CLIENT.MULTI_STATEMENTS))
         except pymysql.err.Error as exc:
             raise _mysql_error(None, exc) from exc
 
