@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from typing import Annotated, Literal
@@ -26,10 +27,17 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def iso(ms: int | None) -> str | None:
+    """Epoch milliseconds as ISO 8601 UTC with milliseconds ("2026-11-26T04:05:06.789Z")."""
     if ms is None:
         return None
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+    seconds, millis = divmod(int(ms), 1000)
+    # (Every event formats a few of these; the second's part repeats from message to message.)
+    return f"{_iso_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_second(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class Body(BaseModel):
