@@ -1564,7 +1564,76 @@ def machine_info() -> dict:
         r.close()
     except Exception:
         pass
+    info["calibration"] = calibration()
     return info
+
+
+def cross_cpu_wakeup(pings: int = 400, gap_secs: float = 0.002) -> dict:
+    """Round trips between two processes pinned to different CPUs, the other one idle in between
+    (as every hop of a message finds its next process): what waking an idle CPU costs here. On
+    some VMs this alone is a millisecond at p99."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"):
+        return {}
+    parent_end, child_end = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the echoing side
+        try:
+            parent_end.close()
+            os.sched_setaffinity(0, {1})
+            while data := child_end.recv(16):
+                child_end.send(data)
+        finally:
+            os._exit(0)
+    child_end.close()
+    before = os.sched_getaffinity(0)
+    took = []
+    try:
+        os.sched_setaffinity(0, {0})
+        for _ in range(pings):
+            started = time.perf_counter()
+            parent_end.send(b"x")
+            parent_end.recv(16)
+            took.append((time.perf_counter() - started) * 1e6)
+            time.sleep(gap_secs)
+    finally:
+        os.sched_setaffinity(0, before)
+        parent_end.close()
+        os.waitpid(pid, 0)
+    took.sort()
+    return {"wakeup_rtt_us_p50": round(took[len(took) // 2]), "wakeup_rtt_us_p99": round(took[int(len(took) * .99)])}
+
+
+def calibration() -> dict:
+    """How fast this machine is right now, to compare runs across machines (VMs of the same name
+    differ by 2x and more, and a busy host shows as a wide spread): a pure-Python loop of a million
+    additions (best and median of 7), a round trip to an idle CPU (`cross_cpu_wakeup`) and a MariaDB
+    `SELECT 1` round trip (median of 500)."""
+    out: dict = {}
+    loops = []
+    for _ in range(7):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        loops.append((time.perf_counter() - started) * 1000)
+    loops.sort()
+    out["python_loop_1m_ms_best"], out["python_loop_1m_ms_median"] = round(loops[0], 1), round(loops[3], 1)
+    out.update(cross_cpu_wakeup())
+    try:
+        import pymysql
+        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER)
+        took = []
+        with conn.cursor() as cur:
+            for _ in range(500):
+                started = time.perf_counter()
+                cur.execute("SELECT 1")
+                cur.fetchall()
+                took.append((time.perf_counter() - started) * 1e6)
+        conn.close()
+        out["mariadb_select1_us_median"] = round(sorted(took)[250])
+    except Exception:
+        pass
+    return out
 
 
 def ms(v) -> str:
