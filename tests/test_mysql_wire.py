@@ -5,8 +5,10 @@ the server refuses packets that large)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import decimal
+from typing import AsyncIterator
 
 import aiomysql
 import pymysql
@@ -26,8 +28,14 @@ def connect_args(mysql_database_url):
     return Store(mysql_database_url).driver_connect_args()
 
 
-async def wire(connect_args) -> WireConnection:
-    return await WireConnection.connect(**connect_args)
+@contextlib.asynccontextmanager
+async def wire(connect_args) -> AsyncIterator[WireConnection]:
+    """An open WireConnection, closed afterwards."""
+    conn = await WireConnection.connect(**connect_args)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -35,54 +43,46 @@ async def test_results_match_aiomysql(connect_args):
     sql = ("SELECT 1, -9223372036854775808, NULL, 'é', CAST(x'00ff' AS BINARY), 1.50, 2.5e0, "
            "TIMESTAMP'2026-11-26 04:05:06', JSON_ARRAY(1, 'a', NULL), REPEAT('x', 300); "
            "DO 1; SELECT 2 UNION ALL SELECT 3; SELECT 'none' FROM DUAL WHERE 1 = 0")
-    conn = await wire(connect_args)
-    reference = await aiomysql.connect(**connect_args)
-    try:
-        got = await conn.query(sql)
-        cursor = await reference.cursor()
-        await cursor.execute(sql)
-        expected = [list(await cursor.fetchall())]
-        while await cursor.nextset():
-            expected.append(list(await cursor.fetchall()))
-        assert got == expected
-        first = got[0][0]
-        assert first[:5] == (1, -9223372036854775808, None, "é", b"\x00\xff")
-        assert isinstance(first[5], decimal.Decimal) and isinstance(first[7], dt.datetime)
-        assert got[1:] == [[], [(2,), (3,)], []]
-    finally:
-        conn.close()
-        reference.close()
+    async with wire(connect_args) as conn:
+        reference = await aiomysql.connect(**connect_args)
+        try:
+            got = await conn.query(sql)
+            cursor = await reference.cursor()
+            await cursor.execute(sql)
+            expected = [list(await cursor.fetchall())]
+            while await cursor.nextset():
+                expected.append(list(await cursor.fetchall()))
+            assert got == expected
+            first = got[0][0]
+            assert first[:5] == (1, -9223372036854775808, None, "é", b"\x00\xff")
+            assert isinstance(first[5], decimal.Decimal) and isinstance(first[7], dt.datetime)
+            assert got[1:] == [[], [(2,), (3,)], []]
+        finally:
+            reference.close()
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_hostile_text_round_trips(connect_args):
-    conn = await wire(connect_args)
-    try:
+    async with wire(connect_args) as conn:
         literals = ", ".join(f"'{conn.escape_string(text)}'" for text in HOSTILE_TEXTS)
         assert await conn.query(f"SELECT {literals}") == [[tuple(HOSTILE_TEXTS)]]
-    finally:
-        conn.close()
 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_large_result_arriving_in_pieces(connect_args):
     """Thousands of rows and a 3 MB value: the response comes in many reads."""
-    conn = await wire(connect_args)
-    try:
+    async with wire(connect_args) as conn:
         [rows] = await conn.query("SELECT seq, REPEAT('ab', seq % 50) FROM seq_1_to_5000")
         assert len(rows) == 5000
         assert rows[-1] == (5000, "")
         assert rows[48] == (49, "ab" * 49)
         [[(big,)]] = await conn.query("SELECT REPEAT('é', 1500000)")
         assert big == "é" * 1_500_000
-    finally:
-        conn.close()
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_failing_statement_stops_the_query_and_leaves_the_connection_usable(connect_args):
-    conn = await wire(connect_args)
-    try:
+    async with wire(connect_args) as conn:
         with pytest.raises(pymysql.err.ProgrammingError) as failed:
             await conn.query("SELECT 1; SELECT * FROM no_such_table; SELECT 3")
         assert failed.value.args[0] == 1146
@@ -90,34 +90,30 @@ async def test_a_failing_statement_stops_the_query_and_leaves_the_connection_usa
             await conn.query("CREATE TEMPORARY TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (1)")
         assert await conn.query("SELECT COUNT(*) FROM t; SELECT 4") == [[(0,)], [(4,)]]
         await conn.ping()
-    finally:
-        conn.close()
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_connection_the_server_killed_fails_with_a_connection_error(connect_args):
-    conn = await wire(connect_args)
-    admin = await aiomysql.connect(**connect_args)
-    try:
-        async with admin.cursor() as cursor:
-            await cursor.execute(f"KILL CONNECTION {conn.thread_id()}")
-        with pytest.raises(pymysql.err.OperationalError) as failed:
-            for _ in range(50):  # (the close reaches us a moment after KILL returns)
-                await conn.ping()
-                await asyncio.sleep(0.05)
-        assert failed.value.args[0] == 2013
-        assert conn.closed
-    finally:
-        conn.close()
-        admin.close()
+    async with wire(connect_args) as conn:
+        admin = await aiomysql.connect(**connect_args)
+        try:
+            async with admin.cursor() as cursor:
+                await cursor.execute(f"KILL CONNECTION {conn.thread_id()}")
+            with pytest.raises(pymysql.err.OperationalError) as failed:
+                for _ in range(50):  # (the close reaches us a moment after KILL returns)
+                    await conn.ping()
+                    await asyncio.sleep(0.05)
+            assert failed.value.args[0] == 2013
+            assert conn.closed
+        finally:
+            admin.close()
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_cancelled_query_leaves_a_connection_that_refuses_more(connect_args):
     """Its answer comes later, unasked: the next command fails (the send writer then closes it)
     rather than reading that answer as its own."""
-    conn = await wire(connect_args)
-    try:
+    async with wire(connect_args) as conn:
         task = asyncio.ensure_future(conn.query("SELECT SLEEP(0.2)"))
         await asyncio.sleep(0.05)
         task.cancel()
@@ -126,8 +122,6 @@ async def test_a_cancelled_query_leaves_a_connection_that_refuses_more(connect_a
         await asyncio.sleep(0.4)
         with pytest.raises(pymysql.err.OperationalError):
             await conn.query("SELECT 1")
-    finally:
-        conn.close()
 
 
 class _Transport:
