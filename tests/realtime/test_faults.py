@@ -160,6 +160,30 @@ async def test_dead_peer_found_by_heartbeat(api, http_port, services, tenant_fac
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_each_socket_is_pinged_once_per_heartbeat_interval(http_server, base_url, services, tenant_factory, monkeypatch):
+    """However few sockets a worker holds, a round of heartbeats lasts the interval: a socket is
+    not pinged more often than that (it was every 10 ms with two sockets)."""
+    pings: dict[str, int] = {}
+    heartbeat = connection_module.Connection.heartbeat
+
+    def counted(conn, now, timeout_secs):
+        pings[conn.id] = pings.get(conn.id, 0) + 1
+        heartbeat(conn, now, timeout_secs)
+
+    monkeypatch.setattr(connection_module.Connection, "heartbeat", counted)
+    tenant = await tenant_factory()
+    clients = [await WsClient.connect(base_url, tenant.agent.token) for _ in range(3)]
+    services.config.heartbeat_interval_secs = 0.25
+    assert await wait_until(lambda: len(pings) == 3 and min(pings.values()) >= 2)
+    pings.clear()
+    await asyncio.sleep(1.5)  # six intervals
+    assert len(pings) == 3 and all(3 <= count <= 8 for count in pings.values()), pings
+    assert all(client.close_code is None for client in clients)  # the pongs came back in time
+    for client in clients:
+        client.close()
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_no_auth_frame_in_time_and_frame_flood(http_server, base_url, services, tenant_factory, monkeypatch):
     monkeypatch.setattr(connection_module, "AUTH_TIMEOUT_SECS", 0.3)
     silent = await WsClient.connect(base_url)
