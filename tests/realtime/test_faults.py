@@ -171,9 +171,10 @@ async def test_each_socket_is_pinged_once_per_heartbeat_interval(http_server, ba
         heartbeat(conn, now, timeout_secs)
 
     monkeypatch.setattr(connection_module.Connection, "heartbeat", counted)
+    # (Before the sockets: a round planned with the default interval would last 20 s.)
+    services.config.heartbeat_interval_secs = 0.25
     tenant = await tenant_factory()
     clients = [await WsClient.connect(base_url, tenant.agent.token) for _ in range(3)]
-    services.config.heartbeat_interval_secs = 0.25
     assert await wait_until(lambda: len(pings) == 3 and min(pings.values()) >= 2)
     pings.clear()
     await asyncio.sleep(1.5)  # six intervals
