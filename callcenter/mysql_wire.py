@@ -112,9 +112,11 @@ class _ResponseReader(asyncio.Protocol):
 
     async def command(self, command: int, argument: bytes = b"") -> list[list[tuple]]:
         if self.lost is not None:
-            raise self.lost
+            raise pymysql.err.OperationalError(*self.lost.args)
         if self._stray or self._buffer:
-            # Something the server said unasked (it usually closes at once after): not a state to guess in.
+            # Something the server said unasked (it usually closes at once after), or the answer to a
+            # cancelled command: not a state to guess in. The connection is done.
+            self.transport.close()
             raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server: unexpected data")
         if self._waiter is not None:
             raise pymysql.err.InterfaceError(0, "a command is already running on this connection")

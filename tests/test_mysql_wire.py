@@ -18,6 +18,8 @@ from callcenter import mysql_wire
 from callcenter.mysql_wire import MAX_PACKET_PAYLOAD, WireConnection, _ResponseReader
 from callcenter.store import Store
 
+from .helpers import wait_until
+
 HOSTILE_TEXTS = ["it's", 'say "hi"', "back\\slash", "\\'; DROP TABLE sessions; --", "emoji 😀 and é",
                  "tab\tnew\nline", "percent %s %(x)s", "\x00nul"]
 
@@ -111,8 +113,8 @@ async def test_a_connection_the_server_killed_fails_with_a_connection_error(conn
 
 @pytest.mark.gen_test(timeout=30)
 async def test_a_cancelled_query_leaves_a_connection_that_refuses_more(connect_args):
-    """Its answer comes later, unasked: the next command fails (the send writer then closes it)
-    rather than reading that answer as its own."""
+    """Its answer comes later, unasked: the next command fails and closes the connection rather
+    than reading that answer as its own."""
     async with wire(connect_args) as conn:
         task = asyncio.ensure_future(conn.query("SELECT SLEEP(0.2)"))
         await asyncio.sleep(0.05)
@@ -122,6 +124,7 @@ async def test_a_cancelled_query_leaves_a_connection_that_refuses_more(connect_a
         await asyncio.sleep(0.4)
         with pytest.raises(pymysql.err.OperationalError):
             await conn.query("SELECT 1")
+        assert await wait_until(lambda: conn.closed, timeout=2)
 
 
 class _Transport:
