@@ -19,7 +19,7 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -28,7 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from .batching import Batcher
 from .errors import Conflict, NotFound, RateLimited, Unavailable
-from .mysql_wire import WireConnection
+
+if TYPE_CHECKING:  # (MySQL only: the embedded default never loads the driver)
+    from .mysql_wire import WireConnection
 
 metadata = sa.MetaData()
 
@@ -717,7 +719,7 @@ class _SendWriter:
         return bool(self._idle) and self._conn_loop is asyncio.get_running_loop()
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
+    async def _connection(self) -> AsyncIterator[WireConnection]:
         """A kept driver connection (MySQL), or a new one, for one batch or ping: kept again after
         it, closed after a failure (its state is unknown then; closing the socket ends, so rolls
         back, its transaction)."""
@@ -771,6 +773,8 @@ class _SendWriter:
     async def _connect(self) -> WireConnection:
         import pymysql
         from pymysql.constants import CLIENT
+
+        from .mysql_wire import WireConnection
 
         try:
             return await WireConnection.connect(**self.store.driver_connect_args(client_flag=CLIENT.MULTI_STATEMENTS))
