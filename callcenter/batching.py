@@ -1,4 +1,4 @@
-"""Coalescing concurrent calls into one round trip (group commit, pipelined Redis calls).
+"""Coalescing concurrent calls into one round trip (group commit of sends, rate-limit hits in one MULTI).
 
 `Batcher.submit(item)` waits for the item's own outcome. Items submitted while a
 flush is running are flushed together right after it, in submission order, up to
@@ -20,13 +20,10 @@ Flush = Callable[[list[Item]], Awaitable[list]]
 class Batcher(Generic[Item, Outcome]):
     """`concurrency` flushes may be in flight at once (each taking the next batch): for a database
     whose commits wait on the disk, a second transaction can run while the first one syncs. Keep
-    it 1 where the order between batches matters (published events). Without `gather_ready` a
-    batch starts in the first loop step after its first item, without waiting one more step for
-    the callbacks then ready (for callers that submit a step's items together anyway)."""
+    it 1 where the order between batches matters."""
 
-    def __init__(self, flush: Flush, *, max_batch: int, name: str, concurrency: int = 1, gather_ready: bool = True):
+    def __init__(self, flush: Flush, *, max_batch: int, name: str, concurrency: int = 1):
         self._flush = flush
-        self.gather_ready = gather_ready
         self.max_batch = max_batch
         self.name = name
         self.concurrency = concurrency
@@ -65,10 +62,9 @@ class Batcher(Generic[Item, Outcome]):
 
     async def _run(self) -> None:
         while self._waiting:
-            if self.gather_ready:
-                # Let the callbacks that are ready run first (frames already read, replies already
-                # in): what they submit joins this batch rather than waiting for the next one.
-                await asyncio.sleep(0)
+            # Let the callbacks that are ready run first (frames already read, replies already in):
+            # what they submit joins this batch rather than waiting for the next one.
+            await asyncio.sleep(0)
             batch = self._waiting[:self.max_batch]
             del self._waiting[:self.max_batch]
             if not batch:

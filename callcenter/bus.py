@@ -19,10 +19,9 @@ from typing import Awaitable, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .batching import Batcher
 from .events import Event
+from .redis_wire import RespConnection
 
 log = logging.getLogger("callcenter.bus")
 
@@ -140,8 +139,108 @@ def make_redis(url: str, *, max_connections: int = REDIS_POOL_SIZE) -> aioredis.
     return aioredis.Redis(connection_pool=pool)
 
 
+class _Publisher:
+    """This worker's events to the other workers' channel, on a connection of its own (`RespConnection`).
+
+    What is published in one loop step leaves as one PUBLISH right after that step (up to
+    MAX_PUBLISH_BATCH events per message), in the order it was made, without waiting for the reply
+    to the PUBLISH before it. Each event's Future says when Redis took it (BusUnavailable when it did
+    not: only the other workers missed it, their clients catch up from the store). The connection
+    is opened when first needed and again after it is lost; what is published meanwhile waits for
+    it in order."""
+
+    def __init__(self, redis: aioredis.Redis, channel: str, source_id: str):
+        self.redis = redis
+        self.channel = channel
+        self.source_id = source_id
+        self._conn: RespConnection | None = None
+        self._connecting: asyncio.Task | None = None
+        self._step: tuple[list[str], asyncio.Future] | None = None  # this step's records and their Future
+        self._backlog: list[tuple[list[bytes], asyncio.Future]] = []  # waiting for the connection
+        self._in_flight: set[asyncio.Future] = set()
+        # Told each PUBLISH's number of events (the app factory points it at a metrics histogram).
+        self.on_batch: Callable[[int], None] | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Events not written to Redis yet."""
+        step = len(self._step[0]) if self._step else 0
+        return step + sum(len(payloads) for payloads, _ in self._backlog)
+
+    def enqueue(self, record: str) -> "asyncio.Future[None]":
+        if self._step is None:
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
+            self._in_flight.add(future)
+            future.add_done_callback(self._in_flight.discard)
+            self._step = ([], future)
+            loop.call_soon(self._flush_step)
+        self._step[0].append(record)
+        return self._step[1]
+
+    async def wait_idle(self) -> None:
+        """Until every event enqueued so far was taken by Redis or failed."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.wait_idle()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _flush_step(self) -> None:
+        (records, future), self._step = self._step, None
+        payloads = []
+        for start in range(0, len(records), MAX_PUBLISH_BATCH):
+            chunk = records[start:start + MAX_PUBLISH_BATCH]
+            if self.on_batch is not None:
+                self.on_batch(len(chunk))
+            payloads.append((self.source_id + "\n".join(chunk)).encode())
+        conn = self._conn
+        if conn is not None and not conn.closed and not self._backlog:
+            self._write(conn, payloads, future)
+            return
+        self._backlog.append((payloads, future))
+        if self._connecting is None:
+            self._connecting = asyncio.get_running_loop().create_task(self._connect(), name="redis-bus-publisher")
+
+    def _write(self, conn: RespConnection, payloads: list[bytes], future: asyncio.Future) -> None:
+        replies = [conn.execute("PUBLISH", self.channel, payload) for payload in payloads]
+        reply = replies[0] if len(replies) == 1 else asyncio.gather(*replies)
+        reply.add_done_callback(partial(_settle_publish, future))
+
+    async def _connect(self) -> None:
+        try:
+            self._conn = await RespConnection.open(
+                self.redis.connection_pool, connect_timeout_secs=REDIS_CONNECT_TIMEOUT_SECS,
+                command_timeout_secs=REDIS_SOCKET_TIMEOUT_SECS)
+        except (RedisError, OSError) as exc:
+            failure = BusUnavailable(f"cannot connect to Redis: {exc}")
+            for _, future in self._backlog:
+                if not future.done():
+                    future.set_exception(failure)
+            return
+        finally:
+            self._connecting = None
+            backlog, self._backlog = self._backlog, []
+        for payloads, future in backlog:
+            self._write(self._conn, payloads, future)
+
+
+def _settle_publish(future: asyncio.Future, reply: asyncio.Future) -> None:
+    if future.done():
+        return
+    if reply.cancelled():
+        future.set_exception(BusUnavailable("publishing was cancelled"))
+    elif reply.exception() is not None:
+        future.set_exception(BusUnavailable(str(reply.exception())))
+    else:
+        future.set_result(None)
+
+
 class RedisBus(Bus):
-    """Redis pub/sub on one channel per deployment (key prefix); resubscribes by itself."""
+    """Redis pub/sub on one channel per deployment (key prefix); resubscribes by itself. The publisher
+    and the subscriber each have a connection of their own, outside the pool (`RespConnection`)."""
 
     def __init__(self, redis: aioredis.Redis, prefix: str):
         super().__init__()
@@ -150,11 +249,10 @@ class RedisBus(Bus):
         self._task: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
         self._closing = False
-        # (Its callers already hand over a loop step's events together: no extra step to gather more.)
-        self.publisher: Batcher[str, None] = Batcher(self._publish_batch, max_batch=MAX_PUBLISH_BATCH,
-                                                      name="redis-bus-publisher", gather_ready=False)
         # Starts every payload this bus publishes: its own events are skipped when they come back.
         self.source_id = uuid.uuid4().hex[:SOURCE_ID_CHARS]
+        self._source_prefix = self.source_id.encode()
+        self.publisher = _Publisher(redis, self.channel, self.source_id)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="redis-bus")
@@ -165,7 +263,7 @@ class RedisBus(Bus):
 
     async def close(self) -> None:
         self._closing = True
-        await self.publisher.wait_idle()
+        await self.publisher.close()
         await cancel_and_wait(self._task)
 
     async def ping(self) -> None:
@@ -181,32 +279,37 @@ class RedisBus(Bus):
 
         A channel message: this bus's source id, then per event two lines: the event without its
         data (JSON) and the frame as sockets get it (JSON has no raw newline). One PUBLISH per
-        batch, one message for each subscriber to read, and no worker serializes a frame again."""
+        loop step, one message for each subscriber to read, and no worker serializes a frame again."""
         route = json.dumps(event.route(), separators=(",", ":"))
         return self.publisher.enqueue(f"{route}\n{event.frame_json()}")
 
     def _decode(self, payload: bytes) -> list[Event]:
         """The events in a channel message; none for this bus's own (delivered when published)."""
-        if payload[:SOURCE_ID_CHARS] == self.source_id.encode():
+        if payload[:SOURCE_ID_CHARS] == self._source_prefix:
             return []
         lines = payload[SOURCE_ID_CHARS:].decode().split("\n")
         if len(lines) % 2:
             raise ValueError("an event is a route line and a frame line")
         return [Event.from_route(json.loads(route), frame) for route, frame in zip(lines[::2], lines[1::2])]
 
-    async def _publish_batch(self, records: list[str]) -> list[None]:
+    def _on_channel_message(self, payload: bytes) -> None:
         try:
-            await self.redis.publish(self.channel, self.source_id + "\n".join(records))
-        except RedisError as exc:
-            raise BusUnavailable(str(exc)) from exc
-        return [None] * len(records)
+            received = self._decode(payload)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("bus: dropped malformed message: %s", exc)
+            return
+        for event in received:
+            self._deliver(event)
 
     async def _run(self) -> None:
         backoff = 0.1
         while not self._closing:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            conn: RespConnection | None = None
             try:
-                await pubsub.subscribe(self.channel)
+                conn = await RespConnection.open(
+                    self.redis.connection_pool, connect_timeout_secs=REDIS_CONNECT_TIMEOUT_SECS,
+                    command_timeout_secs=REDIS_SOCKET_TIMEOUT_SECS, on_message=self._on_channel_message)
+                await conn.execute("SUBSCRIBE", self.channel)
                 self._subscribed.set()
                 if self.reconnects == 0:
                     log.info("bus: subscribed to %s", self.channel)
@@ -218,32 +321,24 @@ class RedisBus(Bus):
                         except Exception:  # one listener's failure must not stop the bus
                             log.exception("bus reconnect listener failed")
                 backoff = 0.1
-                while True:
-                    # A bounded wait returns None when idle (minutes of silence are normal) and
-                    # lets redis-py send its periodic health-check PING on this connection.
-                    message = await pubsub.get_message(timeout=SUBSCRIBER_POLL_SECS)
-                    if message is None or message.get("type") != "message":
-                        continue
-                    try:
-                        received = self._decode(message["data"])
-                    except (ValueError, TypeError, KeyError) as exc:
-                        log.warning("bus: dropped malformed message: %s", exc)
-                        continue
-                    for event in received:
-                        self._deliver(event)
+                while not conn.closed:
+                    # Minutes of silence are normal: each SUBSCRIBER_POLL_SECS a PING proves the link
+                    # (a server or link that stopped answering fails it within the command timeout).
+                    done, _ = await asyncio.wait([conn.lost], timeout=SUBSCRIBER_POLL_SECS)
+                    if not done:
+                        await conn.execute("PING")
+                raise RedisConnectionError("the subscriber's connection ended")
             except asyncio.CancelledError:
                 raise
-            except (RedisConnectionError, RedisTimeoutError, OSError, RedisError) as exc:
+            except (RedisError, OSError) as exc:
                 self._subscribed.clear()
                 self.reconnects += 1
                 log.warning("bus: connection lost (%s); resubscribing in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RESUBSCRIBE_BACKOFF_MAX_SECS)
             finally:
-                try:
-                    await pubsub.aclose()
-                except (RedisError, OSError):
-                    pass
+                if conn is not None:
+                    conn.close()
 
 
 def make_bus(redis_url: str | None, prefix: str, redis: aioredis.Redis | None = None) -> Bus:

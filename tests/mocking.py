@@ -3,7 +3,7 @@
 - TcpProxy: a loopback TCP proxy that can refuse and cut connections, to take
   "the database" away from a server and give it back without touching the real one.
 - PrivateRedis: a redis-server of the test's own on a free port, which may be
-  stopped and restarted (the shared server is never restarted).
+  stopped and restarted, or paused (hung) and resumed (the shared server is never touched).
 - FakeGemini (tests/fake_gemini.py, re-exported here): the one fake service, a local
   HTTP server speaking the Gemini REST routes the google-genai SDK calls (incl. the SSE
   streaming route), scriptable (reply text, HTTP errors, hang) and recording requests.
@@ -92,6 +92,15 @@ class PrivateRedis:
             except redis.RedisError:
                 time.sleep(0.05)
         raise RuntimeError("private redis-server did not start")
+
+    def pause(self) -> None:
+        """Hung, not gone: the process stops (SIGSTOP); its connections stay open and unanswered."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

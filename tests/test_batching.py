@@ -66,26 +66,3 @@ async def test_with_concurrency_2_a_second_batch_runs_while_the_first_waits():
     release.set()
     assert await asyncio.gather(*calls) == [0, 1, 2, 3, 4]
     await batcher.wait_idle()
-
-
-@pytest.mark.gen_test(timeout=10)
-async def test_without_gather_ready_a_batch_starts_in_the_first_step_after_its_first_item():
-    """The Redis publisher's callers hand over a step's events together: its batch takes what was
-    enqueued in that step and leaves one loop step later, not two (what is ready then waits)."""
-    for gather_ready, expected in ((True, [["a", "b"]]), (False, [["a"], ["b"]])):
-        flushed = []
-
-        async def flush(items):
-            flushed.append(list(items))
-            return list(items)
-
-        batcher = Batcher(flush, max_batch=10, name="test", gather_ready=gather_ready)
-        loop = asyncio.get_running_loop()
-        first = batcher.enqueue("a")
-        # Enqueued from a callback that is ready when the batch's task takes its first step.
-        later: list[asyncio.Future] = []
-        loop.call_soon(lambda: later.append(batcher.enqueue("b")))
-        assert await first == "a"
-        await batcher.wait_idle()
-        assert await later[0] == "b"
-        assert flushed == expected, gather_ready

@@ -1,14 +1,18 @@
-"""The Redis bus under the limits set on purpose (redis-py's defaults would bite here): a bounded
-connection pool that waits rather than raising, and a subscriber connection that may sit idle."""
+"""The Redis bus under the limits set on purpose (redis-py's defaults would bite here): publisher and
+subscriber connections of its own beside a bounded pool that waits rather than raising, a subscriber
+connection that may sit idle, and a server that stops answering."""
 import asyncio
+import time
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from callcenter import bus as bus_module
 from callcenter.bus import BusUnavailable, RedisBus, make_redis
 from callcenter.events import Event
 from callcenter.services import ChatService
 from tests.helpers import wait_until
+from tests.mocking import private_redis
 
 
 async def started_bus(redis_url: str, prefix: str, **redis_kwargs) -> tuple[RedisBus, list[Event]]:
@@ -20,35 +24,71 @@ async def started_bus(redis_url: str, prefix: str, **redis_kwargs) -> tuple[Redi
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_publish_waits_for_a_free_connection_when_the_pool_runs_dry(redis_server_url, redis_prefix,
-                                                                          monkeypatch):
-    # Two connections: the subscriber holds one for good, a slow command holds the other.
-    bus, received = await started_bus(redis_server_url, redis_prefix, max_connections=2)
+async def test_the_bus_has_connections_of_its_own_and_a_dry_pool_makes_its_users_wait(redis_server_url, redis_prefix,
+                                                                                      monkeypatch):
+    # A pool of one connection, held by a slow command: publishing and receiving go on regardless.
+    bus, received = await started_bus(redis_server_url, redis_prefix, max_connections=1)
     other, elsewhere = await started_bus(redis_server_url, redis_prefix)  # another worker's
     try:
         blocked = asyncio.ensure_future(bus.redis.blpop([redis_prefix + "never"], timeout=1))
         await asyncio.sleep(0.1)
-        await bus.publish(Event("test.event", "t1", {"n": 1}))  # waits for blpop's connection, then goes
-        assert await blocked is None
-        assert await wait_until(lambda: [e.data for e in elsewhere] == [{"n": 1}])
+        await bus.publish(Event("test.event", "t1", {"n": 1}))
+        await other.publish(Event("test.event", "t1", {"n": 2}))
+        assert not blocked.done(), "published while the pool's only connection was taken"
+        assert await wait_until(lambda: [e.data["n"] for e in elsewhere] == [1, 2])
+        assert await wait_until(lambda: [e.data["n"] for e in received] == [1, 2])
 
-        # Dry for longer than the pool's wait: a clear BusUnavailable (the send itself still succeeds
-        # upstream: clients resume from the store), and the bus works again once a connection is free.
+        # The pool's other users (rate limits, presence) wait for the free connection...
+        assert await bus.redis.get(redis_prefix + "nothing") is None
+        assert blocked.done() and await blocked is None
+        # ... and, dry for longer than the pool's wait, get a clear error rather than hanging.
         monkeypatch.setattr(bus.redis.connection_pool, "timeout", 0.2)
         blocked = asyncio.ensure_future(bus.redis.blpop([redis_prefix + "never"], timeout=1))
         await asyncio.sleep(0.1)
-        with pytest.raises(BusUnavailable):
-            await bus.publish(Event("test.event", "t1", {"n": 2}))
+        with pytest.raises(RedisConnectionError):
+            await bus.redis.get(redis_prefix + "nothing")
         await blocked
-        await bus.publish(Event("test.event", "t1", {"n": 3}))
-        assert await wait_until(lambda: [e.data["n"] for e in elsewhere] == [1, 3])
-        # This worker's own sockets got every event at once, the one Redis did not take included.
-        assert [e.data["n"] for e in received] == [1, 2, 3]
-        assert bus.reconnects == 0, "the subscriber was never disturbed"
+        assert bus.reconnects == other.reconnects == 0, "the subscribers were never disturbed"
     finally:
         for b in (bus, other):
             await b.close()
             await b.redis.aclose()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_redis_that_stops_answering_fails_publishes_in_time_and_the_bus_comes_back(redis_prefix, monkeypatch):
+    """A hung server (SIGSTOP: connections stay open, nothing answers): a publish fails with
+    BusUnavailable within the command timeout instead of waiting forever, the subscriber's PING finds
+    the dead link and it resubscribes once the server answers again; then events flow both ways."""
+    monkeypatch.setattr(bus_module, "REDIS_SOCKET_TIMEOUT_SECS", 0.5)
+    monkeypatch.setattr(bus_module, "REDIS_CONNECT_TIMEOUT_SECS", 0.5)
+    monkeypatch.setattr(bus_module, "SUBSCRIBER_POLL_SECS", 0.3)
+    with private_redis() as server:
+        one, got_one = await started_bus(server.url, redis_prefix)
+        two, got_two = await started_bus(server.url, redis_prefix)
+        try:
+            await one.publish(Event("test.event", "t1", {"n": 1}))
+            assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1])
+
+            server.pause()
+            started = time.monotonic()
+            with pytest.raises(BusUnavailable):
+                await one.publish(Event("test.event", "t1", {"n": 2}))
+            assert time.monotonic() - started < 5
+            assert [e.data["n"] for e in got_one] == [1, 2], "this worker's own sockets still got it"
+            assert await wait_until(lambda: one.reconnects > 0 and two.reconnects > 0, timeout=10)
+
+            server.resume()
+            assert await wait_until(lambda: one._subscribed.is_set() and two._subscribed.is_set(), timeout=15)
+            await one.publish(Event("test.event", "t1", {"n": 3}))
+            await two.publish(Event("test.event", "t1", {"n": 4}))
+            assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1, 3, 4])
+            assert await wait_until(lambda: [e.data["n"] for e in got_one] == [1, 2, 3, 4])
+        finally:
+            server.resume()
+            for b in (one, two):
+                await b.close()
+                await b.redis.aclose()
 
 
 @pytest.mark.gen_test(timeout=30)
