@@ -28,13 +28,24 @@ class Batcher(Generic[Item, Outcome]):
         self.name = name
         self.concurrency = concurrency
         self._waiting: list[tuple[Item, asyncio.Future]] = []
+        self._claimed: list[tuple[Item, asyncio.Future]] | None = None  # the next batch, taken early
         self._runners: set[asyncio.Task] = set()
         # Told each batch's size (the app factory points it at a metrics histogram).
         self.on_batch: Callable[[int], None] | None = None
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting)
+        return len(self._waiting) + len(self._claimed or ())
+
+    def claim_next(self) -> list[Item]:
+        """From inside a flush: the items waiting now (up to `max_batch`) become the next batch, to
+        be flushed right after this one whatever arrives meanwhile, so the flush can start work for
+        them in its own round trip. Nothing when one is claimed already (or with concurrency > 1)."""
+        if self.concurrency != 1 or self._claimed is not None or not self._waiting:
+            return []
+        self._claimed = self._waiting[:self.max_batch]
+        del self._waiting[:self.max_batch]
+        return [item for item, _ in self._claimed]
 
     async def submit(self, item: Item) -> Outcome:
         return await self.enqueue(item)
@@ -61,12 +72,15 @@ class Batcher(Generic[Item, Outcome]):
             await asyncio.shield(asyncio.gather(*runners, return_exceptions=True))
 
     async def _run(self) -> None:
-        while self._waiting:
-            # Let the callbacks that are ready run first (frames already read, replies already in):
-            # what they submit joins this batch rather than waiting for the next one.
-            await asyncio.sleep(0)
-            batch = self._waiting[:self.max_batch]
-            del self._waiting[:self.max_batch]
+        while self._waiting or self._claimed:
+            if self._claimed is not None:
+                batch, self._claimed = self._claimed, None
+            else:
+                # Let the callbacks that are ready run first (frames already read, replies already
+                # in): what they submit joins this batch rather than waiting for the next one.
+                await asyncio.sleep(0)
+                batch = self._waiting[:self.max_batch]
+                del self._waiting[:self.max_batch]
             if not batch:
                 return
             items = [item for item, _ in batch]

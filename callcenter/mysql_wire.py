@@ -213,6 +213,7 @@ class _ResponseReader(asyncio.Protocol):
         try:
             pymysql.err.raise_mysql_exception(payload)
         except pymysql.err.Error as exc:
+            exc.results_before_error = self._results  # the statements before the failing one ran
             self._waiter.set_exception(exc)
 
     def _row(self, payload: bytes) -> tuple:
@@ -260,7 +261,8 @@ class WireConnection:
 
     async def query(self, sql: str) -> list[list[tuple]]:
         """Every statement's rows (an empty list for a statement without a result set). A failing
-        statement raises PyMySQL's error for it; the statements after it did not run."""
+        statement raises PyMySQL's error for it, with the rows of the statements before it (which
+        ran) as its `results_before_error`; the statements after it did not run."""
         return await self._reader.command(COM_QUERY, sql.encode(self._opened.encoding))
 
     async def ping(self) -> None:

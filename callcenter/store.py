@@ -14,12 +14,13 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import secrets
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -31,6 +32,8 @@ from .errors import Conflict, NotFound, RateLimited, Unavailable
 
 if TYPE_CHECKING:  # (MySQL only: the embedded default never loads the driver)
     from .mysql_wire import WireConnection
+
+log = logging.getLogger("callcenter.store")
 
 metadata = sa.MetaData()
 
@@ -458,6 +461,13 @@ class _CoreSendSql:
         return {(row.session_id, row.seq): row.id for row in inserted}
 
 
+@dataclass(frozen=True)
+class _Prelocked:
+    """Session rows a send connection's open transaction has locked for the next batch."""
+    session_ids: list[str]
+    rows: dict[str, dict]
+
+
 class _MySQLSendSql:
     """A send batch's statements as driver SQL on a connection of the send writer's own (MySQL and
     MariaDB): its own transaction, and everything after the lock (session write-back, inserts, ids,
@@ -468,9 +478,15 @@ class _MySQLSendSql:
     messages changed. Driver errors come out as SQLAlchemy's (`IntegrityError` for a repeated
     client_msg_id), like everywhere else in the store."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, *, prelocked: "_Prelocked | None" = None,
+                 claim_next: Callable[[], list[str]] | None = None):
         self.conn = conn  # a WireConnection, autocommit off, multi-statements on
         self._locked: dict[str, tuple] = {}  # session id -> its message columns as locked
+        # The session rows this transaction locked already (in the previous batch's last round trip).
+        self._prelocked = prelocked
+        # The session ids of the next batch, claimed now: their lock rides on this batch's write.
+        self._claim_next = claim_next
+        self.next_locked: _Prelocked | None = None  # what the write locked for the next batch
 
     def _literal(self, value: Any) -> str:
         if value is None:
@@ -484,26 +500,46 @@ class _MySQLSendSql:
     def _tuple(self, values: Iterable[Any]) -> str:
         return "(" + ", ".join(map(self._literal, values)) + ")"
 
-    async def _query(self, sql: str) -> list[list[tuple]]:
-        """Every result set's rows (one per statement)."""
+    async def _query(self, sql: str, *, ran_before_error: int | None = None) -> list[list[tuple]]:
+        """Every result set's rows (one per statement). With `ran_before_error`: when exactly that
+        many statements ran before one failed, their rows (the failure is not this batch's: the
+        lock taken for the next one after its COMMIT), and the connection is closed, its state
+        unknown; the next batch then locks its rows itself."""
         import pymysql
 
         try:
             return await self.conn.query(sql)
         except pymysql.err.Error as exc:
+            ran = getattr(exc, "results_before_error", None)
+            if ran_before_error is not None and ran is not None and len(ran) == ran_before_error:
+                log.warning("locking the next send batch failed after this one committed: %s", exc)
+                self.conn.close()
+                return ran
             # The SQL holds the values, so the error names only its first statement's verb.
             raise _mysql_error(f"{sql.split(' ', 1)[0]} … (a send batch)", exc) from exc
 
-    async def lock_sessions(self, ids: list[str]) -> dict[str, dict]:
+    def _lock_sql(self, ids: list[str]) -> str:
         # The row as one JSON array: the driver parses every column's descriptor of every result
         # in Python, and 27 of them cost more than the rest of the batch's reading. (JSON keeps
         # the types: integers, strings, null.)
-        [rows] = await self._query(f"SELECT JSON_ARRAY({', '.join(_SESSION_COLUMN_NAMES)}) FROM sessions "
-                                   f"WHERE id IN {self._tuple(ids)} ORDER BY id FOR UPDATE")
+        return (f"SELECT JSON_ARRAY({', '.join(_SESSION_COLUMN_NAMES)}) FROM sessions "
+                f"WHERE id IN {self._tuple(ids)} ORDER BY id FOR UPDATE")
+
+    @staticmethod
+    def _found(rows: list[tuple]) -> dict[str, dict]:
         found = {}
         for (packed,) in rows:
             row = dict(zip(_SESSION_COLUMN_NAMES, json.loads(packed)))
             found[row["id"]] = row
+        return found
+
+    async def lock_sessions(self, ids: list[str]) -> dict[str, dict]:
+        prelocked, self._prelocked = self._prelocked, None
+        if prelocked is not None and prelocked.session_ids == ids:
+            found = prelocked.rows
+        else:
+            [rows] = await self._query(self._lock_sql(ids))
+            found = self._found(rows)
         self._locked = {sid: tuple(row[col] for col in _MESSAGE_SESSION_COLUMNS) for sid, row in found.items()}
         return found
 
@@ -535,7 +571,14 @@ class _MySQLSendSql:
                     f"(session_id = {self._literal(row['id'])} AND seq > {seq_before[row['id']]:d})"
                     for row in touched))
         statements.append("COMMIT")
-        results = await self._query("; ".join(statements))
+        # The batch queued behind this one: its sessions are locked (a new transaction) in this
+        # round trip, after the COMMIT, so they are read as this batch left them.
+        next_ids = sorted(set(self._claim_next())) if self._claim_next is not None else []
+        if next_ids:
+            statements.append(self._lock_sql(next_ids))
+        results = await self._query("; ".join(statements), ran_before_error=len(statements) - 1 if next_ids else None)
+        if next_ids and len(results) == len(statements):
+            self.next_locked = _Prelocked(next_ids, self._found(results.pop()))
         inserted = results[-2] if new_rows else ()
         return {(session_id, seq): message_id for message_id, session_id, seq in inserted}
 
@@ -636,6 +679,9 @@ class _SendWriter:
     def __init__(self, store: "Store"):
         self.store = store
         self._idle: list[WireConnection] = []  # MySQL: connections between batches
+        # MySQL: the connection whose open transaction holds the next batch's session locks, and
+        # those rows (taken in the previous batch's last round trip); only the next batch uses it.
+        self._next: tuple[WireConnection, _Prelocked] | None = None
         self._conn_loop: asyncio.AbstractEventLoop | None = None
         # SQLite: the batches' own connection, used only in the one thread that runs them.
         self._sqlite_thread: ThreadPoolExecutor | None = None
@@ -646,6 +692,9 @@ class _SendWriter:
 
     async def close(self) -> None:
         await self.batcher.wait_idle()
+        if self._next is not None:
+            self._next[0].close()
+            self._next = None
         while self._idle:
             self._idle.pop().close()
         thread, self._sqlite_thread = self._sqlite_thread, None
@@ -696,8 +745,20 @@ class _SendWriter:
                 if self._sqlite_thread is None:
                     self._sqlite_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-sends")
                 return await loop.run_in_executor(self._sqlite_thread, self._sqlite_batch, requests, check_duplicates)
-            async with self._connection() as conn:
-                return await store._store_batch(_MySQLSendSql(conn), requests, check_duplicates=check_duplicates)
+            reserved, self._next = self._next, None
+            if reserved is not None and reserved[0].closed:
+                reserved = None
+            async with self._connection(reserved[0] if reserved else None) as conn:
+                sql = _MySQLSendSql(conn, prelocked=reserved[1] if reserved else None,
+                                    claim_next=self._claim_next_sessions)
+                outcomes = await store._store_batch(sql, requests, check_duplicates=check_duplicates)
+                if sql.next_locked is not None:
+                    self._next = (conn, sql.next_locked)
+                return outcomes
+
+    def _claim_next_sessions(self) -> list[str]:
+        """The sessions of the batch queued behind the one being written (see `Batcher.claim_next`)."""
+        return [request.session_id for request in self.batcher.claim_next()]
 
     async def ping(self) -> None:
         """COM_PING on a kept connection (MySQL). One the server dropped meanwhile is replaced once
@@ -716,27 +777,35 @@ class _SendWriter:
                         raise _mysql_error("ping", exc) from exc
 
     def _has_kept_connection(self) -> bool:
-        return bool(self._idle) and self._conn_loop is asyncio.get_running_loop()
+        return bool(self._idle or self._next) and self._conn_loop is asyncio.get_running_loop()
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[WireConnection]:
-        """A kept driver connection (MySQL), or a new one, for one batch or ping: kept again after
-        it, closed after a failure (its state is unknown then; closing the socket ends, so rolls
-        back, its transaction)."""
+    async def _connection(self, reserved: "WireConnection | None" = None) -> AsyncIterator[WireConnection]:
+        """`reserved` (the connection holding this batch's locks), a kept driver connection (MySQL),
+        or a new one, for one batch or ping: kept again after it (unless it holds the next batch's
+        locks: `_next`), closed after a failure (its state is unknown then; closing the socket ends,
+        so rolls back, its transaction)."""
         loop = asyncio.get_running_loop()
         if self._conn_loop is not loop:
-            self._idle, self._conn_loop = [], loop  # connections of an event loop that has ended
-        conn = self._idle.pop() if self._idle else await self._connect()
+            # Connections of an event loop that has ended.
+            self._idle, self._next, self._conn_loop = [], None, loop
+        if reserved is not None:
+            conn = reserved
+        else:
+            conn = self._idle.pop() if self._idle else await self._connect()
         try:
             yield conn
         except BaseException:
             conn.close()
             raise
-        self._keep(conn)
+        if self._next is None or self._next[0] is not conn:
+            self._keep(conn)
 
     def _keep(self, conn) -> None:
-        """Back to the idle connections, unless as many as batches and a health check can use are
-        idle already."""
+        """Back to the idle connections, unless closed or as many as batches and a health check can
+        use are idle already."""
+        if conn.closed:
+            return
         if len(self._idle) < SEND_BATCHES_IN_FLIGHT + 1:
             self._idle.append(conn)
         else:

@@ -66,3 +66,40 @@ async def test_with_concurrency_2_a_second_batch_runs_while_the_first_waits():
     release.set()
     assert await asyncio.gather(*calls) == [0, 1, 2, 3, 4]
     await batcher.wait_idle()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_flush_can_claim_what_waits_as_the_next_batch():
+    """`claim_next` inside a flush: the items waiting then are the next batch, flushed right after
+    this one; what arrives later waits for the batch after that, and a second claim takes nothing."""
+    flushed: list[list[str]] = []
+    claims: list[list[str]] = []
+    arrived = asyncio.Event()
+
+    async def flush(items):
+        flushed.append(list(items))
+        if items == ["a"]:
+            await arrived.wait()
+            claims.append(batcher.claim_next())
+            claims.append(batcher.claim_next())
+            late.append(batcher.enqueue("d"))
+            assert batcher.waiting == 3
+        return list(items)
+
+    batcher = Batcher(flush, max_batch=10, name="test")
+    late: list[asyncio.Future] = []
+    first = batcher.enqueue("a")
+    await asyncio.sleep(0.01)
+    queued = [batcher.enqueue("b"), batcher.enqueue("c")]
+    arrived.set()
+    assert await asyncio.gather(first, *queued, *late) == ["a", "b", "c"]
+    assert await late[0] == "d"
+    await batcher.wait_idle()
+    assert claims == [["b", "c"], []]
+    assert flushed == [["a"], ["b", "c"], ["d"]]
+
+    # Several flushes in flight: nothing is claimed (the order between batches is not kept there).
+    parallel = Batcher(flush, max_batch=10, name="test", concurrency=2)
+    parallel.enqueue("x")
+    assert parallel.claim_next() == [] and parallel.waiting == 1
+    await parallel.wait_idle()

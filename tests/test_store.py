@@ -249,6 +249,83 @@ async def test_a_repeated_client_msg_id_in_a_later_batch_returns_the_first_messa
     assert await seqs_of(store, tenant_id, session_id) == [1, 2]
 
 
+async def queue_behind_a_slow_lock(store: Store, tenant_id: str, monkeypatch, first: str,
+                                   behind: list[str]) -> tuple[list, list[str]]:
+    """One send to `first`, whose batch's lock query is held back a moment, and meanwhile sends to
+    `behind`: their outcomes (in order) and every query the send connections got."""
+    from callcenter.mysql_wire import WireConnection
+
+    queries: list[str] = []
+    query = WireConnection.query
+
+    async def recording_query(self, sql):
+        queries.append(sql)
+        if len(queries) == 1:
+            await asyncio.sleep(0.2)
+        return await query(self, sql)
+
+    monkeypatch.setattr(WireConnection, "query", recording_query)
+    leading = asyncio.ensure_future(send(store, tenant_id, first, "first"))
+    await asyncio.sleep(0.05)
+    assert len(queries) == 1, "the first batch is waiting for its lock"
+    results = await gather_all(leading, *(send(store, tenant_id, sid, f"behind {i}") for i, sid in enumerate(behind)))
+    return results, queries
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_batch_queued_behind_another_is_locked_in_that_ones_last_round_trip(mysql_database_url,
+                                                                                     monkeypatch):
+    """A busy worker's batches are one round trip each: the sends queued while a batch runs become
+    the next batch as it writes, and their session rows are locked in its write's round trip,
+    right after its COMMIT (so they are read as it left them)."""
+    store = Store(mysql_database_url)
+    try:
+        tenant_id = await new_tenant(store)
+        a, b = await new_session(store, tenant_id), await new_session(store, tenant_id)
+        await send(store, tenant_id, a, "warm-up")  # a send connection kept
+        batches = record_batches(store, monkeypatch)
+        results, queries = await queue_behind_a_slow_lock(store, tenant_id, monkeypatch, a, [a, b, b])
+        assert [size for size, _ in batches] == [1, 3]
+        assert len(queries) == 3, "lock, write + the next batch's lock, write"
+        assert queries[1].index("COMMIT") < queries[1].index("FOR UPDATE")
+        assert "FOR UPDATE" not in queries[2]
+        assert [r.message["seq"] for r in results] == [2, 3, 1, 2]
+        assert results[1].session["last_seq"] == 3, "the next batch saw the first one's write"
+        assert await seqs_of(store, tenant_id, a) == [1, 2, 3] and await seqs_of(store, tenant_id, b) == [1, 2]
+        assert (await store.get_session(tenant_id, a))["last_message_preview"] == "behind 0"
+        assert store._writer._next is None and len(store._writer._idle) == 1, "no locks left held"
+    finally:
+        await store.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_locking_the_next_batch_failing_after_a_commit_fails_neither_batch(mysql_database_url, monkeypatch):
+    """The next batch's lock is the last statement of a batch's round trip: when it fails (a
+    deadlock victim, say) the batch before it has committed and is answered as stored, not run
+    again; the next batch then locks its rows itself, on another connection."""
+    store = Store(mysql_database_url)
+    try:
+        tenant_id = await new_tenant(store)
+        a, b = await new_session(store, tenant_id), await new_session(store, tenant_id)
+        await send(store, tenant_id, a, "warm-up")
+        lock_sql = store_module._MySQLSendSql._lock_sql
+        calls: list[int] = []
+
+        def failing_second_lock(self, ids):
+            calls.append(len(ids))
+            return "SELECT no_such_column FROM sessions" if len(calls) == 2 else lock_sql(self, ids)
+
+        monkeypatch.setattr(store_module._MySQLSendSql, "_lock_sql", failing_second_lock)
+        batches = record_batches(store, monkeypatch)
+        results, queries = await queue_behind_a_slow_lock(store, tenant_id, monkeypatch, a, [b, a])
+        assert [size for size, _ in batches] == [1, 2] and calls == [1, 2, 2]
+        assert len(queries) == 4, "lock, write + the failing lock, lock again, write"
+        assert [r.message["seq"] for r in results] == [2, 1, 3]
+        assert await seqs_of(store, tenant_id, a) == [1, 2, 3] and await seqs_of(store, tenant_id, b) == [1]
+    finally:
+        await store.close()
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_a_send_the_database_refuses_does_not_fail_its_batch(mysql_database_url):
     store = Store(mysql_database_url)
