@@ -57,6 +57,7 @@ class RespConnection(asyncio.Protocol):
         self.lost: asyncio.Future[None] = self._loop.create_future()  # done once the connection has ended
         self._end: Exception | None = None
         self._streams: tuple = ()
+        self.protocol = 2
 
     @classmethod
     async def open(cls, pool: ConnectionPool, *, connect_timeout_secs: float, command_timeout_secs: float,
@@ -78,6 +79,7 @@ class RespConnection(asyncio.Protocol):
         # The transport is this object's now: redis-py's must neither close it nor warn about it.
         opener._reader = opener._writer = None
         self = cls(command_timeout_secs, on_message)
+        self.protocol = int(opener.protocol or 2)  # as negotiated by redis-py (HELLO), 2 or 3
         # Held so that the stream objects are not collected: a StreamWriter closes its transport then.
         self._streams = (reader, writer)
         self.transport = writer.transport

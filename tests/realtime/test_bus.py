@@ -173,3 +173,29 @@ async def test_events_published_together_travel_as_one_message_in_order(redis_se
         for b in (one, two):
             await b.close()
             await b.redis.aclose()
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_the_bus_speaks_either_redis_protocol_the_url_asks_for(redis_server_url, redis_prefix, protocol,
+                                                                    monkeypatch):
+    """RESP2 delivers channel messages and the subscriber's PONG as arrays, RESP3 as pushes: both
+    reach the listeners, and a quiet subscriber's PINGs are answered on either."""
+    monkeypatch.setattr(bus_module, "SUBSCRIBER_POLL_SECS", 0.2)
+    url = redis_server_url + ("&" if "?" in redis_server_url else "?") + f"protocol={protocol}"
+    one, got_one = await started_bus(url, redis_prefix)
+    two, got_two = await started_bus(url, redis_prefix)
+    try:
+        await one.publish(Event("test.event", "t1", {"n": 1}))
+        await two.publish(Event("test.event", "t1", {"n": 2}))
+        assert one.publisher._conn.protocol == two.publisher._conn.protocol == protocol
+        assert await wait_until(lambda: sorted(e.data["n"] for e in got_two) == [1, 2])
+        assert await wait_until(lambda: sorted(e.data["n"] for e in got_one) == [1, 2])
+        await asyncio.sleep(0.7)  # a few PINGs of a quiet subscriber
+        assert one.reconnects == two.reconnects == 0
+        await one.publish(Event("test.event", "t1", {"n": 3}))
+        assert await wait_until(lambda: [e.data["n"] for e in got_two][-1:] == [3])
+    finally:
+        for b in (one, two):
+            await b.close()
+            await b.redis.aclose()
