@@ -158,6 +158,7 @@ class _Publisher:
         self._step: tuple[list[str], asyncio.Future] | None = None  # this step's records and their Future
         self._backlog: list[tuple[list[bytes], asyncio.Future]] = []  # waiting for the connection
         self._in_flight: set[asyncio.Future] = set()
+        self._closed = False
         # Told each PUBLISH's number of events (the app factory points it at a metrics histogram).
         self.on_batch: Callable[[int], None] | None = None
 
@@ -184,7 +185,9 @@ class _Publisher:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def close(self) -> None:
+        """After what was enqueued: nothing more is published (no connection is opened again)."""
         await self.wait_idle()
+        self._closed = True
         if self._conn is not None:
             self._conn.close()
 
@@ -199,6 +202,9 @@ class _Publisher:
         conn = self._conn
         if conn is not None and not conn.closed and not self._backlog:
             self._write(conn, payloads, future)
+            return
+        if self._closed:
+            future.set_exception(BusUnavailable("the bus is closed"))
             return
         self._backlog.append((payloads, future))
         if self._connecting is None:

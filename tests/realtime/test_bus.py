@@ -133,6 +133,11 @@ async def test_a_service_event_leaves_for_other_workers_at_once_and_reaches_this
         assert [e.data["n"] for e in got_one] == [1, 2]
         assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1, 2])
         await chat.wait_published()
+        # Once closed, the bus publishes nothing more (and opens no connection for it).
+        await one.close()
+        with pytest.raises(BusUnavailable):
+            await one.publish(Event("test.event", "t1", {"n": 3}))
+        assert one.publisher._conn.closed
     finally:
         for b in (one, two):
             await b.close()
