@@ -67,27 +67,41 @@ class TcpProxy:
 
 
 class PrivateRedis:
-    """A redis-server on a free loopback port, started and stopped by this test only (by PID)."""
+    """A redis-server on a free loopback port, started and stopped by this test only (by PID). With
+    `tls`, it speaks TLS only, with a self-signed certificate made for it (`url` is rediss://)."""
 
-    def __init__(self):
+    def __init__(self, *, tls: bool = False):
         self.binary = require_program("redis-server")
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="cc-redis-")
         self.proc: subprocess.Popen | None = None
+        self.cert = f"{self.dir}/cert.pem" if tls else None
+        if tls:
+            subprocess.run([require_program("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", f"{self.dir}/key.pem", "-out", self.cert, "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True)
 
     @property
     def url(self) -> str:
+        if self.cert:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.cert}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        listen = ["--port", str(self.port)]
+        if self.cert:
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.cert,
+                      "--tls-key-file", f"{self.dir}/key.pem", "--tls-ca-cert-file", self.cert,
+                      "--tls-auth-clients", "no"]
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [self.binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
+                redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
                 return
             except redis.RedisError:
                 time.sleep(0.05)
@@ -110,8 +124,8 @@ class PrivateRedis:
 
 
 @contextlib.contextmanager
-def private_redis():
-    server = PrivateRedis()
+def private_redis(*, tls: bool = False):
+    server = PrivateRedis(tls=tls)
     server.start()
     try:
         yield server

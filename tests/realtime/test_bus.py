@@ -204,3 +204,33 @@ async def test_the_bus_speaks_either_redis_protocol_the_url_asks_for(redis_serve
         for b in (one, two):
             await b.close()
             await b.redis.aclose()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_bus_over_tls_survives_a_redis_restart(redis_prefix, monkeypatch):
+    """rediss://: redis-py makes the TLS handshake, the bus's own connections then run over the TLS
+    transport; after the server restarts both buses reconnect (a new handshake each) and resubscribe."""
+    monkeypatch.setattr(bus_module, "RESUBSCRIBE_BACKOFF_MAX_SECS", 0.5)
+    with private_redis(tls=True) as server:
+        assert server.url.startswith("rediss://")
+        one, got_one = await started_bus(server.url, redis_prefix)
+        two, got_two = await started_bus(server.url, redis_prefix)
+        try:
+            await one.publish(Event("test.event", "t1", {"n": 1}))
+            assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1])
+            assert one.publisher._conn.transport.get_extra_info("ssl_object") is not None
+
+            server.stop()
+            with pytest.raises(BusUnavailable):
+                await one.publish(Event("test.event", "t1", {"n": 2}))
+            server.start()
+            assert await wait_until(lambda: one.reconnects > 0 and two.reconnects > 0
+                                    and one._subscribed.is_set() and two._subscribed.is_set(), timeout=20)
+            await two.publish(Event("test.event", "t1", {"n": 3}))
+            await one.publish(Event("test.event", "t1", {"n": 4}))
+            assert await wait_until(lambda: [e.data["n"] for e in got_one] == [1, 2, 3, 4])
+            assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1, 3, 4])
+        finally:
+            for b in (one, two):
+                await b.close()
+                await b.redis.aclose()
