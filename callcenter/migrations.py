@@ -6,9 +6,9 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from .paths import resource_dir
+from .store import create_engine
 
 SCHEMA_DIR = resource_dir("schema")
 
@@ -31,7 +31,7 @@ def head_revision() -> str | None:
 
 
 async def current_revision(database_url: str) -> str | None:
-    engine = create_async_engine(database_url)
+    engine = create_engine(database_url)
     try:
         async with engine.connect() as conn:
             return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())

@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 import sqlite3
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -879,7 +880,8 @@ class Store:
                 pool_timeout=10,
                 connect_args=self._MYSQL_CONNECT_ARGS,
             )
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.engine: AsyncEngine = create_engine(url, **kwargs)
+        self._tls_contexts: dict[tuple, ssl.SSLContext] = {}
         if self.is_sqlite:
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
         else:
@@ -893,6 +895,7 @@ class Store:
         (autocommit off, like the pool's); `client_flag` is added to SQLAlchemy's flags."""
         _args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
         kwargs = {**kwargs, **self._MYSQL_CONNECT_ARGS}
+        kwargs.update(tls_connect_args(kwargs, self._tls_contexts))
         kwargs["client_flag"] = kwargs.get("client_flag", 0) | client_flag
         return kwargs
 
@@ -1459,6 +1462,41 @@ def _tenant_row(row: dict) -> dict:
 # checkout on a busy worker. If the database restarted within this window, that checkout fails
 # once (503) and the pool is invalidated: the next request gets fresh connections.
 PING_AFTER_IDLE_SECS = 1.0
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """The async engine for `url`, everywhere the product opens one (store, migrations). On MySQL
+    the URL's TLS options (`?ssl_ca=…&ssl_cert=…&ssl_key=…&ssl_check_hostname=false`) reach the
+    driver as an SSLContext: SQLAlchemy hands them on as a dict, which aiomysql cannot use."""
+    engine = create_async_engine(url, **kwargs)
+    if not url.startswith("sqlite"):
+        contexts: dict[tuple, ssl.SSLContext] = {}
+
+        @sa.event.listens_for(engine.sync_engine, "do_connect")
+        def _tls_context(dialect, connection_record, cargs, cparams) -> None:
+            cparams.update(tls_connect_args(cparams, contexts))
+    return engine
+
+
+def tls_connect_args(connect_args: dict[str, Any], cache: dict[tuple, ssl.SSLContext] | None = None) -> dict[str, Any]:
+    """{"ssl": SSLContext} for driver arguments whose "ssl" is SQLAlchemy's dict of the URL's TLS
+    options (ca, capath, cert, key, cipher, check_hostname); {} when there is none."""
+    options = connect_args.get("ssl")
+    if not isinstance(options, dict):
+        return {}
+    key = tuple(sorted(options.items()))
+    if cache is not None and key in cache:
+        return {"ssl": cache[key]}
+    context = ssl.create_default_context(cafile=options.get("ca"), capath=options.get("capath"))
+    if options.get("cert"):
+        context.load_cert_chain(options["cert"], options.get("key"))
+    if options.get("cipher"):
+        context.set_ciphers(options["cipher"])
+    if options.get("check_hostname") is not None:
+        context.check_hostname = bool(options["check_hostname"])
+    if cache is not None:
+        cache[key] = context
+    return {"ssl": context}
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:

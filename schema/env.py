@@ -3,9 +3,7 @@ import asyncio
 import concurrent.futures
 
 from alembic import context
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from callcenter.store import metadata
+from callcenter.store import create_engine, metadata
 
 config = context.config
 target_metadata = metadata
@@ -20,7 +18,7 @@ def _run(connection) -> None:
 
 async def _run_online() -> None:
     connect_args = {"charset": "utf8mb4"} if config.get_main_option("sqlalchemy.url").startswith("mysql") else {}
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"), connect_args=connect_args)
+    engine = create_engine(config.get_main_option("sqlalchemy.url"), connect_args=connect_args)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run)

@@ -4,6 +4,8 @@
   "the database" away from a server and give it back without touching the real one.
 - PrivateRedis: a redis-server of the test's own on a free port, which may be
   stopped and restarted, or paused (hung) and resumed (the shared server is never touched).
+- PrivateMariaDB: a mariadbd of the test's own (a fresh data directory, a free port) that
+  accepts TLS connections only, with a certificate made for it.
 - FakeGemini (tests/fake_gemini.py, re-exported here): the one fake service, a local
   HTTP server speaking the Gemini REST routes the google-genai SDK calls (incl. the SSE
   streaming route), scriptable (reply text, HTTP errors, hang) and recording requests.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -75,12 +78,7 @@ class PrivateRedis:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="cc-redis-")
         self.proc: subprocess.Popen | None = None
-        self.cert = f"{self.dir}/cert.pem" if tls else None
-        if tls:
-            subprocess.run([require_program("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                            "-keyout", f"{self.dir}/key.pem", "-out", self.cert, "-days", "1",
-                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                           check=True, capture_output=True)
+        self.cert, self.key = self_signed_certificate(self.dir) if tls else (None, None)
 
     @property
     def url(self) -> str:
@@ -92,7 +90,7 @@ class PrivateRedis:
         listen = ["--port", str(self.port)]
         if self.cert:
             listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.cert,
-                      "--tls-key-file", f"{self.dir}/key.pem", "--tls-ca-cert-file", self.cert,
+                      "--tls-key-file", self.key, "--tls-ca-cert-file", self.cert,
                       "--tls-auth-clients", "no"]
         self.proc = subprocess.Popen(
             [self.binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -121,6 +119,70 @@ class PrivateRedis:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(5)
         self.proc = None
+
+
+def self_signed_certificate(directory: str) -> tuple[str, str]:
+    """(cert.pem, key.pem) for 127.0.0.1, made with openssl in `directory`."""
+    cert, key = f"{directory}/cert.pem", f"{directory}/key.pem"
+    subprocess.run([require_program("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+class PrivateMariaDB:
+    """A mariadbd on a free loopback port with a data directory of its own, requiring TLS; started
+    and stopped (by PID) by this test only. `url(database)` carries the CA in its TLS options."""
+
+    def __init__(self):
+        self.binary = require_program("/usr/sbin/mariadbd")
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="cc-mariadb-")
+        self.cert, self.key = self_signed_certificate(self.dir)
+        subprocess.run([require_program("mariadb-install-db"), "--no-defaults", f"--datadir={self.dir}/data",
+                        "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"],
+                       check=True, capture_output=True)
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, database: str = "") -> str:
+        return f"mysql+aiomysql://root@127.0.0.1:{self.port}/{database}?ssl_ca={self.cert}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--no-defaults", f"--datadir={self.dir}/data", f"--port={self.port}",
+             "--bind-address=127.0.0.1", f"--socket={self.dir}/mysqld.sock", "--user=root", "--skip-log-bin",
+             f"--ssl-cert={self.cert}", f"--ssl-key={self.key}", f"--ssl-ca={self.cert}",
+             "--require-secure-transport=ON", "--innodb-buffer-pool-size=16M"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import pymysql
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                pymysql.connect(host="127.0.0.1", port=self.port, user="root", ssl={"ca": self.cert},
+                                connect_timeout=1).close()
+                return
+            except pymysql.err.OperationalError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise RuntimeError("private mariadbd did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+
+@contextlib.contextmanager
+def private_mariadb():
+    server = PrivateMariaDB()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

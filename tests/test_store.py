@@ -726,3 +726,36 @@ async def test_mark_read_and_agent_unread(store):
     with pytest.raises(NotFound):
         await store.mark_read(tenant_id, new_session_id(), "agent", 1)
     assert (await store.get_session(tenant_id, session_id))["agent_read_seq"] == 6
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_mysql_over_tls_with_the_options_in_the_url():
+    """A server that takes TLS connections only, its CA given as `?ssl_ca=` in the URL: migrations,
+    the pool and the send writer's own connections (their transport taken over after aiomysql's TLS
+    handshake) all go over TLS."""
+    from tests.mocking import private_mariadb
+
+    with private_mariadb() as server:
+        import pymysql
+        admin = pymysql.connect(host="127.0.0.1", port=server.port, user="root", ssl={"ca": server.cert})
+        admin.cursor().execute("CREATE DATABASE cc_tls")
+        admin.close()
+        url = server.url("cc_tls")
+        await asyncio.get_running_loop().run_in_executor(None, migrations.upgrade, url)
+        assert await migrations.current_revision(url) == migrations.head_revision()
+        store = Store(url)
+        try:
+            tenant_id = await new_tenant(store)
+            session_id = await new_session(store, tenant_id)
+            results = await gather_all(*(send(store, tenant_id, session_id, f"m{i}") for i in range(12)))
+            assert sorted(r.message["seq"] for r in results) == list(range(1, 13))
+            await store.ping()
+            send_conn = (store._writer._next or (None,))[0] or store._writer._idle[0]
+            [[(_, cipher)]] = await send_conn.query("SHOW STATUS LIKE 'Ssl_cipher'")
+            assert cipher, "the send connection is encrypted"
+            async with store.engine.connect() as conn:
+                pool_cipher = (await conn.exec_driver_sql("SHOW STATUS LIKE 'Ssl_cipher'")).one()[1]
+            assert pool_cipher
+            assert await seqs_of(store, tenant_id, session_id) == list(range(1, 13))
+        finally:
+            await store.close()
