@@ -23,6 +23,12 @@ async def started_bus(redis_url: str, prefix: str, **redis_kwargs) -> tuple[Redi
     return bus, received
 
 
+async def close_buses(*buses: RedisBus) -> None:
+    for bus in buses:
+        await bus.close()
+        await bus.redis.aclose()
+
+
 @pytest.mark.gen_test(timeout=30)
 async def test_the_bus_has_connections_of_its_own_and_a_dry_pool_makes_its_users_wait(redis_server_url, redis_prefix,
                                                                                       monkeypatch):
@@ -50,9 +56,7 @@ async def test_the_bus_has_connections_of_its_own_and_a_dry_pool_makes_its_users
         await blocked
         assert bus.reconnects == other.reconnects == 0, "the subscribers were never disturbed"
     finally:
-        for b in (bus, other):
-            await b.close()
-            await b.redis.aclose()
+        await close_buses(bus, other)
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -86,9 +90,7 @@ async def test_a_redis_that_stops_answering_fails_publishes_in_time_and_the_bus_
             assert await wait_until(lambda: [e.data["n"] for e in got_one] == [1, 2, 3, 4])
         finally:
             server.resume()
-            for b in (one, two):
-                await b.close()
-                await b.redis.aclose()
+            await close_buses(one, two)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -112,9 +114,7 @@ async def test_each_worker_gets_each_event_once_and_malformed_ones_are_dropped(r
             '{"type":"chat.message.new","data":{"message":{"seq":1,"body":"<\\/script> é"}}}')
         assert one.reconnects == two.reconnects == 0
     finally:
-        for b in (one, two):
-            await b.close()
-            await b.redis.aclose()
+        await close_buses(one, two)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -139,9 +139,7 @@ async def test_a_service_event_leaves_for_other_workers_at_once_and_reaches_this
             await one.publish(Event("test.event", "t1", {"n": 3}))
         assert one.publisher._conn.closed
     finally:
-        for b in (one, two):
-            await b.close()
-            await b.redis.aclose()
+        await close_buses(one, two)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -158,8 +156,7 @@ async def test_an_idle_subscriber_stays_subscribed(redis_server_url, redis_prefi
         await bus.publish(Event("test.event", "t1", {"after": "silence"}))
         assert await wait_until(lambda: [e.data for e in received] == [{"after": "silence"}])
     finally:
-        await bus.close()
-        await bus.redis.aclose()
+        await close_buses(bus)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -175,9 +172,7 @@ async def test_events_published_together_travel_as_one_message_in_order(redis_se
         assert [e.data for e in got_two] == [e.data for e in got_one] == [{"n": n, "text": "a\nb"} for n in range(120)]
         assert sum(batches) == 120 and len(batches) < 120, "published together, not one by one"
     finally:
-        for b in (one, two):
-            await b.close()
-            await b.redis.aclose()
+        await close_buses(one, two)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -201,9 +196,7 @@ async def test_the_bus_speaks_either_redis_protocol_the_url_asks_for(redis_serve
         await one.publish(Event("test.event", "t1", {"n": 3}))
         assert await wait_until(lambda: [e.data["n"] for e in got_two][-1:] == [3])
     finally:
-        for b in (one, two):
-            await b.close()
-            await b.redis.aclose()
+        await close_buses(one, two)
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -231,6 +224,4 @@ async def test_the_bus_over_tls_survives_a_redis_restart(redis_prefix, monkeypat
             assert await wait_until(lambda: [e.data["n"] for e in got_one] == [1, 2, 3, 4])
             assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1, 3, 4])
         finally:
-            for b in (one, two):
-                await b.close()
-                await b.redis.aclose()
+            await close_buses(one, two)
