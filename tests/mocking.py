@@ -193,3 +193,4 @@ def private_redis(*, tls: bool = False):
         yield server
     finally:
         server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
