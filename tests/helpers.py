@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import json
 import os
@@ -47,7 +48,9 @@ def free_port() -> int:
 @functools.lru_cache(maxsize=1)
 def sqlite_template() -> Path:
     """A migrated SQLite file made once per run; tests copy it instead of migrating each time."""
-    path = Path(tempfile.mkdtemp(prefix="cc-template-")) / "template.sqlite3"
+    directory = tempfile.mkdtemp(prefix="cc-template-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)  # removed when the run ends
+    path = Path(directory) / "template.sqlite3"
     migrations.upgrade(f"sqlite+aiosqlite:///{path}")
     return path
 
