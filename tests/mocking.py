@@ -19,6 +19,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 from tests.fake_gemini import HANG, FakeGemini  # noqa: F401  (re-exported: the fakes live behind this module)
 from tests.helpers import free_port, require_program
@@ -69,15 +70,60 @@ class TcpProxy:
         self._links.discard(up_writer)
 
 
-class PrivateRedis:
-    """A redis-server on a free loopback port, started and stopped by this test only (by PID). With
-    `tls`, it speaks TLS only, with a self-signed certificate made for it (`url` is rediss://)."""
+class _PrivateServer:
+    """A server process on a free loopback port with a temporary directory of its own, started and
+    stopped (by PID) by this test only; the directory goes when it is used through `running`."""
+
+    prefix = "cc-server-"
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix=self.prefix)
+        self.proc: subprocess.Popen | None = None
+
+    def _launch(self, argv: list[str], ready, errors: tuple[type[Exception], ...], *, timeout_secs: float,
+                poll_secs: float) -> None:
+        """Start `argv` and wait until `ready()` stops raising `errors` (RuntimeError if it never does,
+        or the process ends first)."""
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_secs
+        while time.monotonic() < deadline:
+            try:
+                ready()
+                return
+            except errors:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(poll_secs)
+        raise RuntimeError(f"private {Path(argv[0]).name} did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+
+@contextlib.contextmanager
+def running(server: _PrivateServer):
+    """`server` started; stopped and its directory removed afterwards."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
+
+
+class PrivateRedis(_PrivateServer):
+    """A redis-server of the test's own. With `tls`, it speaks TLS only, with a self-signed
+    certificate made for it (`url` is rediss://)."""
+
+    prefix = "cc-redis-"
 
     def __init__(self, *, tls: bool = False):
         self.binary = require_program("redis-server")
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="cc-redis-")
-        self.proc: subprocess.Popen | None = None
+        super().__init__()
         self.cert, self.key = self_signed_certificate(self.dir) if tls else (None, None)
 
     @property
@@ -87,23 +133,17 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        import redis
+
         listen = ["--port", str(self.port)]
         if self.cert:
             listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.cert,
                       "--tls-key-file", self.key, "--tls-ca-cert-file", self.cert,
                       "--tls-auth-clients", "no"]
-        self.proc = subprocess.Popen(
-            [self.binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
-                return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("private redis-server did not start")
+        self._launch([self.binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                      "--dir", self.dir],
+                     lambda: redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping(), (redis.RedisError,),
+                     timeout_secs=10, poll_secs=0.05)
 
     def pause(self) -> None:
         """Hung, not gone: the process stops (SIGSTOP); its connections stay open and unanswered."""
@@ -113,12 +153,6 @@ class PrivateRedis:
     def resume(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
-        self.proc = None
 
 
 def self_signed_certificate(directory: str) -> tuple[str, str]:
@@ -130,67 +164,39 @@ def self_signed_certificate(directory: str) -> tuple[str, str]:
     return cert, key
 
 
-class PrivateMariaDB:
-    """A mariadbd on a free loopback port with a data directory of its own, requiring TLS; started
-    and stopped (by PID) by this test only. `url(database)` carries the CA in its TLS options."""
+class PrivateMariaDB(_PrivateServer):
+    """A mariadbd of the test's own with a fresh data directory, requiring TLS. `url(database)`
+    carries the CA in its TLS options."""
+
+    prefix = "cc-mariadb-"
 
     def __init__(self):
         self.binary = require_program("/usr/sbin/mariadbd")
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="cc-mariadb-")
+        super().__init__()
         self.cert, self.key = self_signed_certificate(self.dir)
         subprocess.run([require_program("mariadb-install-db"), "--no-defaults", f"--datadir={self.dir}/data",
                         "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"],
                        check=True, capture_output=True)
-        self.proc: subprocess.Popen | None = None
 
     def url(self, database: str = "") -> str:
         return f"mysql+aiomysql://root@127.0.0.1:{self.port}/{database}?ssl_ca={self.cert}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
+        import pymysql
+
+        self._launch(
             [self.binary, "--no-defaults", f"--datadir={self.dir}/data", f"--port={self.port}",
              "--bind-address=127.0.0.1", f"--socket={self.dir}/mysqld.sock", "--user=root", "--skip-log-bin",
              f"--ssl-cert={self.cert}", f"--ssl-key={self.key}", f"--ssl-ca={self.cert}",
              "--require-secure-transport=ON", "--innodb-buffer-pool-size=16M"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import pymysql
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                pymysql.connect(host="127.0.0.1", port=self.port, user="root", ssl={"ca": self.cert},
-                                connect_timeout=1).close()
-                return
-            except pymysql.err.OperationalError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError("private mariadbd did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-        self.proc = None
+            lambda: pymysql.connect(host="127.0.0.1", port=self.port, user="root", ssl={"ca": self.cert},
+                                    connect_timeout=1).close(),
+            (pymysql.err.OperationalError,), timeout_secs=30, poll_secs=0.1)
 
 
-@contextlib.contextmanager
 def private_mariadb():
-    server = PrivateMariaDB()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
+    return running(PrivateMariaDB())
 
 
-@contextlib.contextmanager
 def private_redis(*, tls: bool = False):
-    server = PrivateRedis(tls=tls)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
+    return running(PrivateRedis(tls=tls))
