@@ -880,8 +880,9 @@ class Store:
                 pool_timeout=10,
                 connect_args=self._MYSQL_CONNECT_ARGS,
             )
-        self.engine: AsyncEngine = create_engine(url, **kwargs)
+        # One SSLContext per set of TLS options, for the pool and the send writer's connections alike.
         self._tls_contexts: dict[tuple, ssl.SSLContext] = {}
+        self.engine: AsyncEngine = create_engine(url, tls_contexts=self._tls_contexts, **kwargs)
         if self.is_sqlite:
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
         else:
@@ -1464,13 +1465,15 @@ def _tenant_row(row: dict) -> dict:
 PING_AFTER_IDLE_SECS = 1.0
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, tls_contexts: dict[tuple, ssl.SSLContext] | None = None,
+                  **kwargs: Any) -> AsyncEngine:
     """The async engine for `url`, everywhere the product opens one (store, migrations). On MySQL
     the URL's TLS options (`?ssl_ca=…&ssl_cert=…&ssl_key=…&ssl_check_hostname=false`) reach the
-    driver as an SSLContext: SQLAlchemy hands them on as a dict, which aiomysql cannot use."""
+    driver as an SSLContext: SQLAlchemy hands them on as a dict, which aiomysql cannot use.
+    `tls_contexts` caches the contexts made (share it with other connections of the same URL)."""
     engine = create_async_engine(url, **kwargs)
     if not url.startswith("sqlite"):
-        contexts: dict[tuple, ssl.SSLContext] = {}
+        contexts = {} if tls_contexts is None else tls_contexts
 
         @sa.event.listens_for(engine.sync_engine, "do_connect")
         def _tls_context(dialect, connection_record, cargs, cparams) -> None:
