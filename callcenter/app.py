@@ -12,7 +12,7 @@ from . import openapi
 from .ai.service import AIService
 from .bus import Bus, RedisBus, make_bus, make_redis
 from .config import Config
-from .handlers import admin, agent, ai, auth, ops, pages, public, ws
+from .handlers import admin, agent, ai, auth, files, ops, pages, public, ws
 from .handlers.base import BaseHandler
 from .errors import NotFound
 from .hub import Hub
@@ -126,8 +126,8 @@ def log_request(handler: web.RequestHandler) -> None:
 
 
 def all_routes() -> list:
-    return [*auth.routes, *admin.routes, *public.routes, *agent.routes, *ai.routes, *ops.routes, *pages.routes,
-            *ws.routes]
+    return [*auth.routes, *admin.routes, *public.routes, *agent.routes, *files.routes, *ai.routes, *ops.routes,
+            *pages.routes, *ws.routes]
 
 
 def make_app(services: Services, **extra_settings) -> web.Application:

@@ -21,6 +21,7 @@ DEFAULT_PORT = 8080
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
 SECRET_KEY_FILENAME = "secret_key"
 SQLITE_FILENAME = "callcenter.sqlite3"
+MAX_UPLOAD_BYTES_LIMIT = 50 * 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -63,6 +64,8 @@ RATE_LIMIT_ENV = {
     "ws_frames_per_sec": "CALLCENTER_WS_FRAMES_PER_SEC",
     "ws_frame_burst": "CALLCENTER_WS_FRAME_BURST",
     "ws_flood_limit": "CALLCENTER_WS_FLOOD_LIMIT",
+    "uploads_per_window": "CALLCENTER_UPLOADS_PER_WINDOW",
+    "upload_window_secs": "CALLCENTER_UPLOAD_WINDOW_SECS",
 }
 
 
@@ -118,6 +121,10 @@ class Config:
     ai_breaker_cooldown_secs: float = 30.0
     # Request body limit for the JSON API; bigger bodies get 413.
     max_body_bytes: int = 64 * 1024
+    # One uploaded file (CALLCENTER_MAX_UPLOAD_BYTES); a conversation's files together may take
+    # upload_quota_files times that.
+    max_upload_bytes: int = 10 * 1024 * 1024
+    upload_quota_files: int = 10
     max_message_chars: int = 5000
     agent_token_ttl_secs: int = 12 * 3600
     visitor_token_ttl_secs: int = 30 * 24 * 3600
@@ -136,6 +143,9 @@ class Config:
     ws_frames_per_sec: float = 20.0
     ws_frame_burst: int = 60
     ws_flood_limit: int = 300
+    # File uploads per uploader (a visitor, or an agent) per window.
+    uploads_per_window: int = 30
+    upload_window_secs: int = 600
     # Every socket is pinged this often; one that has not answered by the next round is dropped.
     heartbeat_interval_secs: float = 20.0
     seed_demo: bool = False
@@ -156,6 +166,7 @@ class Config:
             gemini_base_url=env.get("CALLCENTER_GEMINI_BASE_URL") or None,
             **{field: _env_number(name, getattr(cls, field)) for field, name in AI_ENV.items()},
             **{field: _env_number(name, getattr(cls, field)) for field, name in RATE_LIMIT_ENV.items()},
+            max_upload_bytes=_env_number("CALLCENTER_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             log_level=env.get("CALLCENTER_LOG_LEVEL") or "INFO",
         )
         for key, value in overrides.items():
@@ -208,6 +219,9 @@ class Config:
             )
         if self.workers > 1 and scheme == SQLITE_SCHEME:
             raise ConfigError(f"--workers {self.workers} needs MySQL/MariaDB (CALLCENTER_DATABASE_URL)")
+        if self.max_upload_bytes > MAX_UPLOAD_BYTES_LIMIT:
+            raise ConfigError(f"CALLCENTER_MAX_UPLOAD_BYTES may be at most {MAX_UPLOAD_BYTES_LIMIT} "
+                              "(files are kept in the database, whose packets this keeps under 64 MiB)")
         if not (0 < self.port < 65536):
             raise ConfigError(f"port {self.port} is out of range")
 

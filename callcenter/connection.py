@@ -407,9 +407,11 @@ class Connection:
         body = _validate(SendFrame, data)
         session_id = self._session_for(body.session_id)
         if self.kind == "visitor":
-            result = await self.services.chat.visitor_send(self.visitor, session_id, body.message, body.client_msg_id)
+            result = await self.services.chat.visitor_send(self.visitor, session_id, body.message, body.client_msg_id,
+                                                           body.attachment_ids)
         else:
-            result = await self.services.chat.agent_send(self.agent, session_id, body.message, body.client_msg_id)
+            result = await self.services.chat.agent_send(self.agent, session_id, body.message, body.client_msg_id,
+                                                         body.attachment_ids)
         msg = result.message
         self.send(events.MESSAGE_ACK, {"client_msg_id": body.client_msg_id, "id": msg["id"], "seq": msg["seq"],
                                        "session_id": session_id, "created": result.created,

@@ -7,7 +7,9 @@ import json
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from .attachments import ATTACHMENT_ID_PATTERN, CONTENT_TYPES, MAX_ATTACHMENTS_PER_MESSAGE
 
 
 def json_dumps(obj) -> str:
@@ -56,7 +58,9 @@ def _clean_text(value: str, what: str, max_chars: int) -> str:
     return stripped
 
 
-MessageText = Annotated[str, Field(description="Message text, 1 to 5000 characters after trimming.")]
+MessageText = Annotated[str, Field(description="Message text, up to 5000 characters after trimming; it may be "
+                                               "empty only when the message has attachments.")]
+AttachmentId = Annotated[str, StringConstraints(pattern=ATTACHMENT_ID_PATTERN)]
 ClientMsgId = Annotated[str, StringConstraints(pattern=CLIENT_MSG_ID_PATTERN),
                         Field(description="Sender-chosen id that makes retries idempotent.")]
 Email = Annotated[str, StringConstraints(max_length=254)]
@@ -91,13 +95,29 @@ class StartSessionRequest(Body):
 
 
 class _SendBody(Body):
-    message: MessageText
+    message: MessageText = ""
     client_msg_id: ClientMsgId | None = None
+    attachment_ids: Annotated[list[AttachmentId], Field(
+        max_length=MAX_ATTACHMENTS_PER_MESSAGE,
+        description="Files uploaded to this session (…/attachments) to send with the message.")] = []
 
     @field_validator("message")
     @classmethod
     def _message_text(cls, value: str) -> str:
-        return _clean_text(value, "message", MAX_MESSAGE_CHARS)
+        if _CONTROL_CHARS.search(value):
+            raise ValueError("message contains control characters")
+        stripped = value.strip()
+        if len(stripped) > MAX_MESSAGE_CHARS:
+            raise ValueError(f"message is longer than {MAX_MESSAGE_CHARS} characters")
+        return stripped
+
+    @model_validator(mode="after")
+    def _text_or_files(self):
+        if not self.message and not self.attachment_ids:
+            raise ValueError("message must not be empty (unless files are attached)")
+        if len(set(self.attachment_ids)) != len(self.attachment_ids):
+            raise ValueError("attachment_ids lists a file twice")
+        return self
 
 
 class PublicMessageRequest(_SendBody):
@@ -179,6 +199,18 @@ class AgentPublicOut(BaseModel):
     name: str
 
 
+class AttachmentOut(BaseModel):
+    id: str
+    name: str
+    size: int = Field(description="Bytes.")
+    content_type: Literal[CONTENT_TYPES]  # type: ignore[valid-type]
+    kind: Literal["image", "file"] = Field(description="image: shown inline; file: downloaded.")
+
+
+class AttachmentResponse(BaseModel):
+    attachment: AttachmentOut
+
+
 class MessageOut(BaseModel):
     id: int
     session_id: str
@@ -189,6 +221,8 @@ class MessageOut(BaseModel):
     body: str
     client_msg_id: str | None
     created_at: str
+    attachments: list[AttachmentOut] = Field(description="Files sent with the message (fetch each from the "
+                                                         "session's …/attachments/{attachment_id}).")
 
 
 class SessionOut(BaseModel):
@@ -352,6 +386,7 @@ def message_model(row: dict) -> dict:
         "id": row["id"], "session_id": row["session_id"], "seq": row["seq"], "sender_type": row["sender_type"],
         "sender_id": row["sender_id"], "sender_name": row["sender_name"], "body": row["body"],
         "client_msg_id": row["client_msg_id"], "created_at": iso(row["created_at_ms"]),
+        "attachments": json.loads(row["attachments"]) if row.get("attachments") else [],
     }
 
 

@@ -71,9 +71,16 @@ def build(specs) -> dict:
                 required = any(f.is_required() for f in doc["body"].model_fields.values())
                 op["requestBody"] = {"required": required, "content": {
                     "application/json": {"schema": _schema_ref(doc["body"], components, "validation")}}}
+            if doc.get("upload"):
+                op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": [doc["upload"]],
+                    "properties": {doc["upload"]: {"type": "string", "format": "binary"}}}}}}
             ok = str(doc.get("status", 200))
             responses = {ok: {"description": _SUCCESS_TEXT.get(ok, "Success")}}
-            if doc.get("response") is not None:
+            if doc.get("content_types"):
+                responses[ok]["content"] = {t: {"schema": {"type": "string", "format": "binary"}}
+                                            for t in doc["content_types"]}
+            elif doc.get("response") is not None:
                 responses[ok]["content"] = {"application/json": {"schema": _schema_ref(doc["response"], components)}}
             elif doc.get("content_type") and method != "HEAD":
                 responses[ok]["content"] = {doc["content_type"]: {"schema": {
@@ -81,7 +88,7 @@ def build(specs) -> dict:
             if doc.get("status") == 201 and "body" in doc:
                 # An idempotent retry (same client_msg_id) answers 200 with the first message.
                 responses["200"] = dict(responses[ok], description="Already stored (idempotent retry)")
-            if doc.get("content_type") and "json" not in doc["content_type"]:
+            if doc.get("content_types") or doc.get("content_type") and "json" not in doc["content_type"]:
                 responses.setdefault("304", {"description": "Not modified (conditional request)"})
             errors = set(doc.get("errors", [])) | handler_class.implied_errors(method, doc) | {503}
             for status in sorted(errors):
@@ -117,5 +124,5 @@ _SUCCESS_TEXT = {"101": "Switching to the WebSocket protocol", "201": "Created",
 
 _ERROR_TEXT = {400: "Invalid input (body, query, or a token in the URL)", 401: "Missing, invalid or revoked token", 403: "Not allowed",
                404: "Not found in your tenant", 405: "Method not allowed (see Allow)", 409: "Conflicts with the current state",
-               413: "Body too large", 429: "Rate limited (see Retry-After)",
+               413: "Body too large", 415: "File type not accepted", 429: "Rate limited (see Retry-After)",
                503: "Database or Redis unreachable"}

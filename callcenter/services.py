@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from functools import partial
 
 
-from . import events
+from . import attachments, events
 from .bus import Bus, BusUnavailable
 from .config import Config
-from .errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, RateLimited, Unauthorized
 from .security import (InvalidToken, RateLimiter, TokenSigner, VisitorClaims, burn_password_check,
                        check_password, hash_password)
 from .store import SendResult, SessionFilter, Store
@@ -212,12 +212,13 @@ class ChatService:
         return visitor.session
 
     async def visitor_send(self, visitor: VisitorIdentity, session_id: str, body: str,
-                           client_msg_id: str | None) -> SendResult:
+                           client_msg_id: str | None, attachment_ids: list[str] = ()) -> SendResult:
         session = self._visitor_session(visitor, session_id)
+        files = await self._files_to_send(session["tenant_id"], session_id, "visitor", attachment_ids)
         result = await self.store.send_message(
             session["tenant_id"], session_id, sender_type="visitor", sender_id=visitor.claims.visitor_id,
             sender_name=session["customer_name"], body=body, client_msg_id=client_msg_id,
-            budget=self._message_budget)
+            budget=self._message_budget, attachments=files)
         if result.created:
             await self._after_message(result)
         return result
@@ -277,14 +278,65 @@ class ChatService:
                                               before_seq=before_seq, limit=min(limit, MAX_HISTORY_PAGE))
         return session, msgs
 
-    async def agent_send(self, agent: dict, session_id: str, body: str, client_msg_id: str | None) -> SendResult:
+    async def agent_send(self, agent: dict, session_id: str, body: str, client_msg_id: str | None,
+                         attachment_ids: list[str] = ()) -> SendResult:
         await self.session_or_404(agent, session_id)
+        files = await self._files_to_send(agent["tenant_id"], session_id, "agent", attachment_ids)
         result = await self.store.send_message(
             agent["tenant_id"], session_id, sender_type="agent", sender_id=agent["id"], sender_name=agent["name"],
-            body=body, client_msg_id=client_msg_id, budget=self._message_budget)
+            body=body, client_msg_id=client_msg_id, budget=self._message_budget, attachments=files)
         if result.created:
             await self._after_message(result)
         return result
+
+    # ---- attachments ----------------------------------------------------------
+
+    async def visitor_upload(self, visitor: VisitorIdentity, session_id: str, filename: str | None,
+                             data: bytes) -> dict:
+        session = self._visitor_session(visitor, session_id)
+        return await self._upload(session["tenant_id"], session_id, "visitor", visitor.claims.visitor_id,
+                                  filename, data)
+
+    async def agent_upload(self, agent: dict, session_id: str, filename: str | None, data: bytes) -> dict:
+        await self.session_or_404(agent, session_id)
+        return await self._upload(agent["tenant_id"], session_id, "agent", agent["id"], filename, data)
+
+    async def visitor_attachment(self, visitor: VisitorIdentity, session_id: str, attachment_id: str) -> dict:
+        session = self._visitor_session(visitor, session_id)
+        return await self.store.get_attachment(session["tenant_id"], session_id, attachment_id)
+
+    async def agent_attachment(self, agent: dict, session_id: str, attachment_id: str) -> dict:
+        return await self.store.get_attachment(agent["tenant_id"], session_id, attachment_id)
+
+    async def _upload(self, tenant_id: str, session_id: str, uploader_type: str, uploader_id: int,
+                      filename: str | None, data: bytes) -> dict:
+        if len(data) > self.config.max_upload_bytes:
+            raise PayloadTooLarge(f"files may be at most {self.config.max_upload_bytes} bytes",
+                                  code="file_too_large")
+        name = attachments.clean_filename(filename)
+        content_type, kind = attachments.sniff(name, data)
+        decision = await self.limiter.hit(f"upload:{uploader_type}:{tenant_id}:{uploader_id}",
+                                          self.config.uploads_per_window, self.config.upload_window_secs)
+        if not decision.allowed:
+            raise RateLimited("too many files sent; try again later", decision.retry_after_secs)
+        row = await self.store.create_attachment(
+            tenant_id, session_id, uploader_type=uploader_type, uploader_id=uploader_id, filename=name,
+            content_type=content_type, kind=kind, data=data,
+            session_quota_bytes=self.config.max_upload_bytes * self.config.upload_quota_files)
+        return attachments.attachment_meta(row)
+
+    async def _files_to_send(self, tenant_id: str, session_id: str, sender_type: str,
+                             attachment_ids: list[str]) -> list[dict] | None:
+        """The metadata of the files a message is sent with, in the order given: each must have been
+        uploaded to this session by this side of the conversation."""
+        if not attachment_ids:
+            return None
+        found = await self.store.attachments_of_session(tenant_id, session_id, attachment_ids)
+        missing = [i for i in attachment_ids if i not in found or found[i]["uploader_type"] != sender_type]
+        if missing:
+            raise InvalidInput(f"attachment {missing[0]} was not uploaded to this conversation by you; "
+                               "upload it to …/attachments first", code="attachment_not_found")
+        return [attachments.attachment_meta(found[i]) for i in attachment_ids]
 
     @property
     def _message_budget(self) -> tuple[int, int]:

@@ -29,7 +29,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .batching import Batcher
-from .errors import Conflict, NotFound, RateLimited, Unavailable
+from .attachments import preview_text
+from .errors import Conflict, NotFound, PayloadTooLarge, RateLimited, Unavailable
 
 if TYPE_CHECKING:  # (MySQL only: the embedded default never loads the driver)
     from .mysql_wire import WireConnection
@@ -152,6 +153,8 @@ messages = sa.Table(
     sa.Column("body", LongText, nullable=False),
     sa.Column("client_msg_id", BinaryString(64), nullable=True),
     sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    # The files sent with the message (migration 0006): a JSON array of `attachment_meta()`, or NULL.
+    sa.Column("attachments", sa.Text, nullable=True),
     sa.UniqueConstraint("session_id", "seq", name="uq_messages_session_seq"),
     sa.UniqueConstraint("session_id", "sender_type", "sender_id", "client_msg_id", name="uq_messages_client_msg"),
     sa.Index("ix_messages_tenant", "tenant_id"),
@@ -169,6 +172,28 @@ read_marks = sa.Table(
     sa.Column("tenant_id", BinaryString(64), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+
+# Uploaded files (migration 0006), kept in the store so that every worker serves them. An upload
+# belongs to one session; a message then lists it (messages.attachments).
+FileBlob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("id", BinaryString(32), primary_key=True),  # random, hex
+    sa.Column("tenant_id", BinaryString(64), nullable=False),
+    sa.Column("session_id", BinaryString(32), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("uploader_type", sa.String(16), nullable=False),  # visitor | agent
+    sa.Column("uploader_id", sa.Integer, nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # image | file
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("data", FileBlob, nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_attachments_session", "session_id"),
     **MYSQL_TABLE_ARGS,
 )
 
@@ -323,6 +348,8 @@ class SendRequest:
     # (limit, window_secs): at most `limit` messages of this sender type per session and window;
     # one more gets RateLimited and changes nothing.
     budget: tuple[int, int] | None = None
+    # The files sent with the message (`attachment_meta()` of uploads to this session), or None.
+    attachments: list[dict] | None = None
 
 
 def _spend_budget(state: dict, sender_type: str, limit: int, window_secs: int, at_ms: int) -> RateLimited | None:
@@ -403,7 +430,7 @@ def _write_back_sessions_sql(paramstyle: str, rows: list[dict]) -> tuple[str, tu
 _SESSION_COLUMN_NAMES = tuple(c.name for c in sessions.columns)
 _MESSAGE_COLUMN_NAMES = tuple(c.name for c in messages.columns)
 _MESSAGE_INSERT_COLUMNS = ("tenant_id", "session_id", "seq", "sender_type", "sender_id", "sender_name", "body",
-                           "client_msg_id", "created_at_ms")
+                           "client_msg_id", "created_at_ms", "attachments")
 _USAGE_INSERT_COLUMNS = ("tenant_id", "session_id", "day", "kind", "model", "prompt_tokens", "output_tokens",
                          "total_tokens", "created_at_ms")
 
@@ -1285,7 +1312,8 @@ class Store:
 
     async def send_message(self, tenant_id: str, session_id: str, *, sender_type: str, sender_id: int,
                            sender_name: str, body: str, client_msg_id: str | None = None,
-                           budget: tuple[int, int] | None = None) -> SendResult:
+                           budget: tuple[int, int] | None = None,
+                           attachments: list[dict] | None = None) -> SendResult:
         """Store one message: the next seq of the session, no gap, no duplicate.
 
         Concurrent sends of this worker are group-committed (see `_SendWriter`): one
@@ -1296,8 +1324,55 @@ class Store:
         session row under its lock, so it holds across workers; over it, RateLimited.
         """
         request = SendRequest(tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id,
-                              budget=budget)
+                              budget=budget, attachments=attachments)
         return await self._writer.batcher.submit(request)
+
+    # ---- attachments ----------------------------------------------------------
+
+    async def create_attachment(self, tenant_id: str, session_id: str, *, uploader_type: str, uploader_id: int,
+                                filename: str, content_type: str, kind: str, data: bytes,
+                                session_quota_bytes: int) -> dict:
+        """Keep an uploaded file for a session (its metadata row back, without the bytes). The
+        session's files may add up to `session_quota_bytes`; over that, PayloadTooLarge and nothing is
+        stored (checked under the session row's lock, so concurrent uploads cannot both slip in)."""
+        a = attachments.c
+        row = {"id": secrets.token_hex(16), "tenant_id": tenant_id, "session_id": session_id,
+               "uploader_type": uploader_type, "uploader_id": uploader_id, "filename": filename,
+               "content_type": content_type, "kind": kind, "size_bytes": len(data), "created_at_ms": now_ms()}
+        async with self._write() as conn:
+            c = sessions.c
+            locked = (await conn.execute(sa.select(c.id).where(c.tenant_id == tenant_id, c.id == session_id)
+                                         .with_for_update())).first()
+            if locked is None:
+                raise NotFound("no such session", code="session_not_found")
+            used = (await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(a.size_bytes), 0)).where(
+                a.tenant_id == tenant_id, a.session_id == session_id))).scalar_one()
+            if int(used) + len(data) > session_quota_bytes:
+                raise PayloadTooLarge(f"this conversation's files may add up to {session_quota_bytes} bytes; "
+                                      f"{int(used)} are used", code="attachment_quota_exceeded")
+            await conn.execute(attachments.insert().values(**row, data=data))
+        return row
+
+    async def attachments_of_session(self, tenant_id: str, session_id: str, ids: Iterable[str]) -> dict[str, dict]:
+        """Metadata rows (no bytes) of those of `ids` that were uploaded to this session, by id."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        a = attachments.c
+        query = sa.select(*(col for col in attachments.columns if col.name != "data")).where(
+            a.tenant_id == tenant_id, a.session_id == session_id, a.id.in_(wanted))
+        async with self._read() as conn:
+            return {row.id: dict(row._mapping) for row in (await conn.execute(query)).all()}
+
+    async def get_attachment(self, tenant_id: str, session_id: str, attachment_id: str) -> dict:
+        """One file of a session with its bytes (`data`); NotFound outside the tenant or the session."""
+        a = attachments.c
+        async with self._read() as conn:
+            row = (await conn.execute(attachments.select().where(
+                a.tenant_id == tenant_id, a.session_id == session_id, a.id == attachment_id))).first()
+        if row is None:
+            raise NotFound("no such file in this conversation", code="attachment_not_found")
+        return dict(row._mapping)
 
     async def _store_batch(self, sql: "_CoreSendSql | _MySQLSendSql", batch: list["SendRequest"], *,
                            check_duplicates: bool = True) -> list[Any]:
@@ -1344,13 +1419,14 @@ class Store:
                 if refused is not None:
                     outcomes.append(refused)
                     continue
-            reopened = _apply_message(state, req.sender_type, req.body, at_ms)
+            reopened = _apply_message(state, req.sender_type, preview_text(req.body, req.attachments), at_ms)
             if req.handoff_reason:
                 state["handoff_at_ms"], state["handoff_reason"] = at_ms, req.handoff_reason
             touched[req.session_id] = state
             row = {"tenant_id": req.tenant_id, "session_id": req.session_id, "seq": state["last_seq"],
                    "sender_type": req.sender_type, "sender_id": req.sender_id, "sender_name": req.sender_name,
-                   "body": req.body, "client_msg_id": req.client_msg_id, "created_at_ms": at_ms}
+                   "body": req.body, "client_msg_id": req.client_msg_id, "created_at_ms": at_ms,
+                   "attachments": json.dumps(req.attachments) if req.attachments else None}
             if req.client_msg_id:
                 stored[key] = row
             new_rows.append(row)

@@ -70,7 +70,8 @@ class SendHandler(AgentHandler):
 
     async def post(self) -> None:
         body = self.parse_body(models.AgentMessageRequest)
-        result = await self.services.chat.agent_send(self.agent, body.session_id, body.message, body.client_msg_id)
+        result = await self.services.chat.agent_send(self.agent, body.session_id, body.message, body.client_msg_id,
+                                                      body.attachment_ids)
         self.write_json({"message": models.message_model(result.message), "created": result.created},
                         status=201 if result.created else 200)
 

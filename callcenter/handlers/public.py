@@ -45,7 +45,8 @@ class PublicMessageHandler(PublicHandler):
     async def post(self) -> None:
         visitor = await self.visitor()
         body = self.parse_body(models.PublicMessageRequest)
-        result = await self.services.chat.visitor_send(visitor, body.session_id, body.message, body.client_msg_id)
+        result = await self.services.chat.visitor_send(visitor, body.session_id, body.message, body.client_msg_id,
+                                                          body.attachment_ids)
         self.write_json({"message": models.message_model(result.message), "created": result.created},
                         status=201 if result.created else 200)
 

@@ -1,0 +1,136 @@
+"""File attachments: upload to a session (multipart/form-data, field `file`) and download.
+
+Visitors use their visitor token (cross-origin, for the widget); agents their JWT (same origin).
+An upload answers the file's metadata; the file is then sent by listing its id in a message's
+`attachment_ids`. Downloads come with the token too (never a URL that opens them by itself), as
+the content type the bytes were recognised as, and with a policy that runs nothing if opened.
+"""
+from __future__ import annotations
+
+from tornado import httputil, web
+
+from .. import attachments, models
+from ..errors import InvalidInput, PayloadTooLarge
+from .base import AgentHandler, PublicHandler, route
+
+# Room for the multipart framing (boundaries, part headers) around the file itself.
+MULTIPART_OVERHEAD_BYTES = 16 * 1024
+UPLOAD_ERRORS = [400, 401, 404, 413, 415, 429]
+DOWNLOAD_ERRORS = [400, 401, 404]
+# The file's own headers: it never runs as a page (sandbox), whatever a browser makes of it.
+DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
+
+
+def _upload_doc(summary: str, auth: str, tag: str) -> dict:
+    return {"POST": {"summary": summary, "tags": [tag], "auth": auth, "upload": "file",
+                     "response": models.AttachmentResponse, "status": 201, "errors": UPLOAD_ERRORS}}
+
+
+def _download_doc(summary: str, auth: str, tag: str) -> dict:
+    return {"GET": {"summary": summary, "tags": [tag], "auth": auth, "content_types": attachments.CONTENT_TYPES,
+                    "errors": DOWNLOAD_ERRORS}}
+
+
+class _Upload:
+    """Streams the request body in (up to the upload limit, which is above the JSON API's) and
+    reads the one `file` part out of it."""
+
+    # Until start_upload() (a refused request's body is read and dropped).
+    _chunks: list[bytes] | None = None
+    _limit = 0
+    _received = 0
+
+    def start_upload(self) -> None:
+        limit = self.config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+        length = self.request.headers.get("Content-Length", "")
+        if length and (not length.isdigit() or int(length) > limit):
+            raise PayloadTooLarge(f"files may be at most {self.config.max_upload_bytes} bytes", code="file_too_large")
+        # Tornado's own limit for this one request (it closes a connection that sends more).
+        self.request.connection.set_max_body_size(limit)
+        self._limit, self._chunks = limit, []
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._chunks is not None and self._received <= self._limit:
+            self._chunks.append(chunk)
+
+    def uploaded_file(self) -> tuple[str, bytes]:
+        if self._received > self._limit:
+            raise PayloadTooLarge(f"files may be at most {self.config.max_upload_bytes} bytes", code="file_too_large")
+        content_type = self.request.headers.get("Content-Type", "")
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise InvalidInput("send the file as multipart/form-data, in a field named 'file'",
+                               code="unsupported_media_type")
+        files: dict[str, list[httputil.HTTPFile]] = {}
+        body, self._chunks = b"".join(self._chunks or ()), []
+        httputil.parse_body_arguments(content_type, body, {}, files, self.request.headers)
+        parts = files.get("file") or []
+        if len(parts) != 1:
+            raise InvalidInput("send exactly one file, in a multipart/form-data field named 'file'",
+                               code="missing_file")
+        return parts[0].filename, parts[0].body
+
+
+class _Download:
+    def write_file(self, row: dict) -> None:
+        content_type = row["content_type"]
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"  # sniffing accepted only UTF-8 text
+        self.set_header("Content-Type", content_type)
+        self.set_header("Content-Disposition", attachments.content_disposition(row["kind"], row["filename"]))
+        self.set_header("Content-Security-Policy", DOWNLOAD_CSP)
+        # An id always names the same bytes; only the token's holder's browser may keep them.
+        self.set_header("Cache-Control", "private, max-age=86400, immutable")
+        self.finish(row["data"])
+
+
+@web.stream_request_body
+class PublicUploadHandler(_Upload, PublicHandler):
+    api = _upload_doc("Upload a file to the visitor's session (then send it in a message)", "visitor", "public")
+
+    async def prepare(self) -> None:
+        super().prepare()
+        self.visitor_identity = await self.visitor()
+        self.start_upload()
+
+    async def post(self, session_id: str) -> None:
+        filename, data = self.uploaded_file()
+        meta = await self.services.chat.visitor_upload(self.visitor_identity, session_id, filename, data)
+        self.write_json({"attachment": meta}, status=201)
+
+
+class PublicAttachmentHandler(_Download, PublicHandler):
+    api = _download_doc("Download a file of the visitor's session", "visitor", "public")
+
+    async def get(self, session_id: str, attachment_id: str) -> None:
+        visitor = await self.visitor()
+        self.write_file(await self.services.chat.visitor_attachment(visitor, session_id, attachment_id))
+
+
+@web.stream_request_body
+class AgentUploadHandler(_Upload, AgentHandler):
+    api = _upload_doc("Upload a file to a session (then send it in a message)", "agent", "messages")
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self.start_upload()
+
+    async def post(self, session_id: str) -> None:
+        filename, data = self.uploaded_file()
+        meta = await self.services.chat.agent_upload(self.agent, session_id, filename, data)
+        self.write_json({"attachment": meta}, status=201)
+
+
+class AgentAttachmentHandler(_Download, AgentHandler):
+    api = _download_doc("Download a file of a session", "agent", "messages")
+
+    async def get(self, session_id: str, attachment_id: str) -> None:
+        self.write_file(await self.services.chat.agent_attachment(self.agent, session_id, attachment_id))
+
+
+routes = [
+    route("/api/v1/chat/public/session/{session_id}/attachments", PublicUploadHandler),
+    route("/api/v1/chat/public/session/{session_id}/attachments/{attachment_id}", PublicAttachmentHandler),
+    route("/api/v1/chat/sessions/{session_id}/attachments", AgentUploadHandler),
+    route("/api/v1/chat/sessions/{session_id}/attachments/{attachment_id}", AgentAttachmentHandler),
+]
