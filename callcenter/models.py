@@ -267,9 +267,14 @@ class LoginResponse(BaseModel):
     expires_in: int
 
 
+class LimitsOut(BaseModel):
+    max_upload_bytes: int = Field(description="The largest file an upload may be.")
+
+
 class MeResponse(BaseModel):
     agent: AgentOut
     tenant: "TenantOut"
+    limits: LimitsOut
 
 
 class TenantOut(BaseModel):
@@ -309,6 +314,7 @@ class TenantSettingsOut(BaseModel):
     require_name: bool
     require_email: bool
     greeting: str
+    max_upload_bytes: int = Field(description="The largest file a visitor may upload.")
 
 
 class TenantPublicResponse(BaseModel):

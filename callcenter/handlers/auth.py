@@ -21,7 +21,8 @@ class MeHandler(AgentHandler):
 
     async def get(self) -> None:
         tenant = await self.services.store.get_tenant(self.agent["tenant_id"])
-        self.write_json({"agent": models.agent_model(self.agent), "tenant": models.tenant_public_model(tenant)})
+        self.write_json({"agent": models.agent_model(self.agent), "tenant": models.tenant_public_model(tenant),
+                         "limits": {"max_upload_bytes": self.config.max_upload_bytes}})
 
 
 routes = [

@@ -15,6 +15,7 @@ class TenantInfoHandler(PublicHandler):
             "require_name": bool(settings.get("require_name")),
             "require_email": bool(settings.get("require_email")),
             "greeting": str(settings.get("greeting", "")),
+            "max_upload_bytes": self.config.max_upload_bytes,
         }})
 
 
