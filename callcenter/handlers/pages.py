@@ -10,7 +10,7 @@ from ..paths import resource_dir
 from .base import BaseHandler, SecureHeaders, route
 
 # The dashboard allows no inline script; visitor text can never become code there.
-DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
                  "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
                  "object-src 'none'")
 # The demo pages may be framed by their own origin (nothing else); the same script policy.
