@@ -10,9 +10,10 @@ from ..paths import resource_dir
 from .base import BaseHandler, SecureHeaders, route
 
 # The dashboard allows no inline script; visitor text can never become code there.
-DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-                 "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
-                 "object-src 'none'")
+# (blob: images: attachments are fetched with the bearer token and shown from blob URLs.)
+DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                 "img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; "
+                 "form-action 'self'; object-src 'none'")
 # The demo pages may be framed by their own origin (nothing else); the same script policy.
 DEMO_PAGE_CSP = DASHBOARD_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
 STATIC_URL_PREFIX = "/static/"
