@@ -14,7 +14,7 @@ from .bus import Bus, RedisBus, make_bus, make_redis
 from .config import Config
 from .handlers import admin, agent, ai, auth, files, ops, pages, public, ws
 from .handlers.base import BaseHandler
-from .errors import NotFound
+from .errors import NotFound, Unavailable
 from .hub import Hub
 from .metrics import Metrics
 from .paths import resource_dir
@@ -28,6 +28,7 @@ TEMPLATE_DIR = resource_dir("templates")
 SPAWNED_TASKS_GRACE_SECS = 5.0
 
 access_log = logging.getLogger("callcenter.access")
+log = logging.getLogger("callcenter.app")
 
 
 @dataclasses.dataclass
@@ -63,6 +64,20 @@ class Services:
         await self.bus.start()
         await self.hub.start()
         await self.ai.start()
+        await self._fit_upload_limit()
+
+    async def _fit_upload_limit(self) -> None:
+        """Files are stored in the database: an upload limit above what one statement can carry would
+        fail every large upload, so the limit comes down to it (and the log says how to raise it)."""
+        try:
+            largest = await self.store.largest_file_bytes()
+        except Unavailable as exc:
+            log.warning("could not read the database's packet limit (uploads keep their limit): %s", exc.message)
+            return
+        if largest is not None and self.config.max_upload_bytes > largest:
+            log.warning("uploads limited to %d bytes (not %d): raise the database's max_allowed_packet to "
+                        "store larger files", largest, self.config.max_upload_bytes)
+            self.config.max_upload_bytes = largest
 
     async def close(self) -> None:
         # Sockets that closed just before (their hub and presence bookkeeping) finish while the

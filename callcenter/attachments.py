@@ -8,6 +8,7 @@ formats (always downloaded, never opened in the page). SVG, HTML and everything 
 """
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 import urllib.parse
@@ -113,3 +114,17 @@ def preview_text(body: str, attachments: list[dict] | None) -> str:
     if body or not attachments:
         return body
     return PREVIEW_PREFIX + ", ".join(a["name"] for a in attachments)
+
+
+def files_of(message: dict) -> list[dict]:
+    """A message's files: from a stored row (JSON text or NULL) or a serialized message (a list)."""
+    files = message.get("attachments")
+    if not files:
+        return []
+    return json.loads(files) if isinstance(files, str) else files
+
+
+def describe_files(message: dict) -> str:
+    """The files of a message in words, for a reader that cannot open them (the AI's prompt)."""
+    return "\n".join(f"[sent a file: {f['name']} ({f['content_type']}, {max(1, round(f['size'] / 1024))} KB)]"
+                     for f in files_of(message))

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from .attachments import ATTACHMENT_ID_PATTERN, CONTENT_TYPES, MAX_ATTACHMENTS_PER_MESSAGE
+from .attachments import ATTACHMENT_ID_PATTERN, CONTENT_TYPES, MAX_ATTACHMENTS_PER_MESSAGE, files_of
 
 
 def json_dumps(obj) -> str:
@@ -392,7 +392,7 @@ def message_model(row: dict) -> dict:
         "id": row["id"], "session_id": row["session_id"], "seq": row["seq"], "sender_type": row["sender_type"],
         "sender_id": row["sender_id"], "sender_name": row["sender_name"], "body": row["body"],
         "client_msg_id": row["client_msg_id"], "created_at": iso(row["created_at_ms"]),
-        "attachments": json.loads(row["attachments"]) if row.get("attachments") else [],
+        "attachments": files_of(row),
     }
 
 

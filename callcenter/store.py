@@ -178,7 +178,25 @@ read_marks = sa.Table(
 
 # Uploaded files (migration 0006), kept in the store so that every worker serves them. An upload
 # belongs to one session; a message then lists it (messages.attachments).
-FileBlob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+class _Base64LongBlob(sa.types.TypeDecorator):
+    """LONGBLOB written as FROM_BASE64('…'): aiomysql cannot escape bytes parameters with the
+    PyMySQL it runs on (its `escape_bytes_prefixed` import is now a placeholder string), while a
+    base64 string is escaped like any text. Read back, the column is bytes as usual."""
+
+    impl = mysql.LONGBLOB
+    cache_ok = True
+
+    def bind_expression(self, bindvalue):
+        return sa.func.from_base64(bindvalue)
+
+    def bind_processor(self, dialect):
+        # Only this (not LONGBLOB's own processor, which would turn the text back into bytes).
+        def process(value):
+            return None if value is None else base64.b64encode(value).decode("ascii")
+        return process
+
+
+FileBlob = sa.LargeBinary().with_variant(_Base64LongBlob(), "mysql", "mariadb")
 attachments = sa.Table(
     "attachments",
     metadata,
@@ -1363,6 +1381,15 @@ class Store:
             a.tenant_id == tenant_id, a.session_id == session_id, a.id.in_(wanted))
         async with self._read() as conn:
             return {row.id: dict(row._mapping) for row in (await conn.execute(query)).all()}
+
+    async def largest_file_bytes(self) -> int | None:
+        """The largest file one INSERT can carry on MySQL/MariaDB (its max_allowed_packet, less the
+        base64 that bytes travel in and the rest of the statement); None when there is no such limit."""
+        if self.is_sqlite:
+            return None
+        async with self._read() as conn:
+            packet = int((await conn.execute(sa.text("SELECT @@max_allowed_packet"))).scalar_one())
+        return (packet - 64 * 1024) * 3 // 4
 
     async def get_attachment(self, tenant_id: str, session_id: str, attachment_id: str) -> dict:
         """One file of a session with its bytes (`data`); NotFound outside the tenant or the session."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from ..attachments import describe_files
+
 HANDOFF_MARKER = "[HANDOFF]"
 DEFAULT_AI_NAME = "AI assistant"
 MAX_REPLY_CHARS = 4000
@@ -82,10 +84,12 @@ def contents(messages: list[dict]) -> list[dict]:
             continue
         if not turns and role == "model":
             continue
+        # Files are named, not shown: the model reads text only.
+        text = "\n".join(filter(None, (msg["body"], describe_files(msg))))
         if turns and turns[-1][0] == role:
-            turns[-1][1].append(msg["body"])
+            turns[-1][1].append(text)
         else:
-            turns.append((role, [msg["body"]]))
+            turns.append((role, [text]))
     # One part per turn: the SDK's cost is per part.
     return [{"role": role, "parts": [{"text": "\n\n".join(texts)}]} for role, texts in turns]
 

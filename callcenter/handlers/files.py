@@ -63,7 +63,11 @@ class _Upload:
                                code="unsupported_media_type")
         files: dict[str, list[httputil.HTTPFile]] = {}
         body, self._chunks = b"".join(self._chunks or ()), []
-        httputil.parse_body_arguments(content_type, body, {}, files, self.request.headers)
+        try:
+            httputil.parse_body_arguments(content_type, body, {}, files, self.request.headers)
+        except httputil.HTTPInputError as exc:
+            raise InvalidInput(f"the multipart/form-data body is malformed ({str(exc).rsplit(': ', 1)[-1]})",
+                               code="invalid_multipart") from None
         parts = files.get("file") or []
         if len(parts) != 1:
             raise InvalidInput("send exactly one file, in a multipart/form-data field named 'file'",

@@ -3,6 +3,7 @@ retries against the fake model."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -41,6 +42,17 @@ def test_contents_put_visitor_text_in_user_turns_only():
     turns = prompt.contents(msgs)
     assert [(t["role"], [p["text"] for p in t["parts"]]) for t in turns] == [
         ("user", ["a\n\nb"]), ("model", ["c\n\nd"]), ("user", ["e"])]
+
+
+def test_files_are_named_in_the_prompt():
+    photo = {"id": "a" * 32, "name": "router.jpg", "size": 204_800, "content_type": "image/jpeg", "kind": "image"}
+    msgs = [{"sender_type": "visitor", "body": "", "attachments": json.dumps([photo])},  # a stored row
+            {"sender_type": "visitor", "body": "It blinks red", "attachments": None},
+            {"sender_type": "agent", "body": "Try this", "attachments": [dict(photo, name="reset.pdf",
+                                                                               content_type="application/pdf")]}]
+    assert [[p["text"] for p in t["parts"]] for t in prompt.contents(msgs)] == [
+        ["[sent a file: router.jpg (image/jpeg, 200 KB)]\n\nIt blinks red"],
+        ["Try this\n[sent a file: reset.pdf (application/pdf, 200 KB)]"]]
 
 
 def test_the_handoff_marker_never_shows():

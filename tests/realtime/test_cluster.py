@@ -101,6 +101,38 @@ async def test_quick_start_with_visitor_and_agent_on_different_workers(gateway, 
         ws.close()
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_files_cross_workers_and_nginx(gateway, setup):
+    """A 5 MB file (above nginx's 1 MB for JSON, within its upload location's limit) is uploaded through
+    nginx, sent from one worker and downloaded byte for byte from every worker."""
+    from tests.api.test_attachments import multipart
+
+    api = ApiClient(AsyncHTTPClient(), gateway)
+    tenant = await setup()
+    agent_ws = await WsClient.connect(gateway, tenant.agent.token)
+    visitor = await tenant.visitor(api)
+    visitor_ws = await _socket_on_worker(gateway, visitor.token, avoid=agent_ws.auth["worker"])
+    data = b"%PDF-1.7\n" + bytes(range(256)) * (5 * 1024 * 4)
+    body, headers = multipart([("file", "manual.pdf", data)])
+    resp = await api.request("POST", f"/api/v1/chat/public/session/{visitor.session_id}/attachments", raw=body,
+                             token=visitor.token, headers=headers)
+    assert resp.status == 201, resp.body
+    meta = resp.json["attachment"]
+    await visitor_ws.send("chat.message.send", message="", client_msg_id="f1", attachment_ids=[meta["id"]])
+    await visitor_ws.next("chat.message.ack")
+    while True:
+        frame = await agent_ws.next("chat.message.new")
+        if frame["data"]["message"]["sender_type"] == "visitor":
+            break
+    assert frame["data"]["message"]["attachments"] == [meta]
+    for _ in range(4):  # least_conn spreads these over both workers
+        got = await api.get(f"/api/v1/chat/sessions/{visitor.session_id}/attachments/{meta['id']}",
+                            token=tenant.agent.token)
+        assert got.status == 200 and got.body == data
+    for ws in (agent_ws, visitor_ws):
+        ws.close()
+
+
 @pytest.mark.gen_test(timeout=90)
 async def test_kill_9_worker_clients_resume_elsewhere_nothing_lost_or_duplicated(cluster, gateway, setup):
     api = ApiClient(AsyncHTTPClient(), gateway)
