@@ -94,6 +94,8 @@ class PublicUploadHandler(_Upload, PublicHandler):
 
     async def prepare(self) -> None:
         super().prepare()
+        if self.request.method == "OPTIONS":  # the preflight carries no token
+            return
         self.visitor_identity = await self.visitor()
         self.start_upload()
 

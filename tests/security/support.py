@@ -10,14 +10,14 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from callcenter.store import agents, messages, read_marks, sessions, tenants, visitors
+from callcenter.store import agents, attachments, messages, read_marks, sessions, tenants, visitors
 from tests.helpers import ApiClient, Tenant, Visitor
 from tests.wsclient import WsClient
 
 gen_test = pytest.mark.gen_test(timeout=60)
 ALLOWED_ORIGIN = "http://allowed.example"
 FOREIGN_ORIGIN = "https://evil.example"
-SNAPSHOT_TABLES = (tenants, agents, visitors, sessions, messages, read_marks)
+SNAPSHOT_TABLES = (tenants, agents, visitors, sessions, messages, read_marks, attachments)
 
 
 @dataclass
@@ -32,6 +32,7 @@ class World:
     va: Visitor
     va2: Visitor
     vb: Visitor
+    attachment_id: str = ""  # a file `va` uploaded to its session
 
     @property
     def store(self):
@@ -51,7 +52,18 @@ async def make_world(api, base_url, services, tenant_factory) -> World:
     assert resp.status == 201, resp.body
     va2 = await a.visitor(api, name="Alpha Two", email="two@a.example")
     vb = await b.visitor(api, name="Bravo Visitor", email="bravo@b.example")
-    return World(api, base_url, services, a, b, va, va2, vb)
+    body, headers = multipart_file("alpha.txt", b"alpha file")
+    resp = await api.request("POST", f"/api/v1/chat/public/session/{va.session_id}/attachments", raw=body,
+                             token=va.token, headers=headers)
+    assert resp.status == 201, resp.body
+    return World(api, base_url, services, a, b, va, va2, vb, resp.json["attachment"]["id"])
+
+
+def multipart_file(filename: str, data: bytes, boundary: str = "securityboundary7") -> tuple[bytes, dict]:
+    """A multipart/form-data body with one `file` part (an upload), and its Content-Type header."""
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 async def store_snapshot(store, tenant_ids) -> dict:

@@ -40,7 +40,7 @@ from callcenter.app import all_routes
 from callcenter.handlers.base import AgentHandler, PublicHandler, implemented_methods
 from tests.helpers import PASSWORD
 
-from .support import World, gen_test, make_world, store_snapshot, ws
+from .support import World, gen_test, make_world, multipart_file, store_snapshot, ws
 
 ALLOWED_STATUSES = range(100, 500)
 REFUSED = {401, 403, 404}
@@ -53,6 +53,15 @@ class Call:
     body: Callable[[World], Any] | None = None  # a valid body for tenant A's resources
     query: str = ""
     prepare: Callable[[World], Any] | None = None  # puts tenant A's session in the state the call needs
+    upload: bytes | None = None  # the route takes a file (multipart/form-data), not JSON
+
+    def request_body(self, w: World, method: str) -> tuple[bytes | None, dict]:
+        """The raw body and its headers, as the route takes it."""
+        if self.upload is not None:
+            return multipart_file("matrix.txt", self.upload)
+        body = self.body(w) if self.body else None
+        raw = json.dumps(body).encode() if body is not None else (b"" if method in ("POST", "PATCH") else None)
+        return raw, {}
 
 
 async def _assigned_to_agent(w: World) -> None:
@@ -82,6 +91,12 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("GET", "/api/v1/chat/public/session/{session_id}"): Call(query="after_seq=0"),
     ("OPTIONS", "/api/v1/chat/public/session/{session_id}"): Call(),
     ("POST", "/api/v1/chat/public/session/{session_id}/read"): Call(lambda w: {"seq": 1}),
+    ("POST", "/api/v1/chat/public/session/{session_id}/attachments"): Call(upload=b"from the matrix"),
+    ("OPTIONS", "/api/v1/chat/public/session/{session_id}/attachments"): Call(),
+    ("GET", "/api/v1/chat/public/session/{session_id}/attachments/{attachment_id}"): Call(),
+    ("OPTIONS", "/api/v1/chat/public/session/{session_id}/attachments/{attachment_id}"): Call(),
+    ("POST", "/api/v1/chat/sessions/{session_id}/attachments"): Call(upload=b"from the matrix"),
+    ("GET", "/api/v1/chat/sessions/{session_id}/attachments/{attachment_id}"): Call(),
     ("OPTIONS", "/api/v1/chat/public/session/{session_id}/read"): Call(),
     ("GET", "/api/v1/chat/sessions"): Call(query="status=active&limit=100"),
     ("GET", "/api/v1/chat/sessions/{session_id}"): Call(),
@@ -158,7 +173,7 @@ def token_for(w: World, kind: str, who: str) -> str | None:
 
 def path_for(w: World, template: str, call: Call) -> str:
     path = template.format(session_id=w.va.session_id, agent_id=w.a.agent.id, tenant_id=w.a.id,
-                           path="dashboard.css")
+                           path="dashboard.css", attachment_id=w.attachment_id)
     return f"{path}?{call.query}" if call.query else path
 
 
@@ -204,9 +219,9 @@ async def test_route_isolation(method, template, handler_class, api, base_url, s
     results = {}
     for who in WHO:
         before = await store_snapshot(w.store, (w.a.id, w.b.id))
-        body = call.body(w) if call.body else None
-        raw = json.dumps(body).encode() if body is not None else (b"" if method in ("POST", "PATCH") else None)
-        resp = await w.api.request(method, path_for(w, template, call), raw=raw, token=token_for(w, kind, who))
+        raw, headers = call.request_body(w, method)
+        resp = await w.api.request(method, path_for(w, template, call), raw=raw, token=token_for(w, kind, who),
+                                   headers=headers)
         after = await store_snapshot(w.store, (w.a.id, w.b.id))
         want = expected(kind, resource, who)
         cell = f"{method} {template} × {who}: {resp.status} {resp.body[:200]!r}"

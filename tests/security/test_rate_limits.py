@@ -149,7 +149,8 @@ async def test_frames_per_socket(api, base_url, services, tenant_factory):
 def test_every_limit_is_configurable_from_the_environment(monkeypatch):
     values = {"login_max_failures": "7", "login_window_secs": "120", "session_starts_per_ip": "9",
               "session_start_window_secs": "30", "messages_per_session": "50", "message_window_secs": "15",
-              "ws_frames_per_sec": "2.5", "ws_frame_burst": "11", "ws_flood_limit": "40"}
+              "ws_frames_per_sec": "2.5", "ws_frame_burst": "11", "ws_flood_limit": "40", "uploads_per_window": "5",
+              "upload_window_secs": "60"}
     assert set(values) == set(RATE_LIMIT_ENV)
     for field, env in RATE_LIMIT_ENV.items():
         monkeypatch.setenv(env, values[field])
