@@ -39,6 +39,10 @@ class Metrics:
         self.delivery_latency = Histogram("callcenter_delivery_latency_seconds",
                                           "From publishing a new message to handing it to this worker's sockets",
                                           registry=r, buckets=(.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1))
+        self.attachments_stored = Counter("callcenter_attachments_stored_total", "Files uploaded and kept",
+                                          ["kind"], registry=r)
+        self.attachment_bytes = Counter("callcenter_attachment_bytes_total", "Bytes of the files uploaded and kept",
+                                        registry=r)
         self.slow_disconnects = Counter("callcenter_slow_socket_disconnects_total",
                                         "Sockets closed because they stopped reading", registry=r)
         self.queue_depth = Gauge("callcenter_queue_depth", "Items waiting in a queue (socket_outbound: frames "

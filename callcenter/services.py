@@ -323,6 +323,9 @@ class ChatService:
             tenant_id, session_id, uploader_type=uploader_type, uploader_id=uploader_id, filename=name,
             content_type=content_type, kind=kind, data=data,
             session_quota_bytes=self.config.max_upload_bytes * self.config.upload_quota_files)
+        if self.metrics is not None:
+            self.metrics.attachments_stored.labels(kind).inc()
+            self.metrics.attachment_bytes.inc(len(data))
         return attachments.attachment_meta(row)
 
     async def _files_to_send(self, tenant_id: str, session_id: str, sender_type: str,

@@ -88,6 +88,9 @@ async def test_visitor_sends_an_image_and_the_agent_downloads_it(api, tenant_fac
     session = await get_session(api, tenant.agent, visitor.session_id)
     assert session["last_message_preview"] == "📎 screenshot.png"
 
+    metrics = (await api.get("/metrics")).body.decode()
+    assert 'callcenter_attachments_stored_total{kind="image"}' in metrics
+
     for path, token in ((session_path(visitor.session_id, f"attachments/{meta['id']}"), tenant.agent.token),
                         (visitor_files(visitor.session_id) + f"/{meta['id']}", visitor.token)):
         got = await api.get(path, token=token)
