@@ -104,3 +104,70 @@ export function query(params) {
   }
   return parts.length ? "?" + parts.join("&") : "";
 }
+
+/** An error body ({"error": {code, message}}) or a generic one, as an ApiError. */
+function errorFrom(status, data) {
+  const err = (data && data.error) || {};
+  return new ApiError(status, err.code || "http_" + status, err.message || "Request failed (" + status + ")");
+}
+
+/** GET a file under /api/v1 with the bearer token in the header (never in the URL); its Blob.
+ *  Throws ApiError like api(). */
+export async function fetchBlob(path, {signal} = {}) {
+  const headers = {};
+  const token = tokenStore.get();
+  if (token) headers["Authorization"] = "Bearer " + token;
+  let response;
+  try {
+    response = await fetch("/api/v1" + path, {headers, signal, credentials: "same-origin"});
+  } catch (e) {
+    if (e && e.name === "AbortError") throw e;
+    throw new ApiError(0, "network_error", "The server cannot be reached.");
+  }
+  if (!response.ok) {
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    const error = errorFrom(response.status, data);
+    if (response.status === 401) unauthorizedHandler(error);
+    throw error;
+  }
+  return response.blob();
+}
+
+/**
+ * Upload one file (multipart/form-data, field `file`) with XMLHttpRequest, for its progress.
+ * Returns {promise, abort}: the promise resolves with the JSON answer, rejects with an ApiError
+ * (code "aborted" after abort()). onProgress(loaded, total) follows the request body.
+ */
+export function uploadFile(path, file, onProgress) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    xhr.open("POST", "/api/v1" + path);
+    xhr.setRequestHeader("Accept", "application/json");
+    const token = tokenStore.get();
+    if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
+    xhr.responseType = "text";
+    if (onProgress) {
+      xhr.upload.onprogress = (ev) => onProgress(ev.loaded, ev.lengthComputable ? ev.total : file.size);
+    }
+    xhr.onload = () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (xhr.status >= 200 && xhr.status < 300 && data) {
+        resolve(data);
+        return;
+      }
+      const error = xhr.status === 413 && !(data && data.error)
+        ? new ApiError(413, "file_too_large", "The file is too large.")
+        : errorFrom(xhr.status, data);
+      if (xhr.status === 401) unauthorizedHandler(error);
+      reject(error);
+    };
+    xhr.onerror = () => reject(new ApiError(0, "network_error", "The upload failed: the server cannot be reached."));
+    xhr.onabort = () => reject(new ApiError(0, "aborted", "The upload was cancelled."));
+    const form = new FormData();
+    form.append("file", file, file.name || "file");
+    xhr.send(form);
+  });
+  return {promise, abort: () => xhr.abort()};
+}

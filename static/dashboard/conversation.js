@@ -1,7 +1,9 @@
 // The open conversation: history (older pages load on scroll), live messages in seq order
-// with no duplicate and no gap, the composer, typing, read receipts and the session actions.
+// with no duplicate and no gap, the composer (with file attachments), typing, read receipts and
+// the session actions.
 
 import {api, query} from "./api.js";
+import {ACCEPT, Lightbox, MediaScope, UploadTray, renderMessageFiles, renderPendingFiles} from "./attachments.js";
 import {$, clear, customerLabel, debounce, fmtClock, fmtDateTime, h, newClientMsgId, setText} from "./dom.js";
 
 const PAGE = 50;
@@ -17,7 +19,7 @@ export class ConversationView {
     this.app = app;
     this.id = null;
     this.detail = null;
-    this.pending = new Map(); // client_msg_id → {cid, sessionId, text, state, el, timer}
+    this.pending = new Map(); // client_msg_id → {cid, sessionId, text, attachments, state, el, timer}
     this.typingState = {sent: false, at: 0, idle: null};
     this.el = {
       pane: $("conv"), empty: $("conv-empty"), name: $("conv-name"), status: $("conv-status"),
@@ -27,7 +29,15 @@ export class ConversationView {
       form: $("composer"), input: $("composer-input"), sendBtn: $("composer-send"), note: $("composer-note"),
       assign: $("act-assign"), takeOver: $("act-takeover"), transfer: $("act-transfer"),
       resolve: $("act-resolve"), reopen: $("act-reopen"),
+      attach: $("composer-attach"), file: $("composer-file"), files: $("composer-files"), error: $("composer-error"),
     };
+    this.media = null;
+    this.lightbox = new Lightbox();
+    this.uploads = new UploadTray({
+      listEl: this.el.files, errorEl: this.el.error,
+      maxBytes: () => this.app.maxUploadBytes(),
+    });
+    this.el.file.accept = ACCEPT;
     this._reset();
     this._markReadSoon = debounce(() => this.markRead(), 150);
     this._bind();
@@ -45,7 +55,12 @@ export class ConversationView {
     this.loadingOlder = false;
     this.gapRun = null;
     this.gapFrom = null;
+    this._stickToBottom = true;  // follow new content (a thumbnail that loads) until the agent scrolls up
     clearTimeout(this.typingTimer);
+    // The files of the conversation that is left: loads stop, object URLs are revoked.
+    this.lightbox.close();
+    if (this.media) this.media.dispose();
+    this.media = null;
   }
 
   // ---- wiring ------------------------------------------------------------------
@@ -68,8 +83,9 @@ export class ConversationView {
     });
     el.input.addEventListener("blur", () => this._stopTyping());
     el.scroller.addEventListener("scroll", () => {
+      this._stickToBottom = this._nearBottom();
       if (el.scroller.scrollTop < 80) this.loadOlder();
-      if (this._nearBottom()) {
+      if (this._stickToBottom) {
         el.newBelow.hidden = true;
         this._markReadSoon();
       }
@@ -82,6 +98,49 @@ export class ConversationView {
     el.resolve.addEventListener("click", () => this.act("resolve", {}));
     el.reopen.addEventListener("click", () => this.act("reopen", {}));
     el.transfer.addEventListener("click", () => this.app.openTransferDialog(this.session));
+    // Files: the paperclip's picker, a drop on the conversation, an image pasted in the reply box.
+    el.attach.addEventListener("click", () => { if (this._canAttach()) el.file.click(); });
+    el.file.addEventListener("change", () => {
+      const files = Array.from(el.file.files || []);
+      el.file.value = "";  // the same file can be chosen again
+      this.addFiles(files);
+    });
+    el.input.addEventListener("paste", (ev) => {
+      const data = ev.clipboardData;
+      const files = data ? Array.from(data.files || []) : [];
+      if (!files.length || Array.from(data.types || []).includes("text/plain")) return;
+      ev.preventDefault();
+      this.addFiles(files);
+    });
+    const hasFiles = (ev) => ev.dataTransfer && Array.from(ev.dataTransfer.types || []).includes("Files");
+    let depth = 0;
+    el.pane.addEventListener("dragenter", (ev) => {
+      if (!hasFiles(ev)) return;
+      ev.preventDefault();
+      depth++;
+      el.pane.classList.toggle("drop-target", this._canAttach());
+    });
+    el.pane.addEventListener("dragover", (ev) => {
+      if (!hasFiles(ev)) return;
+      ev.preventDefault();
+      ev.dataTransfer.dropEffect = this._canAttach() ? "copy" : "none";
+    });
+    el.pane.addEventListener("dragleave", (ev) => {
+      if (!hasFiles(ev)) return;
+      depth = Math.max(0, depth - 1);
+      if (!depth) el.pane.classList.remove("drop-target");
+    });
+    el.pane.addEventListener("drop", (ev) => {
+      if (!hasFiles(ev)) return;
+      ev.preventDefault();
+      depth = 0;
+      el.pane.classList.remove("drop-target");
+      this.addFiles(Array.from(ev.dataTransfer.files || []));
+    });
+    // A file dropped anywhere else is not opened in place of the dashboard.
+    for (const type of ["dragover", "drop"]) {
+      window.addEventListener(type, (ev) => { if (hasFiles(ev)) ev.preventDefault(); });
+    }
   }
 
   get session() {
@@ -100,9 +159,11 @@ export class ConversationView {
     this._stopTyping();
     this._reset();
     this.id = id;
+    this.media = new MediaScope(id);
     this.loading = true;
     clear(this.el.list);
     this._renderPending();
+    this.uploads.show(id);
     this.el.pane.hidden = false;
     this.el.empty.hidden = true;
     this.el.newBelow.hidden = true;
@@ -152,6 +213,7 @@ export class ConversationView {
     this._reset();
     clear(this.el.list);
     clear(this.el.pendingList);
+    this.uploads.show(null);
     this.el.pane.hidden = true;
     this.el.empty.hidden = false;
   }
@@ -307,13 +369,27 @@ export class ConversationView {
     const meta = h("div", {class: "msg-meta"},
                    h("span", {class: "msg-who", text: who}),
                    h("span", {class: "msg-kind kind-" + kind, text: SENDER_LABEL[kind]}), time);
-    const bubble = h("div", {class: "msg-bubble"}, h("div", {class: "msg-body", text: m.body}));
+    const files = this._renderFiles(m);
+    const bubble = h("div", {class: "msg-bubble" + (files ? " has-files" : "")},
+                     m.body || !files ? h("div", {class: "msg-body", text: m.body}) : null, files);
     const el = h("div", {class: "msg msg-" + kind + (mine ? " mine" : ""), dataset: {seq: m.seq, sender: kind}},
                  meta, bubble);
     if (kind === "agent" || kind === "ai") {
       el.appendChild(h("div", {class: "msg-receipt", text: "✓ Sent"}));
     }
     return el;
+  }
+
+  _renderFiles(m) {
+    if (!m.attachments || !m.attachments.length || !this.media) return null;
+    const scope = this.media;
+    return renderMessageFiles(m.attachments, {
+      scope,
+      lightbox: this.lightbox,
+      // A thumbnail that appears grows the list: stay at the bottom if we were there.
+      onImageLoaded: () => { if (scope === this.media && this._stickToBottom) this.scrollToBottom(); },
+      onError: (text) => this.app.toast(text, "error"),
+    });
   }
 
   /** Agent/AI messages up to the visitor's read mark show "Seen". */
@@ -384,17 +460,25 @@ export class ConversationView {
   sendFromComposer() {
     if (!this.id) return;
     const text = this.el.input.value.trim();
-    if (!text) return;
+    const uploading = this.uploads.isUploading(this.id);
+    const files = this.uploads.ready(this.id);
+    if (!text && !files.length && !uploading) return;
     if (text.length > MAX_MESSAGE_CHARS) {
       this.app.toast("A message can be at most " + MAX_MESSAGE_CHARS + " characters.", "error");
       return;
     }
     if (this.session && this.session.status === "resolved") return;
+    if (uploading) {
+      this.uploads.setNotice(this.id, "Wait until the files have finished uploading, then send.");
+      return;
+    }
     this.el.input.value = "";
     this.app.drafts.delete(this.id);
+    this.uploads.take(this.id);
     this._autosize();
     this._stopTyping();
-    const p = {cid: newClientMsgId(), sessionId: this.id, text, state: "sending", el: null, timer: null};
+    const p = {cid: newClientMsgId(), sessionId: this.id, text, attachments: files, state: "sending", el: null,
+               timer: null};
     this.pending.set(p.cid, p);
     this._renderPending();
     this.scrollToBottom();
@@ -404,6 +488,7 @@ export class ConversationView {
   _dispatch(p) {
     clearTimeout(p.timer);
     const frame = {session_id: p.sessionId, message: p.text, client_msg_id: p.cid};
+    if (p.attachments.length) frame.attachment_ids = p.attachments.map((a) => a.id);
     if (this.app.socket.send("chat.message.send", frame)) {
       this._setPendingState(p, "sending");
       // A socket that swallowed the frame: fall back to REST (same client_msg_id: never twice).
@@ -416,8 +501,9 @@ export class ConversationView {
   async _sendRest(p) {
     this._setPendingState(p, "sending");
     try {
-      const res = await api("POST", "/chat/messages", {session_id: p.sessionId, message: p.text,
-                                                       client_msg_id: p.cid});
+      const body = {session_id: p.sessionId, message: p.text, client_msg_id: p.cid};
+      if (p.attachments.length) body.attachment_ids = p.attachments.map((a) => a.id);
+      const res = await api("POST", "/chat/messages", body);
       this._confirm(p.cid, res.message);
     } catch (err) {
       if (!this.pending.has(p.cid)) return;
@@ -432,7 +518,7 @@ export class ConversationView {
     this._confirm(p.cid, {
       id: data.id, seq: data.seq, session_id: data.session_id || p.sessionId, sender_type: "agent",
       sender_id: this.app.me.id, sender_name: this.app.me.name, body: p.text, client_msg_id: p.cid,
-      created_at: data.created_at || new Date().toISOString(),
+      created_at: data.created_at || new Date().toISOString(), attachments: p.attachments,
     });
   }
 
@@ -465,9 +551,24 @@ export class ConversationView {
     if (p.el) p.el.remove();
   }
 
-  /** Sign-out: unsent messages belong to the agent who wrote them; never send them as someone else. */
+  /** Sign-out: unsent messages (and files) belong to the agent who wrote them; never send them as
+   *  someone else. */
   dropAllPending() {
     for (const cid of [...this.pending.keys()]) this._dropPending(cid);
+    this.uploads.clearAll();
+  }
+
+  // ---- files ---------------------------------------------------------------------------
+
+  _canAttach() {
+    const s = this.session;
+    return !!this.id && !(s && s.status === "resolved");
+  }
+
+  /** Files chosen, dropped or pasted: they upload now, to this conversation, and wait as chips. */
+  addFiles(files) {
+    if (!files.length || !this._canAttach()) return;
+    this.uploads.add(this.id, files);
   }
 
   /** Sends that did not get through go again once the socket is back (idempotent). */
@@ -498,7 +599,9 @@ export class ConversationView {
                                  on: {click: () => this._dispatch(p)}});
       p.el = h("div", {class: "msg msg-agent mine pending", dataset: {clientMsgId: p.cid}},
                h("div", {class: "msg-meta"}, h("span", {class: "msg-who", text: "You"})),
-               h("div", {class: "msg-bubble"}, h("div", {class: "msg-body", text: p.text})),
+               h("div", {class: "msg-bubble" + (p.attachments.length ? " has-files" : "")},
+                 p.text || !p.attachments.length ? h("div", {class: "msg-body", text: p.text}) : null,
+                 renderPendingFiles(p.attachments)),
                h("div", {class: "msg-receipt"}, h("span", {class: "pending-state"}), retry));
     }
     p.el.classList.toggle("failed", state === "failed");
@@ -549,6 +652,7 @@ export class ConversationView {
     el.reopen.hidden = !resolved;
     el.input.disabled = resolved;
     el.sendBtn.disabled = resolved;
+    el.attach.disabled = resolved;
     el.suggest.hidden = resolved || !this.app.aiAssist();
     el.note.hidden = !resolved;
     el.input.placeholder = resolved ? "This conversation is resolved. Reopen it to reply."
@@ -626,6 +730,7 @@ export class ConversationView {
   scrollToBottom() {
     const s = this.el.scroller;
     s.scrollTop = s.scrollHeight;
+    this._stickToBottom = true;
     this.el.newBelow.hidden = true;
   }
 

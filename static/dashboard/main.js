@@ -2,6 +2,7 @@
 // team panels. The open conversation lives in conversation.js.
 
 import {api, ApiError, onUnauthorized, query, remembered, tokenStore} from "./api.js";
+import {DEFAULT_MAX_UPLOAD_BYTES, filesSummary} from "./attachments.js";
 import {ConversationView} from "./conversation.js";
 import {$, clear, customerLabel, debounce, describeUserAgent, fmtAgo, fmtDateTime, fmtDuration, h, icon, initials,
         ms, safeHttpUrl, setText} from "./dom.js";
@@ -479,7 +480,8 @@ function onFrame(type, data) {
       const session = data.session ? app.upsertSession(data.session) : app.sessions.get(msg.session_id);
       conv.onMessage(msg);
       if (!data.replayed && msg.sender_type === "visitor" && session && session.assigned_agent_id === app.me.id) {
-        notifier.alert(msg.session_id, customerLabel(session), msg.body, {attended: attended(msg.session_id)});
+        notifier.alert(msg.session_id, customerLabel(session), msg.body || filesSummary(msg.attachments),
+                       {attended: attended(msg.session_id)});
       }
       if (conv.id === msg.session_id && attended(msg.session_id)) conv._markReadSoon();
       break;
@@ -652,7 +654,7 @@ async function submitLogin(ev) {
     tokenStore.set(res.token, $("login-remember").checked);
     remembered.save(tenant, email);
     $("login-password").value = "";
-    enterApp(res.agent, null);
+    enterApp(res.agent, null, null);
   } catch (err) {
     msg.hidden = false;
     msg.className = "login-message error";
@@ -666,9 +668,10 @@ async function submitLogin(ev) {
   }
 }
 
-function enterApp(agent, tenant) {
+function enterApp(agent, tenant, limits) {
   app.me = agent;
   app.tenant = tenant;
+  app.limits = limits;
   app.signedIn = true;
   app.firstListRendered = false;
   $("boot").hidden = true;
@@ -687,15 +690,23 @@ function enterApp(agent, tenant) {
   loadAgents();
   loadAISettings();
   socket.start();
-  if (!tenant) {
-    api("GET", "/auth/me").then((res) => {
+  if (!tenant || !limits) {
+    app.limitsLoading = api("GET", "/auth/me").then((res) => {
+      if (app.me !== agent) return;
       app.tenant = res.tenant;
+      app.limits = res.limits || null;
       setText($("tenant-name"), res.tenant.name);
     }).catch(() => {});
   }
   scheduleExpiry();
   renderNotifyButtons();
 }
+
+/** The largest file an upload may be (GET /auth/me's limits; waits for it right after sign-in). */
+app.maxUploadBytes = async function maxUploadBytes() {
+  if (!app.limits && app.limitsLoading) await app.limitsLoading;
+  return (app.limits && app.limits.max_upload_bytes) || DEFAULT_MAX_UPLOAD_BYTES;
+};
 
 /** Whether agent assist (Suggest reply) is on for this tenant: AI available here and not off. */
 app.aiAssist = () => !!(app.ai && app.ai.available && app.ai.settings.ai_mode !== "off");
@@ -738,6 +749,8 @@ function signOut(message, kind = "error") {
   app.q = "";
   app.agentFilter = null;
   app.me = null;
+  app.limits = null;
+  app.limitsLoading = null;
   app.sessions.clear();
   app.versions.clear();
   app.agents.clear();
@@ -890,7 +903,7 @@ function init() {
 async function bootWithToken() {
   try {
     const res = await api("GET", "/auth/me", undefined, {auth: true});
-    enterApp(res.agent, res.tenant);
+    enterApp(res.agent, res.tenant, res.limits || null);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       tokenStore.clear();
