@@ -308,6 +308,13 @@ class ChatService:
     async def agent_attachment(self, agent: dict, session_id: str, attachment_id: str) -> dict:
         return await self.store.get_attachment(agent["tenant_id"], session_id, attachment_id)
 
+    async def visitor_delete_attachment(self, visitor: VisitorIdentity, session_id: str, attachment_id: str) -> None:
+        session = self._visitor_session(visitor, session_id)
+        await self.store.delete_unsent_attachment(session["tenant_id"], session_id, attachment_id, "visitor")
+
+    async def agent_delete_attachment(self, agent: dict, session_id: str, attachment_id: str) -> None:
+        await self.store.delete_unsent_attachment(agent["tenant_id"], session_id, attachment_id, "agent")
+
     async def _upload(self, tenant_id: str, session_id: str, uploader_type: str, uploader_id: int,
                       filename: str | None, data: bytes) -> dict:
         if len(data) > self.config.max_upload_bytes:

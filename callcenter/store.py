@@ -1382,6 +1382,29 @@ class Store:
         async with self._read() as conn:
             return {row.id: dict(row._mapping) for row in (await conn.execute(query)).all()}
 
+    async def delete_unsent_attachment(self, tenant_id: str, session_id: str, attachment_id: str,
+                                       uploader_type: str) -> None:
+        """Forget a file `uploader_type` uploaded to this session and has not sent (removed before
+        sending: it no longer counts against the quota). NotFound when there is no such file of that
+        side; Conflict once a message carries it (a sent file stays, like the message)."""
+        a, m = attachments.c, messages.c
+        async with self._write() as conn:
+            c = sessions.c
+            # Under the session row's lock, which every send of the session takes too.
+            await conn.execute(sa.select(c.id).where(c.tenant_id == tenant_id, c.id == session_id).with_for_update())
+            found = (await conn.execute(sa.select(a.id).where(
+                a.tenant_id == tenant_id, a.session_id == session_id, a.id == attachment_id,
+                a.uploader_type == uploader_type))).first()
+            if found is None:
+                raise NotFound("no such file of yours in this conversation", code="attachment_not_found")
+            # Ids are random hex: a message that lists this one contains it as a quoted JSON string.
+            sent = (await conn.execute(sa.select(m.id).where(
+                m.tenant_id == tenant_id, m.session_id == session_id,
+                m.attachments.like(f'%"{attachment_id}"%')).limit(1))).first()
+            if sent is not None:
+                raise Conflict("this file was sent in a message and stays with it", code="attachment_sent")
+            await conn.execute(attachments.delete().where(a.id == attachment_id))
+
     async def largest_file_bytes(self) -> int | None:
         """The largest file one INSERT can carry on MySQL/MariaDB (its max_allowed_packet, less the
         base64 that bytes travel in and the rest of the statement); None when there is no such limit."""

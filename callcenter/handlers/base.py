@@ -286,7 +286,7 @@ class PublicHandler(APIHandler):
         if origin:
             self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Vary", "Origin")
-            self.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+            self.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
             self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
             self.set_header("Access-Control-Max-Age", "600")
         self.set_status(204)

@@ -28,7 +28,10 @@ def _upload_doc(summary: str, auth: str, tag: str) -> dict:
 
 def _download_doc(summary: str, auth: str, tag: str) -> dict:
     return {"GET": {"summary": summary, "tags": [tag], "auth": auth, "content_types": attachments.CONTENT_TYPES,
-                    "errors": DOWNLOAD_ERRORS}}
+                    "errors": DOWNLOAD_ERRORS},
+            "DELETE": {"summary": "Remove a file this side uploaded and has not sent (it stops counting "
+                                  "against the conversation's quota)", "tags": [tag], "auth": auth, "status": 204,
+                       "errors": DOWNLOAD_ERRORS + [409]}}
 
 
 class _Upload:
@@ -112,6 +115,12 @@ class PublicAttachmentHandler(_Download, PublicHandler):
         visitor = await self.visitor()
         self.write_file(await self.services.chat.visitor_attachment(visitor, session_id, attachment_id))
 
+    async def delete(self, session_id: str, attachment_id: str) -> None:
+        visitor = await self.visitor()
+        await self.services.chat.visitor_delete_attachment(visitor, session_id, attachment_id)
+        self.set_status(204)
+        self.finish()
+
 
 @web.stream_request_body
 class AgentUploadHandler(_Upload, AgentHandler):
@@ -132,6 +141,11 @@ class AgentAttachmentHandler(_Download, AgentHandler):
 
     async def get(self, session_id: str, attachment_id: str) -> None:
         self.write_file(await self.services.chat.agent_attachment(self.agent, session_id, attachment_id))
+
+    async def delete(self, session_id: str, attachment_id: str) -> None:
+        await self.services.chat.agent_delete_attachment(self.agent, session_id, attachment_id)
+        self.set_status(204)
+        self.finish()
 
 
 routes = [

@@ -238,6 +238,36 @@ async def test_message_bodies_with_files_are_validated(api, tenant_factory, serv
     assert await all_messages(api, tenant.agent, visitor.session_id) == []
 
 
+@gen_test
+async def test_an_unsent_file_can_be_removed_and_stops_counting(api, tenant_factory, services, config):
+    config.max_upload_bytes, config.upload_quota_files = 1000, 1
+    tenant = await tenant_factory()
+    visitor = await tenant.visitor(api)
+    path = visitor_files(visitor.session_id)
+    first = await uploaded(api, path, visitor.token, "a.txt", b"a" * 1000)
+    assert_error(await upload(api, path, visitor.token, "b.txt", b"b" * 10), 413, "attachment_quota_exceeded")
+    # Removed before sending: gone, and the quota is free again.
+    resp = await api.request("DELETE", f"{path}/{first['id']}", token=visitor.token)
+    assert resp.status == 204, resp.body
+    assert_error(await api.get(f"{path}/{first['id']}", token=visitor.token), 404, "attachment_not_found")
+    assert_error(await api.request("DELETE", f"{path}/{first['id']}", token=visitor.token), 404,
+                 "attachment_not_found")
+    second = await uploaded(api, path, visitor.token, "b.txt", b"b" * 10)
+    # The other side cannot remove it; once sent it stays with its message.
+    agent_path = session_path(visitor.session_id, f"attachments/{second['id']}")
+    assert_error(await api.request("DELETE", agent_path, token=tenant.agent.token), 404, "attachment_not_found")
+    await api.post(PUBLIC_MESSAGE, {"session_id": visitor.session_id, "attachment_ids": [second["id"]]},
+                   token=visitor.token)
+    assert_error(await api.request("DELETE", f"{path}/{second['id']}", token=visitor.token), 409, "attachment_sent")
+    assert (await api.get(agent_path, token=tenant.agent.token)).body == b"b" * 10
+    assert await attachment_count(services, visitor.session_id) == 1
+    # Agents remove their own unsent files the same way.
+    mine = await uploaded(api, session_path(visitor.session_id, "attachments"), tenant.agent.token, "c.txt", b"c")
+    resp = await api.request("DELETE", session_path(visitor.session_id, f"attachments/{mine['id']}"),
+                             token=tenant.agent.token)
+    assert resp.status == 204, resp.body
+
+
 # ---- scoping: a file belongs to one conversation of one tenant --------------------------
 
 @gen_test

@@ -74,6 +74,15 @@ async def _resolved(w: World) -> None:
     assert resp.status == 200, resp.body
 
 
+async def _agent_upload(w: World) -> None:
+    """The file the call names becomes one an agent uploaded (agents remove only their side's files)."""
+    body, headers = multipart_file("agent.txt", b"agent file")
+    resp = await w.api.request("POST", f"/api/v1/chat/sessions/{w.va.session_id}/attachments", raw=body,
+                               token=w.a.agent.token, headers=headers)
+    assert resp.status == 201, resp.body
+    w.attachment_id = resp.json["attachment"]["id"]
+
+
 MATRIX: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/auth/login"): Call(lambda w: {"email": w.a.agent.email, "password": PASSWORD,
                                                     "tenant_id": w.a.id}),
@@ -94,9 +103,11 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/chat/public/session/{session_id}/attachments"): Call(upload=b"from the matrix"),
     ("OPTIONS", "/api/v1/chat/public/session/{session_id}/attachments"): Call(),
     ("GET", "/api/v1/chat/public/session/{session_id}/attachments/{attachment_id}"): Call(),
+    ("DELETE", "/api/v1/chat/public/session/{session_id}/attachments/{attachment_id}"): Call(),
     ("OPTIONS", "/api/v1/chat/public/session/{session_id}/attachments/{attachment_id}"): Call(),
     ("POST", "/api/v1/chat/sessions/{session_id}/attachments"): Call(upload=b"from the matrix"),
     ("GET", "/api/v1/chat/sessions/{session_id}/attachments/{attachment_id}"): Call(),
+    ("DELETE", "/api/v1/chat/sessions/{session_id}/attachments/{attachment_id}"): Call(prepare=_agent_upload),
     ("OPTIONS", "/api/v1/chat/public/session/{session_id}/read"): Call(),
     ("GET", "/api/v1/chat/sessions"): Call(query="status=active&limit=100"),
     ("GET", "/api/v1/chat/sessions/{session_id}"): Call(),
