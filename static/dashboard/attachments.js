@@ -5,7 +5,7 @@
 // URLs of their blobs; a conversation's object URLs are revoked when it is closed or switched.
 // File names come from other people: they are only ever put in the page as text.
 
-import {fetchBlob, uploadFile} from "./api.js";
+import {api, fetchBlob, uploadFile} from "./api.js";
 import {$, clear, h, icon, setText} from "./dom.js";
 
 export const MAX_FILES_PER_MESSAGE = 10;
@@ -367,6 +367,11 @@ export class UploadTray {
     const item = list.find((i) => i.key === key);
     if (!item) return;
     if (item.upload) item.upload.abort();
+    if (item.state === "done" && item.attachment) {
+      // Uploaded but not sent: the server forgets it too (it stops counting against the quota).
+      api("DELETE", "/chat/sessions/" + encodeURIComponent(sessionId) + "/attachments/"
+          + encodeURIComponent(item.attachment.id)).catch(() => { /* best effort: it only costs quota */ });
+    }
     const rest = list.filter((i) => i !== item);
     if (rest.length) this.bySession.set(sessionId, rest); else this.bySession.delete(sessionId);
     this.notices.delete(sessionId);

@@ -389,8 +389,10 @@ def test_unsent_files_stay_in_their_conversation(browser, live_server):
         held.pop().continue_()
         wait_uploaded(page, 1)
 
-        # ✕ removes an uploaded chip before sending.
-        composer_chips(page).locator(".upload-remove").click()
+        # ✕ removes an uploaded chip before sending, and the server forgets the file.
+        with page.expect_response(lambda r: r.request.method == "DELETE" and "/attachments/" in r.url) as removed:
+            composer_chips(page).locator(".upload-remove").click()
+        assert removed.value.status == 204
         expect(composer_chips(page)).to_have_count(0)
         page.unroute("**/attachments")
 
