@@ -292,10 +292,10 @@ class ChatService:
     # ---- attachments ----------------------------------------------------------
 
     async def visitor_upload(self, visitor: VisitorIdentity, session_id: str, filename: str | None,
-                             data: bytes) -> dict:
+                             data: bytes, ip: str) -> dict:
         session = self._visitor_session(visitor, session_id)
         return await self._upload(session["tenant_id"], session_id, "visitor", visitor.claims.visitor_id,
-                                  filename, data)
+                                  filename, data, ip=ip)
 
     async def agent_upload(self, agent: dict, session_id: str, filename: str | None, data: bytes) -> dict:
         await self.session_or_404(agent, session_id)
@@ -316,16 +316,19 @@ class ChatService:
         await self.store.delete_unsent_attachment(agent["tenant_id"], session_id, attachment_id, "agent")
 
     async def _upload(self, tenant_id: str, session_id: str, uploader_type: str, uploader_id: int,
-                      filename: str | None, data: bytes) -> dict:
+                      filename: str | None, data: bytes, ip: str | None = None) -> dict:
         if len(data) > self.config.max_upload_bytes:
             raise PayloadTooLarge(f"files may be at most {self.config.max_upload_bytes} bytes",
                                   code="file_too_large")
         name = attachments.clean_filename(filename)
         content_type, kind = attachments.sniff(name, data)
-        decision = await self.limiter.hit(f"upload:{uploader_type}:{tenant_id}:{uploader_id}",
-                                          self.config.uploads_per_window, self.config.upload_window_secs)
-        if not decision.allowed:
-            raise RateLimited("too many files sent; try again later", decision.retry_after_secs)
+        limits = [(f"upload:{uploader_type}:{tenant_id}:{uploader_id}", self.config.uploads_per_window)]
+        if ip is not None:  # a visitor: new chats are cheap, so the address counts too (five visitors' worth)
+            limits.append((f"upload:ip:{ip}", self.config.uploads_per_window * 5))
+        for key, limit in limits:
+            decision = await self.limiter.hit(key, limit, self.config.upload_window_secs)
+            if not decision.allowed:
+                raise RateLimited("too many files sent; try again later", decision.retry_after_secs)
         row = await self.store.create_attachment(
             tenant_id, session_id, uploader_type=uploader_type, uploader_id=uploader_id, filename=name,
             content_type=content_type, kind=kind, data=data,

@@ -104,7 +104,8 @@ class PublicUploadHandler(_Upload, PublicHandler):
 
     async def post(self, session_id: str) -> None:
         filename, data = self.uploaded_file()
-        meta = await self.services.chat.visitor_upload(self.visitor_identity, session_id, filename, data)
+        meta = await self.services.chat.visitor_upload(self.visitor_identity, session_id, filename, data,
+                                                       self.client_ip)
         self.write_json({"attachment": meta}, status=201)
 
 

@@ -216,6 +216,14 @@ async def test_uploads_are_rate_limited_per_uploader(api, tenant_factory, config
     assert int(resp.headers["Retry-After"]) >= 1
     # The agent answering is not held up by the visitor's uploads.
     await uploaded(api, session_path(visitor.session_id, "attachments"), tenant.agent.token, "a.txt", b"hi")
+    # New chats from the same address do not reset the count: five visitors' worth per address.
+    for _ in range(4):  # 2 (above) + 4 × 2 = 10 = 5 × uploads_per_window
+        other = await tenant.visitor(api)
+        for _ in range(2):
+            await uploaded(api, visitor_files(other.session_id), other.token, "a.txt", b"hello")
+    last = await tenant.visitor(api)
+    assert_error(await upload(api, visitor_files(last.session_id), last.token, "a.txt", b"hello"), 429,
+                 "rate_limited")
 
 
 @gen_test
