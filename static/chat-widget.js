@@ -1,12 +1,5 @@
-/*! callcenter chat widget: one dependency-free script.
- *   <script src="https://support.example.com/chat-widget.js"></script>
- *   <script>CallCenterChat.init({tenantId: 'demo-tenant', position: 'bottom-right', primaryColor: '#4F46E5',
- *                                title: 'Chat with us', subtitle: 'We typically reply instantly'});</script>
- * Options: apiUrl (default: the origin this script came from), tenantId, position (bottom-right | bottom-left),
- * primaryColor, title, subtitle, greeting, locale. API: init, open, close, toggle, setUser({name, email}),
- * on(event, fn) for "message" | "open" | "close" | "unread" (returns an off function), shutdown({clear}).
- * Everything renders in a Shadow DOM; the only global is CallCenterChat; visitor and agent text is only
- * ever set as text. The conversation is kept in localStorage ("callcenter-chat:<tenantId>").
+/*! callcenter chat widget. CallCenterChat.init({tenantId, apiUrl, position, primaryColor, title, subtitle,
+ * greeting, locale}), open(), close(), toggle(), setUser({name, email}), on(event, fn) -> off, shutdown({clear})
  */
 (function () {
   "use strict";
@@ -14,10 +7,10 @@
 
   var script = document.currentScript;
   var scriptOrigin = "";
-  try { scriptOrigin = new URL(script && script.src ? script.src : "", location.href).origin; } catch (e) { /* none */ }
+  try { scriptOrigin = new URL(script && script.src ? script.src : "", location.href).origin; } catch (e) {}
   if (!scriptOrigin || scriptOrigin === "null") scriptOrigin = location.origin;
 
-  // One table; a language is one more entry. Missing keys fall back to English.
+  // A language is one more entry; missing keys fall back to English.
   var STRINGS = {
     en: {
       title: "Chat with us", subtitle: "We typically reply instantly", greeting: "Hi! How can we help you today?",
@@ -29,7 +22,8 @@
       offline: "You're offline. Messages will be sent when you're back online.",
       reconnecting: "Reconnecting…", unavailable: "Chat is unavailable right now.",
       error: "Something went wrong. Please try again.", resolved: "This conversation is closed. Write to reopen it.",
-      log: "Conversation"
+      log: "Conversation", attach: "Attach files", remove: "Remove", big: "{name} is larger than {max}.",
+      wait: "Wait until the files have uploaded.", many: "Up to {n} files per message."
     },
     es: {
       title: "Chatea con nosotros", subtitle: "Solemos responder al instante", greeting: "¡Hola! ¿En qué podemos ayudarte?",
@@ -42,7 +36,8 @@
       offline: "Sin conexión. Los mensajes se enviarán cuando vuelvas a estar en línea.",
       reconnecting: "Reconectando…", unavailable: "El chat no está disponible ahora.",
       error: "Algo salió mal. Inténtalo de nuevo.", resolved: "Esta conversación está cerrada. Escribe para reabrirla.",
-      log: "Conversación"
+      log: "Conversación", attach: "Adjuntar archivos", remove: "Quitar", big: "{name} supera {max}.",
+      wait: "Espera a que se suban los archivos.", many: "Hasta {n} archivos por mensaje."
     },
     fr: {
       title: "Discutez avec nous", subtitle: "Nous répondons généralement tout de suite",
@@ -56,7 +51,8 @@
       offline: "Vous êtes hors ligne. Les messages partiront dès le retour de la connexion.",
       reconnecting: "Reconnexion…", unavailable: "Le chat n'est pas disponible pour le moment.",
       error: "Une erreur s'est produite. Réessayez.", resolved: "Cette conversation est close. Écrivez pour la rouvrir.",
-      log: "Conversation"
+      log: "Conversation", attach: "Joindre des fichiers", remove: "Retirer", big: "{name} dépasse {max}.",
+      wait: "Attendez la fin de l'envoi des fichiers.", many: "{n} fichiers au plus par message."
     },
     de: {
       title: "Chatten Sie mit uns", subtitle: "Wir antworten meist sofort", greeting: "Hallo! Wie können wir helfen?",
@@ -70,7 +66,9 @@
       offline: "Sie sind offline. Nachrichten werden gesendet, sobald die Verbindung zurück ist.",
       reconnecting: "Verbinde erneut…", unavailable: "Der Chat ist gerade nicht verfügbar.",
       error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
-      resolved: "Dieses Gespräch ist abgeschlossen. Schreiben Sie, um es wieder zu öffnen.", log: "Unterhaltung"
+      resolved: "Dieses Gespräch ist abgeschlossen. Schreiben Sie, um es wieder zu öffnen.", log: "Unterhaltung",
+      attach: "Dateien anhängen", remove: "Entfernen", big: "{name} ist größer als {max}.",
+      wait: "Warten Sie, bis die Dateien hochgeladen sind.", many: "Höchstens {n} Dateien pro Nachricht."
     }
   };
 
@@ -78,7 +76,7 @@
     ":host{all:initial!important}",
     "*{box-sizing:border-box}",
     "[hidden]{display:none!important}",
-    ".w{position:fixed;bottom:20px;right:20px;z-index:2147483000;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#111827;text-align:left;-webkit-font-smoothing:antialiased}",
+    ".w{position:fixed;bottom:20px;right:20px;z-index:2147483000;font:14px/1.45 system-ui,sans-serif;color:#111827;text-align:left;-webkit-font-smoothing:antialiased}",
     ".w.l{right:auto;left:20px}",
     "button,input,textarea{font:inherit;color:inherit;margin:0}",
     "button{cursor:pointer}",
@@ -122,7 +120,15 @@
     "input,textarea{width:100%;padding:9px 11px;border:1px solid #d1d5db;border-radius:10px;background:#fff;font-size:14px}",
     ".er{color:#b91c1c;font-size:12.5px}",
     ".go{padding:10px 14px;border:0;border-radius:10px;background:var(--p);color:#fff;font-weight:600}",
-    ".cp{display:flex;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid #e5e7eb}",
+    ".cp{display:flex;flex-wrap:wrap;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid #e5e7eb}",
+    ".ch,.cp .er{flex-basis:100%;min-width:0;margin:0}.ch{display:flex;flex-wrap:wrap;gap:6px}.cp .ac{background:#e5e7eb;color:#374151}",
+    ".cf,.fc{display:flex;align-items:center;gap:6px;padding:4px 8px;border:1px solid #d1d5db;border-radius:8px;background:rgba(127,127,127,.1);color:inherit;font-size:12.5px;white-space:nowrap}",
+    ".cf span,.fc span{overflow:hidden;text-overflow:ellipsis}.cf button{border:0;background:none;font-size:16px}",
+    ".fc:before{content:'';flex:none;width:9px;height:12px;border:2px solid;border-radius:2px}",
+    ".fs{display:grid;justify-items:start;gap:6px;margin-top:6px}.fs.n{margin:0}",
+    ".b,.th,.cf,.fc{max-width:100%}.th{padding:0;border:0;border-radius:8px;overflow:hidden;background:#e5e7eb}.ld{width:120px;height:90px}",
+    ".th img{display:block;max-width:100%;max-height:200px}.e img{display:none}.th.e:before{content:'⚠ ' attr(title)}",
+    ".fs .e{padding:6px;background:#fee2e2;color:#991b1b}",
     ".cp label{flex:1}.cp textarea{min-height:42px;max-height:120px;resize:none}",
     ".cp .go{flex:none;display:flex;align-items:center;justify-content:center;width:42px;height:42px;padding:0}",
     ".go svg{width:20px;height:20px;fill:currentColor}",
@@ -133,6 +139,8 @@
 
   var CHAT_ICON = "M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.5 3.4 6L5 21l4.3-2.3c.9.2 1.8.3 2.7.3 5.5 0 10-3.6 10-8s-4.5-8-10-8z";
   var SEND_ICON = "M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z";
+  var CLIP_ICON = "M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z";
+  var ACCEPT = ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt,.csv,.log,.md,.docx,.xlsx,.pptx,.odt,.ods,.odp,.zip";
   var EVENTS = {message: 1, open: 1, close: 1, unread: 1};
   var listeners = {message: [], open: [], close: [], unread: []};
   var widget = null;
@@ -144,24 +152,21 @@
     });
   }
 
-  // An element; `text` is only ever set as text.
-  function h(tag, cls, text, attrs) {
+  function h(tag, cls, text, attrs, parent) {
     var el = document.createElement(tag);
     if (cls) el.className = cls;
     if (text != null) el.textContent = text;
     for (var k in attrs || {}) el.setAttribute(k, attrs[k]);
-    return el;
+    return parent ? parent.appendChild(el) : el;
   }
 
-  function icon(d) {
+  function icon(d, el) {
     var ns = "http://www.w3.org/2000/svg";
-    var svg = document.createElementNS(ns, "svg");
+    var svg = el.appendChild(document.createElementNS(ns, "svg"));
     svg.setAttribute("viewBox", "0 0 24 24");
     svg.setAttribute("aria-hidden", "true");
-    var p = document.createElementNS(ns, "path");
-    p.setAttribute("d", d);
-    svg.appendChild(p);
-    return svg;
+    svg.appendChild(document.createElementNS(ns, "path")).setAttribute("d", d);
+    return el;
   }
 
   function pickLang(locale) {
@@ -202,6 +207,7 @@
     var typingOn = false, typingAt = 0, typingStopT = 0, agentTypingT = 0, starting = null;
     var readSent = 0, isOpen = false, dead = false, conn = null, unreadShown = -1;
     var els = new WeakMap(), built = false, fmt;
+    var ups = [], urls = {};
 
     function t(k, vars) {
       var s = L[k] != null ? L[k] : STRINGS.en[k];
@@ -210,7 +216,7 @@
 
     function load() {
       var raw = null;
-      try { raw = JSON.parse(local && local.getItem(key)); } catch (e) { /* corrupt: start over */ }
+      try { raw = JSON.parse(local && local.getItem(key)); } catch (e) {}
       var s = raw && typeof raw === "object" ? raw : {};
       s.msgs = Array.isArray(s.msgs) ? s.msgs.filter(function (m) { return m && typeof m.b === "string"; }) : [];
       ["last", "vread", "aread"].forEach(function (k) { s[k] = +s[k] || 0; });
@@ -223,12 +229,11 @@
       var copy = {};
       for (var k in st) copy[k] = st[k];
       copy.msgs = keep.map(function (m) {
-        return {id: m.id, seq: m.seq, t: m.t, n: m.n, b: m.b, c: m.c, at: m.at, st: m.st};
+        return {id: m.id, seq: m.seq, t: m.t, n: m.n, b: m.b, c: m.c, at: m.at, st: m.st, f: m.f};
       });
-      try { local.setItem(key, JSON.stringify(copy)); } catch (e) { /* full or blocked: memory only */ }
+      try { local.setItem(key, JSON.stringify(copy)); } catch (e) {}
     }
 
-    // ---- DOM -------------------------------------------------------------------
     var host = h("callcenter-chat");
     var root = host.attachShadow({mode: "open"});
     if (root.adoptedStyleSheets && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype) {
@@ -238,83 +243,60 @@
     } else {
       root.appendChild(h("style", null, STYLE));
     }
-    var wrap = h("div", "w" + (o.position === "bottom-left" ? " l" : ""), null, {lang: lang, dir: "ltr"});
+    var wrap = h("div", "w" + (o.position === "bottom-left" ? " l" : ""), null, {lang: lang, dir: "ltr"}, root);
     var color = String(o.primaryColor || "#4F46E5");
     wrap.style.setProperty("--p", colorOk(color) ? color : "#4F46E5");
 
-    var bubble = h("button", "bub", null, {type: "button", "aria-haspopup": "dialog", "aria-expanded": "false"});
-    bubble.appendChild(icon(CHAT_ICON));
-    var badge = h("span", "bdg", null, {"aria-hidden": "true"});
-    badge.hidden = true;
-    bubble.appendChild(badge);
+    var bubble = icon(CHAT_ICON, h("button", "bub", null, {type: "button", "aria-haspopup": "dialog",
+      "aria-expanded": "false"}, wrap));
+    var badge = h("span", "bdg", null, {"aria-hidden": "true", hidden: ""}, bubble);
 
     var title = o.title || t("title");
-    var panel = h("section", "pn", null, {role: "dialog", "aria-label": title});
-    panel.hidden = true;
-    var head = h("header", "hd");
-    var avatar = h("span", "av", (title.trim()[0] || "?").toUpperCase(), {"aria-hidden": "true"});
-    var headText = h("div", "ht");
-    var subtitle = h("p", "st");
-    headText.appendChild(h("h2", "tt", title));
-    headText.appendChild(subtitle);
-    var closeBtn = h("button", "x", "×", {type: "button", "aria-label": t("close"), title: t("close")});
-    head.appendChild(avatar);
-    head.appendChild(headText);
-    head.appendChild(closeBtn);
-    var connLine = h("div", "cn", null, {role: "status", "aria-live": "polite"});
-    connLine.hidden = true;
-    var logEl = h("div", "lg", null, {role: "log", "aria-live": "polite", "aria-label": t("log"), tabindex: "0"});
-    var greet = h("div", "m a g");
-    var greetText = h("div", "b");
-    greet.appendChild(greetText);
-    logEl.appendChild(greet);
-    var typingEl = h("div", "ty", null, {role: "status", "aria-live": "polite"});
-    var dots = h("span", "dt", null, {"aria-hidden": "true"});
-    dots.appendChild(h("i"));
-    dots.appendChild(h("i"));
-    dots.appendChild(h("i"));
-    var typingText = h("span");
-    typingEl.appendChild(dots);
-    typingEl.appendChild(typingText);
-    typingEl.hidden = true;
+    var panel = h("section", "pn", null, {role: "dialog", "aria-label": title, hidden: ""}, wrap);
+    var head = h("header", "hd", null, null, panel);
+    var avatar = h("span", "av", (title.trim()[0] || "?").toUpperCase(), {"aria-hidden": "true"}, head);
+    var headText = h("div", "ht", null, null, head);
+    h("h2", "tt", title, null, headText);
+    var subtitle = h("p", "st", null, null, headText);
+    var closeBtn = h("button", "x", "×", {type: "button", "aria-label": t("close"), title: t("close")}, head);
+    var connLine = h("div", "cn", null, {role: "status", "aria-live": "polite", hidden: ""}, panel);
+    var logEl = h("div", "lg", null, {role: "log", "aria-live": "polite", "aria-label": t("log"), tabindex: "0"}, panel);
+    var greetText = h("div", "b", null, null, h("div", "m a g", null, null, logEl));
+    var typingEl = h("div", "ty", null, {role: "status", "aria-live": "polite", hidden: ""}, panel);
+    var dots = h("span", "dt", null, {"aria-hidden": "true"}, typingEl);
+    h("i", null, null, null, dots);
+    h("i", null, null, null, dots);
+    h("i", null, null, null, dots);
+    var typingText = h("span", null, null, null, typingEl);
 
-    var form = h("form", "fm", null, {novalidate: ""});
-    form.appendChild(h("p", null, t("intro")));
+    var form = h("form", "fm", null, {novalidate: ""}, panel);
+    h("p", null, t("intro"), null, form);
     function field(name, type, auto) {
-      var lab = h("label");
-      var text = lab.appendChild(h("span", null, t(name) + " "));
-      var hint = text.appendChild(h("small", null, "(" + t("optional") + ")"));
-      var input = h("input", null, null, {type: type, name: name, autocomplete: auto, maxlength: name === "email" ? "254" : "200"});
-      lab.appendChild(input);
-      form.appendChild(lab);
+      var lab = h("label", null, null, null, form);
+      var hint = h("small", null, "(" + t("optional") + ")", null, h("span", null, t(name) + " ", null, lab));
+      var input = h("input", null, null, {type: type, name: name, autocomplete: auto,
+        maxlength: name === "email" ? "254" : "200"}, lab);
       return {input: input, hint: hint};
     }
     var nameField = field("name", "text", "name");
     var emailField = field("email", "email", "email");
-    var formErr = h("p", "er", null, {role: "alert"});
-    formErr.hidden = true;
-    form.appendChild(formErr);
-    form.appendChild(h("button", "go", t("start"), {type: "submit"}));
+    var formErr = h("p", "er", null, {role: "alert", hidden: ""}, form);
+    h("button", "go", t("start"), {type: "submit"}, form);
 
-    var composer = h("form", "cp");
-    var textLabel = h("label");
-    textLabel.appendChild(h("span", "sr", t("placeholder")));
-    var textarea = h("textarea", null, null, {rows: "1", maxlength: "5000", placeholder: t("placeholder")});
-    textLabel.appendChild(textarea);
-    var sendBtn = h("button", "go", null, {type: "submit", "aria-label": t("send"), title: t("send")});
-    sendBtn.appendChild(icon(SEND_ICON));
-    composer.appendChild(textLabel);
-    composer.appendChild(sendBtn);
+    var composer = h("form", "cp", null, null, panel);
+    var chips = h("div", "ch", null, null, composer);
+    var upErr = h("p", "er", null, {role: "alert", hidden: ""}, composer);
+    var picker = h("input", null, null, {type: "file", multiple: "", accept: ACCEPT, hidden: ""}, composer);
+    var clip = icon(CLIP_ICON, h("button", "go ac", null, {type: "button", "aria-label": t("attach"),
+      title: t("attach")}, composer));
+    var textLabel = h("label", null, null, null, composer);
+    h("span", "sr", t("placeholder"), null, textLabel);
+    var textarea = h("textarea", null, null, {rows: "1", maxlength: "5000", placeholder: t("placeholder")}, textLabel);
+    icon(SEND_ICON, h("button", "go", null, {type: "submit", "aria-label": t("send"), title: t("send")}, composer));
 
-    [head, connLine, logEl, typingEl, form, composer].forEach(function (el) { panel.appendChild(el); });
-    wrap.appendChild(bubble);
-    wrap.appendChild(panel);
-    root.appendChild(wrap);
-
-    // ---- rendering ----------------------------------------------------------------
     function hhmm(iso) {
       if (fmt === undefined) {
-        // Made on first use: a cold Intl formatter costs tens of ms, which would delay the bubble.
+        // Made on first use: a cold one costs tens of ms, which would delay the bubble.
         try { fmt = new Intl.DateTimeFormat(lang, {hour: "numeric", minute: "2-digit"}); } catch (e) { fmt = null; }
       }
       var d = iso ? new Date(iso) : new Date();
@@ -348,7 +330,8 @@
         } else if (m.t === "visitor") {
           el.appendChild(h("span", "sr", t("you")));
         }
-        el.appendChild(h("div", "b", m.b));
+        var body = el.appendChild(h("div", "b", m.b));
+        if (Array.isArray(m.f) && m.f.length) body.appendChild(files(m.f, !m.b));
         var meta = h("div", "mt");
         meta.appendChild(h("time"));
         if (m.t === "visitor") meta.appendChild(h("span", "tk", null, {role: "img"}));
@@ -373,6 +356,107 @@
       return el;
     }
 
+    function size(n) {
+      return n < 1024 ? n + " B" : n < 1048576 ? Math.round(n / 1024) + " KB" : +(n / 1048576).toFixed(1) + " MB";
+    }
+
+    // A file of the chat as an object URL (the token goes in a header, never in a URL).
+    function fetchUrl(a) {
+      return fetch(api + "/api/v1/chat/public/session/" + st.sid + "/attachments/" + encodeURIComponent(a.id),
+        {headers: {Authorization: "Bearer " + st.token}}).then(function (r) {
+        if (!r.ok) throw r.status;
+        return r.blob();
+      }).then(function (b) { return URL.createObjectURL(b); });
+    }
+
+    function files(list, alone) {
+      var box = h("div", alone ? "fs n" : "fs");
+      list.forEach(function (a) {
+        var name = String(a.name), pic = a.kind === "image", img;
+        var el = h("button", pic ? "th ld" : "fc", null, {type: "button", title: name}, box);
+        var fail = function () { el.className = pic ? "th e" : "fc e"; };
+        if (pic) {
+          img = h("img", null, null, {alt: name}, el);
+          img.onload = function () { el.className = "th"; };
+          img.onerror = fail;
+          (urls[a.id] = urls[a.id] || fetchUrl(a)).then(function (u) { img.src = u; }, function () {
+            delete urls[a.id];
+            fail();
+          });
+        } else {
+          h("span", null, name, null, el);
+          h("small", null, size(+a.size || 0), null, el);
+        }
+        el.onclick = function () {
+          if (pic) return el.className === "th" && window.open(img.src);
+          fetchUrl(a).then(function (u) {
+            el.className = "fc";
+            var link = h("a", null, null, {href: u, download: name}, root);
+            link.click();
+            link.remove();
+            setTimeout(function () { URL.revokeObjectURL(u); }, 60000);
+          }, fail);
+        };
+      });
+      return box;
+    }
+
+    function addFiles(list) {
+      say("");
+      var max = tenant && tenant.max_upload_bytes || 10485760;
+      [].forEach.call(list, function (file) {
+        var name = file.name, u = {f: file};
+        if (ups.length > 9) return say(t("many", {n: 10}));
+        if (file.size > max) return say(t("big", {name: name, max: size(max)}));
+        u.el = h("span", "cf", null, null, chips);
+        h("span", null, name, null, u.el);
+        u.p = h("small", null, "…", null, u.el);
+        h("button", null, "×", {type: "button", "aria-label": t("remove") + " " + name}, u.el).onclick = function () {
+          unpick(u);
+        };
+        ups.push(u);
+        upload(u);
+      });
+      picker.value = "";
+      if (!st.sid) ensureLive();
+    }
+
+    function upload(u) {
+      if (u.x || u.a || !st.sid) return;
+      var x = u.x = new XMLHttpRequest(), fd = new FormData();
+      fd.append("file", u.f, u.f.name);
+      x.open("POST", api + "/api/v1/chat/public/session/" + st.sid + "/attachments");
+      x.setRequestHeader("Authorization", "Bearer " + st.token);
+      x.upload.onprogress = function (e) {
+        if (e.lengthComputable) u.p.textContent = Math.floor(e.loaded * 99 / e.total) + "%";
+      };
+      x.onloadend = function () {
+        if (u.x !== x) return;
+        u.x = null;
+        var j = {};
+        try { j = JSON.parse(x.responseText); } catch (e) {}
+        u.a = j.attachment;
+        if (u.a) return u.p.textContent = size(u.a.size);
+        unpick(u);
+        say(u.f.name + ": " + (j.error && j.error.message || t("error")));
+      };
+      x.send(fd);
+    }
+
+    function unpick(u) {
+      var x = u.x;
+      u.x = null;
+      if (x) x.abort();
+      else if (u.a) request("DELETE", "/chat/public/session/" + st.sid + "/attachments/" + u.a.id).catch(function () {});
+      u.el.remove();
+      ups = ups.filter(function (v) { return v !== u; });
+    }
+
+    function say(text) {
+      upErr.textContent = text && (upErr.textContent + " " + text).trim();
+      upErr.hidden = !text;
+    }
+
     function place(m) {
       var i = st.msgs.indexOf(m);
       if (i >= 0) st.msgs.splice(i, 1);
@@ -389,7 +473,6 @@
       logEl.insertBefore(draw(m, st.msgs[at - 1]), next ? draw(next) : null);
     }
 
-    // The conversation's DOM is built when the panel first opens, not before the bubble shows.
     function buildLog() {
       if (built) return;
       built = true;
@@ -452,7 +535,6 @@
       }
     }
 
-    // ---- messages -------------------------------------------------------------------
     function pending() {
       return st.msgs.filter(function (m) { return !m.seq && m.t === "visitor" && m.st !== "failed"; });
     }
@@ -471,10 +553,10 @@
       m.b = String(msg.body);
       m.c = msg.client_msg_id || m.c;
       m.at = msg.created_at;
+      m.f = Array.isArray(msg.attachments) ? msg.attachments : [];
       return m;
     }
 
-    // A message from the server (live, replayed or fetched): merged by client_msg_id or seq, never twice.
     function add(msg, isLive) {
       if (!msg || typeof msg.seq !== "number") return;
       var stick = atBottom();
@@ -482,7 +564,7 @@
         find(function (x) { return x.seq === msg.seq; });
       var fresh = !m || !m.seq;
       m = fromServer(msg, m);
-      if (m.t === "visitor") m.st = "delivered";  // stored and relayed to the team
+      if (m.t === "visitor") m.st = "delivered";
       if (msg.seq > st.last) st.last = msg.seq;
       place(m);
       if (fresh) {
@@ -511,7 +593,8 @@
     }
 
     function transmit(m) {
-      if (sendFrame("chat.message.send", {message: m.b, client_msg_id: m.c})) m.sentAt = Date.now();
+      var ids = (m.f || []).map(function (a) { return a.id; });
+      if (sendFrame("chat.message.send", {message: m.b, client_msg_id: m.c, attachment_ids: ids})) m.sentAt = Date.now();
     }
 
     function flush(staleOnly) {
@@ -523,10 +606,14 @@
 
     function submitText() {
       var text = textarea.value.trim();
-      if (!text) return;
+      if (ups.some(function (u) { return !u.a; })) return say(t("wait"));
+      if (!text && !ups.length) return;
+      var f = ups.map(function (u) { u.el.remove(); return u.a; });
+      ups = [];
+      say("");
       textarea.value = "";
       grow();
-      var m = {c: newId(), b: text.slice(0, 5000), t: "visitor", at: new Date().toISOString(), st: "pending"};
+      var m = {c: newId(), b: text.slice(0, 5000), f: f, t: "visitor", at: new Date().toISOString(), st: "pending"};
       st.msgs.push(m);
       place(m);
       toBottom();
@@ -537,11 +624,9 @@
       setConn(conn);
     }
 
-    // ---- read receipts and unread ------------------------------------------------------
     function markRead() {
       if (!st.sid) return updateBadge();
       if (isOpen && document.visibilityState !== "hidden") {
-        // Seen up to the newest message, once something from the other side is new.
         var all = 0, theirs = 0;
         st.msgs.forEach(function (m) {
           if (m.seq > all) all = m.seq;
@@ -556,12 +641,11 @@
         else if (navigator.onLine !== false && st.token) {
           request("POST", "/chat/public/session/" + st.sid + "/read", {seq: seq}).then(function () {
             if (seq > readSent) readSent = seq;
-          }, function () { /* the next connection sends it */ });
+          }, function () {});
         }
       }
     }
 
-    // ---- typing -------------------------------------------------------------------------
     function hideTyping() {
       clearTimeout(agentTypingT);
       typingEl.hidden = true;
@@ -579,7 +663,6 @@
       agentTypingT = setTimeout(hideTyping, +d.expires_in_ms || 6000);
     }
 
-    // The AI's reply while it is written: plain text in the typing area, replaced by the message.
     function aiPartial(d) {
       if (typeof d.text !== "string" || !d.text) return;
       typingText.textContent = d.text;
@@ -613,7 +696,6 @@
       textarea.style.height = Math.min(textarea.scrollHeight + 2, 120) + "px";
     }
 
-    // ---- network -----------------------------------------------------------------------
     function request(method, path, body, noAuth) {
       var headers = {};
       if (body) headers["Content-Type"] = "application/json";
@@ -633,7 +715,7 @@
     }
 
     function loadTenant() {
-      if (tenant || st.sid) return;
+      if (tenant) return;
       tenant = {};
       request("GET", "/chat/public/tenants/" + encodeURIComponent(o.tenantId), null, true).then(function (j) {
         tenant = j.settings || {};
@@ -676,10 +758,10 @@
         save();
         updateHeader();
         connect();
+        ups.forEach(upload);
       }, function (e) {
         starting = null;
         if (e.status >= 400 && e.status < 500 && e.status !== 429) {
-          // The details were refused (or the tenant is gone): back to the form, with why.
           st.u = false;
           save();
           var byName = e.code === "customer_name_required", byEmail = e.code === "customer_email_required";
@@ -724,7 +806,6 @@
       };
     }
 
-    // The socket is gone (closed by either side, or dropped here): sends wait in the outbox.
     function lost(code) {
       ws = null;
       live = false;
@@ -741,7 +822,7 @@
       var sock = ws;
       if (!sock) return;
       lost(1006);
-      try { sock.close(); } catch (e) { /* already closing */ }
+      try { sock.close(); } catch (e) {}
     }
 
     function retry() {
@@ -753,8 +834,6 @@
       retryT = setTimeout(ensureLive, delay);
     }
 
-    // The visitor token no longer opens the session (expired, or the data is gone): start afresh,
-    // keeping unsent messages for the new conversation.
     function forget() {
       var keep = pending();
       st.msgs.forEach(function (m) {
@@ -794,7 +873,6 @@
 
     function tick() {
       var now = Date.now();
-      // Our last ping has had no answer (nor anything else) for 10 s: a dead link; drop it and resume.
       if (lastPing > lastRx && now - lastPing > 10000) return drop();
       if (now - lastPing >= hbMs) {
         lastPing = now;
@@ -862,7 +940,7 @@
           break;
         case "error":
           var m = d.ref && find(function (x) { return x.c === d.ref && !x.seq; });
-          if (m && /^(invalid_|payload_)/.test(d.code)) {  // refused for good; anything else is resent
+          if (m && /^(invalid_|payload_|attachment_)/.test(d.code)) {  // refused for good; anything else is resent
             m.st = "failed";
             if (built) draw(m);
             save();
@@ -871,7 +949,6 @@
       }
     }
 
-    // ---- open / close -------------------------------------------------------------------
     function setOpen(value, byUser) {
       value = !!value;
       if (dead || isOpen === value) return;
@@ -880,7 +957,7 @@
       panel.hidden = !value;
       wrap.classList.toggle("o", value);
       bubble.setAttribute("aria-expanded", String(value));
-      if (session) try { session.setItem(key + ":open", value ? "1" : ""); } catch (e) { /* ignore */ }
+      if (session) try { session.setItem(key + ":open", value ? "1" : ""); } catch (e) {}
       if (value) {
         buildLog();
         loadTenant();
@@ -912,7 +989,7 @@
     }
 
     function onOffline() {
-      drop();  // sends wait in the outbox and go out once, on the next connection
+      drop();
       setConn("offline");
     }
 
@@ -952,11 +1029,19 @@
       }
     });
     textarea.addEventListener("input", onInput);
+    textarea.addEventListener("paste", function (ev) {
+      var list = ev.clipboardData && ev.clipboardData.files;
+      if (list && list.length) {
+        ev.preventDefault();
+        addFiles(list);
+      }
+    });
+    clip.addEventListener("click", function () { picker.click(); });
+    picker.addEventListener("change", function () { addFiles(picker.files); });
     window.addEventListener("online", onOnline);
     window.addEventListener("offline", onOffline);
     document.addEventListener("visibilitychange", onVisible);
 
-    // ---- start -----------------------------------------------------------------------------
     if (presetUser) applyUser(presetUser);
     var cached = st.msgs;
     st.msgs = [];
@@ -966,7 +1051,7 @@
     updateBadge();
     (document.body || document.documentElement).appendChild(host);
     if (session && session.getItem(key + ":open")) {
-      // Re-opened after the first frame with the bubble (at once in a hidden tab, which has no frames).
+      // Re-opened after the first frame with the bubble (at once in a hidden tab: no frames).
       var reopen = function () { setTimeout(function () { setOpen(true, false); }); };
       if (document.visibilityState === "hidden") reopen();
       else requestAnimationFrame(reopen);
@@ -995,12 +1080,14 @@
       clearInterval(tickT);
       clearTimeout(agentTypingT);
       if (ws) { var s = ws; ws = null; s.close(); }
+      ups.slice().forEach(unpick);
+      for (var id in urls) urls[id].then(function (u) { URL.revokeObjectURL(u); }, function () {});
       window.removeEventListener("online", onOnline);
       window.removeEventListener("offline", onOffline);
       document.removeEventListener("visibilitychange", onVisible);
       host.remove();
       if (opts && opts.clear) {
-        try { local && local.removeItem(key); session && session.removeItem(key + ":open"); } catch (e) { /* ignore */ }
+        try { local && local.removeItem(key); session && session.removeItem(key + ":open"); } catch (e) {}
       }
     };
   }
@@ -1021,7 +1108,7 @@
       var start = function () {
         if (widget) return;
         widget = new Widget(opts);
-        if (presetOpen !== null) widget[presetOpen ? "open" : "close"]();  // called before the page was ready
+        if (presetOpen !== null) widget[presetOpen ? "open" : "close"]();
         presetOpen = null;
       };
       if (document.body) start();
