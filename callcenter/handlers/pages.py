@@ -4,6 +4,10 @@ Every route here is in the OpenAPI document like the API's; every response carri
 headers of base.SecureHeaders (pages and files adjust the framing and script policy they need)."""
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+
 from tornado import web
 
 from ..paths import resource_dir
@@ -89,6 +93,50 @@ class PublicFileHandler(FileErrors, web.StaticFileHandler):
         return ctype + "; charset=UTF-8" if ctype.startswith(("text/", "application/javascript")) else ctype
 
 
+class WidgetScriptHandler(PublicFileHandler):
+    """/chat-widget.js as served: its comment lines and indentation left out (`compact_script`), so
+    the source keeps its comments and every embedding site still loads the smallest script."""
+
+    @classmethod
+    def get_content(cls, abspath: str, start: int | None = None, end: int | None = None):
+        return compact_script(abspath)[start:end]
+
+    def get_content_size(self) -> int:
+        return len(compact_script(self.absolute_path))
+
+    @classmethod
+    def get_content_version(cls, abspath: str) -> str:
+        return hashlib.sha512(compact_script(abspath)).hexdigest()
+
+
+def compact_script(abspath: str) -> bytes:
+    """The script without whole-line comments (`// …`, and `/* … */` blocks that start a line; the
+    `/*! … */` header stays), indentation and blank lines. Only whole lines go, so no string or
+    regex can be cut; a script with a template literal (where a line's indentation is text) is
+    served as it is."""
+    return _compacted(abspath, os.stat(abspath).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _compacted(abspath: str, mtime_ns: int) -> bytes:  # (mtime: an edited file is read again)
+    with open(abspath, encoding="utf-8") as f:
+        source = f.read()
+    kept: list[str] = []
+    in_block = False
+    for line in source.split("\n"):
+        text = line.strip()
+        if in_block or (text.startswith("/*") and not text.startswith("/*!")):
+            if "*/" in text and not text.endswith("*/"):
+                return source.encode("utf-8")  # code after a comment on its line: not a whole-line comment
+            in_block = "*/" not in text
+        elif not text.startswith("//") and text:
+            kept.append(text)
+    # A template literal or a string continued with a backslash: a line's start is text there.
+    if any("`" in line or line.endswith("\\") for line in kept):
+        return source.encode("utf-8")
+    return ("\n".join(kept) + "\n").encode("utf-8")
+
+
 class StaticHandler(FileErrors, web.StaticFileHandler):
     """/static/ (the dashboard's assets). Paths outside the folder are refused (403), encoded or not."""
 
@@ -103,7 +151,7 @@ StaticHandler.api = _file_api("A dashboard asset", "*/*", [400, 403, 404])
 
 routes = [
     route("/", PageHandler, template="index.html"),
-    route("/chat-widget.js", PublicFileHandler, path=_static_dir(), filename="chat-widget.js"),
+    route("/chat-widget.js", WidgetScriptHandler, path=_static_dir(), filename="chat-widget.js"),
     route("/widget-demo.html", PublicFileHandler, path=_static_dir(), filename="widget-demo.html"),
     route("/websocket-test.html", PublicFileHandler, path=_static_dir(), filename="websocket-test.html"),
     route(STATIC_URL_PREFIX + "{path:path}", StaticHandler, path=_static_dir()),
