@@ -1,5 +1,13 @@
-/*! callcenter chat widget. CallCenterChat.init({tenantId, apiUrl, position, primaryColor, title, subtitle,
- * greeting, locale}), open(), close(), toggle(), setUser({name, email}), on(event, fn) -> off, shutdown({clear})
+/*! callcenter chat widget: one dependency-free script.
+ *   <script src="https://support.example.com/chat-widget.js"></script>
+ *   <script>CallCenterChat.init({tenantId: 'demo-tenant', position: 'bottom-right', primaryColor: '#4F46E5',
+ *                                title: 'Chat with us', subtitle: 'We typically reply instantly'});</script>
+ * Options: apiUrl (default: the origin this script came from), tenantId, position (bottom-right | bottom-left),
+ * primaryColor, title, subtitle, greeting, locale. API: init, open, close, toggle, setUser({name, email}),
+ * on(event, fn) for "message" | "open" | "close" | "unread" (returns an off function), shutdown({clear}).
+ * Visitors attach files (paperclip or paste): images show inline, other files download, both fetched with
+ * the visitor's token. Everything renders in a Shadow DOM; the only global is CallCenterChat; text and file
+ * names are only ever set as text. The conversation is kept in localStorage ("callcenter-chat:<tenantId>").
  */
 (function () {
   "use strict";
@@ -7,10 +15,11 @@
 
   var script = document.currentScript;
   var scriptOrigin = "";
+  // apiUrl's default: the origin this script came from; the page's when that is unknown (inlined, opaque).
   try { scriptOrigin = new URL(script && script.src ? script.src : "", location.href).origin; } catch (e) {}
   if (!scriptOrigin || scriptOrigin === "null") scriptOrigin = location.origin;
 
-  // A language is one more entry; missing keys fall back to English.
+  // One table; a language is one more entry. Missing keys fall back to English.
   var STRINGS = {
     en: {
       title: "Chat with us", subtitle: "We typically reply instantly", greeting: "Hi! How can we help you today?",
@@ -140,6 +149,7 @@
   var CHAT_ICON = "M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.5 3.4 6L5 21l4.3-2.3c.9.2 1.8.3 2.7.3 5.5 0 10-3.6 10-8s-4.5-8-10-8z";
   var SEND_ICON = "M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z";
   var CLIP_ICON = "M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z";
+  // What the server accepts (it decides from the bytes; this only spares the visitor a pointless upload).
   var ACCEPT = ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt,.csv,.log,.md,.docx,.xlsx,.pptx,.odt,.ods,.odp,.zip";
   var EVENTS = {message: 1, open: 1, close: 1, unread: 1};
   var listeners = {message: [], open: [], close: [], unread: []};
@@ -152,6 +162,7 @@
     });
   }
 
+  // An element; `text` is only ever set as text. With a parent, it is appended there (and returned).
   function h(tag, cls, text, attrs, parent) {
     var el = document.createElement(tag);
     if (cls) el.className = cls;
@@ -160,6 +171,7 @@
     return parent ? parent.appendChild(el) : el;
   }
 
+  // An SVG icon appended to `el` (a button); returns `el`, so the button can be made in the same call.
   function icon(d, el) {
     var ns = "http://www.w3.org/2000/svg";
     var svg = el.appendChild(document.createElementNS(ns, "svg"));
@@ -207,6 +219,9 @@
     var typingOn = false, typingAt = 0, typingStopT = 0, agentTypingT = 0, starting = null;
     var readSent = 0, isOpen = false, dead = false, conn = null, unreadShown = -1;
     var els = new WeakMap(), built = false, fmt;
+    // ups: the composer's files not sent yet ({f: File, el: chip, p: its progress, x: the XHR while uploading,
+    // a: the server's attachment once uploaded}). urls: attachment id -> Promise of a blob: URL, so a thumbnail
+    // is fetched once however often its message is drawn.
     var ups = [], urls = {};
 
     function t(k, vars) {
@@ -216,6 +231,7 @@
 
     function load() {
       var raw = null;
+      // Corrupt (or blocked): start over.
       try { raw = JSON.parse(local && local.getItem(key)); } catch (e) {}
       var s = raw && typeof raw === "object" ? raw : {};
       s.msgs = Array.isArray(s.msgs) ? s.msgs.filter(function (m) { return m && typeof m.b === "string"; }) : [];
@@ -228,12 +244,15 @@
       var keep = st.msgs.filter(function (m, i) { return !m.seq || i >= st.msgs.length - 300; });
       var copy = {};
       for (var k in st) copy[k] = st[k];
+      // A message's files are kept as their metadata (id, name, size, kind); the bytes are fetched when shown.
       copy.msgs = keep.map(function (m) {
         return {id: m.id, seq: m.seq, t: m.t, n: m.n, b: m.b, c: m.c, at: m.at, st: m.st, f: m.f};
       });
+      // Full or blocked: kept in memory only.
       try { local.setItem(key, JSON.stringify(copy)); } catch (e) {}
     }
 
+    // ---- DOM -------------------------------------------------------------------
     var host = h("callcenter-chat");
     var root = host.attachShadow({mode: "open"});
     if (root.adoptedStyleSheets && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype) {
@@ -284,8 +303,10 @@
     h("button", "go", t("start"), {type: "submit"}, form);
 
     var composer = h("form", "cp", null, null, panel);
+    // Above the text box: the chips of files being attached, then why a file was refused.
     var chips = h("div", "ch", null, null, composer);
     var upErr = h("p", "er", null, {role: "alert", hidden: ""}, composer);
+    // The file input is never shown (it looks different in every browser): the paperclip button opens it.
     var picker = h("input", null, null, {type: "file", multiple: "", accept: ACCEPT, hidden: ""}, composer);
     var clip = icon(CLIP_ICON, h("button", "go ac", null, {type: "button", "aria-label": t("attach"),
       title: t("attach")}, composer));
@@ -294,9 +315,10 @@
     var textarea = h("textarea", null, null, {rows: "1", maxlength: "5000", placeholder: t("placeholder")}, textLabel);
     icon(SEND_ICON, h("button", "go", null, {type: "submit", "aria-label": t("send"), title: t("send")}, composer));
 
+    // ---- rendering ----------------------------------------------------------------
     function hhmm(iso) {
       if (fmt === undefined) {
-        // Made on first use: a cold one costs tens of ms, which would delay the bubble.
+        // Made on first use: a cold Intl formatter costs tens of ms, which would delay the bubble.
         try { fmt = new Intl.DateTimeFormat(lang, {hour: "numeric", minute: "2-digit"}); } catch (e) { fmt = null; }
       }
       var d = iso ? new Date(iso) : new Date();
@@ -331,6 +353,7 @@
           el.appendChild(h("span", "sr", t("you")));
         }
         var body = el.appendChild(h("div", "b", m.b));
+        // The files go in the bubble, under the text (a message of only files has none: no gap above them).
         if (Array.isArray(m.f) && m.f.length) body.appendChild(files(m.f, !m.b));
         var meta = h("div", "mt");
         meta.appendChild(h("time"));
@@ -356,12 +379,14 @@
       return el;
     }
 
+    // ---- attachments ------------------------------------------------------------
     function size(n) {
       return n < 1024 ? n + " B" : n < 1048576 ? Math.round(n / 1024) + " KB" : +(n / 1048576).toFixed(1) + " MB";
     }
 
     // A file of the chat as an object URL (the token goes in a header, never in a URL).
     function fetchUrl(a) {
+      // Not request(): the answer is the file's bytes, not JSON.
       return fetch(api + "/api/v1/chat/public/session/" + st.sid + "/attachments/" + encodeURIComponent(a.id),
         {headers: {Authorization: "Bearer " + st.token}}).then(function (r) {
         if (!r.ok) throw r.status;
@@ -369,16 +394,21 @@
       }).then(function (b) { return URL.createObjectURL(b); });
     }
 
+    // A message's files: images as thumbnails (a click opens the image), others as chips that download.
+    // Each is a button, so it is reached with the keyboard; a file's name is only ever text or an attribute.
     function files(list, alone) {
       var box = h("div", alone ? "fs n" : "fs");
       list.forEach(function (a) {
         var name = String(a.name), pic = a.kind === "image", img;
+        // "ld": a placeholder of a thumbnail's size while the image is fetched and loads.
         var el = h("button", pic ? "th ld" : "fc", null, {type: "button", title: name}, box);
         var fail = function () { el.className = pic ? "th e" : "fc e"; };
         if (pic) {
           img = h("img", null, null, {alt: name}, el);
           img.onload = function () { el.className = "th"; };
           img.onerror = fail;
+          // An <img> cannot send the token: the image is fetched with it, and shown from its blob: URL.
+          // A failed fetch is forgotten, so drawing the message again tries again.
           (urls[a.id] = urls[a.id] || fetchUrl(a)).then(function (u) { img.src = u; }, function () {
             delete urls[a.id];
             fail();
@@ -388,9 +418,12 @@
           h("small", null, size(+a.size || 0), null, el);
         }
         el.onclick = function () {
+          // An image opens in a new tab from the blob already fetched (only once it has loaded).
           if (pic) return el.className === "th" && window.open(img.src);
           fetchUrl(a).then(function (u) {
             el.className = "fc";
+            // A file is saved through a transient <a download> (under its own name, not the blob's); its URL is
+            // released a minute later, by when the download has started.
             var link = h("a", null, null, {href: u, download: name}, root);
             link.click();
             link.remove();
@@ -401,8 +434,11 @@
       return box;
     }
 
+    // Files picked or pasted: each gets a chip and uploads at once, so that sending is immediate.
     function addFiles(list) {
       say("");
+      // Refused here before a byte is sent: an eleventh file (the server takes 10 per message), or one over
+      // the tenant's size limit (10 MB unless its settings say otherwise). The server checks both again.
       var max = tenant && tenant.max_upload_bytes || 10485760;
       [].forEach.call(list, function (file) {
         var name = file.name, u = {f: file};
@@ -417,10 +453,13 @@
         ups.push(u);
         upload(u);
       });
+      // Cleared, so picking the same file again fires "change" again.
       picker.value = "";
+      // An upload needs a session: the first file starts one, and each waiting file uploads once it exists.
       if (!st.sid) ensureLive();
     }
 
+    // XHR, not fetch: only XHR reports an upload's progress. Sent with the bearer token, like every call.
     function upload(u) {
       if (u.x || u.a || !st.sid) return;
       var x = u.x = new XMLHttpRequest(), fd = new FormData();
@@ -428,21 +467,27 @@
       x.open("POST", api + "/api/v1/chat/public/session/" + st.sid + "/attachments");
       x.setRequestHeader("Authorization", "Bearer " + st.token);
       x.upload.onprogress = function (e) {
+        // At most 99% until the server has answered (and kept the file); then the chip shows the size.
         if (e.lengthComputable) u.p.textContent = Math.floor(e.loaded * 99 / e.total) + "%";
       };
       x.onloadend = function () {
+        // Removed (aborted) meanwhile: nothing left to show.
         if (u.x !== x) return;
         u.x = null;
         var j = {};
         try { j = JSON.parse(x.responseText); } catch (e) {}
         u.a = j.attachment;
         if (u.a) return u.p.textContent = size(u.a.size);
+        // Refused (its type, its size, the session's quota) or failed: the chip goes, and the why is shown,
+        // in the server's words when it gave some.
         unpick(u);
         say(u.f.name + ": " + (j.error && j.error.message || t("error")));
       };
       x.send(fd);
     }
 
+    // A chip removed: an upload in flight is aborted; a file uploaded but not sent is deleted on the server
+    // too (best effort), so it stops counting against the session's upload quota.
     function unpick(u) {
       var x = u.x;
       u.x = null;
@@ -452,6 +497,7 @@
       ups = ups.filter(function (v) { return v !== u; });
     }
 
+    // Refusals add up (several files of one pick, an upload that fails later); say("") clears them.
     function say(text) {
       upErr.textContent = text && (upErr.textContent + " " + text).trim();
       upErr.hidden = !text;
@@ -473,6 +519,7 @@
       logEl.insertBefore(draw(m, st.msgs[at - 1]), next ? draw(next) : null);
     }
 
+    // The conversation's DOM is built when the panel first opens, not before the bubble shows.
     function buildLog() {
       if (built) return;
       built = true;
@@ -535,6 +582,7 @@
       }
     }
 
+    // ---- messages -------------------------------------------------------------------
     function pending() {
       return st.msgs.filter(function (m) { return !m.seq && m.t === "visitor" && m.st !== "failed"; });
     }
@@ -553,10 +601,12 @@
       m.b = String(msg.body);
       m.c = msg.client_msg_id || m.c;
       m.at = msg.created_at;
+      // The files' metadata only; their bytes are fetched with the token when shown.
       m.f = Array.isArray(msg.attachments) ? msg.attachments : [];
       return m;
     }
 
+    // A message from the server (live, replayed or fetched): merged by client_msg_id or seq, never twice.
     function add(msg, isLive) {
       if (!msg || typeof msg.seq !== "number") return;
       var stick = atBottom();
@@ -564,6 +614,7 @@
         find(function (x) { return x.seq === msg.seq; });
       var fresh = !m || !m.seq;
       m = fromServer(msg, m);
+      // Ours, back from the server: stored and relayed to the team.
       if (m.t === "visitor") m.st = "delivered";
       if (msg.seq > st.last) st.last = msg.seq;
       place(m);
@@ -593,6 +644,7 @@
     }
 
     function transmit(m) {
+      // The files go by the ids their uploads got; the server attaches them to this message.
       var ids = (m.f || []).map(function (a) { return a.id; });
       if (sendFrame("chat.message.send", {message: m.b, client_msg_id: m.c, attachment_ids: ids})) m.sentAt = Date.now();
     }
@@ -606,6 +658,7 @@
 
     function submitText() {
       var text = textarea.value.trim();
+      // A message waits for its files to finish uploading; it may be files alone, without text.
       if (ups.some(function (u) { return !u.a; })) return say(t("wait"));
       if (!text && !ups.length) return;
       var f = ups.map(function (u) { u.el.remove(); return u.a; });
@@ -624,9 +677,11 @@
       setConn(conn);
     }
 
+    // ---- read receipts and unread ------------------------------------------------------
     function markRead() {
       if (!st.sid) return updateBadge();
       if (isOpen && document.visibilityState !== "hidden") {
+        // Seen up to the newest message, once something from the other side is new.
         var all = 0, theirs = 0;
         st.msgs.forEach(function (m) {
           if (m.seq > all) all = m.seq;
@@ -639,6 +694,7 @@
         var seq = st.vread;
         if (sendFrame("chat.message.read", {seq: seq})) readSent = seq;
         else if (navigator.onLine !== false && st.token) {
+          // Not live: over HTTP. If that fails too, the next connection sends it.
           request("POST", "/chat/public/session/" + st.sid + "/read", {seq: seq}).then(function () {
             if (seq > readSent) readSent = seq;
           }, function () {});
@@ -646,6 +702,7 @@
       }
     }
 
+    // ---- typing -------------------------------------------------------------------------
     function hideTyping() {
       clearTimeout(agentTypingT);
       typingEl.hidden = true;
@@ -663,6 +720,7 @@
       agentTypingT = setTimeout(hideTyping, +d.expires_in_ms || 6000);
     }
 
+    // The AI's reply while it is written: plain text in the typing area, replaced by the message.
     function aiPartial(d) {
       if (typeof d.text !== "string" || !d.text) return;
       typingText.textContent = d.text;
@@ -696,6 +754,7 @@
       textarea.style.height = Math.min(textarea.scrollHeight + 2, 120) + "px";
     }
 
+    // ---- network -----------------------------------------------------------------------
     function request(method, path, body, noAuth) {
       var headers = {};
       if (body) headers["Content-Type"] = "application/json";
@@ -715,6 +774,7 @@
     }
 
     function loadTenant() {
+      // Fetched even with a session (which needs no form): its upload limit is checked before uploading.
       if (tenant) return;
       tenant = {};
       request("GET", "/chat/public/tenants/" + encodeURIComponent(o.tenantId), null, true).then(function (j) {
@@ -758,10 +818,12 @@
         save();
         updateHeader();
         connect();
+        // Files picked before the session existed upload now.
         ups.forEach(upload);
       }, function (e) {
         starting = null;
         if (e.status >= 400 && e.status < 500 && e.status !== 429) {
+          // The details were refused (or the tenant is gone): back to the form, with why.
           st.u = false;
           save();
           var byName = e.code === "customer_name_required", byEmail = e.code === "customer_email_required";
@@ -806,6 +868,7 @@
       };
     }
 
+    // The socket is gone (closed by either side, or dropped here): sends wait in the outbox.
     function lost(code) {
       ws = null;
       live = false;
@@ -822,6 +885,7 @@
       var sock = ws;
       if (!sock) return;
       lost(1006);
+      // Already closing: nothing to do.
       try { sock.close(); } catch (e) {}
     }
 
@@ -834,6 +898,8 @@
       retryT = setTimeout(ensureLive, delay);
     }
 
+    // The visitor token no longer opens the session (expired, or the data is gone): start afresh,
+    // keeping unsent messages for the new conversation.
     function forget() {
       var keep = pending();
       st.msgs.forEach(function (m) {
@@ -873,6 +939,7 @@
 
     function tick() {
       var now = Date.now();
+      // Our last ping has had no answer (nor anything else) for 10 s: a dead link; drop it and resume.
       if (lastPing > lastRx && now - lastPing > 10000) return drop();
       if (now - lastPing >= hbMs) {
         lastPing = now;
@@ -939,6 +1006,7 @@
           save();
           break;
         case "error":
+          // attachment_…: a file that is gone, or already sent with another message; resending cannot help.
           var m = d.ref && find(function (x) { return x.c === d.ref && !x.seq; });
           if (m && /^(invalid_|payload_|attachment_)/.test(d.code)) {  // refused for good; anything else is resent
             m.st = "failed";
@@ -949,6 +1017,7 @@
       }
     }
 
+    // ---- open / close -------------------------------------------------------------------
     function setOpen(value, byUser) {
       value = !!value;
       if (dead || isOpen === value) return;
@@ -957,6 +1026,7 @@
       panel.hidden = !value;
       wrap.classList.toggle("o", value);
       bubble.setAttribute("aria-expanded", String(value));
+      // Remembered for this tab (the panel reopens on the next page); storage blocked: not remembered.
       if (session) try { session.setItem(key + ":open", value ? "1" : ""); } catch (e) {}
       if (value) {
         buildLog();
@@ -989,6 +1059,7 @@
     }
 
     function onOffline() {
+      // Sends wait in the outbox and go out once, on the next connection.
       drop();
       setConn("offline");
     }
@@ -1029,6 +1100,7 @@
       }
     });
     textarea.addEventListener("input", onInput);
+    // A paste with files (a screenshot, say) attaches them; a paste of text goes on as usual.
     textarea.addEventListener("paste", function (ev) {
       var list = ev.clipboardData && ev.clipboardData.files;
       if (list && list.length) {
@@ -1042,6 +1114,7 @@
     window.addEventListener("offline", onOffline);
     document.addEventListener("visibilitychange", onVisible);
 
+    // ---- start -----------------------------------------------------------------------------
     if (presetUser) applyUser(presetUser);
     var cached = st.msgs;
     st.msgs = [];
@@ -1051,7 +1124,7 @@
     updateBadge();
     (document.body || document.documentElement).appendChild(host);
     if (session && session.getItem(key + ":open")) {
-      // Re-opened after the first frame with the bubble (at once in a hidden tab: no frames).
+      // Re-opened after the first frame with the bubble (at once in a hidden tab, which has no frames).
       var reopen = function () { setTimeout(function () { setOpen(true, false); }); };
       if (document.visibilityState === "hidden") reopen();
       else requestAnimationFrame(reopen);
@@ -1080,6 +1153,7 @@
       clearInterval(tickT);
       clearTimeout(agentTypingT);
       if (ws) { var s = ws; ws = null; s.close(); }
+      // Files attached but not sent are deleted on the server too; the blob: URLs are released.
       ups.slice().forEach(unpick);
       for (var id in urls) urls[id].then(function (u) { URL.revokeObjectURL(u); }, function () {});
       window.removeEventListener("online", onOnline);
@@ -1087,6 +1161,7 @@
       document.removeEventListener("visibilitychange", onVisible);
       host.remove();
       if (opts && opts.clear) {
+        // Storage blocked: nothing to clear.
         try { local && local.removeItem(key); session && session.removeItem(key + ":open"); } catch (e) {}
       }
     };
@@ -1108,6 +1183,7 @@
       var start = function () {
         if (widget) return;
         widget = new Widget(opts);
+        // open()/close() called before the page was ready.
         if (presetOpen !== null) widget[presetOpen ? "open" : "close"]();
         presetOpen = null;
       };
