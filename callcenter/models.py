@@ -322,6 +322,55 @@ class TenantPublicResponse(BaseModel):
     settings: TenantSettingsOut
 
 
+class DurationStats(BaseModel):
+    count: int
+    p50: float | None = Field(description="Seconds; null when count is 0.")
+    p90: float | None
+    mean: float | None
+
+
+class AnalyticsRange(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    days: int
+    utc_offset_minutes: int
+
+
+class AnalyticsTotals(BaseModel):
+    conversations: int = Field(description="Started in the range.")
+    resolved: int = Field(description="Of those, resolved now.")
+    unanswered: int = Field(description="Of those, with no answer from an agent or the AI yet.")
+    answered_by_ai_first: int
+    handed_off: int = Field(description="Of those, handed from the AI to people.")
+    resolved_in_range: int = Field(description="Conversations (started any time) resolved in the range.")
+
+
+class AnalyticsDay(BaseModel):
+    date: str
+    started: int
+    resolved: int
+
+
+class AnalyticsAgent(BaseModel):
+    agent_id: int
+    name: str
+    conversations: int = Field(description="Started in the range and assigned to this agent now.")
+    resolved: int = Field(description="Of this agent's conversations, resolved in the range.")
+    first_response_secs: DurationStats
+
+
+class AnalyticsResponse(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    range: AnalyticsRange
+    totals: AnalyticsTotals
+    first_response_secs: DurationStats = Field(description="Start → first answer (agent or AI).")
+    first_agent_response_secs: DurationStats = Field(description="Start → first answer from a person.")
+    resolution_secs: DurationStats = Field(description="Start → resolved, of those resolved.")
+    by_day: list[AnalyticsDay]
+    by_hour: list[int] = Field(description="Conversations started per hour of the day (0-23, at the offset).")
+    agents: list[AnalyticsAgent]
+
+
 class SessionDetailResponse(BaseModel):
     session: SessionDetailOut
     agent: AgentPublicOut | None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 
 
-from . import attachments, events
+from . import analytics, attachments, events
 from .bus import Bus, BusUnavailable
 from .config import Config
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, RateLimited, Unauthorized
@@ -446,3 +446,8 @@ class ChatService:
 
     async def list_agents(self, agent: dict) -> list[dict]:
         return await self.store.list_agents(agent["tenant_id"])
+
+    async def analytics(self, agent: dict, first: str | None, last: str | None, utc_offset_minutes: int) -> dict:
+        rng = analytics.parse_range(first, last, utc_offset_minutes)
+        started, resolved = await self.store.analytics_rows(agent["tenant_id"], rng.start_ms, rng.end_ms)
+        return analytics.summarize(rng, started, resolved, await self.store.list_agents(agent["tenant_id"]))

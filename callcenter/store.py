@@ -130,7 +130,13 @@ sessions = sa.Table(
     sa.Column("visitor_window_count", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("agent_window_start_ms", sa.BigInteger, nullable=False, default=0, server_default="0"),
     sa.Column("agent_window_count", sa.Integer, nullable=False, default=0, server_default="0"),
+    # The first answer to the visitor (agent or AI), and the first from a person (migration 0007):
+    # set by the send that writes it, for the analytics' response times.
+    sa.Column("first_response_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("first_agent_response_at_ms", sa.BigInteger, nullable=True),
     sa.Index("ix_sessions_tenant_updated", "tenant_id", "updated_at_ms", "id"),
+    # Analytics: the conversations started in a date range.
+    sa.Index("ix_sessions_tenant_created", "tenant_id", "created_at_ms"),
     sa.Index("ix_sessions_tenant_status_updated", "tenant_id", "status", "updated_at_ms", "id"),
     sa.Index("ix_sessions_tenant_agent_updated", "tenant_id", "assigned_agent_id", "updated_at_ms", "id"),
     sa.Index("ix_sessions_visitor", "visitor_id"),
@@ -407,6 +413,10 @@ def _apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool
             return True
     elif sender_type in ("agent", "ai"):
         state["waiting_since_ms"] = None
+        if state["first_response_at_ms"] is None:
+            state["first_response_at_ms"] = at_ms
+        if sender_type == "agent" and state["first_agent_response_at_ms"] is None:
+            state["first_agent_response_at_ms"] = at_ms
     return False
 
 
@@ -414,7 +424,8 @@ def _apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool
 _MESSAGE_SESSION_COLUMNS = ("last_seq", "updated_at_ms", "last_message_preview", "last_message_sender",
                             "waiting_since_ms", "agent_unread", "status", "resolved_at_ms", "handoff_at_ms",
                             "handoff_reason", "visitor_window_start_ms", "visitor_window_count",
-                            "agent_window_start_ms", "agent_window_count")
+                            "agent_window_start_ms", "agent_window_count", "first_response_at_ms",
+                            "first_agent_response_at_ms")
 
 
 def _usage_row(tenant_id: str, session_id: str | None, usage: dict, at_ms: int) -> dict:
@@ -1404,6 +1415,21 @@ class Store:
             if sent is not None:
                 raise Conflict("this file was sent in a message and stays with it", code="attachment_sent")
             await conn.execute(attachments.delete().where(a.id == attachment_id))
+
+    # ---- analytics -----------------------------------------------------------------
+
+    async def analytics_rows(self, tenant_id: str, start_ms: int, end_ms: int) -> tuple[list[dict], list[dict]]:
+        """The tenant's conversations started in [start_ms, end_ms) (the columns the analytics need),
+        and those resolved in it (when, and by whose conversation)."""
+        c = sessions.c
+        started = sa.select(c.created_at_ms, c.resolved_at_ms, c.status, c.assigned_agent_id, c.first_response_at_ms,
+                            c.first_agent_response_at_ms, c.handoff_at_ms).where(
+            c.tenant_id == tenant_id, c.created_at_ms >= start_ms, c.created_at_ms < end_ms)
+        resolved = sa.select(c.resolved_at_ms, c.assigned_agent_id).where(
+            c.tenant_id == tenant_id, c.status == "resolved", c.resolved_at_ms >= start_ms, c.resolved_at_ms < end_ms)
+        async with self._read() as conn:
+            return ([dict(r._mapping) for r in (await conn.execute(started)).all()],
+                    [dict(r._mapping) for r in (await conn.execute(resolved)).all()])
 
     async def largest_file_bytes(self) -> int | None:
         """The largest file one INSERT can carry on MySQL/MariaDB (its max_allowed_packet, less the

@@ -134,6 +134,23 @@ class AgentsHandler(AgentHandler):
         self.write_json({"agents": [models.agent_model(a) for a in agents]})
 
 
+class AnalyticsHandler(AgentHandler):
+    api = {"GET": {"summary": "Chat analytics over a range of days (conversations, response and resolution "
+                              "times, AI share, per agent, per day and hour)", "tags": ["analytics"],
+                   "auth": "agent", "response": models.AnalyticsResponse,
+                   "query": {"from": "string", "to": "string", "utc_offset_minutes": "string"}, "errors": [400, 401]}}
+
+    async def get(self) -> None:
+        raw_offset = self.get_query_argument("utc_offset_minutes", None) or "0"
+        try:
+            offset = int(raw_offset)
+        except ValueError:
+            raise InvalidInput("utc_offset_minutes must be a whole number", code="invalid_query") from None
+        doc = await self.services.chat.analytics(self.agent, self.get_query_argument("from", None),
+                                                 self.get_query_argument("to", None), offset)
+        self.write_json(doc)
+
+
 routes = [
     route("/api/v1/chat/sessions", SessionsHandler),
     route("/api/v1/chat/sessions/{session_id}", SessionHandler),
@@ -145,4 +162,5 @@ routes = [
     route("/api/v1/chat/sessions/{session_id}/reopen", ReopenHandler),
     route("/api/v1/chat/sessions/{session_id}/read", ReadHandler),
     route("/api/v1/agents", AgentsHandler),
+    route("/api/v1/analytics", AnalyticsHandler),
 ]

@@ -120,6 +120,7 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/chat/sessions/{session_id}/reopen"): Call(lambda w: {}, prepare=_resolved),
     ("POST", "/api/v1/chat/sessions/{session_id}/read"): Call(lambda w: {"seq": 1}),
     ("GET", "/api/v1/agents"): Call(),
+    ("GET", "/api/v1/analytics"): Call(query="utc_offset_minutes=0"),
     ("GET", "/api/v1/ai/settings"): Call(),
     ("PATCH", "/api/v1/ai/settings"): Call(lambda w: {"ai_name": "Matrix Bot"}),
     ("POST", "/api/v1/chat/sessions/{session_id}/suggest"): Call(lambda w: {}),

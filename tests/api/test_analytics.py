@@ -1,0 +1,109 @@
+"""Chat analytics: counts, response and resolution times, AI share, per agent, per day and hour,
+in the caller's tenant only, over a validated range of days (both backends)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from callcenter import analytics
+from callcenter.errors import InvalidInput
+
+from ._support import assert_error, gen_test, session_path, visitor_says, agent_says
+
+ANALYTICS = "/api/v1/analytics"
+
+
+@gen_test
+async def test_analytics_of_a_tenant(api, tenant_factory, services):
+    tenant, other = await tenant_factory(), await tenant_factory()
+    # Three conversations: answered by the agent and resolved; answered by the AI first, then handed to
+    # the agent; never answered.
+    answered = await tenant.visitor(api, name="Ann")
+    await visitor_says(api, answered, "hello")
+    await api.post(session_path(answered.session_id, "assign"), {}, token=tenant.agent.token)
+    await agent_says(api, tenant.agent, answered.session_id, "hi Ann")
+    await agent_says(api, tenant.agent, answered.session_id, "anything else?")
+    resp = await api.post(session_path(answered.session_id, "resolve"), {}, token=tenant.agent.token)
+    assert resp.status == 200, resp.body
+
+    ai_first = await tenant.visitor(api, name="Bo")
+    await visitor_says(api, ai_first, "prices?")
+    await services.store.send_ai_message(tenant.id, ai_first.session_id, sender_name="Bot", body="They are low.",
+                                         client_msg_id="ai-1")
+    await services.store.set_handoff(tenant.id, ai_first.session_id, "asked_for_human")
+    await agent_says(api, tenant.admin, ai_first.session_id, "a person here")
+
+    silent = await tenant.visitor(api, name="Cy")
+    await visitor_says(api, silent, "anyone?")
+    # Another tenant's conversations never count.
+    stranger = await other.visitor(api)
+    await agent_says(api, other.agent, stranger.session_id, "not yours")
+
+    resp = await api.get(ANALYTICS, token=tenant.agent.token)
+    assert resp.status == 200, resp.body
+    doc = resp.json
+    assert doc["range"]["days"] == 7 and doc["range"]["utc_offset_minutes"] == 0
+    assert doc["range"]["to"] == dt.datetime.now(dt.timezone.utc).date().isoformat()
+    assert doc["totals"] == {"conversations": 3, "resolved": 1, "unanswered": 1, "answered_by_ai_first": 1,
+                             "handed_off": 1, "resolved_in_range": 1}
+    assert doc["first_response_secs"]["count"] == 2 and doc["first_response_secs"]["p50"] >= 0
+    assert doc["first_agent_response_secs"]["count"] == 2
+    assert doc["resolution_secs"]["count"] == 1
+    assert [d["started"] for d in doc["by_day"]][-1] == 3 and sum(d["started"] for d in doc["by_day"]) == 3
+    assert sum(d["resolved"] for d in doc["by_day"]) == 1
+    assert len(doc["by_hour"]) == 24 and sum(doc["by_hour"]) == 3
+    [agent_row] = doc["agents"]
+    assert (agent_row["agent_id"], agent_row["conversations"], agent_row["resolved"]) == (tenant.agent.id, 1, 1)
+    assert agent_row["name"] == tenant.agent.name
+
+    # The other tenant sees its own conversation only.
+    theirs = (await api.get(ANALYTICS, token=other.agent.token)).json
+    assert theirs["totals"]["conversations"] == 1 and theirs["agents"] == []
+
+    # A range before everything: empty, with a row per day.
+    empty = (await api.get(ANALYTICS + "?from=2026-01-01&to=2026-01-31", token=tenant.agent.token)).json
+    assert empty["totals"]["conversations"] == 0 and len(empty["by_day"]) == 31
+    assert empty["first_response_secs"] == {"count": 0, "p50": None, "p90": None, "mean": None}
+
+
+@pytest.mark.parametrize("query", ["from=2026-13-01", "to=yesterday", "from=2026-02-01&to=2026-01-01",
+                                   "from=2026-01-01&to=2026-06-30", "utc_offset_minutes=900",
+                                   "utc_offset_minutes=east", "from=1000-01-01&to=1000-01-02"])
+@gen_test
+async def test_bad_ranges_are_400s(api, tenant_factory, query):
+    tenant = await tenant_factory()
+    assert_error(await api.get(f"{ANALYTICS}?{query}", token=tenant.agent.token), 400, "invalid_query")
+
+
+@gen_test
+async def test_analytics_need_an_agent(api, tenant_factory):
+    tenant = await tenant_factory()
+    visitor = await tenant.visitor(api)
+    assert_error(await api.get(ANALYTICS), 401)
+    assert_error(await api.get(ANALYTICS, token=visitor.token), 401)
+
+
+def test_days_follow_the_callers_offset():
+    rng = analytics.parse_range("2026-11-20", "2026-11-21", -300)  # UTC-5
+    assert rng.days == 2
+    midnight_utc = int(dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    assert rng.start_ms == midnight_utc + 5 * 3600_000
+    # 02:00 UTC on the 21st is 21:00 on the 20th at UTC-5.
+    row = {"created_at_ms": midnight_utc + 26 * 3600_000, "resolved_at_ms": None, "status": "open",
+           "assigned_agent_id": None, "first_response_at_ms": None, "first_agent_response_at_ms": None,
+           "handoff_at_ms": None}
+    doc = analytics.summarize(rng, [row], [], [])
+    assert [d["started"] for d in doc["by_day"]] == [1, 0] and doc["by_hour"][21] == 1
+
+
+def test_default_range_is_the_last_seven_days():
+    rng = analytics.parse_range(None, None, 0, today=dt.date(2026, 11, 26))
+    assert (rng.first, rng.last) == (dt.date(2026, 11, 20), dt.date(2026, 11, 26))
+    with pytest.raises(InvalidInput):
+        analytics.parse_range("2026-01-01", None, 0, today=dt.date(2026, 11, 26))  # more than 92 days
+
+
+def test_duration_percentiles():
+    stats = analytics._stats_secs([1000, 2000, 3000, 4000, 60_000])
+    assert stats == {"count": 5, "p50": 3.0, "p90": 60.0, "mean": 14.0}
