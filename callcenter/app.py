@@ -10,7 +10,7 @@ from tornado import web
 
 from . import openapi
 from .ai.service import AIService
-from .bus import Bus, RedisBus, make_bus, make_redis
+from .bus import Bus, RedisBus, cancel_and_wait, make_bus, make_redis
 from .config import Config
 from .handlers import admin, agent, ai, auth, files, ops, pages, public, ws
 from .handlers.base import BaseHandler
@@ -20,12 +20,13 @@ from .metrics import Metrics
 from .paths import resource_dir
 from .security import MemoryRateLimiter, RateLimiter, RedisRateLimiter, TokenSigner
 from .services import AuthService, ChatService
-from .store import Store
+from .store import Store, now_ms
 
 STATIC_DIR = resource_dir("static")
 TEMPLATE_DIR = resource_dir("templates")
 # How long closing the services waits for the background work sockets left (hub and presence updates).
 SPAWNED_TASKS_GRACE_SECS = 5.0
+UPLOAD_JANITOR_INTERVAL_SECS = 3600.0
 
 access_log = logging.getLogger("callcenter.access")
 log = logging.getLogger("callcenter.app")
@@ -46,6 +47,7 @@ class Services:
     hub: Hub = None  # type: ignore[assignment]  (set by create_services: it needs the others)
     ai: AIService = None  # type: ignore[assignment]  (likewise; AI replies, see callcenter/ai/)
     _tasks: set = dataclasses.field(default_factory=set)
+    _janitor: asyncio.Task | None = None
     inflight_requests: int = 0
 
     def spawn(self, coro) -> None:
@@ -65,6 +67,18 @@ class Services:
         await self.hub.start()
         await self.ai.start()
         await self._fit_upload_limit()
+        self._janitor = asyncio.get_running_loop().create_task(self._purge_unsent_uploads(), name="upload-janitor")
+
+    async def _purge_unsent_uploads(self) -> None:
+        """Every worker, every UPLOAD_JANITOR_INTERVAL_SECS: files uploaded and never sent go after
+        `unsent_upload_ttl_secs` (the delete is idempotent, so workers need not agree on who does it)."""
+        while True:
+            await asyncio.sleep(UPLOAD_JANITOR_INTERVAL_SECS)
+            try:
+                while await self.store.purge_unsent_attachments(now_ms() - self.config.unsent_upload_ttl_secs * 1000):
+                    pass
+            except Unavailable as exc:
+                log.warning("could not delete unsent uploads: %s", exc.message)
 
     async def _fit_upload_limit(self) -> None:
         """Files are stored in the database: an upload limit above what one statement can carry would
@@ -80,6 +94,7 @@ class Services:
             self.config.max_upload_bytes = largest
 
     async def close(self) -> None:
+        await cancel_and_wait(self._janitor)
         # Sockets that closed just before (their hub and presence bookkeeping) finish while the
         # store and Redis are still there, rather than failing against closed clients.
         await self._wait_spawned()

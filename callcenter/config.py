@@ -125,6 +125,8 @@ class Config:
     # upload_quota_files times that.
     max_upload_bytes: int = 10 * 1024 * 1024
     upload_quota_files: int = 10
+    # An upload no message carries after this long is deleted (a chip left in a closed tab).
+    unsent_upload_ttl_secs: int = 24 * 3600
     max_message_chars: int = 5000
     agent_token_ttl_secs: int = 12 * 3600
     visitor_token_ttl_secs: int = 30 * 24 * 3600

@@ -1431,6 +1431,19 @@ class Store:
             return ([dict(r._mapping) for r in (await conn.execute(started)).all()],
                     [dict(r._mapping) for r in (await conn.execute(resolved)).all()])
 
+    async def purge_unsent_attachments(self, uploaded_before_ms: int, limit: int = 500) -> int:
+        """Forget up to `limit` files uploaded before that time that no message carries (a chip left in
+        a closed tab); how many. A send that names one afterwards is refused as for any unknown file."""
+        a, m = attachments.c, messages.c
+        sent = sa.exists().where(m.session_id == a.session_id,
+                                 m.attachments.like(sa.literal('%"') + a.id + sa.literal('"%')))
+        async with self._write() as conn:
+            ids = (await conn.execute(sa.select(a.id).where(a.created_at_ms < uploaded_before_ms, ~sent)
+                                      .limit(limit))).scalars().all()
+            if ids:
+                await conn.execute(attachments.delete().where(a.id.in_(ids)))
+        return len(ids)
+
     async def largest_file_bytes(self) -> int | None:
         """The largest file one INSERT can carry on MySQL/MariaDB (its max_allowed_packet, less the
         base64 that bytes travel in and the rest of the statement); None when there is no such limit."""

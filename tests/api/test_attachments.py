@@ -276,6 +276,32 @@ async def test_an_unsent_file_can_be_removed_and_stops_counting(api, tenant_fact
     assert resp.status == 204, resp.body
 
 
+@gen_test
+async def test_files_never_sent_are_purged_after_a_while(api, tenant_factory, services):
+    from callcenter.store import attachments, now_ms
+
+    tenant = await tenant_factory()
+    visitor = await tenant.visitor(api)
+    path = visitor_files(visitor.session_id)
+    sent = await uploaded(api, path, visitor.token, "sent.txt", b"sent")
+    left = await uploaded(api, path, visitor.token, "left.txt", b"left behind")
+    recent = await uploaded(api, path, visitor.token, "recent.txt", b"still being written about")
+    await api.post(PUBLIC_MESSAGE, {"session_id": visitor.session_id, "attachment_ids": [sent["id"]]},
+                   token=visitor.token)
+    async with services.store.engine.begin() as conn:  # two of them uploaded two days ago
+        await conn.execute(attachments.update().where(attachments.c.id.in_([sent["id"], left["id"]]))
+                           .values(created_at_ms=attachments.c.created_at_ms - 2 * 86_400_000))
+    cutoff = now_ms() - services.config.unsent_upload_ttl_secs * 1000
+    assert await services.store.purge_unsent_attachments(cutoff) >= 1
+    assert_error(await api.get(f"{path}/{left['id']}", token=visitor.token), 404, "attachment_not_found")
+    for kept in (sent, recent):
+        assert (await api.get(f"{path}/{kept['id']}", token=visitor.token)).status == 200
+    # A send that names the purged file is refused like any unknown one.
+    resp = await api.post(PUBLIC_MESSAGE, {"session_id": visitor.session_id, "attachment_ids": [left["id"]]},
+                          token=visitor.token)
+    assert_error(resp, 400, "attachment_not_found")
+
+
 # ---- scoping: a file belongs to one conversation of one tenant --------------------------
 
 @gen_test
