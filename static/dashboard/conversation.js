@@ -615,6 +615,7 @@ export class ConversationView {
     const id = this.id;
     const session = this.session;
     if (!id || this.loading || !session || document.visibilityState !== "visible") return;
+    if (this.app.analyticsShown()) return; // the Analytics view covers the conversation
     this.app.notifier.seen(id);
     const seq = this.lastSeq;
     if (seq <= (session.agent_read_seq || 0) && !session.unread) return;

@@ -1,6 +1,7 @@
 // The agent dashboard: sign-in, the conversation list, the live socket, the customer and
 // team panels. The open conversation lives in conversation.js.
 
+import {AnalyticsView} from "./analytics.js";
 import {api, ApiError, onUnauthorized, query, remembered, tokenStore} from "./api.js";
 import {DEFAULT_MAX_UPLOAD_BYTES, filesSummary} from "./attachments.js";
 import {ConversationView} from "./conversation.js";
@@ -14,6 +15,7 @@ const PAGE_SIZE = 50;
 const ROW_HEIGHT = 78;
 const BASE_TITLE = "Callcenter · Agent dashboard";
 const FILTER_KEY = "cc.dashboard.filter";
+const SECTION_KEY = "cc.dashboard.section";
 
 const FILTERS = {
   mine: {label: "Mine", params: (me) => ({status: "active", assigned: "me"}),
@@ -53,6 +55,7 @@ let socket;
 let list;
 let conv;
 let notifier;
+let analytics;
 
 // ---- small services used by the conversation view ------------------------------------
 
@@ -291,6 +294,7 @@ function setFilter(name, {agentId = null} = {}) {
 // ---- open a conversation --------------------------------------------------------------
 
 function openConversation(id) {
+  showSection("conversations");
   $("app").dataset.view = "conv";
   if (conv.id !== id) {
     conv.open(id);
@@ -301,6 +305,32 @@ function openConversation(id) {
 
 function closeConversation() {
   $("app").dataset.view = "list";
+}
+
+// ---- sections: conversations (the panes) or analytics ------------------------------------
+
+/** The Analytics view covers the conversation: its messages are not being read (no read marks, alerts stay on). */
+app.analyticsShown = () => $("app").dataset.section === "analytics";
+
+/** Show the conversations (list · conversation · context panes) or the Analytics view in the main area. */
+function showSection(name, {focus = false, remember = true} = {}) {
+  const toAnalytics = name === "analytics";
+  const root = $("app");
+  const was = root.dataset.section || "conversations";
+  root.dataset.section = toAnalytics ? "analytics" : "conversations";
+  $("analytics-btn").setAttribute("aria-pressed", toAnalytics ? "true" : "false");
+  if (remember) {
+    try { sessionStorage.setItem(SECTION_KEY, root.dataset.section); } catch (e) { /* ignore */ }
+  }
+  if (toAnalytics) {
+    root.classList.remove("ctx-open");
+    if (!analytics.visible) analytics.show();
+    if (focus) $("analytics-title").focus();
+  } else if (was === "analytics") {
+    analytics.hide();
+    if (focus) $("analytics-btn").focus();
+    if (conv.id && document.visibilityState === "visible") conv.markRead(); // what came meanwhile is read now
+  }
 }
 
 // ---- customer context and team -----------------------------------------------------------
@@ -390,6 +420,7 @@ function renderTeam() {
       ? h("button", {type: "button", class: "team-item", dataset: {agentId: a.id},
                      title: "Show " + a.name + "'s conversations", on: {click: () => {
                        setFilter(app.filter, {agentId: a.id});
+                       showSection("conversations");
                        $("app").dataset.view = "list";
                      }}}, inner)
       : h("div", {class: "team-item", dataset: {agentId: a.id}}, inner);
@@ -463,7 +494,8 @@ async function submitTransfer(ev) {
 // ---- live events -----------------------------------------------------------------------------
 
 function attended(sessionId) {
-  return conv.id === sessionId && document.visibilityState === "visible" && document.hasFocus();
+  return conv.id === sessionId && document.visibilityState === "visible" && document.hasFocus()
+    && !app.analyticsShown();
 }
 
 function typingChanged(sessionId) {
@@ -679,6 +711,9 @@ function enterApp(agent, tenant, limits) {
   $("app").hidden = false;
   $("app").dataset.view = "list";
   $("app").dataset.role = agent.role;
+  let section = "conversations";
+  try { section = sessionStorage.getItem(SECTION_KEY) || section; } catch (e) { /* ignore */ }
+  showSection(section === "analytics" ? "analytics" : "conversations", {remember: false});
   setText($("me-name"), agent.name);
   $("me-avatar").textContent = initials(agent.name);
   setText($("tenant-name"), tenant ? tenant.name : agent.tenant_id);
@@ -745,6 +780,9 @@ function signOut(message, kind = "error") {
   tokenStore.clear();
   conv.close();
   conv.dropAllPending();
+  showSection("conversations", {remember: false});
+  analytics.reset();
+  try { sessionStorage.removeItem(SECTION_KEY); } catch (e) { /* ignore */ }
   $("search").value = "";
   app.q = "";
   app.agentFilter = null;
@@ -792,6 +830,7 @@ function init() {
   notifier = new Notifier(BASE_TITLE, {onClick: (id) => openConversation(id), onChange: renderNotifyButtons});
   document.title = BASE_TITLE;
   conv = new ConversationView(app);
+  analytics = new AnalyticsView(app);
   app.notifier = notifier;
   list = new VirtualList($("conv-list"), {
     rowHeight: ROW_HEIGHT,
@@ -870,7 +909,12 @@ function init() {
     $("app").dataset.view = conv.id ? "conv" : "list";
     $("app").classList.remove("ctx-open");
   });
+  $("analytics-btn").addEventListener("click", () => {
+    showSection($("app").dataset.section === "analytics" ? "conversations" : "analytics", {focus: true});
+  });
+  $("analytics-back").addEventListener("click", () => showSection("conversations", {focus: true}));
   $("team-btn").addEventListener("click", () => {
+    showSection("conversations");
     $("app").dataset.view = "info";
     $("app").classList.add("ctx-open");
   });

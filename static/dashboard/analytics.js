@@ -1,0 +1,404 @@
+// The Analytics view: GET /api/v1/analytics over a range of the agent's own days (presets or
+// custom dates), shown as cards (totals, response and resolution times), a chart of conversations
+// started and resolved per day, one of conversations started per hour, and a table per agent.
+// Charts are plain elements sized with CSS; every bar has a text equivalent (title and aria-label)
+// and each chart can be shown as a table. Everything from the server is put in the page as text.
+
+import {api, ApiError, query} from "./api.js";
+import {$, clear, h, setText} from "./dom.js";
+
+const RANGE_KEY = "cc.dashboard.analytics.range";
+const PRESETS = {today: 1, 7: 7, 30: 30, 90: 90};
+const DEFAULT_PRESET = "7";
+
+// ---- formatting --------------------------------------------------------------------------
+
+/** Seconds as a short human duration: "0.8 s", "42 s", "3 min 5 s", "1 h 2 min", "2 d 3 h"; "—" for null. */
+export function fmtSecs(secs) {
+  if (secs === null || secs === undefined || !isFinite(secs)) return "—";
+  const value = Math.max(0, Number(secs));
+  if (value < 9.95) {
+    const tenths = Math.round(value * 10) / 10;
+    return (Number.isInteger(tenths) ? String(tenths) : tenths.toFixed(1)) + " s";
+  }
+  const total = Math.round(value);
+  if (total < 60) return total + " s";
+  if (total < 3600) {
+    const m = Math.floor(total / 60), s = total % 60;
+    return m + " min" + (s ? " " + s + " s" : "");
+  }
+  if (total < 86400) {
+    const hrs = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60);
+    return hrs + " h" + (m ? " " + m + " min" : "");
+  }
+  const days = Math.floor(total / 86400), hrs = Math.floor((total % 86400) / 3600);
+  return days + " d" + (hrs ? " " + hrs + " h" : "");
+}
+
+const fmtCount = (n) => Number(n || 0).toLocaleString();
+
+function pct(part, whole) {
+  if (!whole) return "—";
+  return Math.round((100 * part) / whole) + "%";
+}
+
+/** A YYYY-MM-DD of the local calendar. */
+export function isoDay(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate());
+}
+
+/** The local days of a preset: {from, to} (both included, ending today). */
+export function presetRange(preset, now = new Date()) {
+  const days = PRESETS[preset] || 7;
+  const first = new Date(now.getFullYear(), now.getMonth(), now.getDate() - (days - 1));
+  return {from: isoDay(first), to: isoDay(now)};
+}
+
+/** A YYYY-MM-DD as a Date at UTC midnight (formatted with timeZone UTC: no shift by the zone). */
+function utcDay(iso) {
+  const [y, m, d] = iso.split("-").map(Number);
+  return new Date(Date.UTC(y, m - 1, d));
+}
+
+function fmtDay(iso, opts) {
+  return utcDay(iso).toLocaleDateString([], Object.assign({timeZone: "UTC"}, opts));
+}
+
+function fmtRange(range) {
+  const sameYear = range.from.slice(0, 4) === range.to.slice(0, 4);
+  const last = fmtDay(range.to, {year: "numeric", month: "short", day: "numeric"});
+  const days = range.days + (range.days === 1 ? " day" : " days");
+  if (range.from === range.to) return last + " · " + days;
+  const first = fmtDay(range.from, sameYear ? {month: "short", day: "numeric"}
+    : {year: "numeric", month: "short", day: "numeric"});
+  return first + " – " + last + " · " + days;
+}
+
+const pad2 = (n) => String(n).padStart(2, "0");
+
+/** The top of a chart's scale: 1, 2, 5, 10, 20, 50, … at least `max`. */
+function niceMax(max) {
+  if (max <= 5) return Math.max(1, max);
+  const pow = 10 ** Math.floor(Math.log10(max));
+  for (const step of [1, 2, 2.5, 5, 10]) {
+    if (step * pow >= max) return step * pow;
+  }
+  return 10 * pow;
+}
+
+// ---- the view --------------------------------------------------------------------------------
+
+export class AnalyticsView {
+  constructor(app) {
+    this.app = app;
+    this.el = {
+      root: $("analytics"), title: $("analytics-title"), rangeLabel: $("an-range-label"), from: $("an-from"),
+      to: $("an-to"), custom: $("an-custom"), refresh: $("an-refresh"), status: $("an-status"), error: $("an-error"),
+      errorText: $("an-error-text"), retry: $("an-retry"), empty: $("an-empty"), body: $("an-body"),
+      totals: $("an-totals"), durations: $("an-durations"), days: $("an-days"), hours: $("an-hours"),
+      agents: $("an-agents"),
+    };
+    this.presetButtons = [...this.el.root.querySelectorAll("[data-preset]")];
+    this.gen = 0;
+    this.controller = null;
+    this.data = null;
+    this.visible = false;
+    this.customTimer = null;
+    this._restoreRange();
+    this._bind();
+  }
+
+  _bind() {
+    for (const btn of this.presetButtons) {
+      btn.addEventListener("click", () => this.setPreset(btn.dataset.preset));
+    }
+    const onDate = () => {
+      this.range = {preset: null, from: this.el.from.value, to: this.el.to.value};
+      this._paintRangeControls();
+      this._saveRange();
+      // Typing a date fires a change per complete date: wait for the agent to finish.
+      clearTimeout(this.customTimer);
+      this.customTimer = setTimeout(() => this.load(), 350);
+    };
+    this.el.from.addEventListener("change", onDate);
+    this.el.to.addEventListener("change", onDate);
+    this.el.custom.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      clearTimeout(this.customTimer);
+      this.load();
+    });
+    this.el.refresh.addEventListener("click", () => this.load());
+    this.el.retry.addEventListener("click", () => this.load());
+  }
+
+  _restoreRange() {
+    let saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem(RANGE_KEY) || "null"); } catch (e) { saved = null; }
+    if (saved && saved.preset && PRESETS[saved.preset]) this.range = {preset: saved.preset};
+    else if (saved && typeof saved.from === "string" && typeof saved.to === "string") {
+      this.range = {preset: null, from: saved.from, to: saved.to};
+    } else this.range = {preset: DEFAULT_PRESET};
+  }
+
+  _saveRange() {
+    try {
+      sessionStorage.setItem(RANGE_KEY, JSON.stringify(this.range.preset ? {preset: this.range.preset} : this.range));
+    } catch (e) { /* storage off: the range lasts as long as the page */ }
+  }
+
+  /** from/to of the current range (a preset counts from today, so it moves on at midnight). */
+  _dates() {
+    return this.range.preset ? presetRange(this.range.preset) : {from: this.range.from, to: this.range.to};
+  }
+
+  _paintRangeControls() {
+    for (const btn of this.presetButtons) {
+      const on = btn.dataset.preset === this.range.preset;
+      btn.classList.toggle("active", on);
+      btn.setAttribute("aria-pressed", on ? "true" : "false");
+    }
+    const {from, to} = this._dates();
+    if (this.el.from.value !== from) this.el.from.value = from || "";
+    if (this.el.to.value !== to) this.el.to.value = to || "";
+  }
+
+  setPreset(preset) {
+    if (!PRESETS[preset]) return;
+    clearTimeout(this.customTimer);
+    this.range = {preset};
+    this._saveRange();
+    this.load();
+  }
+
+  show() {
+    this.visible = true;
+    this.el.root.hidden = false;
+    this.load();
+  }
+
+  hide() {
+    this.visible = false;
+    this.el.root.hidden = true;
+    clearTimeout(this.customTimer);
+    if (this.controller) {
+      // Left while loading: that answer is not waited for (showing the view again loads afresh).
+      this.controller.abort();
+      this.gen++;
+      this._finish();
+      this.el.root.dataset.state = "idle";
+    }
+  }
+
+  /** Signed out: nothing of this agent's numbers stays in the page. */
+  reset() {
+    this.hide();
+    this.gen++;
+    this.data = null;
+    this.range = {preset: DEFAULT_PRESET};
+    try { sessionStorage.removeItem(RANGE_KEY); } catch (e) { /* ignore */ }
+    for (const box of [this.el.totals, this.el.durations, this.el.days, this.el.hours, this.el.agents]) clear(box);
+    this.el.body.hidden = true;
+    this.el.empty.hidden = true;
+    this.el.error.hidden = true;
+    setText(this.el.status, "");
+    setText(this.el.rangeLabel, "");
+    this.el.root.dataset.state = "idle";
+  }
+
+  async load() {
+    clearTimeout(this.customTimer);
+    this._paintRangeControls();
+    if (this.controller) this.controller.abort();
+    const controller = new AbortController();
+    this.controller = controller;
+    const gen = ++this.gen;
+    const {from, to} = this._dates();
+    const params = {from, to, utc_offset_minutes: -new Date().getTimezoneOffset()};
+    this.el.root.dataset.state = "loading";
+    this.el.root.setAttribute("aria-busy", "true");
+    this.el.body.classList.add("stale");
+    setText(this.el.status, "Loading…");
+    this.el.error.hidden = true;
+    let data;
+    try {
+      data = await api("GET", "/analytics" + query(params), undefined, {signal: controller.signal});
+    } catch (err) {
+      if (gen !== this.gen || (err && err.name === "AbortError")) return;
+      this._finish();
+      this.el.root.dataset.state = "error";
+      setText(this.el.status, "");
+      setText(this.el.errorText, err instanceof ApiError ? err.message : "The numbers could not be loaded.");
+      this.el.error.hidden = false;
+      this.el.body.hidden = true;
+      this.el.empty.hidden = true;
+      return;
+    }
+    if (gen !== this.gen) return;
+    this._finish();
+    this.render(data);
+  }
+
+  _finish() {
+    this.controller = null;
+    this.el.root.removeAttribute("aria-busy");
+    this.el.body.classList.remove("stale");
+  }
+
+  render(data) {
+    this.data = data;
+    const t = data.totals;
+    const empty = !t.conversations && !t.resolved_in_range;
+    setText(this.el.rangeLabel, fmtRange(data.range));
+    this.el.rangeLabel.dataset.from = data.range.from;
+    this.el.rangeLabel.dataset.to = data.range.to;
+    this.el.error.hidden = true;
+    this.el.empty.hidden = !empty;
+    this.el.body.hidden = empty;
+    this.el.root.dataset.state = empty ? "empty" : "ready";
+    setText(this.el.status, empty ? "" : "Updated " + new Date().toLocaleTimeString([], {hour: "2-digit",
+                                                                                          minute: "2-digit"}));
+    if (empty) return;
+    this._renderTotals(t);
+    this._renderDurations(data);
+    this._renderDays(data.by_day);
+    this._renderHours(data.by_hour);
+    this._renderAgents(data.agents);
+  }
+
+  // ---- cards ----------------------------------------------------------------------------
+
+  _card(metric, label, value, sub, extra) {
+    return h("div", {class: "an-card", dataset: {metric}},
+      h("div", {class: "an-card-label", text: label}),
+      h("div", {class: "an-card-value", text: value}),
+      sub ? h("div", {class: "an-card-sub", text: sub}) : null,
+      extra || null);
+  }
+
+  _renderTotals(t) {
+    const answered = t.conversations - t.unanswered;
+    clear(this.el.totals).append(
+      this._card("conversations", "Conversations", fmtCount(t.conversations), "started in the range"),
+      this._card("resolved", "Resolved", fmtCount(t.resolved),
+                 t.conversations ? pct(t.resolved, t.conversations) + " of those started" : "none started"),
+      this._card("unanswered", "Unanswered", fmtCount(t.unanswered), "no reply from anyone yet"),
+      this._card("answered_by_ai_first", "Answered by AI first", fmtCount(t.answered_by_ai_first),
+                 answered ? pct(t.answered_by_ai_first, answered) + " of those answered" : "none answered yet"),
+      this._card("handed_off", "Handed off", fmtCount(t.handed_off), "from the AI to a person"),
+      this._card("resolved_in_range", "Resolved in range", fmtCount(t.resolved_in_range),
+                 "any start date, resolved in these days"));
+  }
+
+  _renderDurations(data) {
+    const card = (metric, label, stats, what) => {
+      const dl = h("dl", {class: "an-stats"},
+        h("dt", {text: "90% within"}), h("dd", {dataset: {stat: "p90"}, text: fmtSecs(stats.p90)}),
+        h("dt", {text: "Mean"}), h("dd", {dataset: {stat: "mean"}, text: fmtSecs(stats.mean)}),
+        h("dt", {text: "Of"}), h("dd", {dataset: {stat: "count"}, text: fmtCount(stats.count) + " " + what}));
+      const el = this._card(metric, label, fmtSecs(stats.p50), "median", dl);
+      el.querySelector(".an-card-value").dataset.stat = "p50";
+      return el;
+    };
+    clear(this.el.durations).append(
+      card("first_response_secs", "First response", data.first_response_secs, "answered"),
+      card("first_agent_response_secs", "First response by a person", data.first_agent_response_secs,
+           "answered by a person"),
+      card("resolution_secs", "Time to resolution", data.resolution_secs, "resolved"));
+  }
+
+  // ---- charts ---------------------------------------------------------------------------
+
+  /** A bar chart: `groups` = [{key, label (axis, may be ""), text (the bar's words), values: [{cls, n}]}]. */
+  _chart(kind, caption, groups, series) {
+    const max = niceMax(Math.max(0, ...groups.flatMap((g) => g.values.map((v) => v.n))));
+    const bars = h("ol", {class: "an-bars", role: "list", "aria-label": caption});
+    for (const g of groups) {
+      const li = h("li", {class: "an-group", dataset: {key: g.key}, title: g.text, "aria-label": g.text});
+      for (const v of g.values) {
+        const bar = h("span", {class: "an-bar " + v.cls, "aria-hidden": "true", dataset: {value: v.n}});
+        bar.style.height = v.n ? Math.max(1.5, (100 * v.n) / max) + "%" : "0";
+        li.appendChild(bar);
+      }
+      if (g.label) li.appendChild(h("span", {class: "an-tick", "aria-hidden": "true", text: g.label}));
+      bars.appendChild(li);
+    }
+    const mid = max / 2;
+    const axis = h("div", {class: "an-axis", "aria-hidden": "true"},
+      h("span", {text: fmtCount(max)}), h("span", {text: Number.isInteger(mid) ? fmtCount(mid) : ""}),
+      h("span", {text: "0"}));
+    // The same numbers as a table (screen readers, copying).
+    const table = h("table", {class: "an-table"},
+      h("caption", {class: "sr-only", text: caption}),
+      h("thead", null, h("tr", null, h("th", {scope: "col", text: series.head}),
+                                      series.cols.map((c) => h("th", {scope: "col", class: "num", text: c})))),
+      h("tbody", null, groups.map((g) => h("tr", null,
+        h("th", {scope: "row", text: g.name}),
+        g.values.map((v) => h("td", {class: "num", text: fmtCount(v.n)}))))));
+    return [
+      h("div", {class: "an-chart an-chart-" + kind},
+        axis,
+        h("div", {class: "an-scroll", tabindex: "0", role: "group", "aria-label": caption},
+          h("div", {class: "an-plot"}, bars))),
+      h("details", {class: "an-as-table"}, h("summary", {text: "Show as a table"}),
+        h("div", {class: "an-table-wrap"}, table)),
+    ];
+  }
+
+  _renderDays(byDay) {
+    const n = byDay.length;
+    const every = n <= 14 ? 1 : n <= 31 ? 3 : 7;
+    const groups = byDay.map((d, i) => {
+      const name = fmtDay(d.date, {weekday: "short", month: "short", day: "numeric"});
+      const label = i % every ? "" : every >= 7 ? fmtDay(d.date, {month: "short", day: "numeric"})
+        : String(utcDay(d.date).getUTCDate());
+      return {key: d.date, name, label, text: name + ": " + d.started + " started, " + d.resolved + " resolved",
+              values: [{cls: "started", n: d.started}, {cls: "resolved", n: d.resolved}]};
+    });
+    const box = clear(this.el.days);
+    box.dataset.count = String(n);
+    box.classList.toggle("dense", n > 31);
+    box.append(...this._chart("days", "Conversations started and resolved per day", groups,
+                              {head: "Day", cols: ["Started", "Resolved"]}));
+    // When the days do not fit (a phone, 90 days), the latest are in view first.
+    const scroller = box.querySelector(".an-scroll");
+    scroller.scrollLeft = scroller.scrollWidth;
+  }
+
+  _renderHours(byHour) {
+    const groups = byHour.map((n, hour) => {
+      const name = pad2(hour) + ":00–" + pad2(hour) + ":59";
+      return {key: String(hour), name, label: hour % 3 ? "" : pad2(hour),
+              text: name + ": " + n + (n === 1 ? " conversation" : " conversations") + " started",
+              values: [{cls: "started", n}]};
+    });
+    clear(this.el.hours).append(...this._chart("hours", "Conversations started per hour of the day", groups,
+                                                {head: "Hour", cols: ["Started"]}));
+  }
+
+  _renderAgents(agents) {
+    const box = clear(this.el.agents);
+    if (!agents.length) {
+      box.appendChild(h("p", {class: "muted an-none",
+                              text: "No conversation started in this range is assigned to anyone."}));
+      return;
+    }
+    const me = this.app.me;
+    box.appendChild(h("div", {class: "an-table-wrap", tabindex: "0", role: "group", "aria-label": "Per agent"},
+                      h("table", {class: "an-table an-agents"},
+      h("caption", {class: "sr-only", text: "Per agent"}),
+      h("thead", null, h("tr", null,
+        h("th", {scope: "col", text: "Agent"}),
+        h("th", {scope: "col", class: "num", text: "Conver\u00adsations"}),
+        h("th", {scope: "col", class: "num", text: "Resolved"}),
+        h("th", {scope: "col", class: "num", text: "First response (median)"}),
+        h("th", {scope: "col", class: "num", text: "90% within"}))),
+      h("tbody", null, agents.map((a) => h("tr", {dataset: {agentId: a.agent_id}},
+        h("th", {scope: "row"}, h("span", {class: "agent-name", text: a.name}),
+          me && me.id === a.agent_id ? h("span", {class: "muted", text: " (you)"}) : null),
+        h("td", {class: "num", dataset: {col: "conversations"}, text: fmtCount(a.conversations)}),
+        h("td", {class: "num", dataset: {col: "resolved"}, text: fmtCount(a.resolved)}),
+        h("td", {class: "num", dataset: {col: "p50"}, text: fmtSecs(a.first_response_secs.p50)}),
+        h("td", {class: "num", dataset: {col: "p90"}, text: fmtSecs(a.first_response_secs.p90)})))))));
+  }
+}
