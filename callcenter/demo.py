@@ -78,6 +78,8 @@ async def seed_demo(store: Store, *, password: str = DEMO_AGENT_PASSWORD) -> boo
                          "sender_id": sender_id, "sender_name": sender_name, "body": text, "client_msg_id": None,
                          "created_at_ms": started + seq * MINUTE_MS})
         last = rows[-1]
+        answers = [r["created_at_ms"] for r in rows if r["sender_type"] in ("agent", "ai")]
+        human_answers = [r["created_at_ms"] for r in rows if r["sender_type"] == "agent"]
         unanswered = [r for r in rows if r["sender_type"] == "visitor"
                       and not any(o["seq"] > r["seq"] and o["sender_type"] in ("agent", "ai") for o in rows)]
         await store.insert_rows(sessions, [{
@@ -92,6 +94,8 @@ async def seed_demo(store: Store, *, password: str = DEMO_AGENT_PASSWORD) -> boo
             "agent_unread": 0 if status == "resolved" else len(unanswered),
             "agent_read_seq": len(rows) if status == "resolved" else len(rows) - len(unanswered),
             "visitor_read_seq": len(rows),
+            "first_response_at_ms": min(answers, default=None),
+            "first_agent_response_at_ms": min(human_answers, default=None),
         }])
         await store.insert_rows(messages, rows)
     log.info("demo tenant %s seeded: sign in as %s", DEMO_TENANT_ID, DEMO_AGENT_EMAIL)

@@ -450,4 +450,7 @@ class ChatService:
     async def analytics(self, agent: dict, first: str | None, last: str | None, utc_offset_minutes: int) -> dict:
         rng = analytics.parse_range(first, last, utc_offset_minutes)
         started, resolved = await self.store.analytics_rows(agent["tenant_id"], rng.start_ms, rng.end_ms)
-        return analytics.summarize(rng, started, resolved, await self.store.list_agents(agent["tenant_id"]))
+        doc = analytics.summarize(rng, started, resolved, await self.store.list_agents(agent["tenant_id"]))
+        if agent["role"] != "admin":  # colleagues' figures are for admins; an agent sees their own row
+            doc["agents"] = [row for row in doc["agents"] if row["agent_id"] == agent["id"]]
+        return doc

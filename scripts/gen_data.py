@@ -310,6 +310,8 @@ class Generator:
             "last_message_preview": preview_of(last[6]), "last_message_sender": last[3],
             "waiting_since_ms": waiting, "agent_unread": unread, "agent_read_seq": agent_read,
             "visitor_read_seq": visitor_read,
+            "first_response_at_ms": min((m[8] for m in msgs if m[3] in ("agent", "ai")), default=None),
+            "first_agent_response_at_ms": min((m[8] for m in msgs if m[3] == "agent"), default=None),
         }
         if new_visitor:
             self.visitors[vid] = [cname, cemail, created, last[8]]

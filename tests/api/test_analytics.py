@@ -56,6 +56,12 @@ async def test_analytics_of_a_tenant(api, tenant_factory, services):
     [agent_row] = doc["agents"]
     assert (agent_row["agent_id"], agent_row["conversations"], agent_row["resolved"]) == (tenant.agent.id, 1, 1)
     assert agent_row["name"] == tenant.agent.name
+    # An admin sees every agent's row; an agent only their own.
+    await api.post(session_path(ai_first.session_id, "assign"), {}, token=tenant.admin.token)
+    assert [a["agent_id"] for a in (await api.get(ANALYTICS, token=tenant.agent.token)).json["agents"]] == \
+        [tenant.agent.id]
+    assert sorted(a["agent_id"] for a in (await api.get(ANALYTICS, token=tenant.admin.token)).json["agents"]) == \
+        sorted([tenant.agent.id, tenant.admin.id])
 
     # The other tenant sees its own conversation only.
     theirs = (await api.get(ANALYTICS, token=other.agent.token)).json
@@ -107,3 +113,22 @@ def test_default_range_is_the_last_seven_days():
 def test_duration_percentiles():
     stats = analytics._stats_secs([1000, 2000, 3000, 4000, 60_000])
     assert stats == {"count": 5, "p50": 3.0, "p90": 60.0, "mean": 14.0}
+
+
+@gen_test
+async def test_the_demo_data_has_its_answers_counted(api, demo):
+    """The seeded conversations carry their first-answer times like sent ones do."""
+    from callcenter.demo import DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD, DEMO_TENANT_ID
+
+    login = await api.post("/api/v1/auth/login", {"email": DEMO_AGENT_EMAIL, "password": DEMO_AGENT_PASSWORD,
+                                                  "tenant_id": DEMO_TENANT_ID})
+    token = login.json["token"]
+    sessions = (await api.get("/api/v1/chat/sessions?limit=100", token=token)).json["sessions"]
+    unanswered = 0
+    for session in sessions:
+        msgs = (await api.get(session_path(session["id"], "messages"), token=token)).json["messages"]
+        unanswered += not any(m["sender_type"] in ("agent", "ai") for m in msgs)
+    doc = (await api.get(ANALYTICS, token=token)).json
+    assert doc["totals"]["conversations"] == len(sessions)
+    assert doc["totals"]["unanswered"] == unanswered < len(sessions)
+    assert doc["first_response_secs"]["count"] == len(sessions) - unanswered
