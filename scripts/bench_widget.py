@@ -39,6 +39,7 @@ import json
 import os
 import platform
 import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -305,6 +306,7 @@ def run(args) -> dict:
             proc.kill()
         host.shutdown()
         host.server_close()
+        shutil.rmtree(tmp, ignore_errors=True)  # the server's data dir and the host page
     return results
 
 
