@@ -49,6 +49,7 @@ class Services:
     _tasks: set = dataclasses.field(default_factory=set)
     _janitor: asyncio.Task | None = None
     inflight_requests: int = 0
+    uploads_in_progress: int = 0  # file uploads whose body this worker is reading or storing
 
     def spawn(self, coro) -> None:
         """Run a coroutine in the background, keeping a reference until it ends."""

@@ -127,6 +127,9 @@ class Config:
     upload_quota_files: int = 10
     # An upload no message carries after this long is deleted (a chip left in a closed tab).
     unsent_upload_ttl_secs: int = 24 * 3600
+    # Uploads one worker takes at once: each holds its file in memory a few times over (up to ~5×
+    # max_upload_bytes), so this bounds what a burst of them can take; more get 429 at once.
+    max_concurrent_uploads: int = 8
     max_message_chars: int = 5000
     agent_token_ttl_secs: int = 12 * 3600
     visitor_token_ttl_secs: int = 30 * 24 * 3600

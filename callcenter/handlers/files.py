@@ -10,7 +10,7 @@ from __future__ import annotations
 from tornado import httputil, web
 
 from .. import attachments, models
-from ..errors import InvalidInput, PayloadTooLarge
+from ..errors import InvalidInput, PayloadTooLarge, RateLimited
 from .base import AgentHandler, PublicHandler, route
 
 # Room for the multipart framing (boundaries, part headers) around the file itself.
@@ -42,15 +42,26 @@ class _Upload:
     _chunks: list[bytes] | None = None
     _limit = 0
     _received = 0
+    _holds_slot = False
 
     def start_upload(self) -> None:
         limit = self.config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
         length = self.request.headers.get("Content-Length", "")
         if length and (not length.isdigit() or int(length) > limit):
             raise PayloadTooLarge(f"files may be at most {self.config.max_upload_bytes} bytes", code="file_too_large")
+        if self.services.uploads_in_progress >= self.config.max_concurrent_uploads:
+            raise RateLimited("this server is taking in as many files as it can; try again in a moment", 1)
+        self.services.uploads_in_progress += 1
+        self._holds_slot = True
         # Tornado's own limit for this one request (it closes a connection that sends more).
         self.request.connection.set_max_body_size(limit)
         self._limit, self._chunks = limit, []
+
+    def on_finish(self) -> None:
+        if self._holds_slot:
+            self._holds_slot = False
+            self.services.uploads_in_progress -= 1
+        super().on_finish()
 
     def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)

@@ -3,10 +3,12 @@ kinds a browser cannot run, recognised by their bytes; limits, quotas and tenant
 Every test runs on the embedded default and on MariaDB + Redis."""
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 import uuid
 import zlib
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -224,6 +226,42 @@ async def test_uploads_are_rate_limited_per_uploader(api, tenant_factory, config
     last = await tenant.visitor(api)
     assert_error(await upload(api, visitor_files(last.session_id), last.token, "a.txt", b"hello"), 429,
                  "rate_limited")
+
+
+@gen_test
+async def test_a_worker_takes_a_bounded_number_of_uploads_at_once(api, tenant_factory, services, config):
+    config.max_concurrent_uploads = 2
+    tenant = await tenant_factory()
+    visitor = await tenant.visitor(api)
+    services.uploads_in_progress = 2  # two others are being read in
+    resp = await upload(api, visitor_files(visitor.session_id), visitor.token, "a.txt", b"hello")
+    assert_error(resp, 429, "rate_limited")
+    assert resp.headers["Retry-After"] == "1"
+    services.uploads_in_progress = 1
+    await uploaded(api, visitor_files(visitor.session_id), visitor.token, "a.txt", b"hello")
+    assert services.uploads_in_progress == 1  # its slot was given back
+    assert await attachment_count(services, visitor.session_id) == 1
+
+    # A client that goes away in the middle of its upload gives its slot back too.
+    services.uploads_in_progress = 0
+    url = urlsplit(api.base_url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    body, headers = multipart([("file", "a.txt", b"x" * 5000)])
+    writer.write((f"POST {visitor_files(visitor.session_id)} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                  f"Authorization: Bearer {visitor.token}\r\nContent-Type: {headers['Content-Type']}\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:1000])
+    await writer.drain()
+    for _ in range(200):
+        if services.uploads_in_progress == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert services.uploads_in_progress == 1
+    writer.close()
+    for _ in range(200):
+        if services.uploads_in_progress == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert services.uploads_in_progress == 0
 
 
 @gen_test
