@@ -615,7 +615,7 @@ export class ConversationView {
     const id = this.id;
     const session = this.session;
     if (!id || this.loading || !session || document.visibilityState !== "visible") return;
-    if (this.app.analyticsShown()) return; // the Analytics view covers the conversation
+    if (this.app.conversationHidden()) return; // the Analytics view or (a phone) the list covers it
     this.app.notifier.seen(id);
     const seq = this.lastSeq;
     if (seq <= (session.agent_read_seq || 0) && !session.unread) return;

@@ -299,6 +299,8 @@ function openConversation(id) {
   if (conv.id !== id) {
     conv.open(id);
     list.invalidate();
+  } else {
+    conv.markRead(); // back to it (a phone shows one pane at a time): what came meanwhile is read now
   }
   notifier.seen(id);
 }
@@ -311,6 +313,9 @@ function closeConversation() {
 
 /** The Analytics view covers the conversation: its messages are not being read (no read marks, alerts stay on). */
 app.analyticsShown = () => $("app").dataset.section === "analytics";
+
+/** The open conversation is not on screen: the Analytics view covers it, or (a phone) another pane shows. */
+app.conversationHidden = () => app.analyticsShown() || !document.querySelector(".conv-pane").getClientRects().length;
 
 /** Show the conversations (list · conversation · context panes) or the Analytics view in the main area. */
 function showSection(name, {focus = false, remember = true} = {}) {
@@ -495,7 +500,7 @@ async function submitTransfer(ev) {
 
 function attended(sessionId) {
   return conv.id === sessionId && document.visibilityState === "visible" && document.hasFocus()
-    && !app.analyticsShown();
+    && !app.conversationHidden();
 }
 
 function typingChanged(sessionId) {

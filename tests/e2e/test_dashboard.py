@@ -396,6 +396,48 @@ def test_phone_layout(browser, live_server):
         context.close()
 
 
+def test_phone_list_does_not_read_the_conversation_behind_it(browser, live_server):
+    """On a phone the list covers the open conversation: what arrives there meanwhile stays unread
+    (the visitor sees no false "Read") until the agent goes back to it."""
+    visitor = Visitor(live_server, name="Lena List", email="lena@example.com")
+    first = visitor.send("first question")
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    token = agent_token(live_server)
+
+    def agent_read_seq() -> int:
+        return call(live_server, "GET", f"/chat/sessions/{visitor.session_id}", token=token)["session"]["agent_read_seq"]
+
+    try:
+        page = context.new_page()
+        errors = collect_errors(page)
+        login(page, live_server)
+        open_conversation(page, "Lena List")
+        deadline = time.monotonic() + 10
+        while agent_read_seq() < first["seq"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert agent_read_seq() == first["seq"]
+        page.click("#back-btn")
+        expect(page.locator(".list-pane")).to_be_visible()
+        later = visitor.send("are you still there?")
+        # The row shows it as unread, and the server was told nothing.
+        expect(row(page, "Lena List")).to_contain_text("are you still there?")
+        expect(row(page, "Lena List").locator(".unread")).to_have_text("1")
+        # Nothing to wait for when nothing should happen: a quiet window well past the read mark's
+        # 150 ms debounce (as the socket tests' `quiet()`), then the server must still have the old mark.
+        page.wait_for_timeout(600)
+        assert agent_read_seq() == first["seq"]
+        # Back in the conversation, it is read.
+        row(page, "Lena List").click()
+        expect(page.locator(".conv-pane")).to_be_visible()
+        deadline = time.monotonic() + 10
+        while agent_read_seq() < later["seq"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert agent_read_seq() == later["seq"]
+        assert not errors
+    finally:
+        context.close()
+
+
 def _seed_sessions(db_path: Path, count: int) -> None:
     """Many conversations straight into the store (the server reads them like any other)."""
     from callcenter.store import Store, now_ms, sessions, visitors
