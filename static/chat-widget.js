@@ -4,7 +4,8 @@
  *                                title: 'Chat with us', subtitle: 'We typically reply instantly'});</script>
  * Options: apiUrl (default: the origin this script came from), tenantId, position (bottom-right | bottom-left),
  * primaryColor, title, subtitle, greeting, locale. API: init, open, close, toggle, setUser({name, email}),
- * on(event, fn) for "message" | "open" | "close" | "unread" (returns an off function), shutdown({clear}).
+ * on(event, fn) for "message" ({id, seq, sender, name, text, createdAt, files}) | "open" | "close" | "unread"
+ * (returns an off function), shutdown({clear}).
  * Visitors attach files (paperclip or paste): images show inline, other files download, both fetched with
  * the visitor's token. Everything renders in a Shadow DOM; the only global is CallCenterChat; text and file
  * names are only ever set as text. The conversation is kept in localStorage ("callcenter-chat:<tenantId>").
@@ -620,9 +621,15 @@
       place(m);
       if (fresh) {
         if (m.t === "agent" || m.t === "ai") hideTyping();
-        emit("message", {id: m.id, seq: m.seq, sender: m.t, name: m.n, text: m.b, createdAt: m.at});
+        emitMessage(m, m.t, m.n);
       }
       if (stick || m.t === "visitor") toBottom();
+    }
+
+    // The host page's "message" event; its files as copies (name, size, contentType, kind), never ours.
+    function emitMessage(m, sender, name) {
+      emit("message", {id: m.id, seq: m.seq, sender: sender, name: name, text: m.b, createdAt: m.at,
+        files: (m.f || []).map(function (f) { return {name: f.name, size: f.size, contentType: f.content_type, kind: f.kind}; })});
     }
 
     function ack(d) {
@@ -634,7 +641,7 @@
       if (d.created_at) m.at = d.created_at;
       if (m.st !== "delivered") m.st = "sent";
       place(m);
-      if (fresh) emit("message", {id: m.id, seq: m.seq, sender: "visitor", name: m.n || "", text: m.b, createdAt: m.at});
+      if (fresh) emitMessage(m, "visitor", m.n || "");
       save();
     }
 

@@ -33,7 +33,9 @@
   CallCenterChat.on("close", function () { logEvent("close"); });
   CallCenterChat.on("unread", function (n) { logEvent("unread: " + n); });
   CallCenterChat.on("message", function (m) {
-    logEvent("message from " + (m.sender === "visitor" ? "you" : m.name || m.sender) + ": " + m.text.slice(0, 60));
+    var files = (m.files || []).map(function (f) { return "📎 " + f.name; }).join(", ");
+    logEvent("message from " + (m.sender === "visitor" ? "you" : m.name || m.sender) + ": " +
+             [m.text.slice(0, 60), files].filter(Boolean).join(" "));
   });
 
   function restart(clear) {

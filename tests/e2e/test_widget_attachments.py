@@ -271,6 +271,9 @@ def test_files_show_as_chips_and_download(context, server, agent):
         assert download.value.suggested_filename == name
         assert Path(download.value.path()).read_bytes() == data
     assert w.locator(".m.v img").count() == 0
+    # The host page's "message" event carries the files too (the demo page logs them).
+    expect(page.locator("#events li").filter(has_text="message from you")).to_contain_text(
+        ["📎 notes.txt, 📎 invoice.pdf"])
     screenshot(page, "widget-attachment-files")
 
     (msg,) = agent_messages(server, agent, chat.stored["sid"])
