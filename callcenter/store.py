@@ -1428,8 +1428,8 @@ class Store:
         resolved = sa.select(c.resolved_at_ms, c.assigned_agent_id).where(
             c.tenant_id == tenant_id, c.status == "resolved", c.resolved_at_ms >= start_ms, c.resolved_at_ms < end_ms)
         async with self._read() as conn:
-            return ([dict(r._mapping) for r in (await conn.execute(started)).all()],
-                    [dict(r._mapping) for r in (await conn.execute(resolved)).all()])
+            return (list((await conn.execute(started)).mappings().all()),
+                    list((await conn.execute(resolved)).mappings().all()))
 
     async def purge_unsent_attachments(self, uploaded_before_ms: int, limit: int = 500) -> int:
         """Forget up to `limit` files uploaded before that time that no message carries (a chip left in
