@@ -13,7 +13,7 @@ import re
 import unicodedata
 import urllib.parse
 
-from .errors import ApiError, InvalidInput
+from .errors import ApiError, InvalidInput, PayloadTooLarge
 
 MAX_ATTACHMENTS_PER_MESSAGE = 10
 ATTACHMENT_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -49,6 +49,11 @@ _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 class UnsupportedFileType(ApiError):
     status = 415
     code = "unsupported_file_type"
+
+
+def file_too_large(max_bytes: int) -> PayloadTooLarge:
+    """The one answer to a file over the limit, wherever that is found out."""
+    return PayloadTooLarge(f"files may be at most {max_bytes} bytes", code="file_too_large")
 
 
 def clean_filename(raw: str | None) -> str:

@@ -47,11 +47,11 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_max_length=10_000)
 
 
-def _clean_text(value: str, what: str, max_chars: int) -> str:
+def _clean_text(value: str, what: str, max_chars: int, *, allow_empty: bool = False) -> str:
     if _CONTROL_CHARS.search(value):
         raise ValueError(f"{what} contains control characters")
     stripped = value.strip()
-    if not stripped:
+    if not stripped and not allow_empty:
         raise ValueError(f"{what} must not be empty")
     if len(stripped) > max_chars:
         raise ValueError(f"{what} is longer than {max_chars} characters")
@@ -104,12 +104,8 @@ class _SendBody(Body):
     @field_validator("message")
     @classmethod
     def _message_text(cls, value: str) -> str:
-        if _CONTROL_CHARS.search(value):
-            raise ValueError("message contains control characters")
-        stripped = value.strip()
-        if len(stripped) > MAX_MESSAGE_CHARS:
-            raise ValueError(f"message is longer than {MAX_MESSAGE_CHARS} characters")
-        return stripped
+        # Empty is checked with the files (`_text_or_files`): a message may be files only.
+        return _clean_text(value, "message", MAX_MESSAGE_CHARS, allow_empty=True)
 
     @model_validator(mode="after")
     def _text_or_files(self):

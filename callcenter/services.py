@@ -16,7 +16,7 @@ from functools import partial
 from . import analytics, attachments, events
 from .bus import Bus, BusUnavailable
 from .config import Config
-from .errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, RateLimited, Unauthorized
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from .security import (InvalidToken, RateLimiter, TokenSigner, VisitorClaims, burn_password_check,
                        check_password, hash_password)
 from .store import SendResult, SessionFilter, Store
@@ -318,8 +318,7 @@ class ChatService:
     async def _upload(self, tenant_id: str, session_id: str, uploader_type: str, uploader_id: int,
                       filename: str | None, data: bytes, ip: str | None = None) -> dict:
         if len(data) > self.config.max_upload_bytes:
-            raise PayloadTooLarge(f"files may be at most {self.config.max_upload_bytes} bytes",
-                                  code="file_too_large")
+            raise attachments.file_too_large(self.config.max_upload_bytes)
         name = attachments.clean_filename(filename)
         content_type, kind = attachments.sniff(name, data)
         limits = [(f"upload:{uploader_type}:{tenant_id}:{uploader_id}", self.config.uploads_per_window)]

@@ -1369,10 +1369,7 @@ class Store:
                "uploader_type": uploader_type, "uploader_id": uploader_id, "filename": filename,
                "content_type": content_type, "kind": kind, "size_bytes": len(data), "created_at_ms": now_ms()}
         async with self._write() as conn:
-            c = sessions.c
-            locked = (await conn.execute(sa.select(c.id).where(c.tenant_id == tenant_id, c.id == session_id)
-                                         .with_for_update())).first()
-            if locked is None:
+            if not await _lock_session_row(conn, tenant_id, session_id):
                 raise NotFound("no such session", code="session_not_found")
             used = (await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(a.size_bytes), 0)).where(
                 a.tenant_id == tenant_id, a.session_id == session_id))).scalar_one()
@@ -1398,21 +1395,16 @@ class Store:
         """Forget a file `uploader_type` uploaded to this session and has not sent (removed before
         sending: it no longer counts against the quota). NotFound when there is no such file of that
         side; Conflict once a message carries it (a sent file stays, like the message)."""
-        a, m = attachments.c, messages.c
+        a = attachments.c
         async with self._write() as conn:
-            c = sessions.c
             # Under the session row's lock, which every send of the session takes too.
-            await conn.execute(sa.select(c.id).where(c.tenant_id == tenant_id, c.id == session_id).with_for_update())
+            await _lock_session_row(conn, tenant_id, session_id)
             found = (await conn.execute(sa.select(a.id).where(
                 a.tenant_id == tenant_id, a.session_id == session_id, a.id == attachment_id,
                 a.uploader_type == uploader_type))).first()
             if found is None:
                 raise NotFound("no such file of yours in this conversation", code="attachment_not_found")
-            # Ids are random hex: a message that lists this one contains it as a quoted JSON string.
-            sent = (await conn.execute(sa.select(m.id).where(
-                m.tenant_id == tenant_id, m.session_id == session_id,
-                m.attachments.like(f'%"{attachment_id}"%')).limit(1))).first()
-            if sent is not None:
+            if (await conn.execute(sa.select(_sent_in_a_message(session_id, attachment_id)))).scalar():
                 raise Conflict("this file was sent in a message and stays with it", code="attachment_sent")
             await conn.execute(attachments.delete().where(a.id == attachment_id))
 
@@ -1434,11 +1426,10 @@ class Store:
     async def purge_unsent_attachments(self, uploaded_before_ms: int, limit: int = 500) -> int:
         """Forget up to `limit` files uploaded before that time that no message carries (a chip left in
         a closed tab); how many. A send that names one afterwards is refused as for any unknown file."""
-        a, m = attachments.c, messages.c
-        sent = sa.exists().where(m.session_id == a.session_id,
-                                 m.attachments.like(sa.literal('%"') + a.id + sa.literal('"%')))
+        a = attachments.c
         async with self._write() as conn:
-            ids = (await conn.execute(sa.select(a.id).where(a.created_at_ms < uploaded_before_ms, ~sent)
+            ids = (await conn.execute(sa.select(a.id).where(a.created_at_ms < uploaded_before_ms,
+                                                            ~_sent_in_a_message(a.session_id, a.id))
                                       .limit(limit))).scalars().all()
             if ids:
                 await conn.execute(attachments.delete().where(a.id.in_(ids)))
@@ -1628,6 +1619,22 @@ def _tenant_row(row: dict) -> dict:
 # checkout on a busy worker. If the database restarted within this window, that checkout fails
 # once (503) and the pool is invalidated: the next request gets fresh connections.
 PING_AFTER_IDLE_SECS = 1.0
+
+
+async def _lock_session_row(conn: AsyncConnection, tenant_id: str, session_id: str) -> bool:
+    """Lock the session's row for this transaction (the lock every send of the session takes);
+    False when the tenant has no such session."""
+    c = sessions.c
+    return (await conn.execute(sa.select(c.id).where(c.tenant_id == tenant_id, c.id == session_id)
+                               .with_for_update())).first() is not None
+
+
+def _sent_in_a_message(session_id, attachment_id) -> sa.ColumnElement:
+    """Whether a message of the session carries the file (values or columns). Ids are random hex,
+    so a message that lists one contains it as a quoted JSON string."""
+    m = messages.c
+    return sa.exists().where(m.session_id == session_id,
+                             m.attachments.like(sa.literal('%"') + attachment_id + sa.literal('"%')))
 
 
 def create_engine(url: str, *, tls_contexts: dict[tuple, ssl.SSLContext] | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tornado import httputil, web
 
 from .. import attachments, models
-from ..errors import InvalidInput, PayloadTooLarge, RateLimited
+from ..errors import InvalidInput, RateLimited
 from .base import AgentHandler, PublicHandler, route
 
 # Room for the multipart framing (boundaries, part headers) around the file itself.
@@ -48,7 +48,7 @@ class _Upload:
         limit = self.config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
         length = self.request.headers.get("Content-Length", "")
         if length and (not length.isdigit() or int(length) > limit):
-            raise PayloadTooLarge(f"files may be at most {self.config.max_upload_bytes} bytes", code="file_too_large")
+            raise attachments.file_too_large(self.config.max_upload_bytes)
         if self.services.uploads_in_progress >= self.config.max_concurrent_uploads:
             raise RateLimited("this server is taking in as many files as it can; try again in a moment", 1)
         self.services.uploads_in_progress += 1
@@ -70,7 +70,7 @@ class _Upload:
 
     def uploaded_file(self) -> tuple[str, bytes]:
         if self._received > self._limit:
-            raise PayloadTooLarge(f"files may be at most {self.config.max_upload_bytes} bytes", code="file_too_large")
+            raise attachments.file_too_large(self.config.max_upload_bytes)
         content_type = self.request.headers.get("Content-Type", "")
         if not content_type.lower().startswith("multipart/form-data"):
             raise InvalidInput("send the file as multipart/form-data, in a field named 'file'",
