@@ -70,10 +70,8 @@ export function onUnauthorized(fn) {
 
 /** JSON call under /api/v1. Throws ApiError (status 0 when the network failed). */
 export async function api(method, path, body, {auth = true, signal} = {}) {
-  const headers = {"Accept": "application/json"};
+  const headers = {"Accept": "application/json", ...(auth ? bearer() : {})};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const token = tokenStore.get();
-  if (auth && token) headers["Authorization"] = "Bearer " + token;
   let response;
   try {
     response = await fetch("/api/v1" + path, {
@@ -87,9 +85,7 @@ export async function api(method, path, body, {auth = true, signal} = {}) {
   let data = null;
   try { data = await response.json(); } catch (e) { data = null; }
   if (!response.ok) {
-    const err = (data && data.error) || {};
-    const error = new ApiError(response.status, err.code || "http_" + response.status,
-                               err.message || "Request failed (" + response.status + ")");
+    const error = errorFrom(response.status, data);
     if (response.status === 401 && auth) unauthorizedHandler(error);
     throw error;
   }
@@ -105,6 +101,12 @@ export function query(params) {
   return parts.length ? "?" + parts.join("&") : "";
 }
 
+/** The Authorization header of the signed-in agent ({} when signed out). */
+function bearer() {
+  const token = tokenStore.get();
+  return token ? {"Authorization": "Bearer " + token} : {};
+}
+
 /** An error body ({"error": {code, message}}) or a generic one, as an ApiError. */
 function errorFrom(status, data) {
   const err = (data && data.error) || {};
@@ -114,12 +116,9 @@ function errorFrom(status, data) {
 /** GET a file under /api/v1 with the bearer token in the header (never in the URL); its Blob.
  *  Throws ApiError like api(). */
 export async function fetchBlob(path, {signal} = {}) {
-  const headers = {};
-  const token = tokenStore.get();
-  if (token) headers["Authorization"] = "Bearer " + token;
   let response;
   try {
-    response = await fetch("/api/v1" + path, {headers, signal, credentials: "same-origin"});
+    response = await fetch("/api/v1" + path, {headers: bearer(), signal, credentials: "same-origin"});
   } catch (e) {
     if (e && e.name === "AbortError") throw e;
     throw new ApiError(0, "network_error", "The server cannot be reached.");
@@ -144,8 +143,7 @@ export function uploadFile(path, file, onProgress) {
   const promise = new Promise((resolve, reject) => {
     xhr.open("POST", "/api/v1" + path);
     xhr.setRequestHeader("Accept", "application/json");
-    const token = tokenStore.get();
-    if (token) xhr.setRequestHeader("Authorization", "Bearer " + token);
+    for (const [name, value] of Object.entries(bearer())) xhr.setRequestHeader(name, value);
     xhr.responseType = "text";
     if (onProgress) {
       xhr.upload.onprogress = (ev) => onProgress(ev.loaded, ev.lengthComputable ? ev.total : file.size);
