@@ -1,5 +1,5 @@
 """Agent routes (JWT bearer, same origin). Every call is scoped to the agent's tenant."""
-from .. import models
+from .. import analytics, models
 from ..errors import InvalidInput
 from ..store import decode_cursor, encode_cursor
 from .base import AgentHandler, route
@@ -141,11 +141,8 @@ class AnalyticsHandler(AgentHandler):
                    "query": {"from": "string", "to": "string", "utc_offset_minutes": "string"}, "errors": [400, 401]}}
 
     async def get(self) -> None:
-        raw_offset = self.get_query_argument("utc_offset_minutes", None) or "0"
-        try:
-            offset = int(raw_offset)
-        except ValueError:
-            raise InvalidInput("utc_offset_minutes must be a whole number", code="invalid_query") from None
+        offset = self.int_arg("utc_offset_minutes", 0, minimum=-analytics.MAX_UTC_OFFSET_MINUTES,
+                              maximum=analytics.MAX_UTC_OFFSET_MINUTES)
         doc = await self.services.chat.analytics(self.agent, self.get_query_argument("from", None),
                                                  self.get_query_argument("to", None), offset)
         self.write_json(doc)
