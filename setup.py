@@ -42,6 +42,7 @@ setup(
             "pytest-tornado>=0.8",
             "playwright>=1.40",
             "schemathesis>=4.0",
+            "http-ece>=1.1",
         ],
     },
     entry_points={"console_scripts": ["callcenter=callcenter.cli:main"]},

@@ -12,11 +12,12 @@ from . import openapi
 from .ai.service import AIService
 from .bus import Bus, RedisBus, cancel_and_wait, make_bus, make_redis
 from .config import Config
-from .handlers import admin, agent, ai, auth, files, ops, pages, public, ws
+from .handlers import admin, agent, ai, auth, files, ops, pages, public, push, ws
 from .handlers.base import BaseHandler
 from .errors import NotFound, Unavailable
 from .hub import Hub
 from .metrics import Metrics
+from .push import PushNotifier
 from .paths import resource_dir
 from .security import MemoryRateLimiter, RateLimiter, RedisRateLimiter, TokenSigner
 from .services import AuthService, ChatService
@@ -46,6 +47,7 @@ class Services:
     metrics: Metrics
     hub: Hub = None  # type: ignore[assignment]  (set by create_services: it needs the others)
     ai: AIService = None  # type: ignore[assignment]  (likewise; AI replies, see callcenter/ai/)
+    push: PushNotifier = None  # type: ignore[assignment]  (likewise; Web Push to agents' devices)
     _tasks: set = dataclasses.field(default_factory=set)
     _janitor: asyncio.Task | None = None
     inflight_requests: int = 0
@@ -101,6 +103,7 @@ class Services:
         await self._wait_spawned()
         await self.ai.close()
         await self.chat.wait_published()
+        await self.push.close()
         await self.hub.close()
         await self.bus.close()
         if self.redis is not None:
@@ -126,6 +129,8 @@ def create_services(config: Config) -> Services:
     services.hub = Hub(services)
     services.ai = AIService(services)
     services.chat.ai = services.ai
+    services.push = PushNotifier(services)
+    services.chat.push = services.push
     services.chat.metrics = metrics
     metrics.bus = bus
     metrics.hub = services.hub
@@ -157,8 +162,8 @@ def log_request(handler: web.RequestHandler) -> None:
 
 
 def all_routes() -> list:
-    return [*auth.routes, *admin.routes, *public.routes, *agent.routes, *files.routes, *ai.routes, *ops.routes,
-            *pages.routes, *ws.routes]
+    return [*auth.routes, *admin.routes, *public.routes, *agent.routes, *files.routes, *ai.routes, *push.routes,
+            *ops.routes, *pages.routes, *ws.routes]
 
 
 def make_app(services: Services, **extra_settings) -> web.Application:

@@ -22,6 +22,11 @@ DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
 SECRET_KEY_FILENAME = "secret_key"
 SQLITE_FILENAME = "callcenter.sqlite3"
 MAX_UPLOAD_BYTES_LIMIT = 50 * 1024 * 1024
+# Where browsers' push subscriptions may point: the push services of Chrome/Edge/Opera (FCM),
+# Firefox, Safari and Windows. An endpoint elsewhere is refused, so an agent's token cannot make
+# the server POST to an arbitrary (internal) address. "*.x" matches x's subdomains.
+DEFAULT_PUSH_SERVICE_HOSTS = ("fcm.googleapis.com", "updates.push.services.mozilla.com", "*.push.apple.com",
+                              "*.notify.windows.com")
 
 
 class ConfigError(Exception):
@@ -153,6 +158,15 @@ class Config:
     upload_window_secs: int = 600
     # Every socket is pinged this often; one that has not answered by the next round is dropped.
     heartbeat_interval_secs: float = 20.0
+    # Web Push to agents' devices: the VAPID key (base64url of the 32-byte P-256 private key; by
+    # default derived from the secret key, so every worker has the same one), the contact the push
+    # services see, the hosts endpoints may be on, an extra CA bundle for them (a private push
+    # service; tests), and at most one push per agent and conversation within the cooldown.
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:admin@localhost"
+    push_service_hosts: tuple[str, ...] = DEFAULT_PUSH_SERVICE_HOSTS
+    push_ca_file: str | None = None
+    push_cooldown_secs: int = 30
     seed_demo: bool = False
     log_level: str = "INFO"
 
@@ -172,6 +186,13 @@ class Config:
             **{field: _env_number(name, getattr(cls, field)) for field, name in AI_ENV.items()},
             **{field: _env_number(name, getattr(cls, field)) for field, name in RATE_LIMIT_ENV.items()},
             max_upload_bytes=_env_number("CALLCENTER_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            vapid_private_key=env.get("CALLCENTER_VAPID_PRIVATE_KEY") or None,
+            vapid_subject=env.get("CALLCENTER_VAPID_SUBJECT") or cls.vapid_subject,
+            push_service_hosts=tuple(h.strip().lower() for h in env["CALLCENTER_PUSH_SERVICE_HOSTS"].split(",")
+                                     if h.strip()) if env.get("CALLCENTER_PUSH_SERVICE_HOSTS") else
+                               DEFAULT_PUSH_SERVICE_HOSTS,
+            push_ca_file=env.get("CALLCENTER_PUSH_CA_FILE") or None,
+            push_cooldown_secs=_env_number("CALLCENTER_PUSH_COOLDOWN_SECS", cls.push_cooldown_secs),
             log_level=env.get("CALLCENTER_LOG_LEVEL") or "INFO",
         )
         for key, value in overrides.items():
@@ -227,6 +248,17 @@ class Config:
         if self.max_upload_bytes > MAX_UPLOAD_BYTES_LIMIT:
             raise ConfigError(f"CALLCENTER_MAX_UPLOAD_BYTES may be at most {MAX_UPLOAD_BYTES_LIMIT} "
                               "(files are kept in the database, whose packets this keeps under 64 MiB)")
+        if not self.vapid_subject.startswith(("mailto:", "https://")):
+            raise ConfigError("CALLCENTER_VAPID_SUBJECT must be a mailto: or https: URL (push services "
+                              f"contact the operator there), got {self.vapid_subject!r}")
+        if self.vapid_private_key:
+            from .webpush import VapidKey
+            try:
+                VapidKey.from_config(self.vapid_private_key, "", self.vapid_subject)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        if self.push_ca_file and not Path(self.push_ca_file).is_file():
+            raise ConfigError(f"CALLCENTER_PUSH_CA_FILE is not a file: {self.push_ca_file}")
         if not (0 < self.port < 65536):
             raise ConfigError(f"port {self.port} is out of range")
 

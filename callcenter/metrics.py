@@ -41,6 +41,8 @@ class Metrics:
                                           registry=r, buckets=(.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1))
         self.attachments_stored = Counter("callcenter_attachments_stored_total", "Files uploaded and kept",
                                           ["kind"], registry=r)
+        self.pushes = Counter("callcenter_pushes_total", "Web Push notifications to agents' devices by kind and "
+                              "outcome (delivered, removed, refused, failed, dropped)", ["kind", "outcome"], registry=r)
         self.attachment_bytes = Counter("callcenter_attachment_bytes_total", "Bytes of the files uploaded and kept",
                                         registry=r)
         self.slow_disconnects = Counter("callcenter_slow_socket_disconnects_total",

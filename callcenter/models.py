@@ -6,6 +6,7 @@ import functools
 import json
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -140,6 +141,25 @@ class ReadRequest(Body):
 
 class EmptyBody(Body):
     pass
+
+
+class PushKeys(Body):
+    p256dh: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The browser's P-256 public key, base64url.")
+    auth: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
+        description="The browser's 16-byte auth secret, base64url.")
+
+
+class PushSubscriptionRequest(Body):
+    """A browser's `PushSubscription.toJSON()`, as is."""
+    endpoint: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="The push service URL for this browser (https, a known push service).")
+    expirationTime: Annotated[int, Field(ge=0)] | None = None  # noqa: N815 - the browser's name
+    keys: PushKeys
+
+
+class PushEndpointRequest(Body):
+    endpoint: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
 AI_MODES = ("off", "auto", "suggest")
@@ -408,6 +428,33 @@ class SuggestionResponse(BaseModel):
     suggestion: str
 
 
+class PushConfigResponse(BaseModel):
+    enabled: bool
+    vapid_public_key: str = Field(description="The applicationServerKey for pushManager.subscribe (base64url).")
+
+
+class PushSubscriptionOut(BaseModel):
+    id: int
+    endpoint_host: str
+    user_agent: str
+    created_at: str
+    last_success_at: str | None
+
+
+class PushSubscriptionResponse(BaseModel):
+    subscription: PushSubscriptionOut
+
+
+class PushSubscriptionsResponse(BaseModel):
+    subscriptions: list[PushSubscriptionOut]
+
+
+class PushTestResponse(BaseModel):
+    sent: int = Field(description="Devices whose push service took the notification.")
+    failed: int = Field(description="Devices whose push service refused it or could not be reached.")
+    removed: int = Field(description="Devices found unsubscribed (deleted).")
+
+
 class HealthResponse(BaseModel):
     status: str
     checks: dict[str, str]
@@ -464,3 +511,10 @@ def session_detail_model(row: dict) -> dict:
 
 def tenant_public_model(row: dict) -> dict:
     return {"id": row["id"], "name": row["name"]}
+
+
+def push_subscription_model(row: dict) -> dict:
+    """An agent's device, without its endpoint and keys (they are the device's secret)."""
+    return {"id": row["id"], "endpoint_host": urlsplit(row["endpoint"]).hostname or "",
+            "user_agent": row["user_agent"], "created_at": iso(row["created_at_ms"]),
+            "last_success_at": iso(row["last_success_at_ms"])}

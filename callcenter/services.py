@@ -129,6 +129,7 @@ class ChatService:
         self._outbox: list[events.Event] = []  # published in this step, flushed right after it
         self._publishing: set[asyncio.Future] = set()  # on their way to the bus
         self.ai = None  # the AIService, set by the app factory
+        self.push = None  # the PushNotifier, likewise
 
     async def publish(self, *evts: events.Event) -> None:
         """Tell everyone, after the commit, without waiting for the bus: the caller (a socket's
@@ -203,6 +204,8 @@ class ChatService:
             page_url=page_url, user_agent=user_agent[:400])
         token = self.signer.visitor_token(session["id"], tenant_id, session["visitor_id"])
         await self.publish(events.session_started(session))
+        if self.push is not None:
+            self.push.on_session_started(session)
         return session, token, tenant
 
     def _visitor_session(self, visitor: VisitorIdentity, session_id: str) -> dict:
@@ -366,6 +369,8 @@ class ChatService:
         if result.reopened and session is not None:
             evts.append(events.session_status(session, None, resolved=False))
         await self.publish(*evts)
+        if self.push is not None:
+            self.push.on_message(msg, session)
         if msg["sender_type"] == "visitor" and self.ai is not None:
             await self.ai.on_visitor_message(msg, session)
 
@@ -396,6 +401,8 @@ class ChatService:
             system_note=note)
         await self.publish(events.message_new(note_msg, session), events.session_assigned(session, target, agent),
                            events.agent_joined(session, target))
+        if self.push is not None:
+            self.push.on_assigned(session, target, agent)
         return session
 
     async def transfer(self, agent: dict, session_id: str, to_agent_id: int, note: str) -> dict:
@@ -419,6 +426,8 @@ class ChatService:
         await self.publish(events.message_new(note_msg, session),
                            events.session_transferred(session, from_agent, target, agent),
                            events.session_assigned(session, target, agent), events.agent_joined(session, target))
+        if self.push is not None:
+            self.push.on_assigned(session, target, agent)
         if self.ai is not None:
             self.ai.summarize_later(session, "transfer")
         return session

@@ -243,6 +243,29 @@ ai_usage = sa.Table(
 )
 
 
+# Agents' devices for Web Push (migration 0008): one row per browser subscription. The endpoint is
+# the push service's URL for that browser; it is unique, so it is keyed by its SHA-256 (an index on
+# the URL itself would be too long for InnoDB).
+push_subscriptions = sa.Table(
+    "push_subscriptions",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), nullable=False),
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("endpoint_hash", BinaryString(64), nullable=False),
+    sa.Column("endpoint", sa.Text, nullable=False),
+    sa.Column("p256dh", sa.String(100), nullable=False),
+    sa.Column("auth", sa.String(40), nullable=False),
+    sa.Column("user_agent", sa.String(400), nullable=False, default=""),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_success_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),  # refusals in a row by the push service
+    sa.UniqueConstraint("endpoint_hash", name="uq_push_subscriptions_endpoint"),
+    sa.Index("ix_push_subscriptions_agent", "tenant_id", "agent_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -1407,6 +1430,72 @@ class Store:
             if (await conn.execute(sa.select(_sent_in_a_message(session_id, attachment_id)))).scalar():
                 raise Conflict("this file was sent in a message and stays with it", code="attachment_sent")
             await conn.execute(attachments.delete().where(a.id == attachment_id))
+
+    # ---- push subscriptions -----------------------------------------------------------
+
+    async def save_push_subscription(self, tenant_id: str, agent_id: int, *, endpoint: str, endpoint_hash: str,
+                                     p256dh: str, auth: str, user_agent: str, max_per_agent: int) -> tuple[dict, bool]:
+        """Keep a device of this agent's; (row, created). A browser has one endpoint: stored for
+        someone else before (another sign-in on that browser), it moves to this agent. Beyond
+        `max_per_agent` devices the one heard from least recently goes."""
+        p = push_subscriptions.c
+        async with self._write() as conn:
+            found = (await conn.execute(push_subscriptions.select().where(p.endpoint_hash == endpoint_hash))).first()
+            if found is not None and found.tenant_id == tenant_id and found.agent_id == agent_id:
+                if (found.p256dh, found.auth) != (p256dh, auth):
+                    await conn.execute(push_subscriptions.update().where(p.id == found.id).values(
+                        p256dh=p256dh, auth=auth, failures=0))
+                row = dict(found._mapping, p256dh=p256dh, auth=auth)
+                return row, False
+            if found is not None:
+                await conn.execute(push_subscriptions.delete().where(p.id == found.id))
+            row = {"tenant_id": tenant_id, "agent_id": agent_id, "endpoint_hash": endpoint_hash, "endpoint": endpoint,
+                   "p256dh": p256dh, "auth": auth, "user_agent": user_agent, "created_at_ms": now_ms(),
+                   "last_success_at_ms": None, "failures": 0}
+            row["id"] = (await conn.execute(push_subscriptions.insert().values(**row))).inserted_primary_key[0]
+            mine = (await conn.execute(sa.select(p.id).where(p.tenant_id == tenant_id, p.agent_id == agent_id)
+                                       .order_by(sa.func.coalesce(p.last_success_at_ms, p.created_at_ms).desc(),
+                                                 p.id.desc()))).scalars().all()
+            if len(mine) > max_per_agent:
+                await conn.execute(push_subscriptions.delete().where(p.id.in_(mine[max_per_agent:])))
+        return row, True
+
+    async def push_subscriptions_of(self, tenant_id: str, agent_ids: Iterable[int] | None = None) -> list[dict]:
+        """The devices of the tenant's active agents (of `agent_ids` only, when given), oldest first."""
+        p, a = push_subscriptions.c, agents.c
+        query = (sa.select(push_subscriptions).join(agents, a.id == p.agent_id)
+                 .where(p.tenant_id == tenant_id, a.tenant_id == tenant_id, a.active.is_(True)).order_by(p.id))
+        if agent_ids is not None:
+            query = query.where(p.agent_id.in_(list(agent_ids)))
+        async with self._read() as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings().all()]
+
+    async def push_subscribed_agents(self, tenant_id: str) -> set[int]:
+        """The tenant's agents with at least one device."""
+        p = push_subscriptions.c
+        async with self._read() as conn:
+            return set((await conn.execute(sa.select(p.agent_id).where(p.tenant_id == tenant_id).distinct()))
+                       .scalars().all())
+
+    async def delete_push_subscription(self, tenant_id: str, agent_id: int | None, endpoint_hash: str) -> bool:
+        """Forget a device (of this agent's only, unless agent_id is None); whether there was one."""
+        p = push_subscriptions.c
+        where = [p.tenant_id == tenant_id, p.endpoint_hash == endpoint_hash]
+        if agent_id is not None:
+            where.append(p.agent_id == agent_id)
+        async with self._write() as conn:
+            return (await conn.execute(push_subscriptions.delete().where(*where))).rowcount > 0
+
+    async def record_push_result(self, subscription_id: int, delivered: bool) -> int:
+        """After a push: a delivery clears the refusal count, a refusal adds one; the count after."""
+        p = push_subscriptions.c
+        values = ({"last_success_at_ms": now_ms(), "failures": 0} if delivered
+                  else {"failures": p.failures + 1})
+        async with self._write() as conn:
+            await conn.execute(push_subscriptions.update().where(p.id == subscription_id).values(**values))
+            if delivered:
+                return 0
+            return int((await conn.execute(sa.select(p.failures).where(p.id == subscription_id))).scalar() or 0)
 
     # ---- analytics -----------------------------------------------------------------
 

@@ -12,7 +12,9 @@ CONFIG_ENV_NAMES = (
     "CALLCENTER_DATABASE_URL", "CALLCENTER_REDIS_URL", "CALLCENTER_REDIS_PREFIX", "CALLCENTER_SECRET_KEY",
     "CALLCENTER_DATA_DIR", "CALLCENTER_PORT", "GEMINI_API_KEY", "CALLCENTER_GEMINI_MODEL",
     "CALLCENTER_GEMINI_BASE_URL", "CALLCENTER_LOGIN_MAX_FAILURES", "CALLCENTER_LOGIN_WINDOW_SECS",
-    "CALLCENTER_SESSION_STARTS_PER_IP", "CALLCENTER_LOG_LEVEL",
+    "CALLCENTER_SESSION_STARTS_PER_IP", "CALLCENTER_LOG_LEVEL", "CALLCENTER_VAPID_PRIVATE_KEY",
+    "CALLCENTER_VAPID_SUBJECT", "CALLCENTER_PUSH_SERVICE_HOSTS", "CALLCENTER_PUSH_CA_FILE",
+    "CALLCENTER_PUSH_COOLDOWN_SECS",
 )
 
 
@@ -222,3 +224,33 @@ def test_malformed_url_is_a_config_error_without_the_password(env, name, url):
     env.setenv(name, url)
     message = error_of(Config.from_env())
     assert name in message and "Secret-77" not in message
+
+
+# ---- Web Push ---------------------------------------------------------------------
+
+def test_push_settings_from_the_environment(env, tmp_path):
+    cfg = Config.from_env()
+    assert "fcm.googleapis.com" in cfg.push_service_hosts and cfg.vapid_private_key is None
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    env.setenv("CALLCENTER_PUSH_SERVICE_HOSTS", " Push.Example.com, *.push.example.net ,")
+    env.setenv("CALLCENTER_PUSH_CA_FILE", str(ca))
+    env.setenv("CALLCENTER_VAPID_SUBJECT", "https://support.example.com")
+    env.setenv("CALLCENTER_VAPID_PRIVATE_KEY", "c2VjcmV0LXNjYWxhci1vZi0zMi1ieXRlcy1sb25nLi4")
+    env.setenv("CALLCENTER_PUSH_COOLDOWN_SECS", "5")
+    cfg = Config.from_env()
+    cfg.validate()
+    assert cfg.push_service_hosts == ("push.example.com", "*.push.example.net")
+    assert (cfg.push_ca_file, cfg.vapid_subject, cfg.push_cooldown_secs) == (str(ca), "https://support.example.com", 5)
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("CALLCENTER_VAPID_SUBJECT", "admin@example.com", "mailto:"),
+    ("CALLCENTER_PUSH_CA_FILE", "/nonexistent/ca.pem", "not a file"),
+    ("CALLCENTER_VAPID_PRIVATE_KEY", "not base64!", "base64url"),
+    ("CALLCENTER_VAPID_PRIVATE_KEY", "AAAA", "P-256 private key"),
+])
+def test_bad_push_settings(env, name, value, words):
+    env.setenv(name, value)
+    message = error_of(Config.from_env())
+    assert name in message and words in message

@@ -176,6 +176,8 @@ class Responder:
         await self.chat.publish(*evts)
         if handoff is None:
             return "replied"
+        if self.chat.push is not None:
+            self.chat.push.on_handoff(result.session)
         return "fallback" if handoff == "ai_error" else "handoff"
 
     async def handoff(self, session: dict, reason: str) -> None:
@@ -183,6 +185,8 @@ class Responder:
         row = await self.store.set_handoff(session["tenant_id"], session["id"], reason)
         if row is not None:
             await self.chat.publish(events.session_handoff(row, reason))
+            if self.chat.push is not None:
+                self.chat.push.on_handoff(row)
 
     def usage_of(self, kind: str, reply) -> dict | None:
         """What a model answer cost, as Store.record_ai_usage / send_ai_message take it (None: nothing)."""

@@ -109,6 +109,14 @@ class WidgetScriptHandler(PublicFileHandler):
         return hashlib.sha512(compact_script(abspath)).hexdigest()
 
 
+class ServiceWorkerHandler(PublicFileHandler):
+    """/sw.js, the dashboard's service worker (push notifications): at the root so that its scope
+    is the whole dashboard; same origin only, always revalidated so an update reaches agents."""
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", "no-cache")
+
+
 def compact_script(abspath: str) -> bytes:
     """The script without whole-line comments (`// …`, and `/* … */` blocks that start a line; the
     `/*! … */` header stays), indentation and blank lines. Only whole lines go, so no string or
@@ -147,11 +155,14 @@ def _file_api(summary: str, content_type: str, errors: list[int]) -> dict:
 
 
 PublicFileHandler.api = _file_api("A public file (widget script or demo page)", "*/*", [404])
+ServiceWorkerHandler.api = _file_api("The dashboard's service worker (push notifications)",
+                                     "application/javascript", [404])
 StaticHandler.api = _file_api("A dashboard asset", "*/*", [400, 403, 404])
 
 routes = [
     route("/", PageHandler, template="index.html"),
     route("/chat-widget.js", WidgetScriptHandler, path=_static_dir(), filename="chat-widget.js"),
+    route("/sw.js", ServiceWorkerHandler, path=_static_dir(), filename="sw.js"),
     route("/widget-demo.html", PublicFileHandler, path=_static_dir(), filename="widget-demo.html"),
     route("/websocket-test.html", PublicFileHandler, path=_static_dir(), filename="websocket-test.html"),
     route(STATIC_URL_PREFIX + "{path:path}", StaticHandler, path=_static_dir()),
