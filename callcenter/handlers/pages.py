@@ -156,7 +156,7 @@ def _file_api(summary: str, content_type: str, errors: list[int]) -> dict:
 
 PublicFileHandler.api = _file_api("A public file (widget script or demo page)", "*/*", [404])
 ServiceWorkerHandler.api = _file_api("The dashboard's service worker (push notifications)",
-                                     "application/javascript", [404])
+                                     "text/javascript", [404])
 StaticHandler.api = _file_api("A dashboard asset", "*/*", [400, 403, 404])
 
 routes = [

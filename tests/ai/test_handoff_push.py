@@ -1,0 +1,42 @@
+"""An AI handoff reaches agents' devices as a push ("Needs a person"), from the AI worker, on both
+backends (the fake push service of tests/fake_push.py)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.api._support import visitor_says
+from tests.api.test_push import SUBSCRIPTIONS, wait_pushes
+from tests.fake_push import FakePushService
+
+from .conftest import AUTO
+
+gen_test = pytest.mark.gen_test(timeout=40)
+
+
+@pytest.fixture(scope="module")
+def fake_push():
+    with FakePushService() as fake:
+        yield fake
+
+
+@pytest.fixture
+def config(config, fake_push):
+    return dataclasses.replace(config, push_service_hosts=("127.0.0.1",), push_ca_file=str(fake_push.cert_file))
+
+
+@gen_test
+async def test_handoff_is_pushed_to_the_agents(api, tenant_factory, gemini, ai_worker, fake_push):
+    tenant = await tenant_factory(settings=AUTO)
+    subs = [fake_push.new_subscription(), fake_push.new_subscription()]
+    for agent, sub in zip((tenant.agent, tenant.admin), subs):
+        assert (await api.post(SUBSCRIPTIONS, sub, token=agent.token)).status == 201
+    visitor = await tenant.visitor(api, name="Hana")
+    await visitor_says(api, visitor, "Can I talk to a human please?")
+    for sub in subs:
+        got = await wait_pushes(fake_push, sub, 2)
+        assert [p.payload["type"] for p in got] == ["new_conversation", "handoff"]
+        assert got[1].payload["title"] == "Needs a person"
+        assert got[1].payload["body"] == "Hana: the AI handed the conversation over."
+        assert got[1].payload["session_id"] == visitor.session_id
