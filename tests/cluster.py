@@ -96,10 +96,10 @@ class Cluster:
     """N workers sharing one database and one Redis key prefix."""
 
     def __init__(self, *, database_url: str, redis_url: str, redis_prefix: str, secret_key: str, logdir: Path,
-                 workers: int = 2):
+                 workers: int = 2, env: dict[str, str] | None = None):
         self.env = {**os.environ, "CALLCENTER_DATABASE_URL": database_url, "CALLCENTER_REDIS_URL": redis_url,
                     "CALLCENTER_REDIS_PREFIX": redis_prefix, "CALLCENTER_SECRET_KEY": secret_key,
-                    "CALLCENTER_DATA_DIR": str(logdir), "PYTHONUNBUFFERED": "1"}
+                    "CALLCENTER_DATA_DIR": str(logdir), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.workers = [Worker(i, self.env, logdir) for i in range(workers)]
 
     def start(self) -> "Cluster":

@@ -15,6 +15,7 @@ from tornado.httpclient import AsyncHTTPClient
 from callcenter.app import create_services
 from callcenter.config import Config
 from tests.cluster import Cluster
+from tests.fake_push import FakePushService
 from tests.helpers import ApiClient, TenantFactory
 from tests.mocking import private_redis
 from tests.nginx import run_nginx
@@ -29,9 +30,9 @@ def cluster_config(mysql_database_url, redis_server_url, redis_prefix, tmp_path)
                   secret_key=SECRET, data_dir=tmp_path)
 
 
-def _start_cluster(config: Config, tmp_path, workers: int = 2) -> Cluster:
+def _start_cluster(config: Config, tmp_path, workers: int = 2, env: dict[str, str] | None = None) -> Cluster:
     return Cluster(database_url=config.database_url, redis_url=config.redis_url, redis_prefix=config.redis_prefix,
-                   secret_key=SECRET, logdir=tmp_path, workers=workers).start()
+                   secret_key=SECRET, logdir=tmp_path, workers=workers, env=env).start()
 
 
 @pytest.fixture
@@ -319,3 +320,43 @@ async def test_serve_workers_2_supervises_its_workers(cluster_config, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_push_skips_agents_online_on_any_worker(cluster_config, tmp_path, setup):
+    """Pushes go to agents whose dashboard is closed, whichever worker stored the change and whichever
+    worker holds the other agents' sockets (presence in Redis)."""
+    with FakePushService() as fake:
+        cluster = _start_cluster(cluster_config, tmp_path, env=fake.env())
+        try:
+            with run_nginx(cluster.upstreams, tmp_path / "nginx") as (port, _proc):
+                gateway = f"http://127.0.0.1:{port}"
+                api = ApiClient(AsyncHTTPClient(), gateway)
+                tenant = await setup()
+                agent_device, admin_device = fake.new_subscription(), fake.new_subscription()
+                for who, device in ((tenant.agent, agent_device), (tenant.admin, admin_device)):
+                    resp = await api.post("/api/v1/push/subscriptions", device, token=who.token)
+                    assert resp.status == 201, resp.body
+
+                # The agent's dashboard is open: only the admin's phone hears of a new chat.
+                agent_ws = await WsClient.connect(gateway, tenant.agent.token)
+                first = await tenant.visitor(api, name="First")
+                [push] = await asyncio.to_thread(fake.wait_for, 1, 20)
+                assert push.endpoint_id == admin_device["endpoint"].rsplit("/", 1)[1]
+                assert (push.payload["type"], push.payload["session_id"]) == ("new_conversation", first.session_id)
+
+                # Now the admin's dashboard is open and the agent's closed: the agent's phone hears.
+                admin_ws = await _socket_on_worker(gateway, tenant.admin.token, avoid=agent_ws.auth["worker"])
+                agent_ws.close()
+                while True:
+                    frame = await admin_ws.next("chat.agent.presence")
+                    if frame["data"]["agent_id"] == tenant.agent.id and frame["data"]["status"] == "offline":
+                        break
+                second = await tenant.visitor(api, name="Second")
+                pushes = await asyncio.to_thread(fake.wait_for, 2, 20)
+                assert pushes[1].endpoint_id == agent_device["endpoint"].rsplit("/", 1)[1]
+                assert pushes[1].payload["session_id"] == second.session_id
+                admin_ws.close()
+        finally:
+            cluster.stop()
+        assert [p.payload["session_id"] for p in fake.received] == [first.session_id, second.session_id]
