@@ -320,6 +320,9 @@ class MessageResponse(BaseModel):
 class SessionListResponse(BaseModel):
     sessions: list[SessionOut]
     next_cursor: str | None
+    searched_until: str | None = Field(
+        description="With q: the search read a bounded number of conversations and stopped at this activity "
+                    "time before reaching the page's size; next_cursor searches on from there (older ones).")
 
 
 class SessionResponse(BaseModel):

@@ -255,8 +255,14 @@ class ChatService:
             unassigned=assigned == "none",
             query=query or None,
         )
-        return await self.store.list_sessions(agent["tenant_id"], flt, limit=min(limit, MAX_PAGE_SIZE),
-                                              cursor=cursor)
+        """(page, next cursor, and for a search that stopped before the end, the activity time it got
+        back to: the next page goes on from there)."""
+        if flt.query:
+            return await self.store.search_sessions(agent["tenant_id"], flt, limit=min(limit, MAX_PAGE_SIZE),
+                                                    cursor=cursor)
+        rows, next_cursor = await self.store.list_sessions(agent["tenant_id"], flt, limit=min(limit, MAX_PAGE_SIZE),
+                                                           cursor=cursor)
+        return rows, next_cursor, None
 
     async def session_or_404(self, agent: dict, session_id: str) -> dict:
         session = await self.store.get_session(agent["tenant_id"], session_id)

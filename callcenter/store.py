@@ -54,6 +54,9 @@ SESSION_STATUSES = ("open", "assigned", "resolved")
 SENDER_TYPES = ("visitor", "agent", "ai", "system")
 AGENT_ROLES = ("admin", "agent")
 PREVIEW_CHARS = 160
+# A search reads the sessions in chunks of this many, and at most SEARCH_SCAN_SESSIONS per call.
+SEARCH_CHUNK_SESSIONS = 1000
+SEARCH_SCAN_SESSIONS = 20_000
 
 tenants = sa.Table(
     "tenants",
@@ -1167,29 +1170,11 @@ class Store:
     async def list_sessions(self, tenant_id: str, flt: SessionFilter, *, limit: int = 50,
                             cursor: tuple[int, str] | None = None) -> tuple[list[dict], tuple[int, str] | None]:
         """A page of sessions, newest activity first, and the cursor of the next page (or None)."""
-        c = sessions.c
-        query = sessions.select().where(c.tenant_id == tenant_id)
-        if flt.status == "active":
-            query = query.where(c.status.in_(("open", "assigned")))
-        elif flt.status:
-            query = query.where(c.status == flt.status)
-        if flt.assigned_agent_id is not None:
-            query = query.where(c.assigned_agent_id == flt.assigned_agent_id)
-        if flt.unassigned:
-            query = query.where(c.assigned_agent_id.is_(None))
         if flt.query:
-            pattern = f"%{escape_like(flt.query)}%"
-            in_messages = sa.select(messages.c.session_id).where(
-                messages.c.tenant_id == tenant_id, messages.c.body.like(pattern, escape="\\")
-            )
-            query = query.where(sa.or_(
-                c.customer_name.like(pattern, escape="\\"),
-                c.customer_email.like(pattern, escape="\\"),
-                c.id.in_(in_messages),
-            ))
-        if cursor is not None:
-            ts, sid = cursor
-            query = query.where(sa.or_(c.updated_at_ms < ts, sa.and_(c.updated_at_ms == ts, c.id < sid)))
+            rows, next_cursor, _ = await self.search_sessions(tenant_id, flt, limit=limit, cursor=cursor)
+            return rows, next_cursor
+        c = sessions.c
+        query = self._filtered(tenant_id, flt, cursor)
         order = (c.updated_at_ms.desc(), c.id.desc())
         # Deferred join: the page's ids come from the filter's index alone, then the rows by primary key.
         # Index-only, MariaDB/MySQL seek straight to the cursor; reading whole rows, they judge that range
@@ -1203,6 +1188,75 @@ class Store:
             rows = rows[:limit]
             next_cursor = (rows[-1]["updated_at_ms"], rows[-1]["id"])
         return rows, next_cursor
+
+    @staticmethod
+    def _filtered(tenant_id: str, flt: SessionFilter, cursor: tuple[int, str] | None) -> sa.Select:
+        """The tenant's sessions passing `flt`'s status and assignee filters, after `cursor`."""
+        c = sessions.c
+        query = sessions.select().where(c.tenant_id == tenant_id)
+        if flt.status == "active":
+            query = query.where(c.status.in_(("open", "assigned")))
+        elif flt.status:
+            query = query.where(c.status == flt.status)
+        if flt.assigned_agent_id is not None:
+            query = query.where(c.assigned_agent_id == flt.assigned_agent_id)
+        if flt.unassigned:
+            query = query.where(c.assigned_agent_id.is_(None))
+        if cursor is not None:
+            ts, sid = cursor
+            query = query.where(sa.or_(c.updated_at_ms < ts, sa.and_(c.updated_at_ms == ts, c.id < sid)))
+        return query
+
+    async def search_sessions(self, tenant_id: str, flt: SessionFilter, *, limit: int = 50,
+                              cursor: tuple[int, str] | None = None, scan_sessions: int | None = None,
+                              ) -> tuple[list[dict], tuple[int, str] | None, int | None]:
+        """Sessions matching `flt` whose customer name or email, or any message, contains `flt.query`
+        (a substring, as the list's filter): newest activity first, like `list_sessions`.
+
+        A substring cannot use an index, so the search walks the filtered sessions from the newest in
+        chunks and reads at most `scan_sessions` of them per call: a word that matches nothing costs a
+        bounded read, not the tenant's whole history (17 s for 2M messages before). Returns the page,
+        the cursor to go on from (after the last match of a full page, or after the last session read
+        when the budget ran out first), and in that second case the activity time the search got back
+        to (None when it read everything there was)."""
+        c, m = sessions.c, messages.c
+        scan_sessions = scan_sessions or SEARCH_SCAN_SESSIONS
+        pattern = f"%{escape_like(flt.query or '')}%"
+        found: list[str] = []
+        read = 0
+        async with self._read() as conn:
+            while read < scan_sessions and len(found) <= limit:
+                wanted = min(SEARCH_CHUNK_SESSIONS, scan_sessions - read)
+                chunk = (await conn.execute(
+                    self._filtered(tenant_id, flt, cursor).with_only_columns(c.id, c.updated_at_ms)
+                    .order_by(c.updated_at_ms.desc(), c.id.desc()).limit(wanted))).all()
+                if not chunk:
+                    cursor = None
+                    break
+                ids = [row.id for row in chunk]
+                in_messages = sa.select(m.session_id).where(m.tenant_id == tenant_id, m.session_id.in_(ids),
+                                                             m.body.like(pattern, escape="\\"))
+                hits = set((await conn.execute(sa.select(c.id).where(c.id.in_(ids), sa.or_(
+                    c.customer_name.like(pattern, escape="\\"), c.customer_email.like(pattern, escape="\\"),
+                    c.id.in_(in_messages))))).scalars().all())
+                for row in chunk:
+                    read += 1
+                    cursor = (row.updated_at_ms, row.id)
+                    if row.id in hits:
+                        found.append(row.id)
+                        if len(found) > limit:
+                            break
+                if len(chunk) < wanted and len(found) <= limit:
+                    cursor = None  # the last chunk: nothing older
+                    break
+            rows = []
+            if found:
+                by_id = {r["id"]: dict(r) for r in (await conn.execute(
+                    sessions.select().where(c.id.in_(found[:limit])))).mappings().all()}
+                rows = [by_id[i] for i in found[:limit]]
+        if len(found) > limit:
+            return rows, (rows[-1]["updated_at_ms"], rows[-1]["id"]), None
+        return rows, cursor, cursor[0] if cursor is not None else None
 
     async def visitor_history(self, tenant_id: str, visitor_id: int, email: str, *, exclude: str,
                               limit: int = 10) -> list[dict]:

@@ -28,10 +28,11 @@ class SessionsHandler(AgentHandler):
             cursor = decode_cursor(raw_cursor) if raw_cursor else None
         except ValueError:
             raise InvalidInput("cursor is not one this server gave out", code="invalid_query") from None
-        rows, next_cursor = await self.services.chat.list_sessions(
+        rows, next_cursor, searched_until_ms = await self.services.chat.list_sessions(
             self.agent, status=status, assigned=assigned, query=query, limit=limit, cursor=cursor)
         self.write_json({"sessions": [models.session_model(r) for r in rows],
-                         "next_cursor": encode_cursor(*next_cursor) if next_cursor else None})
+                         "next_cursor": encode_cursor(*next_cursor) if next_cursor else None,
+                         "searched_until": models.iso(searched_until_ms)})
 
 
 class SessionHandler(AgentHandler):

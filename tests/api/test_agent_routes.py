@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from callcenter import store as store_module
 from callcenter.store import sessions as sessions_table
 
 from ..helpers import snapshot
@@ -112,6 +113,42 @@ async def test_search_over_name_email_and_text(api, tenant_factory):
     assert (await assign(api, tenant.agent, bob.session_id)).status == 200
     assert set(await list_ids(api, tenant.agent, "q=really&status=open")) == {bobx.session_id}
     assert set(await list_ids(api, tenant.agent, "q=really&assigned=me")) == {bob.session_id}
+
+
+@gen_test
+async def test_search_reads_a_bounded_number_of_conversations_per_call(api, tenant_factory, monkeypatch):
+    """A word that matches nothing must not read a tenant's whole history in one call: the search
+    stops after SEARCH_SCAN_SESSIONS and says how far back it got; the cursor goes on from there,
+    so paging still finds every match, newest first, exactly once."""
+    monkeypatch.setattr(store_module, "SEARCH_SCAN_SESSIONS", 3)
+    monkeypatch.setattr(store_module, "SEARCH_CHUNK_SESSIONS", 2)
+    tenant = await tenant_factory()
+    made = []
+    for i in range(8):
+        visitor = await tenant.visitor(api, name=f"Customer {i}")
+        await visitor_says(api, visitor, "needle in here" if i in (0, 1, 5) else "hay")
+        made.append(visitor.session_id)
+    newest_first = list(reversed(made))
+    pages, cursor = [], None
+    while True:
+        resp = await api.get(f"{SESSIONS}?q=needle&limit=2" + (f"&cursor={cursor}" if cursor else ""),
+                             token=tenant.agent.token)
+        assert resp.status == 200, resp.body
+        pages.append(([s["id"] for s in resp.json["sessions"]], resp.json["searched_until"]))
+        cursor = resp.json["next_cursor"]
+        if cursor is None:
+            break
+    # 8 sessions, 3 read per call: the newest match (5) is 3rd newest; then 1 and 0 are the oldest two.
+    assert [ids for ids, _ in pages] == [[made[5]], [], [made[1], made[0]]]
+    assert pages[0][1] is not None and pages[1][1] is not None and pages[2][1] is None
+    assert pages[0][1] > pages[1][1]  # each call got further back
+    # A full page ends the call early, with an ordinary cursor (no searched_until).
+    resp = await api.get(f"{SESSIONS}?q=Customer&limit=2", token=tenant.agent.token)
+    assert [s["id"] for s in resp.json["sessions"]] == newest_first[:2]
+    assert resp.json["next_cursor"] and resp.json["searched_until"] is None
+    # Without q, nothing changes: every session, no searched_until.
+    resp = await api.get(f"{SESSIONS}?limit=100", token=tenant.agent.token)
+    assert [s["id"] for s in resp.json["sessions"]] == newest_first and resp.json["searched_until"] is None
 
 
 # ---- list: cursor paging -------------------------------------------------------
