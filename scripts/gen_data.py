@@ -312,6 +312,9 @@ class Generator:
             "visitor_read_seq": visitor_read,
             "first_response_at_ms": min((m[8] for m in msgs if m[3] in ("agent", "ai")), default=None),
             "first_agent_response_at_ms": min((m[8] for m in msgs if m[3] == "agent"), default=None),
+            # No AI handoff, and message budgets' windows long over (migrations 0004, 0005).
+            "handoff_at_ms": None, "handoff_reason": None, "visitor_window_start_ms": 0, "visitor_window_count": 0,
+            "agent_window_start_ms": 0, "agent_window_count": 0,
         }
         if new_visitor:
             self.visitors[vid] = [cname, cemail, created, last[8]]
