@@ -54,9 +54,13 @@ SESSION_STATUSES = ("open", "assigned", "resolved")
 SENDER_TYPES = ("visitor", "agent", "ai", "system")
 AGENT_ROLES = ("admin", "agent")
 PREVIEW_CHARS = 160
-# A search reads the sessions in chunks of this many, and at most SEARCH_SCAN_SESSIONS per call.
-SEARCH_CHUNK_SESSIONS = 1000
+# A search reads the sessions in chunks, the first SEARCH_FIRST_CHUNK_SESSIONS (a frequent word fills
+# a page from the newest few), doubling up to SEARCH_CHUNK_SESSIONS; one call stops after
+# SEARCH_SCAN_SESSIONS sessions or SEARCH_TIME_BUDGET_SECS, whichever comes first.
+SEARCH_FIRST_CHUNK_SESSIONS = 500
+SEARCH_CHUNK_SESSIONS = 2000
 SEARCH_SCAN_SESSIONS = 20_000
+SEARCH_TIME_BUDGET_SECS = 1.0
 
 tenants = sa.Table(
     "tenants",
@@ -1214,8 +1218,9 @@ class Store:
         (a substring, as the list's filter): newest activity first, like `list_sessions`.
 
         A substring cannot use an index, so the search walks the filtered sessions from the newest in
-        chunks and reads at most `scan_sessions` of them per call: a word that matches nothing costs a
-        bounded read, not the tenant's whole history (17 s for 2M messages before). Returns the page,
+        growing chunks and stops after `scan_sessions` of them or SEARCH_TIME_BUDGET_SECS: a word that
+        matches nothing costs a bounded read per call, not the tenant's whole history in one request
+        (17 s for 2M messages before), and other requests get the database in between. Returns the page,
         the cursor to go on from (after the last match of a full page, or after the last session read
         when the budget ran out first), and in that second case the activity time the search got back
         to (None when it read everything there was)."""
@@ -1224,31 +1229,32 @@ class Store:
         pattern = f"%{escape_like(flt.query or '')}%"
         found: list[str] = []
         read = 0
+        chunk_size = SEARCH_FIRST_CHUNK_SESSIONS
+        deadline = time.monotonic() + SEARCH_TIME_BUDGET_SECS
         async with self._read() as conn:
-            while read < scan_sessions and len(found) <= limit:
-                wanted = min(SEARCH_CHUNK_SESSIONS, scan_sessions - read)
-                chunk = (await conn.execute(
-                    self._filtered(tenant_id, flt, cursor).with_only_columns(c.id, c.updated_at_ms)
-                    .order_by(c.updated_at_ms.desc(), c.id.desc()).limit(wanted))).all()
-                if not chunk:
-                    cursor = None
-                    break
-                ids = [row.id for row in chunk]
-                in_messages = sa.select(m.session_id).where(m.tenant_id == tenant_id, m.session_id.in_(ids),
-                                                             m.body.like(pattern, escape="\\"))
-                hits = set((await conn.execute(sa.select(c.id).where(c.id.in_(ids), sa.or_(
+            while read < scan_sessions and len(found) <= limit and (not read or time.monotonic() < deadline):
+                wanted = min(chunk_size, SEARCH_CHUNK_SESSIONS, scan_sessions - read)
+                chunk_size *= 2
+                order = (c.updated_at_ms.desc(), c.id.desc())
+                # The chunk is the next `wanted` sessions: up to the wanted-th one (an index-only read).
+                last = (await conn.execute(self._filtered(tenant_id, flt, cursor).with_only_columns(
+                    c.updated_at_ms, c.id).order_by(*order).offset(wanted - 1).limit(1))).first()
+                chunk = self._filtered(tenant_id, flt, cursor)
+                if last is not None:
+                    chunk = chunk.where(sa.or_(c.updated_at_ms > last.updated_at_ms,
+                                               sa.and_(c.updated_at_ms == last.updated_at_ms, c.id >= last.id)))
+                # Walked newest first, each session's messages until the first that matches, and no further
+                # than the matches still needed: a frequent word stops after a page's worth of sessions.
+                in_messages = sa.exists().where(m.session_id == c.id, m.tenant_id == tenant_id,
+                                                m.body.like(pattern, escape="\\"))
+                found += (await conn.execute(chunk.with_only_columns(c.id).where(sa.or_(
                     c.customer_name.like(pattern, escape="\\"), c.customer_email.like(pattern, escape="\\"),
-                    c.id.in_(in_messages))))).scalars().all())
-                for row in chunk:
-                    read += 1
-                    cursor = (row.updated_at_ms, row.id)
-                    if row.id in hits:
-                        found.append(row.id)
-                        if len(found) > limit:
-                            break
-                if len(chunk) < wanted and len(found) <= limit:
-                    cursor = None  # the last chunk: nothing older
+                    in_messages)).order_by(*order).limit(limit + 1 - len(found)))).scalars().all()
+                read += wanted
+                if last is None:
+                    cursor = None  # the chunk held every session that was left
                     break
+                cursor = (last.updated_at_ms, last.id)
             rows = []
             if found:
                 by_id = {r["id"]: dict(r) for r in (await conn.execute(

@@ -245,9 +245,22 @@ async def main_async(args) -> int:
             await bench.case("list_sessions q=invoice (substring search, frequent word)",
                              lambda: ls(tenant, SessionFilter(query="invoice"), limit=50),
                              repeat=args.search_repeat, warmup=0)
-            await bench.case("list_sessions q=<no match> (substring search, worst case)",
+            await bench.case("list_sessions q=<no match> (one call: at most 20,000 sessions or 1 s)",
                              lambda: ls(tenant, SessionFilter(query="no-such-words"), limit=50),
                              repeat=args.search_repeat, warmup=0)
+
+            async def search_to_the_end():
+                cursor, calls = None, 0
+                while True:
+                    _rows, cursor, _until = await store.search_sessions(
+                        tenant, SessionFilter(query="no-such-words"), limit=50, cursor=cursor)
+                    calls += 1
+                    if cursor is None:
+                        return calls
+            print(f"  (a no-match search takes {await search_to_the_end()} calls to reach the oldest session)",
+                  file=sys.stderr)
+            await bench.case("search q=<no match>, every call to the oldest session (the old one-query cost)",
+                             search_to_the_end, repeat=args.search_repeat, warmup=0, explain=False)
 
         print("list_messages (random sessions):", file=sys.stderr)
         lm = store.list_messages

@@ -122,6 +122,7 @@ async def test_search_reads_a_bounded_number_of_conversations_per_call(api, tena
     so paging still finds every match, newest first, exactly once."""
     monkeypatch.setattr(store_module, "SEARCH_SCAN_SESSIONS", 3)
     monkeypatch.setattr(store_module, "SEARCH_CHUNK_SESSIONS", 2)
+    monkeypatch.setattr(store_module, "SEARCH_TIME_BUDGET_SECS", 60.0)
     tenant = await tenant_factory()
     made = []
     for i in range(8):
@@ -142,6 +143,19 @@ async def test_search_reads_a_bounded_number_of_conversations_per_call(api, tena
     assert [ids for ids, _ in pages] == [[made[5]], [], [made[1], made[0]]]
     assert pages[0][1] is not None and pages[1][1] is not None and pages[2][1] is None
     assert pages[0][1] > pages[1][1]  # each call got further back
+    # Out of time after the first chunk (2 sessions here): more calls, the same matches.
+    monkeypatch.setattr(store_module, "SEARCH_TIME_BUDGET_SECS", 0.0)
+    found, calls, cursor = [], 0, None
+    while True:
+        resp = await api.get(f"{SESSIONS}?q=needle&limit=2" + (f"&cursor={cursor}" if cursor else ""),
+                             token=tenant.agent.token)
+        found += [s["id"] for s in resp.json["sessions"]]
+        calls += 1
+        cursor = resp.json["next_cursor"]
+        if cursor is None:
+            break
+    assert found == [made[5], made[1], made[0]] and calls >= 4
+    monkeypatch.setattr(store_module, "SEARCH_TIME_BUDGET_SECS", 60.0)
     # A full page ends the call early, with an ordinary cursor (no searched_until).
     resp = await api.get(f"{SESSIONS}?q=Customer&limit=2", token=tenant.agent.token)
     assert [s["id"] for s in resp.json["sessions"]] == newest_first[:2]
