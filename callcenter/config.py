@@ -167,6 +167,9 @@ class Config:
     push_service_hosts: tuple[str, ...] = DEFAULT_PUSH_SERVICE_HOSTS
     push_ca_file: str | None = None
     push_cooldown_secs: int = 30
+    # One search call reads at most this many conversations (then says how far back it got and the
+    # next call goes on), so a rare word never reads a big tenant's whole history in one request.
+    search_scan_sessions: int = 20_000
     seed_demo: bool = False
     log_level: str = "INFO"
 
@@ -193,6 +196,7 @@ class Config:
                                DEFAULT_PUSH_SERVICE_HOSTS,
             push_ca_file=env.get("CALLCENTER_PUSH_CA_FILE") or None,
             push_cooldown_secs=_env_number("CALLCENTER_PUSH_COOLDOWN_SECS", cls.push_cooldown_secs),
+            search_scan_sessions=_env_number("CALLCENTER_SEARCH_SCAN_SESSIONS", cls.search_scan_sessions),
             log_level=env.get("CALLCENTER_LOG_LEVEL") or "INFO",
         )
         for key, value in overrides.items():

@@ -259,7 +259,7 @@ class ChatService:
         back to: the next page goes on from there)."""
         if flt.query:
             return await self.store.search_sessions(agent["tenant_id"], flt, limit=min(limit, MAX_PAGE_SIZE),
-                                                    cursor=cursor)
+                                                    cursor=cursor, scan_sessions=self.config.search_scan_sessions)
         rows, next_cursor = await self.store.list_sessions(agent["tenant_id"], flt, limit=min(limit, MAX_PAGE_SIZE),
                                                            cursor=cursor)
         return rows, next_cursor, None

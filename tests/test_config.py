@@ -14,7 +14,7 @@ CONFIG_ENV_NAMES = (
     "CALLCENTER_GEMINI_BASE_URL", "CALLCENTER_LOGIN_MAX_FAILURES", "CALLCENTER_LOGIN_WINDOW_SECS",
     "CALLCENTER_SESSION_STARTS_PER_IP", "CALLCENTER_LOG_LEVEL", "CALLCENTER_VAPID_PRIVATE_KEY",
     "CALLCENTER_VAPID_SUBJECT", "CALLCENTER_PUSH_SERVICE_HOSTS", "CALLCENTER_PUSH_CA_FILE",
-    "CALLCENTER_PUSH_COOLDOWN_SECS",
+    "CALLCENTER_PUSH_COOLDOWN_SECS", "CALLCENTER_SEARCH_SCAN_SESSIONS",
 )
 
 
@@ -238,7 +238,9 @@ def test_push_settings_from_the_environment(env, tmp_path):
     env.setenv("CALLCENTER_VAPID_SUBJECT", "https://support.example.com")
     env.setenv("CALLCENTER_VAPID_PRIVATE_KEY", "c2VjcmV0LXNjYWxhci1vZi0zMi1ieXRlcy1sb25nLi4")
     env.setenv("CALLCENTER_PUSH_COOLDOWN_SECS", "5")
+    env.setenv("CALLCENTER_SEARCH_SCAN_SESSIONS", "500")
     cfg = Config.from_env()
+    assert cfg.search_scan_sessions == 500
     cfg.validate()
     assert cfg.push_service_hosts == ("push.example.com", "*.push.example.net")
     assert (cfg.push_ca_file, cfg.vapid_subject, cfg.push_cooldown_secs) == (str(ca), "https://support.example.com", 5)

@@ -116,11 +116,11 @@ async def test_search_over_name_email_and_text(api, tenant_factory):
 
 
 @gen_test
-async def test_search_reads_a_bounded_number_of_conversations_per_call(api, tenant_factory, monkeypatch):
+async def test_search_reads_a_bounded_number_of_conversations_per_call(api, tenant_factory, services, monkeypatch):
     """A word that matches nothing must not read a tenant's whole history in one call: the search
-    stops after SEARCH_SCAN_SESSIONS and says how far back it got; the cursor goes on from there,
+    stops after CALLCENTER_SEARCH_SCAN_SESSIONS and says how far back it got; the cursor goes on from there,
     so paging still finds every match, newest first, exactly once."""
-    monkeypatch.setattr(store_module, "SEARCH_SCAN_SESSIONS", 3)
+    monkeypatch.setattr(services.config, "search_scan_sessions", 3)  # CALLCENTER_SEARCH_SCAN_SESSIONS
     monkeypatch.setattr(store_module, "SEARCH_CHUNK_SESSIONS", 2)
     monkeypatch.setattr(store_module, "SEARCH_TIME_BUDGET_SECS", 60.0)
     tenant = await tenant_factory()
