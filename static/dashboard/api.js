@@ -68,9 +68,10 @@ export function onUnauthorized(fn) {
   unauthorizedHandler = fn;
 }
 
-/** JSON call under /api/v1. Throws ApiError (status 0 when the network failed). */
-export async function api(method, path, body, {auth = true, signal} = {}) {
-  const headers = {"Accept": "application/json", ...(auth ? bearer() : {})};
+/** JSON call under /api/v1. Throws ApiError (status 0 when the network failed).
+ *  `token`: this token instead of the stored one (a call made while signing out). */
+export async function api(method, path, body, {auth = true, signal, token} = {}) {
+  const headers = {"Accept": "application/json", ...(auth ? bearer(token) : {})};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -101,9 +102,8 @@ export function query(params) {
   return parts.length ? "?" + parts.join("&") : "";
 }
 
-/** The Authorization header of the signed-in agent ({} when signed out). */
-function bearer() {
-  const token = tokenStore.get();
+/** The Authorization header of the signed-in agent, or of `token` ({} when there is none). */
+function bearer(token = tokenStore.get()) {
   return token ? {"Authorization": "Bearer " + token} : {};
 }
 
@@ -169,3 +169,18 @@ export function uploadFile(path, file, onProgress) {
   });
   return {promise, abort: () => xhr.abort()};
 }
+
+// ---- Web Push (this browser's push subscription for the signed-in agent) -------------------------
+
+export const pushApi = {
+  /** {enabled, vapid_public_key} */
+  config: () => api("GET", "/push/config"),
+  /** {subscriptions: [...]}: the agent's devices. */
+  devices: () => api("GET", "/push/subscriptions"),
+  /** Store PushSubscription.toJSON() (idempotent). */
+  save: (subscription) => api("POST", "/push/subscriptions", subscription),
+  /** Forget an endpoint (204 whether or not it was stored). `token`: while signing out. */
+  remove: (endpoint, {token} = {}) => api("DELETE", "/push/subscriptions", {endpoint}, {token}),
+  /** {sent, failed, removed}; 409 no_subscriptions. */
+  test: () => api("POST", "/push/test", {}),
+};

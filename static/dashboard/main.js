@@ -9,6 +9,7 @@ import {$, clear, customerLabel, debounce, describeUserAgent, fmtAgo, fmtDateTim
         ms, safeHttpUrl, setText} from "./dom.js";
 import {VirtualList} from "./list.js";
 import {Notifier} from "./notify.js";
+import {PushControl, pushIcon} from "./push.js";
 import {LiveSocket} from "./socket.js";
 
 const PAGE_SIZE = 50;
@@ -49,6 +50,7 @@ const app = {
   listGen: 0,
   listError: "",
   firstListRendered: false,
+  pendingSession: null,     // a conversation to open once signed in (/?session=…, a notification click)
 };
 
 let socket;
@@ -56,6 +58,7 @@ let list;
 let conv;
 let notifier;
 let analytics;
+let push;
 
 // ---- small services used by the conversation view ------------------------------------
 
@@ -740,6 +743,51 @@ function enterApp(agent, tenant, limits) {
   }
   scheduleExpiry();
   renderNotifyButtons();
+  push.start();
+  openPendingSession();
+}
+
+// ---- deep links: /?session=<id> (a push notification's URL) ----------------------------------------
+
+const SESSION_ID_RE = /^[A-Za-z0-9_-]{1,100}$/;
+
+/** The conversation the address asks for (`?session=`), or null. */
+function sessionFromUrl() {
+  const id = new URLSearchParams(location.search).get("session");
+  return id && SESSION_ID_RE.test(id) ? id : null;
+}
+
+/** The address without `?session=` (it was for opening the page, not for a reload). */
+function dropSessionFromUrl() {
+  const url = new URL(location.href);
+  if (!url.searchParams.has("session")) return;
+  url.searchParams.delete("session");
+  history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+}
+
+function openPendingSession() {
+  const id = app.pendingSession;
+  app.pendingSession = null;
+  dropSessionFromUrl();
+  if (id && app.signedIn) openConversation(id);
+}
+
+/** A notification was clicked and the service worker brought this window forward. */
+function openFromNotification(id) {
+  if (!id) return;
+  app.pendingSession = id;
+  if (app.signedIn) openPendingSession();
+}
+
+/** A push came while this dashboard is on screen: true when it is ours to show (the worker then
+ *  shows nothing). Signed in with the live socket, its events already alerted; between sockets,
+ *  a toast. Signed out, or another tenant's push: the worker shows the OS notification. */
+function onPushInPage(payload) {
+  if (!app.signedIn || !app.me || (payload.tenant_id && payload.tenant_id !== app.me.tenant_id)) return false;
+  if ($("live").dataset.state !== "live" && typeof payload.title === "string") {
+    app.toast(payload.title + (typeof payload.body === "string" && payload.body ? ": " + payload.body : ""));
+  }
+  return true;
 }
 
 /** The largest file an upload may be (GET /auth/me's limits; waits for it right after sign-in). */
@@ -774,7 +822,9 @@ function scheduleExpiry() {
                            Math.min(wait, 2 ** 31 - 1));
 }
 
-function signOut(message, kind = "error") {
+/** `forgetDevice`: the agent signs out on purpose (or the sign-in was revoked): this device stops
+ *  getting their push notifications. An expired sign-in keeps them (the agent did not ask). */
+function signOut(message, kind = "error", {forgetDevice = false} = {}) {
   if (!app.signedIn && !tokenStore.get()) {
     showLogin(message, kind);
     return;
@@ -782,6 +832,8 @@ function signOut(message, kind = "error") {
   app.signedIn = false;
   clearTimeout(expiryTimer);
   socket.stop();
+  closePushMenu();
+  if (forgetDevice) push.forget(tokenStore.get()); else push.reset();
   tokenStore.clear();
   conv.close();
   conv.dropAllPending();
@@ -829,10 +881,88 @@ function renderNotifyButtons() {
   sound.title = notifier.soundOn ? "Sound on for new conversations and messages" : "Sound off";
 }
 
+// ---- push notifications (this device, also while the dashboard is closed) ---------------------------------
+
+const PUSH_LOOK = {
+  unsupported: {icon: "phoneOff", text: "No push"},
+  off: {icon: "phone", text: "Push off", title: "Turn on push notifications: alerts on this device even when the "
+    + "dashboard is closed"},
+  working: {icon: "phone", text: ""},
+  on: {icon: "phoneOn", text: "Push on", title: "Push notifications are on for this device"},
+  blocked: {icon: "phoneOff", text: "Push blocked"},
+  error: {icon: "alert", text: "Push failed"},
+};
+
+function renderPushButton() {
+  const btn = $("push-btn");
+  const state = push.state;
+  btn.hidden = state === "hidden";
+  btn.dataset.state = state;
+  if (state === "hidden") {
+    closePushMenu();
+    return;
+  }
+  const look = PUSH_LOOK[state];
+  const text = state === "working" ? push.progress || "Working…" : look.text;
+  clear(btn).append(pushIcon(look.icon, 18), h("span", {class: "btn-text", text}));
+  btn.disabled = state === "working";
+  btn.setAttribute("aria-busy", state === "working" ? "true" : "false");
+  btn.title = look.title || push.message || text;
+  btn.setAttribute("aria-label", "Push notifications: " + (state === "working" ? text : look.text)
+                   + (push.message ? ". " + push.message : ""));
+  if (state === "off" || state === "working") closePushMenu();
+  else if (!$("push-menu").hidden) fillPushMenu();
+}
+
+function fillPushMenu() {
+  const state = push.state;
+  setText($("push-menu-text"), state === "on"
+    ? "Push notifications are on for this device: new conversations and messages reach it while the dashboard is "
+      + "closed."
+    : push.message);
+  $("push-test").hidden = state !== "on";
+  $("push-off").hidden = state !== "on";
+  $("push-retry").hidden = state !== "error";
+  if (state !== "on") $("push-menu-devices").hidden = true;
+}
+
+async function openPushMenu() {
+  const menu = $("push-menu");
+  fillPushMenu();
+  menu.hidden = false;
+  $("push-btn").setAttribute("aria-expanded", "true");
+  const first = [$("push-test"), $("push-retry")].find((b) => !b.hidden);
+  if (first) first.focus();
+  if (push.state === "on") {
+    const devices = await push.devices();
+    if (push.state !== "on" || menu.hidden || !devices) return;
+    const el = $("push-menu-devices");
+    setText(el, devices.length === 1 ? "1 device of yours gets them." : devices.length + " devices of yours get them.");
+    el.hidden = false;
+  }
+}
+
+function closePushMenu() {
+  const menu = $("push-menu");
+  if (menu.hidden) return;
+  menu.hidden = true;
+  $("push-btn").setAttribute("aria-expanded", "false");
+}
+
 // ---- boot ---------------------------------------------------------------------------------------------
 
 function init() {
   notifier = new Notifier(BASE_TITLE, {onClick: (id) => openConversation(id), onChange: renderNotifyButtons});
+  push = new PushControl({
+    onChange: () => {
+      renderPushButton();
+      if (app.signedIn) renderNotifyButtons(); // the permission may have changed with it
+    },
+    toast: (text, kind) => app.toast(text, kind),
+    onPush: onPushInPage,
+    onOpenSession: openFromNotification,
+  });
+  app.pendingSession = sessionFromUrl();
   document.title = BASE_TITLE;
   conv = new ConversationView(app);
   analytics = new AnalyticsView(app);
@@ -866,11 +996,11 @@ function init() {
   onUnauthorized((err) => {
     if (!app.signedIn) return;
     signOut(err.code === "token_revoked" ? "Your sign-in was revoked. Please sign in again."
-      : "Your sign-in has expired. Please sign in again.");
+      : "Your sign-in has expired. Please sign in again.", "error", {forgetDevice: err.code === "token_revoked"});
   });
 
   $("login-form").addEventListener("submit", submitLogin);
-  $("logout-btn").addEventListener("click", () => signOut("You have signed out.", "info"));
+  $("logout-btn").addEventListener("click", () => signOut("You have signed out.", "info", {forgetDevice: true}));
   $("live").addEventListener("click", () => socket.connectNow());
   $("my-status").addEventListener("change", (ev) => {
     const status = ev.target.value;
@@ -882,6 +1012,32 @@ function init() {
     if (notifier.permission === "default") notifier.requestPermission();
   });
   $("sound-btn").addEventListener("click", () => notifier.toggleSound());
+  $("push-btn").addEventListener("click", () => {
+    if (push.state === "off") push.enable();
+    else if ($("push-menu").hidden) openPushMenu();
+    else closePushMenu();
+  });
+  $("push-test").addEventListener("click", () => {
+    closePushMenu();
+    push.sendTest();
+  });
+  $("push-off").addEventListener("click", () => {
+    closePushMenu();
+    push.disable();
+  });
+  $("push-retry").addEventListener("click", () => {
+    closePushMenu();
+    push.enable();
+  });
+  document.addEventListener("click", (ev) => {
+    if (!$("push-menu").hidden && !ev.target.closest(".push-wrap")) closePushMenu();
+  });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && !$("push-menu").hidden) {
+      closePushMenu();
+      $("push-btn").focus();
+    }
+  });
   for (const btn of document.querySelectorAll("[data-filter]")) {
     btn.addEventListener("click", () => setFilter(btn.dataset.filter));
   }

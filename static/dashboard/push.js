@@ -1,0 +1,373 @@
+// Web Push: OS notifications on this device for the signed-in agent while no dashboard is open.
+// This browser's push subscription (made with the server's VAPID key, stored on the server),
+// the service worker /sw.js that shows the pushes, and the messages that worker sends to open
+// dashboards ("cc-push": a push came while a dashboard is on screen; "cc-open-session": a
+// notification was clicked). The header control is drawn by main.js from `state`.
+
+import {pushApi} from "./api.js";
+
+const SW_URL = "/sw.js";
+const READY_TIMEOUT_MS = 15000;
+// A browser that cannot reach its push service (FCM for Chrome, Mozilla's for Firefox, Apple's)
+// may leave subscribe() pending for minutes: past this the control says so.
+const SUBSCRIBE_TIMEOUT_MS = 30000;
+
+/** The control's states: hidden (signed out, or push not set up on the server), unsupported,
+ *  off, working (in progress: `progress` says what), on, blocked (permission denied), error. */
+export const PUSH_STATES = ["hidden", "unsupported", "off", "working", "on", "blocked", "error"];
+
+class PushError extends Error {}
+
+function isAppleMobile() {
+  return /iPhone|iPad|iPod/.test(navigator.userAgent) || (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+}
+
+function isStandalone() {
+  return (window.matchMedia && window.matchMedia("(display-mode: standalone)").matches) || navigator.standalone === true;
+}
+
+/** {ok} or {ok: false, reason}: whether this browser can get Web Push here. */
+export function pushSupport() {
+  if (!window.isSecureContext) {
+    return {ok: false, reason: "Push notifications need the dashboard on HTTPS."};
+  }
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+    if (isAppleMobile() && !isStandalone()) {
+      return {ok: false, reason: "On iPhone and iPad, push notifications work once the dashboard is on the Home "
+        + "Screen: tap Share, then “Add to Home Screen”, open it from there and sign in (iOS 16.4 or later)."};
+    }
+    return {ok: false, reason: "This browser cannot receive push notifications (no service worker or Push API)."};
+  }
+  return {ok: true, reason: ""};
+}
+
+/** base64url (no padding) → bytes. */
+export function b64urlToBytes(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - text.length % 4) % 4);
+  const raw = atob(b64);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+/** Whether a subscription was made with this key (unknown in an older browser: taken as yes). */
+function sameKey(subscription, keyB64) {
+  const have = subscription.options && subscription.options.applicationServerKey;
+  if (!have) return true;
+  const a = new Uint8Array(have);
+  const b = b64urlToBytes(keyB64);
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function withTimeout(promise, millis, message) {
+  let timer;
+  const timeout = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new PushError(message)), millis);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A failure as a sentence for the agent (the browser's own words in brackets). */
+export function describePushError(err) {
+  if (err instanceof PushError) return err.message;
+  if (err && typeof err.status === "number") { // ApiError
+    if (err.status === 0) return "The server cannot be reached. Try again in a moment.";
+    return "The server did not accept this device: " + err.message;
+  }
+  const name = (err && err.name) || "Error";
+  const detail = (err && err.message) || name;
+  if (/push service|retrieving push subscription|gcm|fcm/i.test(detail)) {
+    return "This browser's push service cannot be reached (it needs internet access to its vendor's push "
+      + "servers, e.g. Google's for Chrome). Try again later or on another network. (" + detail + ")";
+  }
+  if (name === "AbortError" && /permission denied/i.test(detail)) {
+    return "This browser refused to create a push subscription. Private or incognito windows cannot get push "
+      + "notifications, and some privacy settings turn them off. (" + detail + ")";
+  }
+  if (name === "NotAllowedError") {
+    return "Notifications are not allowed for this site. (" + detail + ")";
+  }
+  if (name === "SecurityError" || name === "TypeError" || name === "InvalidStateError" || /service ?worker/i.test(detail)) {
+    return "The notification service worker could not be installed. (" + detail + ")";
+  }
+  return "Push notifications could not be turned on. (" + detail + ")";
+}
+
+export class PushControl {
+  /**
+   * onChange(): the state changed (redraw). toast(text, kind). onPush(payload) → true when the
+   * open dashboard took a push (else the worker shows the notification). onOpenSession(id|null):
+   * a notification was clicked and the worker focused this window.
+   */
+  constructor({onChange, toast, onPush, onOpenSession}) {
+    this.onChange = onChange || (() => {});
+    this.toast = toast || (() => {});
+    this.onPush = onPush || (() => false);
+    this.onOpenSession = onOpenSession || (() => {});
+    this.support = pushSupport();
+    this.state = "hidden";
+    this.message = "";   // why: unsupported / blocked / error
+    this.progress = "";  // what is happening while working
+    this.config = null;
+    this.endpoint = null; // this browser's endpoint as stored for the agent
+    this.gen = 0;         // bumped at sign-in and sign-out: work for an earlier sign-in is dropped
+    this.forgetting = null;
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.addEventListener("message", (ev) => this._onWorkerMessage(ev));
+      try { navigator.serviceWorker.startMessages(); } catch (e) { /* started with the page anyway */ }
+    }
+  }
+
+  _set(state, message = "", progress = "") {
+    this.state = state;
+    this.message = message;
+    this.progress = progress;
+    this.onChange();
+  }
+
+  /** After sign-in: the server's key; if this browser has a subscription, keep the server in step
+   *  with it (stored again, or made again when the server's key changed). */
+  async start() {
+    const gen = ++this.gen;
+    this.endpoint = null;
+    this._set("hidden");
+    if (this.forgetting) await this.forgetting;
+    let config;
+    try {
+      config = await pushApi.config();
+    } catch (err) {
+      return; // not on this server (or signed out meanwhile): no control
+    }
+    if (gen !== this.gen) return;
+    if (!config || !config.enabled || !config.vapid_public_key) return;
+    this.config = config;
+    if (!this.support.ok) {
+      this._set("unsupported", this.support.reason);
+      return;
+    }
+    if (Notification.permission === "denied") {
+      this._set("blocked", blockedText());
+      return;
+    }
+    this._set("off");
+    try {
+      // Registered on every load (cheap; an updated /sw.js is picked up), so clicks on
+      // notifications find it even before push is turned on.
+      const registration = await navigator.serviceWorker.register(SW_URL, {scope: "/"});
+      const subscription = await registration.pushManager.getSubscription();
+      if (gen !== this.gen || !subscription) return;
+      if (Notification.permission !== "granted") { // the permission was reset: it cannot show pushes
+        await pushApi.remove(subscription.endpoint).catch(() => {});
+        await subscription.unsubscribe().catch(() => {});
+        return;
+      }
+      if (sameKey(subscription, config.vapid_public_key)) {
+        await pushApi.save(subscription.toJSON());
+        if (gen !== this.gen) return;
+        this.endpoint = subscription.endpoint;
+        this._set("on");
+        return;
+      }
+      // The server's key changed: the old subscription cannot carry its pushes.
+      this._set("working", "", "Renewing…");
+      await subscription.unsubscribe().catch(() => {});
+      await this._subscribeAndSave(registration, gen);
+      if (gen === this.gen) this._set("on");
+    } catch (err) {
+      if (gen !== this.gen || (err && err.status === 401)) return;
+      // The server refused the stored subscription, or renewing it failed: said. (Registering the
+      // worker failing while push is off is said when the agent turns it on.)
+      if (this.state === "working" || (err && typeof err.status === "number")) {
+        this._set("error", describePushError(err));
+      }
+    }
+  }
+
+  /** Turn push on for this device (from a click: the permission prompt needs it). */
+  async enable() {
+    if (this.state === "working" || !this.config || !this.support.ok) return;
+    const gen = this.gen;
+    this._set("working", "", "Asking…");
+    try {
+      let permission = Notification.permission;
+      if (permission !== "granted") permission = await Notification.requestPermission();
+      if (gen !== this.gen) return;
+      if (permission === "denied") {
+        this._set("blocked", blockedText());
+        return;
+      }
+      if (permission !== "granted") {
+        this._set("off");
+        this.toast("Notifications were not allowed: push notifications stay off.");
+        return;
+      }
+      this._set("working", "", "Installing…");
+      await navigator.serviceWorker.register(SW_URL, {scope: "/"});
+      const registration = await withTimeout(navigator.serviceWorker.ready, READY_TIMEOUT_MS,
+                                             "The notification service worker did not start. Reload and try again.");
+      if (gen !== this.gen) return;
+      let subscription = await registration.pushManager.getSubscription();
+      if (subscription && !sameKey(subscription, this.config.vapid_public_key)) {
+        await subscription.unsubscribe().catch(() => {});
+        subscription = null;
+      }
+      if (subscription) await this._save(subscription, gen);
+      else await this._subscribeAndSave(registration, gen);
+      if (gen !== this.gen) return;
+      this._set("on");
+      this.toast("Push notifications are on for this device.");
+    } catch (err) {
+      if (gen !== this.gen || (err && err.status === 401)) return;
+      if (typeof Notification !== "undefined" && Notification.permission === "denied") {
+        this._set("blocked", blockedText());
+        return;
+      }
+      const message = describePushError(err);
+      this._set("error", message);
+      this.toast(message, "error");
+    }
+  }
+
+  async _subscribeAndSave(registration, gen) {
+    this._set("working", "", "Subscribing…");
+    const subscription = await withTimeout(
+      registration.pushManager.subscribe({userVisibleOnly: true,
+                                          applicationServerKey: b64urlToBytes(this.config.vapid_public_key)}),
+      SUBSCRIBE_TIMEOUT_MS,
+      "This browser's push service did not answer: it may be unreachable from this network (it needs internet "
+        + "access to its vendor's push servers). Try again later.");
+    if (gen !== this.gen) return;
+    await this._save(subscription, gen);
+  }
+
+  async _save(subscription, gen) {
+    this._set("working", "", "Saving…");
+    try {
+      await pushApi.save(subscription.toJSON());
+    } catch (err) {
+      // Refused for good (a push service the server does not allow, …): not kept here either.
+      if (err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 429) {
+        await subscription.unsubscribe().catch(() => {});
+      }
+      throw err;
+    }
+    if (gen === this.gen) this.endpoint = subscription.endpoint;
+  }
+
+  /** Turn push off for this device: the server forgets it and the browser drops the subscription. */
+  async disable() {
+    if (this.state === "working") return;
+    const gen = this.gen;
+    this._set("working", "", "Turning off…");
+    let subscription = null;
+    try {
+      const registration = await navigator.serviceWorker.getRegistration("/");
+      subscription = registration ? await registration.pushManager.getSubscription() : null;
+    } catch (e) { subscription = null; }
+    const endpoint = subscription ? subscription.endpoint : this.endpoint;
+    let serverForgot = true;
+    if (endpoint) {
+      try { await pushApi.remove(endpoint); } catch (err) { serverForgot = false; }
+    }
+    if (subscription) await subscription.unsubscribe().catch(() => {});
+    if (gen !== this.gen) return;
+    this.endpoint = null;
+    this._set("off");
+    this.toast(serverForgot ? "Push notifications are off for this device."
+      : "Push notifications are off here; the server drops this device once its push service reports it gone.");
+  }
+
+  /** Ask the server to push a test notification to each of the agent's devices. */
+  async sendTest() {
+    try {
+      const res = await pushApi.test();
+      const parts = ["Test notification sent to " + res.sent + (res.sent === 1 ? " device" : " devices")];
+      if (res.failed) parts.push(res.failed + " failed");
+      if (res.removed) parts.push(res.removed + " removed (their push service no longer knows them)");
+      this.toast(parts.join(", ") + ".", res.sent ? "info" : "error");
+    } catch (err) {
+      if (err.status === 401) return;
+      this.toast(err.status === 409 ? "No device of yours gets push notifications: turn them on first."
+        : "Could not send a test notification: " + err.message, "error");
+    }
+  }
+
+  /** Your devices with push on ({subscriptions: [...]}), or null when that could not be read. */
+  async devices() {
+    try {
+      return (await pushApi.devices()).subscriptions;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  /** Signing out on purpose (or revoked): forget this device, with the token that is still valid,
+   *  without holding up the sign-out. Returns at once. */
+  forget(token) {
+    const endpoint = this.endpoint;
+    this.reset();
+    if (!this.support.ok) return;
+    this.forgetting = (async () => {
+      const registration = await navigator.serviceWorker.getRegistration("/");
+      const subscription = registration ? await registration.pushManager.getSubscription() : null;
+      const ep = subscription ? subscription.endpoint : endpoint;
+      if (ep && token) await pushApi.remove(ep, {token}).catch(() => {});
+      if (subscription) await subscription.unsubscribe().catch(() => {});
+    })().catch(() => {}).finally(() => { this.forgetting = null; });
+  }
+
+  /** Signed out (the subscription stays: an expired sign-in does not turn the agent's alerts off). */
+  reset() {
+    this.gen++;
+    this.endpoint = null;
+    this.config = null;
+    this._set("hidden");
+  }
+
+  _onWorkerMessage(ev) {
+    const data = ev.data;
+    if (!data || typeof data !== "object") return;
+    if (data.type === "cc-push") {
+      let handled = false;
+      try {
+        handled = !!this.onPush(data.payload && typeof data.payload === "object" ? data.payload : {});
+      } catch (e) {
+        handled = false;
+      }
+      if (ev.ports && ev.ports[0]) ev.ports[0].postMessage({handled});
+    } else if (data.type === "cc-open-session") {
+      const id = typeof data.session_id === "string" && /^[A-Za-z0-9_-]{1,100}$/.test(data.session_id)
+        ? data.session_id : null;
+      this.onOpenSession(id);
+    }
+  }
+}
+
+function blockedText() {
+  return "Notifications are blocked for this site. Allow them in the browser's site settings (the icon left of "
+    + "the address), then reload the dashboard.";
+}
+
+// ---- the control's icons (fixed path data, like dom.js's) ------------------------------------------------
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const PHONE = "M17 2H7a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zM12 18h.01";
+const PUSH_ICONS = {
+  phone: PHONE,
+  phoneOn: PHONE + "M1 10v4M3 8v8M21 8v8M23 10v4",
+  phoneOff: PHONE + "M2 2l20 20",
+  alert: "M10.29 3.86 1.82 18a2 2 0 0 0 1.71 3h16.94a2 2 0 0 0 1.71-3L13.71 3.86a2 2 0 0 0-3.42 0zM12 9v4M12 17h.01",
+};
+
+export function pushIcon(name, size = 18) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", size);
+  svg.setAttribute("height", size);
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "icon");
+  const path = document.createElementNS(SVG_NS, "path");
+  path.setAttribute("d", PUSH_ICONS[name]);
+  svg.appendChild(path);
+  return svg;
+}
