@@ -13,6 +13,9 @@ import {PushControl, pushIcon} from "./push.js";
 import {LiveSocket} from "./socket.js";
 
 const PAGE_SIZE = 50;
+// A search call reads a bounded part of a big tenant's conversations; with fewer matches than a page
+// the list asks for the next part by itself this many times, then offers "Search older".
+const SEARCH_AUTO_CALLS = 5;
 const ROW_HEIGHT = 78;
 const BASE_TITLE = "Callcenter · Agent dashboard";
 const FILTER_KEY = "cc.dashboard.filter";
@@ -46,6 +49,8 @@ const app = {
   q: "",
   listIds: [],
   nextCursor: null,
+  searchedUntil: null,      // a search stopped at this activity time (older ones not searched yet)
+  searchAutoCalls: 0,
   listLoading: false,
   listGen: 0,
   listError: "",
@@ -210,6 +215,11 @@ function filterParams() {
 async function loadList({more = false} = {}) {
   if (more && (!app.nextCursor || app.listLoading)) return;
   const gen = more ? app.listGen : ++app.listGen;
+  let searchOn = false;
+  if (!more) {
+    app.searchedUntil = null;
+    app.searchAutoCalls = 0;
+  }
   app.listLoading = true;
   updateListStatus();
   const params = filterParams();
@@ -229,6 +239,8 @@ async function loadList({more = false} = {}) {
     }
     app.listIds = ids;
     app.nextCursor = res.next_cursor;
+    app.searchedUntil = app.q && res.next_cursor ? res.searched_until || null : null;
+    searchOn = !!app.searchedUntil && ids.length < PAGE_SIZE && app.searchAutoCalls < SEARCH_AUTO_CALLS;
     list.setItems(ids);
     list.render();
     document.body.dataset.listLoads = String((Number(document.body.dataset.listLoads) || 0) + 1);
@@ -245,8 +257,18 @@ async function loadList({more = false} = {}) {
     if (gen === app.listGen) {
       app.listLoading = false;
       updateListStatus();
+      if (searchOn) {
+        app.searchAutoCalls++;
+        loadList({more: true});
+      }
     }
   }
+}
+
+/** "Search older": the next part of a search that stopped (counts as a new round of calls). */
+function searchOlder() {
+  app.searchAutoCalls = 0;
+  loadList({more: true});
 }
 
 /** Merge without touching the list order (the page itself is in the server's order). */
@@ -264,13 +286,21 @@ function updateListStatus() {
   const n = app.listIds.length;
   let footer = "";
   if (app.listError) footer = app.listError;
-  else if (app.listLoading) footer = "Loading…";
+  else if (app.listLoading) footer = app.searchedUntil ? "Searching older conversations…" : "Loading…";
+  else if (app.searchedUntil) footer = "";  // #search-more says how far the search got
   else if (app.nextCursor) footer = "Scroll for more";
   else if (n) footer = "End of list";
   list.setFooter(footer);
   const empty = $("list-empty");
   empty.hidden = n > 0 || app.listLoading || !!app.listError;
-  setText(empty, app.q ? "No conversations match “" + app.q + "”." : "No conversations here.");
+  setText(empty, !app.q ? "No conversations here."
+    : app.searchedUntil ? "No matches yet for “" + app.q + "”."
+      : "No conversations match “" + app.q + "”.");
+  // A search that stopped before the oldest conversation: how far it got, and a way on.
+  const more = $("search-more");
+  more.hidden = !app.searchedUntil || app.listLoading || !!app.listError;
+  if (app.searchedUntil) setText($("search-more-text"), "Searched conversations active since "
+                                                         + fmtDateTime(app.searchedUntil) + ".");
   const count = $("list-count");
   setText(count, n ? String(n) + (app.nextCursor ? "+" : "") : "");
 }
@@ -1042,6 +1072,7 @@ function init() {
     btn.addEventListener("click", () => setFilter(btn.dataset.filter));
   }
   $("agent-filter-clear").addEventListener("click", () => setFilter(app.filter));
+  $("search-more-btn").addEventListener("click", searchOlder);
   const search = $("search");
   const runSearch = debounce(() => {
     const q = search.value.trim().slice(0, 200);
