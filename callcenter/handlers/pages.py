@@ -116,7 +116,8 @@ class ServiceWorkerHandler(PublicFileHandler):
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Cache-Control", "no-cache")
         # A worker runs under its script's policy: its notifications load their icons from /static/.
-        self.set_header("Content-Security-Policy", "default-src 'none'; img-src 'self'")
+        self.set_header("Content-Security-Policy", "default-src 'none'; img-src 'self'; frame-ancestors 'none'; "
+                                                    "base-uri 'none'")
 
 
 def compact_script(abspath: str) -> bytes:
