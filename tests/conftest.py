@@ -170,6 +170,16 @@ def tenant_factory(services, io_loop):
     return TenantFactory(services)
 
 
+@pytest.fixture(scope="session")
+def fake_push():
+    """The stand-in push service (tests/fake_push.py), one per run; tests make their own
+    subscriptions on it. A module sends its pushes there with `config = trusting(config, fake_push)`."""
+    from tests.fake_push import FakePushService
+
+    with FakePushService() as fake:
+        yield fake
+
+
 @pytest.fixture
 def demo(services, io_loop):
     """The demo tenant seeded into this backend (no-op when already there)."""

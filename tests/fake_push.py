@@ -17,6 +17,7 @@ audience, expiry and subject.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -74,6 +75,11 @@ class ReceivedPush:
     vapid_claims: dict | None
     error: str | None
     status: int  # what the fake answered
+
+
+def trusting(config, fake: "FakePushService"):
+    """`config` (a callcenter Config) sending pushes to `fake` only, and trusting its certificate."""
+    return dataclasses.replace(config, push_service_hosts=("127.0.0.1",), push_ca_file=str(fake.cert_file))
 
 
 class FakePushService:

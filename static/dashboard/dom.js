@@ -152,6 +152,7 @@ export function newClientMsgId() {
 // ---- icons (inline SVG built from fixed path data: no markup parsing) -----------------
 
 const SVG_NS = "http://www.w3.org/2000/svg";
+const PHONE = "M17 2H7a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zM12 18h.01";
 const ICONS = {
   bell: "M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9M13.73 21a2 2 0 0 1-3.46 0",
   bellOff: "M13.73 21a2 2 0 0 1-3.46 0M18.63 13A17.9 17.9 0 0 1 18 8M6.26 6.26A5.9 5.9 0 0 0 6 8c0 7-3 9-3 9h14M18 "
@@ -166,6 +167,10 @@ const ICONS = {
     + "0M21 15l-5-5L5 21",
   download: "M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4M7 10l5 5 5-5M12 15V3",
   alert: "M10.29 3.86 1.82 18a2 2 0 0 0 1.71 3h16.94a2 2 0 0 0 1.71-3L13.71 3.86a2 2 0 0 0-3.42 0zM12 9v4M12 17h.01",
+  // Push notifications: a phone, with waves (on) or struck through (off, blocked).
+  phone: PHONE,
+  phoneOn: PHONE + "M1 10v4M3 8v8M21 8v8M23 10v4",
+  phoneOff: PHONE + "M2 2l20 20",
 };
 
 export function icon(name, size = 16) {

@@ -9,7 +9,7 @@ import {$, clear, customerLabel, debounce, describeUserAgent, fmtAgo, fmtDateTim
         ms, safeHttpUrl, setText} from "./dom.js";
 import {VirtualList} from "./list.js";
 import {Notifier} from "./notify.js";
-import {PushControl, pushIcon} from "./push.js";
+import {PushControl} from "./push.js";
 import {LiveSocket} from "./socket.js";
 
 const PAGE_SIZE = 50;
@@ -934,7 +934,7 @@ function renderPushButton() {
   }
   const look = PUSH_LOOK[state];
   const text = state === "working" ? push.progress || "Working…" : look.text;
-  clear(btn).append(pushIcon(look.icon, 18), h("span", {class: "btn-text", text}));
+  clear(btn).append(icon(look.icon, 18), h("span", {class: "btn-text", text}));
   btn.disabled = state === "working";
   btn.setAttribute("aria-busy", state === "working" ? "true" : "false");
   btn.title = look.title || push.message || text;

@@ -347,27 +347,3 @@ function blockedText() {
   return "Notifications are blocked for this site. Allow them in the browser's site settings (the icon left of "
     + "the address), then reload the dashboard.";
 }
-
-// ---- the control's icons (fixed path data, like dom.js's) ------------------------------------------------
-
-const SVG_NS = "http://www.w3.org/2000/svg";
-const PHONE = "M17 2H7a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zM12 18h.01";
-const PUSH_ICONS = {
-  phone: PHONE,
-  phoneOn: PHONE + "M1 10v4M3 8v8M21 8v8M23 10v4",
-  phoneOff: PHONE + "M2 2l20 20",
-  alert: "M10.29 3.86 1.82 18a2 2 0 0 0 1.71 3h16.94a2 2 0 0 0 1.71-3L13.71 3.86a2 2 0 0 0-3.42 0zM12 9v4M12 17h.01",
-};
-
-export function pushIcon(name, size = 18) {
-  const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("width", size);
-  svg.setAttribute("height", size);
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("class", "icon");
-  const path = document.createElementNS(SVG_NS, "path");
-  path.setAttribute("d", PUSH_ICONS[name]);
-  svg.appendChild(path);
-  return svg;
-}

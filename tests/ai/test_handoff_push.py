@@ -2,28 +2,22 @@
 backends (the fake push service of tests/fake_push.py)."""
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 
 from tests.api._support import visitor_says
 from tests.api.test_push import SUBSCRIPTIONS, wait_pushes
-from tests.fake_push import FakePushService
+from tests.fake_push import trusting
 
 from .conftest import AUTO
 
 gen_test = pytest.mark.gen_test(timeout=40)
 
 
-@pytest.fixture(scope="module")
-def fake_push():
-    with FakePushService() as fake:
-        yield fake
-
-
 @pytest.fixture
 def config(config, fake_push):
-    return dataclasses.replace(config, push_service_hosts=("127.0.0.1",), push_ca_file=str(fake_push.cert_file))
+    """The backend's config, sending pushes to the fake push service."""
+    return trusting(config, fake_push)
 
 
 @gen_test

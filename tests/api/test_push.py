@@ -5,13 +5,12 @@ repeated refusals delete it. Both backends."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import pytest
 
 from callcenter import push as push_module
 
-from ..fake_push import FakePushService
+from ..fake_push import FakePushService, trusting
 from ._support import assert_error, gen_test, session_path, visitor_says
 
 CONFIG = "/api/v1/push/config"
@@ -19,17 +18,10 @@ SUBSCRIPTIONS = "/api/v1/push/subscriptions"
 TEST = "/api/v1/push/test"
 
 
-@pytest.fixture(scope="module")
-def fake_push():
-    """One fake push service per module (each test makes its own subscriptions on it)."""
-    with FakePushService() as fake:
-        yield fake
-
-
 @pytest.fixture
 def config(config, fake_push):
-    """The backend's config, trusting and allowing the fake push service."""
-    return dataclasses.replace(config, push_service_hosts=("127.0.0.1",), push_ca_file=str(fake_push.cert_file))
+    """The backend's config, sending pushes to the fake push service."""
+    return trusting(config, fake_push)
 
 
 def pushes_to(fake: FakePushService, sub: dict) -> list:
