@@ -159,16 +159,23 @@ def header_fits(page, width: int) -> None:
 # ---- the header control --------------------------------------------------------------------------------------
 
 
+def signed_in_push_button(context, base: str):
+    """A new page of `context` signed in as the demo admin: (page, its console errors, the push
+    button, which shows push off)."""
+    page = context.new_page()
+    errors = collect_errors(page)
+    login(page, base)
+    btn = page.locator("#push-btn")
+    expect(btn).to_have_attribute("data-state", "off")
+    return page, errors, btn
+
+
 def test_turning_push_on_in_this_chromium_shows_why_it_fails(browser, live_server):
     """Off the record (every Playwright context) Chromium refuses a push subscription: the control
     says so (and why) instead of spinning, and nothing is stored on the server."""
     context = push_context(browser, live_server)
     try:
-        page = context.new_page()
-        errors = collect_errors(page)
-        login(page, live_server)
-        btn = page.locator("#push-btn")
-        expect(btn).to_have_attribute("data-state", "off")
+        page, errors, btn = signed_in_push_button(context, live_server)
         expect(btn).to_have_text("Push off")
         expect(btn).to_have_attribute("aria-expanded", "false")
         # Registered at sign-in already (notification clicks find it), before push is on.
@@ -218,11 +225,7 @@ def test_a_normal_profile_waits_for_the_unreachable_push_service_then_says_so(br
         viewport={"width": 1280, "height": 800})
     try:
         context.grant_permissions(["notifications"], origin=live_server)
-        page = context.new_page()
-        errors = collect_errors(page)
-        login(page, live_server)
-        btn = page.locator("#push-btn")
-        expect(btn).to_have_attribute("data-state", "off")
+        page, errors, btn = signed_in_push_button(context, live_server)
         btn.click()
         expect(btn).to_have_attribute("data-state", "working")
         expect(btn).to_have_text("Subscribing…")
@@ -247,11 +250,7 @@ def test_push_service_unreachable_on_a_phone(browser, live_server):
     context = push_context(browser, live_server, viewport=PHONE, is_mobile=True, has_touch=True,
                            device_scale_factor=2, init_scripts=[UNREACHABLE_PUSH_SERVICE])
     try:
-        page = context.new_page()
-        errors = collect_errors(page)
-        login(page, live_server)
-        btn = page.locator("#push-btn")
-        expect(btn).to_have_attribute("data-state", "off")
+        page, errors, btn = signed_in_push_button(context, live_server)
         # Icon only on a narrow phone: the label is for screen readers, and the bar still fits.
         expect(btn.locator(".btn-text")).to_have_text("Push off")
         assert btn.locator(".btn-text").bounding_box()["width"] <= 1
@@ -292,11 +291,7 @@ DENIED = """
 def test_blocked_notifications_explain_the_site_settings(browser, live_server):
     context = push_context(browser, live_server, grant=False, init_scripts=[DENIED])
     try:
-        page = context.new_page()
-        errors = collect_errors(page)
-        login(page, live_server)
-        btn = page.locator("#push-btn")
-        expect(btn).to_have_attribute("data-state", "off")
+        page, errors, btn = signed_in_push_button(context, live_server)
         btn.click()
         expect(btn).to_have_attribute("data-state", "blocked")
         expect(btn).to_have_text("Push blocked")
