@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from . import webpush
+from .attachments import files_of
 from .models import json_dumps
 from .store import now_ms
 
@@ -123,7 +124,7 @@ class PushNotifier:
     def on_message(self, msg: dict, session: dict | None) -> None:
         if msg["sender_type"] != "visitor" or session is None or not session.get("assigned_agent_id"):
             return
-        body = msg["body"] or " ".join("📎 " + f["name"] for f in msg.get("attachments") or [])
+        body = msg["body"] or " ".join("📎 " + f["name"] for f in files_of(msg))
         self._notify(session, [session["assigned_agent_id"]], "message", customer_label(session), body)
 
     def on_session_started(self, session: dict) -> None:

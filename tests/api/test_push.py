@@ -12,6 +12,7 @@ from callcenter import push as push_module
 
 from ..fake_push import FakePushService, trusting
 from ._support import assert_error, gen_test, session_path, visitor_says
+from .test_attachments import uploaded, visitor_files
 
 CONFIG = "/api/v1/push/config"
 SUBSCRIPTIONS = "/api/v1/push/subscriptions"
@@ -115,6 +116,20 @@ async def test_visitor_message_pushes_the_assigned_agent_once_per_cooldown(api, 
     # The delivery is recorded on the device.
     [device] = (await api.get(SUBSCRIPTIONS, token=tenant.agent.token)).json["subscriptions"]
     assert device["last_success_at"] is not None
+
+
+@gen_test
+async def test_a_message_of_files_only_is_pushed_with_their_names(api, tenant_factory, fake_push):
+    tenant = await tenant_factory()
+    visitor = await tenant.visitor(api)
+    assert (await api.post(session_path(visitor.session_id, "assign"), {}, token=tenant.agent.token)).status == 200
+    sub = fake_push.new_subscription()
+    await subscribe(api, tenant.agent, sub)
+    files = [await uploaded(api, visitor_files(visitor.session_id), visitor.token, name, b"some text\n")
+             for name in ("notes.txt", "order.csv")]
+    await visitor_says(api, visitor, "", attachment_ids=[f["id"] for f in files])
+    [push] = await wait_pushes(fake_push, sub, 1)
+    assert push.payload["body"] == "📎 notes.txt 📎 order.csv"
 
 
 @gen_test
