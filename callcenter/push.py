@@ -27,6 +27,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from . import webpush
 from .attachments import files_of
+from .errors import Conflict, RateLimited
 from .models import json_dumps
 from .store import now_ms
 
@@ -110,8 +111,15 @@ class PushNotifier:
         return await self.store.push_subscriptions_of(agent["tenant_id"], [agent["id"]])
 
     async def send_test(self, agent: dict) -> dict:
-        """A test notification to each of the agent's devices, now; what became of them."""
+        """A test notification to each of the agent's devices, now; what became of them. Conflict
+        without a device; RateLimited past TEST_PUSHES_PER_WINDOW."""
         subs = await self.devices(agent)
+        if not subs:
+            raise Conflict("no device of yours gets push notifications; turn them on first", code="no_subscriptions")
+        decision = await self.services.limiter.hit(f"push-test:{agent['tenant_id']}:{agent['id']}",
+                                                   TEST_PUSHES_PER_WINDOW, TEST_PUSH_WINDOW_SECS)
+        if not decision.allowed:
+            raise RateLimited("too many test notifications; try again later", decision.retry_after_secs)
         payload = self._payload("test", agent["tenant_id"], None, "callcenter",
                                 "Push notifications work on this device.")
         outcomes = await asyncio.gather(*(self._deliver(sub, payload, "test", topic="test", urgency="normal")
@@ -143,11 +151,9 @@ class PushNotifier:
 
     def _notify(self, session: dict, agent_ids: Iterable[int] | None, kind: str, title: str, body: str) -> None:
         tenant_id = session["tenant_id"]
-        cached = self._subscribers.get(tenant_id)
-        if cached is not None and cached[0] > time.monotonic() - SUBSCRIBERS_CACHE_SECS:
-            wanted = cached[1] if agent_ids is None else cached[1].intersection(agent_ids)
-            if not wanted:
-                return  # nobody to tell: the usual case, and free
+        known = self._known_subscribers(tenant_id)
+        if known is not None and not (known if agent_ids is None else known.intersection(agent_ids)):
+            return  # nobody to tell: the usual case, and free
         if len(self._tasks) >= MAX_QUEUED_PUSHES:
             self.metrics.pushes.labels(kind, "dropped").inc()
             return
@@ -157,12 +163,19 @@ class PushNotifier:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _subscribed_agents(self, tenant_id: str) -> frozenset[int]:
+    def _known_subscribers(self, tenant_id: str) -> frozenset[int] | None:
+        """The tenant's agents with a device, as read less than SUBSCRIBERS_CACHE_SECS ago (else None)."""
         cached = self._subscribers.get(tenant_id)
         if cached is None or cached[0] <= time.monotonic() - SUBSCRIBERS_CACHE_SECS:
-            cached = (time.monotonic(), frozenset(await self.store.push_subscribed_agents(tenant_id)))
-            self._subscribers[tenant_id] = cached
+            return None
         return cached[1]
+
+    async def _subscribed_agents(self, tenant_id: str) -> frozenset[int]:
+        known = self._known_subscribers(tenant_id)
+        if known is None:
+            known = frozenset(await self.store.push_subscribed_agents(tenant_id))
+            self._subscribers[tenant_id] = (time.monotonic(), known)
+        return known
 
     async def _notify_now(self, tenant_id: str, session_id: str, agent_ids: set[int] | None, kind: str,
                           payload: bytes) -> None:

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .errors import InvalidInput
+
 # One record of this size carries the whole message. Push services accept 4,096 bytes of body;
 # the header (86 bytes), the padding delimiter and the GCM tag leave this much for the payload.
 RECORD_SIZE = 4096
@@ -35,12 +37,9 @@ MAX_ENDPOINT_CHARS = 2000
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
-class InvalidSubscription(ValueError):
-    """A subscription we will not store; the message says why, for the person who sent it."""
-
-    def __init__(self, message: str, code: str = "invalid_subscription"):
-        super().__init__(message)
-        self.code = code
+class InvalidSubscription(InvalidInput):
+    """A subscription we will not store (400); the message says why, for the person who sent it."""
+    code = "invalid_subscription"
 
 
 def b64url_decode(text: str) -> bytes:
