@@ -248,6 +248,8 @@ class ChatService:
 
     async def list_sessions(self, agent: dict, *, status: str | None, assigned: str | None, query: str | None,
                             limit: int, cursor: tuple[int, str] | None):
+        """(page, next cursor, and for a search that stopped before the end, the activity time it got
+        back to: the next page goes on from there)."""
         flt = SessionFilter(
             status=status,
             assigned_agent_id=agent["id"] if assigned == "me" else (int(assigned) if assigned and assigned.isdigit()
@@ -255,8 +257,6 @@ class ChatService:
             unassigned=assigned == "none",
             query=query or None,
         )
-        """(page, next cursor, and for a search that stopped before the end, the activity time it got
-        back to: the next page goes on from there)."""
         if flt.query:
             return await self.store.search_sessions(agent["tenant_id"], flt, limit=min(limit, MAX_PAGE_SIZE),
                                                     cursor=cursor, scan_sessions=self.config.search_scan_sessions)

@@ -1231,11 +1231,11 @@ class Store:
         read = 0
         chunk_size = SEARCH_FIRST_CHUNK_SESSIONS
         deadline = time.monotonic() + SEARCH_TIME_BUDGET_SECS
+        order = (c.updated_at_ms.desc(), c.id.desc())
         async with self._read() as conn:
             while read < scan_sessions and len(found) <= limit and (not read or time.monotonic() < deadline):
                 wanted = min(chunk_size, SEARCH_CHUNK_SESSIONS, scan_sessions - read)
                 chunk_size *= 2
-                order = (c.updated_at_ms.desc(), c.id.desc())
                 # The chunk is the next `wanted` sessions: up to the wanted-th one (an index-only read).
                 last = (await conn.execute(self._filtered(tenant_id, flt, cursor).with_only_columns(
                     c.updated_at_ms, c.id).order_by(*order).offset(wanted - 1).limit(1))).first()
