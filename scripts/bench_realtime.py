@@ -6,7 +6,11 @@
     python scripts/bench_realtime.py --target callcenter --only idle --idle 10000
 
 What it does, per target (`callcenter`, the product; `socketio`, the minimal
-python-socketio + AsyncRedisManager relay of scripts/bench/socketio_server.py):
+python-socketio + AsyncRedisManager relay of scripts/bench/socketio_server.py;
+with --target all or bare also `bare`, the bare-libraries floor of
+scripts/bench/bare_server.py: two plain Tornado processes, one aiomysql INSERT
+with autocommit and one redis-py PUBLISH per message, no product logic, speaking
+the product's frames, in a MariaDB database of its own):
 
 1. Setup. callcenter: a uniquely named MariaDB database (`callcenter migrate`),
    one tenant with --agents agents and the sessions (visitor tokens), a unique
@@ -652,7 +656,8 @@ class SocketIOProto:
         return "other", None
 
 
-PROTOS = {"callcenter": ProductProto, "socketio": SocketIOProto}
+# The bare-libraries floor speaks the product's frames.
+PROTOS = {"callcenter": ProductProto, "socketio": SocketIOProto, "bare": ProductProto}
 
 
 def _limit_fds() -> None:
@@ -1095,6 +1100,54 @@ class SocketIOTarget:
     def teardown(self) -> None:
         for srv in self.servers:
             srv.stop()
+
+
+class BareTarget(SocketIOTarget):
+    """The floor: scripts/bench/bare_server.py, two plain Tornado processes, one aiomysql INSERT
+    (autocommit) and one redis-py PUBLISH per message, in a MariaDB database of its own."""
+    name = "bare"
+
+    def __init__(self, args, logdir: Path):
+        super().__init__(args, logdir)
+        self.db_name = f"cc_bench_bare_{uuid.uuid4().hex[:10]}"
+        self.db_created = False
+
+    def infra_pids(self) -> dict[str, list[int]]:
+        return ProductTarget.infra_pids(self)
+
+    def setup(self, n_sessions: int, n_agents: int, n_idle: int) -> None:
+        super().setup(n_sessions, n_agents, n_idle)
+        ProductTarget._mysql(self, f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
+        self.db_created = True
+
+    def _server(self, name: str) -> Server:
+        port = free_port()
+        return Server(name, [sys.executable, str(ROOT / "scripts" / "bench" / "bare_server.py"), "--port",
+                             str(port), "--redis-url", REDIS_URL, "--channel", self.channel, "--secret", self.secret,
+                             "--mysql-db", self.db_name, "--mysql-host", MYSQL_HOST, "--mysql-port", str(MYSQL_PORT),
+                             "--mysql-user", MYSQL_USER],
+                      self.env, self.logdir, port)
+
+    def stored_messages(self) -> int | None:
+        import pymysql
+        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, database=self.db_name)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM bare_messages")
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
+    def teardown(self) -> None:
+        super().teardown()
+        if self.db_created:
+            try:
+                ProductTarget._mysql(self, f"DROP DATABASE IF EXISTS `{self.db_name}`")
+            except Exception as exc:
+                print(f"  could not drop {self.db_name}: {exc}", file=sys.stderr)
+
+
+TARGETS = {"callcenter": ProductTarget, "socketio": SocketIOTarget, "bare": BareTarget}
 
 
 # ============================================================================ orchestration
@@ -1726,29 +1779,33 @@ def print_report(all_results: dict) -> None:
                   f"{ms(h['max'])} | {ms(w['p50'])} / {ms(w['p99'])} / {ms(w['max'])} | "
                   f"{r['cpu_pct_during_hold'].get('idle worker')} / {r['cpu_pct_during_hold'].get('others')} |")
     targets = all_results["targets"]
-    if "callcenter" in targets and "socketio" in targets:
-        p, s = targets["callcenter"], targets["socketio"]
-        print("\nRatios callcenter / socketio (latency, memory: lower is better for callcenter when < 1; "
-              "throughput: higher is better when > 1):\n")
-        print("| metric | callcenter | socketio | ratio |")
-        print("|---|---:|---:|---:|")
+    for other in ("socketio", "bare"):
+        if "callcenter" in targets and other in targets:
+            print_ratios(targets["callcenter"], targets[other], other)
 
-        def row(name, x, y, nd=2):
-            ratio = f"{x / y:.2f}" if x is not None and y not in (None, 0) else "-"
-            print(f"| {name} | {fmt(x, nd)} | {fmt(y, nd)} | {ratio} |")
-        for rp in p.get("rates", []):
-            rs = next((r for r in s.get("rates", []) if r["rate"] == rp["rate"]), None)
-            if rs is None:
-                continue
-            for q in ("p50", "p95", "p99", "max"):
-                row(f"{rp['rate']:.0f} msg/s latency {q} (ms)", rp["latency_ms"][q], rs["latency_ms"][q])
-        if "sustained_max_rate" in p and "sustained_max_rate" in s:
-            row("sustained msg/s", p["sustained_max_rate"], s["sustained_max_rate"], 0)
-        if "idle" in p and "idle" in s:
-            row("KB per idle socket", p["idle"]["kb_per_socket"], s["idle"]["kb_per_socket"])
-            row("idle /healthz p99 (ms)", p["idle"]["healthz_ms"]["p99"], s["idle"]["healthz_ms"]["p99"])
-            row("idle ws ping p99 (ms)", p["idle"]["ws_ping_ms"]["p99"], s["idle"]["ws_ping_ms"]["p99"])
-            row("idle connects/s", p["idle"]["connect_rate"], s["idle"]["connect_rate"], 0)
+
+def print_ratios(p: dict, s: dict, other: str) -> None:
+    print(f"\nRatios callcenter / {other} (latency, memory: lower is better for callcenter when < 1; "
+          "throughput: higher is better when > 1):\n")
+    print(f"| metric | callcenter | {other} | ratio |")
+    print("|---|---:|---:|---:|")
+
+    def row(name, x, y, nd=2):
+        ratio = f"{x / y:.2f}" if x is not None and y not in (None, 0) else "-"
+        print(f"| {name} | {fmt(x, nd)} | {fmt(y, nd)} | {ratio} |")
+    for rp in p.get("rates", []):
+        rs = next((r for r in s.get("rates", []) if r["rate"] == rp["rate"]), None)
+        if rs is None:
+            continue
+        for q in ("p50", "p95", "p99", "max"):
+            row(f"{rp['rate']:.0f} msg/s latency {q} (ms)", rp["latency_ms"][q], rs["latency_ms"][q])
+    if "sustained_max_rate" in p and "sustained_max_rate" in s:
+        row("sustained msg/s", p["sustained_max_rate"], s["sustained_max_rate"], 0)
+    if "idle" in p and "idle" in s:
+        row("KB per idle socket", p["idle"]["kb_per_socket"], s["idle"]["kb_per_socket"])
+        row("idle /healthz p99 (ms)", p["idle"]["healthz_ms"]["p99"], s["idle"]["healthz_ms"]["p99"])
+        row("idle ws ping p99 (ms)", p["idle"]["ws_ping_ms"]["p99"], s["idle"]["ws_ping_ms"]["p99"])
+        row("idle connects/s", p["idle"]["connect_rate"], s["idle"]["connect_rate"], 0)
 
 
 # ============================================================================ main
@@ -1761,7 +1818,8 @@ def main() -> int:
     global ABORT_BACKLOG_SECS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--target", choices=("both", "callcenter", "socketio"), default="both")
+    parser.add_argument("--target", choices=("both", "all", "callcenter", "socketio", "bare"), default="both",
+                        help="both = callcenter and socketio; all = those and bare, the bare-libraries floor")
     parser.add_argument("--only", choices=("all", "delivery", "idle"), default="all",
                         help="delivery = fixed rates (+ sustained); idle = the idle-socket test")
     parser.add_argument("--rates", type=parse_rates, default=parse_rates("200,1000,2000"))
@@ -1812,11 +1870,11 @@ def main() -> int:
     print("# bench_realtime", " ".join(sys.argv[1:]))
     print("machine:", json.dumps(info))
     all_results: dict = {"machine": info, "argv": sys.argv[1:], "targets": {}}
-    names = ["callcenter", "socketio"] if args.target == "both" else [args.target]
+    names = {"both": ["callcenter", "socketio"], "all": ["callcenter", "socketio", "bare"]}.get(args.target, [args.target])
     started = time.monotonic()
     try:
         for name in names:
-            target = (ProductTarget if name == "callcenter" else SocketIOTarget)(args, logdir)
+            target = TARGETS[name](args, logdir)
             res: dict = {}
             all_results["targets"][name] = res
             try:
