@@ -925,6 +925,28 @@ async def _idle(pipe, proto, base: str, tokens: list[str], concurrency: int) -> 
 
 # ============================================================================ targets
 
+def mariadb_and_redis_pids() -> dict[str, list[int]]:
+    return {"mariadb": find_pids("mariadbd") or find_pids("mysqld"), "redis": find_pids("redis-server")}
+
+
+def mysql_admin(sql: str) -> None:
+    """One statement (CREATE / DROP DATABASE) on the benchmark's MariaDB, outside any database."""
+    import pymysql
+    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def drop_database(name: str) -> None:
+    try:
+        mysql_admin(f"DROP DATABASE IF EXISTS `{name}`")
+    except Exception as exc:
+        print(f"  could not drop {name}: {exc}", file=sys.stderr)
+
+
 class ProductTarget:
     name = "callcenter"
 
@@ -946,19 +968,10 @@ class ProductTarget:
         self.tenant_id = ""
 
     def infra_pids(self) -> dict[str, list[int]]:
-        return {"mariadb": find_pids("mariadbd") or find_pids("mysqld"), "redis": find_pids("redis-server")}
-
-    def _mysql(self, sql: str) -> None:
-        import pymysql
-        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, autocommit=True)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-        finally:
-            conn.close()
+        return mariadb_and_redis_pids()
 
     def setup(self, n_sessions: int, n_agents: int, n_idle: int) -> None:
-        self._mysql(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
+        mysql_admin(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
         self.db_created = True
         subprocess.run([sys.executable, "-m", "callcenter.cli", "migrate"], env=self.env, cwd=str(ROOT), check=True,
                        stdout=subprocess.DEVNULL)
@@ -1030,10 +1043,7 @@ class ProductTarget:
         for srv in self.servers:
             srv.stop()
         if self.db_created:
-            try:
-                self._mysql(f"DROP DATABASE IF EXISTS `{self.db_name}`")
-            except Exception as exc:
-                print(f"  could not drop {self.db_name}: {exc}", file=sys.stderr)
+            drop_database(self.db_name)
         try:
             import redis
             r = redis.Redis.from_url(REDIS_URL)
@@ -1113,11 +1123,11 @@ class BareTarget(SocketIOTarget):
         self.db_created = False
 
     def infra_pids(self) -> dict[str, list[int]]:
-        return ProductTarget.infra_pids(self)
+        return mariadb_and_redis_pids()
 
     def setup(self, n_sessions: int, n_agents: int, n_idle: int) -> None:
         super().setup(n_sessions, n_agents, n_idle)
-        ProductTarget._mysql(self, f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
+        mysql_admin(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
         self.db_created = True
 
     def _server(self, name: str) -> Server:
@@ -1141,10 +1151,7 @@ class BareTarget(SocketIOTarget):
     def teardown(self) -> None:
         super().teardown()
         if self.db_created:
-            try:
-                ProductTarget._mysql(self, f"DROP DATABASE IF EXISTS `{self.db_name}`")
-            except Exception as exc:
-                print(f"  could not drop {self.db_name}: {exc}", file=sys.stderr)
+            drop_database(self.db_name)
 
 
 TARGETS = {"callcenter": ProductTarget, "socketio": SocketIOTarget, "bare": BareTarget}
