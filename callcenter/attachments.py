@@ -56,6 +56,18 @@ def file_too_large(max_bytes: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"files may be at most {max_bytes} bytes", code="file_too_large")
 
 
+# The HTML form encoding of a multipart filename (WHATWG, what browsers send): a double quote and the
+# line breaks are percent-encoded there, and nothing else is (a literal "%22" is sent as it is).
+_FORM_FILENAME_ESCAPES = {"%22": '"', "%0A": "\n", "%0D": "\r"}
+
+
+def form_filename(raw: str | None) -> str:
+    """The filename of a multipart/form-data part with the form encoding's escapes undone."""
+    if not raw or "%" not in raw:
+        return raw or ""
+    return re.sub("%(?:22|0[AaDd])", lambda m: _FORM_FILENAME_ESCAPES[m.group(0).upper()], raw)
+
+
 def clean_filename(raw: str | None) -> str:
     """The name shown for a file: its last path part, without control or format characters, at most
     MAX_FILENAME_CHARS; "file" when nothing is left."""

@@ -86,7 +86,7 @@ class _Upload:
         if len(parts) != 1:
             raise InvalidInput("send exactly one file, in a multipart/form-data field named 'file'",
                                code="missing_file")
-        return parts[0].filename, parts[0].body
+        return attachments.form_filename(parts[0].filename), parts[0].body
 
 
 class _Download:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from callcenter.attachments import clean_filename, content_disposition, sniff, UnsupportedFileType
+from callcenter.attachments import clean_filename, content_disposition, form_filename, sniff, UnsupportedFileType
 from callcenter.errors import InvalidInput
 
 from ..wsclient import WsClient
@@ -399,7 +399,25 @@ async def test_hostile_file_names_are_kept_as_data(api, tenant_factory):
     assert "\n" not in disposition and disposition.count('"') == 2
 
 
+@gen_test
+async def test_a_browsers_escaped_quote_in_a_file_name_is_a_quote(api, tenant_factory):
+    # Browsers send '"' in a multipart filename as %22 (and line breaks as %0A / %0D).
+    tenant = await tenant_factory()
+    visitor = await tenant.visitor(api)
+    meta = await uploaded(api, visitor_files(visitor.session_id), visitor.token, 'the %22best%22%0A offer.txt', b"hi")
+    assert meta["name"] == 'the "best" offer.txt'
+    got = await api.get(session_path(visitor.session_id, f"attachments/{meta['id']}"), token=tenant.agent.token)
+    assert got.headers["Content-Disposition"].endswith("filename*=UTF-8''the%20%22best%22%20offer.txt")
+
+
 # ---- the pure parts ---------------------------------------------------------------------
+
+
+def test_form_filename_undoes_only_the_form_encodings_escapes():
+    assert form_filename("a%22b%22.txt") == 'a"b".txt'
+    assert form_filename("x%0Ay%0dz") == "x\ny\rz"
+    assert form_filename("100%25 sure %20.txt") == "100%25 sure %20.txt"
+    assert form_filename(None) == form_filename("") == ""
 
 def test_file_names_are_cleaned():
     assert clean_filename("C:\\Users\\me\\Desktop\\report.pdf") == "report.pdf"

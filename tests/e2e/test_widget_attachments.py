@@ -35,7 +35,7 @@ UPLOAD_LIMIT = 256 * 1024
 TIMEOUT = 15_000
 TXT = b"order 1234\nsize 42\n"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-HOSTILE_IMAGE = "<img src=x onerror=window.ccXss=1>.png"  # no '"': browsers send it as %22
+HOSTILE_IMAGE = '<img src=x onerror="window.ccXss=1">.png'  # browsers send its '"' as %22: the server decodes it
 HOSTILE_FILE = "<svg onload=window.ccXss=2>.txt"
 
 
