@@ -929,20 +929,23 @@ def mariadb_and_redis_pids() -> dict[str, list[int]]:
     return {"mariadb": find_pids("mariadbd") or find_pids("mysqld"), "redis": find_pids("redis-server")}
 
 
-def mysql_admin(sql: str) -> None:
-    """One statement (CREATE / DROP DATABASE) on the benchmark's MariaDB, outside any database."""
+def mysql_value(sql: str, params: tuple = (), database: str | None = None):
+    """One statement on the benchmark's MariaDB (CREATE / DROP DATABASE outside any database, a
+    count in one): its first row's first value, or None."""
     import pymysql
-    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, autocommit=True)
+    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, database=database, autocommit=True)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql)
+            cur.execute(sql, params or None)
+            row = cur.fetchone()
+            return row[0] if row else None
     finally:
         conn.close()
 
 
 def drop_database(name: str) -> None:
     try:
-        mysql_admin(f"DROP DATABASE IF EXISTS `{name}`")
+        mysql_value(f"DROP DATABASE IF EXISTS `{name}`")
     except Exception as exc:
         print(f"  could not drop {name}: {exc}", file=sys.stderr)
 
@@ -971,7 +974,7 @@ class ProductTarget:
         return mariadb_and_redis_pids()
 
     def setup(self, n_sessions: int, n_agents: int, n_idle: int) -> None:
-        mysql_admin(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
+        mysql_value(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
         self.db_created = True
         subprocess.run([sys.executable, "-m", "callcenter.cli", "migrate"], env=self.env, cwd=str(ROOT), check=True,
                        stdout=subprocess.DEVNULL)
@@ -1030,14 +1033,7 @@ class ProductTarget:
         return c
 
     def stored_messages(self) -> int | None:
-        import pymysql
-        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, database=self.db_name)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT COUNT(*) FROM messages WHERE tenant_id=%s", (self.tenant_id,))
-                return cur.fetchone()[0]
-        finally:
-            conn.close()
+        return mysql_value("SELECT COUNT(*) FROM messages WHERE tenant_id=%s", (self.tenant_id,), self.db_name)
 
     def teardown(self) -> None:
         for srv in self.servers:
@@ -1127,7 +1123,7 @@ class BareTarget(SocketIOTarget):
 
     def setup(self, n_sessions: int, n_agents: int, n_idle: int) -> None:
         super().setup(n_sessions, n_agents, n_idle)
-        mysql_admin(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
+        mysql_value(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
         self.db_created = True
 
     def _server(self, name: str) -> Server:
@@ -1139,14 +1135,7 @@ class BareTarget(SocketIOTarget):
                       self.env, self.logdir, port)
 
     def stored_messages(self) -> int | None:
-        import pymysql
-        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, database=self.db_name)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT COUNT(*) FROM bare_messages")
-                return cur.fetchone()[0]
-        finally:
-            conn.close()
+        return mysql_value("SELECT COUNT(*) FROM bare_messages", database=self.db_name)
 
     def teardown(self) -> None:
         super().teardown()
