@@ -84,10 +84,13 @@ async def test_a_redis_that_stops_answering_fails_publishes_in_time_and_the_bus_
 
             server.resume()
             assert await wait_until(lambda: one._subscribed.is_set() and two._subscribed.is_set(), timeout=15)
+            # A worker's own event reaches its listeners at once, another's only through Redis: 4 is
+            # published once 3 has arrived, or two's listeners could see 4 before 3.
             await one.publish(Event("test.event", "t1", {"n": 3}))
+            assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1, 3])
             await two.publish(Event("test.event", "t1", {"n": 4}))
-            assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1, 3, 4])
             assert await wait_until(lambda: [e.data["n"] for e in got_one] == [1, 2, 3, 4])
+            assert [e.data["n"] for e in got_two] == [1, 3, 4]
         finally:
             server.resume()
             await close_buses(one, two)
@@ -104,6 +107,8 @@ async def test_each_worker_gets_each_event_once_and_malformed_ones_are_dropped(r
                                 session_id="s1", to_visitor=True, meta={"origin": "c1"}))
         for junk in (b"not an event", b"x" * 12 + b'{"type":"a"}', b"y" * 12 + b'{"type":"a","tenant_id":"t"}\n[]'):
             await one.redis.publish(one.channel, junk)
+        # Two's own event reaches its listeners at once, one's only through Redis: wait for one's first.
+        assert await wait_until(lambda: len(got_two) == 1)
         await two.publish(Event("test.event", "t1", {"n": 2}))
         assert await wait_until(lambda: len(got_one) == 2 and len(got_two) == 2)
         await asyncio.sleep(0.3)  # nothing more arrives: no echo, no junk
@@ -220,8 +225,9 @@ async def test_the_bus_over_tls_survives_a_redis_restart(redis_prefix, monkeypat
             assert await wait_until(lambda: one.reconnects > 0 and two.reconnects > 0
                                     and one._subscribed.is_set() and two._subscribed.is_set(), timeout=20)
             await two.publish(Event("test.event", "t1", {"n": 3}))
+            assert await wait_until(lambda: [e.data["n"] for e in got_one] == [1, 2, 3])  # before one's own 4
             await one.publish(Event("test.event", "t1", {"n": 4}))
-            assert await wait_until(lambda: [e.data["n"] for e in got_one] == [1, 2, 3, 4])
             assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1, 3, 4])
+            assert [e.data["n"] for e in got_one] == [1, 2, 3, 4]
         finally:
             await close_buses(one, two)
