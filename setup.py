@@ -35,6 +35,7 @@ setup(
         "google-genai>=1.0",
         "pydantic>=2.5",
         "prometheus_client>=0.19",
+        "tzdata",  # analytics' time zones where the system has no zone database (slim images)
     ],
     extras_require={
         "test": [

@@ -1,20 +1,26 @@
 """Chat analytics for a tenant over a range of days: how many conversations, how fast they were
 answered (by anyone, by a person) and resolved, who answered first, and when visitors write.
 
-Days are calendar days at the caller's UTC offset (the dashboard sends its own), so "today" is the
-agent's today. The rows come from the store (`Store.analytics_rows`); everything here is arithmetic
-on them, so it is the same on SQLite and MySQL.
+Days are calendar days in the caller's time zone, so "today" is the agent's today: an IANA zone
+(`tz`, which the dashboard sends) gives each day its own offset, so a range across a daylight-saving
+change still splits at local midnights; without one, a fixed UTC offset serves every day. The rows
+come from the store (`Store.analytics_rows`); everything here is arithmetic on them, so it is the
+same on SQLite and MySQL.
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zoneinfo
 from dataclasses import dataclass
 
 from .errors import InvalidInput
 
 MAX_RANGE_DAYS = 92
 MAX_UTC_OFFSET_MINUTES = 14 * 60
-DAY_MS = 86_400_000
+MAX_TIME_ZONE_CHARS = 64
+# An IANA key such as "Europe/Berlin" or "Etc/GMT+5"; no dots, so no path outside the zone database.
+_TIME_ZONE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}")
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,7 @@ class DateRange:
     first: dt.date
     last: dt.date  # inclusive
     utc_offset_minutes: int
+    zone: zoneinfo.ZoneInfo | None = None  # when set, it decides each day's offset
 
     @property
     def days(self) -> int:
@@ -33,25 +40,41 @@ class DateRange:
 
     @property
     def end_ms(self) -> int:
-        return self._ms(self.last) + DAY_MS
+        return self._ms(self.last + dt.timedelta(days=1))
+
+    @property
+    def _tzinfo(self) -> dt.tzinfo:
+        return self.zone or dt.timezone(dt.timedelta(minutes=self.utc_offset_minutes))
 
     def _ms(self, day: dt.date) -> int:
-        midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
-        return int(midnight.timestamp() * 1000) - self.utc_offset_minutes * 60_000
+        """The first millisecond of `day` there (a local midnight; its offset is that day's)."""
+        return int(dt.datetime(day.year, day.month, day.day, tzinfo=self._tzinfo).timestamp() * 1000)
 
     def local(self, ms: int) -> dt.datetime:
-        return dt.datetime.fromtimestamp((ms + self.utc_offset_minutes * 60_000) / 1000, tz=dt.timezone.utc)
+        return dt.datetime.fromtimestamp(ms / 1000, tz=self._tzinfo)
 
 
-def parse_range(first: str | None, last: str | None, utc_offset_minutes: int, *, today: dt.date | None = None
-                ) -> DateRange:
-    """`from`/`to` (YYYY-MM-DD, both included; default: the last 7 days up to today at that offset)."""
+def parse_time_zone(raw: str | None) -> zoneinfo.ZoneInfo | None:
+    """An IANA time zone name ("Europe/Berlin"), or None when not given."""
+    if raw in (None, ""):
+        return None
+    if len(raw) <= MAX_TIME_ZONE_CHARS and _TIME_ZONE_KEY.fullmatch(raw):
+        try:
+            return zoneinfo.ZoneInfo(raw)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    raise InvalidInput("tz must be an IANA time zone name like Europe/Berlin", code="invalid_query")
+
+
+def parse_range(first: str | None, last: str | None, utc_offset_minutes: int, *, today: dt.date | None = None,
+                zone: zoneinfo.ZoneInfo | None = None) -> DateRange:
+    """`from`/`to` (YYYY-MM-DD, both included; default: the last 7 days up to today there), in `zone`
+    when given, else at the fixed offset."""
     if not -MAX_UTC_OFFSET_MINUTES <= utc_offset_minutes <= MAX_UTC_OFFSET_MINUTES:
         raise InvalidInput(f"utc_offset_minutes must be between {-MAX_UTC_OFFSET_MINUTES} and "
                            f"{MAX_UTC_OFFSET_MINUTES}", code="invalid_query")
     if today is None:
-        now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=utc_offset_minutes)
-        today = now.date()
+        today = dt.datetime.now(zone or dt.timezone(dt.timedelta(minutes=utc_offset_minutes))).date()
 
     def day(raw: str | None, name: str, default: dt.date) -> dt.date:
         if raw in (None, ""):
@@ -69,7 +92,7 @@ def parse_range(first: str | None, last: str | None, utc_offset_minutes: int, *,
         raise InvalidInput(f"a range may span at most {MAX_RANGE_DAYS} days", code="invalid_query")
     if first_day.year < 2000 or last_day.year > 9000:
         raise InvalidInput("dates must be between the years 2000 and 9000", code="invalid_query")
-    return DateRange(first_day, last_day, utc_offset_minutes)
+    return DateRange(first_day, last_day, utc_offset_minutes, zone)
 
 
 def _stats_secs(durations_ms: list[int]) -> dict:
@@ -133,7 +156,7 @@ def summarize(rng: DateRange, started: list[dict], resolved: list[dict], agents:
     agent_rows.sort(key=lambda a: (-a["conversations"], -a["resolved"], a["name"]))
     return {
         "range": {"from": rng.first.isoformat(), "to": rng.last.isoformat(), "days": rng.days,
-                  "utc_offset_minutes": rng.utc_offset_minutes},
+                  "utc_offset_minutes": rng.utc_offset_minutes, "tz": rng.zone.key if rng.zone else None},
         "totals": {"conversations": len(started), "resolved": resolved_of_started, "unanswered": unanswered,
                    "answered_by_ai_first": answered_by_ai_first, "handed_off": handed_off,
                    "resolved_in_range": len(resolved)},

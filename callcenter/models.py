@@ -353,6 +353,8 @@ class AnalyticsRange(BaseModel):
     to: str
     days: int
     utc_offset_minutes: int
+    tz: str | None = Field(description="The IANA time zone the days are in, when one was asked for "
+                                       "(utc_offset_minutes is then not used).")
 
 
 class AnalyticsTotals(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import zoneinfo
 from dataclasses import dataclass
 from functools import partial
 
@@ -461,8 +462,9 @@ class ChatService:
     async def list_agents(self, agent: dict) -> list[dict]:
         return await self.store.list_agents(agent["tenant_id"])
 
-    async def analytics(self, agent: dict, first: str | None, last: str | None, utc_offset_minutes: int) -> dict:
-        rng = analytics.parse_range(first, last, utc_offset_minutes)
+    async def analytics(self, agent: dict, first: str | None, last: str | None, utc_offset_minutes: int,
+                        zone: zoneinfo.ZoneInfo | None = None) -> dict:
+        rng = analytics.parse_range(first, last, utc_offset_minutes, zone=zone)
         started, resolved = await self.store.analytics_rows(agent["tenant_id"], rng.start_ms, rng.end_ms)
         doc = analytics.summarize(rng, started, resolved, await self.store.list_agents(agent["tenant_id"]))
         if agent["role"] != "admin":  # colleagues' figures are for admins; an agent sees their own row

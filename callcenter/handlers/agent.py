@@ -139,13 +139,15 @@ class AnalyticsHandler(AgentHandler):
     api = {"GET": {"summary": "Chat analytics over a range of days (conversations, response and resolution "
                               "times, AI share, per agent, per day and hour)", "tags": ["analytics"],
                    "auth": "agent", "response": models.AnalyticsResponse,
-                   "query": {"from": "string", "to": "string", "utc_offset_minutes": "string"}, "errors": [400, 401]}}
+                   "query": {"from": "string", "to": "string", "utc_offset_minutes": "string", "tz": "string"},
+                   "errors": [400, 401]}}
 
     async def get(self) -> None:
         offset = self.int_arg("utc_offset_minutes", 0, minimum=-analytics.MAX_UTC_OFFSET_MINUTES,
                               maximum=analytics.MAX_UTC_OFFSET_MINUTES)
+        zone = analytics.parse_time_zone(self.get_query_argument("tz", None))
         doc = await self.services.chat.analytics(self.agent, self.get_query_argument("from", None),
-                                                 self.get_query_argument("to", None), offset)
+                                                 self.get_query_argument("to", None), offset, zone)
         self.write_json(doc)
 
 

@@ -11,6 +11,15 @@ const RANGE_KEY = "cc.dashboard.analytics.range";
 const PRESETS = {today: 1, 7: 7, 30: 30, 90: 90};
 const DEFAULT_PRESET = "7";
 
+/** The browser's IANA time zone ("Europe/Berlin"), or null where it cannot tell. */
+function browserTimeZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+  } catch (err) {
+    return null;
+  }
+}
+
 // ---- formatting --------------------------------------------------------------------------
 
 /** Seconds as a short human duration: "0.8 s", "42 s", "3 min 5 s", "1 h 2 min", "2 d 3 h"; "—" for null. */
@@ -214,7 +223,8 @@ export class AnalyticsView {
     this.controller = controller;
     const gen = ++this.gen;
     const {from, to} = this._dates();
-    const params = {from, to, utc_offset_minutes: -new Date().getTimezoneOffset()};
+    // The zone, not just today's offset: a range across a daylight-saving change keeps local days.
+    const params = {from, to, utc_offset_minutes: -new Date().getTimezoneOffset(), tz: browserTimeZone()};
     this.el.root.dataset.state = "loading";
     this.el.root.setAttribute("aria-busy", "true");
     this.el.body.classList.add("stale");

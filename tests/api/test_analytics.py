@@ -43,7 +43,7 @@ async def test_analytics_of_a_tenant(api, tenant_factory, services):
     resp = await api.get(ANALYTICS, token=tenant.agent.token)
     assert resp.status == 200, resp.body
     doc = resp.json
-    assert doc["range"]["days"] == 7 and doc["range"]["utc_offset_minutes"] == 0
+    assert doc["range"]["days"] == 7 and doc["range"]["utc_offset_minutes"] == 0 and doc["range"]["tz"] is None
     assert doc["range"]["to"] == dt.datetime.now(dt.timezone.utc).date().isoformat()
     assert doc["totals"] == {"conversations": 3, "resolved": 1, "unanswered": 1, "answered_by_ai_first": 1,
                              "handed_off": 1, "resolved_in_range": 1}
@@ -67,6 +67,12 @@ async def test_analytics_of_a_tenant(api, tenant_factory, services):
     theirs = (await api.get(ANALYTICS, token=other.agent.token)).json
     assert theirs["totals"]["conversations"] == 1 and theirs["agents"] == []
 
+    # The same days in a named zone: its today is the default last day, and the zone is echoed.
+    zoned = (await api.get(ANALYTICS + "?tz=Pacific/Kiritimati", token=tenant.agent.token)).json
+    kiritimati_today = dt.datetime.now(analytics.parse_time_zone("Pacific/Kiritimati")).date()
+    assert (zoned["range"]["to"], zoned["range"]["tz"]) == (kiritimati_today.isoformat(), "Pacific/Kiritimati")
+    assert zoned["totals"]["conversations"] == 3
+
     # A range before everything: empty, with a row per day.
     empty = (await api.get(ANALYTICS + "?from=2026-01-01&to=2026-01-31", token=tenant.agent.token)).json
     assert empty["totals"]["conversations"] == 0 and len(empty["by_day"]) == 31
@@ -75,7 +81,9 @@ async def test_analytics_of_a_tenant(api, tenant_factory, services):
 
 @pytest.mark.parametrize("query", ["from=2026-13-01", "to=yesterday", "from=2026-02-01&to=2026-01-01",
                                    "from=2026-01-01&to=2026-06-30", "utc_offset_minutes=900",
-                                   "utc_offset_minutes=east", "from=1000-01-01&to=1000-01-02"])
+                                   "utc_offset_minutes=east", "from=1000-01-01&to=1000-01-02",
+                                   "tz=Mars/Olympus", "tz=../etc/passwd", "tz=/etc/localtime", "tz=zone.tab",
+                                   "tz=America", "tz=Europe%2FBer%20lin", "tz=" + "A" * 65, "tz=utc"])
 @gen_test
 async def test_bad_ranges_are_400s(api, tenant_factory, query):
     tenant = await tenant_factory()
@@ -101,6 +109,30 @@ def test_days_follow_the_callers_offset():
            "handoff_at_ms": None}
     doc = analytics.summarize(rng, [row], [], [])
     assert [d["started"] for d in doc["by_day"]] == [1, 0] and doc["by_hour"][21] == 1
+
+
+def test_days_follow_the_callers_time_zone_across_a_daylight_saving_change():
+    """New York leaves daylight saving on 2026-11-01: days before it start at 04:00 UTC, days after
+    at 05:00. One fixed offset would put the hour before one of those midnights on the wrong day."""
+    zone = analytics.parse_time_zone("America/New_York")
+    rng = analytics.parse_range("2026-10-31", "2026-11-02", 0, zone=zone)
+    utc = lambda *args: int(dt.datetime(*args, tzinfo=dt.timezone.utc).timestamp() * 1000)  # noqa: E731
+    assert (rng.start_ms, rng.end_ms) == (utc(2026, 10, 31, 4), utc(2026, 11, 3, 5))
+    assert rng.end_ms - rng.start_ms == (3 * 24 + 1) * 3600_000  # the day the clocks go back has 25 hours
+
+    def row(ms: int) -> dict:
+        return {"created_at_ms": ms, "resolved_at_ms": None, "status": "open", "assigned_agent_id": None,
+                "first_response_at_ms": None, "first_agent_response_at_ms": None, "handoff_at_ms": None}
+
+    # 00:30 EDT on the 31st (04:30 UTC: 23:30 the day before at EST's fixed offset), and 23:30 EST on
+    # the 2nd (04:30 UTC on the 3rd: 00:30 on the 3rd at EDT's).
+    doc = analytics.summarize(rng, [row(utc(2026, 10, 31, 4, 30)), row(utc(2026, 11, 3, 4, 30))], [], [])
+    assert [d["started"] for d in doc["by_day"]] == [1, 0, 1]
+    assert doc["by_hour"][0] == 1 and doc["by_hour"][23] == 1
+    assert doc["range"]["tz"] == "America/New_York"
+    # Without a zone, today's offset serves every day, as before.
+    assert analytics.parse_range("2026-10-31", "2026-11-02", -300).start_ms == utc(2026, 10, 31, 5)
+    assert analytics.parse_time_zone(None) is None and analytics.parse_time_zone("") is None
 
 
 def test_default_range_is_the_last_seven_days():
