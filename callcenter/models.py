@@ -19,10 +19,18 @@ def json_dumps(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
 
 
-CLIENT_MSG_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
+MAX_CLIENT_MSG_ID_CHARS = 64  # the messages.client_msg_id column
+CLIENT_MSG_ID_PATTERN = rf"^[A-Za-z0-9._:\-]{{1,{MAX_CLIENT_MSG_ID_CHARS}}}$"
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9\-]{0,62}[a-z0-9]$"
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
+# A message's text: at most MAX_MESSAGE_CHARS once its surrounding whitespace is trimmed, and at most
+# MAX_MESSAGE_INPUT_CHARS as sent (the limit every other body string has too: Body.str_max_length).
+# Both are declared in the OpenAPI document (maxLength and the description). The whole JSON body is
+# limited too (Config.max_body_bytes, 64 KB: 413 payload_too_large); text reaches that first only when
+# most of it is characters beyond U+FFFF sent \u-escaped (12 bytes each, e.g. emoji).
 MAX_MESSAGE_CHARS = 5000
+MAX_BODY_STRING_CHARS = 10_000
+MAX_MESSAGE_INPUT_CHARS = MAX_BODY_STRING_CHARS
 # Ids and seqs are 32-bit INTEGER columns; a bigger number is bad input, not a driver overflow (500).
 MAX_DB_INT = 2**31 - 1
 # Control characters other than tab/newline have no place in chat text (NUL breaks some drivers).
@@ -45,7 +53,7 @@ def _iso_second(seconds: int) -> str:
 
 class Body(BaseModel):
     """Base of every JSON request body: exact types, no unknown fields."""
-    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=10_000)
+    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=MAX_BODY_STRING_CHARS)
 
 
 def _clean_text(value: str, what: str, max_chars: int, *, allow_empty: bool = False) -> str:
@@ -59,11 +67,15 @@ def _clean_text(value: str, what: str, max_chars: int, *, allow_empty: bool = Fa
     return stripped
 
 
-MessageText = Annotated[str, Field(description="Message text, up to 5000 characters after trimming; it may be "
-                                               "empty only when the message has attachments.")]
+MessageText = Annotated[str, StringConstraints(max_length=MAX_MESSAGE_INPUT_CHARS), Field(description=(
+    f"Message text: at most {MAX_MESSAGE_CHARS:,} characters once leading and trailing whitespace is trimmed "
+    f"(and at most {MAX_MESSAGE_INPUT_CHARS:,} as sent, whitespace included; the whole request body may "
+    "take at most 64 KB, else 413). It may be empty only when the message has attachments."))]
 AttachmentId = Annotated[str, StringConstraints(pattern=ATTACHMENT_ID_PATTERN)]
-ClientMsgId = Annotated[str, StringConstraints(pattern=CLIENT_MSG_ID_PATTERN),
-                        Field(description="Sender-chosen id that makes retries idempotent.")]
+ClientMsgId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CLIENT_MSG_ID_CHARS,
+                                               pattern=CLIENT_MSG_ID_PATTERN),
+                        Field(description=f"Sender-chosen id that makes retries idempotent (1 to "
+                                          f"{MAX_CLIENT_MSG_ID_CHARS} letters, digits and . _ : -).")]
 Email = Annotated[str, StringConstraints(max_length=254)]
 
 
@@ -231,7 +243,7 @@ class MessageOut(BaseModel):
     id: int
     session_id: str
     seq: int
-    sender_type: Literal["visitor", "agent", "ai", "system"]
+    sender_type: Literal["visitor", "agent", "ai", "system", "note"]
     sender_id: int
     sender_name: str
     body: str

@@ -206,7 +206,7 @@ export class AnalyticsView {
     this.data = null;
     this.range = {preset: DEFAULT_PRESET};
     try { sessionStorage.removeItem(RANGE_KEY); } catch (e) { /* ignore */ }
-    for (const box of [this.el.totals, this.el.durations, this.el.days, this.el.hours, this.el.agents]) clear(box);
+    this._clearBody();
     this.el.body.hidden = true;
     this.el.empty.hidden = true;
     this.el.error.hidden = true;
@@ -242,11 +242,20 @@ export class AnalyticsView {
       this.el.error.hidden = false;
       this.el.body.hidden = true;
       this.el.empty.hidden = true;
+      this._clearBody();
       return;
     }
     if (gen !== this.gen) return;
     this._finish();
     this.render(data);
+  }
+
+  /** No cards, charts or table rows: the empty and error states leave none of an earlier range's
+   *  numbers behind (hidden, they would still be in the page for screen readers and queries). */
+  _clearBody() {
+    for (const box of [this.el.totals, this.el.durations, this.el.days, this.el.hours, this.el.agents]) clear(box);
+    delete this.el.days.dataset.count;
+    this.el.days.classList.remove("dense");
   }
 
   _finish() {
@@ -268,7 +277,11 @@ export class AnalyticsView {
     this.el.root.dataset.state = empty ? "empty" : "ready";
     setText(this.el.status, empty ? "" : "Updated " + new Date().toLocaleTimeString([], {hour: "2-digit",
                                                                                           minute: "2-digit"}));
-    if (empty) return;
+    if (empty) {
+      // Nothing to draw, and nothing of the range shown before may stay (the previous days' groups).
+      this._clearBody();
+      return;
+    }
     this._renderTotals(t);
     this._renderDurations(data);
     this._renderDays(data.by_day);

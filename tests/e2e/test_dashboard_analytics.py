@@ -8,11 +8,13 @@ error states, agent names as text, and a phone-sized screen without sideways scr
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
 import sys
 import urllib.parse
+import zoneinfo
 
 from playwright.sync_api import expect
 
@@ -88,6 +90,21 @@ def create_agent(live_server_tmp, email: str, name: str) -> None:
                            "--email", email, "--name", name], input=PASSWORD + "\n", env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def just_after_midnight(now: dt.datetime | None = None) -> tuple[str, dt.datetime]:
+    """A fixed-offset zone where it is 23:xx now, and the first minute of its next day there. A browser
+    in that zone with its clock set to that minute is where an agent is just after midnight: every
+    conversation so far was yesterday, and "today" has none yet. The clock is at most about an hour
+    ahead of the server's, so the agent's token is still valid there."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    hours = (23 - now.hour) % 24
+    if hours > 14:  # the zones run from UTC-12 to UTC+14
+        hours -= 24
+    zone = "UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"  # POSIX signs: Etc/GMT-5 is UTC+5
+    local = now.astimezone(zoneinfo.ZoneInfo(zone))
+    assert local.hour == 23, (zone, local)
+    return zone, (local + dt.timedelta(days=1)).replace(hour=0, minute=1, second=0, microsecond=0)
 
 
 def no_page_overflow(page, width: int) -> None:
@@ -207,25 +224,55 @@ def test_totals_charts_and_agents_match_the_api(browser, live_server):
         context.close()
 
 
-def test_presets_custom_dates_errors_and_empty_range(page, live_server):
+def test_presets_custom_dates_errors_and_empty_range(browser, live_server):
+    # The agent's browser is just after its midnight (the demo's conversations, minutes old, were all
+    # yesterday there): "today" is empty, whatever the time of day the test runs at.
+    zone, now = just_after_midnight()
+    today, yesterday = now.date().isoformat(), (now.date() - dt.timedelta(days=1)).isoformat()
+    context = browser.new_context(viewport=DESKTOP, timezone_id=zone)
+    try:
+        page = context.new_page()
+        page.clock.install(time=now)  # and the time goes on from there
+        _presets_custom_dates_errors_and_empty_range(page, live_server, today, yesterday)
+    finally:
+        context.close()
+
+
+def _presets_custom_dates_errors_and_empty_range(page, live_server, today: str, yesterday: str):
     errors = collect_errors(page)
     token = agent_token(live_server)
     login(page, live_server)
     open_analytics(page)
     days = page.locator("#an-days .an-group")
     expect(days).to_have_count(7)
+    assert shown_range(page)[1] == today
 
     for preset, count in (("30", 30), ("90", 90), ("today", 1), ("7", 7)):
         page.click(f'[data-preset="{preset}"]')
-        expect(days).to_have_count(count)
-        settled(page)
         expect(page.locator(f'[data-preset="{preset}"]')).to_have_attribute("aria-pressed", "true")
         first, last = shown_range(page)
         api = analytics(live_server, token, **{"from": first, "to": last, "utc_offset_minutes": page_offset(page)})
-        assert api["range"]["days"] == count
+        assert api["range"]["days"] == count and last == today
+        if preset == "today":
+            # Nothing yet today: the empty state, and none of the 90 days shown before stays in the page.
+            assert api["totals"]["conversations"] == api["totals"]["resolved_in_range"] == 0
+            settled(page, "empty")
+            expect(page.locator("#an-empty")).to_be_visible()
+            expect(page.locator("#an-body")).to_be_hidden()
+            expect(page.locator("#an-range-label")).to_have_attribute("data-from", today)
+            expect(days).to_have_count(0)
+            expect(page.locator("#an-body .an-card, #an-body .an-group, #an-body tr")).to_have_count(0)
+            continue
+        expect(days).to_have_count(count)
+        settled(page)
         expect(page.locator('#an-totals [data-metric="conversations"] .an-card-value')).to_have_text(
             str(api["totals"]["conversations"]))
     expect(page.locator("[data-preset][aria-pressed=true]")).to_have_count(1)
+    # Yesterday had the conversations (the view's last day of the week's chart, too).
+    assert analytics(live_server, token, **{"from": yesterday, "to": yesterday, "utc_offset_minutes":
+                                            page_offset(page)})["totals"]["conversations"] >= 3
+    expect(days.nth(5)).to_have_attribute("data-key", yesterday)
+    assert int(days.nth(5).locator(".an-bar.started").get_attribute("data-value")) >= 3
 
     # From after To: the server's own message, and no stale numbers under it.
     try:

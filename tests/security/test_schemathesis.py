@@ -1,7 +1,8 @@
 """Schemathesis against a live `callcenter serve` (embedded default), signed in as an agent and as a
 visitor: no 5xx, and every response conforms to /api/v1/openapi.json (status, content type, body
-schema, headers); invalid input is refused, undocumented methods answer 405 with Allow, and routes
-that need a token refuse a request without one.
+schema, headers); invalid input is refused (a 4xx: 413 counts too, for a body over the 64 KB limit),
+undocumented methods answer 405 with Allow, and routes that need a token refuse a request without one.
+A failed run's assertion message starts with the failing checks and operations.
 
 Four runs, each a bounded number of cases per operation: agent and visitor tokens, each once with
 every parameter generated and once with the path parameters pinned to real rows (a real session,
@@ -28,6 +29,15 @@ CHECKS = ",".join([
 ])
 MAX_EXAMPLES = 12
 RUN_TIMEOUT_SECS = 240
+# negative_data_rejection: the statuses that count as "refused". schemathesis 4.x's defaults (400, 401,
+# 403, 404, 405, 406, 409, 415, 422, 428, 429, 5xx; 5xx is not_a_server_error's to report) plus 413:
+# a body over the 64 KB limit (Config.max_body_bytes) is refused before it is parsed, and the fuzzer's
+# over-long strings reach it (a \u-escaped emoji takes 12 bytes of JSON).
+REJECTION_STATUSES = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
+# A failure message: what failed first, then the end of the output, each line cut to this many
+# characters (a reproducing curl command carries the whole request body, 100 KB and more).
+MAX_LINE_CHARS = 400
+TAIL_CHARS = 6000
 
 
 def _call(url: str, body: dict | None = None) -> dict:
@@ -35,6 +45,56 @@ def _call(url: str, body: dict | None = None) -> dict:
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
+
+
+def _cut(line: str, limit: int = MAX_LINE_CHARS) -> str:
+    return line if len(line) <= limit else f"{line[:limit]}… [{len(line) - limit:,} more characters]"
+
+
+def failure_digest(out: str) -> str:
+    """What schemathesis reported, shortest first: one line per failing check and operation
+    ("ST201 Schema-violating request accepted: POST /api/v1/chat/messages"), then each one's details
+    and response (without the reproducing curl command, which carries the whole request body), the
+    ERRORS section, and the summary's counts. Long lines are cut. Empty when the output has none."""
+    checks: list[str] = []
+    details: list[str] = []
+    errors: list[str] = []
+    counts: list[str] = []
+    section = operation = None
+    keep = False
+    for line in out.splitlines():
+        text = line.strip()
+        rule = re.fullmatch(r"=+ (.+?) =+", text)
+        if rule:
+            section, operation, keep = rule.group(1), None, False
+            continue
+        if section == "FAILURES":
+            header = re.fullmatch(r"_+ (.+?) _+", text)
+            if header:
+                operation, keep = header.group(1), False
+            elif line.startswith("- "):  # "- ST201 Schema-violating request accepted"
+                checks.append(f"{line[2:].strip()}: {operation or '(operation not named)'}")
+                details.append(f"{checks[-1]}:")
+                keep = True
+            elif text.startswith("Reproduce with") or re.fullmatch(r"\d+\. Test Case ID: \S+", text):
+                keep = False
+            elif keep and text:
+                details.append("    " + _cut(text))
+        elif section == "ERRORS" and text and len(errors) < 40:
+            header = re.fullmatch(r"_+ (.+?) _+", text)
+            errors.append(f"error in {header.group(1)}:" if header else "    " + _cut(text))
+        elif section == "SUMMARY" and re.fullmatch(r"(❌|🚫) .+: \d+", text):
+            counts.append(text)
+    if not (checks or errors or counts):
+        return ""
+    return "\n".join([*checks, "", *details, *errors, *(["summary:", *counts] if counts else [])])
+
+
+def failure_message(name: str, returncode: int, out: str) -> str:
+    digest = failure_digest(out) or "(no failure summary found in the output)"
+    tail = "\n".join(_cut(line) for line in out.splitlines())[-TAIL_CHARS:]
+    return (f"schemathesis ({name}) found problems (exit {returncode}):\n{digest}\n"
+            f"---- end of its output (lines cut at {MAX_LINE_CHARS} characters) ----\n{tail}")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +123,8 @@ def live(tmp_path_factory):
 def _run(live, name: str, token: str, pinned: bool, seed: int) -> tuple[int, int]:
     tmp = live["tmp"]
     config = tmp / f"{name}.toml"
-    lines = []
+    lines = ["[checks.negative_data_rejection]",
+             "expected-statuses = [" + ", ".join(f'"{status}"' for status in REJECTION_STATUSES) + "]"]
     if pinned:
         lines += ["[parameters]", f'"path.session_id" = "{live["session_id"]}"', '"path.tenant_id" = "demo-tenant"',
                   f'"path.agent_id" = "{live["agent_id"] + 1}"', '"path.path" = "dashboard.css"']
@@ -75,13 +136,15 @@ def _run(live, name: str, token: str, pinned: bool, seed: int) -> tuple[int, int
            # (cpython gh-106905); it crashed 1 run in about 10 before.
            "--seed", str(seed), "--no-shrink", "--workers", "1", "--request-timeout", "10",
            "--header", f"Authorization: Bearer {token}", "--output-sanitize", "true"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECS, cwd=tmp)
+    # Wide enough that each operation's header keeps its "___ METHOD /path ___" rule (parsed above).
+    env = dict(os.environ, COLUMNS="240")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECS, cwd=tmp, env=env)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"schemathesis ({name}) found problems:\n{out[-12000:]}"
+    assert proc.returncode == 0, failure_message(name, proc.returncode, out)
     match = re.search(r"(\d+) generated, (\d+) passed", out)
-    assert match, out[-3000:]
+    assert match, failure_message(name, proc.returncode, out)
     generated, passed = int(match.group(1)), int(match.group(2))
-    assert generated > 0 and passed == generated, out[-3000:]
+    assert generated > 0 and passed == generated, failure_message(name, proc.returncode, out)
     return generated, passed
 
 
@@ -97,3 +160,25 @@ def test_schemathesis_finds_nothing(live, who, pinned, seed):
     log = live["worker"].log()
     assert not re.search(r"callcenter\.access: 5\d\d ", log, re.M), log[-4000:]
     assert "Traceback" not in log, log[-6000:]
+
+
+def test_failure_message_names_the_check_first():
+    """A failed run's message starts with the failing check and operation; the request body in the
+    reproducing curl command (120 KB in the case that prompted this) does not bury them."""
+    rule, line = "=" * 30, "_" * 20
+    out = "\n".join([
+        "Schemathesis v4.32.5", f"{rule} FAILURES {rule}", f"{line} POST /api/v1/chat/messages {line}",
+        "1. Test Case ID: abc123", "", "- ST201 Schema-violating request accepted", "",
+        "    Invalid data should have been rejected", "    Expected: 400, 401", "", "[413] Content Too Large:", "",
+        '    `{"error":{"code":"payload_too_large","message":"request body is larger than 65536 bytes"}}`', "",
+        "Reproduce with:", "",
+        "    curl -X POST -d '{\"message\": \"" + "😀" * 60_000 + "\"}' http://x/api/v1/chat/messages",
+        "", f"{rule} SUMMARY {rule}", "", "Failures:", "  ❌ ST201 Schema-violating request accepted: 1", "",
+        "Test cases:", "  12 generated, 1 found 1 unique failure", f"{rule} 1 failure in 2.00s {rule}"])
+    message = failure_message("agent-generated", 1, out)
+    assert message.splitlines()[1] == "ST201 Schema-violating request accepted: POST /api/v1/chat/messages"
+    head = message.split("---- end of its output")[0]
+    assert "[413] Content Too Large:" in head and "payload_too_large" in head and "😀" not in head
+    assert "summary:\n❌ ST201 Schema-violating request accepted: 1" in head
+    assert len(message) < 10_000 and "more characters]" in message  # the curl line is cut, not dropped
+    assert failure_digest("4 generated, 4 passed") == ""
