@@ -1,6 +1,6 @@
 # callcenter: one image for every process (web worker, AI worker, migrations).
 #   docker build -t callcenter .
-#   docker run -p 8080:8080 callcenter          # embedded default: SQLite in /data
+#   docker run -p 8080:8080 callcenter          # embedded default: SQLite in /data, on 0.0.0.0:8080
 # docker-compose.yml runs it with MariaDB, Redis and nginx.
 FROM python:3.11-slim
 
@@ -31,4 +31,7 @@ RUN pip install --no-deps -e . && python -m compileall -q callcenter
 
 USER callcenter
 EXPOSE 8080
-CMD ["callcenter", "serve"]
+# Every interface of the container (the default is 127.0.0.1, this machine only). Forwarded headers
+# are believed only from CALLCENTER_TRUSTED_PROXIES (default: the container's own loopback): set it
+# to the proxy in front (docker-compose.yml sets nginx's address).
+CMD ["callcenter", "serve", "--host", "0.0.0.0"]

@@ -5,7 +5,11 @@
 
 The compose hostnames (web1, web2) do not resolve outside compose, so the
 server lines between `# upstream-servers-begin` and `# upstream-servers-end`
-are replaced; their parameters (max_fails, fail_timeout) are kept.
+are replaced, in every such block (one per upstream); each block keeps its own
+parameters (max_fails, fail_timeout).
+
+`parse_nginx_conf` turns a configuration into nested directives, so tests can
+ask what a location or an upstream really says instead of searching text.
 """
 from __future__ import annotations
 
@@ -34,22 +38,26 @@ _LISTEN_RE = re.compile(r"^([ \t]*)listen\s+[^;]*;", re.MULTILINE)
 
 
 def render_nginx_conf(upstreams: list[str], listen_port: int, tmpdir, *, source: Path = NGINX_CONF) -> Path:
-    """Write tmpdir/nginx.conf: deploy/nginx.conf with these upstream servers, listening on 127.0.0.1:port.
+    """Write tmpdir/nginx.conf: `source` (deploy/nginx.conf) with these upstream servers in every
+    marked block, listening on 127.0.0.1:port.
 
     Under root, workers would otherwise drop to an unprivileged user that
     cannot enter a private test directory, so the copy runs them as root.
     """
     if not upstreams:
         raise ValueError("at least one upstream server is needed")
-    text = source.read_text()
-    block = _BLOCK_RE.search(text)
-    if block is None:
+    text = Path(source).read_text()
+
+    def servers(block: re.Match) -> str:
+        indent, body = block.group(1), block.group(2)
+        first = _SERVER_RE.search(body)
+        params = first.group(1) if first else ""
+        lines = "".join(f"{indent}server {addr}{params};\n" for addr in upstreams)
+        return f"{indent}{BEGIN}\n{lines}{indent}{END}"
+
+    text, blocks = _BLOCK_RE.subn(servers, text)
+    if not blocks:
         raise ValueError(f"{source}: no {BEGIN!r} ... {END!r} block")
-    indent, body = block.group(1), block.group(2)
-    first = _SERVER_RE.search(body)
-    params = first.group(1) if first else ""
-    lines = "".join(f"{indent}server {addr}{params};\n" for addr in upstreams)
-    text = text[:block.start()] + f"{indent}{BEGIN}\n{lines}{indent}{END}" + text[block.end():]
 
     listens = _LISTEN_RE.findall(text)
     if len(listens) != 1:
@@ -87,8 +95,9 @@ def _logs(tmpdir: Path) -> str:
 
 
 @contextlib.contextmanager
-def run_nginx(upstreams: list[str], tmpdir):
+def run_nginx(upstreams: list[str], tmpdir, *, source: Path = NGINX_CONF):
     """nginx in the foreground on a free port in front of `upstreams`; yields (port, process).
+    `source` is the configuration to render (deploy/nginx.conf unless a test compares another).
 
     The access log (stdout) and error log (stderr) go to files in tmpdir. At
     exit exactly this process is stopped, by its PID (its workers follow it).
@@ -97,7 +106,7 @@ def run_nginx(upstreams: list[str], tmpdir):
     tmpdir = Path(tmpdir)
     tmpdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    conf = render_nginx_conf(upstreams, port, tmpdir)
+    conf = render_nginx_conf(upstreams, port, tmpdir, source=source)
     with open(tmpdir / "nginx.stdout", "wb") as out, open(tmpdir / "nginx.stderr", "wb") as err:
         proc = subprocess.Popen(nginx_command(conf, tmpdir, "-g", "daemon off;"),
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=err)
@@ -138,3 +147,71 @@ def stop_nginx(proc: subprocess.Popen) -> None:
         with contextlib.suppress(OSError):
             if "nginx" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
                 os.kill(pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- reading a configuration
+
+_TOKEN_RE = re.compile(r"""\s+|#[^\n]*|'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([{};])|([^\s{};'"#]+)""")
+
+
+class Directive:
+    """One directive: its name, its arguments (quotes removed) and, for a block, its children."""
+
+    def __init__(self, name: str, args: list[str], children: list["Directive"] | None = None):
+        self.name, self.args, self.children = name, args, children
+
+    def __repr__(self) -> str:
+        return f"Directive({self.name!r}, {self.args!r}{', {...}' if self.children is not None else ''})"
+
+    def all(self, name: str) -> list["Directive"]:
+        """The direct children called `name`, in order."""
+        return [d for d in self.children or () if d.name == name]
+
+    def args_of(self, name: str) -> list[str] | None:
+        """The arguments of the one direct child `name` (None when there is none)."""
+        found = self.all(name)
+        if len(found) > 1:
+            raise ValueError(f"{self.name} {self.args}: {name} appears {len(found)} times")
+        return found[0].args if found else None
+
+    def block(self, name: str, *args: str) -> "Directive":
+        """The direct child block `name args...` (e.g. block("location", "=", "/ws"))."""
+        for d in self.all(name):
+            if d.children is not None and tuple(d.args) == args:
+                return d
+        raise KeyError(f"no block {name} {' '.join(args)} in {self.name} {' '.join(self.args)}")
+
+
+def parse_nginx_conf(text: str) -> Directive:
+    """The configuration as a tree of Directive (the root is named "main"). Comments are dropped;
+    quoted strings (which may hold braces, like a JSON body in `return`) are single arguments."""
+    root = Directive("main", [], [])
+    stack, words = [root], []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if m is None:
+            raise ValueError(f"cannot read the configuration at {text[pos:pos + 40]!r}")
+        pos = m.end()
+        single, double, punct, word = m.groups()
+        if punct is None and single is None and double is None and word is None:
+            continue  # whitespace or a comment
+        if punct is None:
+            words.append(word if word is not None else (single if single is not None else double))
+        elif punct == ";":
+            if not words:
+                raise ValueError("an empty directive")
+            stack[-1].children.append(Directive(words[0], words[1:]))
+            words = []
+        elif punct == "{":
+            block = Directive(words[0], words[1:], [])
+            stack[-1].children.append(block)
+            stack.append(block)
+            words = []
+        else:
+            if words or len(stack) == 1:
+                raise ValueError("unbalanced }")
+            stack.pop()
+    if words or len(stack) != 1:
+        raise ValueError("the configuration ends inside a directive or block")
+    return root

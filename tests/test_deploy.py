@@ -22,7 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.helpers import free_port, require, require_program
-from tests.nginx import BEGIN, END, NGINX, NGINX_CONF, nginx_command, render_nginx_conf, run_nginx
+from tests.nginx import (BEGIN, END, NGINX, NGINX_CONF, nginx_command, parse_nginx_conf, render_nginx_conf,
+                         run_nginx)
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -78,9 +79,22 @@ class _Upstream(BaseHTTPRequestHandler):
         self._reply(self._describe(body))
 
 
+class _Draining(_Upstream):
+    """A worker that got SIGTERM: the app answers a handshake (and here every GET) 503."""
+
+    def do_GET(self) -> None:
+        self.server.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+        body = json.dumps({"error": {"code": "unavailable", "message": "this worker is restarting; reconnect"}})
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+
 @contextlib.contextmanager
-def upstream(name: str):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+def upstream(name: str, handler: type[BaseHTTPRequestHandler] = _Upstream):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     server.name, server.seen = name, []
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -91,6 +105,47 @@ def upstream(name: str):
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def ws_handshake(port: int) -> tuple[bytes, socket.socket]:
+    """A WebSocket upgrade request through nginx: the response head and the (open) socket."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nOrigin: http://127.0.0.1\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed after {head!r}"
+        head += chunk
+    return head, sock
+
+
+def raw_request_head(port: int, head: str) -> tuple[int, dict, bytes]:
+    """Send only a request head (e.g. announcing a huge body that never comes); nginx's whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+            if b"\r\n\r\n" in data:
+                top, body = data.split(b"\r\n\r\n", 1)
+                length = re.search(rb"(?im)^content-length:\s*(\d+)", top)
+                if length and len(body) >= int(length.group(1)):
+                    break
+    top, body = data.split(b"\r\n\r\n", 1)
+    lines = top.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def assert_json_413(status: int, headers: dict, body: bytes) -> None:
+    """nginx's own 413 in the app's JSON error shape."""
+    assert status == 413, (status, body)
+    assert headers["content-type"] == "application/json", headers
+    error = json.loads(body)["error"]
+    assert error["code"] == "payload_too_large" and error["message"], body
+    assert set(error) == {"code", "message"}
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
@@ -105,17 +160,88 @@ def request(port: int, method: str, path: str, body: bytes | None = None, header
 
 # ---------------------------------------------------------------- nginx.conf
 
+def _http_block(text: str):
+    return parse_nginx_conf(text).block("http")
+
+
+def _server_params(upstream) -> list[tuple[str, dict[str, str]]]:
+    """(address, {parameter: value}) of each server line of an upstream block."""
+    return [(d.args[0], dict((a.split("=", 1) + [""])[:2] for a in d.args[1:])) for d in upstream.all("server")]
+
+
 def test_nginx_conf_marks_the_compose_upstreams_and_renders_local_ones(tmp_path):
     source = NGINX_CONF.read_text()
-    block = source[source.index(BEGIN):source.index(END)]
-    assert re.findall(r"server\s+(\S+)", block) == ["web1:8080", "web2:8080"]
+    blocks = re.findall(rf"{re.escape(BEGIN)}(.*?){re.escape(END)}", source, re.DOTALL)
+    upstreams = _http_block(source).all("upstream")
+    assert len(blocks) == len(upstreams) == 2  # every upstream's servers are marked
+    for block in blocks:
+        assert re.findall(r"server\s+(\S+)", block) == ["web1:8080", "web2:8080"]
 
     conf = render_nginx_conf(["127.0.0.1:9101", "127.0.0.1:9102"], 9100, tmp_path).read_text()
-    block = conf[conf.index(BEGIN):conf.index(END)]
-    assert re.findall(r"server\s+(\S+)", block) == ["127.0.0.1:9101", "127.0.0.1:9102"]
-    assert block.count("max_fails=3 fail_timeout=10s") == 2  # the parameters survive templating
+    for before, after in zip(upstreams, _http_block(conf).all("upstream")):
+        assert after.args == before.args
+        assert [addr for addr, _ in _server_params(after)] == ["127.0.0.1:9101", "127.0.0.1:9102"]
+        # Each block keeps its own parameters.
+        assert [params for _, params in _server_params(after)] == [params for _, params in _server_params(before)]
     assert re.findall(r"listen\s+([^;]+);", conf) == ["127.0.0.1:9100"]
-    assert "web1" not in conf and "web2" not in conf
+    directives = re.sub(r"#[^\n]*", "", conf)  # the comments may still mention them
+    assert "web1" not in directives and "web2" not in directives
+
+
+def test_upstreams_share_their_state_and_a_websocket_never_locks_a_worker_out():
+    """nginx forgets a server's failures only when a request to it completes, and a WebSocket
+    completes hours later: failure accounting must never apply to the socket upstream."""
+    http = _http_block(NGINX_CONF.read_text())
+    upstreams = {u.args[0]: u for u in http.all("upstream")}
+    server = http.block("server")
+    rest_name = server.block("location", "/").args_of("proxy_pass")[0].removeprefix("http://")
+    ws_location = server.block("location", "=", "/ws")
+    ws_name = ws_location.args_of("proxy_pass")[0].removeprefix("http://")
+    assert rest_name != ws_name and set(upstreams) == {rest_name, ws_name}
+
+    for name, upstream in upstreams.items():
+        # One failure state and connection count for all nginx worker processes.
+        assert upstream.args_of("zone") and upstream.args_of("zone")[0] == name
+        assert upstream.args_of("least_conn") == []
+
+    for _, params in _server_params(upstreams[ws_name]):
+        assert params.get("max_fails") == "0", params
+    assert upstreams[ws_name].args_of("keepalive") is None
+    # A handshake is an idempotent GET, answered 503 by a worker only while it drains: try the next one.
+    assert set(ws_location.args_of("proxy_next_upstream")) == {"error", "timeout", "http_503"}
+    timeout = ws_location.args_of("proxy_connect_timeout")[0]
+    assert re.fullmatch(r"[1-3]s|\d{1,4}ms", timeout), timeout
+
+    # REST recovers within seconds (the one request let through after fail_timeout completes at once),
+    # and the app's own 503s (database or Redis down, with the reason) pass through, never retried.
+    for _, params in _server_params(upstreams[rest_name]):
+        assert int(params["max_fails"]) >= 1 and re.fullmatch(r"[1-9]s", params["fail_timeout"]), params
+    assert server.args_of("proxy_next_upstream") == ["error", "timeout"]
+    for location in server.all("location"):
+        if location is not ws_location:
+            assert location.args_of("proxy_next_upstream") is None, location.args
+
+
+def test_metrics_are_for_loopback_only():
+    """Private ranges are not internal behind a Docker userland proxy (every outside caller comes
+    from the bridge gateway): only loopback may scrape through nginx."""
+    server = _http_block(NGINX_CONF.read_text()).block("server")
+    metrics = server.block("location", "=", "/metrics")
+    rules = [(d.name, d.args) for d in metrics.children if d.name in ("allow", "deny")]
+    assert rules == [("allow", ["127.0.0.0/8"]), ("allow", ["::1"]), ("deny", ["all"])]
+    assert "web1:8080/metrics" in NGINX_CONF.read_text()  # the comment says how to scrape each worker
+
+
+def test_nginx_answers_its_own_413_in_the_json_error_shape():
+    server = _http_block(NGINX_CONF.read_text()).block("server")
+    assert server.args_of("error_page") == ["413", "=", "@payload_too_large"]
+    named = server.block("location", "@payload_too_large")
+    assert named.args_of("default_type") == ["application/json"]
+    status, body = named.args_of("return")
+    assert status == "413"
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+    for location in server.all("location"):  # nothing overrides it in a location
+        assert location.args_of("error_page") is None, location.args
 
 
 def test_nginx_conf_passes_nginx_t(tmp_path):
@@ -150,10 +276,12 @@ def test_run_nginx_proxies_with_forwarded_headers_gzip_and_body_limit(tmp_path):
         assert status == 200, body
         assert json.loads(body)["body_sha256"] == hashlib.sha256(payload).hexdigest()
 
-        # Above client_max_body_size (1m): refused by nginx, never reaches a worker.
+        # Above client_max_body_size (1m): refused by nginx, never reaches a worker, in the app's
+        # JSON error shape (not nginx's HTML page).
         before = len(srv.seen)
-        status, _, _ = request(port, "POST", "/api/v1/chat/messages", b"x" * (1024 * 1024 + 1))
-        assert status == 413
+        status, headers, body = request(port, "POST", "/api/v1/chat/messages", b"x" * (1024 * 1024 + 1),
+                                        {"Content-Type": "application/json"})
+        assert_json_413(status, headers, body)
         assert len(srv.seen) == before
 
         for path, ctype in (("/big.json", "application/json"), ("/chat-widget.js", "application/javascript")):
@@ -189,6 +317,38 @@ def test_a_dead_worker_is_skipped(tmp_path):
                                   {"Content-Type": "application/json"})
         assert status == 200, body
         assert sum(1 for method, _, _ in srv.seen if method == "POST") == 1
+
+
+def test_bodies_over_either_limit_get_the_json_413(tmp_path):
+    with upstream("a") as (srv, addr), run_nginx([addr], tmp_path) as (port, _):
+        cases = (("/api/v1/chat/messages", 1024 * 1024 + 1),                      # location /: 1m
+                 ("/api/v1/chat/public/session/s-1/attachments", 11 * 1024 * 1024 + 1),  # uploads: 11m
+                 ("/api/v1/chat/sessions/s-1/attachments", 50 * 1024 * 1024))
+        for path, size in cases:
+            # Only the head: nginx refuses on Content-Length alone, before any body arrives.
+            assert_json_413(*raw_request_head(port, f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                                                     f"Content-Type: application/json\r\n"
+                                                     f"Content-Length: {size}\r\n\r\n"))
+        # Within the upload location's limit (above the 1m of the rest): passed on.
+        payload = os.urandom(2 * 1024 * 1024)
+        status, _, body = request(port, "POST", "/api/v1/chat/public/session/s-1/attachments", payload,
+                                  {"Content-Type": "application/octet-stream"})
+        assert status == 200 and json.loads(body)["body_len"] == len(payload)
+        assert [path for method, path, _ in srv.seen if method == "POST"] == [
+            "/api/v1/chat/public/session/s-1/attachments"]
+
+
+def test_a_handshake_answered_503_by_a_draining_worker_goes_to_the_next(tmp_path):
+    with upstream("draining", _Draining) as (draining, gone), upstream("live") as (live, addr), \
+            run_nginx([gone, addr], tmp_path) as (port, _):
+        for _ in range(6):
+            head, sock = ws_handshake(port)
+            sock.close()
+            assert b" 101 " in head.split(b"\r\n", 1)[0], head
+        assert any(path == "/ws" for _, path, _ in draining.seen)  # it was asked, and its 503 retried
+        # REST keeps the app's 503 (database or Redis down, with its reason): passed through, not retried.
+        statuses = [request(port, "GET", f"/api/v1/chat/sessions?i={i}")[0] for i in range(6)]
+        assert set(statuses) == {200, 503}, statuses
 
 
 def test_websocket_upgrade_is_proxied(tmp_path):
@@ -261,8 +421,8 @@ def test_docker_compose_config_is_valid():
     assert services["redis"]["image"].startswith("redis:7")
 
     for name, command in (("migrate", ["callcenter", "migrate"]), ("ai", ["callcenter", "ai-worker"]),
-                          ("web1", ["callcenter", "serve", "--port", "8080"]),
-                          ("web2", ["callcenter", "serve", "--port", "8080"])):
+                          ("web1", ["callcenter", "serve", "--host", "0.0.0.0", "--port", "8080"]),
+                          ("web2", ["callcenter", "serve", "--host", "0.0.0.0", "--port", "8080"])):
         svc = services[name]
         assert svc["command"] == command
         assert svc["build"]["dockerfile"] == "Dockerfile"
@@ -279,11 +439,13 @@ def test_docker_compose_config_is_valid():
     assert mount["read_only"] is True
     assert Path(mount["source"]).resolve() == NGINX_CONF.resolve()
 
-    # nginx's upstream names exactly the compose web workers.
-    block = NGINX_CONF.read_text().split(BEGIN, 1)[1].split(END, 1)[0]
+    # Each of nginx's upstreams names exactly the compose web workers.
     web_workers = [f"{name}:{svc['command'][-1]}" for name, svc in services.items()
                    if (svc.get("command") or [])[:2] == ["callcenter", "serve"]]
-    assert sorted(re.findall(r"server\s+(\S+)", block)) == sorted(web_workers) == ["web1:8080", "web2:8080"]
+    blocks = re.findall(rf"{re.escape(BEGIN)}(.*?){re.escape(END)}", NGINX_CONF.read_text(), re.DOTALL)
+    assert len(blocks) == 2
+    for block in blocks:
+        assert sorted(re.findall(r"server\s+(\S+)", block)) == sorted(web_workers) == ["web1:8080", "web2:8080"]
 
 
 def test_docker_compose_requires_the_secret_key():
@@ -327,6 +489,9 @@ def test_procfile_names_the_three_processes_with_real_commands():
     expected = {"web": "serve", "ai": "ai-worker", "release": "migrate"}
     for name, command in entries.items():
         argv = shlex.split(command)
+        # The shell a platform runs each line with may set the process's environment first.
+        while argv and re.fullmatch(r"CALLCENTER_[A-Z_]+=.*", argv[0]):
+            argv.pop(0)
         assert argv[0] == "callcenter", command
         assert argv[1] == expected[name] and argv[1] in commands, (name, command, sorted(commands))
         # The arguments parse, with $PORT as the platform sets it.
