@@ -14,6 +14,7 @@ from .bus import Bus, RedisBus, cancel_and_wait, make_bus, make_redis
 from .config import Config
 from .handlers import admin, agent, ai, auth, files, ops, pages, public, push, ws
 from .handlers.base import BaseHandler
+from .handlers.edge import Application, metric_method
 from .errors import NotFound, Unavailable
 from .hub import Hub
 from .metrics import Metrics
@@ -52,6 +53,7 @@ class Services:
     _janitor: asyncio.Task | None = None
     inflight_requests: int = 0
     uploads_in_progress: int = 0  # file uploads whose body this worker is reading or storing
+    uploads_by_ip: dict[str, int] = dataclasses.field(default_factory=dict)  # ... per client address (no zeros)
 
     def spawn(self, coro) -> None:
         """Run a coroutine in the background, keeping a reference until it ends."""
@@ -154,10 +156,10 @@ def log_request(handler: web.RequestHandler) -> None:
     route_name = type(handler).__name__
     services = handler.settings.get("services")
     if services is not None:
-        services.metrics.http_requests.labels(route_name, handler.request.method, str(status)).inc()
+        services.metrics.http_requests.labels(route_name, metric_method(handler.request.method), str(status)).inc()
         services.metrics.http_duration.labels(route_name).observe(duration_secs)
     level = logging.INFO if status < 500 else logging.ERROR
-    access_log.log(level, "%d %s %s tenant=%s %.1fms ip=%s", status, handler.request.method, handler.request.path,
+    access_log.log(level, "%d %.16s %s tenant=%s %.1fms ip=%s", status, handler.request.method, handler.request.path,
                    getattr(handler, "log_tenant", "-"), duration_secs * 1000, handler.request.remote_ip)
 
 
@@ -166,10 +168,9 @@ def all_routes() -> list:
             *ops.routes, *pages.routes, *ws.routes]
 
 
-def make_app(services: Services, **extra_settings) -> web.Application:
+def make_app(services: Services, **extra_settings) -> Application:
     routes = all_routes()
     settings = dict(
-        services=services,
         openapi=openapi.build(routes),
         template_path=str(TEMPLATE_DIR),
         # No `static_path`: it would add routes of its own; /static/ is in pages.routes like every route.
@@ -183,4 +184,4 @@ def make_app(services: Services, **extra_settings) -> web.Application:
         websocket_max_message_size=ws.MAX_FRAME_BYTES,
     )
     settings.update(extra_settings)
-    return web.Application(routes, **settings)
+    return Application(routes, services=services, **settings)

@@ -8,11 +8,17 @@ import logging
 import re
 import sys
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
 from . import __version__, migrations
 from .config import Config, ConfigError
 from .errors import Conflict
 from .security import MAX_PASSWORD_BYTES, hash_password
-from .store import AGENT_ROLES, Store
+from .store import AGENT_ROLES, Store, create_database_if_missing
+
+# MySQL/MariaDB: the account may not do that (database, table or command access denied).
+MYSQL_ACCESS_DENIED = {1044, 1045, 1142, 1227}
 
 MIN_PASSWORD_CHARS = 8
 TENANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$")
@@ -69,8 +75,8 @@ def cmd_migrate(args, config: Config) -> None:
     from .server import check_database
 
     async def run() -> None:
-        if config.embedded:
-            config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.prepare_embedded_store()
+        await _create_database_if_missing(config)
         store = await check_database(config)
         await store.close()
         before = await migrations.current_revision(config.effective_database_url)
@@ -79,6 +85,28 @@ def cmd_migrate(args, config: Config) -> None:
         print(f"schema at {after}" + ("" if before == after else f" (was {before or 'empty'})"))
 
     asyncio.run(run())
+
+
+async def _create_database_if_missing(config: Config) -> None:
+    """`migrate` on a MySQL server without the configured database creates it, or says how to."""
+    from .server import STARTUP_CHECK_TIMEOUT_SECS
+
+    url = config.effective_database_url
+    try:
+        created = await asyncio.wait_for(create_database_if_missing(url), STARTUP_CHECK_TIMEOUT_SECS)
+    except DBAPIError as exc:
+        name = make_url(url).database
+        code = exc.orig.args[0] if getattr(exc.orig, "args", None) else None
+        if code in MYSQL_ACCESS_DENIED:
+            raise ConfigError(
+                f"the database {name!r} does not exist and this account may not create it: as an administrator, "
+                f"run CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; and grant the "
+                "account ALL on it, then `callcenter migrate` again") from None
+        return  # unreachable and the like: check_database says so in one line
+    except (OSError, asyncio.TimeoutError):
+        return
+    if created:
+        print(f"created database {make_url(url).database!r}")
 
 
 def cmd_demo(args, config: Config) -> None:
@@ -155,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the web server",
                        description="Run the web server. With no CALLCENTER_DATABASE_URL it uses SQLite in the "
                                    "data dir, migrates it and seeds the demo tenant.")
-    p.add_argument("--host", help="address to bind (default 0.0.0.0)")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for every "
+                   "interface, behind a proxy listed in CALLCENTER_TRUSTED_PROXIES)")
     p.add_argument("--port", type=int, help="port (default $CALLCENTER_PORT or 8080)")
     p.add_argument("--workers", type=int, help="worker processes (more than 1 needs Redis and MySQL)")
     p.add_argument("--data-dir", help="data directory for the embedded default (default .callcenter)")

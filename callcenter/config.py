@@ -7,6 +7,7 @@ is the one line the CLI prints before exiting.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -18,6 +19,12 @@ SUPPORTED_DB_SCHEMES = (SQLITE_SCHEME, MYSQL_SCHEME)
 SUPPORTED_BUS_SCHEMES = ("redis", "rediss", "memory")
 
 DEFAULT_PORT = 8080
+DEFAULT_HOST = "127.0.0.1"
+# Forwarded headers (X-Forwarded-For, X-Real-IP, X-Forwarded-Proto) are believed only from these peers:
+# a proxy on this machine, as gunicorn and uvicorn default. Anyone else's are ignored.
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.1", "::1")
+# Tokens are signed with the secret key: a short one can be guessed offline from any token.
+MIN_SECRET_KEY_CHARS = 32
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
 SECRET_KEY_FILENAME = "secret_key"
 SQLITE_FILENAME = "callcenter.sqlite3"
@@ -71,6 +78,14 @@ RATE_LIMIT_ENV = {
     "ws_flood_limit": "CALLCENTER_WS_FLOOD_LIMIT",
     "uploads_per_window": "CALLCENTER_UPLOADS_PER_WINDOW",
     "upload_window_secs": "CALLCENTER_UPLOAD_WINDOW_SECS",
+    "max_concurrent_uploads_per_ip": "CALLCENTER_CONCURRENT_UPLOADS_PER_IP",
+}
+
+# Config field -> environment variable, for how long a request body may take to arrive.
+BODY_TIMEOUT_ENV = {
+    "body_timeout_secs": "CALLCENTER_BODY_TIMEOUT_SECS",
+    "upload_timeout_secs": "CALLCENTER_UPLOAD_TIMEOUT_SECS",
+    "body_idle_timeout_secs": "CALLCENTER_BODY_IDLE_TIMEOUT_SECS",
 }
 
 
@@ -85,6 +100,17 @@ AI_ENV = {
     "ai_breaker_failures": "CALLCENTER_AI_BREAKER_FAILURES",
     "ai_breaker_cooldown_secs": "CALLCENTER_AI_BREAKER_COOLDOWN_SECS",
 }
+
+
+def parse_networks(raw: str, name: str) -> tuple[str, ...]:
+    """A comma- or space-separated list of addresses and CIDRs, each checked (ConfigError naming the setting)."""
+    items = tuple(item for item in raw.replace(",", " ").split() if item)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR range (e.g. 10.0.0.0/8)") from None
+    return items
 
 
 def redact_url(url: str) -> str:
@@ -106,7 +132,9 @@ class Config:
     redis_prefix: str = "cc:"
     secret_key: str | None = None
     data_dir: Path = dataclasses.field(default_factory=lambda: Path(".callcenter"))
-    host: str = "0.0.0.0"
+    host: str = DEFAULT_HOST
+    # Peers whose forwarded headers are believed (addresses or CIDRs); see callcenter/handlers/edge.py.
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
     port: int = DEFAULT_PORT
     workers: int = 1
     gemini_api_key: str | None = None
@@ -135,6 +163,14 @@ class Config:
     # Uploads one worker takes at once: each holds its file in memory a few times over (up to ~5×
     # max_upload_bytes), so this bounds what a burst of them can take; more get 429 at once.
     max_concurrent_uploads: int = 8
+    # ... of which one client address may hold this many (a few stalled uploads cannot take them all).
+    max_concurrent_uploads_per_ip: int = 2
+    # A request body must arrive within body_timeout_secs (uploads: upload_timeout_secs), and never
+    # pause for body_idle_timeout_secs: a client that sends headers and then stalls is disconnected
+    # instead of holding a connection (and an upload slot) for minutes.
+    body_timeout_secs: float = 30.0
+    upload_timeout_secs: float = 300.0
+    body_idle_timeout_secs: float = 15.0
     max_message_chars: int = 5000
     agent_token_ttl_secs: int = 12 * 3600
     visitor_token_ttl_secs: int = 30 * 24 * 3600
@@ -183,11 +219,14 @@ class Config:
             secret_key=env.get("CALLCENTER_SECRET_KEY") or None,
             data_dir=Path(env.get("CALLCENTER_DATA_DIR") or ".callcenter"),
             port=_env_int("CALLCENTER_PORT", DEFAULT_PORT),
+            trusted_proxies=parse_networks(env["CALLCENTER_TRUSTED_PROXIES"], "CALLCENTER_TRUSTED_PROXIES")
+                            if env.get("CALLCENTER_TRUSTED_PROXIES") is not None else DEFAULT_TRUSTED_PROXIES,
             gemini_api_key=env.get("GEMINI_API_KEY") or None,
             gemini_model=env.get("CALLCENTER_GEMINI_MODEL") or DEFAULT_GEMINI_MODEL,
             gemini_base_url=env.get("CALLCENTER_GEMINI_BASE_URL") or None,
             **{field: _env_number(name, getattr(cls, field)) for field, name in AI_ENV.items()},
             **{field: _env_number(name, getattr(cls, field)) for field, name in RATE_LIMIT_ENV.items()},
+            **{field: _env_number(name, getattr(cls, field)) for field, name in BODY_TIMEOUT_ENV.items()},
             max_upload_bytes=_env_number("CALLCENTER_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             vapid_private_key=env.get("CALLCENTER_VAPID_PRIVATE_KEY") or None,
             vapid_subject=env.get("CALLCENTER_VAPID_SUBJECT") or cls.vapid_subject,
@@ -240,6 +279,12 @@ class Config:
                 "CALLCENTER_SECRET_KEY is required with MySQL: set it to a long random string "
                 "shared by all workers"
             )
+        if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_CHARS:
+            raise ConfigError(
+                f"CALLCENTER_SECRET_KEY must have at least {MIN_SECRET_KEY_CHARS} characters (it has "
+                f"{len(self.secret_key)}): make one with python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        parse_networks(" ".join(self.trusted_proxies), "CALLCENTER_TRUSTED_PROXIES")
         if self.workers < 1:
             raise ConfigError("--workers must be at least 1")
         if self.workers > 1 and not self.uses_redis:
@@ -270,11 +315,29 @@ class Config:
     def uses_redis(self) -> bool:
         return bool(self.redis_url) and not self.redis_url.startswith("memory")
 
+    def prepare_embedded_store(self) -> None:
+        """The data dir and the SQLite file, created owner-only (0700 / 0600) when they do not exist:
+        the file holds every conversation and the agents' password hashes. (SQLite gives its -wal and
+        -shm files the database file's mode.)"""
+        if not self.embedded:
+            return
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        from sqlalchemy.engine import make_url  # (only here: importing the config stays light)
+
+        database = make_url(self.effective_database_url).database or ""
+        path = Path(database)
+        if database and database != ":memory:" and not database.startswith("file:") and not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:  # another process made it meanwhile
+                pass
+
     def ensure_secret_key(self) -> str:
         """The secret key; the embedded default makes one and keeps it in the data dir."""
         if self.secret_key:
             return self.secret_key
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.data_dir / SECRET_KEY_FILENAME
         if path.exists():
             self.secret_key = path.read_text().strip()

@@ -64,6 +64,7 @@ CLOSE_TOO_SLOW = 4008
 CLOSE_REVOKED = 4010
 CLOSE_FLOOD = 4029
 CLOSE_RESTART = 1012
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: "Try Again Later" (the database or Redis is unreachable)
 
 
 class TypingFrame(models.Body):
@@ -276,6 +277,10 @@ class Connection:
         except Unauthorized as exc:
             self.close(CLOSE_UNAUTHORIZED, exc.message[:100])
             return
+        except ApiError as exc:  # the store cannot tell who this is now (503): not the client's fault
+            self.hub.unavailable_log.note(getattr(exc, "detail", exc.message))
+            self.close(CLOSE_TRY_AGAIN_LATER, "temporarily unavailable: reconnect in a moment")
+            return
         if not origin_ok:
             self.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             return
@@ -373,7 +378,7 @@ class Connection:
         while sent < MAX_CATCH_UP_PER_SESSION and not self.closed:
             after = self.seen.get(session_id, 0)
             rows = await self.services.store.list_messages(self.tenant_id, session_id, after_seq=after,
-                                                           limit=RESUME_PAGE)
+                                                           limit=RESUME_PAGE, visitor_view=self.kind == "visitor")
             for row in rows:
                 self.send_raw(json_dumps({"type": events.MESSAGE_NEW, "data": {
                     "message": models.message_model(row), "session_id": session_id, "replayed": True}}))

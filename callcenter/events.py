@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields
 
-from . import models
+from . import models, senders
 
 # The reference's names, kept as they are.
 MESSAGE_NEW = "chat.message.new"
@@ -73,11 +73,12 @@ class Event:
 
 
 def message_new(message: dict, session: dict | None = None) -> Event:
+    """A stored message, to the tenant's agents and (unless it is a private note) the visitor."""
     data = {"message": models.message_model(message), "session_id": message["session_id"]}
     if session is not None:
         data["session"] = models.session_model(session)
     return Event(MESSAGE_NEW, message["tenant_id"], data, session_id=message["session_id"],
-                 to_agents=True, to_visitor=True)
+                 to_agents=True, to_visitor=senders.visible_to_visitor(message["sender_type"]))
 
 
 def session_started(session: dict) -> Event:

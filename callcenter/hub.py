@@ -32,6 +32,25 @@ log = logging.getLogger("callcenter.hub")
 HEARTBEAT_TICK_SECS = 0.01
 HEARTBEAT_PINGS_PER_SLICE = 5
 HEARTBEAT_IDLE_RECHECK_SECS = 1.0
+# Sockets refused while the store is unreachable are logged once per this many seconds (with a count).
+UNAVAILABLE_LOG_INTERVAL_SECS = 10.0
+
+
+class BurstLog:
+    """One warning for a burst of the same failure: the first at once, then at most one per interval,
+    saying how many happened since (400 sockets refused in a second are one line, not 400)."""
+
+    def __init__(self, logger: logging.Logger, what: str, interval_secs: float) -> None:
+        self.logger, self.what, self.interval_secs = logger, what, interval_secs
+        self.logged_at = -math.inf
+        self.unlogged = 0
+
+    def note(self, detail: str) -> None:
+        self.unlogged += 1
+        now = time.monotonic()
+        if now - self.logged_at >= self.interval_secs:
+            self.logger.warning("%s (%d since the last such line): %s", self.what, self.unlogged, detail)
+            self.logged_at, self.unlogged = now, 0
 
 
 class Hub:
@@ -47,6 +66,8 @@ class Hub:
         self._task: asyncio.Task | None = None
         self._heartbeat_task: asyncio.Task | None = None
         self.draining = False
+        self.unavailable_log = BurstLog(log, "sockets refused with close 1013 (try again later)",
+                                        UNAVAILABLE_LOG_INTERVAL_SECS)
 
     # ---- lifecycle ---------------------------------------------------------
 

@@ -7,7 +7,6 @@ tenant. Neither is ever accepted from a URL.
 """
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from dataclasses import dataclass
@@ -133,12 +132,17 @@ class RateDecision:
 
 
 class RateLimiter:
-    """Fixed-window counters. In memory for one process; in Redis when workers share limits."""
+    """Fixed-window counters. In memory for one process; in Redis when workers share limits.
+
+    `hit` counts and decides in one atomic step, so a limit holds however many calls arrive at once;
+    a caller that counts an attempt before its costly check (a sign-in) and then finds it should not
+    have counted gives it back with `refund`."""
 
     async def hit(self, key: str, limit: int, window_secs: int) -> RateDecision:
         raise NotImplementedError
 
-    async def peek(self, key: str, limit: int) -> RateDecision:
+    async def refund(self, key: str) -> None:
+        """Take back one hit of the current window (never below zero, never outliving the window)."""
         raise NotImplementedError
 
     async def reset(self, key: str) -> None:
@@ -150,7 +154,6 @@ class MemoryRateLimiter(RateLimiter):
 
     def __init__(self) -> None:
         self._windows: dict[str, tuple[float, int]] = {}
-        self._lock = asyncio.Lock()
 
     def _expire(self, now: float) -> None:
         if len(self._windows) > self.MAX_KEYS:
@@ -168,24 +171,25 @@ class MemoryRateLimiter(RateLimiter):
             return RateDecision(False, max(1, math.ceil(ends - now)))
         return RateDecision(True)
 
-    async def peek(self, key: str, limit: int) -> RateDecision:
-        now = time.monotonic()
+    async def refund(self, key: str) -> None:
         ends, count = self._windows.get(key, (0.0, 0))
-        if ends > now and count >= limit:
-            return RateDecision(False, max(1, math.ceil(ends - now)))
-        return RateDecision(True)
+        if ends > time.monotonic() and count > 0:
+            self._windows[key] = (ends, count - 1)
 
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)
 
 
 class RedisRateLimiter(RateLimiter):
-    # Concurrent hits (sign-in failures, new chats) share one MULTI/EXEC round trip.
+    # Concurrent hits (sign-in attempts, new chats) share one MULTI/EXEC round trip.
     MAX_BATCH = 500
+    # DECR only a counter that exists: a plain DECR of an expired one would leave -1 with no expiry.
+    REFUND_SCRIPT = "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return 0"
 
     def __init__(self, redis, prefix: str):
         self._redis = redis
         self._prefix = prefix + "rl:"
+        self._refund = redis.register_script(self.REFUND_SCRIPT)
         self.hits: Batcher[tuple[str, int, int], RateDecision] = Batcher(
             self._hit_batch, max_batch=self.MAX_BATCH, name="rate-limit-hits")
 
@@ -206,15 +210,8 @@ class RedisRateLimiter(RateLimiter):
             decisions.append(RateDecision(False, max(1, int(ttl))) if count > limit else RateDecision(True))
         return decisions
 
-    async def peek(self, key: str, limit: int) -> RateDecision:
-        full = self._prefix + key
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(full)
-            pipe.ttl(full)
-            count, ttl = await pipe.execute()
-        if count is not None and int(count) >= limit:
-            return RateDecision(False, max(1, int(ttl)))
-        return RateDecision(True)
+    async def refund(self, key: str) -> None:
+        await self._refund(keys=[self._prefix + key])
 
     async def reset(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)

@@ -22,8 +22,6 @@ from .store import Store
 log = logging.getLogger("callcenter.server")
 
 STARTUP_CHECK_TIMEOUT_SECS = 8.0
-# Tornado's own hard limit; the API answers 413 well below it (Config.max_body_bytes).
-SERVER_MAX_BODY_BYTES = 1024 * 1024
 DRAIN_TIMEOUT_SECS = 10.0
 RESTART_DELAY_SECS = 0.5
 
@@ -54,8 +52,7 @@ async def check_redis(config: Config) -> None:
 
 async def prepare(config: Config) -> None:
     """Everything that must be true before a worker starts: reachable services, current schema."""
-    if config.embedded:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.prepare_embedded_store()
     store = await check_database(config)
     try:
         current = await migrations.current_revision(config.effective_database_url)
@@ -92,7 +89,9 @@ async def run_worker(config: Config, sockets: list[socket.socket], *, announce: 
     services = create_services(config)
     await services.start()
     app = make_app(services)
-    server = httpserver.HTTPServer(app, xheaders=True, max_body_size=SERVER_MAX_BODY_BYTES,
+    # No `xheaders`: Tornado's would believe any client's X-Forwarded-For; the app's edge believes
+    # only CALLCENTER_TRUSTED_PROXIES. Body sizes and timeouts are set per request by the edge too.
+    server = httpserver.HTTPServer(app, max_body_size=config.max_body_bytes, body_timeout=config.body_timeout_secs,
                                    idle_connection_timeout=120)
     server.add_sockets(sockets)
     freeze_startup_objects()

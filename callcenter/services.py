@@ -20,7 +20,7 @@ from .config import Config
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from .security import (InvalidToken, RateLimiter, TokenSigner, VisitorClaims, burn_password_check,
                        check_password, hash_password)
-from .store import SendResult, SessionFilter, Store
+from .store import PrivateNote, SendResult, SessionFilter, Store
 
 log = logging.getLogger("callcenter.services")
 
@@ -44,12 +44,19 @@ class AuthService:
 
     async def login(self, email: str, password: str, tenant_id: str, ip: str) -> tuple[str, dict]:
         email = email.strip().lower()
-        ip_key, email_key = f"login:ip:{ip}", f"login:email:{tenant_id}:{email}"
-        limit = self.config.login_max_failures
-        for key in (email_key, ip_key):
-            decision = await self.limiter.peek(key, limit if key == email_key else limit * 5)
-            if not decision.allowed:
-                raise RateLimited("too many failed sign-in attempts; try again later", decision.retry_after_secs)
+        window, limit = self.config.login_window_secs, self.config.login_max_failures
+        # Each attempt is counted before the password is checked (an atomic increment), and given
+        # back when it turns out right: counted after the check, every guess already in flight would
+        # pass, and 120 parallel guesses got 119 answers where the limit is 10.
+        limits = {f"login:email:{tenant_id}:{email}": limit, f"login:ip:{ip}": limit * 5}
+        decisions = await asyncio.gather(*(self.limiter.hit(key, n, window) for key, n in limits.items()))
+        refused = [d for d in decisions if not d.allowed]
+        if refused:
+            for key, decision in zip(limits, decisions):
+                if decision.allowed:  # not tried: this attempt does not count against the other key
+                    await self.limiter.refund(key)
+            raise RateLimited("too many failed sign-in attempts; try again later",
+                              max(d.retry_after_secs for d in refused))
         agent = await self.store.get_agent_by_email(tenant_id, email)
         # bcrypt takes a few hundred ms: in a thread (it releases the GIL), never on the event loop,
         # where it would hold up every socket and request of this worker meanwhile.
@@ -61,10 +68,10 @@ class AuthService:
         else:
             ok = await loop.run_in_executor(None, check_password, password, agent["password_hash"])
         if not ok or not agent["active"]:
-            await self.limiter.hit(email_key, limit, self.config.login_window_secs)
-            await self.limiter.hit(ip_key, limit * 5, self.config.login_window_secs)
             raise Unauthorized("wrong email, password or tenant", code="invalid_credentials")
-        await self.limiter.reset(email_key)
+        email_key, ip_key = limits
+        await self.limiter.reset(email_key)  # a right password clears the account's failures
+        await self.limiter.refund(ip_key)
         return self.signer.agent_token(agent), agent
 
     async def agent_from_token(self, token: str) -> dict:
@@ -231,7 +238,7 @@ class ChatService:
                               limit: int) -> tuple[dict, list[dict], dict | None]:
         session = self._visitor_session(visitor, session_id)
         msgs = await self.store.list_messages(session["tenant_id"], session_id, after_seq=after_seq,
-                                              limit=min(limit, MAX_HISTORY_PAGE))
+                                              limit=min(limit, MAX_HISTORY_PAGE), visitor_view=True)
         agent = None
         if session["assigned_agent_id"]:
             agent = await self.store.get_agent(session["tenant_id"], session["assigned_agent_id"])
@@ -403,11 +410,11 @@ class ChatService:
         note = f"{target['name']} joined the conversation"
         if target["id"] != agent["id"]:
             note = f"{agent['name']} assigned the conversation to {target['name']}"
-        session, note_msg = await self.store.set_assignment(
+        session, added = await self.store.set_assignment(
             agent["tenant_id"], session_id, target["id"], expected_agent_id=session["assigned_agent_id"],
             system_note=note)
-        await self.publish(events.message_new(note_msg, session), events.session_assigned(session, target, agent),
-                           events.agent_joined(session, target))
+        await self.publish(*(events.message_new(msg, session) for msg in added),
+                           events.session_assigned(session, target, agent), events.agent_joined(session, target))
         if self.push is not None:
             self.push.on_assigned(session, target, agent)
         return session
@@ -424,13 +431,12 @@ class ChatService:
             raise Forbidden("only the assigned agent or an admin can transfer this session")
         target = await self._agent_in_tenant(agent, to_agent_id)
         from_agent = await self.store.get_agent(agent["tenant_id"], session["assigned_agent_id"])
-        text = f"{agent['name']} transferred the conversation to {target['name']}"
-        if note.strip():
-            text += f": {note.strip()}"
-        session, note_msg = await self.store.set_assignment(
+        # Both sides see that the conversation moved; the note for the next agent is the agents' alone.
+        session, added = await self.store.set_assignment(
             agent["tenant_id"], session_id, target["id"], expected_agent_id=session["assigned_agent_id"],
-            system_note=text)
-        await self.publish(events.message_new(note_msg, session),
+            system_note=f"{agent['name']} transferred the conversation to {target['name']}",
+            private_note=PrivateNote(agent["id"], agent["name"], note.strip()) if note.strip() else None)
+        await self.publish(*(events.message_new(msg, session) for msg in added),
                            events.session_transferred(session, from_agent, target, agent),
                            events.session_assigned(session, target, agent), events.agent_joined(session, target))
         if self.push is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hmac
 import json
 import logging
 import secrets
@@ -28,6 +29,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from . import senders
 from .batching import Batcher
 from .attachments import preview_text
 from .errors import Conflict, NotFound, PayloadTooLarge, RateLimited, Unavailable
@@ -51,7 +53,6 @@ LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 MYSQL_TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
 
 SESSION_STATUSES = ("open", "assigned", "resolved")
-SENDER_TYPES = ("visitor", "agent", "ai", "system")
 AGENT_ROLES = ("admin", "agent")
 PREVIEW_CHARS = 160
 # A search reads the sessions in chunks, the first SEARCH_FIRST_CHUNK_SESSIONS (a frequent word fills
@@ -339,6 +340,14 @@ class SessionFilter:
 
 
 @dataclass(frozen=True)
+class PrivateNote:
+    """A note for the agents only (senders.NOTE), written by `author_id` (0: the AI) as `author_name`."""
+    author_id: int
+    author_name: str
+    body: str
+
+
+@dataclass(frozen=True)
 class SendResult:
     message: dict
     created: bool
@@ -431,6 +440,8 @@ def _apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool
     """Update a session row (in memory) for one more message; True when it reopens the session."""
     state["last_seq"] += 1
     state["updated_at_ms"] = at_ms
+    if not senders.visible_to_visitor(sender_type):
+        return False  # the visitor reads the session row: a private note leaves no trace in it
     state["last_message_preview"] = preview_of(body)
     state["last_message_sender"] = sender_type
     if sender_type == "visitor":
@@ -1278,8 +1289,10 @@ class Store:
 
     async def set_assignment(self, tenant_id: str, session_id: str, agent_id: int | None, *,
                              expected_agent_id: Any = ..., system_note: str | None = None,
-                             note_time_ms: int | None = None) -> tuple[dict, dict | None]:
-        """Assign (or unassign) a session; optionally add a system message in the same transaction.
+                             private_note: PrivateNote | None = None,
+                             note_time_ms: int | None = None) -> tuple[dict, list[dict]]:
+        """Assign (or unassign) a session; optionally add a system message, and a private note for the
+        agents, in the same transaction; (the session row, the messages added, in seq order).
 
         `expected_agent_id` makes the change conditional (compare-and-set), so two
         agents grabbing the same conversation cannot both win.
@@ -1298,12 +1311,16 @@ class Store:
                 if await self._session_exists(conn, tenant_id, session_id):
                     raise Conflict("the session was assigned to someone else meanwhile", code="assignment_conflict")
                 raise NotFound("no such session", code="session_not_found")
-            note = None
+            added = []
             if system_note:
-                note = await self._append_message(conn, tenant_id, session_id, "system", 0, "", system_note,
-                                                  None, note_time_ms or now_ms())
+                added.append(await self._append_message(conn, tenant_id, session_id, senders.SYSTEM, 0, "",
+                                                         system_note, None, note_time_ms or now_ms()))
+            if private_note:
+                added.append(await self._append_message(conn, tenant_id, session_id, senders.NOTE,
+                                                         private_note.author_id, private_note.author_name,
+                                                         private_note.body, None, note_time_ms or now_ms()))
             row = await self._session_row(conn, tenant_id, session_id)
-        return row, note
+        return row, added
 
     async def set_status(self, tenant_id: str, session_id: str, status: str, *,
                          system_note: str | None = None) -> tuple[dict, dict | None]:
@@ -1377,18 +1394,22 @@ class Store:
     # ---- messages ------------------------------------------------------
 
     async def list_messages(self, tenant_id: str, session_id: str, *, after_seq: int = 0,
-                            before_seq: int | None = None, limit: int = 100) -> list[dict]:
+                            before_seq: int | None = None, limit: int = 100,
+                            visitor_view: bool = False) -> list[dict]:
         """Messages of one session in seq order: those after `after_seq`, or the last
-        `limit` before `before_seq` (for loading older history)."""
+        `limit` before `before_seq` (for loading older history). `visitor_view`: only what the
+        visitor may read (no private notes; their seqs are simply absent)."""
         async with self._read() as conn:
             return await self._messages(conn, tenant_id, session_id, after_seq=after_seq, before_seq=before_seq,
-                                        limit=limit)
+                                        limit=limit, visitor_view=visitor_view)
 
     @staticmethod
     async def _messages(conn: AsyncConnection, tenant_id: str, session_id: str, *, after_seq: int = 0,
-                        before_seq: int | None = None, limit: int) -> list[dict]:
+                        before_seq: int | None = None, limit: int, visitor_view: bool = False) -> list[dict]:
         c = messages.c
         query = messages.select().where(c.tenant_id == tenant_id, c.session_id == session_id)
+        if visitor_view:
+            query = query.where(c.sender_type.not_in(senders.PRIVATE_SENDER_TYPES))
         if before_seq is not None:
             query = query.where(c.seq < before_seq).order_by(c.seq.desc()).limit(limit)
         else:
@@ -1496,7 +1517,9 @@ class Store:
     async def save_push_subscription(self, tenant_id: str, agent_id: int, *, endpoint: str, endpoint_hash: str,
                                      p256dh: str, auth: str, user_agent: str, max_per_agent: int) -> tuple[dict, bool]:
         """Keep a device of this agent's; (row, created). A browser has one endpoint: stored for
-        someone else before (another sign-in on that browser), it moves to this agent. Beyond
+        someone else before (another sign-in on that browser), it moves to this agent only when it
+        comes with the same keys (its auth secret is known to that browser and us alone); anyone
+        else who learnt the endpoint gets Conflict and the owner's row stays as it is. Beyond
         `max_per_agent` devices the one heard from least recently goes."""
         p = push_subscriptions.c
         async with self._write() as conn:
@@ -1508,6 +1531,11 @@ class Store:
                 row = dict(found._mapping, p256dh=p256dh, auth=auth)
                 return row, False
             if found is not None:
+                same_browser = (hmac.compare_digest(found.auth.encode(), auth.encode())
+                                and hmac.compare_digest(found.p256dh.encode(), p256dh.encode()))
+                if not same_browser:
+                    raise Conflict("this push endpoint belongs to another sign-in; subscribe this browser again",
+                                   code="subscription_taken")
                 await conn.execute(push_subscriptions.delete().where(p.id == found.id))
             row = {"tenant_id": tenant_id, "agent_id": agent_id, "endpoint_hash": endpoint_hash, "endpoint": endpoint,
                    "p256dh": p256dh, "auth": auth, "user_agent": user_agent, "created_at_ms": now_ms(),
@@ -1800,6 +1828,38 @@ def create_engine(url: str, *, tls_contexts: dict[tuple, ssl.SSLContext] | None 
         def _tls_context(dialect, connection_record, cargs, cparams) -> None:
             cparams.update(tls_connect_args(cparams, contexts))
     return engine
+
+
+# MySQL/MariaDB: the database named in the URL does not exist (ER_BAD_DB_ERROR).
+_MYSQL_UNKNOWN_DATABASE = 1049
+
+
+async def create_database_if_missing(url: str) -> bool:
+    """On MySQL/MariaDB, create the URL's database when the server says it does not exist (the
+    account usually may: `callcenter migrate` then needs no manual step); whether it was created.
+    Anything else (unreachable, denied) raises the driver's error for the caller to explain."""
+    if url.startswith("sqlite"):
+        return False
+    probe = create_engine(url, pool_pre_ping=False)
+    try:
+        async with probe.connect():
+            return False
+    except DBAPIError as exc:
+        code = exc.orig.args[0] if getattr(exc.orig, "args", None) else None
+        if code != _MYSQL_UNKNOWN_DATABASE:
+            raise
+    finally:
+        await probe.dispose()
+    parsed = sa.engine.make_url(url)
+    server = create_engine(parsed.set(database="").render_as_string(hide_password=False))
+    try:
+        async with server.begin() as conn:
+            quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
+            await conn.execute(sa.text(f"CREATE DATABASE IF NOT EXISTS {quoted} "
+                                       "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    finally:
+        await server.dispose()
+    return True
 
 
 def tls_connect_args(connect_args: dict[str, Any], cache: dict[tuple, ssl.SSLContext] | None = None) -> dict[str, Any]:

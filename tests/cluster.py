@@ -71,18 +71,18 @@ def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path) -> None:
 
 
 @contextlib.contextmanager
-def embedded_server(tmp_path: Path, **env_vars: str):
+def embedded_server(tmp_path: Path, *, host: str | None = "127.0.0.1", **env_vars: str):
     """`callcenter serve` on the embedded default (SQLite, demo seeded) in a temp data dir, in an
-    environment without the caller's CALLCENTER_/GEMINI_ settings plus `env_vars`; yields
-    (base URL, log path) and stops it by PID."""
+    environment without the caller's CALLCENTER_/GEMINI_ settings plus `env_vars`, bound to `host`
+    (None: no --host, the default); yields (base URL, log path) and stops it by PID."""
     port = free_port()
     log_path = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLCENTER_", "GEMINI_", "GOOGLE_"))}
     env.update(CALLCENTER_DATA_DIR=str(tmp_path / "data"), CALLCENTER_PORT=str(port), PYTHONUNBUFFERED="1",
                **env_vars)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1"], env=env,
-                                stdout=log, stderr=log)
+        proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve",
+                                 *(["--host", host] if host else [])], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, log_path)

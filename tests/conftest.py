@@ -34,6 +34,7 @@ RUN_ID = uuid.uuid4().hex[:10]
 def pytest_configure(config):
     config.addinivalue_line("markers", "mysql_only: runs only on the MariaDB + Redis backend")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "trusted_proxies(addresses): the app believes forwarded headers from these")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -16,14 +16,16 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from callcenter import migrations
 from callcenter.demo import DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD, DEMO_TENANT_ID
 from callcenter.store import Store
 
-from .helpers import free_port, run_in_thread, scratch_mysql_database, sqlite_template
+from .helpers import free_port, mysql_admin, run_in_thread, scratch_mysql_database, sqlite_template
 
 
 def _console_script() -> list[str]:
@@ -398,6 +400,8 @@ def test_serve_embedded_default(cli_env, tmp_path):
     data = tmp_path / "data"
     assert (data / "callcenter.sqlite3").exists()
     assert (data / "secret_key").stat().st_mode & 0o777 == 0o600, "the generated key is owner-only"
+    assert (data / "callcenter.sqlite3").stat().st_mode & 0o777 == 0o600, "so is every conversation"
+    assert data.stat().st_mode & 0o777 == 0o700
 
 
 # ---- MariaDB ------------------------------------------------------------------------------
@@ -431,3 +435,33 @@ def test_migrate_and_demo_on_a_fresh_mariadb(fresh_mysql_env):
                                                         "ops@acme.example"], "Ops-Password-1\n"))
     assert "already exists" in assert_ok(demo2)
     assert "created agent ops@acme.example" in assert_ok(agent)
+
+
+def test_migrate_creates_a_missing_database_or_says_how(cli_env, mysql_database_url):
+    """`callcenter migrate` against a server without the configured database creates it (the account
+    usually may) instead of "cannot reach the database"; an account that may not gets the statement to
+    run as an administrator, in one line."""
+    name = f"cc_missing_{uuid.uuid4().hex[:10]}"
+    server = make_url(mysql_database_url)
+    env = {**cli_env, "CALLCENTER_SECRET_KEY": SECRET,
+           "CALLCENTER_DATABASE_URL": server.set(database=name).render_as_string(hide_password=False)}
+    try:
+        out = assert_ok(run(env, "migrate"))
+        assert f"created database '{name}'" in out and f"schema at {migrations.head_revision()}" in out
+        assert assert_ok(run(env, "migrate")).strip() == f"schema at {migrations.head_revision()}"
+    finally:
+        mysql_admin(mysql_database_url, f"DROP DATABASE IF EXISTS `{name}`")
+
+    user, password = f"ccl_{uuid.uuid4().hex[:8]}", "Limited-Pass-42"
+    hosts = ("localhost", "127.0.0.1", "%")
+    for host in hosts:
+        mysql_admin(mysql_database_url, f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
+    try:
+        limited = server.set(username=user, password=password, database=name)
+        env["CALLCENTER_DATABASE_URL"] = limited.render_as_string(hide_password=False)
+        result = run(env, "migrate")
+        line = assert_one_line_error(result, name, "CREATE DATABASE", "callcenter migrate")
+        assert password not in line
+    finally:
+        for host in hosts:
+            mysql_admin(mysql_database_url, f"DROP USER IF EXISTS '{user}'@'{host}'")

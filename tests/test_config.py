@@ -14,7 +14,9 @@ CONFIG_ENV_NAMES = (
     "CALLCENTER_GEMINI_BASE_URL", "CALLCENTER_LOGIN_MAX_FAILURES", "CALLCENTER_LOGIN_WINDOW_SECS",
     "CALLCENTER_SESSION_STARTS_PER_IP", "CALLCENTER_LOG_LEVEL", "CALLCENTER_VAPID_PRIVATE_KEY",
     "CALLCENTER_VAPID_SUBJECT", "CALLCENTER_PUSH_SERVICE_HOSTS", "CALLCENTER_PUSH_CA_FILE",
-    "CALLCENTER_PUSH_COOLDOWN_SECS", "CALLCENTER_SEARCH_SCAN_SESSIONS",
+    "CALLCENTER_PUSH_COOLDOWN_SECS", "CALLCENTER_SEARCH_SCAN_SESSIONS", "CALLCENTER_TRUSTED_PROXIES",
+    "CALLCENTER_BODY_TIMEOUT_SECS", "CALLCENTER_UPLOAD_TIMEOUT_SECS", "CALLCENTER_BODY_IDLE_TIMEOUT_SECS",
+    "CALLCENTER_CONCURRENT_UPLOADS_PER_IP",
 )
 
 
@@ -67,7 +69,7 @@ def test_environment_is_read_and_flags_override(env):
     flagged = Config.from_env(port=9002, workers=3, host=None)
     flagged.validate()
     assert flagged.port == 9002 and flagged.workers == 3
-    assert flagged.host == "0.0.0.0", "a flag left unset (None) keeps the default"
+    assert flagged.host == "127.0.0.1", "a flag left unset (None) keeps the default"
 
 
 def test_empty_environment_values_count_as_unset(env):
@@ -102,6 +104,39 @@ def test_mysql_needs_a_secret_key(env):
     assert "CALLCENTER_SECRET_KEY" in message and "MySQL" in message
     env.setenv("CALLCENTER_SECRET_KEY", "k" * 40)
     Config.from_env().validate()
+
+
+def test_a_short_secret_key_is_refused_naming_the_setting(env):
+    env.setenv("CALLCENTER_SECRET_KEY", "x")
+    message = error_of(Config.from_env())
+    assert "CALLCENTER_SECRET_KEY" in message and "32" in message and "x" not in message.split(":")[0][-3:]
+    env.setenv("CALLCENTER_SECRET_KEY", "k" * 31)
+    assert "at least 32" in error_of(Config.from_env())
+    env.setenv("CALLCENTER_SECRET_KEY", "k" * 32)
+    Config.from_env().validate()
+
+
+def test_trusted_proxies_and_the_default_bind(env):
+    config = Config.from_env()
+    assert config.host == "127.0.0.1", "serve listens on this machine only unless told otherwise"
+    assert config.trusted_proxies == ("127.0.0.1", "::1")
+    env.setenv("CALLCENTER_TRUSTED_PROXIES", "10.0.0.0/8, 172.31.240.10 fd00::/8")
+    assert Config.from_env().trusted_proxies == ("10.0.0.0/8", "172.31.240.10", "fd00::/8")
+    env.setenv("CALLCENTER_TRUSTED_PROXIES", "")
+    assert Config.from_env().trusted_proxies == (), "empty: nobody's forwarded headers are believed"
+    env.setenv("CALLCENTER_TRUSTED_PROXIES", "10.0.0.0/8, nginx")
+    with pytest.raises(ConfigError, match="CALLCENTER_TRUSTED_PROXIES: 'nginx' is not an IP address"):
+        Config.from_env()
+
+
+def test_the_embedded_store_is_created_owner_only(env, tmp_path):
+    config = Config.from_env()
+    config.prepare_embedded_store()
+    data = tmp_path / "data"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "callcenter.sqlite3").stat().st_mode) == 0o600
+    config.prepare_embedded_store()  # again: nothing changes, nothing fails
+    assert stat.S_IMODE((data / "callcenter.sqlite3").stat().st_mode) == 0o600
 
 
 def test_several_workers_need_redis(env):

@@ -359,7 +359,7 @@ async def test_sends_without_insert_returning(mysql_database_url, monkeypatch):
         monkeypatch.setattr(store_module._MySQLSendSql, "_returning", property(lambda self: False))
         results = await gather_all(*(send(store, tenant_id, (session_a, session_b)[i % 2], f"m{i}")
                                      for i in range(10)))
-        _, note = await store.set_assignment(tenant_id, session_b, 7, system_note="Agent joined")
+        _, [note] = await store.set_assignment(tenant_id, session_b, 7, system_note="Agent joined")
         stored = {(m["session_id"], m["seq"]): m["id"] for sid in (session_a, session_b)
                   for m in await store.list_messages(tenant_id, sid)}
         assert {(r.message["session_id"], r.message["seq"]): r.message["id"] for r in results}.items() <= stored.items()

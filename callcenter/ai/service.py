@@ -11,7 +11,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from .. import events
+from .. import events, senders
 from ..errors import Conflict, Forbidden, Unavailable
 from ..store import MAX_SEQ, ai_may_speak
 from . import prompt
@@ -179,7 +179,7 @@ class AIService:
         return text
 
     def summarize_later(self, session: dict, kind: str) -> None:
-        """After a transfer or a resolve: a short summary as a system note, in the background."""
+        """After a transfer or a resolve: a short summary as a private note (agents only), in the background."""
         if self.provider is not None:
             self._spawn(self._summarize(session, kind))
 
@@ -194,7 +194,8 @@ class AIService:
             history = await self.store.list_messages(tenant_id, session_id, before_seq=MAX_SEQ,
                                                      limit=self.config.ai_history_messages)
             contents = prompt.contents(history)
-            if sum(1 for m in history if m["sender_type"] != "system") < SUMMARY_MIN_MESSAGES or not contents:
+            turns = sum(1 for m in history if m["sender_type"] in senders.CONVERSATION_SENDER_TYPES)
+            if turns < SUMMARY_MIN_MESSAGES or not contents:
                 return
             tenant = await self.store.get_tenant(tenant_id)
             reply = await self.provider.generate(prompt.system_instruction(tenant, settings, "summary"), contents,
@@ -203,9 +204,9 @@ class AIService:
             text, _ = prompt.parse_reply(reply.text)
             if not text:
                 return
-            # Once per transfer/resolve: keyed by the seq the summary covers.
+            # Once per transfer/resolve: keyed by the seq the summary covers. For the team only.
             result = await self.store.send_message(
-                tenant_id, session_id, sender_type="system", sender_id=0, sender_name=settings.name,
+                tenant_id, session_id, sender_type=senders.NOTE, sender_id=0, sender_name=settings.name,
                 body=SUMMARY_PREFIX + text, client_msg_id=f"ai-summary-{kind}-{history[-1]['seq']}")
             if result.created:
                 await self.services.chat.publish(events.message_new(result.message, result.session))

@@ -7,14 +7,18 @@ the content type the bytes were recognised as, and with a policy that runs nothi
 """
 from __future__ import annotations
 
+import re
+
 from tornado import httputil, web
 
 from .. import attachments, models
-from ..errors import InvalidInput, RateLimited
+from ..errors import ApiError, InvalidInput, RateLimited
 from .base import AgentHandler, PublicHandler, route
 
 # Room for the multipart framing (boundaries, part headers) around the file itself.
 MULTIPART_OVERHEAD_BYTES = 16 * 1024
+# The upload routes (below): the edge lets their bodies be as large as a file (handlers/edge.py).
+UPLOAD_PATH_RE = re.compile(r"^/api/v1/chat/(?:public/session|sessions)/[^/]+/attachments$")
 UPLOAD_ERRORS = [400, 401, 404, 413, 415, 429]
 DOWNLOAD_ERRORS = [400, 401, 404]
 # The file's own headers: it never runs as a page (sandbox), whatever a browser makes of it.
@@ -35,32 +39,51 @@ def _download_doc(summary: str, auth: str, tag: str) -> dict:
 
 
 class _Upload:
-    """Streams the request body in (up to the upload limit, which is above the JSON API's) and
-    reads the one `file` part out of it."""
+    """Streams the request body in (up to the upload limit, which is above the JSON API's; the edge
+    refuses a larger declared body before it is read) and reads the one `file` part out of it.
 
-    # Until start_upload() (a refused request's body is read and dropped).
+    A refused upload (no valid token, too many in progress, the client's share taken) is answered
+    once its body is in, not before: a server that answers and closes while the client is still
+    sending resets the connection, and the client sees the reset instead of the 429. The body is
+    read and dropped meanwhile, and the edge's timeouts bound how long that may take."""
+
+    # Until admit() (a refused request's body is read and dropped).
     _chunks: list[bytes] | None = None
     _limit = 0
     _received = 0
     _holds_slot = False
+    _refusal: ApiError | None = None
+
+    async def admit(self) -> None:
+        """Authenticate and take an upload slot (subclasses); raising refuses the upload."""
+        raise NotImplementedError
+
+    async def prepare(self) -> None:
+        try:
+            await self.admit()
+        except ApiError as exc:
+            self._refusal = exc
 
     def start_upload(self) -> None:
-        limit = self.config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
-        length = self.request.headers.get("Content-Length", "")
-        if length and (not length.isdigit() or int(length) > limit):
-            raise attachments.file_too_large(self.config.max_upload_bytes)
-        if self.services.uploads_in_progress >= self.config.max_concurrent_uploads:
+        services, config = self.services, self.config
+        if services.uploads_in_progress >= config.max_concurrent_uploads:
             raise RateLimited("this server is taking in as many files as it can; try again in a moment", 1)
-        self.services.uploads_in_progress += 1
+        ip = self.client_ip
+        if services.uploads_by_ip.get(ip, 0) >= config.max_concurrent_uploads_per_ip:
+            raise RateLimited("finish the files already being sent from this address first", 1)
+        services.uploads_in_progress += 1
+        services.uploads_by_ip[ip] = services.uploads_by_ip.get(ip, 0) + 1
         self._holds_slot = True
-        # Tornado's own limit for this one request (it closes a connection that sends more).
-        self.request.connection.set_max_body_size(limit)
-        self._limit, self._chunks = limit, []
+        self._limit, self._chunks = config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES, []
 
     def on_finish(self) -> None:
         if self._holds_slot:
             self._holds_slot = False
-            self.services.uploads_in_progress -= 1
+            services, ip = self.services, self.client_ip
+            services.uploads_in_progress -= 1
+            left = services.uploads_by_ip.pop(ip, 1) - 1
+            if left > 0:
+                services.uploads_by_ip[ip] = left
         super().on_finish()
 
     def data_received(self, chunk: bytes) -> None:
@@ -69,6 +92,8 @@ class _Upload:
             self._chunks.append(chunk)
 
     def uploaded_file(self) -> tuple[str, bytes]:
+        if self._refusal is not None:
+            raise self._refusal
         if self._received > self._limit:
             raise attachments.file_too_large(self.config.max_upload_bytes)
         content_type = self.request.headers.get("Content-Type", "")
@@ -106,8 +131,8 @@ class _Download:
 class PublicUploadHandler(_Upload, PublicHandler):
     api = _upload_doc("Upload a file to the visitor's session (then send it in a message)", "visitor", "public")
 
-    async def prepare(self) -> None:
-        super().prepare()
+    async def admit(self) -> None:
+        PublicHandler.prepare(self)
         if self.request.method == "OPTIONS":  # the preflight carries no token
             return
         self.visitor_identity = await self.visitor()
@@ -138,8 +163,8 @@ class PublicAttachmentHandler(_Download, PublicHandler):
 class AgentUploadHandler(_Upload, AgentHandler):
     api = _upload_doc("Upload a file to a session (then send it in a message)", "agent", "messages")
 
-    async def prepare(self) -> None:
-        await super().prepare()
+    async def admit(self) -> None:
+        await AgentHandler.prepare(self)
         self.start_upload()
 
     async def post(self, session_id: str) -> None:

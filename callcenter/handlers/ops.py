@@ -10,8 +10,9 @@ HEALTH_CHECK_TIMEOUT_SECS = 3.0
 
 
 class HealthHandler(APIHandler):
+    """Readiness: whether this worker can serve chats now (send traffic here or not)."""
     cross_origin = True
-    api = {"GET": {"summary": "200 when the store and the bus answer, 503 with the reason otherwise",
+    api = {"GET": {"summary": "Readiness: 200 when the store and the bus answer, 503 with the reason otherwise",
                    "tags": ["ops"], "response": models.HealthResponse, "errors": []}}
 
     async def get(self) -> None:
@@ -22,6 +23,18 @@ class HealthHandler(APIHandler):
         healthy = all(v == "ok" for v in checks.values())
         self.write_json({"status": "ok" if healthy else "unavailable", "checks": checks},
                         status=200 if healthy else 503)
+
+
+class LivenessHandler(APIHandler):
+    """Liveness: the process serves requests. It asks nothing of the database or Redis, so a probe
+    that restarts workers on failure never restarts them all during an outage of either (during a
+    Redis outage sends are still taken and stored; /healthz says 503 meanwhile)."""
+    cross_origin = True
+    api = {"GET": {"summary": "Liveness: 200 while this process serves requests (checks no backing service)",
+                   "tags": ["ops"], "response": models.HealthResponse, "errors": []}}
+
+    def get(self) -> None:
+        self.write_json({"status": "ok", "checks": {}})
 
 
 async def _probe(probe) -> str:
@@ -56,6 +69,7 @@ class OpenAPIHandler(APIHandler):
 
 routes = [
     route("/healthz", HealthHandler),
+    route("/livez", LivenessHandler),
     route("/metrics", MetricsHandler),
     route("/api/v1/openapi.json", OpenAPIHandler),
 ]

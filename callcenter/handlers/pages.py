@@ -15,8 +15,9 @@ from .base import BaseHandler, SecureHeaders, route
 
 # The dashboard allows no inline script; visitor text can never become code there.
 # (blob: images: attachments are fetched with the bearer token and shown from blob URLs.)
+# connect-src 'self' covers this origin's own ws:/wss: socket (CSP Level 3) and no other host.
 DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                 "img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; "
+                 "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
                  "form-action 'self'; object-src 'none'")
 # The demo pages may be framed by their own origin (nothing else); the same script policy.
 DEMO_PAGE_CSP = DASHBOARD_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")

@@ -17,7 +17,7 @@ class PushSubscriptionsHandler(AgentHandler):
                 "response": models.PushSubscriptionsResponse, "errors": [401]},
         "POST": {"summary": "Add this browser's push subscription (idempotent: 200 when it was stored)",
                  "tags": ["push"], "auth": "agent", "body": models.PushSubscriptionRequest,
-                 "response": models.PushSubscriptionResponse, "status": 201, "errors": [400, 401]},
+                 "response": models.PushSubscriptionResponse, "status": 201, "errors": [400, 401, 409]},
         "DELETE": {"summary": "Remove a push subscription of yours (this browser's)", "tags": ["push"],
                    "auth": "agent", "body": models.PushEndpointRequest, "status": 204, "errors": [400, 401]},
     }

@@ -12,7 +12,7 @@ const NEAR_BOTTOM_PX = 120;
 const ACK_TIMEOUT_MS = 8000;
 const MAX_MESSAGE_CHARS = 5000;
 
-const SENDER_LABEL = {visitor: "Visitor", agent: "Agent", ai: "AI", system: "System"};
+const SENDER_LABEL = {visitor: "Visitor", agent: "Agent", ai: "AI", system: "System", note: "Note"};
 
 export class ConversationView {
   constructor(app) {
@@ -364,14 +364,16 @@ export class ConversationView {
       return h("div", {class: "msg msg-system", dataset: {seq: m.seq, sender: kind}},
                h("span", {class: "msg-body", text: m.body}), time);
     }
-    const who = kind === "ai" ? (m.sender_name || "AI assistant") : mine ? "You"
+    const mineNote = kind === "note" && m.sender_id && m.sender_id === this.app.me.id;
+    const who = kind === "ai" ? (m.sender_name || "AI assistant") : mine || mineNote ? "You"
       : m.sender_name || (kind === "visitor" ? "Visitor" : "Agent");
     const meta = h("div", {class: "msg-meta"},
                    h("span", {class: "msg-who", text: who}),
                    h("span", {class: "msg-kind kind-" + kind, text: SENDER_LABEL[kind]}), time);
     const files = this._renderFiles(m);
     const bubble = h("div", {class: "msg-bubble" + (files ? " has-files" : "")},
-                     m.body || !files ? h("div", {class: "msg-body", text: m.body}) : null, files);
+                     m.body || !files ? h("div", {class: "msg-body", text: m.body}) : null, files,
+                     kind === "note" ? h("div", {class: "msg-private", text: "Only your team sees this"}) : null);
     const el = h("div", {class: "msg msg-" + kind + (mine ? " mine" : ""), dataset: {seq: m.seq, sender: kind}},
                  meta, bubble);
     if (kind === "agent" || kind === "ai") {

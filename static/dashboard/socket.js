@@ -2,7 +2,8 @@
 // session, reconnect with exponential backoff and jitter, and a state for the Live indicator:
 //   connecting | live | reconnecting (with the time of the next try) | offline
 // Close codes: 4001/4010 = the token is invalid or revoked (back to sign-in); 1012 = server
-// restarting and 4008 = too slow (both: reconnect soon and resume); 4003 = origin refused.
+// restarting and 4008 = too slow (both: reconnect soon and resume); 4003 = origin refused;
+// 1013 = try again later (the server cannot reach its database: reconnect with backoff).
 
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
@@ -151,7 +152,7 @@ export class LiveSocket {
         return;
       }
       const reason = ev.code === 1012 ? "Server restarting" : ev.code === 4008 ? "Connection too slow"
-        : ev.code === 4003 ? "This origin is not allowed" : authed ? "Connection lost" : "Cannot reach the server";
+        : ev.code === 1013 ? "Server temporarily unavailable" : ev.code === 4003 ? "This origin is not allowed" : authed ? "Connection lost" : "Cannot reach the server";
       // A restart or a slow-reader cut is not a failure of ours: the first retry comes quickly.
       const quick = ev.code === 1012 || ev.code === 4008 || (authed && this.attempts === 0);
       this._scheduleRetry(reason, quick);

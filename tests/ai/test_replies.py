@@ -400,7 +400,7 @@ async def test_resolving_adds_a_short_summary_note(api, base_url, tenant_factory
         if frame["data"]["message"]["body"].startswith("Summary: "):
             break
     note = frame["data"]["message"]
-    assert note["sender_type"] == "system" and "resends it today" in note["body"]
+    assert note["sender_type"] == "note" and "resends it today" in note["body"], "for the team only"
     assert "Summarize" in gemini.requests[-1].system_text
     agent_ws.close()
 

@@ -434,8 +434,10 @@ async def test_transfer_rules(api, tenant_factory, services):
     assert moved.status == 200, moved.body
     assert moved.json["session"]["assigned_agent_id"] == colleague.id
     assert moved.json["session"]["status"] == "assigned"
-    last = (await all_messages(api, tenant.agent, sid))[-1]
-    assert last["sender_type"] == "system" and "Cy Colleague" in last["body"] and "VIP customer" in last["body"]
+    moved_line, note = (await all_messages(api, tenant.agent, sid))[-2:]
+    assert moved_line["sender_type"] == "system" and "Cy Colleague" in moved_line["body"]
+    assert "VIP customer" not in moved_line["body"], "both sides see the move, not the note"
+    assert (note["sender_type"], note["sender_id"], note["body"]) == ("note", tenant.agent.id, "VIP customer")
     # The previous holder may no longer; an admin always may.
     assert_error(await transfer(tenant.agent, {"agent_id": third.id}), 403, "forbidden")
     by_admin = await transfer(tenant.admin, {"agent_id": third.id})

@@ -1,10 +1,14 @@
-"""Operations routes: /healthz, JSON 404s for unknown routes, and the OpenAPI document matching the routes."""
+"""Operations routes: /healthz and /livez, JSON 404s for unknown routes, and the OpenAPI document matching the routes."""
 import re
 
 import pytest
+from tornado import httpclient, httpserver
 
-from callcenter.app import all_routes
+from callcenter.app import all_routes, create_services, make_app
+from callcenter.config import Config
 from callcenter.handlers.base import implemented_methods
+from tests.helpers import ApiClient, free_port
+from tests.mocking import private_redis
 
 from ._support import assert_error, gen_test
 
@@ -18,6 +22,33 @@ async def test_healthz(api, backend):
     assert resp.json["status"] == "ok"
     assert resp.json["checks"] == {"store": "ok", "bus": "ok"}
     assert resp.headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_livez_answers_while_a_backing_service_is_down(io_loop, tmp_path, mysql_database_url):
+    """/healthz is readiness (503 while Redis is down: send traffic elsewhere); /livez is liveness
+    (200 while the process serves): a probe that restarts workers must use /livez, or it would
+    restart every worker during a Redis blip, when sends are still taken and stored."""
+    with private_redis() as redis_server:
+        config = Config(database_url=mysql_database_url, redis_url=redis_server.url, redis_prefix="livez:",
+                        secret_key="livez-test-secret-key-0123456789abcdef", data_dir=tmp_path)
+        services = create_services(config)
+        await services.start()
+        server = httpserver.HTTPServer(make_app(services))
+        port = free_port()
+        server.listen(port, "127.0.0.1")
+        api = ApiClient(httpclient.AsyncHTTPClient(), f"http://127.0.0.1:{port}")
+        try:
+            assert (await api.get("/healthz")).status == 200
+            live = await api.get("/livez")
+            assert live.status == 200 and live.json == {"status": "ok", "checks": {}}
+            redis_server.stop()
+            ready = await api.get("/healthz")
+            assert ready.status == 503 and ready.json["checks"]["bus"] != "ok"
+            assert (await api.get("/livez")).status == 200
+        finally:
+            server.stop()
+            await services.close()
 
 
 UNKNOWN_PATHS = ["/nope", "/api/v1/nope", "/api/v2/chat/sessions", "/api/v1/chat/sessions/x/y/z", "/api/v1/chat/public",

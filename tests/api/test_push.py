@@ -224,7 +224,14 @@ async def test_devices_belong_to_one_agent_of_one_tenant(api, tenant_factory, fa
     await subscribe(api, theirs.agent, other_sub)
     await theirs.visitor(api, name="Their Customer")
     await wait_pushes(fake_push, other_sub, 1)
-    # Signing in as someone else on the same browser moves the device to them.
+    # Someone who learnt the endpoint but not the browser's keys cannot take the device over: 409,
+    # and it stays the owner's, keys and all (it moved to the poster before: pushes were lost to the owner).
+    imposter = {**sub, "keys": fake_push.new_subscription()["keys"]}
+    for taker in (theirs.agent, mine.admin):
+        assert_error(await api.post(SUBSCRIPTIONS, imposter, token=taker.token), 409, "subscription_taken")
+    [row] = await services.store.push_subscriptions_of(mine.id)
+    assert (row["agent_id"], row["p256dh"], row["auth"]) == (mine.agent.id, sub["keys"]["p256dh"], sub["keys"]["auth"])
+    # Signing in as someone else on the same browser (the same keys) moves the device to them.
     moved = await subscribe(api, theirs.admin, sub, expect=201)
     assert await stored_endpoints(services, mine.id) == []
     assert [d["id"] for d in (await api.get(SUBSCRIPTIONS, token=theirs.admin.token)).json["subscriptions"]] == \

@@ -55,6 +55,25 @@ def test_quick_start_with_the_widget_demo(browser, live_server):
         expect(dash.locator("#msg-list .msg.mine .msg-receipt")).to_have_text("✓✓ Seen")
         screenshot(dash, "dashboard-with-widget")
         screenshot(shop, "widget-demo-with-dashboard-reply")
+
+        # 4. A transfer with a note for the next agent: the team sees the note, the customer sees only
+        # that the conversation moved, live and after a reload (history and resume from the store).
+        secret = "Wanda is upset about shipping; offer the refund"
+        dash.click("#act-transfer")
+        dash.select_option("#transfer-agent", "2")
+        dash.fill("#transfer-note", secret)
+        dash.click("#transfer-submit")
+        expect(messages(dash, secret)).to_have_attribute("data-sender", "note")
+        expect(w.locator(".st")).to_have_text("Chatting with Sam Rivera")
+        composer.fill("Sam will take it from here.")
+        composer.press("Enter")
+        expect(w.locator(".m.a .b").last).to_have_text("Sam will take it from here.")
+        assert secret not in w.inner_text()
+        shop.reload()
+        w = shop.locator("callcenter-chat")
+        w.locator(".bub").click()
+        expect(w.locator(".m.a .b").last).to_have_text("Sam will take it from here.")
+        assert secret not in w.inner_text() and "upset" not in shop.content()
         assert not errors
     finally:
         agent_ctx.close()

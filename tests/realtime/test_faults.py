@@ -91,6 +91,37 @@ async def test_database_down_answers_503_and_recovers_without_restart(proxied_ap
     ws.close()
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_a_socket_that_authenticates_while_the_database_is_down_is_told_to_retry(proxied_app, api, base_url,
+                                                                                        caplog):
+    """The auth frame needs the store (is the agent active? does the chat exist?). While it is down
+    the socket is closed with 1013 "try again later" and a reason, like REST's 503: not dropped
+    without a close frame (1006), and logged once for a burst, not once per socket."""
+    proxy, svc = proxied_app
+    tenant = await TenantFactory(svc)()
+    visitor = await tenant.visitor(api)
+    await proxy.down()
+    caplog.set_level("WARNING", logger="callcenter.hub")
+    codes, reasons = [], []
+    for token in [tenant.agent.token, visitor.token] * 5:
+        client = await WsClient.connect(base_url, token, expect_ok=False)
+        codes.append(await client.closed(timeout=15))
+        reasons.append(client.conn.close_reason)
+    assert codes == [1013] * 10, codes
+    assert all(reason and "reconnect" in reason for reason in reasons), reasons
+    burst_lines = [r for r in caplog.records if "close 1013" in r.getMessage()]
+    assert len(burst_lines) == 1, [r.getMessage() for r in caplog.records]
+
+    await proxy.up()
+    for _ in range(200):
+        if (await api.get("/healthz")).status == 200:
+            break
+        await asyncio.sleep(0.1)
+    client = await WsClient.connect(base_url, visitor.token)  # auth.ok again: nothing to restart
+    assert client.auth["session_id"] == visitor.session_id
+    client.close()
+
+
 async def _raw_ws(port: int, rcvbuf: int | None = None):
     """A WebSocket client that never reads after the handshake (and so never answers pings)."""
     sock = socket.socket()

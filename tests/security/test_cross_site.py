@@ -148,6 +148,10 @@ async def test_dashboard_policy(api, backend):
     assert directives["frame-ancestors"] == "'none'" and resp.headers["X-Frame-Options"] == "DENY"
     assert directives["object-src"] == "'none'" and directives["base-uri"] == "'none'"
     assert directives["default-src"] == "'self'"
+    # 'self' covers the page's own ws:/wss: socket; "ws: wss:" let a page script open one to any host.
+    assert directives["connect-src"] == "'self'", csp
+    for page in ("/widget-demo.html", "/websocket-test.html"):
+        assert "connect-src 'self';" in (await api.get(page)).headers["Content-Security-Policy"], page
     assert resp.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
     # JSON answers are no pages either: nothing loads, nothing frames them.
     api_csp = (await api.get("/healthz")).headers["Content-Security-Policy"]
@@ -163,12 +167,13 @@ async def test_dashboard_policy(api, backend):
 
 @gen_test
 async def test_behind_tls_hsts_and_still_no_cookies(app, io_loop, tenant_factory):
-    """Behind nginx with TLS (X-Forwarded-Proto: https, read with xheaders as `callcenter serve` does):
+    """Behind nginx with TLS (X-Forwarded-Proto: https from a trusted proxy, here 127.0.0.1, as
+    `callcenter serve` reads it):
     browsers are told to keep to https; no response sets a cookie (bearer tokens only), so there is
     no cookie to mark HttpOnly/Secure/SameSite."""
     tenant = await tenant_factory()
     port = free_port()
-    server = httpserver.HTTPServer(app, xheaders=True)
+    server = httpserver.HTTPServer(app)
     server.listen(port, "127.0.0.1")
     client = httpclient.AsyncHTTPClient()
     try:

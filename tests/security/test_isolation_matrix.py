@@ -134,6 +134,7 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("GET", "/sw.js"): Call(),
     ("HEAD", "/sw.js"): Call(),
     ("GET", "/healthz"): Call(),
+    ("GET", "/livez"): Call(),
     ("GET", "/metrics"): Call(),
     ("GET", "/api/v1/openapi.json"): Call(),
     ("GET", "/"): Call(),

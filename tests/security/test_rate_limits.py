@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.config import RATE_LIMIT_ENV, Config, ConfigError
+from callcenter.config import BODY_TIMEOUT_ENV, RATE_LIMIT_ENV, Config, ConfigError
 from callcenter.security import MemoryRateLimiter, RedisRateLimiter
 from tests.helpers import PASSWORD
 
@@ -150,7 +150,7 @@ def test_every_limit_is_configurable_from_the_environment(monkeypatch):
     values = {"login_max_failures": "7", "login_window_secs": "120", "session_starts_per_ip": "9",
               "session_start_window_secs": "30", "messages_per_session": "50", "message_window_secs": "15",
               "ws_frames_per_sec": "2.5", "ws_frame_burst": "11", "ws_flood_limit": "40", "uploads_per_window": "5",
-              "upload_window_secs": "60"}
+              "upload_window_secs": "60", "max_concurrent_uploads_per_ip": "3"}
     assert set(values) == set(RATE_LIMIT_ENV)
     for field, env in RATE_LIMIT_ENV.items():
         monkeypatch.setenv(env, values[field])
@@ -167,5 +167,6 @@ def test_every_limit_is_in_the_readme():
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    for env in RATE_LIMIT_ENV.values():
+    for env in [*RATE_LIMIT_ENV.values(), *BODY_TIMEOUT_ENV.values(), "CALLCENTER_TRUSTED_PROXIES",
+                "CALLCENTER_LOG_LEVEL"]:
         assert f"`{env}`" in readme, env
