@@ -153,6 +153,8 @@
   // What the server accepts (it decides from the bytes; this only spares the visitor a pointless upload).
   var ACCEPT = ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt,.csv,.log,.md,.docx,.xlsx,.pptx,.odt,.ods,.odp,.zip";
   var EVENTS = {message: 1, open: 1, close: 1, unread: 1};
+  // Files uploading at once (the server takes 2 per client address; more wait their turn).
+  var UPLOADS_AT_ONCE = 2;
   var listeners = {message: [], open: [], close: [], unread: []};
   var widget = null;
   var presetUser = null, presetOpen = null;
@@ -461,8 +463,11 @@
     }
 
     // XHR, not fetch: only XHR reports an upload's progress. Sent with the bearer token, like every call.
+    // At most UPLOADS_AT_ONCE go at a time (the server takes a few per address at once; the others wait
+    // their turn, "…"), and a refusal that says "in a second" (429, a short Retry-After) tries again.
     function upload(u) {
-      if (u.x || u.a || !st.sid) return;
+      if (u.x || u.a || u.w || !st.sid) return;
+      if (ups.filter(function (v) { return v.x; }).length >= UPLOADS_AT_ONCE) return;
       var x = u.x = new XMLHttpRequest(), fd = new FormData();
       fd.append("file", u.f, u.f.name);
       x.open("POST", api + "/api/v1/chat/public/session/" + st.sid + "/attachments");
@@ -475,14 +480,20 @@
         // Removed (aborted) meanwhile: nothing left to show.
         if (u.x !== x) return;
         u.x = null;
-        var j = {};
+        var j = {}, wait = +x.getResponseHeader("Retry-After");
         try { j = JSON.parse(x.responseText); } catch (e) {}
         u.a = j.attachment;
-        if (u.a) return u.p.textContent = size(u.a.size);
-        // Refused (its type, its size, the session's quota) or failed: the chip goes, and the why is shown,
-        // in the server's words when it gave some.
-        unpick(u);
-        say(u.f.name + ": " + (j.error && j.error.message || t("error")));
+        if (x.status === 429 && wait > 0 && wait <= 5 && (u.r = (u.r || 0) + 1) <= 5) {
+          u.w = setTimeout(function () { u.w = null; upload(u); }, wait * 1000);
+        } else if (u.a) {
+          u.p.textContent = size(u.a.size);
+        } else {
+          // Refused (its type, its size, the session's quota) or failed: the chip goes, and the why is shown,
+          // in the server's words when it gave some.
+          unpick(u);
+          say(u.f.name + ": " + (j.error && j.error.message || t("error")));
+        }
+        ups.forEach(upload);  // the next ones waiting for their turn
       };
       x.send(fd);
     }
@@ -492,10 +503,13 @@
     function unpick(u) {
       var x = u.x;
       u.x = null;
+      clearTimeout(u.w);
+      u.w = null;
       if (x) x.abort();
       else if (u.a) request("DELETE", "/chat/public/session/" + st.sid + "/attachments/" + u.a.id).catch(function () {});
       u.el.remove();
       ups = ups.filter(function (v) { return v !== u; });
+      ups.forEach(upload);
     }
 
     // Refusals add up (several files of one pick, an upload that fails later); say("") clears them.

@@ -158,6 +158,7 @@ export function uploadFile(path, file, onProgress) {
       const error = xhr.status === 413 && !(data && data.error)
         ? new ApiError(413, "file_too_large", "The file is too large.")
         : errorFrom(xhr.status, data);
+      error.retryAfterSecs = Number(xhr.getResponseHeader("Retry-After")) || 0;
       if (xhr.status === 401) unauthorizedHandler(error);
       reject(error);
     };

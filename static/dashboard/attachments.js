@@ -9,6 +9,8 @@ import {api, fetchBlob, uploadFile} from "./api.js";
 import {$, clear, h, icon, setText} from "./dom.js";
 
 export const MAX_FILES_PER_MESSAGE = 10;
+// Files uploading at once (the server takes 2 per client address; more wait their turn).
+const UPLOADS_AT_ONCE = 2;
 export const DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
 
 // What the server accepts (it decides from the bytes; this only spares a pointless upload).
@@ -268,6 +270,7 @@ export class UploadTray {
     this.bySession = new Map(); // session id → [item]
     this.notices = new Map();   // session id → text (a refusal that is not one file's)
     this.current = null;
+    this.waiting = [];          // [{item, file}] in line for an upload slot
   }
 
   items(sessionId) {
@@ -301,6 +304,7 @@ export class UploadTray {
     let maxBytes = DEFAULT_MAX_UPLOAD_BYTES;
     try { maxBytes = (await this.opts.maxBytes()) || DEFAULT_MAX_UPLOAD_BYTES; } catch (e) { /* the default */ }
     const list = this.items(sessionId).slice();
+    const accepted = [];
     this.notices.delete(sessionId);
     for (const file of files) {
       const kept = list.filter((i) => i.state !== "error").length;
@@ -320,10 +324,11 @@ export class UploadTray {
       } else if (!looksAccepted(file)) {
         this._fail(item, "this kind of file is not accepted. Send " + ACCEPTED_TEXT + ".");
       } else {
-        this._start(item, file);
+        accepted.push([item, file]);
       }
     }
     this.bySession.set(sessionId, list);
+    for (const [item, file] of accepted) this._start(item, file);
     if (sessionId === this.current) this.render();
   }
 
@@ -333,7 +338,29 @@ export class UploadTray {
     item.upload = null;
   }
 
+  /** At most UPLOADS_AT_ONCE files go at a time (the server takes a few per address at once); the
+   *  others wait their turn (at 0 %). A refusal that says "in a second" (429, a short Retry-After)
+   *  puts the file back in line. */
   _start(item, file) {
+    this.waiting.push({item, file});
+    this._pump();
+  }
+
+  _pump() {
+    this.waiting = this.waiting.filter(({item}) => this._alive(item) && item.state === "uploading");
+    while (this.waiting.length && this._inFlight() < UPLOADS_AT_ONCE) {
+      const {item, file} = this.waiting.shift();
+      this._upload(item, file);
+    }
+  }
+
+  _inFlight() {
+    let count = 0;
+    for (const list of this.bySession.values()) count += list.filter((i) => i.upload).length;
+    return count;
+  }
+
+  _upload(item, file) {
     const path = "/chat/sessions/" + encodeURIComponent(item.sessionId) + "/attachments";
     item.upload = uploadFile(path, file, (loaded, total) => {
       item.loaded = total ? Math.min(1, loaded / total) : 0;
@@ -347,10 +374,21 @@ export class UploadTray {
       item.name = res.attachment.name || item.name;  // as the server keeps it (what the message will show)
       item.upload = null;
       this._changed(item);
+      this._pump();
     }, (err) => {
-      if (!this._alive(item) || err.code === "aborted") return;
-      this._fail(item, err.message);
-      this._changed(item);
+      item.upload = null;
+      if (!this._alive(item) || err.code === "aborted") {
+        this._pump();
+        return;
+      }
+      item.retries = (item.retries || 0) + 1;
+      if (err.status === 429 && err.retryAfterSecs > 0 && err.retryAfterSecs <= 5 && item.retries <= 5) {
+        setTimeout(() => this._start(item, file), err.retryAfterSecs * 1000);
+      } else {
+        this._fail(item, err.message);
+        this._changed(item);
+      }
+      this._pump();
     });
   }
 
