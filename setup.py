@@ -44,6 +44,7 @@ setup(
             "playwright>=1.40",
             "schemathesis>=4.0",
             "http-ece>=1.1",
+            "import-linter>=2.17",  # the layer contracts in .importlinter (tests/test_layers.py)
         ],
     },
     entry_points={"console_scripts": ["callcenter=callcenter.cli:main"]},

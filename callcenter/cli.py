@@ -15,7 +15,8 @@ from . import __version__, migrations
 from .config import Config, ConfigError
 from .errors import Conflict
 from .security import MAX_PASSWORD_BYTES, hash_password
-from .store import AGENT_ROLES, Store, create_database_if_missing
+from .domain import AGENT_ROLES
+from .store import Store, create_database_if_missing
 
 # MySQL/MariaDB: the account may not do that (database, table or command access denied).
 MYSQL_ACCESS_DENIED = {1044, 1045, 1142, 1227}
@@ -155,7 +156,7 @@ def cmd_ai_worker(args, config: Config) -> None:
     if not config.uses_redis:
         raise ConfigError("the ai-worker reads its jobs from Redis: set CALLCENTER_REDIS_URL (without Redis, "
                           "`callcenter serve` answers AI replies itself)")
-    from .ai.worker import idle_until_stopped, run_ai_worker
+    from .server import idle_until_stopped, run_ai_worker
     if not config.gemini_api_key:
         # Not an error: a deployment may run its AI worker before it has a key (docker compose
         # would restart an exiting one forever). One line, then nothing.

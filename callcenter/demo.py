@@ -5,7 +5,8 @@ import logging
 
 from .errors import Conflict
 from .security import hash_password
-from .store import Store, messages, new_session_id, now_ms, preview_of, sessions
+from .domain import preview_of
+from .store import Store, messages, new_session_id, now_ms, sessions
 
 log = logging.getLogger("callcenter.demo")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields
 
-from . import models, senders
+from . import domain, models
 
 # The reference's names, kept as they are.
 MESSAGE_NEW = "chat.message.new"
@@ -31,6 +31,8 @@ VISITOR_PRESENCE = "chat.visitor.presence"
 # follows as chat.message.new), and a conversation handed to humans (to the tenant's agents).
 AI_PARTIAL = "chat.ai.partial"
 SESSION_HANDOFF = "chat.session.handoff"
+# How long a chat.typing lasts without another (the typist's client sends one every few seconds).
+TYPING_TTL_MS = 6000
 # Internal: never sent to clients as such; the hub closes the agent's sockets.
 AGENT_REVOKED = "internal.agent.revoked"
 
@@ -78,7 +80,7 @@ def message_new(message: dict, session: dict | None = None) -> Event:
     if session is not None:
         data["session"] = models.session_model(session)
     return Event(MESSAGE_NEW, message["tenant_id"], data, session_id=message["session_id"],
-                 to_agents=True, to_visitor=senders.visible_to_visitor(message["sender_type"]))
+                 to_agents=True, to_visitor=domain.visible_to_visitor(message["sender_type"]))
 
 
 def session_started(session: dict) -> Event:
@@ -118,10 +120,10 @@ def session_status(session: dict, by_agent: dict | None, resolved: bool) -> Even
     }, session_id=session["id"], to_agents=True, to_visitor=True)
 
 
-def message_read(session: dict, reader: str, seq: int, agent: dict | None = None) -> Event:
+def message_read(session: dict, reader: str, seq: int, agent_id: int | None = None) -> Event:
     return Event(MESSAGE_READ, session["tenant_id"], {
         "session_id": session["id"], "reader": reader, "seq": seq,
-        "agent_id": agent["id"] if agent else None,
+        "agent_id": agent_id,
         "unread": session.get("agent_unread", 0),
     }, session_id=session["id"], to_agents=True, to_visitor=True)
 

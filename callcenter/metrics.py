@@ -61,8 +61,12 @@ class Metrics:
         self.bus_reconnects = Gauge("callcenter_bus_reconnects", "Times the bus subscriber reconnected",
                                     registry=r, multiprocess_mode="livesum")
 
-    bus = None  # the app's bus and hub, read at scrape time
+    bus = None  # the app's bus and hub, read at scrape time (`watch`)
     hub = None
+
+    def watch(self, *, bus, hub) -> None:
+        """Report the bus's reconnects and the sockets' output queue (read at scrape time)."""
+        self.bus, self.hub = bus, hub
 
     def watch_batcher(self, label: str, batcher) -> None:
         self.batchers[label] = batcher

@@ -16,6 +16,7 @@ finds its own field missing and the worker writes its subjects again.
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable, Iterable
 
@@ -26,6 +27,8 @@ STATUSES = ("online", "away")
 REWRITE_BATCH = 1000
 
 LocalEntries = Callable[[], dict[tuple[str, str], str]]
+
+log = logging.getLogger("callcenter.presence")
 
 
 def aggregate(statuses: Iterable[str]) -> str:
@@ -57,6 +60,15 @@ class Presence:
     async def sweep(self) -> list[tuple[str, str]]:
         """Remove dead workers' fields; (tenant_id, subject) pairs that went offline because of it."""
         raise NotImplementedError
+
+    async def agent_statuses(self, tenant_id: str) -> dict[int, str]:
+        """The tenant's agents online or away, by agent id; best effort (nothing when Redis fails)."""
+        try:
+            raw = await self.agents(tenant_id)
+        except Exception as exc:  # best effort: presence never fails what asked for it
+            log.warning("presence snapshot failed: %s", exc)
+            return {}
+        return {int(k[2:]): v for k, v in raw.items()}
 
 
 class MemoryPresence(Presence):

@@ -27,9 +27,13 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from . import webpush
 from .attachments import files_of
+from .config import Config
 from .errors import Conflict, RateLimited
+from .metrics import Metrics
 from .models import json_dumps
-from .store import now_ms
+from .presence import Presence
+from .security import RateLimiter
+from .store import Store, now_ms
 
 log = logging.getLogger("callcenter.push")
 
@@ -63,11 +67,12 @@ def _preview(text: str) -> str:
 
 
 class PushNotifier:
-    def __init__(self, services):
-        self.services = services
-        self.store = services.store
-        self.config = services.config
-        self.metrics = services.metrics
+    def __init__(self, store: Store, config: Config, metrics: Metrics, limiter: RateLimiter, presence: Presence):
+        self.store = store
+        self.config = config
+        self.metrics = metrics
+        self.limiter = limiter
+        self.presence = presence
         self.vapid = webpush.VapidKey.from_config(self.config.vapid_private_key, self.config.ensure_secret_key(),
                                                   self.config.vapid_subject)
         self._subscribers: dict[str, tuple[float, frozenset[int]]] = {}  # tenant -> (read at, agent ids)
@@ -116,7 +121,7 @@ class PushNotifier:
         subs = await self.devices(agent)
         if not subs:
             raise Conflict("no device of yours gets push notifications; turn them on first", code="no_subscriptions")
-        decision = await self.services.limiter.hit(f"push-test:{agent['tenant_id']}:{agent['id']}",
+        decision = await self.limiter.hit(f"push-test:{agent['tenant_id']}:{agent['id']}",
                                                    TEST_PUSHES_PER_WINDOW, TEST_PUSH_WINDOW_SECS)
         if not decision.allowed:
             raise RateLimited("too many test notifications; try again later", decision.retry_after_secs)
@@ -186,7 +191,7 @@ class PushNotifier:
             if not wanted:
                 return
             online = {agent_id for agent_id, status in
-                      (await self.services.hub.presence_snapshot(tenant_id)).items() if status == "online"}
+                      (await self.presence.agent_statuses(tenant_id)).items() if status == "online"}
             wanted = wanted - online
             if kind == "message":
                 wanted = {agent_id for agent_id in wanted if await self._cooled_down(tenant_id, agent_id, session_id)}
@@ -199,7 +204,7 @@ class PushNotifier:
             log.exception("push for %s in tenant %s failed", kind, tenant_id)
 
     async def _cooled_down(self, tenant_id: str, agent_id: int, session_id: str) -> bool:
-        decision = await self.services.limiter.hit(f"push:{tenant_id}:{agent_id}:{session_id}", 1,
+        decision = await self.limiter.hit(f"push:{tenant_id}:{agent_id}:{session_id}", 1,
                                                    self.config.push_cooldown_secs)
         return decision.allowed
 

@@ -1,4 +1,5 @@
-"""Starting the web server: checks before binding, then one or several worker processes."""
+"""The process entries: the web server (checks before binding, then one or several worker processes)
+and the AI worker (`callcenter ai-worker`)."""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +14,7 @@ import time
 from tornado import httpserver, netutil
 
 from . import migrations
+from .ai.worker import redis_worker
 from .app import create_services, make_app
 from .bus import make_redis
 from .config import Config, ConfigError, redact_url
@@ -20,6 +22,7 @@ from .demo import DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD, DEMO_TENANT_ID, seed_de
 from .store import Store
 
 log = logging.getLogger("callcenter.server")
+ai_log = logging.getLogger("callcenter.ai")
 
 STARTUP_CHECK_TIMEOUT_SECS = 8.0
 DRAIN_TIMEOUT_SECS = 10.0
@@ -201,3 +204,35 @@ def serve(config: Config) -> None:
         asyncio.run(run_worker(config, sockets, announce=announce))
     except KeyboardInterrupt:
         sys.exit(0)
+
+
+# ---- callcenter ai-worker ----------------------------------------------------------------------
+
+async def idle_until_stopped() -> None:
+    """`callcenter ai-worker` without a Gemini key: nothing to do until told to stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_ai_worker(config: Config) -> None:
+    """`callcenter ai-worker`: answer jobs from the Redis stream until SIGTERM/SIGINT (then drain)."""
+    services = create_services(config)
+    worker = redis_worker(services.redis, services.ai.responder, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await worker.queue.ensure_group()
+    await worker.start()
+    freeze_startup_objects()
+    ai_log.info("ai-worker pid %d: answering jobs of %s as %s with model %s (%d at a time)", os.getpid(),
+                worker.queue.stream, worker.queue.consumer, config.gemini_model, worker.concurrency)
+    try:
+        await stop.wait()
+    finally:
+        ai_log.info("ai-worker pid %d stopping: %d job(s) in hand", os.getpid(), len(worker.active))
+        await worker.close()
+        await services.close()

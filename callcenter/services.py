@@ -1,37 +1,32 @@
 """Chat domain logic: who may do what, in which order, and which events follow.
 
-Handlers call these methods with parsed, validated input and the caller's
-identity; the methods talk to the store, then publish events once the
-transaction has committed (a message is stored before anyone hears of it).
+Handlers and socket frames call these methods with parsed, validated input and who acts (an
+`Actor`: an agent of a tenant, or a visitor bound to one conversation); the methods talk to the
+store, then publish events once the transaction has committed (a message is stored before anyone
+hears of it).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import zoneinfo
-from dataclasses import dataclass
-from functools import partial
 
-
-from . import analytics, attachments, events
+from . import analytics, attachments, domain, events
+from .ai.service import AIService
 from .bus import Bus, BusUnavailable
 from .config import Config
+from .domain import Actor
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
-from .security import (InvalidToken, RateLimiter, TokenSigner, VisitorClaims, burn_password_check,
-                       check_password, hash_password)
+from .metrics import Metrics
+from .publisher import EventPublisher
+from .push import PushNotifier
+from .security import InvalidToken, RateLimiter, TokenSigner, burn_password_check, check_password, hash_password
 from .store import PrivateNote, SendResult, SessionFilter, Store
 
 log = logging.getLogger("callcenter.services")
 
 MAX_PAGE_SIZE = 100
 MAX_HISTORY_PAGE = 500
-
-
-@dataclass(frozen=True)
-class VisitorIdentity:
-    claims: VisitorClaims
-    session: dict
 
 
 class AuthService:
@@ -85,7 +80,8 @@ class AuthService:
             raise Unauthorized("this sign-in is no longer valid; sign in again", code="token_revoked")
         return agent
 
-    async def visitor_from_token(self, token: str) -> VisitorIdentity:
+    async def visitor_from_token(self, token: str) -> Actor:
+        """The visitor a token belongs to, bound to its one conversation; Unauthorized otherwise."""
         try:
             claims = self.signer.read_visitor(token)
         except InvalidToken:
@@ -93,7 +89,11 @@ class AuthService:
         session = await self.store.get_session(claims.tenant_id, claims.session_id)
         if session is None or session["visitor_id"] != claims.visitor_id:
             raise Unauthorized("this chat no longer exists; start a new one", code="invalid_token")
-        return VisitorIdentity(claims, session)
+        return Actor.of_visitor(session)
+
+    async def me(self, agent: dict) -> tuple[dict, dict | None]:
+        """The signed-in agent and their tenant."""
+        return agent, await self.store.get_tenant(agent["tenant_id"])
 
 
     async def change_password(self, agent: dict, current: str, new: str) -> tuple[str, dict]:
@@ -127,67 +127,24 @@ class AuthService:
 
 
 class ChatService:
-    def __init__(self, store: Store, bus: Bus, signer: TokenSigner, limiter: RateLimiter, config: Config):
+    def __init__(self, store: Store, publisher: EventPublisher, signer: TokenSigner, limiter: RateLimiter,
+                 config: Config, metrics: Metrics, ai: AIService, push: PushNotifier):
         self.store = store
-        self.bus = bus
+        self.publisher = publisher
         self.signer = signer
         self.limiter = limiter
         self.config = config
-        self.metrics = None  # set by the app factory
-        self._outbox: list[events.Event] = []  # published in this step, flushed right after it
-        self._publishing: set[asyncio.Future] = set()  # on their way to the bus
-        self.ai = None  # the AIService, set by the app factory
-        self.push = None  # the PushNotifier, likewise
+        self.metrics = metrics
+        self.ai = ai
+        self.push = push
 
     async def publish(self, *evts: events.Event) -> None:
-        """Tell everyone, after the commit, without waiting for the bus: the caller (a socket's
-        next frame, the HTTP answer) goes on while Redis takes the event. Events go out in the
-        order they were published. The other workers' copy leaves at once; this worker's sockets
-        get theirs right after the caller's current step (so a sender's ack goes out before the
-        echo of its message). A bus outage only delays delivery: clients resume from the store,
-        so the request still succeeds. (Async for the callers' sake; it never waits.)"""
-        now = time.time()
-        for event in evts:
-            event.meta.setdefault("published_at", now)
-            future = self.bus.send_to_others(event)
-            if future is None:
-                self._published(event.type)
-            else:
-                self._publishing.add(future)
-                future.add_done_callback(partial(self._on_published, event.type))
-        if not self._outbox:
-            asyncio.get_running_loop().call_soon(self._deliver_outbox)
-        self._outbox.extend(evts)
-
-    def _deliver_outbox(self) -> None:
-        batch, self._outbox = self._outbox, []
-        for event in batch:
-            self.bus.deliver_here(event)
-
-    def _on_published(self, event_type: str, future: asyncio.Future) -> None:
-        self._publishing.discard(future)
-        if future.cancelled():
-            return
-        exc = future.exception()
-        if exc is None:
-            self._published(event_type)
-        elif isinstance(exc, BusUnavailable):
-            log.warning("bus unavailable, %s not published live (%s)", event_type, exc)
-        else:
-            log.error("publishing %s failed", event_type, exc_info=exc)
-
-    def _published(self, event_type: str) -> None:
-        if self.metrics is not None:
-            self.metrics.events_published.labels(event_type).inc()
-
-    async def wait_published(self) -> None:
-        """Until every event published so far is on the bus (shutdown)."""
-        while self._outbox or self._publishing:
-            await asyncio.sleep(0)  # the outbox's flush is already scheduled
-            if self._publishing:
-                await asyncio.gather(*self._publishing, return_exceptions=True)
+        await self.publisher.publish(*evts)
 
     # ---- visitors (widget) ----------------------------------------------
+
+    async def find_tenant(self, tenant_id: str) -> dict | None:
+        return await self.store.get_tenant(tenant_id)
 
     async def tenant_or_404(self, tenant_id: str) -> dict:
         tenant = await self.store.get_tenant(tenant_id)
@@ -212,45 +169,71 @@ class ChatService:
             page_url=page_url, user_agent=user_agent[:400])
         token = self.signer.visitor_token(session["id"], tenant_id, session["visitor_id"])
         await self.publish(events.session_started(session))
-        if self.push is not None:
-            self.push.on_session_started(session)
+        self.push.on_session_started(session)
         return session, token, tenant
 
-    def _visitor_session(self, visitor: VisitorIdentity, session_id: str) -> dict:
-        # A token opens exactly one session; anything else looks like it does not exist.
-        if visitor.claims.session_id != session_id:
-            raise NotFound("no such session", code="session_not_found")
-        return visitor.session
+    # ---- either side: who acts decides what they may see and do -------------------------
 
-    async def visitor_send(self, visitor: VisitorIdentity, session_id: str, body: str,
-                           client_msg_id: str | None, attachment_ids: list[str] = ()) -> SendResult:
-        session = self._visitor_session(visitor, session_id)
-        files = await self._files_to_send(session["tenant_id"], session_id, "visitor", attachment_ids)
+    async def _session(self, actor: Actor, session_id: str) -> dict:
+        """The conversation `actor` acts in. A visitor's token opens exactly its own (its row as the
+        token was checked); anything else looks like it does not exist. An agent: any of the tenant's."""
+        if actor.kind == domain.VISITOR:
+            if actor.session_id != session_id:
+                raise NotFound("no such session", code="session_not_found")
+            return actor.session
+        return await self.session_or_404(actor.tenant_id, session_id)
+
+    async def send(self, actor: Actor, session_id: str, body: str, client_msg_id: str | None,
+                   attachment_ids: list[str] = ()) -> SendResult:
+        await self._session(actor, session_id)
+        files = await self._files_to_send(actor.tenant_id, session_id, actor.kind, attachment_ids)
         result = await self.store.send_message(
-            session["tenant_id"], session_id, sender_type="visitor", sender_id=visitor.claims.visitor_id,
-            sender_name=session["customer_name"], body=body, client_msg_id=client_msg_id,
-            budget=self._message_budget, attachments=files)
+            actor.tenant_id, session_id, sender_type=actor.kind, sender_id=actor.id, sender_name=actor.name,
+            body=body, client_msg_id=client_msg_id, budget=self._message_budget, attachments=files)
         if result.created:
             await self._after_message(result)
         return result
 
-    async def visitor_history(self, visitor: VisitorIdentity, session_id: str, after_seq: int,
+    async def read(self, actor: Actor, session_id: str, seq: int) -> dict:
+        """Move `actor`'s read mark (and its side's) to `seq`; everyone hears of a side's mark that moved,
+        and of an agent's own mark that moved while the team's did not (who read what)."""
+        before = await self._session(actor, session_id)
+        updated = await self.store.mark_read(actor.tenant_id, session_id, actor.kind, seq, actor.id)
+        column = f"{actor.kind}_read_seq"
+        agent_id = actor.id if actor.kind == domain.AGENT else None
+        if updated[column] != before[column]:
+            await self.publish(events.message_read(updated, actor.kind, updated[column], agent_id))
+        elif actor.kind == domain.AGENT and 0 < seq:
+            await self.publish(events.message_read(updated, actor.kind, min(seq, updated["last_seq"]), agent_id))
+        return updated
+
+    async def messages_after(self, actor: Actor, session_id: str, after_seq: int, limit: int) -> list[dict]:
+        """What `actor` may read of a conversation after a seq (a socket's catch-up): a visitor never
+        gets the agents' private notes."""
+        await self._session(actor, session_id)
+        return await self.store.list_messages(actor.tenant_id, session_id, after_seq=after_seq,
+                                              limit=min(limit, MAX_HISTORY_PAGE),
+                                              visitor_view=actor.kind == domain.VISITOR)
+
+    async def typing(self, actor: Actor, session_id: str, is_typing: bool, origin: str) -> None:
+        """Someone is typing: agents always hear it, the visitor only when an agent types. `origin`
+        (the socket's id) keeps the typist's own socket from hearing itself."""
+        await self._session(actor, session_id)
+        who = ({"sender": domain.AGENT, "agent_id": actor.id, "name": actor.name} if actor.kind == domain.AGENT
+               else {"sender": domain.VISITOR, "name": actor.name})
+        await self.publish(events.Event(events.TYPING, actor.tenant_id, {
+            "session_id": session_id, "is_typing": is_typing, "expires_in_ms": events.TYPING_TTL_MS, **who,
+        }, session_id=session_id, to_agents=True, to_visitor=actor.kind == domain.AGENT, meta={"origin": origin}))
+
+    async def visitor_history(self, actor: Actor, session_id: str, after_seq: int,
                               limit: int) -> tuple[dict, list[dict], dict | None]:
-        session = self._visitor_session(visitor, session_id)
-        msgs = await self.store.list_messages(session["tenant_id"], session_id, after_seq=after_seq,
+        session = await self._session(actor, session_id)
+        msgs = await self.store.list_messages(actor.tenant_id, session_id, after_seq=after_seq,
                                               limit=min(limit, MAX_HISTORY_PAGE), visitor_view=True)
         agent = None
         if session["assigned_agent_id"]:
-            agent = await self.store.get_agent(session["tenant_id"], session["assigned_agent_id"])
+            agent = await self.store.get_agent(actor.tenant_id, session["assigned_agent_id"])
         return session, msgs, agent
-
-    async def visitor_read(self, visitor: VisitorIdentity, session_id: str, seq: int) -> dict:
-        session = self._visitor_session(visitor, session_id)
-        updated = await self.store.mark_read(session["tenant_id"], session_id, "visitor", seq,
-                                             visitor.claims.visitor_id)
-        if updated["visitor_read_seq"] != session["visitor_read_seq"]:
-            await self.publish(events.message_read(updated, "visitor", updated["visitor_read_seq"]))
-        return updated
 
     # ---- agents -----------------------------------------------------------
 
@@ -272,14 +255,14 @@ class ChatService:
                                                            cursor=cursor)
         return rows, next_cursor, None
 
-    async def session_or_404(self, agent: dict, session_id: str) -> dict:
-        session = await self.store.get_session(agent["tenant_id"], session_id)
+    async def session_or_404(self, tenant_id: str, session_id: str) -> dict:
+        session = await self.store.get_session(tenant_id, session_id)
         if session is None:
             raise NotFound("no such session", code="session_not_found")
         return session
 
     async def session_detail(self, agent: dict, session_id: str) -> tuple[dict, dict | None, list[dict]]:
-        session = await self.session_or_404(agent, session_id)
+        session = await self.session_or_404(agent["tenant_id"], session_id)
         assigned = None
         if session["assigned_agent_id"]:
             assigned = await self.store.get_agent(agent["tenant_id"], session["assigned_agent_id"])
@@ -290,47 +273,30 @@ class ChatService:
 
     async def list_messages(self, agent: dict, session_id: str, *, after_seq: int, before_seq: int | None,
                             limit: int) -> tuple[dict, list[dict]]:
-        session = await self.session_or_404(agent, session_id)
+        session = await self.session_or_404(agent["tenant_id"], session_id)
         msgs = await self.store.list_messages(agent["tenant_id"], session_id, after_seq=after_seq,
                                               before_seq=before_seq, limit=min(limit, MAX_HISTORY_PAGE))
         return session, msgs
 
-    async def agent_send(self, agent: dict, session_id: str, body: str, client_msg_id: str | None,
-                         attachment_ids: list[str] = ()) -> SendResult:
-        await self.session_or_404(agent, session_id)
-        files = await self._files_to_send(agent["tenant_id"], session_id, "agent", attachment_ids)
-        result = await self.store.send_message(
-            agent["tenant_id"], session_id, sender_type="agent", sender_id=agent["id"], sender_name=agent["name"],
-            body=body, client_msg_id=client_msg_id, budget=self._message_budget, attachments=files)
-        if result.created:
-            await self._after_message(result)
-        return result
-
     # ---- attachments ----------------------------------------------------------
 
-    async def visitor_upload(self, visitor: VisitorIdentity, session_id: str, filename: str | None,
-                             data: bytes, ip: str) -> dict:
-        session = self._visitor_session(visitor, session_id)
-        return await self._upload(session["tenant_id"], session_id, "visitor", visitor.claims.visitor_id,
-                                  filename, data, ip=ip)
+    async def upload(self, actor: Actor, session_id: str, filename: str | None, data: bytes,
+                     ip: str | None = None) -> dict:
+        """Keep a file `actor` uploads to a conversation. A visitor's address counts too (`ip`): new
+        chats are cheap, so one address may upload five visitors' worth."""
+        await self._session(actor, session_id)
+        return await self._upload(actor.tenant_id, session_id, actor.kind, actor.id, filename, data,
+                                  ip=ip if actor.kind == domain.VISITOR else None)
 
-    async def agent_upload(self, agent: dict, session_id: str, filename: str | None, data: bytes) -> dict:
-        await self.session_or_404(agent, session_id)
-        return await self._upload(agent["tenant_id"], session_id, "agent", agent["id"], filename, data)
+    async def attachment(self, actor: Actor, session_id: str, attachment_id: str) -> dict:
+        if actor.kind == domain.VISITOR:
+            await self._session(actor, session_id)
+        return await self.store.get_attachment(actor.tenant_id, session_id, attachment_id)
 
-    async def visitor_attachment(self, visitor: VisitorIdentity, session_id: str, attachment_id: str) -> dict:
-        session = self._visitor_session(visitor, session_id)
-        return await self.store.get_attachment(session["tenant_id"], session_id, attachment_id)
-
-    async def agent_attachment(self, agent: dict, session_id: str, attachment_id: str) -> dict:
-        return await self.store.get_attachment(agent["tenant_id"], session_id, attachment_id)
-
-    async def visitor_delete_attachment(self, visitor: VisitorIdentity, session_id: str, attachment_id: str) -> None:
-        session = self._visitor_session(visitor, session_id)
-        await self.store.delete_unsent_attachment(session["tenant_id"], session_id, attachment_id, "visitor")
-
-    async def agent_delete_attachment(self, agent: dict, session_id: str, attachment_id: str) -> None:
-        await self.store.delete_unsent_attachment(agent["tenant_id"], session_id, attachment_id, "agent")
+    async def delete_attachment(self, actor: Actor, session_id: str, attachment_id: str) -> None:
+        if actor.kind == domain.VISITOR:
+            await self._session(actor, session_id)
+        await self.store.delete_unsent_attachment(actor.tenant_id, session_id, attachment_id, actor.kind)
 
     async def _upload(self, tenant_id: str, session_id: str, uploader_type: str, uploader_id: int,
                       filename: str | None, data: bytes, ip: str | None = None) -> dict:
@@ -349,9 +315,8 @@ class ChatService:
             tenant_id, session_id, uploader_type=uploader_type, uploader_id=uploader_id, filename=name,
             content_type=content_type, kind=kind, data=data,
             session_quota_bytes=self.config.max_upload_bytes * self.config.upload_quota_files)
-        if self.metrics is not None:
-            self.metrics.attachments_stored.labels(kind).inc()
-            self.metrics.attachment_bytes.inc(len(data))
+        self.metrics.attachments_stored.labels(kind).inc()
+        self.metrics.attachment_bytes.inc(len(data))
         return attachments.attachment_meta(row)
 
     async def _files_to_send(self, tenant_id: str, session_id: str, sender_type: str,
@@ -376,16 +341,14 @@ class ChatService:
 
     async def _after_message(self, result: SendResult) -> None:
         msg = result.message
-        if self.metrics is not None:
-            self.metrics.messages_stored.labels(msg["sender_type"]).inc()
+        self.metrics.messages_stored.labels(msg["sender_type"]).inc()
         session = result.session or await self.store.get_session(msg["tenant_id"], msg["session_id"])
         evts = [events.message_new(msg, session)]
         if result.reopened and session is not None:
             evts.append(events.session_status(session, None, resolved=False))
         await self.publish(*evts)
-        if self.push is not None:
-            self.push.on_message(msg, session)
-        if msg["sender_type"] == "visitor" and self.ai is not None:
+        self.push.on_message(msg, session)
+        if msg["sender_type"] == domain.VISITOR:
             await self.ai.on_visitor_message(msg, session)
 
     async def _agent_in_tenant(self, agent: dict, agent_id: int) -> dict:
@@ -398,7 +361,7 @@ class ChatService:
 
     async def assign(self, agent: dict, session_id: str, agent_id: int | None) -> dict:
         target = agent if agent_id is None or agent_id == agent["id"] else await self._agent_in_tenant(agent, agent_id)
-        session = await self.session_or_404(agent, session_id)
+        session = await self.session_or_404(agent["tenant_id"], session_id)
         if session["status"] == "resolved":
             raise Conflict("the session is resolved; reopen it first", code="session_resolved")
         if session["assigned_agent_id"] == target["id"]:
@@ -415,12 +378,11 @@ class ChatService:
             system_note=note)
         await self.publish(*(events.message_new(msg, session) for msg in added),
                            events.session_assigned(session, target, agent), events.agent_joined(session, target))
-        if self.push is not None:
-            self.push.on_assigned(session, target, agent)
+        self.push.on_assigned(session, target, agent)
         return session
 
     async def transfer(self, agent: dict, session_id: str, to_agent_id: int, note: str) -> dict:
-        session = await self.session_or_404(agent, session_id)
+        session = await self.session_or_404(agent["tenant_id"], session_id)
         if session["status"] == "resolved":
             raise Conflict("the session is resolved; reopen it first", code="session_resolved")
         if session["assigned_agent_id"] is None:
@@ -439,31 +401,19 @@ class ChatService:
         await self.publish(*(events.message_new(msg, session) for msg in added),
                            events.session_transferred(session, from_agent, target, agent),
                            events.session_assigned(session, target, agent), events.agent_joined(session, target))
-        if self.push is not None:
-            self.push.on_assigned(session, target, agent)
-        if self.ai is not None:
-            self.ai.summarize_later(session, "transfer")
+        self.push.on_assigned(session, target, agent)
+        self.ai.summarize_later(session, "transfer")
         return session
 
     async def set_resolved(self, agent: dict, session_id: str, resolved: bool) -> dict:
-        await self.session_or_404(agent, session_id)
+        await self.session_or_404(agent["tenant_id"], session_id)
         note = f"{agent['name']} {'resolved' if resolved else 'reopened'} the conversation"
         session, note_msg = await self.store.set_status(agent["tenant_id"], session_id,
                                                         "resolved" if resolved else "open", system_note=note)
         await self.publish(events.message_new(note_msg, session), events.session_status(session, agent, resolved))
-        if resolved and self.ai is not None:
+        if resolved:
             self.ai.summarize_later(session, "resolve")
         return session
-
-    async def agent_read(self, agent: dict, session_id: str, seq: int) -> dict:
-        before = await self.session_or_404(agent, session_id)
-        updated = await self.store.mark_read(agent["tenant_id"], session_id, "agent", seq, agent["id"])
-        if updated["agent_read_seq"] != before["agent_read_seq"]:
-            await self.publish(events.message_read(updated, "agent", updated["agent_read_seq"], agent))
-        elif 0 < seq:
-            # The team had read it already, but this agent's own mark moved: colleagues see who read what.
-            await self.publish(events.message_read(updated, "agent", min(seq, updated["last_seq"]), agent))
-        return updated
 
     async def list_agents(self, agent: dict) -> list[dict]:
         return await self.store.list_agents(agent["tenant_id"])

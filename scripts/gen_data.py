@@ -48,7 +48,8 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from callcenter import migrations  # noqa: E402
-from callcenter.store import agents, messages, preview_of, sessions, tenants, visitors  # noqa: E402
+from callcenter.domain import preview_of  # noqa: E402
+from callcenter.store import agents, messages, sessions, tenants, visitors  # noqa: E402
 
 DAY_MS = 86_400_000
 

@@ -18,10 +18,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callcenter import migrations
-from callcenter import store as store_module
+from callcenter.boundary import decode_cursor, encode_cursor
+from callcenter.domain import preview_of
 from callcenter.errors import NotFound
-from callcenter.store import (SessionFilter, Store, decode_cursor, encode_cursor, messages, metadata, new_session_id,
-                              preview_of, sessions)
+from callcenter.store import SessionFilter, Store, messages, metadata, new_session_id, sessions
+from callcenter.store import base as store_base
+from callcenter.store import sends as store_sends
+from callcenter.store import writer as store_writer
 
 from .helpers import sqlite_template
 
@@ -67,13 +70,15 @@ async def send(store: Store, tenant_id: str, session_id: str, body: str, *, send
 def record_batches(store: Store, monkeypatch) -> list[tuple[int, bool]]:
     """From now on, every send batch the store runs, as (its size, whether it looked up client_msg_ids)."""
     batches: list[tuple[int, bool]] = []
-    store_batch = store._store_batch
+    store_batch = store_sends.store_batch
 
-    async def recording(conn, requests, check_duplicates=True):
+    async def recording(sql, requests, check_duplicates=True):
         batches.append((len(requests), check_duplicates))
-        return await store_batch(conn, requests, check_duplicates=check_duplicates)
+        return await store_batch(sql, requests, check_duplicates=check_duplicates)
 
-    monkeypatch.setattr(store, "_store_batch", recording)
+    # Where the send writer and the system notes' appends call it.
+    monkeypatch.setattr(store_writer, "store_batch", recording)
+    monkeypatch.setattr(store_sends, "store_batch", recording)
     return batches
 
 
@@ -308,14 +313,14 @@ async def test_locking_the_next_batch_failing_after_a_commit_fails_neither_batch
         tenant_id = await new_tenant(store)
         a, b = await new_session(store, tenant_id), await new_session(store, tenant_id)
         await send(store, tenant_id, a, "warm-up")
-        lock_sql = store_module._MySQLSendSql._lock_sql
+        lock_sql = store_sends.MySQLSendSql._lock_sql
         calls: list[int] = []
 
         def failing_second_lock(self, ids):
             calls.append(len(ids))
             return "SELECT no_such_column FROM sessions" if len(calls) == 2 else lock_sql(self, ids)
 
-        monkeypatch.setattr(store_module._MySQLSendSql, "_lock_sql", failing_second_lock)
+        monkeypatch.setattr(store_sends.MySQLSendSql, "_lock_sql", failing_second_lock)
         batches = record_batches(store, monkeypatch)
         results, queries = await queue_behind_a_slow_lock(store, tenant_id, monkeypatch, a, [b, a])
         assert [size for size, _ in batches] == [1, 2] and calls == [1, 2, 2]
@@ -356,7 +361,7 @@ async def test_sends_without_insert_returning(mysql_database_url, monkeypatch):
         await send(store, tenant_id, session_a, "first")
         await store.get_session(tenant_id, session_a)  # connects the pool, so the dialect knows the server
         store.engine.dialect.insert_returning = False
-        monkeypatch.setattr(store_module._MySQLSendSql, "_returning", property(lambda self: False))
+        monkeypatch.setattr(store_sends.MySQLSendSql, "_returning", property(lambda self: False))
         results = await gather_all(*(send(store, tenant_id, (session_a, session_b)[i % 2], f"m{i}")
                                      for i in range(10)))
         _, [note] = await store.set_assignment(tenant_id, session_b, 7, system_note="Agent joined")
@@ -405,7 +410,7 @@ async def test_the_health_ping_shares_the_send_connections_and_replaces_a_droppe
         await store.ping()
         assert [conn.thread_id() for conn in store._writer._idle] != kept
         await gather_all(*(store.ping() for _ in range(20)))
-        assert 1 <= len(store._writer._idle) <= store_module.SEND_BATCHES_IN_FLIGHT + 1
+        assert 1 <= len(store._writer._idle) <= store_writer.SEND_BATCHES_IN_FLIGHT + 1
         tenant_id = await new_tenant(store)
         session_id = await new_session(store, tenant_id)
         assert (await send(store, tenant_id, session_id, "after the pings")).message["seq"] == 1
@@ -442,7 +447,8 @@ async def test_an_sqlite_send_waits_for_another_writer_then_answers_503(tmp_path
 
     from callcenter.store import StoreUnavailable
 
-    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_SECS", 0.3)
+    monkeypatch.setattr(store_base, "SQLITE_BUSY_TIMEOUT_SECS", 0.3)
+    monkeypatch.setattr(store_writer, "SQLITE_BUSY_TIMEOUT_SECS", 0.3)
     path = tmp_path / "locked.sqlite3"
     store = Store(f"sqlite+aiosqlite:///{path}")
     try:

@@ -1,6 +1,6 @@
 """The AI's place in a web worker: tenant settings, queuing jobs, agent assist.
 
-`services.ai` always exists; `available` says whether GEMINI_API_KEY is set. Without it nothing
+An AIService always exists; `available` says whether GEMINI_API_KEY is set. Without it nothing
 is queued, assist answers 409 `ai_unavailable`, and the settings can still be read and changed.
 """
 from __future__ import annotations
@@ -8,16 +8,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from .. import events, senders
-from ..errors import Conflict, Forbidden, Unavailable
-from ..store import MAX_SEQ, ai_may_speak
+from .. import domain, events
+from ..config import Config
+from ..domain import MAX_SEQ, ai_may_speak
+from ..errors import Conflict, Forbidden, NotFound, Unavailable
+from ..metrics import Metrics
+from ..publisher import EventPublisher
+from ..store import Store
 from . import prompt
 from .provider import CircuitBreaker, GeminiProvider, ModelError
 from .queue import Job, MemoryQueue, RedisStreamQueue
 from .worker import AIWorker, Responder
+
+if TYPE_CHECKING:
+    from ..push import PushNotifier
 
 log = logging.getLogger("callcenter.ai")
 
@@ -29,10 +37,12 @@ SUMMARY_PREFIX = "Summary: "
 
 
 class AIService:
-    def __init__(self, services):
-        self.services = services
-        self.store = services.store
-        self.config = services.config
+    def __init__(self, store: Store, publisher: EventPublisher, push: "PushNotifier", config: Config,
+                 metrics: Metrics, redis=None):
+        self.store = store
+        self.publisher = publisher
+        self.config = config
+        self.metrics = metrics
         self._tenants: dict[str, tuple[float, dict | None]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._refreshing: set[str] = set()
@@ -48,10 +58,10 @@ class AIService:
             timeout_secs=config.ai_timeout_secs, max_attempts=config.ai_max_attempts,
             backoff_secs=config.ai_retry_backoff_secs,
             breaker=CircuitBreaker(config.ai_breaker_failures, config.ai_breaker_cooldown_secs))
-        self.responder = Responder(services, self.provider)
-        if services.redis is not None:
+        self.responder = Responder(store, publisher, push, config, metrics, self.provider, self.cached_tenant)
+        if redis is not None:
             # Web workers only add jobs; `callcenter ai-worker` processes answer them.
-            self.queue = RedisStreamQueue(services.redis, config.redis_prefix, reclaim_secs=config.ai_reclaim_secs)
+            self.queue = RedisStreamQueue(redis, config.redis_prefix, reclaim_secs=config.ai_reclaim_secs)
         else:
             # The embedded default: this process answers its own jobs.
             self.queue = MemoryQueue()
@@ -144,7 +154,8 @@ class AIService:
     # ---- agent assist ------------------------------------------------------------------
 
     async def _assist_context(self, agent: dict, session_id: str) -> tuple[dict, prompt.AISettings, list[dict]]:
-        await self.services.chat.session_or_404(agent, session_id)
+        if await self.store.get_session(agent["tenant_id"], session_id) is None:
+            raise NotFound("no such session", code="session_not_found")
         if self.provider is None:
             raise Conflict("AI is not configured on this server (GEMINI_API_KEY)", code="ai_unavailable")
         settings = await self.tenant_settings(agent["tenant_id"], fresh=True)
@@ -171,7 +182,7 @@ class AIService:
             # 409, not 503: DESIGN keeps 5xx for our own database and Redis; the model is a third party.
             raise Conflict("the AI did not answer; try again shortly", code="ai_unavailable") from None
         finally:
-            self.services.metrics.ai_model_duration.labels("suggest").observe(time.monotonic() - started)
+            self.metrics.ai_model_duration.labels("suggest").observe(time.monotonic() - started)
         await self.responder.record_usage(agent["tenant_id"], session_id, "suggest", reply)
         text, _ = prompt.parse_reply(reply.text)
         if not text:
@@ -194,7 +205,7 @@ class AIService:
             history = await self.store.list_messages(tenant_id, session_id, before_seq=MAX_SEQ,
                                                      limit=self.config.ai_history_messages)
             contents = prompt.contents(history)
-            turns = sum(1 for m in history if m["sender_type"] in senders.CONVERSATION_SENDER_TYPES)
+            turns = sum(1 for m in history if m["sender_type"] in domain.CONVERSATION_SENDER_TYPES)
             if turns < SUMMARY_MIN_MESSAGES or not contents:
                 return
             tenant = await self.store.get_tenant(tenant_id)
@@ -206,10 +217,10 @@ class AIService:
                 return
             # Once per transfer/resolve: keyed by the seq the summary covers. For the team only.
             result = await self.store.send_message(
-                tenant_id, session_id, sender_type=senders.NOTE, sender_id=0, sender_name=settings.name,
+                tenant_id, session_id, sender_type=domain.NOTE, sender_id=0, sender_name=settings.name,
                 body=SUMMARY_PREFIX + text, client_msg_id=f"ai-summary-{kind}-{history[-1]['seq']}")
             if result.created:
-                await self.services.chat.publish(events.message_new(result.message, result.session))
+                await self.publisher.publish(events.message_new(result.message, result.session))
         except ModelError as exc:
             log.warning("ai: no %s summary for session %s (%s)", kind, session_id, exc)
         except (Unavailable, RedisError, OSError) as exc:

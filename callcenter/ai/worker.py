@@ -1,5 +1,5 @@
-"""Answering jobs: `Responder` answers one, `AIWorker` runs them from a queue, `run_ai_worker` is
-the `callcenter ai-worker` process.
+"""Answering jobs: `Responder` answers one, `AIWorker` runs them from a queue (`redis_worker` makes
+the one the `callcenter ai-worker` process runs: its entry is in callcenter/server.py).
 
 A job ends in exactly one of: a reply (sender type "ai", published as chat.message.new), a handoff
 (the visitor asked for a person, the model said it can't help, the model failed: a polite message
@@ -14,19 +14,26 @@ import asyncio
 import collections
 import logging
 import os
-import signal
 import socket
 import time
 import uuid
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from redis.exceptions import RedisError
 
 from .. import events
+from ..config import Config
+from ..domain import ai_may_speak
 from ..errors import Unavailable
-from ..store import ai_may_speak
+from ..metrics import Metrics
+from ..publisher import EventPublisher
+from ..store import Store
 from . import prompt
 from .provider import GeminiProvider, ModelError
 from .queue import Job, Lease, MemoryQueue, RedisStreamQueue
+
+if TYPE_CHECKING:
+    from ..push import PushNotifier
 
 log = logging.getLogger("callcenter.ai")
 
@@ -84,13 +91,17 @@ class HistoryCache:
 
 
 class Responder:
-    def __init__(self, services, provider: GeminiProvider):
-        self.services = services
-        self.store = services.store
-        self.chat = services.chat
-        self.config = services.config
+    """Answers one job: reads the conversation, asks the model, stores the reply (or hands over)."""
+
+    def __init__(self, store: Store, publisher: EventPublisher, push: PushNotifier, config: Config,
+                 metrics: Metrics, provider: GeminiProvider, tenants: Callable[[str], Awaitable[dict | None]]):
+        self.store = store
+        self.publisher = publisher
+        self.push = push
+        self.config = config
         self.provider = provider
-        self.metrics = services.metrics
+        self.metrics = metrics
+        self.tenants = tenants  # tenant id -> its row (cached: the AI's settings)
         self.history = HistoryCache(self.config.ai_history_messages)
 
     async def answer(self, job: Job) -> str:
@@ -101,7 +112,7 @@ class Responder:
 
     async def _answer(self, job: Job) -> str:
         store = self.store
-        tenant = await self.services.ai.cached_tenant(job.tenant_id)
+        tenant = await self.tenants(job.tenant_id)
         if tenant is None:
             return "skipped"
         settings = prompt.AISettings.of(tenant)
@@ -133,8 +144,8 @@ class Responder:
             await self.handoff(session, "token_cap")
             return "over_cap"
 
-        await self.chat.publish(events.ai_typing(session, True, settings.name))
-        partials = _PartialPublisher(self.chat, job)
+        await self.publisher.publish(events.ai_typing(session, True, settings.name))
+        partials = _PartialPublisher(self.publisher, job)
         started = time.monotonic()
         try:
             reply = await self.provider.generate(prompt.system_instruction(tenant, settings),
@@ -164,7 +175,7 @@ class Responder:
             if typing:
                 session = await self.store.get_session(job.tenant_id, job.session_id)
                 if session is not None:
-                    await self.chat.publish(events.ai_typing(session, False, settings.name))
+                    await self.publisher.publish(events.ai_typing(session, False, settings.name))
             return "not_ours" if result is None else "done_before"
         self.metrics.messages_stored.labels("ai").inc()
         self.history.follow(job.session_id, result.message)
@@ -173,20 +184,18 @@ class Responder:
             evts.append(events.ai_typing(result.session, False, settings.name))
         if handoff:
             evts.append(events.session_handoff(result.session, handoff))
-        await self.chat.publish(*evts)
+        await self.publisher.publish(*evts)
         if handoff is None:
             return "replied"
-        if self.chat.push is not None:
-            self.chat.push.on_handoff(result.session)
+        self.push.on_handoff(result.session)
         return "fallback" if handoff == "ai_error" else "handoff"
 
     async def handoff(self, session: dict, reason: str) -> None:
         """Flag the session as waiting for a human (no message) and tell the agents."""
         row = await self.store.set_handoff(session["tenant_id"], session["id"], reason)
         if row is not None:
-            await self.chat.publish(events.session_handoff(row, reason))
-            if self.chat.push is not None:
-                self.chat.push.on_handoff(row)
+            await self.publisher.publish(events.session_handoff(row, reason))
+            self.push.on_handoff(row)
 
     def usage_of(self, kind: str, reply) -> dict | None:
         """What a model answer cost, as Store.record_ai_usage / send_ai_message take it (None: nothing)."""
@@ -206,8 +215,8 @@ class Responder:
 class _PartialPublisher:
     """Streams the reply so far to the visitor's widget, at most every PARTIAL_INTERVAL_SECS."""
 
-    def __init__(self, chat, job: Job):
-        self.chat = chat
+    def __init__(self, publisher: EventPublisher, job: Job):
+        self.publisher = publisher
         self.job = job
         self.sent = ""
         self.at = 0.0
@@ -219,7 +228,7 @@ class _PartialPublisher:
         shown = prompt.shown_partial(text)
         if shown and shown != self.sent:
             self.sent, self.at = shown, now
-            await self.chat.publish(events.ai_partial(self.job.tenant_id, self.job.session_id, self.job.message_id,
+            await self.publisher.publish(events.ai_partial(self.job.tenant_id, self.job.session_id, self.job.message_id,
                                                       shown))
 
 
@@ -322,43 +331,8 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def redis_worker(services, *, consumer: str | None = None) -> AIWorker:
+def redis_worker(redis, responder: Responder, config: Config, *, consumer: str | None = None) -> AIWorker:
     """An AIWorker reading the Redis stream, as `callcenter ai-worker` runs it."""
-    config = services.config
-    queue = RedisStreamQueue(services.redis, config.redis_prefix, consumer=consumer or consumer_name(),
+    queue = RedisStreamQueue(redis, config.redis_prefix, consumer=consumer or consumer_name(),
                              reclaim_secs=config.ai_reclaim_secs)
-    return AIWorker(services.ai.responder, queue, concurrency=config.ai_concurrency,
-                    keep_every_secs=config.ai_reclaim_secs / 3)
-
-
-async def idle_until_stopped() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
-async def run_ai_worker(config) -> None:
-    """`callcenter ai-worker`: answer jobs from the Redis stream until SIGTERM/SIGINT (then drain)."""
-    from ..app import create_services
-
-    services = create_services(config)
-    worker = redis_worker(services)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await worker.queue.ensure_group()
-    await worker.start()
-    from ..server import freeze_startup_objects
-
-    freeze_startup_objects()
-    log.info("ai-worker pid %d: answering jobs of %s as %s with model %s (%d at a time)", os.getpid(),
-             worker.queue.stream, worker.queue.consumer, config.gemini_model, worker.concurrency)
-    try:
-        await stop.wait()
-    finally:
-        log.info("ai-worker pid %d stopping: %d job(s) in hand", os.getpid(), len(worker.active))
-        await worker.close()
-        await services.close()
+    return AIWorker(responder, queue, concurrency=config.ai_concurrency, keep_every_secs=config.ai_reclaim_secs / 3)

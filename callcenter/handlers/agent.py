@@ -1,7 +1,7 @@
 """Agent routes (JWT bearer, same origin). Every call is scoped to the agent's tenant."""
 from .. import analytics, models
 from ..errors import InvalidInput
-from ..store import decode_cursor, encode_cursor
+from ..boundary import decode_cursor, encode_cursor
 from .base import AgentHandler, route
 
 _SESSION_ERRORS = [400, 401, 404]
@@ -71,7 +71,7 @@ class SendHandler(AgentHandler):
 
     async def post(self) -> None:
         body = self.parse_body(models.AgentMessageRequest)
-        result = await self.services.chat.agent_send(self.agent, body.session_id, body.message, body.client_msg_id,
+        result = await self.services.chat.send(self.actor, body.session_id, body.message, body.client_msg_id,
                                                       body.attachment_ids)
         self.write_json({"message": models.message_model(result.message), "created": result.created},
                         status=201 if result.created else 200)
@@ -122,7 +122,7 @@ class ReadHandler(AgentHandler):
 
     async def post(self, session_id: str) -> None:
         body = self.parse_body(models.ReadRequest)
-        session = await self.services.chat.agent_read(self.agent, session_id, body.seq)
+        session = await self.services.chat.read(self.actor, session_id, body.seq)
         self.write_json({"session": models.session_model(session)})
 
 

@@ -20,8 +20,8 @@ class MeHandler(AgentHandler):
                    "response": models.MeResponse, "errors": [401]}}
 
     async def get(self) -> None:
-        tenant = await self.services.store.get_tenant(self.agent["tenant_id"])
-        self.write_json({"agent": models.agent_model(self.agent), "tenant": models.tenant_public_model(tenant),
+        agent, tenant = await self.services.auth.me(self.agent)
+        self.write_json({"agent": models.agent_model(agent), "tenant": models.tenant_public_model(tenant),
                          "limits": {"max_upload_bytes": self.config.max_upload_bytes}})
 
 

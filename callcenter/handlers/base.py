@@ -4,14 +4,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 from redis.exceptions import RedisError
-from tornado import httputil, web
+from tornado import web
 
+from ..domain import Actor
 from ..errors import ApiError, Forbidden, InvalidInput, PayloadTooLarge, Unauthorized
-from ..models import json_dumps  # noqa: F401 - the handlers' and connections' import of it
+from ..boundary import json_dumps, origin_allowed, validate  # noqa: F401 - (json_dumps: the handlers' import)
+
+if TYPE_CHECKING:  # (the composition root imports the handlers: a runtime import would be a cycle)
+    from ..config import Config
+    from ..wiring import Services
 
 log = logging.getLogger("callcenter.api")
 
@@ -99,11 +104,12 @@ class BaseHandler(SecureHeaders, web.RequestHandler):
         super().on_connection_close()
 
     @property
-    def services(self):
+    def services(self) -> Services:
+        """This worker's services (wiring.Services): chat, auth, ai, push, hub; the config."""
         return self.settings["services"]
 
     @property
-    def config(self):
+    def config(self) -> Config:
         return self.settings["services"].config
 
     def write_json(self, obj: Any, status: int = 200) -> None:
@@ -236,9 +242,10 @@ class APIHandler(BaseHandler):
 
 
 class AgentHandler(APIHandler):
-    """Routes for signed-in agents: `self.agent` is set before the method runs."""
+    """Routes for signed-in agents: `self.agent` (the row) and `self.actor` are set before the method runs."""
 
     agent: dict
+    actor: Actor
 
     @classmethod
     def implied_errors(cls, method: str, doc: dict) -> set[int]:
@@ -247,6 +254,7 @@ class AgentHandler(APIHandler):
     async def prepare(self) -> None:
         super().prepare()
         self.agent = await self.services.auth.agent_from_token(self.bearer_token())
+        self.actor = Actor.of_agent(self.agent)
         self.log_tenant = self.agent["tenant_id"]
 
 
@@ -301,41 +309,11 @@ class PublicHandler(APIHandler):
         elif origin:
             self._origin_refused = True
 
-    async def visitor(self):
-        identity = await self.services.auth.visitor_from_token(self.bearer_token())
-        self.log_tenant = identity.claims.tenant_id
-        tenant = await self.services.store.get_tenant(identity.claims.tenant_id)
+    async def visitor(self) -> Actor:
+        """The visitor the bearer token names (bound to its one conversation)."""
+        actor = await self.services.auth.visitor_from_token(self.bearer_token())
+        self.log_tenant = actor.tenant_id
+        tenant = await self.services.chat.find_tenant(actor.tenant_id)
         if tenant:
             self.allow_origin_for(tenant)
-        return identity
-
-
-def origin_allowed(origin: str, tenant: dict, request: httputil.HTTPServerRequest) -> bool:
-    """Same origin as the server, or listed in the tenant's allowed origins ('*' allows any)."""
-    if origin == f"{request.protocol}://{request.host}":
-        return True
-    allowed = tenant.get("allowed_origins") or []
-    return "*" in allowed or origin.rstrip("/") in allowed
-
-
-def validate(model: type[M], raw: dict, *, code: str) -> M:
-    """A parsed JSON object (REST body or WS frame data) as `model`, or InvalidInput(code) saying why not."""
-    try:
-        return model.model_validate(raw)
-    except pydantic.ValidationError as exc:
-        raise InvalidInput(describe_validation_error(exc), code=code) from None
-    except RecursionError:
-        raise InvalidInput("input is nested too deeply", code="invalid_json") from None
-
-
-def describe_validation_error(exc: pydantic.ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        where = ".".join(str(p) for p in err.get("loc", ())) or "body"
-        msg = err.get("msg", "is invalid")
-        if err.get("type") == "extra_forbidden":
-            msg = "is not a known field"
-        elif err.get("type") == "missing":
-            msg = "is required"
-        parts.append(f"{where}: {msg.removeprefix('Value error, ')}")
-    return "; ".join(parts)
+        return actor

@@ -140,7 +140,7 @@ class PublicUploadHandler(_Upload, PublicHandler):
 
     async def post(self, session_id: str) -> None:
         filename, data = self.uploaded_file()
-        meta = await self.services.chat.visitor_upload(self.visitor_identity, session_id, filename, data,
+        meta = await self.services.chat.upload(self.visitor_identity, session_id, filename, data,
                                                        self.client_ip)
         self.write_json({"attachment": meta}, status=201)
 
@@ -150,11 +150,11 @@ class PublicAttachmentHandler(_Download, PublicHandler):
 
     async def get(self, session_id: str, attachment_id: str) -> None:
         visitor = await self.visitor()
-        self.write_file(await self.services.chat.visitor_attachment(visitor, session_id, attachment_id))
+        self.write_file(await self.services.chat.attachment(visitor, session_id, attachment_id))
 
     async def delete(self, session_id: str, attachment_id: str) -> None:
         visitor = await self.visitor()
-        await self.services.chat.visitor_delete_attachment(visitor, session_id, attachment_id)
+        await self.services.chat.delete_attachment(visitor, session_id, attachment_id)
         self.set_status(204)
         self.finish()
 
@@ -169,7 +169,7 @@ class AgentUploadHandler(_Upload, AgentHandler):
 
     async def post(self, session_id: str) -> None:
         filename, data = self.uploaded_file()
-        meta = await self.services.chat.agent_upload(self.agent, session_id, filename, data)
+        meta = await self.services.chat.upload(self.actor, session_id, filename, data)
         self.write_json({"attachment": meta}, status=201)
 
 
@@ -177,10 +177,10 @@ class AgentAttachmentHandler(_Download, AgentHandler):
     api = _download_doc("Download a file of a session", "agent", "messages")
 
     async def get(self, session_id: str, attachment_id: str) -> None:
-        self.write_file(await self.services.chat.agent_attachment(self.agent, session_id, attachment_id))
+        self.write_file(await self.services.chat.attachment(self.actor, session_id, attachment_id))
 
     async def delete(self, session_id: str, attachment_id: str) -> None:
-        await self.services.chat.agent_delete_attachment(self.agent, session_id, attachment_id)
+        await self.services.chat.delete_attachment(self.actor, session_id, attachment_id)
         self.set_status(204)
         self.finish()
 

@@ -17,7 +17,7 @@ class HealthHandler(APIHandler):
 
     async def get(self) -> None:
         # Both at once: the answer takes the slower of the two round trips, not their sum.
-        probes = {"store": self.services.store.ping, "bus": self.services.bus.ping}
+        probes = self.services.readiness_probes()
         results = await asyncio.gather(*(_probe(p) for p in probes.values()))
         checks = dict(zip(probes, results))
         healthy = all(v == "ok" for v in checks.values())

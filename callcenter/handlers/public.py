@@ -46,8 +46,8 @@ class PublicMessageHandler(PublicHandler):
     async def post(self) -> None:
         visitor = await self.visitor()
         body = self.parse_body(models.PublicMessageRequest)
-        result = await self.services.chat.visitor_send(visitor, body.session_id, body.message, body.client_msg_id,
-                                                          body.attachment_ids)
+        result = await self.services.chat.send(visitor, body.session_id, body.message, body.client_msg_id,
+                                                  body.attachment_ids)
         self.write_json({"message": models.message_model(result.message), "created": result.created},
                         status=201 if result.created else 200)
 
@@ -75,7 +75,7 @@ class PublicReadHandler(PublicHandler):
     async def post(self, session_id: str) -> None:
         visitor = await self.visitor()
         body = self.parse_body(models.ReadRequest)
-        session = await self.services.chat.visitor_read(visitor, session_id, body.seq)
+        session = await self.services.chat.read(visitor, session_id, body.seq)
         self.write_json({"session": models.session_model(session)})
 
 

@@ -7,7 +7,7 @@ from asyncio import Future
 from tornado import web, websocket
 from tornado.iostream import StreamClosedError
 
-from ..connection import Connection
+from ..realtime.connection import Connection
 from .base import TOKEN_QUERY_NAMES, SecureHeaders, route
 
 log = logging.getLogger("callcenter.ws")

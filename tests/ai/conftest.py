@@ -49,7 +49,7 @@ def ai_worker(services, io_loop):
     if services.ai.worker is not None:
         yield services.ai.worker
         return
-    worker = redis_worker(services, consumer="test-worker")
+    worker = redis_worker(services.redis, services.ai.responder, services.config, consumer="test-worker")
     io_loop.run_sync(worker.queue.ensure_group)
     io_loop.run_sync(worker.start)
     yield worker

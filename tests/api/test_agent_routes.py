@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from callcenter import store as store_module
+from callcenter.store.aggregates import sessions as store_module  # the search budget's settings
 from callcenter.store import sessions as sessions_table
 
 from ..helpers import snapshot

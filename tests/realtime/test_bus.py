@@ -10,7 +10,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from callcenter import bus as bus_module
 from callcenter.bus import BusUnavailable, RedisBus, make_redis
 from callcenter.events import Event
-from callcenter.services import ChatService
+from callcenter.metrics import Metrics
+from callcenter.publisher import EventPublisher
 from tests.helpers import wait_until
 from tests.mocking import private_redis
 
@@ -125,12 +126,12 @@ async def test_each_worker_gets_each_event_once_and_malformed_ones_are_dropped(r
 @pytest.mark.gen_test(timeout=30)
 async def test_a_service_event_leaves_for_other_workers_at_once_and_reaches_this_one_after_the_step(
         redis_server_url, redis_prefix):
-    """ChatService.publish: the other workers' copy is handed to the publisher in the caller's own
+    """EventPublisher.publish: the other workers' copy is handed to the publisher in the caller's own
     step (so Redis has it as early as possible); this worker's sockets get theirs right after that
     step, so a sender's ack, queued later in the same step, still goes out before the echo."""
     one, got_one = await started_bus(redis_server_url, redis_prefix)
     two, got_two = await started_bus(redis_server_url, redis_prefix)
-    chat = ChatService(store=None, bus=one, signer=None, limiter=None, config=None)
+    chat = EventPublisher(one, Metrics())
     try:
         await chat.publish(Event("test.event", "t1", {"n": 1}), Event("test.event", "t1", {"n": 2}))
         assert one.publisher.waiting == 2 and got_one == []

@@ -11,7 +11,7 @@ import socket
 import pytest
 from sqlalchemy.engine import make_url
 
-from callcenter import connection as connection_module
+from callcenter.realtime import connection as connection_module
 from callcenter.app import create_services, make_app
 from callcenter.config import Config
 from tests.helpers import TenantFactory, snapshot, wait_until

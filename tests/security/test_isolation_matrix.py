@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import pytest
 
-from callcenter import connection as connection_module
+from callcenter.realtime import connection as connection_module
 from callcenter import events
 from callcenter.app import all_routes
 from callcenter.handlers.base import AgentHandler, PublicHandler, implemented_methods

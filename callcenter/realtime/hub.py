@@ -11,14 +11,16 @@ import asyncio
 import logging
 import math
 import time
-import uuid
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from . import events
-from .bus import cancel_and_wait
-from .events import Event
-from .presence import PRESENCE_REFRESH_SECS, MemoryPresence, Presence, RedisPresence, aggregate
+from .. import events
+from ..bus import Bus, cancel_and_wait
+from ..config import Config
+from ..events import Event
+from ..metrics import Metrics
+from ..presence import PRESENCE_REFRESH_SECS, Presence, aggregate
+from ..publisher import EventPublisher
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -54,15 +56,17 @@ class BurstLog:
 
 
 class Hub:
-    def __init__(self, services):
-        self.services = services
-        self.worker_id = uuid.uuid4().hex[:8]
+    def __init__(self, config: Config, bus: Bus, publisher: EventPublisher, presence: Presence, metrics: Metrics):
+        self.config = config
+        self.bus = bus
+        self.publisher = publisher
+        self.presence = presence
+        self.metrics = metrics
+        self.worker_id = presence.worker_id
         self.agents: dict[str, set[Connection]] = defaultdict(set)
         self.visitors: dict[str, set[Connection]] = defaultdict(set)
         # Local connection counts per presence subject, and each subject's status here.
         self._local: dict[tuple[str, str], dict[Connection, str]] = defaultdict(dict)
-        self.presence: Presence = (RedisPresence(services.redis, services.config.redis_prefix, self.worker_id)
-                                   if services.redis is not None else MemoryPresence(self.worker_id))
         self._task: asyncio.Task | None = None
         self._heartbeat_task: asyncio.Task | None = None
         self.draining = False
@@ -72,8 +76,8 @@ class Hub:
     # ---- lifecycle ---------------------------------------------------------
 
     async def start(self) -> None:
-        self.services.bus.add_listener(self.on_event)
-        self.services.bus.add_reconnect_listener(self.on_bus_reconnect)
+        self.bus.add_listener(self.on_event)
+        self.bus.add_reconnect_listener(self.on_bus_reconnect)
         try:
             await self.presence.refresh(self._local_presence)  # the first heartbeat, before any socket
         except Exception as exc:  # best effort, like every presence call
@@ -82,7 +86,7 @@ class Hub:
         self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="hub-heartbeat")
 
     async def close(self) -> None:
-        self.services.bus.remove_listener(self.on_event)
+        self.bus.remove_listener(self.on_event)
         await cancel_and_wait(self._task)
         await cancel_and_wait(self._heartbeat_task)
 
@@ -108,7 +112,7 @@ class Hub:
     async def add(self, conn: Connection) -> None:
         registry, key, subject = self._place(conn)
         registry[key].add(conn)
-        self.services.metrics.sockets_open.labels(conn.kind).inc()
+        self.metrics.sockets_open.labels(conn.kind).inc()
         await self._presence_change(conn, subject, "online")
 
     async def remove(self, conn: Connection) -> None:
@@ -119,7 +123,7 @@ class Hub:
         group.discard(conn)
         if not group:
             registry.pop(key, None)
-        self.services.metrics.sockets_open.labels(conn.kind).dec()
+        self.metrics.sockets_open.labels(conn.kind).dec()
         await self._presence_change(conn, subject, None)
 
     async def set_status(self, conn: Connection, status: str) -> None:
@@ -150,15 +154,10 @@ class Hub:
         else:
             event = Event(events.VISITOR_PRESENCE, tenant_id, {"session_id": ident, "online": status != "offline"},
                           session_id=ident)
-        await self.services.chat.publish(event)
+        await self.publisher.publish(event)
 
     async def presence_snapshot(self, tenant_id: str) -> dict[int, str]:
-        try:
-            raw = await self.presence.agents(tenant_id)
-        except Exception as exc:  # best effort
-            log.warning("presence snapshot failed: %s", exc)
-            return {}
-        return {int(k[2:]): v for k, v in raw.items()}
+        return await self.presence.agent_statuses(tenant_id)
 
     async def visitor_online(self, tenant_id: str, session_id: str) -> bool:
         try:
@@ -188,8 +187,8 @@ class Hub:
         for conn in targets:
             conn.deliver(event, payload)
         if published and event.type == events.MESSAGE_NEW:
-            self.services.metrics.delivery_latency.observe(max(0.0, time.time() - published))
-        self.services.metrics.frames_delivered.inc(len(targets))
+            self.metrics.delivery_latency.observe(max(0.0, time.time() - published))
+        self.metrics.frames_delivered.inc(len(targets))
 
     async def on_bus_reconnect(self) -> None:
         """Events may have been missed while the bus was down: every socket catches up from the store."""
@@ -205,7 +204,7 @@ class Hub:
         last ping is dropped. Few sockets make few, long slices: a round always lasts the interval
         (a socket is not pinged more often), and an idle worker wakes up about once a second."""
         while True:
-            interval = self.services.config.heartbeat_interval_secs
+            interval = self.config.heartbeat_interval_secs
             sockets = self.all_connections()
             if not sockets:
                 await asyncio.sleep(min(interval, HEARTBEAT_IDLE_RECHECK_SECS))

@@ -1,16 +1,10 @@
-"""One WebSocket client: authentication, resume, ordered de-duplicated delivery, backpressure.
-
-Delivery per session: `seen[session_id]` is the last seq this socket was sent.
-A `chat.message.new` with seq <= seen is a repeat and dropped; one with
-seq > seen + 1 means something was missed (a resume, a bus outage), so the
-socket fetches the gap from the store before anything else goes out. While it
-catches up, live events wait in `buffer` and go out afterwards through the
-same check: the store fills every hole, the check removes every repeat.
+"""One WebSocket client, transport side: authentication and origin, output batching and backpressure,
+the inbound token bucket, heartbeats, catch-up from the store. What to send in which order is the
+`DeliveryCursor`'s (realtime/delivery.py); what each client frame does is `frames.py`'s.
 """
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import logging
 import re
@@ -19,14 +13,15 @@ import uuid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import pydantic
 from tornado.websocket import WebSocketClosedError
 
-from . import events, models
-from .errors import ApiError, InvalidInput, NotFound, Unauthorized
-from .events import Event
-from .handlers.base import json_dumps, origin_allowed, validate
-from .services import VisitorIdentity
+from .. import domain, events, models
+from ..boundary import json_dumps, origin_allowed
+from ..domain import Actor
+from ..errors import ApiError, Unauthorized
+from ..events import Event
+from .delivery import Decision, DeliveryCursor
+from .frames import FRAME_HANDLERS
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -37,22 +32,12 @@ AUTH_TIMEOUT_SECS = 5.0
 # Output a client has not taken yet; past either bound it is disconnected (and resumes).
 MAX_PENDING_FRAMES = 2000
 MAX_PENDING_BYTES = 2 * 1024 * 1024
-# Live events held while catching up from the store.
-MAX_BUFFERED_EVENTS = 10_000
 MAX_RESUME_SESSIONS = 500
 RESUME_PAGE = 500
 MAX_CATCH_UP_PER_SESSION = 5000
-# Sessions whose seq an agent socket tracks (least recently active dropped first).
-MAX_TRACKED_SESSIONS = 1000
 # Inbound frames: a token bucket per socket (Config.ws_frames_per_sec, ws_frame_burst); a client refused
 # more than Config.ws_flood_limit frames within FLOOD_WINDOW_SECS is disconnected.
 FLOOD_WINDOW_SECS = 10.0
-TYPING_THROTTLE_SECS = 2.0
-TYPING_TTL_MS = 6000
-
-# What a visitor socket keeps of its session row (the services' visitor methods read these).
-VISITOR_SESSION_FIELDS = ("id", "tenant_id", "visitor_id", "customer_name", "assigned_agent_id", "last_seq",
-                          "visitor_read_seq")
 
 # Resume keys are session ids: anything else (a lone surrogate, a 10 kB string) never reaches the store.
 SESSION_ID_RE = re.compile(models.SESSION_ID_PATTERN)
@@ -67,35 +52,10 @@ CLOSE_RESTART = 1012
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: "Try Again Later" (the database or Redis is unreachable)
 
 
-class TypingFrame(models.Body):
-    session_id: str | None = None
-    is_typing: bool = True
-
-
-class ReadFrame(models.Body):
-    session_id: str | None = None
-    seq: int = pydantic.Field(ge=0)
-
-
-class PresenceFrame(models.Body):
-    status: str = pydantic.Field(pattern=r"^(online|away)$")
-
-
-class SendFrame(models._SendBody):
-    session_id: str | None = None
-
-
-def _validate(model, data: Any):
-    if not isinstance(data, dict):
-        raise InvalidInput("data must be an object", code="invalid_frame")
-    return validate(model, data, code="invalid_frame")
-
-
 class Connection:
-    __slots__ = ("handler", "services", "hub", "id", "origin", "kind", "tenant_id", "agent", "session_id",
-                 "visitor", "seen", "buffer", "pending_frames", "pending_bytes", "closed",
-                 "tokens", "tokens_at", "typing_sent", "auth_timer", "flooded", "flood_window_start",
-                 "ping_sent_at", "outgoing")
+    __slots__ = ("handler", "services", "hub", "id", "origin", "kind", "tenant_id", "agent", "actor", "cursor",
+                 "pending_frames", "pending_bytes", "closed", "tokens", "tokens_at", "typing_sent", "auth_timer",
+                 "flooded", "flood_window_start", "ping_sent_at", "outgoing")
 
     def __init__(self, handler, services, hub: Hub, origin: str | None):
         self.handler = handler
@@ -103,13 +63,11 @@ class Connection:
         self.hub = hub
         self.id = uuid.uuid4().hex[:12]
         self.origin = origin
-        self.kind: str | None = None
+        self.kind: str | None = None  # domain.AGENT or domain.VISITOR once authenticated
         self.tenant_id = ""
-        self.agent: dict | None = None
-        self.session_id: str | None = None
-        self.visitor = None
-        self.seen: collections.OrderedDict[str, int] = collections.OrderedDict()
-        self.buffer: list | None = None
+        self.agent: dict | None = None  # an agent's row (the hub reads its id)
+        self.actor: Actor | None = None
+        self.cursor = DeliveryCursor()
         self.pending_frames = 0
         self.pending_bytes = 0
         self.closed = False
@@ -122,6 +80,11 @@ class Connection:
         # When the hub's unanswered ping went out (0: none outstanding); any frame or pong answers it.
         self.ping_sent_at = 0.0
         self.outgoing: list[str] | None = None  # frames of this step, not written yet
+
+    @property
+    def session_id(self) -> str | None:
+        """A visitor's one conversation (None for an agent)."""
+        return self.actor.session_id if self.actor is not None else None
 
     # ---- output --------------------------------------------------------------
 
@@ -260,16 +223,14 @@ class Connection:
             return
         kind = self.services.signer.token_kind(token)
         try:
-            if kind == "agent":
+            if kind == domain.AGENT:
                 agent = await self.services.auth.agent_from_token(token)
-                self.agent, self.tenant_id = agent, agent["tenant_id"]
+                self.agent, self.actor = agent, Actor.of_agent(agent)
                 origin_ok = self.origin is None or self.origin == self.handler.own_origin()
-            elif kind == "visitor":
-                visitor = await self.services.auth.visitor_from_token(token)
+            elif kind == domain.VISITOR:
                 # Only what this socket uses of the session row is kept (memory per idle socket).
-                visitor = VisitorIdentity(visitor.claims, {k: visitor.session[k] for k in VISITOR_SESSION_FIELDS})
-                self.visitor, self.tenant_id, self.session_id = visitor, visitor.claims.tenant_id, visitor.session["id"]
-                tenant = await self.services.store.get_tenant(self.tenant_id)
+                self.actor = (await self.services.auth.visitor_from_token(token)).trimmed()
+                tenant = await self.services.chat.find_tenant(self.actor.tenant_id)
                 origin_ok = self.origin is None or (tenant is not None and origin_allowed(
                     self.origin, tenant, self.handler.request))
             else:
@@ -284,8 +245,8 @@ class Connection:
         if not origin_ok:
             self.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             return
-        self.kind = kind
-        if kind == "agent":
+        self.kind, self.tenant_id = kind, self.actor.tenant_id
+        if kind == domain.AGENT:
             self.typing_sent = {}
         resume = frame.get("resume") or {}
         if not isinstance(resume, dict) or len(resume) > MAX_RESUME_SESSIONS or not all(
@@ -293,14 +254,14 @@ class Connection:
                 and 0 <= v <= models.MAX_DB_INT for k, v in resume.items()):
             self.close(CLOSE_UNAUTHORIZED, "resume must map session ids to seqs")
             return
-        if self.kind == "visitor":
-            resume = {self.session_id: resume.get(self.session_id, self.visitor.session["last_seq"])}
+        if kind == domain.VISITOR:
+            resume = {self.session_id: resume.get(self.session_id, self.actor.session["last_seq"])}
         if self.hub.draining:
             # Upgraded before SIGTERM's drain, authenticated after it: go elsewhere like the others.
             self.close(CLOSE_RESTART, "server restarting: reconnect")
             return
         # Registered first, with live events held, then the store is read: nothing falls between.
-        self.buffer = []
+        self.cursor.begin_catch_up()
         await self.hub.add(self)
         data: dict[str, Any] = {"kind": self.kind, "worker": self.hub.worker_id, "connection_id": self.id,
                                 "heartbeat_interval_secs": self.services.config.heartbeat_interval_secs}
@@ -310,8 +271,7 @@ class Connection:
         else:
             data["session_id"] = self.session_id
         self.send("auth.ok", data)
-        for session_id, last_seq in resume.items():
-            self.seen[session_id] = last_seq
+        self.cursor.resume(resume)
         await self._catch_up(set(resume))
 
     # ---- delivery -----------------------------------------------------------------
@@ -321,38 +281,18 @@ class Connection:
             return
         if event.meta.get("origin") == self.id:
             return  # our own typing / presence echo
-        if self.buffer is not None:
-            if len(self.buffer) >= MAX_BUFFERED_EVENTS:
-                self.close(CLOSE_TOO_SLOW, "too far behind: reconnect and resume")
-                return
-            self.buffer.append((event, payload))
-            return
-        self._route(event, payload)
+        self._act(self.cursor.offer(event, payload), event, payload)
 
-    def _route(self, event: Event, payload: str) -> None:
-        if event.type == events.MESSAGE_NEW:
-            session_id = event.session_id
-            seq = event.data["message"]["seq"]
-            last = self.seen.get(session_id)
-            if last is not None:
-                if seq <= last:
-                    return
-                if seq > last + 1:
-                    # A hole: fetch it from the store, hold this and later events meanwhile.
-                    self.buffer = [(event, payload)]
-                    asyncio.get_running_loop().create_task(self._catch_up({session_id}))
-                    return
-            self._track(session_id, seq)
-        self.send_raw(payload)
-
-    def _track(self, session_id: str, seq: int) -> None:
-        self.seen[session_id] = seq
-        self.seen.move_to_end(session_id)
-        if len(self.seen) > MAX_TRACKED_SESSIONS:
-            self.seen.popitem(last=False)
+    def _act(self, decision: Decision, event: Event, payload: str) -> None:
+        if decision is Decision.SEND:
+            self.send_raw(payload)
+        elif decision is Decision.GAP:
+            asyncio.get_running_loop().create_task(self._catch_up({event.session_id}))
+        elif decision is Decision.OVERFLOW:
+            self.close(CLOSE_TOO_SLOW, "too far behind: reconnect and resume")
 
     async def _catch_up(self, session_ids: set[str]) -> None:
-        """Send what the store has after seen[sid] for each session, then flush held events."""
+        """Send what the store has after what this socket saw, for each session, then what was held."""
         try:
             for session_id in session_ids:
                 await self._send_from_store(session_id)
@@ -360,29 +300,22 @@ class Connection:
             log.warning("ws %s: catch-up failed (%s); closing so the client resumes", self.id, exc.message)
             self.close(CLOSE_RESTART, "temporarily unavailable: reconnect and resume")
             return
-        while self.buffer:
-            held, self.buffer = self.buffer, None
-            for i, (event, payload) in enumerate(held):
-                if self.closed:
-                    return
-                self._route(event, payload)
-                if self.buffer is not None:  # another hole: its catch-up flushes the rest
-                    self.buffer.extend(held[i + 1:])
-                    return
-        self.buffer = None
+        for event, payload, decision in self.cursor.release():
+            if self.closed:
+                return
+            self._act(decision, event, payload)
 
     async def _send_from_store(self, session_id: str) -> None:
-        if self.kind == "visitor" and session_id != self.session_id:
+        if self.kind == domain.VISITOR and session_id != self.session_id:
             return
         sent = 0
         while sent < MAX_CATCH_UP_PER_SESSION and not self.closed:
-            after = self.seen.get(session_id, 0)
-            rows = await self.services.store.list_messages(self.tenant_id, session_id, after_seq=after,
-                                                           limit=RESUME_PAGE, visitor_view=self.kind == "visitor")
+            rows = await self.services.chat.messages_after(self.actor, session_id, self.cursor.after(session_id),
+                                                           RESUME_PAGE)
             for row in rows:
                 self.send_raw(json_dumps({"type": events.MESSAGE_NEW, "data": {
                     "message": models.message_model(row), "session_id": session_id, "replayed": True}}))
-                self._track(session_id, row["seq"])
+                self.cursor.track(session_id, row["seq"])
             sent += len(rows)
             if len(rows) < RESUME_PAGE:
                 return
@@ -391,73 +324,10 @@ class Connection:
         """After a bus outage: fill every tracked session's gap; agents also refetch their lists."""
         if self.closed or self.kind is None:
             return
-        if self.kind == "agent":
+        if self.kind == domain.AGENT:
             self.send("chat.resync", {"reason": "realtime connection restored"})
-        if self.buffer is None:
-            self.buffer = []
-            asyncio.get_running_loop().create_task(self._catch_up(set(self.seen)))
-
-    # ---- frames from the client ------------------------------------------------------
-
-    def _session_for(self, requested: str | None) -> str:
-        if self.kind == "visitor":
-            if requested not in (None, self.session_id):
-                raise NotFound("no such session", code="session_not_found")
-            return self.session_id
-        if not requested:
-            raise InvalidInput("session_id is required", code="invalid_frame")
-        return requested
-
-    async def on_send(self, data: Any) -> None:
-        body = _validate(SendFrame, data)
-        session_id = self._session_for(body.session_id)
-        if self.kind == "visitor":
-            result = await self.services.chat.visitor_send(self.visitor, session_id, body.message, body.client_msg_id,
-                                                           body.attachment_ids)
-        else:
-            result = await self.services.chat.agent_send(self.agent, session_id, body.message, body.client_msg_id,
-                                                         body.attachment_ids)
-        msg = result.message
-        self.send(events.MESSAGE_ACK, {"client_msg_id": body.client_msg_id, "id": msg["id"], "seq": msg["seq"],
-                                       "session_id": session_id, "created": result.created,
-                                       "created_at": models.iso(msg["created_at_ms"])})
-
-    async def on_typing(self, data: Any) -> None:
-        body = _validate(TypingFrame, data)
-        session_id = self._session_for(body.session_id)
-        if self.kind == "agent":
-            await self.services.chat.session_or_404(self.agent, session_id)
-        now = time.monotonic()
-        sent = self.typing_sent if self.typing_sent is not None else {}
-        last = sent.get(session_id)
-        if last and last[1] == body.is_typing and now - last[0] < TYPING_THROTTLE_SECS:
-            return  # throttled: the receivers' copy has not expired yet
-        sent[session_id] = (now, body.is_typing)
-        if len(sent) > 50:
-            sent.pop(next(iter(sent)))
-        self.typing_sent = sent
-        who = ({"sender": "agent", "agent_id": self.agent["id"], "name": self.agent["name"]} if self.agent
-               else {"sender": "visitor", "name": self.visitor.session["customer_name"]})
-        await self.services.chat.publish(Event(events.TYPING, self.tenant_id, {
-            "session_id": session_id, "is_typing": body.is_typing, "expires_in_ms": TYPING_TTL_MS, **who,
-        }, session_id=session_id, to_agents=True, to_visitor=self.kind == "agent", meta={"origin": self.id}))
-
-    async def on_read(self, data: Any) -> None:
-        body = _validate(ReadFrame, data)
-        session_id = self._session_for(body.session_id)
-        if self.kind == "visitor":
-            await self.services.chat.visitor_read(self.visitor, session_id, body.seq)
-        else:
-            await self.services.chat.agent_read(self.agent, session_id, body.seq)
-
-    async def on_presence(self, data: Any) -> None:
-        if self.kind != "agent":
-            raise InvalidInput("only agents have a presence status", code="invalid_frame")
-        body = _validate(PresenceFrame, data)
-        await self.hub.set_status(self, body.status)
-
-    async def on_ping(self, data: Any) -> None:
-        self.send("pong", {"t": data.get("t") if isinstance(data, dict) else None, "server_time": time.time()})
+        if self.cursor.begin_catch_up():
+            asyncio.get_running_loop().create_task(self._catch_up(set(self.cursor.seen)))
 
     # ---- teardown ------------------------------------------------------------------
 
@@ -467,12 +337,3 @@ class Connection:
             self.auth_timer.cancel()
         if self.kind is not None:
             await self.hub.remove(self)
-
-
-FRAME_HANDLERS = {
-    events.MESSAGE_SEND: Connection.on_send,
-    events.TYPING: Connection.on_typing,
-    events.MESSAGE_READ: Connection.on_read,
-    "presence.set": Connection.on_presence,
-    "ping": Connection.on_ping,
-}

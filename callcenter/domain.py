@@ -1,0 +1,135 @@
+"""The chat domain's rules, pure (no I/O): who a message is from and who may read it, what one more
+message does to a conversation's row, when the AI may speak, how messages per window are counted.
+
+The store applies these under its locks (it only stores); the services and the AI decide with them.
+Every message has its place in the conversation's sequence (seq). A private note (a transfer's note
+for the next agent, the AI's summary for the team) is for the tenant's agents only: never in the
+visitor's history, socket, resume or widget, never in what is sent to the visitor later, and never
+in the AI's prompt (which reads visitor, agent and AI turns only).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import RateLimited
+
+VISITOR = "visitor"
+AGENT = "agent"
+AI = "ai"
+SYSTEM = "system"  # "Ann joined the conversation": both sides see these
+NOTE = "note"  # agents only
+
+SENDER_TYPES = (VISITOR, AGENT, AI, SYSTEM, NOTE)
+# Senders whose messages the visitor never gets, in any form.
+PRIVATE_SENDER_TYPES = (NOTE,)
+# The turns of the conversation proper (what the AI reads and summarizes).
+CONVERSATION_SENDER_TYPES = (VISITOR, AGENT, AI)
+
+
+def visible_to_visitor(sender_type: str) -> bool:
+    return sender_type not in PRIVATE_SENDER_TYPES
+
+
+SESSION_STATUSES = ("open", "assigned", "resolved")
+AGENT_ROLES = ("admin", "agent")
+# A conversation's last message as the list shows it (and the column that keeps it: twice this).
+PREVIEW_CHARS = 160
+# Above every seq: `before_seq=MAX_SEQ` asks for a session's last messages.
+MAX_SEQ = 2**31 - 1
+
+
+def preview_of(body: str) -> str:
+    flat = " ".join(body.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
+
+
+def ai_may_speak(session: dict) -> bool:
+    """Whether the AI may still answer in this session: no agent holds it, it was not handed to
+    humans, it is not resolved."""
+    return (session.get("assigned_agent_id") is None and session.get("handoff_at_ms") is None
+            and session.get("status") != "resolved")
+
+
+def spend_budget(state: dict, sender_type: str, limit: int, window_secs: int, at_ms: int) -> RateLimited | None:
+    """Count one message of `sender_type` in the session row's window (in memory, under the lock);
+    the error when the window is full (then the row is left as it was)."""
+    start_key, count_key = f"{sender_type}_window_start_ms", f"{sender_type}_window_count"
+    window_ms = window_secs * 1000
+    if at_ms - state[start_key] >= window_ms:
+        state[start_key], state[count_key] = at_ms, 0
+    if state[count_key] >= limit:
+        retry_after = max(1, -(-(state[start_key] + window_ms - at_ms) // 1000))
+        return RateLimited("too many messages in this conversation; slow down", retry_after)
+    state[count_key] += 1
+    return None
+
+
+def apply_message(state: dict, sender_type: str, body: str, at_ms: int) -> bool:
+    """Update a session row (in memory) for one more message; True when it reopens the session."""
+    state["last_seq"] += 1
+    state["updated_at_ms"] = at_ms
+    if not visible_to_visitor(sender_type):
+        return False  # the visitor reads the session row: a private note leaves no trace in it
+    state["last_message_preview"] = preview_of(body)
+    state["last_message_sender"] = sender_type
+    if sender_type == "visitor":
+        state["agent_unread"] += 1
+        if state["waiting_since_ms"] is None:
+            state["waiting_since_ms"] = at_ms
+        if state["status"] == "resolved":
+            state["status"] = "open" if state["assigned_agent_id"] is None else "assigned"
+            state["resolved_at_ms"] = None
+            return True
+    elif sender_type in ("agent", "ai"):
+        state["waiting_since_ms"] = None
+        if state["first_response_at_ms"] is None:
+            state["first_response_at_ms"] = at_ms
+        if sender_type == "agent" and state["first_agent_response_at_ms"] is None:
+            state["first_agent_response_at_ms"] = at_ms
+    return False
+
+
+# The session columns a message changes (written back by `_write_back_sessions_sql`).
+MESSAGE_SESSION_COLUMNS = ("last_seq", "updated_at_ms", "last_message_preview", "last_message_sender",
+                            "waiting_since_ms", "agent_unread", "status", "resolved_at_ms", "handoff_at_ms",
+                            "handoff_reason", "visitor_window_start_ms", "visitor_window_count",
+                            "agent_window_start_ms", "agent_window_count", "first_response_at_ms",
+                            "first_agent_response_at_ms")
+
+
+# What a visitor's socket keeps of its session row (read marks compare against it; an idle socket
+# holds one for hours, so only these fields: `Actor.trimmed`).
+VISITOR_SESSION_FIELDS = ("id", "tenant_id", "visitor_id", "customer_name", "assigned_agent_id", "last_seq",
+                          "visitor_read_seq")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts in a conversation: an agent of a tenant (any of its conversations), or a visitor,
+    bound to the one conversation its token opens. The chat's methods take one instead of having a
+    visitor_ and an agent_ variant each."""
+    kind: str  # AGENT or VISITOR: also the sender type of what they write
+    tenant_id: str
+    id: int  # the agent's id, or the visitor's
+    name: str
+    session: dict | None = None  # a visitor's conversation (its row as the token was checked)
+    role: str = ""  # an agent's role
+
+    @classmethod
+    def of_agent(cls, agent: dict) -> "Actor":
+        return cls(AGENT, agent["tenant_id"], agent["id"], agent["name"], role=agent["role"])
+
+    @classmethod
+    def of_visitor(cls, session: dict) -> "Actor":
+        return cls(VISITOR, session["tenant_id"], session["visitor_id"], session["customer_name"], session=session)
+
+    def trimmed(self) -> "Actor":
+        """The same actor keeping only what a long-lived socket needs of its session row."""
+        if self.session is None:
+            return self
+        return dataclasses.replace(self, session={field: self.session[field] for field in VISITOR_SESSION_FIELDS})
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session["id"] if self.session is not None else None

@@ -1,0 +1,43 @@
+"""The store of record: SQLAlchemy Core tables and every query the product runs.
+
+One `Store` object per process wraps an async engine (aiomysql for MySQL and MariaDB, aiosqlite for
+the embedded default). Nothing outside this package writes SQL. Every query that reads tenant data
+takes the tenant id and filters on it, so a caller cannot forget the scope. The store only stores:
+the chat's rules (what a message does to its conversation, who sees what, when the AI may speak)
+are in `callcenter.domain`, which the send path applies under its locks.
+
+    schema        the tables                      engine     URL, TLS, pools, "unreachable" (503)
+    base          connections, the send writer    sends      a batch of messages under the row locks
+    writer        group commit of a worker's sends
+    aggregates/   tenants, agents, sessions, messages, attachments, push, ai_usage, analytics, bulk:
+                  the queries of one aggregate each
+"""
+from __future__ import annotations
+
+from .aggregates.agents import AgentQueries
+from .aggregates.ai_usage import AIUsageQueries
+from .aggregates.analytics import AnalyticsQueries
+from .aggregates.attachments import AttachmentQueries
+from .base import StoreBase
+from .aggregates.bulk import BulkQueries
+from .engine import (StoreUnavailable, create_database_if_missing, create_engine, is_connection_error,
+                     tls_connect_args)
+from .aggregates.messages import MessageQueries
+from .aggregates.push import PushQueries
+from .schema import (agents, ai_usage, attachments, messages, metadata, now_ms, push_subscriptions, read_marks,
+                     sessions, tenants, visitors)
+from .sends import PrivateNote, SendResult
+from .aggregates.sessions import SessionFilter, SessionQueries, new_session_id
+from .aggregates.tenants import TenantQueries
+
+__all__ = [
+    "Store", "StoreUnavailable", "SendResult", "SessionFilter", "PrivateNote", "create_engine",
+    "create_database_if_missing", "is_connection_error", "tls_connect_args", "now_ms", "new_session_id", "metadata",
+    "tenants", "agents", "visitors", "sessions", "messages", "read_marks", "attachments", "ai_usage",
+    "push_subscriptions",
+]
+
+
+class Store(TenantQueries, AgentQueries, SessionQueries, MessageQueries, AttachmentQueries, PushQueries,
+            AIUsageQueries, AnalyticsQueries, BulkQueries, StoreBase):
+    """The facade every caller uses: one object, every aggregate's queries (each in its module)."""

@@ -1,0 +1,147 @@
+"""The composition root: every service of a worker process, built once, in dependency order, each
+given the collaborators it uses (no object is patched in afterwards).
+
+    config -> store, redis -> bus, rate limiter, token signer, metrics -> event publisher, presence
+    -> hub (this worker's sockets) -> push -> AI -> chat -> auth
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+
+import redis.asyncio as aioredis
+
+from .ai.service import AIService
+from .bus import Bus, RedisBus, cancel_and_wait, make_bus, make_redis
+from .config import Config
+from .errors import Unavailable
+from .metrics import Metrics
+from .presence import MemoryPresence, Presence, RedisPresence
+from .publisher import EventPublisher
+from .push import PushNotifier
+from .realtime.hub import Hub
+from .security import MemoryRateLimiter, RateLimiter, RedisRateLimiter, TokenSigner
+from .services import AuthService, ChatService
+from .store import Store, now_ms
+
+# How long closing the services waits for the background work sockets left (hub and presence updates).
+SPAWNED_TASKS_GRACE_SECS = 5.0
+UPLOAD_JANITOR_INTERVAL_SECS = 3600.0
+
+log = logging.getLogger("callcenter.app")
+
+
+@dataclasses.dataclass
+class Services:
+    """Everything a worker process runs, built once by `create_services` in dependency order. Handlers
+    and sockets use the chat, auth, AI and push services, the hub and the config; the store, Redis and
+    the bus are here to be started and closed with the rest (and for the health probes)."""
+    config: Config
+    store: Store
+    redis: aioredis.Redis | None
+    bus: Bus
+    limiter: RateLimiter
+    signer: TokenSigner
+    metrics: Metrics
+    publisher: EventPublisher
+    hub: Hub
+    push: PushNotifier
+    ai: AIService
+    chat: ChatService
+    auth: AuthService
+    _tasks: set = dataclasses.field(default_factory=set)
+    _janitor: asyncio.Task | None = None
+    inflight_requests: int = 0
+    uploads_in_progress: int = 0  # file uploads whose body this worker is reading or storing
+    uploads_by_ip: dict[str, int] = dataclasses.field(default_factory=dict)  # ... per client address (no zeros)
+
+    def spawn(self, coro) -> None:
+        """Run a coroutine in the background, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wait_spawned(self) -> None:
+        loop = asyncio.get_running_loop()
+        pending = [t for t in self._tasks if not t.done() and t.get_loop() is loop]
+        if pending:
+            await asyncio.wait(pending, timeout=SPAWNED_TASKS_GRACE_SECS)
+
+    def readiness_probes(self) -> dict:
+        """What /healthz asks: each a coroutine function that raises when its service is unreachable."""
+        return {"store": self.store.ping, "bus": self.bus.ping}
+
+    async def start(self) -> None:
+        await self.bus.start()
+        await self.hub.start()
+        await self.ai.start()
+        await self._fit_upload_limit()
+        self._janitor = asyncio.get_running_loop().create_task(self._purge_unsent_uploads(), name="upload-janitor")
+
+    async def _purge_unsent_uploads(self) -> None:
+        """Every worker, every UPLOAD_JANITOR_INTERVAL_SECS: files uploaded and never sent go after
+        `unsent_upload_ttl_secs` (the delete is idempotent, so workers need not agree on who does it)."""
+        while True:
+            await asyncio.sleep(UPLOAD_JANITOR_INTERVAL_SECS)
+            try:
+                while await self.store.purge_unsent_attachments(now_ms() - self.config.unsent_upload_ttl_secs * 1000):
+                    pass
+            except Unavailable as exc:
+                log.warning("could not delete unsent uploads: %s", exc.message)
+
+    async def _fit_upload_limit(self) -> None:
+        """Files are stored in the database: an upload limit above what one statement can carry would
+        fail every large upload, so the limit comes down to it (and the log says how to raise it)."""
+        try:
+            largest = await self.store.largest_file_bytes()
+        except Unavailable as exc:
+            log.warning("could not read the database's packet limit (uploads keep their limit): %s", exc.message)
+            return
+        if largest is not None and self.config.max_upload_bytes > largest:
+            log.warning("uploads limited to %d bytes (not %d): raise the database's max_allowed_packet to "
+                        "store larger files", largest, self.config.max_upload_bytes)
+            self.config.max_upload_bytes = largest
+
+    async def close(self) -> None:
+        await cancel_and_wait(self._janitor)
+        # Sockets that closed just before (their hub and presence bookkeeping) finish while the
+        # store and Redis are still there, rather than failing against closed clients.
+        await self._wait_spawned()
+        await self.ai.close()
+        await self.publisher.wait_published()
+        await self.push.close()
+        await self.hub.close()
+        await self.bus.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.store.close()
+
+
+def create_services(config: Config) -> Services:
+    secret = config.ensure_secret_key()
+    store = Store(config.effective_database_url)
+    redis = make_redis(config.redis_url) if config.uses_redis else None
+    bus = make_bus(config.redis_url, config.redis_prefix, redis=redis)
+    limiter: RateLimiter = RedisRateLimiter(redis, config.redis_prefix) if redis else MemoryRateLimiter()
+    signer = TokenSigner(secret, agent_ttl_secs=config.agent_token_ttl_secs,
+                         visitor_ttl_secs=config.visitor_token_ttl_secs)
+    metrics = Metrics()
+    publisher = EventPublisher(bus, metrics)
+    worker_id = uuid.uuid4().hex[:8]
+    presence: Presence = (RedisPresence(redis, config.redis_prefix, worker_id) if redis is not None
+                          else MemoryPresence(worker_id))
+    hub = Hub(config, bus, publisher, presence, metrics)
+    push = PushNotifier(store, config, metrics, limiter, presence)
+    ai = AIService(store, publisher, push, config, metrics, redis)
+    chat = ChatService(store, publisher, signer, limiter, config, metrics, ai, push)
+    auth = AuthService(store, signer, limiter, config, bus)
+    metrics.watch(bus=bus, hub=hub)
+    metrics.watch_batcher("store_sends", store.send_batcher)
+    if isinstance(bus, RedisBus):
+        metrics.watch_batcher("bus_publishes", bus.publisher)
+    if isinstance(limiter, RedisRateLimiter):
+        metrics.watch_batcher("rate_limit_hits", limiter.hits)
+    return Services(config=config, store=store, redis=redis, bus=bus, limiter=limiter, signer=signer,
+                    metrics=metrics, publisher=publisher, hub=hub, push=push, ai=ai, chat=chat, auth=auth)
