@@ -9,6 +9,7 @@ import contextlib
 import gzip
 import hashlib
 import http.client
+import ipaddress
 import json
 import os
 import re
@@ -435,6 +436,13 @@ def test_docker_compose_config_is_valid():
 
     nginx = services["nginx"]
     assert [p["target"] for p in nginx["ports"]] == [80]
+    # The workers believe forwarded headers (the client's address, https) from nginx's fixed address
+    # only: not from the network's gateway, where a published port's outside callers can appear.
+    nginx_ip = nginx["networks"]["default"]["ipv4_address"]
+    subnet = json.loads(done.stdout)["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(nginx_ip) in ipaddress.ip_network(subnet)
+    for name in ("web1", "web2", "ai", "migrate"):
+        assert services[name]["environment"]["CALLCENTER_TRUSTED_PROXIES"] == nginx_ip
     mount = next(v for v in nginx["volumes"] if v["target"] == "/etc/nginx/nginx.conf")
     assert mount["read_only"] is True
     assert Path(mount["source"]).resolve() == NGINX_CONF.resolve()
@@ -460,6 +468,8 @@ def test_dockerfile_runs_as_a_non_root_user():
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users and users[-1] not in ("root", "0")
     assert re.search(r"pip install\b.*\s\.", text)
+    # serve listens on 127.0.0.1 unless told: a container must say every interface.
+    assert re.search(r'^CMD \["callcenter", "serve", "--host", "0.0.0.0"\]', text, re.MULTILINE)
 
 
 # ---------------------------------------------------------------- Procfile
@@ -498,4 +508,6 @@ def test_procfile_names_the_three_processes_with_real_commands():
         args = build_parser().parse_args([a.replace("$PORT", "5000") for a in argv[1:]])
         assert args.command == expected[name]
     assert "--port $PORT" in entries["web"]
+    # Behind the platform's router: every interface, and its forwarded headers believed (overridable).
+    assert "--host 0.0.0.0" in entries["web"] and "CALLCENTER_TRUSTED_PROXIES=" in entries["web"]
     assert build_parser().parse_args(["serve", "--port", "5000"]).port == 5000
