@@ -104,7 +104,7 @@ VISITOR_SESSION_FIELDS = ("id", "tenant_id", "visitor_id", "customer_name", "ass
                           "visitor_read_seq")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (slots: one per idle socket)
 class Actor:
     """Who acts in a conversation: an agent of a tenant (any of its conversations), or a visitor,
     bound to the one conversation its token opens. The chat's methods take one instead of having a
