@@ -2,7 +2,7 @@
 // This browser's push subscription (made with the server's VAPID key, stored on the server),
 // the service worker /sw.js that shows the pushes, and the messages that worker sends to open
 // dashboards ("cc-push": a push came while a dashboard is on screen; "cc-open-session": a
-// notification was clicked). The header control is drawn by main.js from `state`.
+// notification was clicked). The header control is drawn by push-ui.js from its `state`.
 
 import {pushApi} from "./api.js";
 

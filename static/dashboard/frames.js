@@ -1,0 +1,129 @@
+// Live events: each socket frame goes to the list, the team, the open conversation and the alerts;
+// after a reconnect everything is fetched again (what happened meanwhile is not all replayed).
+
+import {$, customerLabel} from "./dom.js";
+import {filesSummary} from "./attachments.js";
+import {paintVisitorPresence} from "./customer.js";
+import {conversationHidden} from "./sections.js";
+import {loadList, patchSession, upsertSession} from "./session-list.js";
+import {agentName, bump} from "./state.js";
+import {agentSeen, loadAgents, renderTeam} from "./team.js";
+import {toast} from "./toast.js";
+import {onTyping} from "./typing.js";
+
+/** The agent is looking at this conversation (so an alert for it is quiet and it is read). */
+function attended(app, sessionId) {
+  return app.conv.id === sessionId && document.visibilityState === "visible" && document.hasFocus()
+    && !conversationHidden();
+}
+
+export function onFrame(app, type, data) {
+  const {conv, notifier} = app;
+  switch (type) {
+    case "chat.message.new": {
+      const msg = data.message;
+      if (!msg) return;
+      const session = data.session ? upsertSession(app, data.session) : app.sessions.get(msg.session_id);
+      conv.onMessage(msg);
+      if (!data.replayed && msg.sender_type === "visitor" && session && session.assigned_agent_id === app.me.id) {
+        notifier.alert(msg.session_id, customerLabel(session), msg.body || filesSummary(msg.attachments),
+                       {attended: attended(app, msg.session_id)});
+      }
+      if (conv.id === msg.session_id && attended(app, msg.session_id)) conv._markReadSoon();
+      break;
+    }
+    case "chat.message.ack":
+      conv.onAck(data);
+      break;
+    case "chat.session.started": {
+      const s = upsertSession(app, data.session);
+      if (s) notifier.alert(s.id, "New conversation", customerLabel(s) + " started a chat.", {attended: false});
+      break;
+    }
+    case "chat.session.assigned":
+    case "chat.session.transferred": {
+      const s = upsertSession(app, data.session);
+      app.refreshAgentsSoon();
+      const to = data.to_agent || data.agent;
+      if (type === "chat.session.assigned" && s && to && to.id === app.me.id && data.by_agent_id
+          && data.by_agent_id !== app.me.id) {
+        toast(agentName(app, data.by_agent_id) + " gave you the conversation with " + customerLabel(s) + ".");
+        notifier.alert(s.id, "Assigned to you", customerLabel(s), {attended: attended(app, s.id)});
+      }
+      break;
+    }
+    case "chat.agent.joined":
+    case "chat.session.resolved":
+    case "chat.session.reopened":
+    case "chat.session.updated":
+      upsertSession(app, data.session);
+      if (type !== "chat.agent.joined") app.refreshAgentsSoon();
+      break;
+    case "chat.message.read": {
+      const s = app.sessions.get(data.session_id);
+      if (s) {
+        if (data.reader === "visitor") {
+          patchSession(app, s.id, {visitor_read_seq: Math.max(s.visitor_read_seq || 0, data.seq)});
+        } else {
+          patchSession(app, s.id, {agent_read_seq: Math.max(s.agent_read_seq || 0, data.seq),
+                                   unread: typeof data.unread === "number" ? data.unread : s.unread});
+        }
+      }
+      conv.onRead(data);
+      break;
+    }
+    case "chat.typing":
+      onTyping(app, data);
+      break;
+    case "chat.session.handoff": {
+      const s = upsertSession(app, data.session);
+      if (s && !s.assigned_agent_id) {
+        notifier.alert(s.id, "Needs a person", customerLabel(s) + ": the AI handed the conversation over.",
+                       {attended: attended(app, s.id)});
+      }
+      break;
+    }
+    case "chat.agent.presence":
+      app.presence.set(data.agent_id, data.status);
+      agentSeen(app, data.agent_id);
+      renderTeam(app);
+      break;
+    case "chat.visitor.presence":
+      app.visitorOnline.set(data.session_id, !!data.online);
+      bump(app, data.session_id);
+      app.list.schedule();
+      if (conv.id === data.session_id) paintVisitorPresence(data.online);
+      break;
+    case "chat.resync":
+      resync(app);
+      break;
+    case "error":
+      if (!conv.onError(data)) toast(data.message || "Something went wrong.", "error");
+      break;
+    default:
+      break;
+  }
+}
+
+/** Everything may have changed while we were away: refetch the list, agents and the open chat. */
+function resync(app) {
+  loadList(app);
+  loadAgents(app);
+  app.conv.refresh();
+}
+
+/** auth.ok: the socket is live (again). */
+export function onSocketReady(app, data, isReconnect) {
+  if (data.presence) {
+    app.presence = new Map(Object.entries(data.presence).map(([k, v]) => [Number(k), v]));
+    renderTeam(app);
+  }
+  const status = $("my-status").value;
+  if (status !== "online") app.socket.send("presence.set", {status});
+  app.conv.retryPending();
+  // The socket object outlives a sign-in: its first auth.ok after a sign-in is no reconnect (the
+  // sign-in itself just loaded the list and the team).
+  const missed = isReconnect && app.liveSinceSignIn;
+  app.liveSinceSignIn = true;
+  if (missed) resync(app);
+}

@@ -1,0 +1,299 @@
+// The conversation list: sessions merged from pages and events into app.sessions, the filters and the
+// search, paging (and "Search older"), and the rows the virtual list (list.js) draws.
+
+import {api, query} from "./api.js";
+import {$, customerLabel, debounce, fmtAgo, fmtDateTime, fmtDuration, h, icon, initials, ms, setText} from "./dom.js";
+import {VirtualList} from "./list.js";
+import {openConversation} from "./sections.js";
+import {agentName, bump} from "./state.js";
+import {typingFor} from "./typing.js";
+
+const PAGE_SIZE = 50;
+// A search call reads a bounded part of a big tenant's conversations; with fewer matches than a page
+// the list asks for the next part by itself this many times, then offers "Search older".
+const SEARCH_AUTO_CALLS = 5;
+const ROW_HEIGHT = 78;
+const FILTER_KEY = "cc.dashboard.filter";
+
+const FILTERS = {
+  mine: {label: "Mine", params: (me) => ({status: "active", assigned: "me"}),
+         match: (s, me) => s.assigned_agent_id === me.id && s.status !== "resolved"},
+  unassigned: {label: "Unassigned", params: () => ({status: "open", assigned: "none"}),
+               match: (s) => s.assigned_agent_id == null && s.status === "open"},
+  open: {label: "All open", params: () => ({status: "active"}), match: (s) => s.status !== "resolved"},
+  resolved: {label: "Resolved", params: () => ({status: "resolved"}), match: (s) => s.status === "resolved"},
+  all: {label: "All", params: () => ({}), match: () => true},
+};
+
+// ---- sessions --------------------------------------------------------------------------
+
+function sortKey(s) {
+  return ms(s.updated_at);
+}
+
+/** Newer first; ties by id descending (the server's order). */
+function before(a, b) {
+  const ka = sortKey(a), kb = sortKey(b);
+  return ka !== kb ? ka > kb : a.id > b.id;
+}
+
+function matchesFilter(app, s, alreadyListed) {
+  const me = app.me;
+  if (app.agentFilter !== null) {
+    if (s.assigned_agent_id !== app.agentFilter || s.status === "resolved") return false;
+  } else if (!FILTERS[app.filter].match(s, me)) {
+    return false;
+  }
+  if (!app.q) return true;
+  if (alreadyListed) return true; // it matched the server's search (maybe on an older message)
+  const q = app.q.toLowerCase();
+  return [s.customer_name, s.customer_email, s.last_message_preview].some((v) => (v || "").toLowerCase().includes(q));
+}
+
+/** Merge a session from an event or a response; place it in (or out of) the list. */
+export function upsertSession(app, incoming) {
+  if (!incoming || !incoming.id) return null;
+  const old = app.sessions.get(incoming.id);
+  if (old && sortKey(incoming) < sortKey(old)) return old; // an older copy than ours
+  const merged = old ? Object.assign({}, old, incoming) : Object.assign({}, incoming);
+  app.sessions.set(merged.id, merged);
+  bump(app, merged.id);
+  placeInList(app, merged);
+  if (app.conv) app.conv.onSessionChanged(merged);
+  return merged;
+}
+
+/** Merge without touching the list order (the page itself is in the server's order). */
+function upsertSessionQuiet(app, incoming) {
+  const old = app.sessions.get(incoming.id);
+  if (old && sortKey(incoming) < sortKey(old)) return old;
+  const merged = old ? Object.assign({}, old, incoming) : Object.assign({}, incoming);
+  app.sessions.set(merged.id, merged);
+  bump(app, merged.id);
+  if (app.conv) app.conv.onSessionChanged(merged);
+  return merged;
+}
+
+/** Change a few fields in place (read marks): the order does not change. */
+export function patchSession(app, id, fields) {
+  const s = app.sessions.get(id);
+  if (!s) return;
+  Object.assign(s, fields);
+  bump(app, id);
+  app.list.schedule();
+  if (app.conv) app.conv.onSessionChanged(s);
+}
+
+function placeInList(app, s) {
+  const ids = app.listIds;
+  const idx = ids.indexOf(s.id);
+  const match = matchesFilter(app, s, idx >= 0);
+  if (idx >= 0) ids.splice(idx, 1);
+  if (match) {
+    let pos = 0;
+    while (pos < ids.length && !before(s, app.sessions.get(ids[pos]))) pos++;
+    // Past the end of what is loaded: the next page brings it in its place.
+    if (!(pos === ids.length && app.nextCursor)) ids.splice(pos, 0, s.id);
+  }
+  app.list.setItems(ids);
+  updateListStatus(app);
+}
+
+// ---- the list view ---------------------------------------------------------------------
+
+function renderRow(app, id) {
+  const s = app.sessions.get(id);
+  const me = app.me;
+  const selected = app.conv.id === id;
+  const typing = typingFor(app, id).filter((t) => t.sender === "visitor");
+  let preview;
+  if (typing.length) {
+    preview = h("span", {class: "row-typing", text: "typing…"});
+  } else {
+    const prefix = {agent: "Agent: ", ai: "AI: ", system: ""}[s.last_message_sender] || "";
+    preview = [prefix ? h("span", {class: "row-prefix", text: prefix}) : null,
+               s.last_message_preview || (s.last_seq ? "" : "New conversation")];
+  }
+  const assignee = s.assigned_agent_id ? (s.assigned_agent_id === me.id ? "You" : agentName(app, s.assigned_agent_id))
+    : "Unassigned";
+  const waiting = s.waiting_since && s.status !== "resolved" ? Date.now() - ms(s.waiting_since) : null;
+  const online = app.visitorOnline.get(id);
+  return h("div", {class: "row" + (selected ? " selected" : "") + (s.unread ? " has-unread" : ""),
+                   role: "option", "aria-selected": selected ? "true" : "false", dataset: {id},
+                   on: {click: () => openConversation(app, id)}},
+    h("div", {class: "avatar" + (online ? " online" : ""), "aria-hidden": "true", text: initials(customerLabel(s))}),
+    h("div", {class: "row-main"},
+      h("div", {class: "row-top"},
+        h("span", {class: "row-name", text: customerLabel(s)}),
+        h("time", {class: "row-time", datetime: s.updated_at, title: fmtDateTime(s.updated_at),
+                   text: fmtAgo(s.updated_at)})),
+      h("div", {class: "row-preview"}, preview),
+      h("div", {class: "row-meta"},
+        h("span", {class: "row-assignee" + (s.assigned_agent_id ? "" : " none"), text: assignee}),
+        s.status === "resolved" ? h("span", {class: "chip resolved", text: "Resolved"}) : null,
+        s.handoff && !s.assigned_agent_id && s.status !== "resolved"
+          ? h("span", {class: "chip handoff", title: "The AI handed this conversation over", text: "Needs a person"})
+          : null,
+        waiting !== null ? h("span", {class: "chip waiting" + (waiting > 15 * 60e3 ? " urgent" : waiting > 5 * 60e3
+                                                                ? " warn" : ""),
+                                      title: "Waiting for a reply since " + fmtDateTime(s.waiting_since),
+                                      }, icon("clock", 11), " " + fmtDuration(waiting)) : null,
+        s.unread ? h("span", {class: "unread", title: s.unread + " unread", text: String(s.unread)}) : null)));
+}
+
+/** The virtual list of conversations (made once, at boot). */
+export function createSessionList(app) {
+  return new VirtualList($("conv-list"), {
+    rowHeight: ROW_HEIGHT,
+    renderRow: (id) => renderRow(app, id),
+    versionOf: (id) => (app.versions.get(id) || 0) + (app.conv.id === id ? "s" : ""),
+    onNearEnd: () => { if (app.nextCursor && !app.listLoading) loadList(app, {more: true}); },
+    onActivate: (id) => openConversation(app, id),
+  });
+}
+
+// ---- loading pages ---------------------------------------------------------------------
+
+function filterParams(app) {
+  const base = app.agentFilter !== null ? {status: "active", assigned: String(app.agentFilter)}
+    : FILTERS[app.filter].params(app.me);
+  return Object.assign({}, base, {q: app.q || null, limit: PAGE_SIZE});
+}
+
+export async function loadList(app, {more = false} = {}) {
+  if (more && (!app.nextCursor || app.listLoading)) return;
+  const gen = more ? app.listGen : ++app.listGen;
+  let searchOn = false;
+  if (!more) {
+    app.searchedUntil = null;
+    app.searchAutoCalls = 0;
+  }
+  app.listLoading = true;
+  updateListStatus(app);
+  const params = filterParams(app);
+  if (more) params.cursor = app.nextCursor;
+  try {
+    const res = await api("GET", "/chat/sessions" + query(params));
+    if (gen !== app.listGen) return;
+    app.listError = "";
+    const ids = more ? app.listIds.slice() : [];
+    const have = new Set(ids);
+    for (const s of res.sessions) {
+      const merged = upsertSessionQuiet(app, s);
+      if (!have.has(merged.id) && matchesFilter(app, merged, true)) {
+        ids.push(merged.id);
+        have.add(merged.id);
+      }
+    }
+    app.listIds = ids;
+    app.nextCursor = res.next_cursor;
+    app.searchedUntil = app.q && res.next_cursor ? res.searched_until || null : null;
+    searchOn = !!app.searchedUntil && ids.length < PAGE_SIZE && app.searchAutoCalls < SEARCH_AUTO_CALLS;
+    app.list.setItems(ids);
+    app.list.render();
+    document.body.dataset.listLoads = String((Number(document.body.dataset.listLoads) || 0) + 1);
+    if (!more && !app.firstListRendered) {
+      app.firstListRendered = true;
+      performance.mark("cc-list-rendered");
+      document.body.dataset.listReady = "1";
+      // The frame that shows it (rAF runs just before that frame is painted).
+      requestAnimationFrame(() => performance.mark("cc-list-frame"));
+    }
+  } catch (err) {
+    if (gen === app.listGen) app.listError = err.status === 401 ? "" : "Could not load conversations: " + err.message;
+  } finally {
+    if (gen === app.listGen) {
+      app.listLoading = false;
+      updateListStatus(app);
+      if (searchOn) {
+        app.searchAutoCalls++;
+        loadList(app, {more: true});
+      }
+    }
+  }
+}
+
+/** "Search older": the next part of a search that stopped (counts as a new round of calls). */
+function searchOlder(app) {
+  app.searchAutoCalls = 0;
+  loadList(app, {more: true});
+}
+
+function updateListStatus(app) {
+  const n = app.listIds.length;
+  let footer = "";
+  if (app.listError) footer = app.listError;
+  else if (app.listLoading) footer = app.searchedUntil ? "Searching older conversations…" : "Loading…";
+  else if (app.searchedUntil) footer = "";  // #search-more says how far the search got
+  else if (app.nextCursor) footer = "Scroll for more";
+  else if (n) footer = "End of list";
+  app.list.setFooter(footer);
+  const empty = $("list-empty");
+  empty.hidden = n > 0 || app.listLoading || !!app.listError;
+  setText(empty, !app.q ? "No conversations here."
+    : app.searchedUntil ? "No matches yet for “" + app.q + "”."
+      : "No conversations match “" + app.q + "”.");
+  // A search that stopped before the oldest conversation: how far it got, and a way on.
+  const more = $("search-more");
+  more.hidden = !app.searchedUntil || app.listLoading || !!app.listError;
+  if (app.searchedUntil) setText($("search-more-text"), "Searched conversations active since "
+                                                         + fmtDateTime(app.searchedUntil) + ".");
+  const count = $("list-count");
+  setText(count, n ? String(n) + (app.nextCursor ? "+" : "") : "");
+}
+
+// ---- filters and search ------------------------------------------------------------------
+
+/** A filter (or, `agentId`, an admin's view of one agent's conversations): the list starts again. */
+export function setFilter(app, name, {agentId = null} = {}) {
+  app.filter = name;
+  app.agentFilter = agentId;
+  try { sessionStorage.setItem(FILTER_KEY, name); } catch (e) { /* ignore */ }
+  for (const btn of document.querySelectorAll("[data-filter]")) {
+    const on = agentId === null && btn.dataset.filter === name;
+    btn.classList.toggle("active", on);
+    btn.setAttribute("aria-pressed", on ? "true" : "false");
+  }
+  const chip = $("agent-filter");
+  chip.hidden = agentId === null;
+  if (agentId !== null) setText($("agent-filter-name"), agentName(app, agentId));
+  app.listIds = [];
+  app.nextCursor = null;
+  app.list.setItems([]);
+  app.list.scrollToTop();
+  loadList(app);
+}
+
+/** At sign-in: the filter this tab used last (the list's first load). */
+export function restoreFilter(app) {
+  let saved = "open";
+  try { saved = sessionStorage.getItem(FILTER_KEY) || "open"; } catch (e) { /* ignore */ }
+  setFilter(app, FILTERS[saved] ? saved : "open");
+}
+
+/** The filter buttons, the agent chip, the search box and "Search older". */
+export function bindListControls(app) {
+  for (const btn of document.querySelectorAll("[data-filter]")) {
+    btn.addEventListener("click", () => setFilter(app, btn.dataset.filter));
+  }
+  $("agent-filter-clear").addEventListener("click", () => setFilter(app, app.filter));
+  $("search-more-btn").addEventListener("click", () => searchOlder(app));
+  const search = $("search");
+  const runSearch = debounce(() => {
+    const q = search.value.trim().slice(0, 200);
+    if (q === app.q) return;
+    app.q = q;
+    app.listIds = [];
+    app.nextCursor = null;
+    app.list.setItems([]);
+    app.list.scrollToTop();
+    loadList(app);
+  }, 250);
+  search.addEventListener("input", runSearch);
+  search.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      search.value = "";
+      runSearch();
+    }
+  });
+}

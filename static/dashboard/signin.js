@@ -1,0 +1,196 @@
+// Signing in and out: the sign-in form, a stored token at page load (GET /auth/me), entering the app
+// (what a sign-in loads and starts), the token's expiry, and a sign-out that forgets everything.
+
+import {api, ApiError, onUnauthorized, remembered, tokenStore} from "./api.js";
+import {$, initials, setText} from "./dom.js";
+import {renderNotifyButtons} from "./alert-buttons.js";
+import {openPendingSession} from "./deep-link.js";
+import {closePushMenu} from "./push-ui.js";
+import {SECTION_KEY, showSection} from "./sections.js";
+import {restoreFilter} from "./session-list.js";
+import {loadAgents} from "./team.js";
+import {loadAISettings} from "./tenant-settings.js";
+
+const EXPIRED = "Your sign-in has expired. Please sign in again.";
+const REVOKED = "Your sign-in was revoked. Please sign in again.";
+
+function showLogin(message, kind = "error") {
+  $("boot").hidden = true;
+  $("app").hidden = true;
+  $("login-view").hidden = false;
+  const msg = $("login-message");
+  msg.hidden = !message;
+  msg.className = "login-message " + kind;
+  setText(msg, message || "");
+  $("login-tenant").value = $("login-tenant").value || remembered.tenant;
+  $("login-email").value = $("login-email").value || remembered.email;
+  const first = !$("login-email").value ? $("login-email") : !$("login-tenant").value ? $("login-tenant")
+    : $("login-password");
+  first.focus();
+}
+
+async function submitLogin(app, ev) {
+  ev.preventDefault();
+  performance.clearMarks("cc-login-submit");
+  performance.clearMarks("cc-list-rendered");
+  performance.mark("cc-login-submit");
+  const email = $("login-email").value.trim();
+  const password = $("login-password").value;
+  const tenant = $("login-tenant").value.trim();
+  const msg = $("login-message");
+  if (!email || !password || !tenant) {
+    msg.hidden = false;
+    msg.className = "login-message error";
+    setText(msg, "Enter your email, password and tenant.");
+    return;
+  }
+  const btn = $("login-submit");
+  btn.disabled = true;
+  setText(btn, "Signing in…");
+  try {
+    const res = await api("POST", "/auth/login", {email, password, tenant_id: tenant}, {auth: false});
+    tokenStore.set(res.token, $("login-remember").checked);
+    remembered.save(tenant, email);
+    $("login-password").value = "";
+    enterApp(app, res.agent, null, null);
+  } catch (err) {
+    msg.hidden = false;
+    msg.className = "login-message error";
+    setText(msg, err.status === 401 ? "Wrong email, password or tenant."
+      : err.status === 429 ? "Too many attempts. " + err.message
+      : err.message);
+    $("login-password").select();
+  } finally {
+    btn.disabled = false;
+    setText(btn, "Sign in");
+  }
+}
+
+/** Signed in: show the app and load it. `tenant` and `limits` come with GET /auth/me (a stored token);
+ *  after the sign-in form they are fetched here. */
+function enterApp(app, agent, tenant, limits) {
+  app.me = agent;
+  app.tenant = tenant;
+  app.limits = limits;
+  app.signedIn = true;
+  app.liveSinceSignIn = false;
+  app.firstListRendered = false;
+  $("boot").hidden = true;
+  $("login-view").hidden = true;
+  $("app").hidden = false;
+  $("app").dataset.view = "list";
+  $("app").dataset.role = agent.role;
+  let section = "conversations";
+  try { section = sessionStorage.getItem(SECTION_KEY) || section; } catch (e) { /* ignore */ }
+  showSection(app, section === "analytics" ? "analytics" : "conversations", {remember: false});
+  setText($("me-name"), agent.name);
+  $("me-avatar").textContent = initials(agent.name);
+  setText($("tenant-name"), tenant ? tenant.name : agent.tenant_id);
+  $("my-status").value = "online";
+  app.presence.set(agent.id, "online");
+  restoreFilter(app);
+  loadAgents(app);
+  loadAISettings(app);
+  app.socket.start();
+  if (!tenant || !limits) {
+    app.limitsLoading = api("GET", "/auth/me").then((res) => {
+      if (app.me !== agent) return;
+      app.tenant = res.tenant;
+      app.limits = res.limits || null;
+      setText($("tenant-name"), res.tenant.name);
+    }).catch(() => {});
+  }
+  scheduleExpiry(app);
+  renderNotifyButtons(app);
+  app.push.start();
+  openPendingSession(app);
+}
+
+function scheduleExpiry(app) {
+  clearTimeout(app.expiryTimer);
+  const exp = tokenStore.expiresAt(tokenStore.get() || "");
+  if (!exp) return;
+  const wait = exp * 1000 - Date.now();
+  if (wait <= 0) {
+    signOut(app, EXPIRED);
+    return;
+  }
+  // setTimeout holds at most ~24.8 days; a token lasts hours.
+  app.expiryTimer = setTimeout(() => signOut(app, EXPIRED), Math.min(wait, 2 ** 31 - 1));
+}
+
+/** `forgetDevice`: the agent signs out on purpose (or the sign-in was revoked): this device stops
+ *  getting their push notifications. An expired sign-in keeps them (the agent did not ask). */
+export function signOut(app, message, kind = "error", {forgetDevice = false} = {}) {
+  if (!app.signedIn && !tokenStore.get()) {
+    showLogin(message, kind);
+    return;
+  }
+  app.signedIn = false;
+  clearTimeout(app.expiryTimer);
+  app.socket.stop();
+  closePushMenu();
+  if (forgetDevice) app.push.forget(tokenStore.get()); else app.push.reset();
+  tokenStore.clear();
+  app.conv.close();
+  app.conv.dropAllPending();
+  showSection(app, "conversations", {remember: false});
+  app.analytics.reset();
+  try { sessionStorage.removeItem(SECTION_KEY); } catch (e) { /* ignore */ }
+  $("search").value = "";
+  app.q = "";
+  app.agentFilter = null;
+  app.me = null;
+  app.limits = null;
+  app.limitsLoading = null;
+  app.sessions.clear();
+  app.versions.clear();
+  app.agents.clear();
+  app.presence.clear();
+  app.visitorOnline.clear();
+  app.typing.clear();
+  app.drafts.clear();
+  app.listIds = [];
+  app.nextCursor = null;
+  app.listGen++;
+  app.list.setItems([]);
+  app.notifier.reset();
+  showLogin(message, kind);
+}
+
+/** A token was stored (a reload, "remember me"): is it still good? */
+async function bootWithToken(app) {
+  try {
+    const res = await api("GET", "/auth/me", undefined, {auth: true});
+    enterApp(app, res.agent, res.tenant, res.limits || null);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      tokenStore.clear();
+      showLogin(err.code === "token_revoked" ? REVOKED : EXPIRED);
+    } else if (err instanceof ApiError && err.status === 0) {
+      setText($("boot"), "Cannot reach the server. Retrying…");
+      setTimeout(() => bootWithToken(app), 3000);
+    } else {
+      showLogin(err.message);
+    }
+  }
+}
+
+/** The page's first screen: the app with a stored token, else the sign-in form. */
+export function boot(app) {
+  if (!tokenStore.get()) {
+    showLogin("");
+    return;
+  }
+  bootWithToken(app);
+}
+
+/** The sign-in form, the sign-out button, and a 401 from any call (the token expired or was revoked). */
+export function bindSignIn(app) {
+  onUnauthorized((err) => {
+    if (!app.signedIn) return;
+    signOut(app, err.code === "token_revoked" ? REVOKED : EXPIRED, "error", {forgetDevice: err.code === "token_revoked"});
+  });
+  $("login-form").addEventListener("submit", (ev) => submitLogin(app, ev));
+  $("logout-btn").addEventListener("click", () => signOut(app, "You have signed out.", "info", {forgetDevice: true}));
+}
