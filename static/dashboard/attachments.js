@@ -256,8 +256,6 @@ export function filesSummary(attachments) {
 
 // ---- the composer's upload tray -----------------------------------------------------------------------
 
-let nextKey = 1;
-
 /**
  * Files chosen in the composer, per conversation: each uploads at once (with progress) and shows as a
  * chip; a chip can be removed before sending; Send takes the uploaded ones. Files added in one
@@ -271,6 +269,7 @@ export class UploadTray {
     this.notices = new Map();   // session id → text (a refusal that is not one file's)
     this.current = null;
     this.waiting = [];          // [{item, file}] in line for an upload slot
+    this.nextKey = 1;           // each chip's key
   }
 
   items(sessionId) {
@@ -312,7 +311,7 @@ export class UploadTray {
         this.notices.set(sessionId, "A message can carry at most " + MAX_FILES_PER_MESSAGE + " files.");
         break;
       }
-      const item = {key: nextKey++, sessionId, name: file.name || "file", size: file.size,
+      const item = {key: this.nextKey++, sessionId, name: file.name || "file", size: file.size,
                     image: isImageFile(file), state: "uploading", loaded: 0, error: "", attachment: null,
                     upload: null, el: null};
       list.push(item);
