@@ -30,6 +30,12 @@ _TEXT_TYPES = {FIELD_TYPE.BIT, FIELD_TYPE.BLOB, FIELD_TYPE.LONG_BLOB, FIELD_TYPE
 Converter = Callable[[bytes], Any]
 
 
+def _aiomysql_version() -> str:
+    import aiomysql
+
+    return getattr(aiomysql, "__version__", "?")
+
+
 def _lenenc_int(data: bytes, pos: int) -> tuple[int | None, int]:
     """A length-encoded integer at `pos` (None for the NULL marker) and the position after it."""
     first = data[pos]
@@ -244,34 +250,72 @@ class WireConnection:
         self._opened = opened  # the aiomysql Connection: it owns the socket
         self._server_info = opened.get_server_info()
         self._thread_id = opened.thread_id()
-        transport = opened._writer.transport  # (aiomysql keeps its stream private)
+        try:
+            # aiomysql keeps its asyncio streams private (`_writer`, `_reader`), and asyncio its
+            # StreamReader's buffer (`_buffer`): tests/test_library_internals.py checks all three.
+            transport = opened._writer.transport
+            handshake_rest = bytes(opened._reader._buffer)  # (nothing is expected after the handshake)
+        except AttributeError as exc:
+            opened.close()
+            raise RuntimeError(
+                f"mysql_wire cannot take over a connection of aiomysql {_aiomysql_version()} ({exc}): see "
+                "tests/test_library_internals.py, and pin aiomysql below this version until it is adapted") from exc
         self._reader = _ResponseReader(opened.encoding)
         self._reader.transport = transport
         self._reader.server_status = opened.server_status
-        self._reader._buffer += opened._reader._buffer  # (nothing is expected after the handshake)
+        self._reader._buffer += handshake_rest
         transport.set_protocol(self._reader)
         if transport.is_closing():
             self._reader.connection_lost(None)
 
     @classmethod
     async def connect(cls, **connect_args: Any) -> "WireConnection":
+        """A connection opened by aiomysql, then one COM_PING: its OK packet carries the session's
+        status flags as they are after everything that ran at connect time (aiomysql's own SET
+        statements, `init_command`, the server's `init_connect`), which `escape_string` needs. The
+        status aiomysql read last can be its handshake greeting's, from before authentication."""
         import aiomysql
 
-        return cls(await aiomysql.connect(**connect_args))
+        conn = cls(await aiomysql.connect(**connect_args))
+        try:
+            await conn.ping()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     async def query(self, sql: str) -> list[list[tuple]]:
         """Every statement's rows (an empty list for a statement without a result set). A failing
         statement raises PyMySQL's error for it, with the rows of the statements before it (which
-        ran) as its `results_before_error`; the statements after it did not run."""
-        return await self._reader.command(COM_QUERY, sql.encode(self._opened.encoding))
+        ran) as its `results_before_error`; the statements after it did not run. Text the
+        connection's encoding cannot carry (a lone surrogate) is refused with a DataError before
+        anything is sent, so a batch's caller can tell it from a server error and retry the rest."""
+        try:
+            payload = sql.encode(self._opened.encoding)
+        except UnicodeEncodeError as exc:
+            raise pymysql.err.DataError(0, f"text that {self._opened.encoding} cannot encode: {exc.reason} "
+                                           f"at {exc.start}") from None
+        return await self._reader.command(COM_QUERY, payload)
 
     async def ping(self) -> None:
         await self._reader.command(COM_PING)
 
     def escape_string(self, value: str) -> str:
-        if self._reader.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES:
-            return value.replace("'", "''")
-        return converters.escape_string(value)
+        """`value` for the inside of a '…' literal, so that this session reads back exactly `value`.
+        A quote is doubled, which every sql_mode reads as one quote; a backslash is doubled unless
+        the session has NO_BACKSLASH_ESCAPES (the server reports it in the status flags of every
+        response; `connect` reads them once before any query). Everything else goes as it is: NUL,
+        line breaks and Ctrl-Z need no escape in a query packet, which carries its own length. (So
+        text without a backslash is written the same under either mode.)"""
+        if "\\" in value and not self._reader.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES:
+            value = value.replace("\\", "\\\\")
+        return value.replace("'", "''")
+
+    @property
+    def no_backslash_escapes(self) -> bool:
+        """Whether the session reads a backslash as itself (sql_mode NO_BACKSLASH_ESCAPES), as the
+        server said in its last response."""
+        return bool(self._reader.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
 
     def get_server_info(self) -> str:
         return self._server_info
@@ -281,7 +325,7 @@ class WireConnection:
 
     @property
     def closed(self) -> bool:
-        return self._reader.lost is not None or self._opened._writer is None
+        return self._reader.lost is not None or self._opened.closed
 
     def close(self) -> None:
         self._opened.close()

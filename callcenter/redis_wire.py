@@ -16,6 +16,7 @@ import time
 from typing import Callable
 
 import hiredis
+import redis
 from redis.asyncio import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -70,10 +71,20 @@ class RespConnection(asyncio.Protocol):
         except asyncio.TimeoutError:
             await opener.disconnect()
             raise RedisTimeoutError("Redis did not finish the connection handshake in time") from None
-        reader, writer = opener._reader, opener._writer
+        # redis-py keeps the connection's asyncio streams private (`_reader`, `_writer`):
+        # tests/test_library_internals.py checks that they are still there and still what this expects.
+        reader, writer = getattr(opener, "_reader", False), getattr(opener, "_writer", False)
         if reader is None or writer is None:
             raise RedisConnectionError("Redis connection closed during the handshake")
-        if reader._buffer:  # noqa: SLF001 - nothing may be left over from the handshake
+        if not isinstance(reader, asyncio.StreamReader) or not isinstance(writer, asyncio.StreamWriter):
+            await opener.disconnect()
+            raise RedisConnectionError(f"redis_wire cannot take over a connection of redis-py {redis.__version__} "
+                                       "(no asyncio streams in _reader / _writer): see tests/test_library_internals.py")
+        # Nothing may be left over from the handshake, in redis-py's parser or in the stream. (The
+        # check is `can_read` from redis-py 8 on, `can_read_destructive` before: that one may read
+        # what is there, but the connection is dropped then anyway.)
+        pending = getattr(opener, "can_read", None) or opener.can_read_destructive
+        if await pending():
             await opener.disconnect()
             raise RedisConnectionError("unexpected data after the Redis handshake")
         # The transport is this object's now: redis-py's must neither close it nor warn about it.

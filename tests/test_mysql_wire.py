@@ -1,18 +1,21 @@
 """The send writer's lean MySQL client (`callcenter.mysql_wire`) against the real MariaDB: the same
 values aiomysql gives, multi-statement results, errors that leave the connection usable, a
-connection the server dropped, and the protocol's packet splitting (with a fake transport, since
-the server refuses packets that large)."""
+connection the server dropped, hostile text under both ways of reading backslashes (sql_mode
+NO_BACKSLASH_ESCAPES set for the test's own sessions only, never globally), and the protocol's
+packet splitting (with a fake transport, since the server refuses packets that large)."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dt
 import decimal
+import uuid
 from typing import AsyncIterator
 
 import aiomysql
 import pymysql
 import pytest
+from sqlalchemy.engine import make_url
 
 from callcenter import mysql_wire
 from callcenter.mysql_wire import MAX_PACKET_PAYLOAD, WireConnection, _ResponseReader
@@ -22,6 +25,14 @@ from .helpers import wait_until
 
 HOSTILE_TEXTS = ["it's", 'say "hi"', "back\\slash", "\\'; DROP TABLE sessions; --", "emoji 😀 and é",
                  "tab\tnew\nline", "percent %s %(x)s", "\x00nul"]
+# Each of these is read differently, or ends the literal early, if escaped for the other mode.
+MODE_SENSITIVE_TEXTS = ["\\'", "\\", "ends in a backslash\\", "\\\\'", "''", "'\\", "\\'' OR 1=1 -- ",
+                        "\\n is not a newline", "\\0 \\Z \\% \\_ \\b", "\x00\x1a\r\n\t\b", "'); SELECT 1; -- ",
+                        "😀\\😀", "\u2028\u2029", "%s %% {} {0}", "", " ", "`;`"]
+# This session's sql_mode plus NO_BACKSLASH_ESCAPES (run by aiomysql right after connecting).
+NO_BACKSLASH_ESCAPES_INIT = ("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), "
+                             "'NO_BACKSLASH_ESCAPES')")
+SERVER_STATUS_NO_BACKSLASH_ESCAPES = 0x200
 
 
 @pytest.fixture
@@ -68,6 +79,125 @@ async def test_hostile_text_round_trips(connect_args):
     async with wire(connect_args) as conn:
         literals = ", ".join(f"'{conn.escape_string(text)}'" for text in HOSTILE_TEXTS)
         assert await conn.query(f"SELECT {literals}") == [[tuple(HOSTILE_TEXTS)]]
+
+
+async def sql_mode(conn: WireConnection) -> set[str]:
+    [[(mode,)]] = await conn.query("SELECT @@SESSION.sql_mode")
+    return set(mode.split(","))
+
+
+async def assert_stored_verbatim(conn: WireConnection, texts: list[str]) -> None:
+    """Each text written as a literal into a table and read back: the same text, byte for byte (as
+    the server itself reports it in hex), found by an equality on the same literal, and nothing else
+    ran (one result per statement, the table holding exactly these rows). (HEX on both sides of
+    the lookup: a PAD SPACE collation would find ' ' for '')."""
+    await conn.query("CREATE TEMPORARY TABLE IF NOT EXISTS hostile (n INT PRIMARY KEY, body TEXT) "
+                     "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin; DELETE FROM hostile")
+    values = ", ".join(f"({n}, '{conn.escape_string(text)}')" for n, text in enumerate(texts))
+    assert await conn.query(f"INSERT INTO hostile (n, body) VALUES {values}") == [[]]
+    rows = (await conn.query("SELECT n, body, HEX(body) FROM hostile ORDER BY n"))[0]
+    assert [(body, hex_) for _n, body, hex_ in rows] == [(text, text.encode().hex().upper()) for text in texts]
+    for text in texts:
+        found = await conn.query(f"SELECT n FROM hostile WHERE HEX(body) = HEX('{conn.escape_string(text)}') "
+                                 "ORDER BY n")
+        assert found == [[(m,) for m, other in enumerate(texts) if other == text]], repr(text)
+
+
+@pytest.mark.parametrize("no_backslash_escapes", [False, True], ids=["default-mode", "NO_BACKSLASH_ESCAPES"])
+@pytest.mark.gen_test(timeout=30)
+async def test_hostile_text_is_stored_verbatim_in_either_sql_mode(connect_args, no_backslash_escapes):
+    args = {**connect_args, "init_command": NO_BACKSLASH_ESCAPES_INIT} if no_backslash_escapes else connect_args
+    async with wire(args) as conn:
+        assert ("NO_BACKSLASH_ESCAPES" in await sql_mode(conn)) is no_backslash_escapes
+        assert conn.no_backslash_escapes is no_backslash_escapes
+        texts = HOSTILE_TEXTS + MODE_SENSITIVE_TEXTS
+        literals = ", ".join(f"'{conn.escape_string(text)}'" for text in texts)
+        assert await conn.query(f"SELECT {literals}") == [[tuple(texts)]]
+        await assert_stored_verbatim(conn, texts)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_escaping_follows_the_mode_when_the_session_changes_it(connect_args):
+    """The server reports the mode in the status flags of every response, so a SET on the
+    connection itself takes effect for the next literal."""
+    async with wire(connect_args) as conn:
+        await conn.query(f"SET @default_mode = @@SESSION.sql_mode; {NO_BACKSLASH_ESCAPES_INIT}")
+        assert conn.no_backslash_escapes and "NO_BACKSLASH_ESCAPES" in await sql_mode(conn)
+        await assert_stored_verbatim(conn, MODE_SENSITIVE_TEXTS)
+        await conn.query("SET SESSION sql_mode = @default_mode")
+        assert not conn.no_backslash_escapes and "NO_BACKSLASH_ESCAPES" not in await sql_mode(conn)
+        await assert_stored_verbatim(conn, MODE_SENSITIVE_TEXTS)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_connect_learns_the_mode_before_the_first_literal(connect_args, monkeypatch):
+    """The status aiomysql read last may predate the session's mode (its handshake greeting, from
+    before the server's init_connect ran, when aiomysql had nothing to SET): `connect` asks the
+    server (COM_PING) before any literal is escaped. Here aiomysql's status is made stale by hand."""
+    real_connect = aiomysql.connect
+
+    async def stale_status(**kwargs):
+        opened = await real_connect(**kwargs)
+        opened.server_status &= ~SERVER_STATUS_NO_BACKSLASH_ESCAPES
+        return opened
+
+    monkeypatch.setattr(aiomysql, "connect", stale_status)
+    async with wire({**connect_args, "init_command": NO_BACKSLASH_ESCAPES_INIT}) as conn:
+        assert conn.no_backslash_escapes
+        await assert_stored_verbatim(conn, MODE_SENSITIVE_TEXTS)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_text_the_connection_cannot_encode_is_refused_before_sending(connect_args):
+    """A lone surrogate (JSON can carry one) fails the query with a DataError, as the server's own
+    refusals do, and the connection goes on."""
+    async with wire(connect_args) as conn:
+        literal = conn.escape_string("half a pair: \ud800")
+        with pytest.raises(pymysql.err.DataError):
+            await conn.query(f"SELECT '{literal}'")
+        assert await conn.query("SELECT 1") == [[(1,)]]
+        assert not conn.closed
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sends_store_hostile_text_verbatim_under_no_backslash_escapes(mysql_database_url):
+    """The whole send path (the send writer's batches as literals on WireConnections, and the store's
+    SQLAlchemy reads) on sessions with NO_BACKSLASH_ESCAPES: every text is stored as sent, a retry
+    with the same hostile client_msg_id finds the first message, and a plain connection in the
+    default mode reads the same bytes back."""
+    url = make_url(mysql_database_url).update_query_dict({"init_command": NO_BACKSLASH_ESCAPES_INIT})
+    store = Store(url.render_as_string(hide_password=False))
+    try:
+        async with wire(store.driver_connect_args()) as probe:  # (how the send writer connects)
+            assert probe.no_backslash_escapes
+        tenant_id = f"nbe-{uuid.uuid4().hex[:12]}"
+        await store.create_tenant(tenant_id, "NO_BACKSLASH_ESCAPES tenant")
+        session = await store.start_session(tenant_id, channel="web", customer_name="O'Brien \\",
+                                            customer_email="o@example.com")
+        texts = HOSTILE_TEXTS + MODE_SENSITIVE_TEXTS
+        results = await asyncio.gather(*(
+            store.send_message(tenant_id, session["id"], sender_type="visitor", sender_id=1,
+                               sender_name=f"name {text}"[:200], body=f"{text} {i}", client_msg_id=f"'{i}\\")
+            for i, text in enumerate(texts)))
+        assert [r.message["body"] for r in results] == [f"{text} {i}" for i, text in enumerate(texts)]
+        stored = await store.list_messages(tenant_id, session["id"])
+        assert sorted((m["body"], m["sender_name"], m["client_msg_id"]) for m in stored) == sorted(
+            (f"{text} {i}", f"name {text}"[:200], f"'{i}\\") for i, text in enumerate(texts))
+        again = await store.send_message(tenant_id, session["id"], sender_type="visitor", sender_id=1,
+                                         sender_name="V", body="retry", client_msg_id="'3\\")
+        assert not again.created and again.message["id"] == results[3].message["id"]
+
+        plain = await aiomysql.connect(**Store(mysql_database_url).driver_connect_args())
+        try:
+            async with plain.cursor() as cursor:
+                await cursor.execute("SELECT HEX(body) FROM messages WHERE session_id = %s ORDER BY seq",
+                                     (session["id"],))
+                got = sorted(row[0] for row in await cursor.fetchall())
+        finally:
+            plain.close()
+        assert got == sorted(f"{text} {i}".encode().hex().upper() for i, text in enumerate(texts))
+    finally:
+        await store.close()
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from asyncio import Future
 
-from tornado import web, websocket
+from tornado import httputil, web, websocket
 from tornado.iostream import StreamClosedError
 
 from ..realtime.connection import Connection
@@ -71,12 +71,22 @@ class SocketHandler(SecureHeaders, websocket.WebSocketHandler):
 
     def _release_handshake(self) -> None:
         """Drop what only the handshake needed: a socket lives for hours, and with 10,000 of them
-        the request and response headers alone would be tens of megabytes. (The suspended
-        handshake coroutine still refers to the header objects, so they are emptied in place.)"""
+        the request and response headers alone would be tens of megabytes.
+
+        The suspended handshake coroutine (`WebSocketHandler.get`) still refers to the request's
+        header object, so both header objects are emptied in place rather than replaced, by running
+        `HTTPHeaders.__init__` on them again: that starts them over empty with whatever tables the
+        installed Tornado keeps (6.4: `_dict` and `_as_list`; 6.6: `_as_list` and `_combined_cache`),
+        so no private name of HTTPHeaders is written here and none can be missed (clearing `_dict`
+        and `_as_list` by name left 6.6's `_combined_cache` full). The mapping's
+        `clear()` would empty them too, but deleting key by key keeps each dict's allocated table.
+        The response headers are reached through `RequestHandler._headers` (Tornado has no public
+        accessor): tests/test_library_internals.py checks that it is still there and that both
+        objects hold nothing after open()."""
         request = self.request
-        for headers in (request.headers, self._headers):
-            headers._dict = {}
-            headers._as_list = {}
+        for headers in (request.headers, getattr(self, "_headers", None)):
+            if isinstance(headers, httputil.HTTPHeaders):
+                httputil.HTTPHeaders.__init__(headers)
         request.arguments = request.query_arguments = request.body_arguments = request.files = {}
         request.body = b""
         self.path_args = self.open_args = ()
@@ -85,12 +95,18 @@ class SocketHandler(SecureHeaders, websocket.WebSocketHandler):
     def write_texts(self, payloads: list[str]) -> "Future[None]":
         """Text frames in one write to the stream: its Future (which fails with StreamClosedError
         once the socket is gone). Tornado's `write_message` makes a write, and a Task, per frame.
-        Falls back to it where the protocol object is not the plain uncompressed one this relies on."""
+
+        The frames are plain RFC 6455 server frames (unmasked, uncompressed), which are valid on any
+        connection this handler accepts: `get_compression_options` returns None, so Tornado never
+        negotiates permessage-deflate (and even where it is negotiated, RFC 7692 lets a message go
+        uncompressed, RSV1 clear). No private attribute is read: the protocol's `stream` is a public
+        attribute of Tornado's WebSocketProtocol (checked by tests/test_library_internals.py); where
+        it is missing, Tornado's own `write_message` is used, one frame at a time."""
         protocol = self.ws_connection
         if protocol is None or protocol.is_closing():
             raise websocket.WebSocketClosedError()
         stream = getattr(protocol, "stream", None)
-        if stream is None or getattr(protocol, "_compressor", None) is not None:
+        if stream is None:
             return [self.write_message(payload) for payload in payloads][-1]
         try:
             return stream.write(b"".join(map(text_frame, payloads)))
