@@ -40,6 +40,9 @@ async def test_the_bus_has_connections_of_its_own_and_a_dry_pool_makes_its_users
         blocked = asyncio.ensure_future(bus.redis.blpop([redis_prefix + "never"], timeout=1))
         await asyncio.sleep(0.1)
         await bus.publish(Event("test.event", "t1", {"n": 1}))
+        # (The other worker has 1 before it publishes 2: its own event would reach it at once, 1 only
+        # through Redis, so otherwise it could see [2, 1]; the same race as f73ce16's tests.)
+        assert await wait_until(lambda: [e.data["n"] for e in elsewhere] == [1])
         await other.publish(Event("test.event", "t1", {"n": 2}))
         assert not blocked.done(), "published while the pool's only connection was taken"
         assert await wait_until(lambda: [e.data["n"] for e in elsewhere] == [1, 2])
