@@ -15,6 +15,7 @@ import http.client
 import json
 import logging
 import socket
+import time
 import urllib.parse
 import uuid
 
@@ -134,6 +135,10 @@ def test_serve_listens_on_this_machine_and_believes_only_its_proxy(tmp_path):
         # The proxy on this machine (127.0.0.1, trusted by default) still names its clients.
         assert _post_from("127.0.0.1", url, START, {"tenant_id": "demo-tenant"},
                           {"X-Forwarded-For": "203.0.113.99"}) == 201
+        # (A request's access line is written just after its answer: wait for all six.)
+        deadline = time.monotonic() + 10
+        while log_path.read_text().count("/api/v1/chat/public/start") < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
         log = log_path.read_text()
     starts = [line for line in log.splitlines() if "/api/v1/chat/public/start" in line]
     assert sum("ip=127.0.0.2" in line for line in starts) == 5 and "ip=203.0.113.1" not in log, starts
