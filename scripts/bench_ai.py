@@ -52,7 +52,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MYSQL = os.environ.get("CALLCENTER_TEST_MYSQL", "mysql+aiomysql://root@127.0.0.1:3306")
+from tests.harness import DEFAULT_MYSQL_URL, ScratchDatabase, ServeProcess  # noqa: E402
+
+MYSQL = os.environ.get("CALLCENTER_TEST_MYSQL", DEFAULT_MYSQL_URL)
 REDIS = os.environ.get("CALLCENTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
@@ -74,26 +76,6 @@ def _fake_main(conn) -> None:
 
 # ---- servers ---------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"server not healthy:\n{log.read_text()[-3000:]}")
-
-
 def _call(base: str, method: str, path: str, body=None, token=None) -> dict:
     headers = {"Content-Type": "application/json"}
     if token:
@@ -107,30 +89,26 @@ def _call(base: str, method: str, path: str, body=None, token=None) -> dict:
 class Setup:
     def __init__(self, kind: str, fake_url: str, workdir: Path):
         self.kind = kind
-        self.procs: list[subprocess.Popen] = []
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen] = []  # serve first, then ai-worker
         self.workdir = workdir
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLCENTER_", "GEMINI_"))}
         self.env.update(GEMINI_API_KEY="bench-key", CALLCENTER_GEMINI_BASE_URL=fake_url, PYTHONUNBUFFERED="1",
                         CALLCENTER_DATA_DIR=str(workdir / "data"), CALLCENTER_LOG_LEVEL="WARNING",
                         # 50 visitors from one address: not what the limits are for
                         CALLCENTER_SESSION_STARTS_PER_IP="100000")
-        self.db_name = None
+        self.database = None
         self.prefix = None
         if kind == "cluster":
-            self.db_name = f"cc_bench_ai_{uuid.uuid4().hex[:8]}"
+            self.database = ScratchDatabase(MYSQL, prefix="cc_bench_ai_")
             self.prefix = f"ccbench:{uuid.uuid4().hex[:8]}:"
-            self._mysql(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-            self.env.update(CALLCENTER_DATABASE_URL=f"{MYSQL}/{self.db_name}", CALLCENTER_REDIS_URL=REDIS,
+            self.database.create()
+            self.env.update(CALLCENTER_DATABASE_URL=self.database.url, CALLCENTER_REDIS_URL=REDIS,
                             CALLCENTER_REDIS_PREFIX=self.prefix, CALLCENTER_SECRET_KEY="bench-" + "x" * 40)
             for cmd in (["migrate"], ["demo"]):
                 subprocess.run([sys.executable, "-m", "callcenter.cli", *cmd], env=self.env, check=True,
                                stdout=subprocess.DEVNULL)
-
-    def _mysql(self, sql: str) -> None:
-        from tests.helpers import mysql_admin
-        mysql_admin(MYSQL, sql)
+        self.server = ServeProcess(self.env, workdir / "serve.log", start_timeout=30, stop_timeout=20)
+        self.url = self.server.url
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = self.workdir / f"{name}.log"
@@ -140,8 +118,8 @@ class Setup:
         return proc
 
     def start(self) -> None:
-        proc = self._spawn("serve", ["serve", "--host", "127.0.0.1", "--port", str(self.port)])
-        _wait_healthy(self.url, proc, self.workdir / "serve.log")
+        self.server.start()
+        self.procs.append(self.server.proc)
         if self.kind == "cluster":
             self._spawn("ai-worker", ["ai-worker"])
         token = _call(self.url, "POST", "/auth/login", {"email": "agent1@callcenter.com",
@@ -157,8 +135,8 @@ class Setup:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if self.db_name:
-            self._mysql(f"DROP DATABASE IF EXISTS `{self.db_name}`")
+        if self.database:
+            self.database.drop()
             import redis
             client = redis.Redis.from_url(REDIS)
             keys = list(client.scan_iter(match=self.prefix + "*"))

@@ -11,17 +11,14 @@ import time
 import uuid
 from pathlib import Path
 
-import pymysql
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from callcenter import analytics, migrations  # noqa: E402
 from callcenter.store import Store, now_ms, sessions, visitors  # noqa: E402
+from tests.harness import DEFAULT_MYSQL_URL, ScratchDatabase  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-name = f"cc_analytics_probe_{uuid.uuid4().hex[:8]}"
-admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
-admin.cursor().execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-url = f"mysql+aiomysql://root@127.0.0.1:3306/{name}"
+database = ScratchDatabase(DEFAULT_MYSQL_URL, prefix="cc_analytics_probe_")
+url = database.create()
 try:
     migrations.upgrade(url)
     async def main():
@@ -63,4 +60,4 @@ try:
             await store.close()
     asyncio.run(main())
 finally:
-    admin.cursor().execute(f"DROP DATABASE {name}")
+    database.drop()

@@ -11,7 +11,7 @@ Budget (docs/BENCHMARKS.md, "Agent dashboard"):
 What it does:
   - makes a data dir (and a database with --backend mysql), migrates, seeds the demo tenant
     (agent1@callcenter.com), then adds --sessions sessions / --messages messages to that tenant with
-    scripts/gen_data.py; starts `callcenter serve` on a free port (one worker);
+    scripts/gen_data.py; starts `callcenter serve` on a free port (one worker; its output in serve.log);
   - sign-in: --runs times, a fresh browser context opens /, fills the form and submits. The page marks
     `cc-login-submit` in its submit handler and `cc-list-rendered` once the first page of the list is in
     the DOM; the time between the two is the number. The login and list requests' own times come from
@@ -36,7 +36,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.harness import DEFAULT_MYSQL_URL, ScratchDatabase, ServeProcess  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -92,13 +93,6 @@ def http_json(url: str, body: dict | None = None, token: str | None = None, meth
         return json.loads(resp.read())
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def prepare_database(url: str) -> None:
     from callcenter import migrations
     from callcenter.demo import seed_demo
@@ -114,36 +108,6 @@ def prepare_database(url: str) -> None:
             await store.close()
 
     asyncio.run(seed())
-
-
-def mysql_admin(server_url: str, sql: str) -> None:
-    import pymysql
-    from sqlalchemy.engine import make_url
-
-    u = make_url(server_url)
-    conn = pymysql.connect(host=u.host or "127.0.0.1", port=u.port or 3306, user=u.username or "root",
-                           password=u.password or "")
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-        conn.commit()
-    finally:
-        conn.close()
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("server not healthy in time")
 
 
 # ---- measurements -------------------------------------------------------------------------
@@ -263,7 +227,9 @@ def measure_message_latency(browser, page, base: str, count: int) -> dict[str, l
     # The visitor's WebSocket lives in a page of its own (another browser context): the widget's path.
     vctx = browser.new_context()
     vpage = vctx.new_page()
-    vpage.goto(base + "/healthz")
+    # A page of the server's origin whose policy allows sockets (JSON answers such as /healthz carry
+    # default-src 'none', under which the socket never opens).
+    vpage.goto(base + "/websocket-test.html")
     vpage.evaluate("""([url, token]) => new Promise((resolve, reject) => {
         window.__sent = {};
         window.__acks = {};
@@ -373,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backend", choices=("sqlite", "mysql"), default="sqlite")
     p.add_argument("--mysql-server",
-                   default=os.environ.get("CALLCENTER_TEST_MYSQL", "mysql+aiomysql://root@127.0.0.1:3306"),
+                   default=os.environ.get("CALLCENTER_TEST_MYSQL", DEFAULT_MYSQL_URL),
                    help="MariaDB/MySQL server URL (a database of our own is created on it, dropped at the end)")
     p.add_argument("--sessions", type=int, default=10_000)
     p.add_argument("--messages", type=int, default=120_000, help="messages over all generated sessions")
@@ -387,18 +353,17 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="cc-bench-dash-"))
     env = {**os.environ, "CALLCENTER_DATA_DIR": str(work / "data"), "PYTHONUNBUFFERED": "1"}
     env.pop("CALLCENTER_REDIS_URL", None)
-    db_name = None
+    database = None
     if args.backend == "mysql":
-        db_name = "cc_bench_dash_" + secrets.token_hex(4)
-        mysql_admin(args.mysql_server, f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        url = args.mysql_server.rstrip("/") + "/" + db_name
+        database = ScratchDatabase(args.mysql_server, prefix="cc_bench_dash_")
+        url = database.create()
         env["CALLCENTER_DATABASE_URL"] = url
         env["CALLCENTER_SECRET_KEY"] = secrets.token_urlsafe(48)
     else:
         (work / "data").mkdir(parents=True)
         url = f"sqlite+aiosqlite:///{work / 'data' / 'callcenter.sqlite3'}"
         env.pop("CALLCENTER_DATABASE_URL", None)
-    proc = None
+    server = None
     log = open(work / "bench.log", "wb")
     try:
         t0 = time.perf_counter()
@@ -407,11 +372,8 @@ def main(argv: list[str] | None = None) -> int:
                         TENANT, "--sessions", str(args.sessions), "--messages", str(args.messages), "--days", "60",
                         "--seed", "7"], check=True, env=env, stdout=log, stderr=log)
         print(f"data ready in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1", "--port",
-                                 str(port)], env=env, stdout=log, stderr=log)
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(base, proc)
+        server = ServeProcess(env, work / "serve.log", start_timeout=60)
+        base = server.start().url
         token = http_json(base + "/api/v1/auth/login",
                           {"email": EMAIL, "password": PASSWORD, "tenant_id": TENANT})["token"]
         counts = {}
@@ -465,19 +427,15 @@ def main(argv: list[str] | None = None) -> int:
               + (f", longest {max(scroll['longTasks']):.0f} ms" if scroll['longTasks'] else "") + ".")
         return 0
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if server is not None:
+            server.stop()
         log.close()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-            if db_name:
-                mysql_admin(args.mysql_server, f"DROP DATABASE IF EXISTS `{db_name}`")
+            if database:
+                database.drop()
         else:
-            print(f"kept {work}" + (f" and database {db_name}" if db_name else ""), file=sys.stderr)
+            print(f"kept {work}" + (f" and database {database.name}" if database else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":

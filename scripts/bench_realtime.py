@@ -78,9 +78,7 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -88,19 +86,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.harness import ScratchDatabase, ServeProcess, free_port, mysql_admin, serve_argv  # noqa: E402
+
 MYSQL_HOST, MYSQL_PORT, MYSQL_USER = "127.0.0.1", 3306, "root"
+MYSQL_URL = f"mysql+aiomysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 START_TIMEOUT_SECS = 30.0
 SUSTAINED_P99_LIMIT_MS = 100.0
 
 
 # ============================================================================ helpers
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def pct(values, q: float) -> float | None:
     """The q-quantile (0..1) of values by nearest rank; None when empty."""
@@ -210,51 +205,14 @@ def wait_quiet(label: str) -> float:
     return round(busy, 1)
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server at {url} not healthy in time:\n{log_path.read_text(errors='replace')[-3000:]}")
-
-
-class Server:
-    """One server process we started; stopped by its PID only."""
+class Server(ServeProcess):
+    """One server process we started (tests/harness.py's ServeProcess: waits for /healthz, stopped by its
+    PID only): `argv` on `port`, run from the repository root, its output in `logdir`/NAME.log."""
 
     def __init__(self, name: str, argv: list[str], env: dict, logdir: Path, port: int):
-        self.name, self.argv, self.env, self.port = name, argv, env, port
-        self.log_path = logdir / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def start(self) -> "Server":
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=log, cwd=str(ROOT))
-        wait_healthy(self.url, self.proc, self.log_path)
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        super().__init__(env, logdir / f"{name}.log", port=port, argv=argv, cwd=ROOT,
+                         start_timeout=START_TIMEOUT_SECS, stop_timeout=20)
+        self.name = name
 
 
 # ============================================================================ minimal WebSocket client
@@ -929,25 +887,11 @@ def mariadb_and_redis_pids() -> dict[str, list[int]]:
     return {"mariadb": find_pids("mariadbd") or find_pids("mysqld"), "redis": find_pids("redis-server")}
 
 
-def mysql_value(sql: str, params: tuple = (), database: str | None = None):
-    """One statement on the benchmark's MariaDB (CREATE / DROP DATABASE outside any database, a
-    count in one): its first row's first value, or None."""
-    import pymysql
-    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, database=database, autocommit=True)
+def drop_database(database: ScratchDatabase) -> None:
     try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params or None)
-            row = cur.fetchone()
-            return row[0] if row else None
-    finally:
-        conn.close()
-
-
-def drop_database(name: str) -> None:
-    try:
-        mysql_value(f"DROP DATABASE IF EXISTS `{name}`")
+        database.drop()
     except Exception as exc:
-        print(f"  could not drop {name}: {exc}", file=sys.stderr)
+        print(f"  could not drop {database.name}: {exc}", file=sys.stderr)
 
 
 class ProductTarget:
@@ -957,8 +901,8 @@ class ProductTarget:
         self.args = args
         self.logdir = logdir
         tag = uuid.uuid4().hex[:10]
-        self.db_name = f"cc_bench_rt_{tag}"
-        self.db_url = f"mysql+aiomysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{self.db_name}"
+        self.database = ScratchDatabase(MYSQL_URL, name=f"cc_bench_rt_{tag}")
+        self.db_name, self.db_url = self.database.name, self.database.url
         self.prefix = f"ccbench-rt-{tag}:"
         self.env = {**os.environ, "CALLCENTER_DATABASE_URL": self.db_url, "CALLCENTER_REDIS_URL": REDIS_URL,
                     "CALLCENTER_REDIS_PREFIX": self.prefix, "CALLCENTER_SECRET_KEY": uuid.uuid4().hex * 2,
@@ -974,7 +918,7 @@ class ProductTarget:
         return mariadb_and_redis_pids()
 
     def setup(self, n_sessions: int, n_agents: int, n_idle: int) -> None:
-        mysql_value(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
+        self.database.create()
         self.db_created = True
         subprocess.run([sys.executable, "-m", "callcenter.cli", "migrate"], env=self.env, cwd=str(ROOT), check=True,
                        stdout=subprocess.DEVNULL)
@@ -1019,8 +963,7 @@ class ProductTarget:
 
     def _worker(self, name: str) -> Server:
         port = free_port()
-        return Server(name, [sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1", "--port",
-                             str(port)], self.env, self.logdir, port)
+        return Server(name, serve_argv("--host", "127.0.0.1", "--port", str(port)), self.env, self.logdir, port)
 
     def start_pair(self) -> tuple[Server, Server]:
         a, b = self._worker(f"{self.name}-A").start(), self._worker(f"{self.name}-B").start()
@@ -1033,13 +976,14 @@ class ProductTarget:
         return c
 
     def stored_messages(self) -> int | None:
-        return mysql_value("SELECT COUNT(*) FROM messages WHERE tenant_id=%s", (self.tenant_id,), self.db_name)
+        return mysql_admin(MYSQL_URL, "SELECT COUNT(*) FROM messages WHERE tenant_id=%s", (self.tenant_id,),
+                           database=self.db_name)
 
     def teardown(self) -> None:
         for srv in self.servers:
             srv.stop()
         if self.db_created:
-            drop_database(self.db_name)
+            drop_database(self.database)
         try:
             import redis
             r = redis.Redis.from_url(REDIS_URL)
@@ -1115,7 +1059,8 @@ class BareTarget(SocketIOTarget):
 
     def __init__(self, args, logdir: Path):
         super().__init__(args, logdir)
-        self.db_name = f"cc_bench_bare_{uuid.uuid4().hex[:10]}"
+        self.database = ScratchDatabase(MYSQL_URL, prefix="cc_bench_bare_")
+        self.db_name = self.database.name
         self.db_created = False
 
     def infra_pids(self) -> dict[str, list[int]]:
@@ -1123,7 +1068,7 @@ class BareTarget(SocketIOTarget):
 
     def setup(self, n_sessions: int, n_agents: int, n_idle: int) -> None:
         super().setup(n_sessions, n_agents, n_idle)
-        mysql_value(f"CREATE DATABASE `{self.db_name}` CHARACTER SET utf8mb4")
+        self.database.create()
         self.db_created = True
 
     def _server(self, name: str) -> Server:
@@ -1135,12 +1080,12 @@ class BareTarget(SocketIOTarget):
                       self.env, self.logdir, port)
 
     def stored_messages(self) -> int | None:
-        return mysql_value("SELECT COUNT(*) FROM bare_messages", database=self.db_name)
+        return mysql_admin(MYSQL_URL, "SELECT COUNT(*) FROM bare_messages", database=self.db_name)
 
     def teardown(self) -> None:
         super().teardown()
         if self.db_created:
-            drop_database(self.db_name)
+            drop_database(self.database)
 
 
 TARGETS = {"callcenter": ProductTarget, "socketio": SocketIOTarget, "bare": BareTarget}

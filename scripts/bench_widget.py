@@ -49,7 +49,11 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 WIDGET = ROOT / "static" / "chat-widget.js"
+
+from tests.harness import ServeProcess  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -99,14 +103,6 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def sizes(api: str) -> dict:
     """The script as the server sends it (comment lines and indentation left out), its gzip sizes (nginx
     compresses at level 5), what `callcenter serve` itself sends gzipped, and the source file's size."""
@@ -121,21 +117,6 @@ def sizes(api: str) -> dict:
         out["served"] = len(body)
         out["served_encoding"] = resp.headers.get("Content-Encoding") or "identity"
     return out
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"callcenter serve exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"callcenter serve did not become healthy:\n{log_path.read_text()[-3000:]}")
 
 
 def busy_ticks() -> int:
@@ -213,18 +194,14 @@ def run(args) -> dict:
     host_origin = f"http://127.0.0.1:{host.server_address[1]}"
     threading.Thread(target=host.serve_forever, daemon=True).start()
 
-    port = args.port or free_port()
-    env = {**os.environ, "CALLCENTER_DATA_DIR": str(tmp / "data"), "CALLCENTER_PORT": str(port)}
-    for name in ("CALLCENTER_DATABASE_URL", "CALLCENTER_REDIS_URL"):
+    env = {**os.environ, "CALLCENTER_DATA_DIR": str(tmp / "data")}
+    for name in ("CALLCENTER_DATABASE_URL", "CALLCENTER_REDIS_URL", "CALLCENTER_PORT"):
         env.pop(name, None)
-    log_path = tmp / "serve.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1"], env=env,
-                                stdout=log, stderr=log, cwd=ROOT)
-    api = f"http://127.0.0.1:{port}"
+    server = ServeProcess(env, tmp / "serve.log", port=args.port, cwd=ROOT, start_timeout=60)
+    api = server.url
     results: dict = {"machine": machine_info(), "budget": {"gzip_bytes": args.budget_bytes, "ms": args.budget_ms}}
     try:
-        wait_healthy(api, proc, log_path)
+        server.start()
         subprocess.run([sys.executable, "-m", "callcenter.cli", "create-tenant", TENANT, "--allowed-origin",
                         host_origin], env=env, check=True, capture_output=True, cwd=ROOT, timeout=60)
         (site / "bench.html").write_text(HOST_PAGE.format(api=api, tenant=TENANT))
@@ -299,11 +276,7 @@ def run(args) -> dict:
                                                    and x["painted"] - x["loaded"] > args.budget_ms)
         results["samples"] = {"cold": cold, "warm": warm, "history": history}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
         host.shutdown()
         host.server_close()
         shutil.rmtree(tmp, ignore_errors=True)  # the server's data dir and the host page

@@ -24,9 +24,10 @@ from callcenter.app import create_services, make_app
 from callcenter.config import Config
 from callcenter.demo import seed_demo
 
-from .helpers import ApiClient, TenantFactory, require, run_in_thread, sqlite_template
+from .harness import DEFAULT_MYSQL_URL, ScratchDatabase
+from .helpers import ApiClient, TenantFactory, require, sqlite_template
 
-MYSQL_SERVER_URL = os.environ.get("CALLCENTER_TEST_MYSQL", "mysql+aiomysql://root@127.0.0.1:3306")
+MYSQL_SERVER_URL = os.environ.get("CALLCENTER_TEST_MYSQL", DEFAULT_MYSQL_URL)
 REDIS_SERVER_URL = os.environ.get("CALLCENTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -64,33 +65,17 @@ def io_loop():
 
 # ---- servers ----------------------------------------------------------------
 
-async def _mysql_admin(sql: str) -> None:
-    import aiomysql
-    from sqlalchemy.engine import make_url
-
-    url = make_url(MYSQL_SERVER_URL)
-    conn = await aiomysql.connect(host=url.host or "127.0.0.1", port=url.port or 3306, user=url.username or "root",
-                                  password=url.password or "", connect_timeout=3)
-    try:
-        async with conn.cursor() as cur:
-            await cur.execute(sql)
-        await conn.commit()
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="session")
 def mysql_database_url():
     """A fresh, migrated MariaDB database for this test run (dropped at the end)."""
-    name = f"cc_test_{RUN_ID}"
+    database = ScratchDatabase(MYSQL_SERVER_URL, name=f"cc_test_{RUN_ID}")
     try:
-        run_in_thread(_mysql_admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+        database.create()
     except Exception as exc:  # unreachable server: skip or fail per CALLCENTER_REQUIRE_ALL
         require(False, f"MariaDB/MySQL not reachable at {MYSQL_SERVER_URL}: {exc}")
-    url = f"{MYSQL_SERVER_URL}/{name}"
-    migrations.upgrade(url)
-    yield url
-    run_in_thread(_mysql_admin(f"DROP DATABASE IF EXISTS `{name}`"))
+    migrations.upgrade(database.url)
+    yield database.url
+    database.drop()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,7 @@
-"""Test helpers: an API client, tenant/agent/visitor factories, store snapshots, requirements."""
+"""Test helpers: an API client, tenant/agent/visitor factories, store snapshots, requirements.
+
+`free_port`, `mysql_admin` and `scratch_mysql_database` are tests/harness.py's (shared with scripts/),
+named here as the tests have always imported them."""
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +10,6 @@ import functools
 import json
 import os
 import shutil
-import socket
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ import pytest
 from callcenter import migrations
 from callcenter.security import hash_password
 from callcenter.store import messages, sessions
+from tests.harness import ScratchDatabase, free_port, mysql_admin  # noqa: F401  (re-exported)
 
 REQUIRE_ALL = os.environ.get("CALLCENTER_REQUIRE_ALL") == "1"
 PASSWORD = "Correct-Horse-9"
@@ -37,12 +40,6 @@ def require_program(path: str) -> str:
     found = shutil.which(path) or (path if os.path.exists(path) else None)
     require(found is not None, f"{path} is not installed")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @functools.lru_cache(maxsize=1)
@@ -184,38 +181,6 @@ def run_in_thread(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def mysql_admin(server_url: str, sql: str) -> None:
-    """Run one administrative statement (CREATE/DROP DATABASE) on the server of a MariaDB URL."""
-    import aiomysql
-    from sqlalchemy.engine import make_url
-
-    async def run() -> None:
-        url = make_url(server_url)
-        conn = await aiomysql.connect(host=url.host or "127.0.0.1", port=url.port or 3306,
-                                      user=url.username or "root", password=url.password or "", connect_timeout=3)
-        try:
-            async with conn.cursor() as cur:
-                await cur.execute(sql)
-            await conn.commit()
-        finally:
-            conn.close()
-
-    run_in_thread(run())
-
-
-class scratch_mysql_database:  # noqa: N801 - used as a context manager
-    """`with scratch_mysql_database(url) as fresh_url:` a new, empty, uniquely named database on the
-    server of `url` (e.g. the `mysql_database_url` fixture), dropped on exit."""
-
-    def __init__(self, server_or_database_url: str):
-        from sqlalchemy.engine import make_url
-
-        self.name = f"cc_scratch_{uuid.uuid4().hex[:12]}"
-        self.url = make_url(server_or_database_url).set(database=self.name).render_as_string(hide_password=False)
-
-    def __enter__(self) -> str:
-        mysql_admin(self.url, f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        return self.url
-
-    def __exit__(self, *exc) -> None:
-        mysql_admin(self.url, f"DROP DATABASE IF EXISTS `{self.name}`")
+# `with scratch_mysql_database(url) as fresh_url:` a new, empty, uniquely named database on the server of
+# `url` (e.g. the `mysql_database_url` fixture), dropped on exit.
+scratch_mysql_database = ScratchDatabase

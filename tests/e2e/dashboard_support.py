@@ -1,6 +1,7 @@
 """Helpers for the dashboard browser tests: a REST visitor, a visitor socket inside a page,
-sign-in, a server process of the test's own (restartable on its port) and a TCP proxy that
-can cut the browser's connections."""
+sign-in, the widget's pre-chat form, a server process of the test's own (restartable on its port)
+and a TCP proxy that can cut the browser's connections. The fixtures that put these together
+(`agent_dashboard`, `widget_chat`, `open_chat`) are in conftest.py."""
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.cluster import Worker
+from tests.harness import ServeProcess
 from tests.mocking import TcpProxy
 
 DEMO_TENANT = "demo-tenant"
@@ -142,6 +143,16 @@ def login(page: Page, base: str, email: str = AGENT1, password: str = PASSWORD, 
     expect(page.locator("body")).to_have_attribute("data-list-ready", "1")
 
 
+def start_widget_chat(w, name: str, email: str | None = None):
+    """In the widget `w` (the <callcenter-chat> locator, its panel open on the pre-chat form): fill Name
+    (and Email when given) and click "Start chat"; the message box."""
+    w.get_by_label("Name").fill(name)
+    if email is not None:
+        w.get_by_label("Email").fill(email)
+    w.get_by_role("button", name="Start chat").click()
+    return w.get_by_role("textbox", name="Type a message…")
+
+
 def row(page: Page, name: str):
     """The list row of a conversation, by customer name."""
     return page.locator(".conv-list .row").filter(has=page.locator(".row-name", has_text=name))
@@ -164,16 +175,15 @@ def collect_errors(page: Page) -> list[str]:
     return errors
 
 
-class ServerProcess(Worker):
+class ServerProcess(ServeProcess):
     """`callcenter serve` of this test only, on the embedded default with a fixed port and data dir,
-    so it can be stopped (SIGTERM: sockets closed with 1012) and started again."""
+    so it can be stopped (SIGTERM: sockets closed with 1012) and started again (tests/harness.py)."""
 
     def __init__(self, data_dir: Path, log_path: Path):
         env = {**os.environ, "CALLCENTER_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
         for name in ("CALLCENTER_DATABASE_URL", "CALLCENTER_REDIS_URL", "CALLCENTER_PORT"):
             env.pop(name, None)
-        super().__init__(0, env, log_path.parent)
-        self.log_path = log_path
+        super().__init__(env, log_path)
 
 
 class ThreadedProxy:

@@ -115,75 +115,67 @@ def test_quick_start_end_to_end(browser, page, live_server):
     assert not errors
 
 
-def test_two_agents_see_each_others_actions(browser, live_server):
-    ctx1 = browser.new_context(viewport={"width": 1280, "height": 800})
-    ctx2 = browser.new_context(viewport={"width": 1280, "height": 800})
-    try:
-        alex, sam = ctx1.new_page(), ctx2.new_page()
-        errors = collect_errors(alex) + collect_errors(sam)
-        login(alex, live_server, AGENT1)
-        login(sam, live_server, AGENT2)
-        # Who is online: each sees the other.
-        expect(alex.locator('#team-list [data-agent-id="2"] .dot')).to_have_class(re.compile(r"\bonline\b"))
-        expect(sam.locator('#team-list [data-agent-id="1"] .dot')).to_have_class(re.compile(r"\bonline\b"))
-        # Admins see everyone's load; agents only their own.
-        expect(alex.locator('#team-list [data-agent-id="2"] .load')).to_have_text("1 open")
-        expect(sam.locator('#team-list [data-agent-id="1"] .load')).to_have_count(0)
-        expect(sam.locator('#team-list [data-agent-id="2"] .load')).to_have_text("1 open")
+def test_two_agents_see_each_others_actions(live_server, agent_dashboard):
+    alex_desk, sam_desk = agent_dashboard(live_server, email=AGENT1), agent_dashboard(live_server, email=AGENT2)
+    alex, sam = alex_desk.page, sam_desk.page
+    # Who is online: each sees the other.
+    expect(alex.locator('#team-list [data-agent-id="2"] .dot')).to_have_class(re.compile(r"\bonline\b"))
+    expect(sam.locator('#team-list [data-agent-id="1"] .dot')).to_have_class(re.compile(r"\bonline\b"))
+    # Admins see everyone's load; agents only their own.
+    expect(alex.locator('#team-list [data-agent-id="2"] .load')).to_have_text("1 open")
+    expect(sam.locator('#team-list [data-agent-id="1"] .load')).to_have_count(0)
+    expect(sam.locator('#team-list [data-agent-id="2"] .load')).to_have_text("1 open")
 
-        open_conversation(alex, "Maria Lopez")
-        open_conversation(sam, "Maria Lopez")
-        # Sam takes it: Alex sees it in the header and the list.
-        sam.click("#act-assign")
-        expect(alex.locator("#conv-assignee")).to_have_text("Assigned to Sam Rivera")
-        expect(row(alex, "Maria Lopez").locator(".row-assignee")).to_have_text("Sam Rivera")
-        expect(messages(alex, "Sam Rivera joined the conversation")).to_have_count(1)
-        expect(alex.locator("#act-assign")).to_be_hidden()
-        expect(alex.locator('#team-list [data-agent-id="2"] .load')).to_have_text("2 open")
-        # Sam types and replies: Alex sees both.
-        sam.locator("#composer-input").press_sequentially("Let me check")
-        expect(alex.locator("#typing")).to_have_text("Sam Rivera is typing…")
-        sam.locator("#composer-input").press_sequentially(" the tracking for you.")
-        sam.locator("#composer-input").press("Enter")
-        expect(messages(alex, "Let me check the tracking for you.")).to_have_count(1)
-        expect(alex.locator("#typing")).to_be_hidden()
-        # The admin sees each agent's conversations.
-        alex.click('#team-list [data-agent-id="2"]')
-        expect(alex.locator("#agent-filter")).to_contain_text("Sam Rivera")
-        expect(alex.locator(".conv-list .row .row-name")).to_have_text(["Maria Lopez", "Priya Shah"])
-        alex.click("#agent-filter-clear")
-        expect(alex.locator(".conv-list .row .row-name")).to_have_count(4)
-        # Sam transfers it to Alex with a note; Alex is told and sees it move to him.
-        sam.click("#act-transfer")
-        expect(sam.locator("#transfer-dialog")).to_be_visible()
-        sam.select_option("#transfer-agent", "1")
-        sam.fill("#transfer-note", "Escalated: VIP customer")
-        sam.click("#transfer-submit")
-        expect(sam.locator("#conv-assignee")).to_have_text("Assigned to Alex Morgan")
-        expect(alex.locator("#conv-assignee")).to_have_text("Assigned to You")
-        expect(alex.locator(".toast")).to_contain_text("Sam Rivera gave you the conversation with Maria Lopez")
-        expect(messages(alex, "Escalated: VIP customer")).to_have_attribute("data-sender", "note")
-        expect(messages(alex, "Escalated: VIP customer")).to_contain_text("Only your team sees this")
-        alex.click('[data-filter="mine"]')
-        expect(row(alex, "Maria Lopez")).to_have_count(1)
-        alex.click('[data-filter="open"]')
-        # Resolve and reopen, each seen by the other.
-        alex.click("#act-resolve")
-        expect(sam.locator("#conv-status")).to_have_text("Resolved")
-        expect(sam.locator("#act-reopen")).to_be_visible()
-        expect(sam.locator("#composer-input")).to_be_disabled()
-        expect(row(sam, "Maria Lopez")).to_have_count(0)  # "All open" no longer lists it
-        sam.click("#act-reopen")
-        expect(alex.locator("#conv-status")).to_have_text("Assigned")
-        expect(alex.locator("#act-resolve")).to_be_visible()
-        expect(row(sam, "Maria Lopez")).to_have_count(1)
-        # Sam goes away: Alex sees it.
-        sam.select_option("#my-status", "away")
-        expect(alex.locator('#team-list [data-agent-id="2"] .dot')).to_have_class(re.compile(r"\baway\b"))
-        assert not errors
-    finally:
-        ctx1.close()
-        ctx2.close()
+    open_conversation(alex, "Maria Lopez")
+    open_conversation(sam, "Maria Lopez")
+    # Sam takes it: Alex sees it in the header and the list.
+    sam.click("#act-assign")
+    expect(alex.locator("#conv-assignee")).to_have_text("Assigned to Sam Rivera")
+    expect(row(alex, "Maria Lopez").locator(".row-assignee")).to_have_text("Sam Rivera")
+    expect(messages(alex, "Sam Rivera joined the conversation")).to_have_count(1)
+    expect(alex.locator("#act-assign")).to_be_hidden()
+    expect(alex.locator('#team-list [data-agent-id="2"] .load')).to_have_text("2 open")
+    # Sam types and replies: Alex sees both.
+    sam.locator("#composer-input").press_sequentially("Let me check")
+    expect(alex.locator("#typing")).to_have_text("Sam Rivera is typing…")
+    sam.locator("#composer-input").press_sequentially(" the tracking for you.")
+    sam.locator("#composer-input").press("Enter")
+    expect(messages(alex, "Let me check the tracking for you.")).to_have_count(1)
+    expect(alex.locator("#typing")).to_be_hidden()
+    # The admin sees each agent's conversations.
+    alex.click('#team-list [data-agent-id="2"]')
+    expect(alex.locator("#agent-filter")).to_contain_text("Sam Rivera")
+    expect(alex.locator(".conv-list .row .row-name")).to_have_text(["Maria Lopez", "Priya Shah"])
+    alex.click("#agent-filter-clear")
+    expect(alex.locator(".conv-list .row .row-name")).to_have_count(4)
+    # Sam transfers it to Alex with a note; Alex is told and sees it move to him.
+    sam.click("#act-transfer")
+    expect(sam.locator("#transfer-dialog")).to_be_visible()
+    sam.select_option("#transfer-agent", "1")
+    sam.fill("#transfer-note", "Escalated: VIP customer")
+    sam.click("#transfer-submit")
+    expect(sam.locator("#conv-assignee")).to_have_text("Assigned to Alex Morgan")
+    expect(alex.locator("#conv-assignee")).to_have_text("Assigned to You")
+    expect(alex.locator(".toast")).to_contain_text("Sam Rivera gave you the conversation with Maria Lopez")
+    expect(messages(alex, "Escalated: VIP customer")).to_have_attribute("data-sender", "note")
+    expect(messages(alex, "Escalated: VIP customer")).to_contain_text("Only your team sees this")
+    alex.click('[data-filter="mine"]')
+    expect(row(alex, "Maria Lopez")).to_have_count(1)
+    alex.click('[data-filter="open"]')
+    # Resolve and reopen, each seen by the other.
+    alex.click("#act-resolve")
+    expect(sam.locator("#conv-status")).to_have_text("Resolved")
+    expect(sam.locator("#act-reopen")).to_be_visible()
+    expect(sam.locator("#composer-input")).to_be_disabled()
+    expect(row(sam, "Maria Lopez")).to_have_count(0)  # "All open" no longer lists it
+    sam.click("#act-reopen")
+    expect(alex.locator("#conv-status")).to_have_text("Assigned")
+    expect(alex.locator("#act-resolve")).to_be_visible()
+    expect(row(sam, "Maria Lopez")).to_have_count(1)
+    # Sam goes away: Alex sees it.
+    sam.select_option("#my-status", "away")
+    expect(alex.locator('#team-list [data-agent-id="2"] .dot')).to_have_class(re.compile(r"\baway\b"))
+    assert not alex_desk.errors + sam_desk.errors
 
 
 def test_search_and_filters(page, live_server):
@@ -317,7 +309,7 @@ def test_logout_expired_and_revoked_tokens(page, live_server):
     assert not errors
 
 
-def test_notifications_title_badge_and_sound(browser, live_server):
+def test_notifications_title_badge_and_sound(browser, live_server, agent_dashboard):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.grant_permissions(["notifications"], origin=live_server)
     # Record what the page asks the browser to show.
@@ -330,113 +322,97 @@ def test_notifications_title_badge_and_sound(browser, live_server):
         Recorder.requestPermission = async () => "granted";
         window.Notification = Recorder;
     """)
-    try:
-        page = context.new_page()
-        errors = collect_errors(page)
-        login(page, live_server)
-        expect(page.locator("#notify-btn")).to_have_attribute("data-permission", "granted")
-        page.click("#sound-btn")
-        expect(page.locator("#sound-btn")).to_have_attribute("aria-pressed", "true")
-        open_conversation(page, "James Carter")
+    desk = agent_dashboard(live_server, context=context)
+    page, errors = desk.page, desk.errors
+    expect(page.locator("#notify-btn")).to_have_attribute("data-permission", "granted")
+    page.click("#sound-btn")
+    expect(page.locator("#sound-btn")).to_have_attribute("aria-pressed", "true")
+    open_conversation(page, "James Carter")
 
-        # A new conversation: notification + title badge.
-        visitor = Visitor(live_server, name="Nora Notify", email="nora@example.com")
-        # Predicates as functions: the dashboard's CSP (no 'unsafe-eval') refuses a string expression.
-        page.wait_for_function("() => window.__notes.some(n => n.title === 'New conversation')")
-        expect(page).to_have_title(re.compile(r"^\(1\) "))
-        # Once it is mine, each visitor message in it notifies too (I am looking at another chat).
-        token = agent_token(live_server)
-        call(live_server, "POST", f"/chat/sessions/{visitor.session_id}/assign", {}, token)
-        visitor.send("Where is my refund?")
-        page.wait_for_function(
-            "() => window.__notes.some(n => n.title === 'Nora Notify' && n.body === 'Where is my refund?')")
-        expect(page).to_have_title(re.compile(r"^\(2\) "))
-        # Opening it clears its count.
-        open_conversation(page, "Nora Notify")
-        expect(page).to_have_title("Callcenter · Agent dashboard")
-        # A message in a conversation that is not mine raises nothing.
-        before = page.evaluate("window.__notes.length")
-        other = Visitor(live_server, name="Otto Other", email="otto@example.com")
-        page.wait_for_function("n => window.__notes.length === n + 1", arg=before)  # "New conversation" only
-        other.send("just browsing")
-        expect(row(page, "Otto Other").locator(".row-preview")).to_have_text("just browsing")
-        assert page.evaluate("window.__notes.length") == before + 1
-        assert not errors
-    finally:
-        context.close()
+    # A new conversation: notification + title badge.
+    visitor = Visitor(live_server, name="Nora Notify", email="nora@example.com")
+    # Predicates as functions: the dashboard's CSP (no 'unsafe-eval') refuses a string expression.
+    page.wait_for_function("() => window.__notes.some(n => n.title === 'New conversation')")
+    expect(page).to_have_title(re.compile(r"^\(1\) "))
+    # Once it is mine, each visitor message in it notifies too (I am looking at another chat).
+    token = agent_token(live_server)
+    call(live_server, "POST", f"/chat/sessions/{visitor.session_id}/assign", {}, token)
+    visitor.send("Where is my refund?")
+    page.wait_for_function(
+        "() => window.__notes.some(n => n.title === 'Nora Notify' && n.body === 'Where is my refund?')")
+    expect(page).to_have_title(re.compile(r"^\(2\) "))
+    # Opening it clears its count.
+    open_conversation(page, "Nora Notify")
+    expect(page).to_have_title("Callcenter · Agent dashboard")
+    # A message in a conversation that is not mine raises nothing.
+    before = page.evaluate("window.__notes.length")
+    other = Visitor(live_server, name="Otto Other", email="otto@example.com")
+    page.wait_for_function("n => window.__notes.length === n + 1", arg=before)  # "New conversation" only
+    other.send("just browsing")
+    expect(row(page, "Otto Other").locator(".row-preview")).to_have_text("just browsing")
+    assert page.evaluate("window.__notes.length") == before + 1
+    assert not errors
 
 
-def test_phone_layout(browser, live_server):
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
-    try:
-        page = context.new_page()
-        errors = collect_errors(page)
-        login(page, live_server)
-        expect(page.locator(".list-pane")).to_be_visible()
-        expect(page.locator(".conv-pane")).to_be_hidden()
-        screenshot(page, "dashboard-phone-list")
-        row(page, "James Carter").click()
-        expect(page.locator(".conv-pane")).to_be_visible()
-        expect(page.locator(".list-pane")).to_be_hidden()
-        expect(page.locator("#conv-name")).to_have_text("James Carter")
-        page.locator("#composer-input").fill("Sent from my phone")
-        page.click("#composer-send")
-        expect(page.locator("#msg-list .msg.mine .msg-body").last).to_have_text("Sent from my phone")
-        # Nothing is wider than the screen.
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-        screenshot(page, "dashboard-phone-conversation")
-        page.click("#act-info")
-        expect(page.locator("#customer")).to_be_visible()
-        expect(page.locator("#customer")).to_contain_text("james.carter@example.com")
-        screenshot(page, "dashboard-phone-customer")
-        page.click("#ctx-close")
-        page.click("#back-btn")
-        expect(page.locator(".list-pane")).to_be_visible()
-        assert not errors
-    finally:
-        context.close()
+def test_phone_layout(live_server, agent_dashboard):
+    desk = agent_dashboard(live_server, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    page, errors = desk.page, desk.errors
+    expect(page.locator(".list-pane")).to_be_visible()
+    expect(page.locator(".conv-pane")).to_be_hidden()
+    screenshot(page, "dashboard-phone-list")
+    row(page, "James Carter").click()
+    expect(page.locator(".conv-pane")).to_be_visible()
+    expect(page.locator(".list-pane")).to_be_hidden()
+    expect(page.locator("#conv-name")).to_have_text("James Carter")
+    page.locator("#composer-input").fill("Sent from my phone")
+    page.click("#composer-send")
+    expect(page.locator("#msg-list .msg.mine .msg-body").last).to_have_text("Sent from my phone")
+    # Nothing is wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, "dashboard-phone-conversation")
+    page.click("#act-info")
+    expect(page.locator("#customer")).to_be_visible()
+    expect(page.locator("#customer")).to_contain_text("james.carter@example.com")
+    screenshot(page, "dashboard-phone-customer")
+    page.click("#ctx-close")
+    page.click("#back-btn")
+    expect(page.locator(".list-pane")).to_be_visible()
+    assert not errors
 
 
-def test_phone_list_does_not_read_the_conversation_behind_it(browser, live_server):
+def test_phone_list_does_not_read_the_conversation_behind_it(live_server, open_chat):
     """On a phone the list covers the open conversation: what arrives there meanwhile stays unread
     (the visitor sees no false "Read") until the agent goes back to it."""
-    visitor = Visitor(live_server, name="Lena List", email="lena@example.com")
-    first = visitor.send("first question")
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     token = agent_token(live_server)
+    chat = open_chat(live_server, "Lena List", "first question", email="lena@example.com", viewport=PHONE,
+                     is_mobile=True, has_touch=True, device_scale_factor=2)
+    visitor, first, page, errors = chat.visitor, chat.first, chat.page, chat.errors
 
     def agent_read_seq() -> int:
         return call(live_server, "GET", f"/chat/sessions/{visitor.session_id}", token=token)["session"]["agent_read_seq"]
 
-    try:
-        page = context.new_page()
-        errors = collect_errors(page)
-        login(page, live_server)
-        open_conversation(page, "Lena List")
-        deadline = time.monotonic() + 10
-        while agent_read_seq() < first["seq"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert agent_read_seq() == first["seq"]
-        page.click("#back-btn")
-        expect(page.locator(".list-pane")).to_be_visible()
-        later = visitor.send("are you still there?")
-        # The row shows it as unread, and the server was told nothing.
-        expect(row(page, "Lena List")).to_contain_text("are you still there?")
-        expect(row(page, "Lena List").locator(".unread")).to_have_text("1")
-        # Nothing to wait for when nothing should happen: a quiet window well past the read mark's
-        # 150 ms debounce (as the socket tests' `quiet()`), then the server must still have the old mark.
-        page.wait_for_timeout(600)
-        assert agent_read_seq() == first["seq"]
-        # Back in the conversation, it is read.
-        row(page, "Lena List").click()
-        expect(page.locator(".conv-pane")).to_be_visible()
-        deadline = time.monotonic() + 10
-        while agent_read_seq() < later["seq"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert agent_read_seq() == later["seq"]
-        assert not errors
-    finally:
-        context.close()
+    deadline = time.monotonic() + 10
+    while agent_read_seq() < first["seq"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert agent_read_seq() == first["seq"]
+    page.click("#back-btn")
+    expect(page.locator(".list-pane")).to_be_visible()
+    later = visitor.send("are you still there?")
+    # The row shows it as unread, and the server was told nothing.
+    expect(row(page, "Lena List")).to_contain_text("are you still there?")
+    expect(row(page, "Lena List").locator(".unread")).to_have_text("1")
+    # Nothing to wait for when nothing should happen: a quiet window well past the read mark's
+    # 150 ms debounce (as the socket tests' `quiet()`), then the server must still have the old mark.
+    page.wait_for_timeout(600)
+    assert agent_read_seq() == first["seq"]
+    # Back in the conversation, it is read.
+    row(page, "Lena List").click()
+    expect(page.locator(".conv-pane")).to_be_visible()
+    deadline = time.monotonic() + 10
+    while agent_read_seq() < later["seq"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert agent_read_seq() == later["seq"]
+    assert not errors
 
 
 def _seed_sessions(db_path: Path, count: int) -> None:

@@ -9,7 +9,6 @@ error states, agent names as text, and a phone-sized screen without sideways scr
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import subprocess
 import sys
@@ -20,7 +19,8 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot
 from tests.e2e.dashboard_support import (DEMO_TENANT, PASSWORD, HttpError, Visitor, agent_token, call,
-                                         collect_errors, login, messages, open_conversation, row)
+                                         collect_errors, login, messages, row)
+from tests.harness import embedded_env
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -84,8 +84,7 @@ def fmt_secs(page, value) -> str:
 
 def create_agent(live_server_tmp, email: str, name: str) -> None:
     """`callcenter create-agent` on the running server's data dir (the embedded SQLite file)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLCENTER_", "GEMINI_", "GOOGLE_"))}
-    env["CALLCENTER_DATA_DIR"] = str(live_server_tmp / "data")
+    env = embedded_env(live_server_tmp / "data")
     done = subprocess.run([sys.executable, "-m", "callcenter.cli", "create-agent", "--tenant", DEMO_TENANT,
                            "--email", email, "--name", name], input=PASSWORD + "\n", env=env, capture_output=True,
                           text=True, timeout=60)
@@ -123,125 +122,118 @@ def test_duration_format(page, live_server):
         assert fmt_secs(page, value) == text, value
 
 
-def test_totals_charts_and_agents_match_the_api(browser, live_server):
+def test_totals_charts_and_agents_match_the_api(live_server, agent_dashboard):
     token = agent_token(live_server)
     make_conversations(live_server, token)
-    # A half-hour zone east of UTC: the agent's days and hours are not UTC's.
-    context = browser.new_context(viewport=DESKTOP, timezone_id="Asia/Kolkata")
-    try:
-        page = context.new_page()
-        errors = collect_errors(page)
-        asked = []
+    asked = []
+
+    def record_analytics_requests(page) -> None:
         page.on("request", lambda request: "/api/v1/analytics" in request.url and asked.append(request.url))
-        login(page, live_server)
-        open_analytics(page)
-        assert page_offset(page) == 330
-        expect(page.locator('[data-preset="7"]')).to_have_attribute("aria-pressed", "true")
-        first, last = shown_range(page)
-        today = page.evaluate("[new Date().getFullYear(), new Date().getMonth() + 1, new Date().getDate()]")
-        assert last == "%04d-%02d-%02d" % tuple(today)  # the browser's own today
-        # The view asks for its days in the browser's zone (a range across a daylight-saving change keeps
-        # local midnights: see test_analytics.py), with today's offset beside it.
-        sent = urllib.parse.parse_qs(urllib.parse.urlsplit(asked[-1]).query)
-        zone = sent["tz"][0]
-        assert zone in ("Asia/Kolkata", "Asia/Calcutta")  # Chromium's ICU names it by the older alias
-        assert (sent["utc_offset_minutes"], sent["from"], sent["to"]) == (["330"], [first], [last])
-        api = analytics(live_server, token, **{"from": first, "to": last, "tz": zone})
-        assert api["range"]["days"] == 7 and api["totals"]["conversations"] >= 3
-        assert api["range"]["tz"] == zone
-        # The server's default range is the same week.
-        assert analytics(live_server, token, tz=zone)["range"] == api["range"]
-        expect(page.locator("#an-range-label")).to_have_attribute("data-from", first)
-        expect(page.locator("#an-range-label")).to_contain_text("7 days")
 
-        for key in TOTALS:
-            expect(page.locator(f'#an-totals [data-metric="{key}"] .an-card-value')).to_have_text(
-                f"{api['totals'][key]:,}")
-        for key in DURATIONS:
-            card = page.locator(f'#an-durations [data-metric="{key}"]')
-            stats = api[key]
-            expect(card.locator('[data-stat="p50"]')).to_have_text(fmt_secs(page, stats["p50"]))
-            expect(card.locator('[data-stat="p90"]')).to_have_text(fmt_secs(page, stats["p90"]))
-            expect(card.locator('[data-stat="mean"]')).to_have_text(fmt_secs(page, stats["mean"]))
-            expect(card.locator('[data-stat="count"]')).to_contain_text(str(stats["count"]))
-        assert api["first_agent_response_secs"]["count"] >= 2 and api["resolution_secs"]["count"] >= 1
-        expect(page.locator('[data-metric="first_agent_response_secs"] [data-stat="p50"]')).not_to_have_text("—")
+    # A half-hour zone east of UTC: the agent's days and hours are not UTC's.
+    desk = agent_dashboard(live_server, viewport=DESKTOP, timezone_id="Asia/Kolkata",
+                           prepare=record_analytics_requests)
+    page, errors = desk.page, desk.errors
+    open_analytics(page)
+    assert page_offset(page) == 330
+    expect(page.locator('[data-preset="7"]')).to_have_attribute("aria-pressed", "true")
+    first, last = shown_range(page)
+    today = page.evaluate("[new Date().getFullYear(), new Date().getMonth() + 1, new Date().getDate()]")
+    assert last == "%04d-%02d-%02d" % tuple(today)  # the browser's own today
+    # The view asks for its days in the browser's zone (a range across a daylight-saving change keeps
+    # local midnights: see test_analytics.py), with today's offset beside it.
+    sent = urllib.parse.parse_qs(urllib.parse.urlsplit(asked[-1]).query)
+    zone = sent["tz"][0]
+    assert zone in ("Asia/Kolkata", "Asia/Calcutta")  # Chromium's ICU names it by the older alias
+    assert (sent["utc_offset_minutes"], sent["from"], sent["to"]) == (["330"], [first], [last])
+    api = analytics(live_server, token, **{"from": first, "to": last, "tz": zone})
+    assert api["range"]["days"] == 7 and api["totals"]["conversations"] >= 3
+    assert api["range"]["tz"] == zone
+    # The server's default range is the same week.
+    assert analytics(live_server, token, tz=zone)["range"] == api["range"]
+    expect(page.locator("#an-range-label")).to_have_attribute("data-from", first)
+    expect(page.locator("#an-range-label")).to_contain_text("7 days")
 
-        # Per day: one bar group per day, in order, each with its numbers in words.
-        days = page.locator("#an-days .an-group")
-        expect(days).to_have_count(7)
-        assert days.evaluate_all("els => els.map(e => e.dataset.key)") == [d["date"] for d in api["by_day"]]
-        for i, day in enumerate(api["by_day"]):
-            label = days.nth(i).get_attribute("aria-label")
-            assert f": {day['started']} started, {day['resolved']} resolved" in label
-            assert days.nth(i).get_attribute("title") == label
-            assert days.nth(i).locator(".an-bar.started").get_attribute("data-value") == str(day["started"])
-        assert api["by_day"][-1]["started"] >= 3
-        # Per hour: 24 bars, with the server's counts.
-        hours = page.locator("#an-hours .an-group")
-        expect(hours).to_have_count(24)
-        assert hours.evaluate_all("els => els.map(e => Number(e.querySelector('.an-bar').dataset.value))") \
-            == api["by_hour"]
-        hour = page.evaluate("new Date().getHours()")
-        assert api["by_hour"][hour] >= 3
-        expect(hours.nth(hour)).to_have_attribute("aria-label", re.compile(rf"^{hour:02d}:00–{hour:02d}:59: "
-                                                                             rf"{api['by_hour'][hour]} conversations"))
-        # The same numbers as a table.
-        page.locator("#an-days details summary").click()
-        expect(page.locator("#an-days details tbody tr")).to_have_count(7)
-        expect(page.locator("#an-days details tbody tr").last.locator("td").first).to_have_text(
-            str(api["by_day"][-1]["started"]))
+    for key in TOTALS:
+        expect(page.locator(f'#an-totals [data-metric="{key}"] .an-card-value')).to_have_text(
+            f"{api['totals'][key]:,}")
+    for key in DURATIONS:
+        card = page.locator(f'#an-durations [data-metric="{key}"]')
+        stats = api[key]
+        expect(card.locator('[data-stat="p50"]')).to_have_text(fmt_secs(page, stats["p50"]))
+        expect(card.locator('[data-stat="p90"]')).to_have_text(fmt_secs(page, stats["p90"]))
+        expect(card.locator('[data-stat="mean"]')).to_have_text(fmt_secs(page, stats["mean"]))
+        expect(card.locator('[data-stat="count"]')).to_contain_text(str(stats["count"]))
+    assert api["first_agent_response_secs"]["count"] >= 2 and api["resolution_secs"]["count"] >= 1
+    expect(page.locator('[data-metric="first_agent_response_secs"] [data-stat="p50"]')).not_to_have_text("—")
 
-        # Per agent.
-        rows = page.locator("#an-agents tbody tr")
-        expect(rows).to_have_count(len(api["agents"]))
-        for i, agent in enumerate(api["agents"]):
-            expect(rows.nth(i).locator(".agent-name")).to_have_text(agent["name"])
-            expect(rows.nth(i).locator('[data-col="conversations"]')).to_have_text(str(agent["conversations"]))
-            expect(rows.nth(i).locator('[data-col="resolved"]')).to_have_text(str(agent["resolved"]))
-        me = page.locator('#an-agents tbody tr[data-agent-id="1"]')
-        expect(me).to_contain_text("Alex Morgan (you)")
-        screenshot(page, "dashboard-analytics-desktop")
+    # Per day: one bar group per day, in order, each with its numbers in words.
+    days = page.locator("#an-days .an-group")
+    expect(days).to_have_count(7)
+    assert days.evaluate_all("els => els.map(e => e.dataset.key)") == [d["date"] for d in api["by_day"]]
+    for i, day in enumerate(api["by_day"]):
+        label = days.nth(i).get_attribute("aria-label")
+        assert f": {day['started']} started, {day['resolved']} resolved" in label
+        assert days.nth(i).get_attribute("title") == label
+        assert days.nth(i).locator(".an-bar.started").get_attribute("data-value") == str(day["started"])
+    assert api["by_day"][-1]["started"] >= 3
+    # Per hour: 24 bars, with the server's counts.
+    hours = page.locator("#an-hours .an-group")
+    expect(hours).to_have_count(24)
+    assert hours.evaluate_all("els => els.map(e => Number(e.querySelector('.an-bar').dataset.value))") \
+        == api["by_hour"]
+    hour = page.evaluate("new Date().getHours()")
+    assert api["by_hour"][hour] >= 3
+    expect(hours.nth(hour)).to_have_attribute("aria-label", re.compile(rf"^{hour:02d}:00–{hour:02d}:59: "
+                                                                         rf"{api['by_hour'][hour]} conversations"))
+    # The same numbers as a table.
+    page.locator("#an-days details summary").click()
+    expect(page.locator("#an-days details tbody tr")).to_have_count(7)
+    expect(page.locator("#an-days details tbody tr").last.locator("td").first).to_have_text(
+        str(api["by_day"][-1]["started"]))
 
-        # Refresh shows what changed since.
-        Visitor(live_server, name="Rita Refresh").send("one more")
-        page.click("#an-refresh")
-        expect(page.locator('#an-totals [data-metric="conversations"] .an-card-value')).to_have_text(
-            str(api["totals"]["conversations"] + 1))
+    # Per agent.
+    rows = page.locator("#an-agents tbody tr")
+    expect(rows).to_have_count(len(api["agents"]))
+    for i, agent in enumerate(api["agents"]):
+        expect(rows.nth(i).locator(".agent-name")).to_have_text(agent["name"])
+        expect(rows.nth(i).locator('[data-col="conversations"]')).to_have_text(str(agent["conversations"]))
+        expect(rows.nth(i).locator('[data-col="resolved"]')).to_have_text(str(agent["resolved"]))
+    me = page.locator('#an-agents tbody tr[data-agent-id="1"]')
+    expect(me).to_contain_text("Alex Morgan (you)")
+    screenshot(page, "dashboard-analytics-desktop")
 
-        # Back to the conversations, and the header button toggles the view.
-        page.click("#analytics-back")
-        expect(page.locator("#analytics")).to_be_hidden()
-        expect(page.locator(".list-pane")).to_be_visible()
-        expect(page.locator("#analytics-btn")).to_have_attribute("aria-pressed", "false")
-        expect(page.locator(".conv-list .row .row-name").first).to_have_text("Rita Refresh")
-        page.click("#analytics-btn")
-        settled(page)
-        page.click("#analytics-btn")
-        expect(page.locator(".list-pane")).to_be_visible()
-        assert not errors
-    finally:
-        context.close()
+    # Refresh shows what changed since.
+    Visitor(live_server, name="Rita Refresh").send("one more")
+    page.click("#an-refresh")
+    expect(page.locator('#an-totals [data-metric="conversations"] .an-card-value')).to_have_text(
+        str(api["totals"]["conversations"] + 1))
+
+    # Back to the conversations, and the header button toggles the view.
+    page.click("#analytics-back")
+    expect(page.locator("#analytics")).to_be_hidden()
+    expect(page.locator(".list-pane")).to_be_visible()
+    expect(page.locator("#analytics-btn")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator(".conv-list .row .row-name").first).to_have_text("Rita Refresh")
+    page.click("#analytics-btn")
+    settled(page)
+    page.click("#analytics-btn")
+    expect(page.locator(".list-pane")).to_be_visible()
+    assert not errors
 
 
-def test_presets_custom_dates_errors_and_empty_range(browser, live_server):
+def test_presets_custom_dates_errors_and_empty_range(live_server, agent_dashboard):
     # The agent's browser is just after its midnight (the demo's conversations, minutes old, were all
     # yesterday there): "today" is empty, whatever the time of day the test runs at.
     zone, now = just_after_midnight()
     today, yesterday = now.date().isoformat(), (now.date() - dt.timedelta(days=1)).isoformat()
-    context = browser.new_context(viewport=DESKTOP, timezone_id=zone)
-    try:
-        page = context.new_page()
-        page.clock.install(time=now)  # and the time goes on from there
-        _presets_custom_dates_errors_and_empty_range(page, live_server, today, yesterday)
-    finally:
-        context.close()
+    desk = agent_dashboard(live_server, viewport=DESKTOP, timezone_id=zone,
+                           prepare=lambda page: page.clock.install(time=now))  # and the time goes on from there
+    _presets_custom_dates_errors_and_empty_range(desk.page, desk.errors, live_server, today, yesterday)
 
 
-def _presets_custom_dates_errors_and_empty_range(page, live_server, today: str, yesterday: str):
-    errors = collect_errors(page)
+def _presets_custom_dates_errors_and_empty_range(page, errors: list[str], live_server, today: str, yesterday: str):
     token = agent_token(live_server)
-    login(page, live_server)
     open_analytics(page)
     days = page.locator("#an-days .an-group")
     expect(days).to_have_count(7)
@@ -356,16 +348,15 @@ def test_loading_and_server_error_states(page, live_server):
     assert not errors
 
 
-def test_open_conversation_is_not_read_behind_the_analytics(page, live_server):
+def test_open_conversation_is_not_read_behind_the_analytics(live_server, agent_dashboard):
     """The Analytics view covers the open conversation: a visitor message there counts as unseen
     (title badge, unread count, no read mark) until the agent goes back to it."""
-    errors = collect_errors(page)
     token = agent_token(live_server)
     visitor = Visitor(live_server, name="Olga Open")
     visitor.send("first")
     call(live_server, "POST", f"/chat/sessions/{visitor.session_id}/assign", {}, token)
-    login(page, live_server)
-    open_conversation(page, "Olga Open")
+    desk = agent_dashboard(live_server, conversation="Olga Open")
+    page, errors = desk.page, desk.errors
     expect(page.locator("#conv-assignee")).to_have_text("Assigned to You")
     expect(row(page, "Olga Open").locator(".unread")).to_have_count(0)  # read by opening it
     open_analytics(page)
@@ -382,7 +373,7 @@ def test_open_conversation_is_not_read_behind_the_analytics(page, live_server):
     assert not errors
 
 
-def test_agent_names_are_text(browser, live_server, tmp_path):
+def test_agent_names_are_text(live_server, tmp_path, agent_dashboard):
     name = '<img src=x onerror="window.__pwned=1"><b>Eve</b> & "Co"'
     create_agent(tmp_path, "eve@callcenter.com", name)
     token = agent_token(live_server)
@@ -396,73 +387,63 @@ def test_agent_names_are_text(browser, live_server, tmp_path):
     call(live_server, "POST", "/chat/messages", {"session_id": visitor.session_id, "message": "Hello Ivy"}, eve)
     call(live_server, "POST", f"/chat/sessions/{visitor.session_id}/resolve", {}, eve)
 
-    context = browser.new_context(viewport=DESKTOP)
-    try:
-        page = context.new_page()
-        errors = collect_errors(page)
-        login(page, live_server)
-        open_analytics(page)
-        row = page.locator(f'#an-agents tbody tr[data-agent-id="{eve_id}"]')
-        expect(row.locator(".agent-name")).to_have_text(name)
-        expect(row.locator('[data-col="conversations"]')).to_have_text("1")
-        expect(row.locator('[data-col="resolved"]')).to_have_text("1")
-        expect(row.locator('[data-col="p50"]')).not_to_have_text("—")
-        expect(page.locator("#analytics img, #analytics b")).to_have_count(0)
-        assert page.evaluate("window.__pwned") is None
-        # Eve herself sees her own row marked.
-        page.click("#logout-btn")
-        login(page, live_server, email="eve@callcenter.com")
-        expect(page.locator("#analytics")).to_be_hidden()
-        open_analytics(page)
-        expect(page.locator(f'#an-agents tbody tr[data-agent-id="{eve_id}"]')).to_contain_text(name + " (you)")
-        assert page.evaluate("window.__pwned") is None
-        assert not errors
-    finally:
-        context.close()
+    desk = agent_dashboard(live_server, viewport=DESKTOP)
+    page, errors = desk.page, desk.errors
+    open_analytics(page)
+    row = page.locator(f'#an-agents tbody tr[data-agent-id="{eve_id}"]')
+    expect(row.locator(".agent-name")).to_have_text(name)
+    expect(row.locator('[data-col="conversations"]')).to_have_text("1")
+    expect(row.locator('[data-col="resolved"]')).to_have_text("1")
+    expect(row.locator('[data-col="p50"]')).not_to_have_text("—")
+    expect(page.locator("#analytics img, #analytics b")).to_have_count(0)
+    assert page.evaluate("window.__pwned") is None
+    # Eve herself sees her own row marked.
+    page.click("#logout-btn")
+    login(page, live_server, email="eve@callcenter.com")
+    expect(page.locator("#analytics")).to_be_hidden()
+    open_analytics(page)
+    expect(page.locator(f'#an-agents tbody tr[data-agent-id="{eve_id}"]')).to_contain_text(name + " (you)")
+    assert page.evaluate("window.__pwned") is None
+    assert not errors
 
 
-def test_phone_layout(browser, live_server):
+def test_phone_layout(live_server, agent_dashboard):
     make_conversations(live_server, agent_token(live_server))
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
-    try:
-        page = context.new_page()
-        errors = collect_errors(page)
-        login(page, live_server)
-        open_analytics(page)
-        no_page_overflow(page, PHONE["width"])
-        # The header still fits with its Analytics button: nothing overlaps the logo.
-        logo = page.locator(".topbar .logo").bounding_box()
-        assert logo["x"] >= 0 and logo["x"] + logo["width"] <= page.locator("#live").bounding_box()["x"]
-        # Cards stack within the screen; the duration cards one above the other.
-        for box in page.locator(".an-card").evaluate_all("els => els.map(e => e.getBoundingClientRect().toJSON())"):
-            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
-        durations = page.locator("#an-durations .an-card").evaluate_all(
-            "els => els.map(e => e.getBoundingClientRect().top)")
-        assert durations == sorted(durations) and len(set(durations)) == 3
-        screenshot(page, "dashboard-analytics-phone")
-        # 90 days: the chart scrolls inside its box, the page does not.
-        page.click('[data-preset="90"]')
-        expect(page.locator("#an-days .an-group")).to_have_count(90)
-        settled(page)
-        no_page_overflow(page, PHONE["width"])
-        scroller = page.locator("#an-days .an-scroll")
-        assert scroller.evaluate("e => e.scrollWidth > e.clientWidth")
-        assert scroller.evaluate("e => e.scrollLeft + e.clientWidth >= e.scrollWidth - 1")  # the latest days first
-        assert scroller.evaluate("e => e.getBoundingClientRect().right") <= PHONE["width"]
-        assert page.locator("#an-agents .an-table-wrap").evaluate("e => e.getBoundingClientRect().right") \
-            <= PHONE["width"]
-        screenshot(page, "dashboard-analytics-phone-90")
-        # Back to the list.
-        page.click("#analytics-back")
-        expect(page.locator(".list-pane")).to_be_visible()
-        expect(page.locator("#analytics")).to_be_hidden()
-        no_page_overflow(page, PHONE["width"])
-        # The Team button (narrow screens) leaves the analytics for the team panel.
-        page.click("#analytics-btn")
-        settled(page)
-        page.click("#team-btn")
-        expect(page.locator("#team")).to_be_visible()
-        expect(page.locator("#analytics")).to_be_hidden()
-        assert not errors
-    finally:
-        context.close()
+    desk = agent_dashboard(live_server, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    page, errors = desk.page, desk.errors
+    open_analytics(page)
+    no_page_overflow(page, PHONE["width"])
+    # The header still fits with its Analytics button: nothing overlaps the logo.
+    logo = page.locator(".topbar .logo").bounding_box()
+    assert logo["x"] >= 0 and logo["x"] + logo["width"] <= page.locator("#live").bounding_box()["x"]
+    # Cards stack within the screen; the duration cards one above the other.
+    for box in page.locator(".an-card").evaluate_all("els => els.map(e => e.getBoundingClientRect().toJSON())"):
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    durations = page.locator("#an-durations .an-card").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect().top)")
+    assert durations == sorted(durations) and len(set(durations)) == 3
+    screenshot(page, "dashboard-analytics-phone")
+    # 90 days: the chart scrolls inside its box, the page does not.
+    page.click('[data-preset="90"]')
+    expect(page.locator("#an-days .an-group")).to_have_count(90)
+    settled(page)
+    no_page_overflow(page, PHONE["width"])
+    scroller = page.locator("#an-days .an-scroll")
+    assert scroller.evaluate("e => e.scrollWidth > e.clientWidth")
+    assert scroller.evaluate("e => e.scrollLeft + e.clientWidth >= e.scrollWidth - 1")  # the latest days first
+    assert scroller.evaluate("e => e.getBoundingClientRect().right") <= PHONE["width"]
+    assert page.locator("#an-agents .an-table-wrap").evaluate("e => e.getBoundingClientRect().right") \
+        <= PHONE["width"]
+    screenshot(page, "dashboard-analytics-phone-90")
+    # Back to the list.
+    page.click("#analytics-back")
+    expect(page.locator(".list-pane")).to_be_visible()
+    expect(page.locator("#analytics")).to_be_hidden()
+    no_page_overflow(page, PHONE["width"])
+    # The Team button (narrow screens) leaves the analytics for the team panel.
+    page.click("#analytics-btn")
+    settled(page)
+    page.click("#team-btn")
+    expect(page.locator("#team")).to_be_visible()
+    expect(page.locator("#analytics")).to_be_hidden()
+    assert not errors

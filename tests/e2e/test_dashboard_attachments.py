@@ -24,8 +24,7 @@ from playwright.sync_api import expect
 
 from tests.cluster import embedded_server
 from tests.e2e.conftest import screenshot
-from tests.e2e.dashboard_support import (CHROME_UA, HttpError, Visitor, call, collect_errors, login, messages,
-                                         open_conversation, row)
+from tests.e2e.dashboard_support import CHROME_UA, HttpError, Visitor, call, messages, open_conversation, row
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -97,19 +96,23 @@ def _img_src_allows_blob(csp: str) -> bool:
     return bool(match) and "blob:" in match.group(1).split()
 
 
-def new_page(browser, base: str, viewport: dict = DESKTOP, **options):
+def new_context(browser, viewport: dict = DESKTOP, **options):
+    """The agent's browser context here (for `agent_dashboard` / `open_chat`): downloads accepted, and
+    which object URLs its pages revoke (a conversation's, when it is left) kept in `window.__revoked`."""
     context = browser.new_context(viewport=viewport, accept_downloads=True, **options)
-    # Which object URLs the page revokes (a conversation's, when it is left).
     context.add_init_script("""
         window.__revoked = [];
         const revoke = URL.revokeObjectURL.bind(URL);
         URL.revokeObjectURL = (url) => { window.__revoked.push(url); revoke(url); };
     """)
-    page = context.new_page()
-    # Every URL the page asks for: a token must never be one of them.
+    return context
+
+
+def record_urls(page) -> None:
+    """Every URL the page asks for, in `page.urls` (a token must never be one of them); the fixtures'
+    `prepare` hook, so that the sign-in's own requests are in it too."""
     page.urls = []
     page.on("request", lambda req: page.urls.append(req.url))
-    return context, page
 
 
 def uploads_started(page) -> int:
@@ -170,124 +173,112 @@ def test_dashboard_csp_allows_blob_images_only(page, live_server):
     assert all("blob:" not in value for name, value in directives.items() if name != "img-src")
 
 
-def test_agent_sends_an_image_with_text_and_the_visitor_gets_it(browser, live_server):
-    visitor = Visitor(live_server, name="Ivy Image", email="ivy@example.com")
-    visitor.send("Can you show me the colour?")
-    context, page = new_page(browser, live_server)
-    try:
-        errors = collect_errors(page)
-        login(page, live_server)
-        open_conversation(page, "Ivy Image")
-        file_input = page.locator("#composer-file")
-        accept = file_input.get_attribute("accept").split(",")
-        for ext in (".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".txt", ".csv", ".log", ".md", ".docx", ".xlsx",
-                    ".pptx", ".odt", ".ods", ".odp", ".zip"):
-            assert ext in accept
-        assert ".svg" not in accept and "image/svg+xml" not in accept
-        expect(page.locator("#composer-attach")).to_be_visible()
+def test_agent_sends_an_image_with_text_and_the_visitor_gets_it(browser, live_server, open_chat):
+    chat = open_chat(live_server, "Ivy Image", "Can you show me the colour?", email="ivy@example.com",
+                     context=new_context(browser), prepare=record_urls)
+    visitor, page, errors = chat.visitor, chat.page, chat.errors
+    file_input = page.locator("#composer-file")
+    accept = file_input.get_attribute("accept").split(",")
+    for ext in (".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".txt", ".csv", ".log", ".md", ".docx", ".xlsx",
+                ".pptx", ".odt", ".ods", ".odp", ".zip"):
+        assert ext in accept
+    assert ".svg" not in accept and "image/svg+xml" not in accept
+    expect(page.locator("#composer-attach")).to_be_visible()
 
-        # The paperclip opens the picker.
-        with page.expect_file_chooser() as chooser:
-            page.click("#composer-attach")
-        assert chooser.value.is_multiple()
-        image = png_bytes(60, 40)
-        chooser.value.set_files([payload("red-swatch.png", image, "image/png")])
-        chip = composer_chips(page)
-        expect(chip).to_have_count(1)
-        expect(chip.locator(".upload-name")).to_have_text("red-swatch.png")
-        wait_uploaded(page, 1)
-        expect(chip.locator(".upload-status")).to_have_text(re.compile(r"^\d+(\.\d)? (B|KB)$"))
-        expect(page.locator("#composer-error")).to_be_hidden()
+    # The paperclip opens the picker.
+    with page.expect_file_chooser() as chooser:
+        page.click("#composer-attach")
+    assert chooser.value.is_multiple()
+    image = png_bytes(60, 40)
+    chooser.value.set_files([payload("red-swatch.png", image, "image/png")])
+    chip = composer_chips(page)
+    expect(chip).to_have_count(1)
+    expect(chip.locator(".upload-name")).to_have_text("red-swatch.png")
+    wait_uploaded(page, 1)
+    expect(chip.locator(".upload-status")).to_have_text(re.compile(r"^\d+(\.\d)? (B|KB)$"))
+    expect(page.locator("#composer-error")).to_be_hidden()
 
-        page.locator("#composer-input").fill("Here it is:")
-        page.locator("#composer-input").press("Enter")
-        mine = page.locator("#msg-list .msg.mine")
-        expect(mine).to_have_count(1)
-        expect(mine.locator(".msg-body")).to_have_text("Here it is:")
-        thumbs_loaded(mine)
-        expect(composer_chips(page)).to_have_count(0)
-        expect(page.locator("#composer-files")).to_be_hidden()
+    page.locator("#composer-input").fill("Here it is:")
+    page.locator("#composer-input").press("Enter")
+    mine = page.locator("#msg-list .msg.mine")
+    expect(mine).to_have_count(1)
+    expect(mine.locator(".msg-body")).to_have_text("Here it is:")
+    thumbs_loaded(mine)
+    expect(composer_chips(page)).to_have_count(0)
+    expect(page.locator("#composer-files")).to_be_hidden()
 
-        # The visitor's history has it, and the bytes are the same.
-        sent = visitor.wait_for_message("Here it is:")
-        assert [(a["name"], a["kind"], a["content_type"], a["size"]) for a in sent["attachments"]] == [
-            ("red-swatch.png", "image", "image/png", len(image))]
-        assert visitor_download(visitor, sent["attachments"][0]["id"]) == image
+    # The visitor's history has it, and the bytes are the same.
+    sent = visitor.wait_for_message("Here it is:")
+    assert [(a["name"], a["kind"], a["content_type"], a["size"]) for a in sent["attachments"]] == [
+        ("red-swatch.png", "image", "image/png", len(image))]
+    assert visitor_download(visitor, sent["attachments"][0]["id"]) == image
 
-        # A click opens it full size; Esc closes.
-        mine.locator(".att-thumb").click()
-        viewer = page.locator("#lightbox")
-        expect(viewer).to_be_visible()
-        expect(page.locator("#lightbox-name")).to_have_text("red-swatch.png")
-        assert page.locator("#lightbox-img").evaluate("img => img.complete && img.naturalWidth") == 60
-        screenshot(page, "dashboard-attachments-viewer")
+    # A click opens it full size; Esc closes.
+    mine.locator(".att-thumb").click()
+    viewer = page.locator("#lightbox")
+    expect(viewer).to_be_visible()
+    expect(page.locator("#lightbox-name")).to_have_text("red-swatch.png")
+    assert page.locator("#lightbox-img").evaluate("img => img.complete && img.naturalWidth") == 60
+    screenshot(page, "dashboard-attachments-viewer")
+    with page.expect_download() as download:
+        page.click("#lightbox-download")
+    assert download.value.suggested_filename == "red-swatch.png"
+    assert open(download.value.path(), "rb").read() == image
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+
+    # After a reload the image is still there.
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-list-ready", "1")
+    open_conversation(page, "Ivy Image")
+    thumbs_loaded(page.locator("#msg-list .msg.mine"))
+    assert_no_token_in_urls(page, agent_token_of(page))
+    screenshot(page, "dashboard-attachment-image")
+    assert not errors
+
+
+def test_files_show_as_chips_and_download(browser, live_server, open_chat):
+    chat = open_chat(live_server, "Fred Files", "Please send the invoice and the log", email="fred@example.com",
+                     context=new_context(browser), prepare=record_urls)
+    visitor, page, errors = chat.visitor, chat.page, chat.errors
+    text = ("line of the log\n" * 800).encode()[: 12 * 1024]
+    attach(page, payload("invoice 7781.pdf", PDF, "application/pdf"), payload("server.log.txt", text, "text/plain"))
+    wait_uploaded(page, 2)
+    expect(composer_chips(page).locator(".upload-name")).to_have_text(["invoice 7781.pdf", "server.log.txt"])
+    # Files alone, no text: Send sends them.
+    page.click("#composer-send")
+    mine = page.locator("#msg-list .msg.mine")
+    expect(mine).to_have_count(1)
+    expect(mine.locator(".msg-body")).to_have_count(0)
+    chips = mine.locator(".att-file")
+    expect(chips.locator(".att-name")).to_have_text(["invoice 7781.pdf", "server.log.txt"])
+    expect(chips.locator(".att-size")).to_have_text([f"{len(PDF)} B", "12 KB"])
+    expect(mine.locator(".att-thumb")).to_have_count(0)
+
+    # The visitor's list preview and history.
+    stored = [m for m in visitor.messages() if m["sender_type"] == "agent"]
+    assert stored[-1]["body"] == "" and [a["name"] for a in stored[-1]["attachments"]] == [
+        "invoice 7781.pdf", "server.log.txt"]
+    expect(row(page, "Fred Files").locator(".row-preview")).to_contain_text("📎 invoice 7781.pdf")
+
+    # A click downloads each, with its name and bytes.
+    for name, data in (("invoice 7781.pdf", PDF), ("server.log.txt", text)):
         with page.expect_download() as download:
-            page.click("#lightbox-download")
-        assert download.value.suggested_filename == "red-swatch.png"
-        assert open(download.value.path(), "rb").read() == image
-        page.keyboard.press("Escape")
-        expect(viewer).to_be_hidden()
+            chips.filter(has_text=name).click()
+        assert download.value.suggested_filename == name
+        assert open(download.value.path(), "rb").read() == data
 
-        # After a reload the image is still there.
-        page.reload()
-        expect(page.locator("body")).to_have_attribute("data-list-ready", "1")
-        open_conversation(page, "Ivy Image")
-        thumbs_loaded(page.locator("#msg-list .msg.mine"))
-        assert_no_token_in_urls(page, agent_token_of(page))
-        screenshot(page, "dashboard-attachment-image")
-        assert not errors
-    finally:
-        context.close()
-
-
-def test_files_show_as_chips_and_download(browser, live_server):
-    visitor = Visitor(live_server, name="Fred Files", email="fred@example.com")
-    visitor.send("Please send the invoice and the log")
-    context, page = new_page(browser, live_server)
-    try:
-        errors = collect_errors(page)
-        login(page, live_server)
-        open_conversation(page, "Fred Files")
-        text = ("line of the log\n" * 800).encode()[: 12 * 1024]
-        attach(page, payload("invoice 7781.pdf", PDF, "application/pdf"), payload("server.log.txt", text, "text/plain"))
-        wait_uploaded(page, 2)
-        expect(composer_chips(page).locator(".upload-name")).to_have_text(["invoice 7781.pdf", "server.log.txt"])
-        # Files alone, no text: Send sends them.
-        page.click("#composer-send")
-        mine = page.locator("#msg-list .msg.mine")
-        expect(mine).to_have_count(1)
-        expect(mine.locator(".msg-body")).to_have_count(0)
-        chips = mine.locator(".att-file")
-        expect(chips.locator(".att-name")).to_have_text(["invoice 7781.pdf", "server.log.txt"])
-        expect(chips.locator(".att-size")).to_have_text([f"{len(PDF)} B", "12 KB"])
-        expect(mine.locator(".att-thumb")).to_have_count(0)
-
-        # The visitor's list preview and history.
-        stored = [m for m in visitor.messages() if m["sender_type"] == "agent"]
-        assert stored[-1]["body"] == "" and [a["name"] for a in stored[-1]["attachments"]] == [
-            "invoice 7781.pdf", "server.log.txt"]
-        expect(row(page, "Fred Files").locator(".row-preview")).to_contain_text("📎 invoice 7781.pdf")
-
-        # A click downloads each, with its name and bytes.
-        for name, data in (("invoice 7781.pdf", PDF), ("server.log.txt", text)):
-            with page.expect_download() as download:
-                chips.filter(has_text=name).click()
-            assert download.value.suggested_filename == name
-            assert open(download.value.path(), "rb").read() == data
-
-        # Still there after a reload, and still downloads.
-        page.reload()
-        expect(page.locator("body")).to_have_attribute("data-list-ready", "1")
-        open_conversation(page, "Fred Files")
-        chips = page.locator("#msg-list .msg.mine .att-file")
-        expect(chips.locator(".att-name")).to_have_text(["invoice 7781.pdf", "server.log.txt"])
-        with page.expect_download() as download:
-            chips.first.click()
-        assert open(download.value.path(), "rb").read() == PDF
-        assert_no_token_in_urls(page, agent_token_of(page))
-        assert not errors
-    finally:
-        context.close()
+    # Still there after a reload, and still downloads.
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-list-ready", "1")
+    open_conversation(page, "Fred Files")
+    chips = page.locator("#msg-list .msg.mine .att-file")
+    expect(chips.locator(".att-name")).to_have_text(["invoice 7781.pdf", "server.log.txt"])
+    with page.expect_download() as download:
+        chips.first.click()
+    assert open(download.value.path(), "rb").read() == PDF
+    assert_no_token_in_urls(page, agent_token_of(page))
+    assert not errors
 
 
 @pytest.fixture
@@ -297,71 +288,64 @@ def small_limit_server(tmp_path):
         yield url
 
 
-def test_refused_files_show_an_error_and_send_nothing(browser, small_limit_server):
+def test_refused_files_show_an_error_and_send_nothing(browser, small_limit_server, open_chat):
     base = small_limit_server
-    visitor = Visitor(base, name="Rita Refused", email="rita@example.com")
-    visitor.send("hello")
-    context, page = new_page(browser, base)
-    try:
-        errors = collect_errors(page)
-        login(page, base)
-        open_conversation(page, "Rita Refused")
-        error = page.locator("#composer-error")
+    chat = open_chat(base, "Rita Refused", "hello", email="rita@example.com",
+                     context=new_context(browser), prepare=record_urls)
+    visitor, page, errors = chat.visitor, chat.page, chat.errors
+    error = page.locator("#composer-error")
 
-        # An SVG: refused before any upload.
-        attach(page, payload("logo.svg", SVG, "image/svg+xml"))
-        expect(composer_chips(page)).to_have_count(1)
-        expect(composer_chips(page)).to_have_attribute("data-state", "error")
-        expect(error).to_be_visible()
-        expect(error).to_contain_text("logo.svg: this kind of file is not accepted")
-        # Too large for this server's limit (4 KiB, from /auth/me): refused before any upload.
-        attach(page, payload("big.png", png_bytes(200, 200, (1, 2, 3)) + b"\0" * 8192, "image/png"))
-        expect(error).to_contain_text("big.png: the file is too large")
-        expect(error).to_contain_text("at most 4 KB")
-        assert uploads_started(page) == 0
-        # An SVG dressed up as a PNG: the server looks at the bytes (415) and its message is shown.
-        attach(page, payload("fake.png", SVG, "image/png"))
-        expect(error).to_contain_text("fake.png: this kind of file is not accepted; send images (PNG, JPEG, GIF, WebP)")
-        assert uploads_started(page) == 1
-        expect(composer_chips(page)).to_have_count(3)
-        expect(page.locator("#composer-files .upload-chip.error")).to_have_count(3)
-        screenshot(page, "dashboard-attachments-refused")
+    # An SVG: refused before any upload.
+    attach(page, payload("logo.svg", SVG, "image/svg+xml"))
+    expect(composer_chips(page)).to_have_count(1)
+    expect(composer_chips(page)).to_have_attribute("data-state", "error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("logo.svg: this kind of file is not accepted")
+    # Too large for this server's limit (4 KiB, from /auth/me): refused before any upload.
+    attach(page, payload("big.png", png_bytes(200, 200, (1, 2, 3)) + b"\0" * 8192, "image/png"))
+    expect(error).to_contain_text("big.png: the file is too large")
+    expect(error).to_contain_text("at most 4 KB")
+    assert uploads_started(page) == 0
+    # An SVG dressed up as a PNG: the server looks at the bytes (415) and its message is shown.
+    attach(page, payload("fake.png", SVG, "image/png"))
+    expect(error).to_contain_text("fake.png: this kind of file is not accepted; send images (PNG, JPEG, GIF, WebP)")
+    assert uploads_started(page) == 1
+    expect(composer_chips(page)).to_have_count(3)
+    expect(page.locator("#composer-files .upload-chip.error")).to_have_count(3)
+    screenshot(page, "dashboard-attachments-refused")
 
-        # Send with only refused files: nothing is sent.
-        page.click("#composer-send")
-        page.locator("#composer-input").press("Enter")
-        expect(page.locator("#pending-list .msg")).to_have_count(0)
-        assert [m["body"] for m in visitor.messages()] == ["hello"]
-        # The ✕ removes a chip and its error.
-        composer_chips(page).filter(has_text="logo.svg").locator(".upload-remove").click()
-        expect(composer_chips(page)).to_have_count(2)
-        expect(error).not_to_contain_text("logo.svg")
-        # Text still sends; the refused files go with nothing and leave the tray.
-        page.locator("#composer-input").fill("Could you send a smaller one?")
-        page.locator("#composer-input").press("Enter")
-        expect(messages(page, "Could you send a smaller one?")).to_have_count(1)
-        sent = visitor.wait_for_message("Could you send a smaller one?")
-        assert sent["attachments"] == []
-        expect(composer_chips(page)).to_have_count(0)
-        expect(error).to_be_hidden()
-        assert page.evaluate("window.__pwned") is None
-        assert not errors
-    finally:
-        context.close()
+    # Send with only refused files: nothing is sent.
+    page.click("#composer-send")
+    page.locator("#composer-input").press("Enter")
+    expect(page.locator("#pending-list .msg")).to_have_count(0)
+    assert [m["body"] for m in visitor.messages()] == ["hello"]
+    # The ✕ removes a chip and its error.
+    composer_chips(page).filter(has_text="logo.svg").locator(".upload-remove").click()
+    expect(composer_chips(page)).to_have_count(2)
+    expect(error).not_to_contain_text("logo.svg")
+    # Text still sends; the refused files go with nothing and leave the tray.
+    page.locator("#composer-input").fill("Could you send a smaller one?")
+    page.locator("#composer-input").press("Enter")
+    expect(messages(page, "Could you send a smaller one?")).to_have_count(1)
+    sent = visitor.wait_for_message("Could you send a smaller one?")
+    assert sent["attachments"] == []
+    expect(composer_chips(page)).to_have_count(0)
+    expect(error).to_be_hidden()
+    assert page.evaluate("window.__pwned") is None
+    assert not errors
 
 
-def test_unsent_files_stay_in_their_conversation(browser, live_server):
+def test_unsent_files_stay_in_their_conversation(browser, live_server, agent_dashboard):
     """Chips belong to the conversation they were added in: uploading, switching away and back,
     removing, sending elsewhere; Send waits for uploads to finish."""
     first = Visitor(live_server, name="Una Uploads", email="una@example.com")
     first.send("first chat")
     second = Visitor(live_server, name="Otto Other", email="otto@example.com")
     second.send("second chat")
-    context, page = new_page(browser, live_server)
+    desk = agent_dashboard(live_server, context=new_context(browser), prepare=record_urls)
+    page, errors = desk.page, desk.errors
     held = []
     try:
-        errors = collect_errors(page)
-        login(page, live_server)
         # Uploads are held back until the test lets them through.
         page.route("**/attachments", lambda route: held.append(route))
         open_conversation(page, "Una Uploads")
@@ -419,61 +403,54 @@ def test_unsent_files_stay_in_their_conversation(browser, live_server):
                 route.abort()
             except Exception:  # the page already gave up on it
                 pass
-        context.close()
 
 
-def test_visitor_image_appears_live_with_its_thumbnail(browser, live_server):
-    visitor = Visitor(live_server, name="Vic Visitor", email="vic@example.com")
-    visitor.send("I have a photo of the damage")
-    context, page = new_page(browser, live_server)
-    try:
-        errors = collect_errors(page)
-        login(page, live_server)
-        open_conversation(page, "Vic Visitor")
-        image = png_bytes(80, 50, (16, 185, 129))
-        meta = visitor_upload(visitor, "damage.png", image, "image/png")
-        assert meta["kind"] == "image"
-        visitor_send_files(visitor, [meta["id"]])
-        incoming = page.locator("#msg-list .msg[data-sender=visitor]").filter(has=page.locator(".att-thumb"))
-        expect(incoming).to_have_count(1)
-        thumbs_loaded(incoming)
-        assert incoming.locator(".att-thumb img").get_attribute("alt") == "damage.png"
-        expect(row(page, "Vic Visitor").locator(".row-preview")).to_have_text("📎 damage.png")
+def test_visitor_image_appears_live_with_its_thumbnail(browser, live_server, open_chat):
+    chat = open_chat(live_server, "Vic Visitor", "I have a photo of the damage", email="vic@example.com",
+                     context=new_context(browser), prepare=record_urls)
+    visitor, page, errors = chat.visitor, chat.page, chat.errors
+    image = png_bytes(80, 50, (16, 185, 129))
+    meta = visitor_upload(visitor, "damage.png", image, "image/png")
+    assert meta["kind"] == "image"
+    visitor_send_files(visitor, [meta["id"]])
+    incoming = page.locator("#msg-list .msg[data-sender=visitor]").filter(has=page.locator(".att-thumb"))
+    expect(incoming).to_have_count(1)
+    thumbs_loaded(incoming)
+    assert incoming.locator(".att-thumb img").get_attribute("alt") == "damage.png"
+    expect(row(page, "Vic Visitor").locator(".row-preview")).to_have_text("📎 damage.png")
 
-        # A file and text from the visitor, live too.
-        doc = visitor_upload(visitor, "notes.txt", b"scratch on the left side\n", "text/plain")
-        visitor_send_files(visitor, [doc["id"]], "and my notes")
-        expect(messages(page, "and my notes").locator(".att-name")).to_have_text("notes.txt")
-        expect(row(page, "Vic Visitor").locator(".row-preview")).to_have_text("and my notes")
+    # A file and text from the visitor, live too.
+    doc = visitor_upload(visitor, "notes.txt", b"scratch on the left side\n", "text/plain")
+    visitor_send_files(visitor, [doc["id"]], "and my notes")
+    expect(messages(page, "and my notes").locator(".att-name")).to_have_text("notes.txt")
+    expect(row(page, "Vic Visitor").locator(".row-preview")).to_have_text("and my notes")
 
-        # Leaving the conversation revokes its object URLs.
-        src = incoming.locator(".att-thumb img").get_attribute("src")
-        assert src not in page.evaluate("window.__revoked")
-        open_conversation(page, "Maria Lopez")
-        assert src in page.evaluate("window.__revoked")
-        # Coming back fetches it again: loading, then (the server failing) an error that a click retries.
-        held = []
-        page.route("**/attachments/*", lambda route: held.append(route))
-        open_conversation(page, "Vic Visitor")
-        thumb = incoming.locator(".att-thumb")
-        expect(thumb).to_have_attribute("data-state", "loading")
-        expect(thumb.locator(".att-thumb-status")).to_have_text("Loading image…")
-        wait_until(page, lambda: len(held) == 1)
-        assert "Authorization" in {k.title(): v for k, v in held[0].request.headers.items()}
-        held.pop().fulfill(status=500, content_type="application/json",
-                           body='{"error": {"code": "internal_error", "message": "boom"}}')
-        expect(thumb).to_have_attribute("data-state", "error")
-        expect(thumb.locator(".att-thumb-status")).to_have_text("Image unavailable · click to retry")
-        page.unroute("**/attachments/*")
-        thumb.click()
-        thumbs_loaded(incoming)
-        assert incoming.locator(".att-thumb img").get_attribute("src") != src
-        assert not errors
-    finally:
-        context.close()
+    # Leaving the conversation revokes its object URLs.
+    src = incoming.locator(".att-thumb img").get_attribute("src")
+    assert src not in page.evaluate("window.__revoked")
+    open_conversation(page, "Maria Lopez")
+    assert src in page.evaluate("window.__revoked")
+    # Coming back fetches it again: loading, then (the server failing) an error that a click retries.
+    held = []
+    page.route("**/attachments/*", lambda route: held.append(route))
+    open_conversation(page, "Vic Visitor")
+    thumb = incoming.locator(".att-thumb")
+    expect(thumb).to_have_attribute("data-state", "loading")
+    expect(thumb.locator(".att-thumb-status")).to_have_text("Loading image…")
+    wait_until(page, lambda: len(held) == 1)
+    assert "Authorization" in {k.title(): v for k, v in held[0].request.headers.items()}
+    held.pop().fulfill(status=500, content_type="application/json",
+                       body='{"error": {"code": "internal_error", "message": "boom"}}')
+    expect(thumb).to_have_attribute("data-state", "error")
+    expect(thumb.locator(".att-thumb-status")).to_have_text("Image unavailable · click to retry")
+    page.unroute("**/attachments/*")
+    thumb.click()
+    thumbs_loaded(incoming)
+    assert incoming.locator(".att-thumb img").get_attribute("src") != src
+    assert not errors
 
 
-def test_hostile_file_names_are_text(browser, live_server):
+def test_hostile_file_names_are_text(browser, live_server, agent_dashboard):
     image_name = "<img src=x onerror=window.__pwned=1>.png"
     file_name = "<svg onload=window.__pwned=2>&amp;.txt"
     visitor = Visitor(live_server, name="Mal Files", email="mal@example.com")
@@ -482,104 +459,90 @@ def test_hostile_file_names_are_text(browser, live_server):
     doc = visitor_upload(visitor, file_name, b"hello\n", "text/plain")
     assert (image["name"], doc["name"]) == (image_name, file_name)
     visitor_send_files(visitor, [image["id"], doc["id"]])
-    context, page = new_page(browser, live_server)
-    try:
-        errors = collect_errors(page)
-        login(page, live_server)
-        expect(row(page, "Mal Files").locator(".row-preview")).to_have_text(f"📎 {image_name}, {file_name}")
-        open_conversation(page, "Mal Files")
-        last = page.locator("#msg-list .msg[data-sender=visitor]").last
-        thumbs_loaded(last)
-        assert last.locator(".att-thumb img").get_attribute("alt") == image_name
-        expect(last.locator(".att-file .att-name")).to_have_text(file_name)
-        last.locator(".att-thumb").click()
-        expect(page.locator("#lightbox-name")).to_have_text(image_name)
-        page.keyboard.press("Escape")
-        expect(page.locator("#lightbox")).to_be_hidden()
-        # The agent's own upload of such a name: a chip of text.
-        own_name = "<b onmouseover=window.__pwned=3>x<b>.md"
-        attach(page, payload(own_name, b"# hi\n", "text/markdown"))
-        wait_uploaded(page, 1)
-        expect(composer_chips(page).locator(".upload-name")).to_have_text(own_name)
-        # Nothing from a name became markup, nothing ran.
-        assert page.locator("img[onerror], svg[onload], b[onmouseover], #msg-list b, #composer-files b").count() == 0
-        assert page.locator("#msg-list img").count() == 1
-        assert page.evaluate("window.__pwned") is None
-        assert not errors
-    finally:
-        context.close()
+    desk = agent_dashboard(live_server, context=new_context(browser), prepare=record_urls)
+    page, errors = desk.page, desk.errors
+    expect(row(page, "Mal Files").locator(".row-preview")).to_have_text(f"📎 {image_name}, {file_name}")
+    open_conversation(page, "Mal Files")
+    last = page.locator("#msg-list .msg[data-sender=visitor]").last
+    thumbs_loaded(last)
+    assert last.locator(".att-thumb img").get_attribute("alt") == image_name
+    expect(last.locator(".att-file .att-name")).to_have_text(file_name)
+    last.locator(".att-thumb").click()
+    expect(page.locator("#lightbox-name")).to_have_text(image_name)
+    page.keyboard.press("Escape")
+    expect(page.locator("#lightbox")).to_be_hidden()
+    # The agent's own upload of such a name: a chip of text.
+    own_name = "<b onmouseover=window.__pwned=3>x<b>.md"
+    attach(page, payload(own_name, b"# hi\n", "text/markdown"))
+    wait_uploaded(page, 1)
+    expect(composer_chips(page).locator(".upload-name")).to_have_text(own_name)
+    # Nothing from a name became markup, nothing ran.
+    assert page.locator("img[onerror], svg[onload], b[onmouseover], #msg-list b, #composer-files b").count() == 0
+    assert page.locator("#msg-list img").count() == 1
+    assert page.evaluate("window.__pwned") is None
+    assert not errors
 
 
-def test_drop_and_paste_add_files(browser, live_server):
-    visitor = Visitor(live_server, name="Dora Drop", email="dora@example.com")
-    visitor.send("hi")
-    context, page = new_page(browser, live_server)
-    try:
-        errors = collect_errors(page)
-        login(page, live_server)
-        open_conversation(page, "Dora Drop")
-        # A file dropped on the conversation.
-        page.evaluate("""() => {
-            const dt = new DataTransfer();
-            dt.items.add(new File(["a,b\\n1,2\\n"], "table.csv", {type: "text/csv"}));
-            const target = document.getElementById("messages");
-            for (const type of ["dragenter", "dragover", "drop"]) {
-              target.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
-            }
-        }""")
-        wait_uploaded(page, 1)
-        # An image pasted into the reply box.
-        page.evaluate("""(b64) => {
-            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            const dt = new DataTransfer();
-            dt.items.add(new File([bytes], "image.png", {type: "image/png"}));
-            document.getElementById("composer-input").dispatchEvent(
-              new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
-        }""", base64.b64encode(png_bytes()).decode())
-        wait_uploaded(page, 2)
-        expect(composer_chips(page).locator(".upload-name")).to_have_text(["table.csv", "image.png"])
-        page.click("#composer-send")
-        mine = page.locator("#msg-list .msg.mine")
-        expect(mine.locator(".att-name")).to_have_text(["table.csv"])
-        thumbs_loaded(mine)
-        assert [a["name"] for a in [m for m in visitor.messages() if m["sender_type"] == "agent"][-1]["attachments"]] \
-            == ["table.csv", "image.png"]
-        assert not errors
-    finally:
-        context.close()
+def test_drop_and_paste_add_files(browser, live_server, open_chat):
+    chat = open_chat(live_server, "Dora Drop", "hi", email="dora@example.com",
+                     context=new_context(browser), prepare=record_urls)
+    visitor, page, errors = chat.visitor, chat.page, chat.errors
+    # A file dropped on the conversation.
+    page.evaluate("""() => {
+        const dt = new DataTransfer();
+        dt.items.add(new File(["a,b\\n1,2\\n"], "table.csv", {type: "text/csv"}));
+        const target = document.getElementById("messages");
+        for (const type of ["dragenter", "dragover", "drop"]) {
+          target.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }
+    }""")
+    wait_uploaded(page, 1)
+    # An image pasted into the reply box.
+    page.evaluate("""(b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], "image.png", {type: "image/png"}));
+        document.getElementById("composer-input").dispatchEvent(
+          new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
+    }""", base64.b64encode(png_bytes()).decode())
+    wait_uploaded(page, 2)
+    expect(composer_chips(page).locator(".upload-name")).to_have_text(["table.csv", "image.png"])
+    page.click("#composer-send")
+    mine = page.locator("#msg-list .msg.mine")
+    expect(mine.locator(".att-name")).to_have_text(["table.csv"])
+    thumbs_loaded(mine)
+    assert [a["name"] for a in [m for m in visitor.messages() if m["sender_type"] == "agent"][-1]["attachments"]] \
+        == ["table.csv", "image.png"]
+    assert not errors
 
 
-def test_attachments_on_a_phone(browser, live_server):
+def test_attachments_on_a_phone(browser, live_server, agent_dashboard):
     visitor = Visitor(live_server, name="Pia Phone", email="pia@example.com")
     visitor.send("on my phone")
     meta = visitor_upload(visitor, "a-rather-long-file-name-for-a-small-screen-photo.png", png_bytes(600, 400),
                           "image/png")
     visitor_send_files(visitor, [meta["id"]])
-    context, page = new_page(browser, live_server, viewport=PHONE, is_mobile=True, has_touch=True,
-                             device_scale_factor=2)
-    try:
-        errors = collect_errors(page)
-        login(page, live_server)
-        row(page, "Pia Phone").click()
-        expect(page.locator(".conv-pane")).to_be_visible()
-        thumbs_loaded(page.locator("#msg-list"))
-        expect(page.locator("#composer-attach")).to_be_visible()
-        attach(page, payload("receipt-scan-from-the-store-2024.pdf", PDF, "application/pdf"))
-        wait_uploaded(page, 1)
-        page.locator("#composer-input").fill("Got it, and here is the receipt")
-        page.click("#composer-send")
-        expect(messages(page, "Got it, and here is the receipt").locator(".att-name")).to_have_text(
-            "receipt-scan-from-the-store-2024.pdf")
-        # Nothing is wider than the screen.
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-        thumb = page.locator("#msg-list .att-thumb").first
-        box = thumb.bounding_box()
-        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
-        screenshot(page, "dashboard-attachments-phone")
-        thumb.click()
-        expect(page.locator("#lightbox")).to_be_visible()
-        page.click("#lightbox-close")
-        expect(page.locator("#lightbox")).to_be_hidden()
-        assert not errors
-    finally:
-        context.close()
+    desk = agent_dashboard(live_server, context=new_context(browser, viewport=PHONE, is_mobile=True, has_touch=True,
+                                                            device_scale_factor=2), prepare=record_urls)
+    page, errors = desk.page, desk.errors
+    row(page, "Pia Phone").click()
+    expect(page.locator(".conv-pane")).to_be_visible()
+    thumbs_loaded(page.locator("#msg-list"))
+    expect(page.locator("#composer-attach")).to_be_visible()
+    attach(page, payload("receipt-scan-from-the-store-2024.pdf", PDF, "application/pdf"))
+    wait_uploaded(page, 1)
+    page.locator("#composer-input").fill("Got it, and here is the receipt")
+    page.click("#composer-send")
+    expect(messages(page, "Got it, and here is the receipt").locator(".att-name")).to_have_text(
+        "receipt-scan-from-the-store-2024.pdf")
+    # Nothing is wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    thumb = page.locator("#msg-list .att-thumb").first
+    box = thumb.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    screenshot(page, "dashboard-attachments-phone")
+    thumb.click()
+    expect(page.locator("#lightbox")).to_be_visible()
+    page.click("#lightbox-close")
+    expect(page.locator("#lightbox")).to_be_hidden()
+    assert not errors

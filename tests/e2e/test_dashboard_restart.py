@@ -12,8 +12,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.dashboard_support import (ServerProcess, ThreadedProxy, Visitor, collect_errors, login, messages,
-                                         open_conversation, row)
+from tests.e2e.dashboard_support import ServerProcess, ThreadedProxy, Visitor, messages, row
 
 RECONNECT_TIMEOUT_MS = 20_000  # backoff grows while the link is down; it never needs a reload
 
@@ -22,20 +21,17 @@ def seqs_shown(page) -> list[int]:
     return [int(s) for s in page.locator("#msg-list .msg").evaluate_all("els => els.map(e => e.dataset.seq)")]
 
 
-def test_socket_cut_and_server_restart_lose_nothing(browser, tmp_path):
+def test_socket_cut_and_server_restart_lose_nothing(tmp_path, open_chat):
     server = ServerProcess(tmp_path / "data", tmp_path / "serve.log")
     server.start()
     proxy = ThreadedProxy(server.port)
     proxy.up()
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
-        page = context.new_page()
-        errors = collect_errors(page)
+        # The visitor reaches the server directly, the agent's browser through the proxy.
+        chat = open_chat(server.url, "Rita Restart", "My order is late", email="rita@example.com",
+                         agent_base=proxy.url)
+        rita, page, errors, context = chat.visitor, chat.page, chat.errors, chat.context
         live = page.locator("#live")
-        rita = Visitor(server.url, name="Rita Restart", email="rita@example.com")
-        rita.send("My order is late")
-        login(page, proxy.url)
-        open_conversation(page, "Rita Restart")
         page.click("#act-assign")
         expect(messages(page, "Alex Morgan joined the conversation")).to_have_count(1)
 
@@ -93,6 +89,5 @@ def test_socket_cut_and_server_restart_lose_nothing(browser, tmp_path):
         expect(live).to_have_attribute("data-state", "live", timeout=RECONNECT_TIMEOUT_MS)
         assert not errors
     finally:
-        context.close()
         proxy.close()
         server.stop()

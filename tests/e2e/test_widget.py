@@ -21,8 +21,9 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.cluster import wait_healthy
 from tests.e2e.conftest import ARTIFACTS, screenshot
+from tests.e2e.dashboard_support import start_widget_chat
+from tests.harness import ServeProcess
 from tests.helpers import free_port, run_in_thread
 from tests.wsclient import WsClient
 
@@ -75,22 +76,21 @@ class Site:
     """The host site (its own origin) and the API server (`callcenter serve`, restartable on the same port)."""
 
     def __init__(self, root, host_port: int, env: dict, log_path):
-        self.api = f"http://127.0.0.1:{env['CALLCENTER_PORT']}"
+        self.server = ServeProcess(env, log_path, port=int(env["CALLCENTER_PORT"]))
+        self.api = self.server.url
         self.root = root
         self.origin = f"http://127.0.0.1:{host_port}"
         self.env = env
-        self.log_path = log_path
-        self.proc = None
+
+    @property
+    def proc(self):
+        return self.server.proc
 
     def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1"],
-                                        env=self.env, stdout=log, stderr=log)
-        wait_healthy(self.api, self.proc, self.log_path)
+        self.server.start()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(15)
+        self.server.stop()
 
     def page(self, name: str, **options) -> str:
         opts = {"tenantId": TENANT, "position": "bottom-right", "primaryColor": PRIMARY, "title": "Chat with us",
@@ -259,10 +259,7 @@ def test_widget_cross_origin_conversation(browser, site, agent):
         bubble.click()
         expect(w.get_by_role("dialog", name="Chat with us")).to_be_visible()
         expect(w.locator(".g")).to_have_text("Hello from the host shop!")
-        w.get_by_label("Name").fill("Vera Visitor")
-        w.get_by_label("Email").fill("vera@example.com")
-        w.get_by_role("button", name="Start chat").click()
-        box = w.get_by_role("textbox", name="Type a message…")
+        box = start_widget_chat(w, "Vera Visitor", "vera@example.com")
         box.fill("Hello from the widget")
         box.press("Enter")
 

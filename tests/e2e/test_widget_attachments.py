@@ -29,7 +29,7 @@ from playwright.sync_api import expect
 
 from tests.cluster import embedded_server
 from tests.e2e.conftest import ARTIFACTS, screenshot
-from tests.e2e.dashboard_support import HttpError, agent_token, call
+from tests.e2e.dashboard_support import HttpError, agent_token, call, start_widget_chat
 
 UPLOAD_LIMIT = 256 * 1024
 TIMEOUT = 15_000
@@ -129,8 +129,7 @@ class Chat:
         # The tenant info (with the upload limit) comes when the panel opens.
         with self.page.expect_response(lambda r: f"/chat/public/tenants/{self.tenant}" in r.url):
             self.w.locator(".bub").click()
-        self.w.get_by_label("Name").fill(name)
-        self.w.get_by_role("button", name="Start chat").click()
+        start_widget_chat(self.w, name)
         self.page.wait_for_function(f"() => (JSON.parse(localStorage.getItem({self.key})) || {{}}).sid")
         return self
 

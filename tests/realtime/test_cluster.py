@@ -270,24 +270,17 @@ async def test_serve_workers_2_supervises_its_workers(cluster_config, tmp_path):
     SIGTERM to the supervisor stops them all."""
     import os
     import re
-    import subprocess
-    import sys
 
-    from tests.cluster import wait_healthy
-    from tests.helpers import free_port
+    from tests.harness import ServeProcess, wait_healthy
 
-    port = free_port()
     env = {**os.environ, "CALLCENTER_DATABASE_URL": cluster_config.database_url,
            "CALLCENTER_REDIS_URL": cluster_config.redis_url, "CALLCENTER_REDIS_PREFIX": cluster_config.redis_prefix,
            "CALLCENTER_SECRET_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
     log_path = tmp_path / "workers.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "serve", "--host", "127.0.0.1", "--port",
-                                 str(port), "--workers", "2"], env=env, stdout=log, stderr=log)
+    server = ServeProcess(env, log_path, args=("--workers", "2"))
+    server.start()
+    proc, url = server.proc, server.url
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, proc, log_path)
-
         def worker_pids():
             return [int(p) for p in re.findall(r"worker pid (\d+) worker-id", log_path.read_text())]
 
