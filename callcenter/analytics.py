@@ -108,8 +108,14 @@ def _stats_secs(durations_ms: list[int]) -> dict:
             "mean": round(sum(values) / len(values) / 1000, 1)}
 
 
-def summarize(rng: DateRange, started: list[dict], resolved: list[dict], agents: list[dict]) -> dict:
-    """The analytics document (see models.AnalyticsResponse) from the store's rows."""
+def _ratings(scores: list[int]) -> dict:
+    return {"count": len(scores), "average": round(sum(scores) / len(scores), 2) if scores else None}
+
+
+def summarize(rng: DateRange, started: list[dict], resolved: list[dict], agents: list[dict],
+              rated: list[dict] = (), per_label: list[dict] = ()) -> dict:
+    """The analytics document (see models.AnalyticsResponse) from the store's rows (`rated`: the ratings
+    given in the range; `per_label`: conversations started in it per label)."""
     by_day = {rng.first + dt.timedelta(days=i): {"started": 0, "resolved": 0} for i in range(rng.days)}
     by_hour = [0] * 24
     first_response, first_agent_response, resolution = [], [], []
@@ -146,13 +152,22 @@ def summarize(rng: DateRange, started: list[dict], resolved: list[dict], agents:
         by_day[rng.local(row["resolved_at_ms"]).date()]["resolved"] += 1
         if row["assigned_agent_id"] is not None:
             agent_entry(row["assigned_agent_id"])["resolved"] += 1
+    scores_by_day: dict[dt.date, list[int]] = {day: [] for day in by_day}
+    distribution = {str(score): 0 for score in range(1, 6)}
+    for row in rated:
+        score = row["rating_score"]
+        distribution[str(score)] += 1
+        scores_by_day[rng.local(row["rated_at_ms"]).date()].append(score)
+        if row["assigned_agent_id"] is not None:
+            agent_entry(row["assigned_agent_id"]).setdefault("scores", []).append(score)
 
     names = {a["id"]: a["name"] for a in agents}
     agent_rows = []
     for agent_id, entry in per_agent.items():
         agent_rows.append({"agent_id": agent_id, "name": names.get(agent_id, f"Agent {agent_id}"),
                            "conversations": entry["conversations"], "resolved": entry["resolved"],
-                           "first_response_secs": _stats_secs(entry["first_response_ms"])})
+                           "first_response_secs": _stats_secs(entry["first_response_ms"]),
+                           "ratings": _ratings(entry.get("scores", []))})
     agent_rows.sort(key=lambda a: (-a["conversations"], -a["resolved"], a["name"]))
     return {
         "range": {"from": rng.first.isoformat(), "to": rng.last.isoformat(), "days": rng.days,
@@ -163,7 +178,10 @@ def summarize(rng: DateRange, started: list[dict], resolved: list[dict], agents:
         "first_response_secs": _stats_secs(first_response),
         "first_agent_response_secs": _stats_secs(first_agent_response),
         "resolution_secs": _stats_secs(resolution),
-        "by_day": [{"date": day.isoformat(), **counts} for day, counts in by_day.items()],
+        "by_day": [{"date": day.isoformat(), **counts, "ratings": _ratings(scores_by_day[day])}
+                   for day, counts in by_day.items()],
         "by_hour": by_hour,
         "agents": agent_rows,
+        "ratings": {**_ratings([row["rating_score"] for row in rated]), "distribution": distribution},
+        "labels": [{"name": row["name"], "conversations": row["conversations"]} for row in per_label],
     }

@@ -25,6 +25,9 @@ SENDER_TYPES = (VISITOR, AGENT, AI, SYSTEM, NOTE)
 PRIVATE_SENDER_TYPES = (NOTE,)
 # The turns of the conversation proper (what the AI reads and summarizes).
 CONVERSATION_SENDER_TYPES = (VISITOR, AGENT, AI)
+# Whose window of messages per session a sender's message counts in (`spend_budget`): the agents'
+# notes count with their replies.
+BUDGET_SIDES = {VISITOR: VISITOR, AGENT: AGENT, NOTE: AGENT}
 
 
 def visible_to_visitor(sender_type: str) -> bool:
@@ -133,3 +136,32 @@ class Actor:
     @property
     def session_id(self) -> str | None:
         return self.session["id"] if self.session is not None else None
+
+
+def mentioned_agents(body: str, agents: list[dict]) -> list[int]:
+    """The agents a note names with `@Name` (case-insensitive; the longest name that follows an @ and
+    ends at a word boundary: "@Sam Rivera, please" names Sam Rivera), in order, each once."""
+    names = sorted(((a["name"].casefold(), a["id"]) for a in agents if a["name"].strip()),
+                   key=lambda item: -len(item[0]))
+    folded = body.casefold()
+    found: list[int] = []
+    start = folded.find("@")
+    while start != -1:
+        rest = folded[start + 1:]
+        for name, agent_id in names:
+            if rest.startswith(name) and (len(rest) == len(name) or not rest[len(name)].isalnum()):
+                if agent_id not in found:
+                    found.append(agent_id)
+                break
+        start = folded.find("@", start + 1)
+    return found
+
+
+# The tenant settings of the agent workspace, with their defaults (kept in tenants.settings).
+WORKSPACE_SETTINGS = {"csat_enabled": True}
+
+
+def workspace_settings(tenant: dict) -> dict:
+    """The tenant's workspace settings, defaults filled in."""
+    stored = tenant.get("settings") or {}
+    return {key: stored.get(key, default) for key, default in WORKSPACE_SETTINGS.items()}

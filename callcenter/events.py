@@ -33,6 +33,8 @@ AI_PARTIAL = "chat.ai.partial"
 SESSION_HANDOFF = "chat.session.handoff"
 # How long a chat.typing lasts without another (the typist's client sends one every few seconds).
 TYPING_TTL_MS = 6000
+# A private note named an agent (to that agent's sockets only).
+NOTE_MENTION = "chat.note.mention"
 # Internal: never sent to clients as such; the hub closes the agent's sockets.
 AGENT_REVOKED = "internal.agent.revoked"
 
@@ -84,7 +86,7 @@ def message_new(message: dict, session: dict | None = None) -> Event:
 
 
 def session_started(session: dict) -> Event:
-    return Event(SESSION_STARTED, session["tenant_id"], {"session": models.session_model(session)},
+    return Event(SESSION_STARTED, session["tenant_id"], {"session": models.agent_session_model(session)},
                  session_id=session["id"], to_agents=True, to_visitor=False)
 
 
@@ -100,7 +102,7 @@ def session_assigned(session: dict, agent: dict | None, by_agent: dict | None) -
 def agent_joined(session: dict, agent: dict) -> Event:
     """Told to the agent who now has the conversation ("you were assigned")."""
     return Event(AGENT_JOINED, session["tenant_id"], {
-        "session_id": session["id"], "session": models.session_model(session),
+        "session_id": session["id"], "session": models.agent_session_model(session),
         "agent": models.agent_public_model(agent),
     }, session_id=session["id"], to_agents=True, to_visitor=False, agent_id=agent["id"])
 
@@ -143,5 +145,20 @@ def ai_partial(tenant_id: str, session_id: str, reply_to: int, text: str) -> Eve
 
 def session_handoff(session: dict, reason: str) -> Event:
     return Event(SESSION_HANDOFF, session["tenant_id"], {
-        "session_id": session["id"], "session": models.session_model(session), "reason": reason,
+        "session_id": session["id"], "session": models.agent_session_model(session), "reason": reason,
     }, session_id=session["id"], to_agents=True, to_visitor=False)
+
+
+def session_updated(session: dict) -> Event:
+    """Labels or the rating changed: to the tenant's agents (labels are never the visitor's)."""
+    return Event(SESSION_UPDATED, session["tenant_id"], {
+        "session_id": session["id"], "session": models.agent_session_model(session),
+    }, session_id=session["id"], to_agents=True, to_visitor=False)
+
+
+def note_mention(note: dict, session: dict, agent_id: int, by_agent_id: int) -> Event:
+    """A note named `agent_id`: to that agent's sockets only."""
+    return Event(NOTE_MENTION, session["tenant_id"], {
+        "session_id": session["id"], "message": models.message_model(note), "by_agent_id": by_agent_id,
+        "session": models.agent_session_model(session),
+    }, session_id=session["id"], to_agents=True, to_visitor=False, agent_id=agent_id)

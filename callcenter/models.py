@@ -251,6 +251,13 @@ class MessageOut(BaseModel):
     created_at: str
     attachments: list[AttachmentOut] = Field(description="Files sent with the message (fetch each from the "
                                                          "session's …/attachments/{attachment_id}).")
+    mentions: list[int] = Field(default_factory=list, description="A note's mentioned agents (ids).")
+
+
+class RatingOut(BaseModel):
+    score: int = Field(ge=1, le=5)
+    comment: str
+    rated_at: str
 
 
 class SessionOut(BaseModel):
@@ -273,6 +280,9 @@ class SessionOut(BaseModel):
     visitor_read_seq: int
     handoff: bool = Field(False, description="The AI handed the conversation to humans (it stays quiet).")
     handoff_reason: Literal["visitor_asked", "ai_cannot_help", "ai_error", "token_cap"] | None = None
+    rating: RatingOut | None = Field(None, description="The visitor's rating of the current resolution.")
+    labels: list[str] | None = Field(None, description="The conversation's labels: in what only agents get "
+                                                        "(absent where the visitor gets the session too).")
 
 
 class ReadMarkOut(BaseModel):
@@ -346,6 +356,7 @@ class TenantSettingsOut(BaseModel):
     require_email: bool
     greeting: str
     max_upload_bytes: int = Field(description="The largest file a visitor may upload.")
+    csat_enabled: bool = Field(True, description="The widget asks for a rating once a conversation is resolved.")
 
 
 class TenantPublicResponse(BaseModel):
@@ -378,10 +389,25 @@ class AnalyticsTotals(BaseModel):
     resolved_in_range: int = Field(description="Conversations (started any time) resolved in the range.")
 
 
+class RatingStats(BaseModel):
+    count: int
+    average: float | None = Field(description="The mean score (1-5), None without ratings.")
+
+
+class RatingDistribution(RatingStats):
+    distribution: dict[str, int] = Field(description="How many of each score, \"1\" to \"5\".")
+
+
+class AnalyticsLabel(BaseModel):
+    name: str
+    conversations: int = Field(description="Conversations started in the range that carry the label.")
+
+
 class AnalyticsDay(BaseModel):
     date: str
     started: int
     resolved: int
+    ratings: RatingStats = Field(description="Ratings given that day.")
 
 
 class AnalyticsAgent(BaseModel):
@@ -390,6 +416,7 @@ class AnalyticsAgent(BaseModel):
     conversations: int = Field(description="Started in the range and assigned to this agent now.")
     resolved: int = Field(description="Of this agent's conversations, resolved in the range.")
     first_response_secs: DurationStats
+    ratings: RatingStats = Field(description="Ratings given in the range to this agent's conversations.")
 
 
 class AnalyticsResponse(BaseModel):
@@ -402,6 +429,8 @@ class AnalyticsResponse(BaseModel):
     by_day: list[AnalyticsDay]
     by_hour: list[int] = Field(description="Conversations started per hour of the day (0-23, at the offset).")
     agents: list[AnalyticsAgent]
+    ratings: RatingDistribution = Field(description="The visitors' ratings given in the range (CSAT).")
+    labels: list[AnalyticsLabel] = Field(description="Per label, the conversations started in the range.")
 
 
 class SessionDetailResponse(BaseModel):
@@ -501,7 +530,7 @@ def message_model(row: dict) -> dict:
         "id": row["id"], "session_id": row["session_id"], "seq": row["seq"], "sender_type": row["sender_type"],
         "sender_id": row["sender_id"], "sender_name": row["sender_name"], "body": row["body"],
         "client_msg_id": row["client_msg_id"], "created_at": iso(row["created_at_ms"]),
-        "attachments": files_of(row),
+        "attachments": files_of(row), "mentions": json.loads(row.get("mentions") or "[]"),
     }
 
 
@@ -516,11 +545,32 @@ def session_model(row: dict) -> dict:
         "unread": row["agent_unread"], "agent_read_seq": row["agent_read_seq"],
         "visitor_read_seq": row["visitor_read_seq"],
         "handoff": row.get("handoff_at_ms") is not None, "handoff_reason": row.get("handoff_reason"),
+        "rating": rating_model(row),
     }
 
 
+def rating_model(row: dict) -> dict | None:
+    """The visitor's rating of the current resolution (an earlier resolution's is not this one's)."""
+    if row.get("rating_score") is None:
+        return None
+    if row.get("status") == "resolved" and (row.get("rated_at_ms") or 0) < (row.get("resolved_at_ms") or 0):
+        return None
+    return {"score": row["rating_score"], "comment": row.get("rating_comment") or "",
+            "rated_at": iso(row["rated_at_ms"])}
+
+
+def agent_session_model(row: dict) -> dict:
+    """A session as agents get it: with its labels (internal: never in what the visitor gets)."""
+    return {**session_model(row), "labels": session_labels(row)}
+
+
+def session_labels(row: dict) -> list[str]:
+    raw = row.get("labels")
+    return json.loads(raw) if isinstance(raw, str) else list(raw or [])
+
+
 def session_detail_model(row: dict) -> dict:
-    return {**session_model(row), "page_url": row["page_url"], "user_agent": row["user_agent"],
+    return {**agent_session_model(row), "page_url": row["page_url"], "user_agent": row["user_agent"],
             "visitor_id": row["visitor_id"],
             "read_marks": [{"reader_type": m["reader_type"], "reader_id": m["reader_id"], "seq": m["seq"],
                             "updated_at": iso(m["updated_at_ms"])} for m in row.get("read_marks", [])]}

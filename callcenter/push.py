@@ -149,6 +149,11 @@ class PushNotifier:
             self._notify(session, [target["id"]], "assigned", "Assigned to you",
                          f"{by_agent['name']} gave you the conversation with {customer_label(session)}.")
 
+    def on_mention(self, session: dict, agent_ids: list[int], by_agent: dict, note: dict) -> None:
+        if agent_ids:
+            self._notify(session, agent_ids, "mention", f"{by_agent['name']} mentioned you",
+                         f"{customer_label(session)}: {note['body']}")
+
     def on_handoff(self, session: dict) -> None:
         agent_id = session.get("assigned_agent_id")
         self._notify(session, [agent_id] if agent_id else None, "handoff", "Needs a person",

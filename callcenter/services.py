@@ -174,7 +174,7 @@ class ChatService:
 
     # ---- either side: who acts decides what they may see and do -------------------------
 
-    async def _session(self, actor: Actor, session_id: str) -> dict:
+    async def session_of(self, actor: Actor, session_id: str) -> dict:
         """The conversation `actor` acts in. A visitor's token opens exactly its own (its row as the
         token was checked); anything else looks like it does not exist. An agent: any of the tenant's."""
         if actor.kind == domain.VISITOR:
@@ -185,19 +185,19 @@ class ChatService:
 
     async def send(self, actor: Actor, session_id: str, body: str, client_msg_id: str | None,
                    attachment_ids: list[str] = ()) -> SendResult:
-        await self._session(actor, session_id)
+        await self.session_of(actor, session_id)
         files = await self._files_to_send(actor.tenant_id, session_id, actor.kind, attachment_ids)
         result = await self.store.send_message(
             actor.tenant_id, session_id, sender_type=actor.kind, sender_id=actor.id, sender_name=actor.name,
-            body=body, client_msg_id=client_msg_id, budget=self._message_budget, attachments=files)
+            body=body, client_msg_id=client_msg_id, budget=self.message_budget, attachments=files)
         if result.created:
-            await self._after_message(result)
+            await self.after_message(result)
         return result
 
     async def read(self, actor: Actor, session_id: str, seq: int) -> dict:
         """Move `actor`'s read mark (and its side's) to `seq`; everyone hears of a side's mark that moved,
         and of an agent's own mark that moved while the team's did not (who read what)."""
-        before = await self._session(actor, session_id)
+        before = await self.session_of(actor, session_id)
         updated = await self.store.mark_read(actor.tenant_id, session_id, actor.kind, seq, actor.id)
         column = f"{actor.kind}_read_seq"
         agent_id = actor.id if actor.kind == domain.AGENT else None
@@ -210,7 +210,7 @@ class ChatService:
     async def messages_after(self, actor: Actor, session_id: str, after_seq: int, limit: int) -> list[dict]:
         """What `actor` may read of a conversation after a seq (a socket's catch-up): a visitor never
         gets the agents' private notes."""
-        await self._session(actor, session_id)
+        await self.session_of(actor, session_id)
         return await self.store.list_messages(actor.tenant_id, session_id, after_seq=after_seq,
                                               limit=min(limit, MAX_HISTORY_PAGE),
                                               visitor_view=actor.kind == domain.VISITOR)
@@ -218,7 +218,7 @@ class ChatService:
     async def typing(self, actor: Actor, session_id: str, is_typing: bool, origin: str) -> None:
         """Someone is typing: agents always hear it, the visitor only when an agent types. `origin`
         (the socket's id) keeps the typist's own socket from hearing itself."""
-        await self._session(actor, session_id)
+        await self.session_of(actor, session_id)
         who = ({"sender": domain.AGENT, "agent_id": actor.id, "name": actor.name} if actor.kind == domain.AGENT
                else {"sender": domain.VISITOR, "name": actor.name})
         await self.publish(events.Event(events.TYPING, actor.tenant_id, {
@@ -227,7 +227,7 @@ class ChatService:
 
     async def visitor_history(self, actor: Actor, session_id: str, after_seq: int,
                               limit: int) -> tuple[dict, list[dict], dict | None]:
-        session = await self._session(actor, session_id)
+        session = await self.session_of(actor, session_id)
         msgs = await self.store.list_messages(actor.tenant_id, session_id, after_seq=after_seq,
                                               limit=min(limit, MAX_HISTORY_PAGE), visitor_view=True)
         agent = None
@@ -238,10 +238,15 @@ class ChatService:
     # ---- agents -----------------------------------------------------------
 
     async def list_sessions(self, agent: dict, *, status: str | None, assigned: str | None, query: str | None,
-                            limit: int, cursor: tuple[int, str] | None):
+                            limit: int, cursor: tuple[int, str] | None, label: str | None = None):
         """(page, next cursor, and for a search that stopped before the end, the activity time it got
-        back to: the next page goes on from there)."""
+        back to: the next page goes on from there). `label`: only conversations with that label (a
+        name the tenant does not have: an empty page)."""
+        label_id = await self.store.label_id(agent["tenant_id"], label) if label else None
+        if label and label_id is None:
+            return [], None, None
         flt = SessionFilter(
+            label_id=label_id,
             status=status,
             assigned_agent_id=agent["id"] if assigned == "me" else (int(assigned) if assigned and assigned.isdigit()
                                                                    else None),
@@ -284,18 +289,18 @@ class ChatService:
                      ip: str | None = None) -> dict:
         """Keep a file `actor` uploads to a conversation. A visitor's address counts too (`ip`): new
         chats are cheap, so one address may upload five visitors' worth."""
-        await self._session(actor, session_id)
+        await self.session_of(actor, session_id)
         return await self._upload(actor.tenant_id, session_id, actor.kind, actor.id, filename, data,
                                   ip=ip if actor.kind == domain.VISITOR else None)
 
     async def attachment(self, actor: Actor, session_id: str, attachment_id: str) -> dict:
         if actor.kind == domain.VISITOR:
-            await self._session(actor, session_id)
+            await self.session_of(actor, session_id)
         return await self.store.get_attachment(actor.tenant_id, session_id, attachment_id)
 
     async def delete_attachment(self, actor: Actor, session_id: str, attachment_id: str) -> None:
         if actor.kind == domain.VISITOR:
-            await self._session(actor, session_id)
+            await self.session_of(actor, session_id)
         await self.store.delete_unsent_attachment(actor.tenant_id, session_id, attachment_id, actor.kind)
 
     async def _upload(self, tenant_id: str, session_id: str, uploader_type: str, uploader_id: int,
@@ -333,13 +338,13 @@ class ChatService:
         return [attachments.attachment_meta(found[i]) for i in attachment_ids]
 
     @property
-    def _message_budget(self) -> tuple[int, int]:
+    def message_budget(self) -> tuple[int, int]:
         """Messages per session and sender (REST and WS alike), per window: counted by the store in
         the session row, so all workers share it; per sender, so a visitor flooding a chat does not
         silence the agent answering it."""
         return self.config.messages_per_session, self.config.message_window_secs
 
-    async def _after_message(self, result: SendResult) -> None:
+    async def after_message(self, result: SendResult) -> None:
         msg = result.message
         self.metrics.messages_stored.labels(msg["sender_type"]).inc()
         session = result.session or await self.store.get_session(msg["tenant_id"], msg["session_id"])
@@ -422,7 +427,9 @@ class ChatService:
                         zone: zoneinfo.ZoneInfo | None = None) -> dict:
         rng = analytics.parse_range(first, last, utc_offset_minutes, zone=zone)
         started, resolved = await self.store.analytics_rows(agent["tenant_id"], rng.start_ms, rng.end_ms)
-        doc = analytics.summarize(rng, started, resolved, await self.store.list_agents(agent["tenant_id"]))
+        rated, per_label = await self.store.analytics_workspace_rows(agent["tenant_id"], rng.start_ms, rng.end_ms)
+        doc = analytics.summarize(rng, started, resolved, await self.store.list_agents(agent["tenant_id"]),
+                                  rated, per_label)
         if agent["role"] != "admin":  # colleagues' figures are for admins; an agent sees their own row
             doc["agents"] = [row for row in doc["agents"] if row["agent_id"] == agent["id"]]
         return doc

@@ -2,7 +2,7 @@
 given the collaborators it uses (no object is patched in afterwards).
 
     config -> store, redis -> bus, rate limiter, token signer, metrics -> event publisher, presence
-    -> hub (this worker's sockets) -> push -> AI -> chat -> auth
+    -> hub (this worker's sockets) -> push -> AI -> chat -> workspace -> auth
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from .realtime.hub import Hub
 from .security import MemoryRateLimiter, RateLimiter, RedisRateLimiter, TokenSigner
 from .services import AuthService, ChatService
 from .store import Store, now_ms
+from .workspace import WorkspaceService
 
 # How long closing the services waits for the background work sockets left (hub and presence updates).
 SPAWNED_TASKS_GRACE_SECS = 5.0
@@ -50,6 +51,7 @@ class Services:
     push: PushNotifier
     ai: AIService
     chat: ChatService
+    workspace: WorkspaceService
     auth: AuthService
     _tasks: set = dataclasses.field(default_factory=set)
     _janitor: asyncio.Task | None = None
@@ -136,6 +138,7 @@ def create_services(config: Config) -> Services:
     push = PushNotifier(store, config, metrics, limiter, presence)
     ai = AIService(store, publisher, push, config, metrics, redis)
     chat = ChatService(store, publisher, signer, limiter, config, metrics, ai, push)
+    workspace = WorkspaceService(store, chat, publisher, push, config)
     auth = AuthService(store, signer, limiter, config, bus)
     metrics.watch(bus=bus, hub=hub)
     metrics.watch_batcher("store_sends", store.send_batcher)
@@ -144,4 +147,5 @@ def create_services(config: Config) -> Services:
     if isinstance(limiter, RedisRateLimiter):
         metrics.watch_batcher("rate_limit_hits", limiter.hits)
     return Services(config=config, store=store, redis=redis, bus=bus, limiter=limiter, signer=signer,
-                    metrics=metrics, publisher=publisher, hub=hub, push=push, ai=ai, chat=chat, auth=auth)
+                    metrics=metrics, publisher=publisher, hub=hub, push=push, ai=ai, chat=chat, workspace=workspace,
+                    auth=auth)

@@ -94,6 +94,15 @@ class ApiClient:
     async def post(self, path: str, json=None, **kw) -> Response:
         return await self.request("POST", path, json_body=json, **kw)
 
+    async def put(self, path: str, json=None, **kw) -> Response:
+        return await self.request("PUT", path, json_body=json, **kw)
+
+    async def patch(self, path: str, json=None, **kw) -> Response:
+        return await self.request("PATCH", path, json_body=json, **kw)
+
+    async def delete(self, path: str, json=None, **kw) -> Response:
+        return await self.request("DELETE", path, json_body=json, **kw)
+
 
 @dataclass
 class Agent:

@@ -11,7 +11,7 @@ class SessionsHandler(AgentHandler):
     api = {"GET": {"summary": "List sessions, newest activity first", "tags": ["sessions"], "auth": "agent",
                    "response": models.SessionListResponse,
                    "query": {"status": "open|assigned|resolved|active", "assigned": "me|none|<agent id>",
-                             "q": "string", "limit": "integer", "cursor": "string"},
+                             "q": "string", "label": "string", "limit": "integer", "cursor": "string"},
                    "errors": [400, 401]}}
 
     async def get(self) -> None:
@@ -22,6 +22,9 @@ class SessionsHandler(AgentHandler):
         query = (self.get_query_argument("q", None) or "").strip()
         if len(query) > 200:
             raise InvalidInput("q is longer than 200 characters", code="invalid_query")
+        label = (self.get_query_argument("label", None) or "").strip()
+        if len(label) > 40:
+            raise InvalidInput("label is longer than 40 characters", code="invalid_query")
         limit = self.int_arg("limit", 50, minimum=1, maximum=100)
         raw_cursor = self.get_query_argument("cursor", None)
         try:
@@ -29,8 +32,8 @@ class SessionsHandler(AgentHandler):
         except ValueError:
             raise InvalidInput("cursor is not one this server gave out", code="invalid_query") from None
         rows, next_cursor, searched_until_ms = await self.services.chat.list_sessions(
-            self.agent, status=status, assigned=assigned, query=query, limit=limit, cursor=cursor)
-        self.write_json({"sessions": [models.session_model(r) for r in rows],
+            self.agent, status=status, assigned=assigned, query=query, limit=limit, cursor=cursor, label=label or None)
+        self.write_json({"sessions": [models.agent_session_model(r) for r in rows],
                          "next_cursor": encode_cursor(*next_cursor) if next_cursor else None,
                          "searched_until": models.iso(searched_until_ms)})
 
@@ -43,7 +46,7 @@ class SessionHandler(AgentHandler):
         session, assigned, previous = await self.services.chat.session_detail(self.agent, session_id)
         self.write_json({"session": models.session_detail_model(session),
                          "agent": models.agent_public_model(assigned) if assigned else None,
-                         "previous_sessions": [models.session_model(s) for s in previous],
+                         "previous_sessions": [models.agent_session_model(s) for s in previous],
                          "visitor_online": await self.services.hub.visitor_online(self.agent["tenant_id"], session_id)})
 
 
@@ -85,7 +88,7 @@ class AssignHandler(AgentHandler):
     async def post(self, session_id: str) -> None:
         body = self.parse_body(models.AssignRequest)
         session = await self.services.chat.assign(self.agent, session_id, body.agent_id)
-        self.write_json({"session": models.session_model(session)})
+        self.write_json({"session": models.agent_session_model(session)})
 
 
 class TransferHandler(AgentHandler):
@@ -96,7 +99,7 @@ class TransferHandler(AgentHandler):
     async def post(self, session_id: str) -> None:
         body = self.parse_body(models.TransferRequest)
         session = await self.services.chat.transfer(self.agent, session_id, body.agent_id, body.note)
-        self.write_json({"session": models.session_model(session)})
+        self.write_json({"session": models.agent_session_model(session)})
 
 
 class ResolveHandler(AgentHandler):
@@ -107,7 +110,7 @@ class ResolveHandler(AgentHandler):
     async def post(self, session_id: str) -> None:
         self.parse_body(models.EmptyBody)
         session = await self.services.chat.set_resolved(self.agent, session_id, self.resolved)
-        self.write_json({"session": models.session_model(session)})
+        self.write_json({"session": models.agent_session_model(session)})
 
 
 class ReopenHandler(ResolveHandler):
@@ -123,7 +126,7 @@ class ReadHandler(AgentHandler):
     async def post(self, session_id: str) -> None:
         body = self.parse_body(models.ReadRequest)
         session = await self.services.chat.read(self.actor, session_id, body.seq)
-        self.write_json({"session": models.session_model(session)})
+        self.write_json({"session": models.agent_session_model(session)})
 
 
 class AgentsHandler(AgentHandler):

@@ -214,7 +214,9 @@ class APIHandler(BaseHandler):
         return validate(model, raw, code="invalid_input")
 
     def int_arg(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
-        raw = self.get_query_argument(name, None)
+        # Unstripped: Tornado turns control characters into spaces, and stripping those would make
+        # `?limit=%05` an absent limit rather than the bad one it is.
+        raw = self.get_query_argument(name, None, strip=False)
         if raw is None or raw == "":
             return default
         try:
@@ -226,7 +228,7 @@ class APIHandler(BaseHandler):
         return value
 
     def choice_arg(self, name: str, choices: tuple[str, ...]) -> str | None:
-        raw = self.get_query_argument(name, None)
+        raw = self.get_query_argument(name, None, strip=False)
         if raw in (None, ""):
             return None
         if raw not in choices:

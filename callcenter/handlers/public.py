@@ -1,5 +1,6 @@
 """Widget (visitor) routes. Start returns a visitor token; every later call needs it."""
 from .. import models
+from ..domain import workspace_settings
 from .base import PublicHandler, route
 
 
@@ -15,6 +16,7 @@ class TenantInfoHandler(PublicHandler):
             "require_name": bool(settings.get("require_name")),
             "require_email": bool(settings.get("require_email")),
             "greeting": str(settings.get("greeting", "")),
+            "csat_enabled": workspace_settings(tenant)["csat_enabled"],
             "max_upload_bytes": self.config.max_upload_bytes,
         }})
 

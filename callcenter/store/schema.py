@@ -105,6 +105,12 @@ sessions = sa.Table(
     # set by the send that writes it, for the analytics' response times.
     sa.Column("first_response_at_ms", sa.BigInteger, nullable=True),
     sa.Column("first_agent_response_at_ms", sa.BigInteger, nullable=True),
+    # The labels, denormalized for display (migration 0009: a JSON array of names; session_labels is
+    # what filters and counts), and the visitor's rating of its current resolution.
+    sa.Column("labels", sa.String(1000), nullable=False, default="[]", server_default="[]"),
+    sa.Column("rating_score", sa.SmallInteger, nullable=True),
+    sa.Column("rating_comment", sa.String(1000), nullable=True),
+    sa.Column("rated_at_ms", sa.BigInteger, nullable=True),
     sa.Index("ix_sessions_tenant_updated", "tenant_id", "updated_at_ms", "id"),
     # Analytics: the conversations started in a date range.
     sa.Index("ix_sessions_tenant_created", "tenant_id", "created_at_ms"),
@@ -113,6 +119,8 @@ sessions = sa.Table(
     sa.Index("ix_sessions_visitor", "visitor_id"),
     # visitor_history's "same email" half (migration 0002).
     sa.Index("ix_sessions_tenant_email", "tenant_id", "customer_email"),
+    # Analytics: the ratings given in a date range (migration 0009).
+    sa.Index("ix_sessions_tenant_rated", "tenant_id", "rated_at_ms"),
     **MYSQL_TABLE_ARGS,
 )
 
@@ -132,6 +140,8 @@ messages = sa.Table(
     sa.Column("created_at_ms", sa.BigInteger, nullable=False),
     # The files sent with the message (migration 0006): a JSON array of `attachment_meta()`, or NULL.
     sa.Column("attachments", sa.Text, nullable=True),
+    # A note's mentioned agents (migration 0009): a JSON array of ids, or NULL.
+    sa.Column("mentions", sa.String(400), nullable=True),
     sa.UniqueConstraint("session_id", "seq", name="uq_messages_session_seq"),
     sa.UniqueConstraint("session_id", "sender_type", "sender_id", "client_msg_id", name="uq_messages_client_msg"),
     sa.Index("ix_messages_tenant", "tenant_id"),
@@ -233,6 +243,46 @@ push_subscriptions = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False, default=0),  # refusals in a row by the push service
     sa.UniqueConstraint("endpoint_hash", name="uq_push_subscriptions_endpoint"),
     sa.Index("ix_push_subscriptions_agent", "tenant_id", "agent_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+
+# The agent workspace (migration 0009): saved replies, and labels with the conversations that carry them.
+canned_responses = sa.Table(
+    "canned_responses",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("shortcut", BinaryString(32), nullable=False),
+    sa.Column("title", sa.String(100), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("tenant_id", "shortcut", name="uq_canned_responses_shortcut"),
+    **MYSQL_TABLE_ARGS,
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("name", sa.String(40), nullable=False),
+    # The name folded to lower case: unique per tenant, so "VIP" and "vip" are one label.
+    sa.Column("name_key", BinaryString(40), nullable=False),
+    sa.Column("color", sa.String(7), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("tenant_id", "name_key", name="uq_labels_tenant_name"),
+    **MYSQL_TABLE_ARGS,
+)
+
+session_labels = sa.Table(
+    "session_labels",
+    metadata,
+    sa.Column("session_id", BinaryString(32), sa.ForeignKey("sessions.id"), primary_key=True),
+    sa.Column("label_id", BigId, sa.ForeignKey("labels.id"), primary_key=True),
+    sa.Column("tenant_id", BinaryString(64), nullable=False),
+    sa.Index("ix_session_labels_label", "tenant_id", "label_id"),
     **MYSQL_TABLE_ARGS,
 )
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..attachments import preview_text
-from ..domain import MESSAGE_SESSION_COLUMNS, ai_may_speak, apply_message, spend_budget
+from ..domain import BUDGET_SIDES, MESSAGE_SESSION_COLUMNS, ai_may_speak, apply_message, spend_budget
 from ..errors import NotFound
 from .engine import mysql_error
 from .schema import ai_usage, messages, now_ms, sessions
@@ -50,6 +50,8 @@ class SendRequest:
     budget: tuple[int, int] | None = None
     # The files sent with the message (`attachment_meta()` of uploads to this session), or None.
     attachments: list[dict] | None = None
+    # A note's mentioned agents' ids, or None.
+    mentions: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def _write_back_sessions_sql(paramstyle: str, rows: list[dict]) -> tuple[str, tu
 _SESSION_COLUMN_NAMES = tuple(c.name for c in sessions.columns)
 _MESSAGE_COLUMN_NAMES = tuple(c.name for c in messages.columns)
 _MESSAGE_INSERT_COLUMNS = ("tenant_id", "session_id", "seq", "sender_type", "sender_id", "sender_name", "body",
-                           "client_msg_id", "created_at_ms", "attachments")
+                           "client_msg_id", "created_at_ms", "attachments", "mentions")
 _USAGE_INSERT_COLUMNS = ("tenant_id", "session_id", "day", "kind", "model", "prompt_tokens", "output_tokens",
                          "total_tokens", "created_at_ms")
 
@@ -383,8 +385,8 @@ async def store_batch(sql: "CoreSendSql | MySQLSendSql", batch: list["SendReques
         if req.answers_seq is not None and state["last_seq"] != req.answers_seq:
             outcomes.append(None)  # someone wrote since the question: the answer would be out of place
             continue
-        if req.budget and req.sender_type in ("visitor", "agent"):
-            refused = spend_budget(state, req.sender_type, *req.budget, at_ms)
+        if req.budget and req.sender_type in BUDGET_SIDES:
+            refused = spend_budget(state, BUDGET_SIDES[req.sender_type], *req.budget, at_ms)
             if refused is not None:
                 outcomes.append(refused)
                 continue
@@ -395,7 +397,8 @@ async def store_batch(sql: "CoreSendSql | MySQLSendSql", batch: list["SendReques
         row = {"tenant_id": req.tenant_id, "session_id": req.session_id, "seq": state["last_seq"],
                "sender_type": req.sender_type, "sender_id": req.sender_id, "sender_name": req.sender_name,
                "body": req.body, "client_msg_id": req.client_msg_id, "created_at_ms": at_ms,
-               "attachments": json.dumps(req.attachments) if req.attachments else None}
+               "attachments": json.dumps(req.attachments) if req.attachments else None,
+               "mentions": json.dumps(req.mentions) if req.mentions else None}
         if req.client_msg_id:
             stored[key] = row
         new_rows.append(row)

@@ -87,3 +87,29 @@ async def test_transfer_notes_and_ai_summaries_never_reach_the_visitor_or_the_mo
         assert "SECRET" not in json.dumps(request.body), "a private note reached the model"
     for client in (agent_ws, visitor_ws, resumed):
         client.close()
+
+
+@gen_test
+async def test_an_agents_note_never_reaches_the_model_or_the_visitor(api, base_url, tenant_factory, gemini):
+    """A note written in the composer (POST …/notes) is the team's like a transfer's: the AI's
+    suggestion and its automatic reply read the conversation without it."""
+    tenant = await tenant_factory(settings={"ai_mode": "suggest"})
+    visitor = await tenant.visitor(api)
+    sid = visitor.session_id
+    visitor_ws = await WsClient.connect(base_url, visitor.token)
+    await visitor_says(api, visitor, "My order never came.")
+    written = await api.post(session_path(sid, "notes"), {"body": "SECRET-NOTE: @Ada Admin fraud flag on this one"},
+                             token=tenant.agent.token)
+    assert written.status == 201, written.body
+    gemini.reply = "Sorry to hear that."
+    assert (await api.post(session_path(sid, "suggest"), {}, token=tenant.agent.token)).status == 200
+    assert gemini.requests, "the model was asked"
+    assert "My order never came." in json.dumps(gemini.requests[-1].body)
+    for request in gemini.requests:
+        assert "SECRET" not in json.dumps(request.body), "a private note reached the model"
+    await visitor_says(api, visitor, "Hello?")
+    await visitor_ws.quiet(0.5)
+    assert "SECRET" not in json.dumps(visitor_ws.frames)
+    history = await api.get(f"/api/v1/chat/public/session/{sid}?after_seq=0", token=visitor.token)
+    assert "SECRET" not in history.body.decode()
+    visitor_ws.close()

@@ -72,7 +72,7 @@ async def test_list_filters_by_status_and_assignee(api, tenant_factory):
 
 @pytest.mark.parametrize("query", ["status=closed", "status=OPEN", "assigned=someone", "assigned=-1",
                                    "assigned=1.5", "assigned=99999999999", "limit=0", "limit=101", "limit=x",
-                                   "q=" + "x" * 201])
+                                   "q=" + "x" * 201, "limit=%05", "status=%05", "label=" + "x" * 41])
 @gen_test
 async def test_list_rejects_bad_query(api, tenant_factory, query):
     tenant = await tenant_factory()

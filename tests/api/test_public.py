@@ -56,7 +56,7 @@ async def test_tenant_info(api, tenant_factory):
     assert resp.status == 200, resp.body
     assert resp.json == {"tenant": {"id": tenant.id, "name": f"Tenant {tenant.id}"},
                          "settings": {"require_name": False, "require_email": True, "greeting": "Hello there",
-                                      "max_upload_bytes": 10 * 1024 * 1024}}
+                                      "max_upload_bytes": 10 * 1024 * 1024, "csat_enabled": True}}
     # Nothing about agents or origins leaks to the public.
     assert b"allowed.example" not in resp.body and b"@" not in resp.body
     assert_error(await api.get(tenant_info("no-such-tenant")), 404, "tenant_not_found")

@@ -10,14 +10,16 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from callcenter.store import agents, attachments, messages, read_marks, sessions, tenants, visitors
+from callcenter.store import (agents, attachments, canned_responses, labels, messages, read_marks, session_labels, sessions,
+                              tenants, visitors)
 from tests.helpers import ApiClient, Tenant, Visitor
 from tests.wsclient import WsClient
 
 gen_test = pytest.mark.gen_test(timeout=60)
 ALLOWED_ORIGIN = "http://allowed.example"
 FOREIGN_ORIGIN = "https://evil.example"
-SNAPSHOT_TABLES = (tenants, agents, visitors, sessions, messages, read_marks, attachments)
+SNAPSHOT_TABLES = (tenants, agents, visitors, sessions, messages, read_marks, attachments, canned_responses, labels,
+                   session_labels)
 
 
 @dataclass
@@ -33,6 +35,8 @@ class World:
     va2: Visitor
     vb: Visitor
     attachment_id: str = ""  # a file `va` uploaded to its session
+    canned_id: int = 0  # a canned response of tenant A's (when the call's `prepare` made one)
+    label_id: int = 0  # a label of tenant A's (likewise)
 
     @property
     def store(self):

@@ -6,7 +6,7 @@ session's visitor, no token}. The expected outcome of each cell is derived, not 
 - the route's kind comes from its handler class: an AgentHandler is agent-only; a PublicHandler whose
   `api` says `auth: visitor` needs the visitor token of that very session; anything else is public;
 - whether it names a resource comes from its template and body: a `{session_id}` / `{agent_id}` in
-  the path, or a `session_id` in the body, point at tenant A's session (or agent); without one the
+  the path (or a canned response's or label's id), or a `session_id` in the body, point at tenant A's session (or agent); without one the
   route is tenant-wide (its answer may only ever hold the caller's own tenant's data).
 
 | kind    | own                 | other tenant                         | other session's visitor | no token |
@@ -83,6 +83,19 @@ async def _agent_upload(w: World) -> None:
     w.attachment_id = resp.json["attachment"]["id"]
 
 
+async def _canned_response(w: World) -> None:
+    resp = await w.api.post("/api/v1/canned-responses", {"shortcut": "matrix", "title": "Matrix",
+                                                         "body": "alpha secret canned"}, token=w.a.admin.token)
+    assert resp.status == 201, resp.body
+    w.canned_id = resp.json["canned_response"]["id"]
+
+
+async def _label(w: World) -> None:
+    resp = await w.api.post("/api/v1/labels", {"name": "Matrix", "color": "#123456"}, token=w.a.admin.token)
+    assert resp.status == 201, resp.body
+    w.label_id = resp.json["label"]["id"]
+
+
 MATRIX: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/auth/login"): Call(lambda w: {"email": w.a.agent.email, "password": PASSWORD,
                                                     "tenant_id": w.a.id}),
@@ -120,6 +133,21 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/chat/sessions/{session_id}/reopen"): Call(lambda w: {}, prepare=_resolved),
     ("POST", "/api/v1/chat/sessions/{session_id}/read"): Call(lambda w: {"seq": 1}),
     ("GET", "/api/v1/agents"): Call(),
+    ("POST", "/api/v1/chat/sessions/{session_id}/notes"): Call(lambda w: {"body": "a note from the matrix"}),
+    ("PUT", "/api/v1/chat/sessions/{session_id}/labels"): Call(lambda w: {"labels": ["Matrix"]}, prepare=_label),
+    ("GET", "/api/v1/canned-responses"): Call(),
+    ("POST", "/api/v1/canned-responses"): Call(lambda w: {"shortcut": "m", "title": "M", "body": "from matrix"}),
+    ("PATCH", "/api/v1/canned-responses/{response_id}"): Call(lambda w: {"title": "Changed"},
+                                                              prepare=_canned_response),
+    ("DELETE", "/api/v1/canned-responses/{response_id}"): Call(prepare=_canned_response),
+    ("GET", "/api/v1/labels"): Call(),
+    ("POST", "/api/v1/labels"): Call(lambda w: {"name": "From matrix", "color": "#abcdef"}),
+    ("DELETE", "/api/v1/labels/{label_id}"): Call(prepare=_label),
+    ("GET", "/api/v1/tenant"): Call(),
+    ("PATCH", "/api/v1/tenant"): Call(lambda w: {"csat_enabled": False}),
+    ("POST", "/api/v1/chat/public/session/{session_id}/rating"): Call(lambda w: {"score": 4, "comment": "ok"},
+                                                                      prepare=_resolved),
+    ("OPTIONS", "/api/v1/chat/public/session/{session_id}/rating"): Call(),
     ("GET", "/api/v1/analytics"): Call(query="utc_offset_minutes=0"),
     ("GET", "/api/v1/ai/settings"): Call(),
     ("PATCH", "/api/v1/ai/settings"): Call(lambda w: {"ai_name": "Matrix Bot"}),
@@ -164,7 +192,7 @@ def kind_of(method: str, handler_class: type) -> str:
 
 
 def names_a_resource(method: str, template: str, handler_class: type) -> bool:
-    if "{session_id}" in template or "{agent_id}" in template:
+    if any(name in template for name in ("{session_id}", "{agent_id}", "{response_id}", "{label_id}")):
         return True
     body = (getattr(handler_class, "api", {}) or {}).get(method, {}).get("body")
     return body is not None and "session_id" in body.model_fields
@@ -195,7 +223,8 @@ def token_for(w: World, kind: str, who: str) -> str | None:
 
 def path_for(w: World, template: str, call: Call) -> str:
     path = template.format(session_id=w.va.session_id, agent_id=w.a.agent.id, tenant_id=w.a.id,
-                           path="dashboard.css", attachment_id=w.attachment_id)
+                           path="dashboard.css", attachment_id=w.attachment_id, response_id=w.canned_id,
+                           label_id=w.label_id)
     return f"{path}?{call.query}" if call.query else path
 
 
@@ -304,6 +333,19 @@ async def _read(w, s):
     await s["agent"].send("chat.message.read", session_id=w.va.session_id, seq=2)
 
 
+async def _label_session(w, s):
+    await _label(w)
+    resp = await w.api.put(f"/api/v1/chat/sessions/{w.va.session_id}/labels", {"labels": ["Matrix"]},
+                           token=w.a.agent.token)
+    assert resp.status == 200, resp.body
+
+
+async def _mention(w, s):
+    resp = await w.api.post(f"/api/v1/chat/sessions/{w.va.session_id}/notes",
+                            {"body": f"@{w.a.agent.name} have a look"}, token=w.a.admin.token)
+    assert resp.status == 201, resp.body
+
+
 async def _resolve(w, s):
     resp = await w.api.post(f"/api/v1/chat/sessions/{w.va.session_id}/resolve", {}, token=w.a.agent.token)
     assert resp.status == 200, resp.body
@@ -343,6 +385,8 @@ SUBSCRIPTIONS: dict[str, tuple[Callable, set[str]]] = {
     events.AGENT_JOINED: (_assign, {"agent"}),
     events.SESSION_TRANSFERRED: (_transfer, {"agent", "va"}),
     events.MESSAGE_READ: (_read, {"va"}),
+    events.SESSION_UPDATED: (_label_session, {"agent"}),
+    events.NOTE_MENTION: (_mention, {"agent"}),  # the agent it names, only
     events.SESSION_RESOLVED: (_resolve, {"agent", "va"}),
     events.SESSION_REOPENED: (_reopen, {"agent", "va"}),
     events.AGENT_PRESENCE: (_agent_presence, set()),  # tenant A's other agents (the admin socket)
@@ -352,7 +396,6 @@ SUBSCRIPTIONS: dict[str, tuple[Callable, set[str]]] = {
 }
 EXEMPT = {
     events.MESSAGE_SEND: "client to server only",
-    events.SESSION_UPDATED: "defined for clients, never published by the server",
     events.AGENT_REVOKED: "internal: the hub closes the agent's sockets (tests/realtime/test_revocation.py)",
 }
 

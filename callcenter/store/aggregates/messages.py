@@ -66,7 +66,7 @@ class MessageQueries(StoreBase):
     async def send_message(self, tenant_id: str, session_id: str, *, sender_type: str, sender_id: int,
                            sender_name: str, body: str, client_msg_id: str | None = None,
                            budget: tuple[int, int] | None = None,
-                           attachments: list[dict] | None = None) -> SendResult:
+                           attachments: list[dict] | None = None, mentions: list[int] | None = None) -> SendResult:
         """Store one message: the next seq of the session, no gap, no duplicate.
 
         Concurrent sends of this worker are group-committed (see `writer.SendWriter`): one
@@ -74,10 +74,11 @@ class MessageQueries(StoreBase):
         busy worker pays a handful of round trips and one log flush per batch instead
         of per message. A retry with a known client_msg_id returns the first message.
         `budget` (limit, window_secs) limits messages per session and sender type: counted in the
-        session row under its lock, so it holds across workers; over it, RateLimited.
+        session row under its lock, so it holds across workers; over it, RateLimited. `mentions`: the
+        agents a note names.
         """
         request = SendRequest(tenant_id, session_id, sender_type, sender_id, sender_name, body, client_msg_id,
-                              budget=budget, attachments=attachments)
+                              budget=budget, attachments=attachments, mentions=mentions)
         return await self._writer.batcher.submit(request)
 
     async def send_ai_message(self, tenant_id: str, session_id: str, *, sender_name: str, body: str,

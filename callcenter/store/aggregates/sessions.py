@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ...domain import NOTE, SYSTEM
 from ...errors import Conflict, NotFound
 from ..base import StoreBase
-from ..schema import messages, now_ms, read_marks, row_dict, sessions, visitors
+from ..schema import messages, now_ms, read_marks, row_dict, session_labels, sessions, visitors
 from ..sends import PrivateNote, append_message
 
 # A search reads the sessions in chunks, the first SEARCH_FIRST_CHUNK_SESSIONS (a frequent word fills
@@ -38,6 +38,7 @@ class SessionFilter:
     assigned_agent_id: int | None = None
     unassigned: bool = False
     query: str | None = None
+    label_id: int | None = None  # only the conversations carrying this label
 
 
 class SessionQueries(StoreBase):
@@ -107,6 +108,10 @@ class SessionQueries(StoreBase):
             query = query.where(c.assigned_agent_id == flt.assigned_agent_id)
         if flt.unassigned:
             query = query.where(c.assigned_agent_id.is_(None))
+        if flt.label_id is not None:
+            sl = session_labels.c
+            query = query.where(c.id.in_(sa.select(sl.session_id).where(sl.tenant_id == tenant_id,
+                                                                        sl.label_id == flt.label_id)))
         if cursor is not None:
             ts, sid = cursor
             query = query.where(sa.or_(c.updated_at_ms < ts, sa.and_(c.updated_at_ms == ts, c.id < sid)))
@@ -247,6 +252,29 @@ class SessionQueries(StoreBase):
                 handoff_at_ms=now_ms(), handoff_reason=reason))
             if result.rowcount == 0:
                 return None
+            return await self._session_row(conn, tenant_id, session_id)
+
+    async def rate(self, tenant_id: str, session_id: str, score: int, comment: str, *,
+                   replace_within_ms: int) -> dict:
+        """The visitor's rating of the conversation's current resolution; its row after. Conflict when it
+        is not resolved, or was rated for this resolution more than `replace_within_ms` ago (within it,
+        the new answer replaces the first, which keeps its time)."""
+        c = sessions.c
+        now = now_ms()
+        async with self._write() as conn:
+            if not await lock_session_row(conn, tenant_id, session_id):
+                raise NotFound("no such session", code="session_not_found")
+            row = await self._session_row(conn, tenant_id, session_id)
+            if row["status"] != "resolved":
+                raise Conflict("a conversation is rated once it is resolved", code="not_resolved")
+            rated_at = row["rated_at_ms"]
+            if rated_at is not None and rated_at >= row["resolved_at_ms"]:
+                if now - rated_at > replace_within_ms:
+                    raise Conflict("this conversation was rated already", code="already_rated")
+            else:
+                rated_at = now
+            await conn.execute(sessions.update().where(c.tenant_id == tenant_id, c.id == session_id).values(
+                rating_score=score, rating_comment=comment, rated_at_ms=rated_at))
             return await self._session_row(conn, tenant_id, session_id)
 
     async def mark_read(self, tenant_id: str, session_id: str, reader: str, seq: int, reader_id: int = 0) -> dict:
