@@ -112,4 +112,11 @@ async def test_an_agents_note_never_reaches_the_model_or_the_visitor(api, base_u
     assert "SECRET" not in json.dumps(visitor_ws.frames)
     history = await api.get(f"/api/v1/chat/public/session/{sid}?after_seq=0", token=visitor.token)
     assert "SECRET" not in history.body.decode()
-    visitor_ws.close()
+    assert [m["body"] for m in history.json["messages"]] == ["My order never came.", "Hello?"]
+    # A socket that resumes from before the note gets the visitor's messages around it, not the note.
+    resumed = await WsClient.connect(base_url, visitor.token, resume={sid: 0})
+    await resumed.quiet(0.5)
+    assert "SECRET" not in json.dumps(resumed.frames)
+    assert [m["body"] for m in resumed.messages(sid)] == ["My order never came.", "Hello?"]
+    for client in (visitor_ws, resumed):
+        client.close()
