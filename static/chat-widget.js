@@ -1,4 +1,8 @@
-/*! callcenter chat widget: one dependency-free script.
+/*! callcenter chat widget */
+/* Only the line above is served: the server leaves out whole-line comments like these notes (pages.py
+ * compact_script), so they cost visitors no bytes. Keep the served script within its gzip budget
+ * (scripts/bench_widget.py): no trailing comments, no template literals (with one, it is served as it is).
+ * One dependency-free script.
  *   <script src="https://support.example.com/chat-widget.js"></script>
  *   <script>CallCenterChat.init({tenantId: 'demo-tenant', position: 'bottom-right', primaryColor: '#4F46E5',
  *                                title: 'Chat with us', subtitle: 'We typically reply instantly'});</script>
@@ -9,6 +13,8 @@
  * Visitors attach files (paperclip or paste): images show inline, other files download, both fetched with
  * the visitor's token. Everything renders in a Shadow DOM; the only global is CallCenterChat; text and file
  * names are only ever set as text. The conversation is kept in localStorage ("callcenter-chat:<tenantId>").
+ * Once an agent resolves the conversation (unless the tenant's csat_enabled is off), the widget asks for a
+ * rating (1-5 stars and an optional comment), which the visitor can change for 10 minutes.
  */
 (function () {
   "use strict";
@@ -33,7 +39,9 @@
       reconnecting: "Reconnecting…", unavailable: "Chat is unavailable right now.",
       error: "Something went wrong. Please try again.", resolved: "This conversation is closed. Write to reopen it.",
       log: "Conversation", attach: "Attach files", remove: "Remove", big: "{name} is larger than {max}.",
-      wait: "Wait until the files have uploaded.", many: "Up to {n} files per message."
+      wait: "Wait until the files have uploaded.", many: "Up to {n} files per message.",
+      ask: "How was this conversation?", of: "{n} of 5", comment: "Comment", thanks: "Thanks for your feedback!",
+      change: "Change"
     },
     es: {
       title: "Chatea con nosotros", subtitle: "Solemos responder al instante", greeting: "¡Hola! ¿En qué podemos ayudarte?",
@@ -47,7 +55,9 @@
       reconnecting: "Reconectando…", unavailable: "El chat no está disponible ahora.",
       error: "Algo salió mal. Inténtalo de nuevo.", resolved: "Esta conversación está cerrada. Escribe para reabrirla.",
       log: "Conversación", attach: "Adjuntar archivos", remove: "Quitar", big: "{name} supera {max}.",
-      wait: "Espera a que se suban los archivos.", many: "Hasta {n} archivos por mensaje."
+      wait: "Espera a que se suban los archivos.", many: "Hasta {n} archivos por mensaje.",
+      ask: "¿Qué tal ha ido esta conversación?", of: "{n} de 5", comment: "Comentario",
+      thanks: "¡Gracias por tu opinión!", change: "Cambiar"
     },
     fr: {
       title: "Discutez avec nous", subtitle: "Nous répondons généralement tout de suite",
@@ -62,7 +72,9 @@
       reconnecting: "Reconnexion…", unavailable: "Le chat n'est pas disponible pour le moment.",
       error: "Une erreur s'est produite. Réessayez.", resolved: "Cette conversation est close. Écrivez pour la rouvrir.",
       log: "Conversation", attach: "Joindre des fichiers", remove: "Retirer", big: "{name} dépasse {max}.",
-      wait: "Attendez la fin de l'envoi des fichiers.", many: "{n} fichiers au plus par message."
+      wait: "Attendez la fin de l'envoi des fichiers.", many: "{n} fichiers au plus par message.",
+      ask: "Comment s'est passée cette conversation ?", of: "{n} sur 5", comment: "Commentaire",
+      thanks: "Merci pour votre avis !", change: "Modifier"
     },
     de: {
       title: "Chatten Sie mit uns", subtitle: "Wir antworten meist sofort", greeting: "Hallo! Wie können wir helfen?",
@@ -78,7 +90,9 @@
       error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
       resolved: "Dieses Gespräch ist abgeschlossen. Schreiben Sie, um es wieder zu öffnen.", log: "Unterhaltung",
       attach: "Dateien anhängen", remove: "Entfernen", big: "{name} ist größer als {max}.",
-      wait: "Warten Sie, bis die Dateien hochgeladen sind.", many: "Höchstens {n} Dateien pro Nachricht."
+      wait: "Warten Sie, bis die Dateien hochgeladen sind.", many: "Höchstens {n} Dateien pro Nachricht.",
+      ask: "Wie war dieses Gespräch?", of: "{n} von 5", comment: "Kommentar", thanks: "Danke für Ihr Feedback!",
+      change: "Ändern"
     }
   };
 
@@ -143,6 +157,12 @@
     ".cp .go{flex:none;display:flex;align-items:center;justify-content:center;width:42px;height:42px;padding:0}",
     ".go svg{width:20px;height:20px;fill:currentColor}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
+    ".rt{margin:10px 0 4px;padding:12px;border:1px solid #e5e7eb;border-radius:12px;background:#fff}",
+    ".rs{display:flex;margin:0;padding:0;border:0}legend{padding:0;font-weight:600}",
+    ".rs label{position:relative;padding:0 4px;color:#d97706;font-size:30px;line-height:1.2}.rs:enabled label{cursor:pointer}",
+    ".rs :focus-visible+span{outline:3px solid #93c5fd}.rs span:before{content:'☆'}",
+    ".rs:has(:checked) span:before{content:'★'}.rs label:has(:checked)~label span:before{content:'☆'}",
+    ".lk{align-self:flex-start;padding:0;border:0;background:none;color:var(--p);text-decoration:underline}",
     "@media (max-width:480px){.w{bottom:14px;right:14px}.w.l{left:14px}.w .pn{position:fixed;inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.o .bub{display:none}input,textarea{font-size:16px}}",
     "@media (prefers-reduced-motion:reduce){.dt i{animation:none}}"
   ].join("");
@@ -152,9 +172,6 @@
   var CLIP_ICON = "M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z";
   // What the server accepts (it decides from the bytes; this only spares the visitor a pointless upload).
   var ACCEPT = ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt,.csv,.log,.md,.docx,.xlsx,.pptx,.odt,.ods,.odp,.zip";
-  var EVENTS = {message: 1, open: 1, close: 1, unread: 1};
-  // Files uploading at once (the server takes 2 per client address; more wait their turn).
-  var UPLOADS_AT_ONCE = 2;
   var listeners = {message: [], open: [], close: [], unread: []};
   var widget = null;
   var presetUser = null, presetOpen = null;
@@ -190,15 +207,14 @@
       var code = String(tried[i] || "").toLowerCase();
       if (STRINGS[code]) return code;
       code = code.split(/[-_]/)[0];
-      if (code && STRINGS[code]) return code;
+      if (STRINGS[code]) return code;
     }
     return "en";
   }
 
   function newId() {
     var b = new Uint8Array(8);
-    (window.crypto || {getRandomValues: function (a) { for (var i = 0; i < a.length; i++) a[i] = Math.random() * 256; return a; }})
-      .getRandomValues(b);
+    crypto.getRandomValues(b);
     return "w" + Date.now().toString(36) + "-" + Array.prototype.map.call(b, function (x) {
       return (x + 256).toString(16).slice(1);
     }).join("");
@@ -209,7 +225,6 @@
   }
 
   function Widget(o) {
-    var self = this;
     var api = String(o.apiUrl || scriptOrigin).replace(/\/+$/, "").replace(/\/api\/v1$/, "");
     var lang = pickLang(o.locale);
     var L = STRINGS[lang];
@@ -260,14 +275,15 @@
     var root = host.attachShadow({mode: "open"});
     if (root.adoptedStyleSheets && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype) {
       var sheet = new CSSStyleSheet();
-      sheet.replaceSync(STYLE);  // not blocked by a host page's style-src CSP
+      // Not blocked by a host page's style-src CSP.
+      sheet.replaceSync(STYLE);
       root.adoptedStyleSheets = [sheet];
     } else {
       root.appendChild(h("style", null, STYLE));
     }
     var wrap = h("div", "w" + (o.position === "bottom-left" ? " l" : ""), null, {lang: lang, dir: "ltr"}, root);
     var color = String(o.primaryColor || "#4F46E5");
-    wrap.style.setProperty("--p", colorOk(color) ? color : "#4F46E5");
+    wrap.style.setProperty("--p", CSS.supports("color", color) ? color : "#4F46E5");
 
     var bubble = icon(CHAT_ICON, h("button", "bub", null, {type: "button", "aria-haspopup": "dialog",
       "aria-expanded": "false"}, wrap));
@@ -320,13 +336,10 @@
 
     // ---- rendering ----------------------------------------------------------------
     function hhmm(iso) {
-      if (fmt === undefined) {
-        // Made on first use: a cold Intl formatter costs tens of ms, which would delay the bubble.
-        try { fmt = new Intl.DateTimeFormat(lang, {hour: "numeric", minute: "2-digit"}); } catch (e) { fmt = null; }
-      }
+      // Made on first use: a cold Intl formatter costs tens of ms, which would delay the bubble.
+      fmt = fmt || new Intl.DateTimeFormat(lang, {hour: "numeric", minute: "2-digit"});
       var d = iso ? new Date(iso) : new Date();
-      if (isNaN(d)) d = new Date();
-      return fmt ? fmt.format(d) : d.toTimeString().slice(0, 5);
+      return fmt.format(isNaN(d) ? new Date() : d);
     }
 
     function status(m) {
@@ -463,11 +476,11 @@
     }
 
     // XHR, not fetch: only XHR reports an upload's progress. Sent with the bearer token, like every call.
-    // At most UPLOADS_AT_ONCE go at a time (the server takes a few per address at once; the others wait
-    // their turn, "…"), and a refusal that says "in a second" (429, a short Retry-After) tries again.
+    // At most 2 go at a time (the server takes 2 per client address at once; the others wait their turn,
+    // "…"), and a refusal that says "in a second" (429, a short Retry-After) tries again.
     function upload(u) {
       if (u.x || u.a || u.w || !st.sid) return;
-      if (ups.filter(function (v) { return v.x; }).length >= UPLOADS_AT_ONCE) return;
+      if (ups.filter(function (v) { return v.x; }).length > 1) return;
       var x = u.x = new XMLHttpRequest(), fd = new FormData();
       fd.append("file", u.f, u.f.name);
       x.open("POST", api + "/api/v1/chat/public/session/" + st.sid + "/attachments");
@@ -493,7 +506,8 @@
           unpick(u);
           say(u.f.name + ": " + (j.error && j.error.message || t("error")));
         }
-        ups.forEach(upload);  // the next ones waiting for their turn
+        // The next ones waiting for their turn.
+        ups.forEach(upload);
       };
       x.send(fd);
     }
@@ -531,36 +545,30 @@
       st.msgs.splice(at, 0, m);
       if (!built) return;
       var next = st.msgs[at + 1];
-      logEl.insertBefore(draw(m, st.msgs[at - 1]), next ? draw(next) : null);
+      // The rating card (once made, hidden or not) stays the log's last child.
+      logEl.insertBefore(draw(m, st.msgs[at - 1]), next ? draw(next) : rate);
     }
 
     // The conversation's DOM is built when the panel first opens, not before the bubble shows.
     function buildLog() {
       if (built) return;
       built = true;
-      st.msgs.forEach(function (m, i) { logEl.appendChild(draw(m, st.msgs[i - 1])); });
+      st.msgs.forEach(function (m, i) { logEl.insertBefore(draw(m, st.msgs[i - 1]), rate); });
     }
 
     function redrawAll() {
       st.msgs.forEach(function (m) { if (els.has(m)) draw(m); });
     }
 
-    function atBottom() {
-      return logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 80;
-    }
-
     function toBottom() {
       logEl.scrollTop = logEl.scrollHeight;
     }
 
-    function unreadCount() {
-      return st.msgs.filter(function (m) { return m.seq > st.vread && (m.t === "agent" || m.t === "ai"); }).length;
-    }
-
     function updateBadge() {
-      var n = unreadCount();
+      // Unread: the other side's messages after the visitor's read mark.
+      var n = st.msgs.filter(function (m) { return m.seq > st.vread && (m.t === "agent" || m.t === "ai"); }).length;
       badge.hidden = !n;
-      badge.textContent = n > 9 ? "9+" : String(n);
+      badge.textContent = n > 9 ? "9+" : n;
       var label = t(isOpen ? "close" : "open") + (n ? ", " + t("unread", {n: n}) : "");
       bubble.setAttribute("aria-label", label);
       bubble.setAttribute("title", t(isOpen ? "close" : "open"));
@@ -577,6 +585,7 @@
       avatar.textContent = ((agent || title).trim()[0] || "?").toUpperCase();
       greetText.textContent = o.greeting || st.g || t("greeting");
       textarea.placeholder = st.status === "resolved" ? t("resolved") : t("placeholder");
+      rating();
     }
 
     function showView() {
@@ -624,7 +633,8 @@
     // A message from the server (live, replayed or fetched): merged by client_msg_id or seq, never twice.
     function add(msg, isLive) {
       if (!msg || typeof msg.seq !== "number") return;
-      var stick = atBottom();
+      // Scrolled to (nearly) the bottom: stays there.
+      var stick = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 80;
       var m = (msg.client_msg_id && find(function (x) { return x.c === msg.client_msg_id; })) ||
         find(function (x) { return x.seq === msg.seq; });
       var fresh = !m || !m.seq;
@@ -635,14 +645,14 @@
       place(m);
       if (fresh) {
         if (m.t === "agent" || m.t === "ai") hideTyping();
-        emitMessage(m, m.t, m.n);
+        emitMessage(m);
       }
       if (stick || m.t === "visitor") toBottom();
     }
 
     // The host page's "message" event; its files as copies (name, size, contentType, kind), never ours.
-    function emitMessage(m, sender, name) {
-      emit("message", {id: m.id, seq: m.seq, sender: sender, name: name, text: m.b, createdAt: m.at,
+    function emitMessage(m) {
+      emit("message", {id: m.id, seq: m.seq, sender: m.t, name: m.n || "", text: m.b, createdAt: m.at,
         files: (m.f || []).map(function (f) { return {name: f.name, size: f.size, contentType: f.content_type, kind: f.kind}; })});
     }
 
@@ -655,7 +665,7 @@
       if (d.created_at) m.at = d.created_at;
       if (m.st !== "delivered") m.st = "sent";
       place(m);
-      if (fresh) emitMessage(m, "visitor", m.n || "");
+      if (fresh) emitMessage(m);
       save();
     }
 
@@ -782,7 +792,7 @@
       if (!noAuth && st.token) headers.Authorization = "Bearer " + st.token;
       return fetch(api + "/api/v1" + path, {
         method: method, headers: headers, body: body ? JSON.stringify(body) : undefined,
-        mode: "cors", credentials: "omit", cache: "no-store"
+        credentials: "omit", cache: "no-store"
       }).then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (j) {
           if (r.ok) return j;
@@ -812,12 +822,14 @@
 
     function required(f, yes) {
       f.hint.hidden = !!yes;
-      f.input.setAttribute("aria-required", String(!!yes));
+      f.input.setAttribute("aria-required", !!yes);
     }
 
-    function setFormError(text) {
-      formErr.textContent = text || "";
-      formErr.hidden = !text;
+    // The pre-chat form's error line, or `el`.
+    function setFormError(text, el) {
+      el = el || formErr;
+      el.textContent = text || "";
+      el.hidden = !text;
     }
 
     function ensureLive() {
@@ -833,7 +845,7 @@
         if (dead) return;
         st.sid = j.session_id;
         st.token = j.token;
-        st.status = j.session && j.session.status;
+        sess(j.session);
         st.last = st.vread = st.aread = 0;
         readSent = 0;
         save();
@@ -861,16 +873,12 @@
       });
     }
 
-    function wsUrl() {
-      return api.replace(/^http/i, "ws") + "/ws";
-    }
-
     function connect() {
       if (dead || ws || !st.token) return;
       clearTimeout(retryT);
       setConn(navigator.onLine === false ? "offline" : attempts ? "reconnecting" : "connecting");
       var sock;
-      try { sock = new WebSocket(wsUrl()); } catch (e) { return retry(); }
+      try { sock = new WebSocket(api.replace(/^http/i, "ws") + "/ws"); } catch (e) { return retry(); }
       ws = sock;
       sock.onopen = function () {
         var resume = {};
@@ -927,7 +935,7 @@
         var el = els.get(m);
         if (el && keep.indexOf(m) < 0) el.remove();
       });
-      st.sid = st.token = st.agent = st.status = null;
+      st.sid = st.token = st.agent = st.status = st.rating = null;
       st.last = st.vread = st.aread = readSent = 0;
       st.msgs = keep;
       save();
@@ -944,7 +952,7 @@
         (j.messages || []).forEach(function (m) { add(m, false); });
         st.agent = j.agent || null;
         if (j.session) {
-          st.status = j.session.status;
+          sess(j.session);
           st.aread = Math.max(st.aread, j.session.agent_read_seq || 0);
           readSent = Math.max(readSent, j.session.visitor_read_seq || 0);
           st.vread = Math.max(st.vread, readSent);
@@ -999,7 +1007,7 @@
           break;
         case "chat.session.assigned":
           st.agent = d.agent || null;
-          if (d.session) st.status = d.session.status;
+          sess(d.session);
           updateHeader();
           save();
           break;
@@ -1010,7 +1018,9 @@
           break;
         case "chat.session.resolved":
         case "chat.session.reopened":
-          st.status = d.session ? d.session.status : (type === "chat.session.resolved" ? "resolved" : "open");
+          // A new resolution is rated anew (its session says whether it is already).
+          st.rating = null;
+          sess(d.session || {status: type === "chat.session.resolved" ? "resolved" : "open"});
           hideTyping();
           updateHeader();
           save();
@@ -1029,13 +1039,101 @@
         case "error":
           // attachment_…: a file that is gone, or already sent with another message; resending cannot help.
           var m = d.ref && find(function (x) { return x.c === d.ref && !x.seq; });
-          if (m && /^(invalid_|payload_|attachment_)/.test(d.code)) {  // refused for good; anything else is resent
+          // Refused for good; anything else is resent.
+          if (m && /^(invalid_|payload_|attachment_)/.test(d.code)) {
             m.st = "failed";
             if (built) draw(m);
             save();
           }
           break;
       }
+    }
+
+    // ---- satisfaction --------------------------------------------------------------------
+    // Once the conversation is resolved (and the tenant's csat_enabled is on), the end of the log asks for a
+    // rating of 1-5 (radios: the arrow keys move the choice) and an optional comment. Once given, the stars
+    // show it (disabled) under thanks, with "Change" for the 10 minutes in which the server takes a new answer.
+    // st.rating: the server's rating of the current resolution (null: none yet); st.rx: when "Change" goes (this
+    // clock; checked whenever the card is drawn again, and the server refuses a late change with its 409 anyway).
+    var rate, group, legend, note, rateErr, rateBtn, editing = false, was;
+
+    // The card, made the first time it shows (most conversations never get there).
+    function card() {
+      rate = h("form", "fm rt", null, null, logEl);
+      group = h("fieldset", "rs", null, {role: "radiogroup"}, rate);
+      legend = h("legend", null, null, null, group);
+      [1, 2, 3, 4, 5].forEach(function (n) {
+        // Required: with no score chosen the browser says so (in its own language) and nothing is sent.
+        var lab = h("label", null, null, null, group);
+        h("input", "sr", null, {type: "radio", name: "score", value: n, required: "", "aria-label": t("of", {n: n})},
+          lab);
+        // The star, drawn by the style sheet (filled up to the choice); hidden from screen readers (the radio
+        // has the name).
+        h("span", null, null, {"aria-hidden": "true"}, lab);
+      });
+      note = h("textarea", null, null, {rows: "2", maxlength: "1000"},
+        h("label", null, t("comment") + " (" + t("optional") + ")", null, rate));
+      rateErr = h("div", "er", null, {role: "alert", hidden: ""}, rate);
+      // Send; once rated, "Change". (rate.score: the radios, in order; its value is the one chosen.)
+      rateBtn = h("button", null, null, null, rate);
+      rate.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        if (!editing && st.rating) {
+          // "Change": the form again, as it was sent.
+          editing = true;
+          note.value = st.rating.comment || "";
+          rating();
+          return rate.score[st.rating.score - 1].focus();
+        }
+        setFormError("", rateErr);
+        request("POST", "/chat/public/session/" + st.sid + "/rating",
+          {score: +rate.score.value, comment: note.value.trim()}).then(function (j) {
+          editing = false;
+          sess(j.session);
+          save();
+          updateHeader();
+          rateBtn.focus();
+        }, function (e) {
+          // Refused (409 already_rated after the 10 minutes, …): in the server's words; offline: ours. The form
+          // stays as it is.
+          setFormError(e.status ? e.message : t("error"), rateErr);
+        });
+      });
+    }
+
+    // A session from the server: its status and its rating.
+    function sess(s) {
+      if (!s) return;
+      st.status = s.status;
+      if (s.rating && !st.rating) st.rx = Date.now() + 600000;
+      st.rating = s.rating;
+    }
+
+    // The card as the state says: none (yet), hidden, asking, or the rating given.
+    function rating() {
+      var r = st.rating, on = st.status === "resolved" && tenant && tenant.csat_enabled;
+      var asking = !r || editing;
+      if (!rate) {
+        if (!on) return;
+        card();
+      }
+      rate.hidden = !on;
+      if (!on) {
+        // Gone (reopened): emptied, so that the next resolution asks afresh (with no rating yet it asks, whatever
+        // `editing` was; the next answer clears it).
+        rate.reset();
+        return setFormError("", rateErr);
+      }
+      group.disabled = note.parentNode.hidden = !asking;
+      if (!asking) rate.score[r.score - 1].checked = true;
+      // Texts set only when they change (the log is a live region: the same text set again could be read again).
+      if (asking !== was) {
+        was = asking;
+        legend.textContent = t(asking ? "ask" : "thanks");
+        rateBtn.textContent = t(asking ? "send" : "change");
+        rateBtn.className = asking ? "go" : "lk";
+      }
+      rateBtn.hidden = !asking && !(st.rx > Date.now());
     }
 
     // ---- open / close -------------------------------------------------------------------
@@ -1046,7 +1144,7 @@
       isOpen = value;
       panel.hidden = !value;
       wrap.classList.toggle("o", value);
-      bubble.setAttribute("aria-expanded", String(value));
+      bubble.setAttribute("aria-expanded", value);
       // Remembered for this tab (the panel reopens on the next page); storage blocked: not remembered.
       if (session) try { session.setItem(key + ":open", value ? "1" : ""); } catch (e) {}
       if (value) {
@@ -1163,11 +1261,11 @@
       showView();
     }
 
-    self.open = function () { setOpen(true, true); };
-    self.close = function () { setOpen(false, true); };
-    self.toggle = function () { setOpen(!isOpen, true); };
-    self.setUser = applyUser;
-    self.shutdown = function (opts) {
+    this.open = function () { setOpen(true, true); };
+    this.close = function () { setOpen(false, true); };
+    this.toggle = function () { setOpen(!isOpen, true); };
+    this.setUser = applyUser;
+    this.shutdown = function (opts) {
       stopTyping();
       dead = true;
       clearTimeout(retryT);
@@ -1188,17 +1286,14 @@
     };
   }
 
-  function colorOk(color) {
-    return !window.CSS || !window.CSS.supports || window.CSS.supports("color", color);
-  }
-
   window.CallCenterChat = {
     version: "1.0.0",
     init: function (opts) {
-      if (widget) return this;  // a second init is harmless: the first one stays
+      // A second init is harmless: the first one stays.
+      if (widget) return this;
       opts = opts || {};
       if (!opts.tenantId) {
-        if (window.console) console.error("CallCenterChat.init: tenantId is required");
+        console.error("CallCenterChat.init: tenantId is required");
         return this;
       }
       var start = function () {
@@ -1220,7 +1315,7 @@
       else presetUser = user;
     },
     on: function (name, fn) {
-      if (!EVENTS[name] || typeof fn !== "function") throw new Error("CallCenterChat.on: unknown event " + name);
+      if (!Array.isArray(listeners[name]) || typeof fn !== "function") throw new Error("CallCenterChat.on: unknown event " + name);
       listeners[name].push(fn);
       return function () {
         var i = listeners[name].indexOf(fn);
