@@ -47,47 +47,36 @@ class NoteRequest(models.Body):
         return models._clean_text(value, "body", models.MAX_MESSAGE_CHARS)
 
 
-class CannedResponseRequest(models.Body):
+class _CannedResponseFields(models.Body):
+    """The checks of a canned response's fields, for a whole one and for a change (None: not given)."""
+
+    @field_validator("shortcut", check_fields=False)
+    @classmethod
+    def _shortcut(cls, value: str | None) -> str | None:
+        return None if value is None else _shortcut(value)
+
+    @field_validator("title", check_fields=False)
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return None if value is None else _one_line(value, "title", 100)
+
+    @field_validator("body", check_fields=False)
+    @classmethod
+    def _body(cls, value: str | None) -> str | None:
+        return None if value is None else models._clean_text(value, "body", models.MAX_MESSAGE_CHARS)
+
+
+class CannedResponseRequest(_CannedResponseFields):
     shortcut: str = Field(description="What follows / in the composer: 1-32 of a-z 0-9 - _.")
     title: str = Field(description="1-100 characters, one line.")
     body: str = Field(description="1-5000 characters; {{customer.name}}, {{customer.email}} and "
                                   "{{agent.name}} are filled in by the dashboard.")
 
-    @field_validator("shortcut")
-    @classmethod
-    def _shortcut(cls, value: str) -> str:
-        return _shortcut(value)
 
-    @field_validator("title")
-    @classmethod
-    def _title(cls, value: str) -> str:
-        return _one_line(value, "title", 100)
-
-    @field_validator("body")
-    @classmethod
-    def _body(cls, value: str) -> str:
-        return models._clean_text(value, "body", models.MAX_MESSAGE_CHARS)
-
-
-class CannedResponsePatch(models.Body):
+class CannedResponsePatch(_CannedResponseFields):
     shortcut: str | None = None
     title: str | None = None
     body: str | None = None
-
-    @field_validator("shortcut")
-    @classmethod
-    def _shortcut(cls, value: str | None) -> str | None:
-        return None if value is None else _shortcut(value)
-
-    @field_validator("title")
-    @classmethod
-    def _title(cls, value: str | None) -> str | None:
-        return None if value is None else _one_line(value, "title", 100)
-
-    @field_validator("body")
-    @classmethod
-    def _body(cls, value: str | None) -> str | None:
-        return None if value is None else models._clean_text(value, "body", models.MAX_MESSAGE_CHARS)
 
 
 class CannedResponseOut(BaseModel):

@@ -195,37 +195,52 @@ async def test_canned_responses_admins_keep_them_agents_use_them(api, tenant_fac
     assert [c["shortcut"] for c in (await api.get(CANNED, token=agent.token)).json["canned_responses"]] == ["hello"]
 
 
-@pytest.mark.parametrize("body", [
-    {"shortcut": "Has Space", "title": "t", "body": "b"},
-    {"shortcut": "UPPER", "title": "t", "body": "b"},
-    {"shortcut": "", "title": "t", "body": "b"},
-    {"shortcut": "x" * 33, "title": "t", "body": "b"},
-    {"shortcut": "ok", "title": "two\nlines", "body": "b"},
-    {"shortcut": "ok", "title": "x" * 101, "body": "b"},
-    {"shortcut": "ok", "title": " ", "body": "b"},
-    {"shortcut": "ok", "title": "t", "body": "x" * 5001},
-    {"shortcut": "ok", "title": "t"},
-    {"shortcut": "ok", "title": "t", "body": "b", "extra": 1},
+LISTS = {CANNED: "canned_responses", LABELS: "labels"}
+
+
+@pytest.mark.parametrize("path,body", [
+    (CANNED, {"shortcut": "Has Space", "title": "t", "body": "b"}),
+    (CANNED, {"shortcut": "UPPER", "title": "t", "body": "b"}),
+    (CANNED, {"shortcut": "", "title": "t", "body": "b"}),
+    (CANNED, {"shortcut": "x" * 33, "title": "t", "body": "b"}),
+    (CANNED, {"shortcut": "ok", "title": "two\nlines", "body": "b"}),
+    (CANNED, {"shortcut": "ok", "title": "x" * 101, "body": "b"}),
+    (CANNED, {"shortcut": "ok", "title": " ", "body": "b"}),
+    (CANNED, {"shortcut": "ok", "title": "t", "body": "x" * 5001}),
+    (CANNED, {"shortcut": "ok", "title": "t"}),
+    (CANNED, {"shortcut": "ok", "title": "t", "body": "b", "extra": 1}),
+    (LABELS, {"name": "ok", "color": "red"}),
+    (LABELS, {"name": "ok", "color": "#12345"}),
+    (LABELS, {"name": "ok", "color": "#1234567"}),
+    (LABELS, {"name": "", "color": "#123456"}),
+    (LABELS, {"name": "x" * 41, "color": "#123456"}),
+    (LABELS, {"name": "a\tb", "color": "#123456"}),
+    (LABELS, {"name": "ok"}),
 ])
 @gen_test
-async def test_a_bad_canned_response_is_refused(api, tenant_factory, body):
+async def test_a_bad_canned_response_or_label_is_refused(api, tenant_factory, path, body):
     tenant = await tenant_factory()
-    assert_error(await api.post(CANNED, body, token=tenant.admin.token), 400, "invalid_input")
-    assert (await api.get(CANNED, token=tenant.admin.token)).json == {"canned_responses": []}
+    assert_error(await api.post(path, body, token=tenant.admin.token), 400, "invalid_input")
+    assert (await api.get(path, token=tenant.admin.token)).json == {LISTS[path]: []}
+
+
+@pytest.mark.parametrize("path,cap_name,body", [
+    (CANNED, "MAX_CANNED_RESPONSES", lambda i: {"shortcut": f"s{i}", "title": "t", "body": "b"}),
+    (LABELS, "MAX_LABELS", lambda i: {"name": f"Label {i}", "color": "#123456"}),
+])
+@gen_test
+async def test_the_per_tenant_caps_hold_under_parallel_creates(api, tenant_factory, monkeypatch, path, cap_name,
+                                                               body):
+    monkeypatch.setattr(workspace_module, cap_name, 5)
+    tenant = await tenant_factory()
+    answers = await asyncio.gather(*(api.post(path, body(i), token=tenant.admin.token) for i in range(12)))
+    assert sorted(r.status for r in answers) == [201] * 5 + [409] * 7
+    assert {r.error_code for r in answers if r.status == 409} == {"too_many"}
+    assert len((await api.get(path, token=tenant.admin.token)).json[LISTS[path]]) == 5
 
 
 @gen_test
-async def test_the_canned_response_cap_holds_under_parallel_creates(api, tenant_factory, monkeypatch):
-    monkeypatch.setattr(workspace_module, "MAX_CANNED_RESPONSES", 5)
-    tenant = await tenant_factory()
-    answers = await asyncio.gather(*(
-        api.post(CANNED, {"shortcut": f"s{i}", "title": "t", "body": "b"}, token=tenant.admin.token)
-        for i in range(12)))
-    assert sorted(r.status for r in answers) == [201] * 5 + [409] * 7
-    assert {r.error_code for r in answers if r.status == 409} == {"too_many"}
-    assert len((await api.get(CANNED, token=tenant.admin.token)).json["canned_responses"]) == 5
-
-    # And one shortcut, claimed by many at once, is made once.
+async def test_a_shortcut_claimed_by_many_at_once_is_made_once(api, tenant_factory):
     other = await tenant_factory()
     same = await asyncio.gather(*(
         api.post(CANNED, {"shortcut": "dup", "title": f"t{i}", "body": "b"}, token=other.admin.token)
@@ -319,28 +334,6 @@ async def test_bad_session_labels_are_refused(api, tenant_factory, body):
     before = await snapshot(tenant.services.store, tenant.id)
     assert_error(await api.put(session_path(sid, "labels"), body, token=tenant.agent.token), 400, "invalid_input")
     assert await snapshot(tenant.services.store, tenant.id) == before
-
-
-@pytest.mark.parametrize("body", [
-    {"name": "ok", "color": "red"}, {"name": "ok", "color": "#12345"}, {"name": "ok", "color": "#1234567"},
-    {"name": "", "color": "#123456"}, {"name": "x" * 41, "color": "#123456"}, {"name": "a\tb", "color": "#123456"},
-    {"name": "ok"},
-])
-@gen_test
-async def test_a_bad_label_is_refused(api, tenant_factory, body):
-    tenant = await tenant_factory()
-    assert_error(await api.post(LABELS, body, token=tenant.admin.token), 400, "invalid_input")
-    assert (await api.get(LABELS, token=tenant.admin.token)).json == {"labels": []}
-
-
-@gen_test
-async def test_the_label_cap_holds_under_parallel_creates(api, tenant_factory, monkeypatch):
-    monkeypatch.setattr(workspace_module, "MAX_LABELS", 4)
-    tenant = await tenant_factory()
-    answers = await asyncio.gather(*(
-        api.post(LABELS, {"name": f"Label {i}", "color": "#123456"}, token=tenant.admin.token) for i in range(10)))
-    assert sorted(r.status for r in answers) == [201] * 4 + [409] * 6
-    assert len((await api.get(LABELS, token=tenant.admin.token)).json["labels"]) == 4
 
 
 @gen_test

@@ -34,17 +34,9 @@ class WorkspaceQueries(StoreBase):
         now = now_ms()
         row = {"tenant_id": tenant_id, "shortcut": shortcut, "title": title, "body": body, "created_at_ms": now,
                "updated_at_ms": now}
-        c = canned_responses.c
-        try:
-            async with self._write() as conn:
-                await _lock_tenant(conn, tenant_id)
-                count = (await conn.execute(sa.select(sa.func.count()).where(c.tenant_id == tenant_id))).scalar_one()
-                if count >= max_per_tenant:
-                    raise Conflict(f"a tenant may keep at most {max_per_tenant} canned responses", code="too_many")
-                row["id"] = (await conn.execute(canned_responses.insert().values(**row))).inserted_primary_key[0]
-        except IntegrityError:
-            raise Conflict(f"the shortcut /{shortcut} is taken", code="shortcut_taken") from None
-        return row
+        return await self._insert_within_cap(
+            canned_responses, row, max_per_tenant=max_per_tenant, plural="canned responses",
+            taken=Conflict(f"the shortcut /{shortcut} is taken", code="shortcut_taken"))
 
     async def update_canned_response(self, tenant_id: str, response_id: int, changes: dict[str, Any]) -> dict:
         c = canned_responses.c
@@ -81,17 +73,9 @@ class WorkspaceQueries(StoreBase):
     async def create_label(self, tenant_id: str, name: str, color: str, *, max_per_tenant: int) -> dict:
         row = {"tenant_id": tenant_id, "name": name, "name_key": label_key(name), "color": color,
                "created_at_ms": now_ms()}
-        c = labels.c
-        try:
-            async with self._write() as conn:
-                await _lock_tenant(conn, tenant_id)
-                count = (await conn.execute(sa.select(sa.func.count()).where(c.tenant_id == tenant_id))).scalar_one()
-                if count >= max_per_tenant:
-                    raise Conflict(f"a tenant may keep at most {max_per_tenant} labels", code="too_many")
-                row["id"] = (await conn.execute(labels.insert().values(**row))).inserted_primary_key[0]
-        except IntegrityError:
-            raise Conflict(f"there is a label {name!r} already", code="label_exists") from None
-        return row
+        return await self._insert_within_cap(
+            labels, row, max_per_tenant=max_per_tenant, plural="labels",
+            taken=Conflict(f"there is a label {name!r} already", code="label_exists"))
 
     async def delete_label(self, tenant_id: str, label_id: int) -> list[dict]:
         """Remove a label from the tenant and from every conversation; those conversations' rows after."""
@@ -148,6 +132,24 @@ class WorkspaceQueries(StoreBase):
         async with self._read() as conn:
             return (await conn.execute(sa.select(c.id).where(c.tenant_id == tenant_id,
                                                              c.name_key == label_key(name)))).scalar()
+
+
+    async def _insert_within_cap(self, table: sa.Table, row: dict, *, max_per_tenant: int, plural: str,
+                                 taken: Conflict) -> dict:
+        """Insert a tenant's row unless the tenant has `max_per_tenant` of them already (counted under the
+        tenant row's lock, so the cap holds for parallel creators); `taken` when a unique key says no."""
+        tenant_id = row["tenant_id"]
+        try:
+            async with self._write() as conn:
+                await _lock_tenant(conn, tenant_id)
+                count = (await conn.execute(sa.select(sa.func.count()).select_from(table).where(
+                    table.c.tenant_id == tenant_id))).scalar_one()
+                if count >= max_per_tenant:
+                    raise Conflict(f"a tenant may keep at most {max_per_tenant} {plural}", code="too_many")
+                row["id"] = (await conn.execute(table.insert().values(**row))).inserted_primary_key[0]
+        except IntegrityError:
+            raise taken from None
+        return row
 
 
 async def _lock_tenant(conn, tenant_id: str) -> None:
