@@ -316,7 +316,15 @@ class Generator:
             # No AI handoff, and message budgets' windows long over (migrations 0004, 0005).
             "handoff_at_ms": None, "handoff_reason": None, "visitor_window_start_ms": 0, "visitor_window_count": 0,
             "agent_window_start_ms": 0, "agent_window_count": 0,
+            # No labels; about a third of resolved conversations rated (migration 0009), drawn from a
+            # generator of their own so that adding them left every other generated value unchanged.
+            "labels": "[]", "rating_score": None, "rating_comment": None, "rated_at_ms": None,
         }
+        if status == "resolved":
+            rating_rng = random.Random(sid)
+            if rating_rng.random() < 0.33:
+                row["rating_score"] = rating_rng.choices((1, 2, 3, 4, 5), (4, 4, 10, 30, 52))[0]
+                row["rated_at_ms"] = min(last[8] + rating_rng.randint(5_000, 600_000), self.now)
         if new_visitor:
             self.visitors[vid] = [cname, cemail, created, last[8]]
             self.visitor_pool.append(vid)
