@@ -1,11 +1,13 @@
 // The Analytics view: GET /api/v1/analytics over a range of the agent's own days (presets or
 // custom dates), shown as cards (totals, response and resolution times), a chart of conversations
-// started and resolved per day, one of conversations started per hour, and a table per agent.
+// started and resolved per day, one of conversations started per hour, the customers' ratings (average,
+// share satisfied, how many of each score), conversations per label, and a table per agent.
 // Charts are plain elements sized with CSS; every bar has a text equivalent (title and aria-label)
 // and each chart can be shown as a table. Everything from the server is put in the page as text.
 
 import {api, ApiError, query} from "./api.js";
 import {$, clear, h, setText} from "./dom.js";
+import {labelChip} from "./labels.js";
 
 const RANGE_KEY = "cc.dashboard.analytics.range";
 const PRESETS = {today: 1, 7: 7, 30: 30, 90: 90};
@@ -45,6 +47,9 @@ export function fmtSecs(secs) {
 }
 
 const fmtCount = (n) => Number(n || 0).toLocaleString();
+
+/** An average rating: "4.3"; "—" when there is none. */
+const fmtAverage = (avg) => (avg === null || avg === undefined ? "—" : Number(avg).toFixed(1));
 
 function pct(part, whole) {
   if (!whole) return "—";
@@ -106,7 +111,7 @@ export class AnalyticsView {
       to: $("an-to"), custom: $("an-custom"), refresh: $("an-refresh"), status: $("an-status"), error: $("an-error"),
       errorText: $("an-error-text"), retry: $("an-retry"), empty: $("an-empty"), body: $("an-body"),
       totals: $("an-totals"), durations: $("an-durations"), days: $("an-days"), hours: $("an-hours"),
-      agents: $("an-agents"),
+      agents: $("an-agents"), csat: $("an-csat"), labels: $("an-labels"),
     };
     this.presetButtons = [...this.el.root.querySelectorAll("[data-preset]")];
     this.gen = 0;
@@ -253,7 +258,8 @@ export class AnalyticsView {
   /** No cards, charts or table rows: the empty and error states leave none of an earlier range's
    *  numbers behind (hidden, they would still be in the page for screen readers and queries). */
   _clearBody() {
-    for (const box of [this.el.totals, this.el.durations, this.el.days, this.el.hours, this.el.agents]) clear(box);
+    for (const box of [this.el.totals, this.el.durations, this.el.days, this.el.hours, this.el.agents,
+                       this.el.csat, this.el.labels]) clear(box);
     delete this.el.days.dataset.count;
     this.el.days.classList.remove("dense");
   }
@@ -267,7 +273,8 @@ export class AnalyticsView {
   render(data) {
     this.data = data;
     const t = data.totals;
-    const empty = !t.conversations && !t.resolved_in_range;
+    // A rating given in the range counts even when its conversation started before it.
+    const empty = !t.conversations && !t.resolved_in_range && !(data.ratings && data.ratings.count);
     setText(this.el.rangeLabel, fmtRange(data.range));
     this.el.rangeLabel.dataset.from = data.range.from;
     this.el.rangeLabel.dataset.to = data.range.to;
@@ -284,6 +291,8 @@ export class AnalyticsView {
     }
     this._renderTotals(t);
     this._renderDurations(data);
+    this._renderRatings(data.ratings);
+    this._renderLabels(data.labels || [], t.conversations);
     this._renderDays(data.by_day);
     this._renderHours(data.by_hour);
     this._renderAgents(data.agents);
@@ -328,6 +337,69 @@ export class AnalyticsView {
       card("first_agent_response_secs", "First response by a person", data.first_agent_response_secs,
            "answered by a person"),
       card("resolution_secs", "Time to resolution", data.resolution_secs, "resolved"));
+  }
+
+  // ---- satisfaction and labels -----------------------------------------------------------
+
+  /** Horizontal bars: rows = [{key, head (nodes), n, text (the numbers beside the bar)}], widths against the
+   *  largest n. */
+  _hbars(caption, rows, fillClass) {
+    const max = Math.max(1, ...rows.map((r) => r.n));
+    return h("ol", {class: "an-hbars", "aria-label": caption}, rows.map((r) => {
+      const fill = h("span", {class: "an-fill " + fillClass});
+      fill.style.width = r.n ? Math.max(1.5, (100 * r.n) / max) + "%" : "0";
+      return h("li", {class: "an-hbar-row", dataset: {key: r.key, value: r.n}},
+        h("span", {class: "an-hbar-head"}, r.head),
+        h("span", {class: "an-track", "aria-hidden": "true"}, fill),
+        h("span", {class: "an-hbar-n", text: r.text}));
+    }));
+  }
+
+  _renderRatings(ratings) {
+    const box = clear(this.el.csat);
+    const r = ratings || {count: 0, average: null, distribution: {}};
+    if (!r.count) {
+      box.appendChild(h("p", {class: "muted an-none", text: "No ratings in this range. Customers are asked for one "
+                                                             + "when their conversation is resolved."}));
+      return;
+    }
+    const dist = r.distribution || {};
+    const score = (s) => Number(dist[String(s)] || 0);
+    const satisfied = score(4) + score(5);
+    box.append(
+      h("div", {class: "an-csat-summary"},
+        h("span", {class: "an-card-value", dataset: {stat: "average"}}, fmtAverage(r.average),
+          h("span", {class: "an-csat-of", text: " / 5"})),
+        h("span", {class: "an-card-sub"},
+          h("span", {dataset: {stat: "satisfied"}, text: pct(satisfied, r.count)}), " satisfied (4 or 5) · ",
+          h("span", {dataset: {stat: "count"}, text: fmtCount(r.count)}),
+          r.count === 1 ? " rating" : " ratings")),
+      this._hbars("Ratings by score", [5, 4, 3, 2, 1].map((s) => ({
+        key: String(s), n: score(s), text: fmtCount(score(s)) + " · " + pct(score(s), r.count),
+        head: [String(s), h("span", {class: "an-star", "aria-hidden": "true", text: " ★"}),
+               h("span", {class: "sr-only", text: s === 1 ? " star:" : " stars:"})],
+      })), "star"));
+  }
+
+  /** The tenant's labels were loaded again (their colours): the per-label bars are drawn with them. */
+  labelsChanged() {
+    if (this.data && this.el.root.dataset.state === "ready") {
+      this._renderLabels(this.data.labels || [], this.data.totals.conversations);
+    }
+  }
+
+  _renderLabels(labels, conversations) {
+    const box = clear(this.el.labels);
+    const used = labels.filter((l) => l.conversations > 0)
+      .sort((a, b) => b.conversations - a.conversations || a.name.localeCompare(b.name));
+    if (!used.length) {
+      box.appendChild(h("p", {class: "muted an-none", text: "No conversation started in this range has a label."}));
+      return;
+    }
+    box.appendChild(this._hbars("Conversations per label", used.map((l) => ({
+      key: l.name, n: l.conversations, head: labelChip(this.app, l.name),
+      text: fmtCount(l.conversations) + " · " + pct(l.conversations, conversations),
+    })), "label"));
   }
 
   // ---- charts ---------------------------------------------------------------------------
@@ -415,13 +487,23 @@ export class AnalyticsView {
         h("th", {scope: "col", class: "num", text: "Conver\u00adsations"}),
         h("th", {scope: "col", class: "num", text: "Resolved"}),
         h("th", {scope: "col", class: "num", text: "First response (median)"}),
-        h("th", {scope: "col", class: "num", text: "90% within"}))),
+        h("th", {scope: "col", class: "num", text: "90% within"}),
+        h("th", {scope: "col", class: "num", text: "Rating"}))),
       h("tbody", null, agents.map((a) => h("tr", {dataset: {agentId: a.agent_id}},
         h("th", {scope: "row"}, h("span", {class: "agent-name", text: a.name}),
           me && me.id === a.agent_id ? h("span", {class: "muted", text: " (you)"}) : null),
         h("td", {class: "num", dataset: {col: "conversations"}, text: fmtCount(a.conversations)}),
         h("td", {class: "num", dataset: {col: "resolved"}, text: fmtCount(a.resolved)}),
         h("td", {class: "num", dataset: {col: "p50"}, text: fmtSecs(a.first_response_secs.p50)}),
-        h("td", {class: "num", dataset: {col: "p90"}, text: fmtSecs(a.first_response_secs.p90)})))))));
+        h("td", {class: "num", dataset: {col: "p90"}, text: fmtSecs(a.first_response_secs.p90)}),
+        this._ratingCell(a.ratings)))))));
+  }
+
+  _ratingCell(ratings) {
+    const r = ratings || {count: 0, average: null};
+    if (!r.count) return h("td", {class: "num muted", dataset: {col: "rating"}, text: "—"});
+    return h("td", {class: "num", dataset: {col: "rating"},
+                    title: "Average of " + fmtCount(r.count) + (r.count === 1 ? " rating" : " ratings")},
+      fmtAverage(r.average), h("span", {class: "muted", text: " (" + fmtCount(r.count) + ")"}));
   }
 }

@@ -1,18 +1,23 @@
 // The open conversation: history (older pages load on scroll), live messages in seq order
-// with no duplicate and no gap, the composer (with file attachments), typing, read receipts and
+// with no duplicate and no gap (drawn as a chat by message-render.js: groups, day separators),
+// the composer (replies with file attachments, or private notes; composer-assist.js has its
+// Reply / Note switch and its "/" and "@" lists), typing, read receipts, labels, the rating and
 // the session actions.
 
 import {api, query} from "./api.js";
 import {ACCEPT, Lightbox, MediaScope, UploadTray, renderMessageFiles, renderPendingFiles} from "./attachments.js";
-import {$, clear, customerLabel, debounce, fmtClock, fmtDateTime, h, newClientMsgId, setText} from "./dom.js";
+import {ComposerAssist} from "./composer-assist.js";
+import {$, clear, customerLabel, debounce, newClientMsgId, setText} from "./dom.js";
+import {closeLabelPicker, renderConvLabels} from "./labels.js";
+import {continues, daySeparator, paintReceipt, refreshDaySeparator, renderMessage, renderPendingMessage, sameDay}
+  from "./message-render.js";
+import {ratingChip} from "./session-list.js";
 
 const PAGE = 50;
 const LATEST = 2147483647; // before_seq that means "the newest page"
 const NEAR_BOTTOM_PX = 120;
 const ACK_TIMEOUT_MS = 8000;
 const MAX_MESSAGE_CHARS = 5000;
-
-const SENDER_LABEL = {visitor: "Visitor", agent: "Agent", ai: "AI", system: "System", note: "Note"};
 
 export class ConversationView {
   constructor(app) {
@@ -30,6 +35,7 @@ export class ConversationView {
       assign: $("act-assign"), takeOver: $("act-takeover"), transfer: $("act-transfer"),
       resolve: $("act-resolve"), reopen: $("act-reopen"),
       attach: $("composer-attach"), file: $("composer-file"), files: $("composer-files"), error: $("composer-error"),
+      labels: $("conv-labels"), rating: $("conv-rating"),
     };
     this.media = null;
     this.lightbox = new Lightbox();
@@ -38,6 +44,19 @@ export class ConversationView {
       maxBytes: () => this.app.maxUploadBytes(),
     });
     this.el.file.accept = ACCEPT;
+    this.assist = new ComposerAssist(app, {
+      onChange: () => {
+        this._autosize();
+        this._typingInput();
+      },
+      onMode: (mode) => {
+        if (this.id) {
+          if (mode === "note") this.app.noteModes.add(this.id); else this.app.noteModes.delete(this.id);
+        }
+        if (mode === "note") this._stopTyping();  // the visitor is not told about a note being written
+        this.renderHeader();
+      },
+    });
     this._reset();
     this._markReadSoon = debounce(() => this.markRead(), 150);
     this._bind();
@@ -72,6 +91,7 @@ export class ConversationView {
       this.sendFromComposer();
     });
     el.input.addEventListener("keydown", (ev) => {
+      if (this.assist.onKeydown(ev)) return;
       if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && !ev.altKey && !ev.ctrlKey && !ev.metaKey) {
         ev.preventDefault();
         this.sendFromComposer();
@@ -168,6 +188,9 @@ export class ConversationView {
     this.el.empty.hidden = true;
     this.el.newBelow.hidden = true;
     this.el.input.value = this.app.drafts.get(id) || "";
+    closeLabelPicker();
+    this.assist.close();
+    this.assist.setMode(this.app.noteModes.has(id) ? "note" : "reply", {focus: false});
     this._autosize();
     this._setOlder("Loading…");
     this.renderHeader();
@@ -209,6 +232,8 @@ export class ConversationView {
 
   close() {
     this._stopTyping();
+    closeLabelPicker();
+    this.assist.close();
     this.id = null;
     this._reset();
     clear(this.el.list);
@@ -238,9 +263,9 @@ export class ConversationView {
 
   /** A chat.message.new frame (live or replayed on resume). */
   onMessage(msg) {
-    if (msg.client_msg_id && this.pending.has(msg.client_msg_id) && msg.sender_type === "agent"
-        && msg.sender_id === this.app.me.id) {
-      this._dropPending(msg.client_msg_id);
+    if (msg.client_msg_id && this.pending.has(msg.client_msg_id)
+        && (msg.sender_type === "agent" || msg.sender_type === "note") && msg.sender_id === this.app.me.id) {
+      this._sent(msg.client_msg_id);
     }
     if (msg.session_id !== this.id) return;
     if (this.loading) {
@@ -254,7 +279,7 @@ export class ConversationView {
     const atBottom = this._nearBottom();
     if (!this._insert(msg)) return;
     if (msg.seq > before + 1) this._fillGap(before);
-    const mine = msg.sender_type === "agent" && msg.sender_id === this.app.me.id;
+    const mine = (msg.sender_type === "agent" || msg.sender_type === "note") && msg.sender_id === this.app.me.id;
     if (atBottom || mine) this.scrollToBottom();
     else if (msg.seq > before) this.el.newBelow.hidden = false;
     this._paintReceipts();
@@ -277,12 +302,39 @@ export class ConversationView {
       if (seqs[mid] < m.seq) lo = mid + 1; else hi = mid;
     }
     if (lo === seqs.length) this.el.list.appendChild(el);
-    else this.el.list.insertBefore(el, this.nodes.get(seqs[lo]).el);
+    else {
+      const next = this.nodes.get(seqs[lo]);
+      this.el.list.insertBefore(el, next.sep || next.el);
+    }
     seqs.splice(lo, 0, m.seq);
-    this.nodes.set(m.seq, {msg: m, el});
+    this.nodes.set(m.seq, {msg: m, el, sep: null});
     this.firstSeq = seqs[0];
     this.lastSeq = seqs[seqs.length - 1];
+    this._regroup(lo);
+    this._regroup(lo + 1);
     return true;
+  }
+
+  /** The message at `index` of the shown seqs: a day separator above it when its day differs from the
+   *  one before; its name and avatar hidden when it continues the previous sender's group. */
+  _regroup(index) {
+    if (index < 0 || index >= this.seqs.length) return;
+    const node = this.nodes.get(this.seqs[index]);
+    const prev = index > 0 ? this.nodes.get(this.seqs[index - 1]) : null;
+    const newDay = !prev || !sameDay(prev.msg, node.msg);
+    if (newDay && !node.sep) {
+      node.sep = daySeparator(node.msg.created_at);
+      this.el.list.insertBefore(node.sep, node.el);
+    } else if (!newDay && node.sep) {
+      node.sep.remove();
+      node.sep = null;
+    }
+    node.el.classList.toggle("cont", !newDay && continues(prev.msg, node.msg));
+  }
+
+  /** "Today" becomes "Yesterday" at midnight (the page's 30 s ticker calls this). */
+  refreshDays() {
+    for (const sep of this.el.list.querySelectorAll(".day-sep")) refreshDaySeparator(sep);
   }
 
   /** Fetch every message after `afterSeq` (a hole seen in the live stream, or a resync). */
@@ -357,29 +409,8 @@ export class ConversationView {
   }
 
   _renderMessage(m) {
-    const kind = SENDER_LABEL[m.sender_type] ? m.sender_type : "system";
-    const mine = kind === "agent" && m.sender_id === this.app.me.id;
-    const time = h("time", {datetime: m.created_at, title: fmtDateTime(m.created_at), text: fmtClock(m.created_at)});
-    if (kind === "system") {
-      return h("div", {class: "msg msg-system", dataset: {seq: m.seq, sender: kind}},
-               h("span", {class: "msg-body", text: m.body}), time);
-    }
-    const mineNote = kind === "note" && m.sender_id && m.sender_id === this.app.me.id;
-    const who = kind === "ai" ? (m.sender_name || "AI assistant") : mine || mineNote ? "You"
-      : m.sender_name || (kind === "visitor" ? "Visitor" : "Agent");
-    const meta = h("div", {class: "msg-meta"},
-                   h("span", {class: "msg-who", text: who}),
-                   h("span", {class: "msg-kind kind-" + kind, text: SENDER_LABEL[kind]}), time);
-    const files = this._renderFiles(m);
-    const bubble = h("div", {class: "msg-bubble" + (files ? " has-files" : "")},
-                     m.body || !files ? h("div", {class: "msg-body", text: m.body}) : null, files,
-                     kind === "note" ? h("div", {class: "msg-private", text: "Only your team sees this"}) : null);
-    const el = h("div", {class: "msg msg-" + kind + (mine ? " mine" : ""), dataset: {seq: m.seq, sender: kind}},
-                 meta, bubble);
-    if (kind === "agent" || kind === "ai") {
-      el.appendChild(h("div", {class: "msg-receipt", text: "✓ Sent"}));
-    }
-    return el;
+    const files = m.sender_type === "system" ? null : this._renderFiles(m);
+    return renderMessage(m, {meId: this.app.me.id, agents: this.app.agents, files});
   }
 
   _renderFiles(m) {
@@ -403,9 +434,7 @@ export class ConversationView {
       const node = this.nodes.get(seq);
       if (!node || (node.msg.sender_type !== "agent" && node.msg.sender_type !== "ai")) continue;
       const receipt = node.el.querySelector(".msg-receipt");
-      const seen = seq <= readSeq;
-      setText(receipt, seen ? "✓✓ Seen" : "✓ Sent");
-      receipt.classList.toggle("seen", seen);
+      if (receipt) paintReceipt(receipt, seq <= readSeq);
     }
   }
 
@@ -432,6 +461,7 @@ export class ConversationView {
   _typingInput() {
     if (!this.id) return;
     this.app.drafts.set(this.id, this.el.input.value);
+    if (this.assist.noteMode) return;  // a note is written for the team: the visitor sees no "typing…"
     const text = this.el.input.value.trim();
     const st = this.typingState;
     clearTimeout(st.idle);
@@ -461,6 +491,10 @@ export class ConversationView {
 
   sendFromComposer() {
     if (!this.id) return;
+    if (this.assist.noteMode) {
+      this.sendNote();
+      return;
+    }
     const text = this.el.input.value.trim();
     const uploading = this.uploads.isUploading(this.id);
     const files = this.uploads.ready(this.id);
@@ -479,16 +513,60 @@ export class ConversationView {
     this.uploads.take(this.id);
     this._autosize();
     this._stopTyping();
+    const s = this.session;
     const p = {cid: newClientMsgId(), sessionId: this.id, text, attachments: files, state: "sending", el: null,
-               timer: null};
+               timer: null, kind: "reply",
+               // Replying to an open conversation nobody holds takes it: assigned first, then sent.
+               assignFirst: !!s && s.status === "open" && !s.assigned_agent_id};
     this.pending.set(p.cid, p);
     this._renderPending();
     this.scrollToBottom();
     this._dispatch(p);
   }
 
+  /** Note mode: a private note (POST …/notes; the visitor never gets it). */
+  sendNote() {
+    const text = this.el.input.value.trim();
+    if (!text) return;
+    if (text.length > MAX_MESSAGE_CHARS) {
+      this.app.toast("A note can be at most " + MAX_MESSAGE_CHARS + " characters.", "error");
+      return;
+    }
+    this.assist.close();
+    this.el.input.value = "";
+    this.app.drafts.delete(this.id);
+    this._autosize();
+    const p = {cid: newClientMsgId(), sessionId: this.id, text, attachments: [], state: "sending", el: null,
+               timer: null, kind: "note"};
+    this.pending.set(p.cid, p);
+    this._renderPending();
+    this.scrollToBottom();
+    this._dispatch(p);
+  }
+
+  async _sendNoteRest(p) {
+    this._setPendingState(p, "sending");
+    try {
+      const res = await api("POST", "/chat/sessions/" + encodeURIComponent(p.sessionId) + "/notes",
+                            {body: p.text, client_msg_id: p.cid});
+      this._confirm(p.cid, res.message);
+    } catch (err) {
+      if (!this.pending.has(p.cid)) return;
+      if (err.status === 0 || err.status >= 500) this._setPendingState(p, "queued");
+      else if (err.status !== 401) this._setPendingState(p, "failed", err.message);
+    }
+  }
+
   _dispatch(p) {
     clearTimeout(p.timer);
+    if (p.kind === "note") {
+      this._sendNoteRest(p);
+      return;
+    }
+    if (p.assignFirst) {
+      this._assignThenDispatch(p);
+      return;
+    }
     const frame = {session_id: p.sessionId, message: p.text, client_msg_id: p.cid};
     if (p.attachments.length) frame.attachment_ids = p.attachments.map((a) => a.id);
     if (this.app.socket.send("chat.message.send", frame)) {
@@ -534,7 +612,7 @@ export class ConversationView {
   }
 
   _confirm(cid, msg) {
-    this._dropPending(cid);
+    this._sent(cid);
     if (msg.session_id === this.id && !this.loading) {
       const before = this.lastSeq;
       if (this._insert(msg)) {
@@ -543,6 +621,37 @@ export class ConversationView {
         this._paintReceipts();
       }
     }
+  }
+
+  /** One of our sends is stored: its pending copy goes (and, the first time, what the server did with it). */
+  _sent(cid) {
+    const p = this.pending.get(cid);
+    if (!p) return;
+    this._dropPending(cid);
+  }
+
+  /** The reply to an open conversation nobody holds: assign it to me (and say so), then send. A 409 (a
+   *  colleague took it meanwhile, or it was resolved) does not hold the reply back: the send decides. The
+   *  send API itself assigns nothing, so other clients and the AI keep its meaning. */
+  async _assignThenDispatch(p) {
+    p.assignFirst = false;
+    this._setPendingState(p, "sending");
+    try {
+      const res = await api("POST", "/chat/sessions/" + encodeURIComponent(p.sessionId) + "/assign", {});
+      this.app.upsertSession(res.session);
+      this.app.refreshAgentsSoon();
+      if (this.app.me && res.session.assigned_agent_id === this.app.me.id) {
+        this.app.toast("You're now assigned to this conversation");
+      }
+    } catch (err) {
+      if (!this.pending.has(p.cid) || err.status === 401) return;
+      if (err.status === 0 || err.status >= 500) {
+        p.assignFirst = true;  // offline: assign, then send, when the connection is back
+        this._setPendingState(p, "queued");
+        return;
+      }
+    }
+    if (this.pending.has(p.cid)) this._dispatch(p);
   }
 
   _dropPending(cid) {
@@ -597,14 +706,8 @@ export class ConversationView {
     const label = state === "sending" ? "Sending…" : state === "queued" ? "Waiting for connection…"
       : "Not sent: " + (error || "error");
     if (!p.el) {
-      const retry = h("button", {type: "button", class: "link-btn retry", text: "Retry",
-                                 on: {click: () => this._dispatch(p)}});
-      p.el = h("div", {class: "msg msg-agent mine pending", dataset: {clientMsgId: p.cid}},
-               h("div", {class: "msg-meta"}, h("span", {class: "msg-who", text: "You"})),
-               h("div", {class: "msg-bubble" + (p.attachments.length ? " has-files" : "")},
-                 p.text || !p.attachments.length ? h("div", {class: "msg-body", text: p.text}) : null,
-                 renderPendingFiles(p.attachments)),
-               h("div", {class: "msg-receipt"}, h("span", {class: "pending-state"}), retry));
+      p.el = renderPendingMessage(p, p.attachments.length ? renderPendingFiles(p.attachments) : null,
+                                  () => this._dispatch(p));
     }
     p.el.classList.toggle("failed", state === "failed");
     setText(p.el.querySelector(".pending-state"), label);
@@ -635,6 +738,8 @@ export class ConversationView {
     if (!s) {
       setText(el.name, "…");
       for (const b of [el.assign, el.takeOver, el.transfer, el.resolve, el.reopen]) b.hidden = true;
+      renderConvLabels(this.app, null);
+      el.rating.hidden = true;
       return;
     }
     const me = this.app.me;
@@ -653,14 +758,27 @@ export class ConversationView {
     el.transfer.textContent = s.assigned_agent_id ? "Transfer…" : "Assign to…";
     el.resolve.hidden = resolved;
     el.reopen.hidden = !resolved;
-    el.input.disabled = resolved;
-    el.sendBtn.disabled = resolved;
+    // A note can be written on a resolved conversation too; a reply cannot.
+    const note = this.assist.noteMode;
+    const narrow = window.matchMedia("(max-width: 760px)").matches;
+    el.input.disabled = resolved && !note;
+    el.sendBtn.disabled = resolved && !note;
+    setText(el.sendBtn, note ? "Add note" : "Send");
     el.attach.disabled = resolved;
-    el.suggest.hidden = resolved || !this.app.aiAssist();
-    el.note.hidden = !resolved;
-    el.input.placeholder = resolved ? "This conversation is resolved. Reopen it to reply."
-      : window.matchMedia("(max-width: 760px)").matches ? "Reply…"
-      : "Reply to " + customerLabel(s) + "… (Enter to send, Shift+Enter for a new line)";
+    el.attach.hidden = note;
+    el.suggest.hidden = note || resolved || !this.app.aiAssist();
+    el.note.hidden = !resolved || note;
+    el.input.setAttribute("aria-label", note ? "Private note" : "Reply");
+    el.input.placeholder = note ? (narrow ? "Note for your team…"
+                                          : "Write a note for your team… (type @ to mention a colleague)")
+      : resolved ? "This conversation is resolved. Reopen it to reply."
+      : narrow ? "Reply…"
+      : "Reply to " + customerLabel(s) + "… (type / for canned responses)";
+    renderConvLabels(this.app, s);
+    const rating = s.rating && s.rating.score ? s.rating : null;
+    el.rating.hidden = !rating;
+    clear(el.rating);
+    if (rating) el.rating.appendChild(ratingChip(rating));
     this.renderWaiting();
   }
 

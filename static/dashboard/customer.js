@@ -41,7 +41,8 @@ export function renderCustomer(app, detail, sessionId) {
       field("Browser", h("span", {title: s.user_agent || "", text: describeUserAgent(s.user_agent)})),
       field("First seen", isFinite(firstSeen) ? fmtDateTime(new Date(firstSeen).toISOString()) : "—"),
       field("This chat", h("span", {id: "cust-chat"})),
-      field("Assigned", h("span", {id: "cust-assigned"}))));
+      field("Assigned", h("span", {id: "cust-assigned"})),
+      field("Rating", h("div", {id: "cust-rating"}))));
   updateCustomer(app, s);
   const prev = detail.previous_sessions;
   body.appendChild(h("h4", {text: "Previous conversations (" + prev.length + ")"}));
@@ -66,6 +67,25 @@ export function updateCustomer(app, s) {
           + (s.status === "resolved" ? " · resolved" : ""));
   setText(assigned, s.assigned_agent_id ? (s.assigned_agent_id === app.me.id ? "You" : agentName(app, s.assigned_agent_id))
                                         : "nobody");
+  renderRating($("cust-rating"), s.rating);
+}
+
+/** The visitor's rating of this resolution: stars, the score, their comment and when. */
+function renderRating(el, rating) {
+  if (!el) return;
+  clear(el);
+  if (!rating || !rating.score) {
+    el.appendChild(h("span", {class: "muted", text: "not rated"}));
+    return;
+  }
+  const score = Math.max(1, Math.min(5, rating.score));
+  el.append(
+    h("div", {class: "cust-stars"},
+      h("span", {class: "stars", "aria-hidden": "true", text: "★".repeat(score) + "☆".repeat(5 - score)}),
+      h("span", {class: "sr-only", text: "Rated "}),
+      h("span", {class: "stars-score", text: score + "/5"})),
+    rating.comment ? h("blockquote", {class: "cust-comment", text: rating.comment}) : null,
+    rating.rated_at ? h("div", {class: "muted small", text: fmtDateTime(rating.rated_at)}) : null);
 }
 
 /** A chat.visitor.presence frame for the open conversation's visitor. */

@@ -171,6 +171,10 @@ const ICONS = {
   phone: PHONE,
   phoneOn: PHONE + "M1 10v4M3 8v8M21 8v8M23 10v4",
   phoneOff: PHONE + "M2 2l20 20",
+  tag: "M20.59 13.41l-7.17 7.17a2 2 0 0 1-2.83 0L2 12V2h10l8.59 8.59a2 2 0 0 1 0 2.82zM7 7h.01",
+  trash: "M3 6h18M19 6l-1 14a2 2 0 0 1-2 2H8a2 2 0 0 1-2-2L5 6M10 11v6M14 11v6M9 6V4a1 1 0 0 1 1-1h4a1 1 0 0 1 1 1v2",
+  lock: "M5 11h14v10H5zM8 11V7a4 4 0 0 1 8 0v4",
+  more: "M12 5h.01M12 12h.01M12 19h.01",
 };
 
 export function icon(name, size = 16) {

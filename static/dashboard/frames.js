@@ -4,7 +4,7 @@
 import {$, customerLabel} from "./dom.js";
 import {filesSummary} from "./attachments.js";
 import {paintVisitorPresence} from "./customer.js";
-import {conversationHidden} from "./sections.js";
+import {conversationHidden, openConversation} from "./sections.js";
 import {loadList, patchSession, upsertSession} from "./session-list.js";
 import {agentName, bump} from "./state.js";
 import {agentSeen, loadAgents, renderTeam} from "./team.js";
@@ -57,7 +57,8 @@ export function onFrame(app, type, data) {
     case "chat.session.reopened":
     case "chat.session.updated":
       upsertSession(app, data.session);
-      if (type !== "chat.agent.joined") app.refreshAgentsSoon();
+      // Labels and ratings (chat.session.updated) change no agent's load.
+      if (type !== "chat.agent.joined" && type !== "chat.session.updated") app.refreshAgentsSoon();
       break;
     case "chat.message.read": {
       const s = app.sessions.get(data.session_id);
@@ -74,6 +75,9 @@ export function onFrame(app, type, data) {
     }
     case "chat.typing":
       onTyping(app, data);
+      break;
+    case "chat.note.mention":
+      onMention(app, data);
       break;
     case "chat.session.handoff": {
       const s = upsertSession(app, data.session);
@@ -103,6 +107,23 @@ export function onFrame(app, type, data) {
     default:
       break;
   }
+}
+
+/** A colleague named me in a private note: alerted like the other alerts (notification, title, sound, as
+ *  the agent set them) and said in a toast that opens the conversation. */
+function onMention(app, data) {
+  const msg = data.message || null;
+  const sessionId = data.session_id || (msg && msg.session_id);
+  if (!sessionId) return;
+  const s = data.session ? upsertSession(app, data.session) : app.sessions.get(sessionId);
+  if (msg) app.conv.onMessage(msg);  // also sent as chat.message.new: shown once (by seq)
+  if (data.replayed) return;
+  const by = (msg && msg.sender_name) || agentName(app, data.by_agent_id);
+  const who = s ? customerLabel(s) : "a customer";
+  toast(by + " mentioned you in the conversation with " + who, "info",
+        app.conv.id === sessionId ? null : {label: "Open", onClick: () => openConversation(app, sessionId)});
+  app.notifier.alert(sessionId, by + " mentioned you", (msg && msg.body) || "Conversation with " + who,
+                     {attended: attended(app, sessionId)});
 }
 
 /** Everything may have changed while we were away: refetch the list, agents and the open chat. */

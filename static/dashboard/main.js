@@ -7,6 +7,9 @@
 //   team.js           the team panel and this agent's status
 //   transfer.js       the assign / transfer dialog
 //   customer.js       the customer panel
+//   labels.js         labels: chips, the header's picker, the list's filter
+//   canned.js         canned responses: the list the composer uses, the admins' manager
+//   top-menu.js       the top bar's menu (admins)
 //   signin.js         sign-in, the token's expiry, sign-out
 //   deep-link.js      /?session= and notification clicks
 //   push-ui.js        the push button and its menu
@@ -14,16 +17,19 @@
 //   live.js           the Live indicator
 //   tenant-settings.js  the upload limit and agent assist
 //   toast.js          toasts
-// The open conversation lives in conversation.js, the Analytics view in analytics.js.
+// The open conversation lives in conversation.js (its messages drawn by message-render.js, its composer's
+// Reply / Note switch and "/" and "@" lists in composer-assist.js), the Analytics view in analytics.js.
 
 import {bindAlertButtons, renderNotifyButtons} from "./alert-buttons.js";
 import {AnalyticsView} from "./analytics.js";
 import {tokenStore} from "./api.js";
+import {bindCanned} from "./canned.js";
 import {ConversationView} from "./conversation.js";
 import {renderCustomer, updateCustomer} from "./customer.js";
 import {openFromNotification, sessionFromUrl} from "./deep-link.js";
 import {debounce, fmtDuration, ms} from "./dom.js";
 import {onFrame, onSocketReady} from "./frames.js";
+import {bindLabels} from "./labels.js";
 import {bindLive, renderLive} from "./live.js";
 import {Notifier} from "./notify.js";
 import {PushControl} from "./push.js";
@@ -36,6 +42,7 @@ import {agentName, createAppState} from "./state.js";
 import {bindMyStatus, loadAgents} from "./team.js";
 import {aiAssist, maxUploadBytes} from "./tenant-settings.js";
 import {toast} from "./toast.js";
+import {bindTopMenu} from "./top-menu.js";
 import {bindTransfer, openTransferDialog} from "./transfer.js";
 import {clearTyping, typingFor} from "./typing.js";
 
@@ -95,6 +102,9 @@ function init() {
   bindListControls(app);
   bindSections(app);
   bindTransfer(app);
+  bindLabels(app);
+  bindCanned(app);
+  bindTopMenu(app);
 
   // Back to the page with a conversation open: what it shows is seen and read now.
   const attention = () => {
@@ -109,7 +119,10 @@ function init() {
   setInterval(() => {
     if (!app.signedIn) return;
     app.list.invalidate();
-    if (app.conv.id) app.conv.renderWaiting();
+    if (app.conv.id) {
+      app.conv.renderWaiting();
+      app.conv.refreshDays();
+    }
   }, 30000);
 
   boot(app);

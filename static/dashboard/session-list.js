@@ -3,6 +3,7 @@
 
 import {api, query} from "./api.js";
 import {$, customerLabel, debounce, fmtAgo, fmtDateTime, fmtDuration, h, icon, initials, ms, setText} from "./dom.js";
+import {labelChips} from "./labels.js";
 import {VirtualList} from "./list.js";
 import {openConversation} from "./sections.js";
 import {agentName, bump} from "./state.js";
@@ -12,7 +13,8 @@ const PAGE_SIZE = 50;
 // A search call reads a bounded part of a big tenant's conversations; with fewer matches than a page
 // the list asks for the next part by itself this many times, then offers "Search older".
 const SEARCH_AUTO_CALLS = 5;
-const ROW_HEIGHT = 78;
+// Three lines (name · last message · assignee, labels, rating) at their full line height, plus padding.
+const ROW_HEIGHT = 86;
 const FILTER_KEY = "cc.dashboard.filter";
 
 const FILTERS = {
@@ -44,15 +46,26 @@ function matchesFilter(app, s, alreadyListed) {
   } else if (!FILTERS[app.filter].match(s, me)) {
     return false;
   }
+  if (app.labelFilter && !(s.labels || []).some((n) => n.toLowerCase() === app.labelFilter.toLowerCase())) return false;
   if (!app.q) return true;
   if (alreadyListed) return true; // it matched the server's search (maybe on an older message)
   const q = app.q.toLowerCase();
   return [s.customer_name, s.customer_email, s.last_message_preview].some((v) => (v || "").toLowerCase().includes(q));
 }
 
+/** A session as the server sent it, without the fields it left out: some events carry the session as the
+ *  visitor may see it (no labels): those keep the labels we know. */
+function known(incoming) {
+  if (incoming.labels !== null && incoming.labels !== undefined) return incoming;
+  const copy = Object.assign({}, incoming);
+  delete copy.labels;
+  return copy;
+}
+
 /** Merge a session from an event or a response; place it in (or out of) the list. */
-export function upsertSession(app, incoming) {
-  if (!incoming || !incoming.id) return null;
+export function upsertSession(app, given) {
+  if (!given || !given.id) return null;
+  const incoming = known(given);
   const old = app.sessions.get(incoming.id);
   if (old && sortKey(incoming) < sortKey(old)) return old; // an older copy than ours
   const merged = old ? Object.assign({}, old, incoming) : Object.assign({}, incoming);
@@ -64,7 +77,8 @@ export function upsertSession(app, incoming) {
 }
 
 /** Merge without touching the list order (the page itself is in the server's order). */
-function upsertSessionQuiet(app, incoming) {
+function upsertSessionQuiet(app, given) {
+  const incoming = known(given);
   const old = app.sessions.get(incoming.id);
   if (old && sortKey(incoming) < sortKey(old)) return old;
   const merged = old ? Object.assign({}, old, incoming) : Object.assign({}, incoming);
@@ -110,7 +124,7 @@ function renderRow(app, id) {
   if (typing.length) {
     preview = h("span", {class: "row-typing", text: "typing…"});
   } else {
-    const prefix = {agent: "Agent: ", ai: "AI: ", system: ""}[s.last_message_sender] || "";
+    const prefix = {agent: "Agent: ", ai: "AI: ", note: "Note: ", system: ""}[s.last_message_sender] || "";
     preview = [prefix ? h("span", {class: "row-prefix", text: prefix}) : null,
                s.last_message_preview || (s.last_seq ? "" : "New conversation")];
   }
@@ -118,6 +132,7 @@ function renderRow(app, id) {
     : "Unassigned";
   const waiting = s.waiting_since && s.status !== "resolved" ? Date.now() - ms(s.waiting_since) : null;
   const online = app.visitorOnline.get(id);
+  const rating = s.rating && s.rating.score ? s.rating : null;
   return h("div", {class: "row" + (selected ? " selected" : "") + (s.unread ? " has-unread" : ""),
                    role: "option", "aria-selected": selected ? "true" : "false", dataset: {id},
                    on: {click: () => openConversation(app, id)}},
@@ -130,6 +145,7 @@ function renderRow(app, id) {
       h("div", {class: "row-preview"}, preview),
       h("div", {class: "row-meta"},
         h("span", {class: "row-assignee" + (s.assigned_agent_id ? "" : " none"), text: assignee}),
+        rating ? ratingChip(rating) : null,
         s.status === "resolved" ? h("span", {class: "chip resolved", text: "Resolved"}) : null,
         s.handoff && !s.assigned_agent_id && s.status !== "resolved"
           ? h("span", {class: "chip handoff", title: "The AI handed this conversation over", text: "Needs a person"})
@@ -138,7 +154,15 @@ function renderRow(app, id) {
                                                                 ? " warn" : ""),
                                       title: "Waiting for a reply since " + fmtDateTime(s.waiting_since),
                                       }, icon("clock", 11), " " + fmtDuration(waiting)) : null,
+        (s.labels || []).length ? h("span", {class: "row-labels"}, labelChips(app, s.labels, 2)) : null,
         s.unread ? h("span", {class: "unread", title: s.unread + " unread", text: String(s.unread)}) : null)));
+}
+
+/** "★ 4" (the visitor's rating; the comment on hover). */
+export function ratingChip(rating, extraClass = "") {
+  const label = "Rated " + rating.score + " out of 5" + (rating.comment ? ": “" + rating.comment + "”" : "");
+  return h("span", {class: "chip rating score-" + rating.score + (extraClass ? " " + extraClass : ""), title: label,
+                    "aria-label": label}, h("span", {"aria-hidden": "true", text: "★ " + rating.score}));
 }
 
 /** The virtual list of conversations (made once, at boot). */
@@ -157,7 +181,7 @@ export function createSessionList(app) {
 function filterParams(app) {
   const base = app.agentFilter !== null ? {status: "active", assigned: String(app.agentFilter)}
     : FILTERS[app.filter].params(app.me);
-  return Object.assign({}, base, {q: app.q || null, limit: PAGE_SIZE});
+  return Object.assign({}, base, {q: app.q || null, label: app.labelFilter || null, limit: PAGE_SIZE});
 }
 
 export async function loadList(app, {more = false} = {}) {
@@ -230,7 +254,8 @@ function updateListStatus(app) {
   app.list.setFooter(footer);
   const empty = $("list-empty");
   empty.hidden = n > 0 || app.listLoading || !!app.listError;
-  setText(empty, !app.q ? "No conversations here."
+  setText(empty, !app.q ? (app.labelFilter ? "No conversations here with the label “" + app.labelFilter + "”."
+                                             : "No conversations here.")
     : app.searchedUntil ? "No matches yet for “" + app.q + "”."
       : "No conversations match “" + app.q + "”.");
   // A search that stopped before the oldest conversation: how far it got, and a way on.
@@ -257,6 +282,11 @@ export function setFilter(app, name, {agentId = null} = {}) {
   const chip = $("agent-filter");
   chip.hidden = agentId === null;
   if (agentId !== null) setText($("agent-filter-name"), agentName(app, agentId));
+  reloadList(app);
+}
+
+/** The list from its first page again (a filter, the label filter or the search changed). */
+export function reloadList(app) {
   app.listIds = [];
   app.nextCursor = null;
   app.list.setItems([]);
@@ -283,11 +313,7 @@ export function bindListControls(app) {
     const q = search.value.trim().slice(0, 200);
     if (q === app.q) return;
     app.q = q;
-    app.listIds = [];
-    app.nextCursor = null;
-    app.list.setItems([]);
-    app.list.scrollToTop();
-    loadList(app);
+    reloadList(app);
   }, 250);
   search.addEventListener("input", runSearch);
   search.addEventListener("keydown", (ev) => {

@@ -6,6 +6,9 @@ import {$, initials, setText} from "./dom.js";
 import {renderNotifyButtons} from "./alert-buttons.js";
 import {openPendingSession} from "./deep-link.js";
 import {closePushMenu} from "./push-ui.js";
+import {loadCanned} from "./canned.js";
+import {loadLabels, renderLabelFilter} from "./labels.js";
+import {closeTopMenu, renderTopMenu} from "./top-menu.js";
 import {SECTION_KEY, showSection} from "./sections.js";
 import {restoreFilter} from "./session-list.js";
 import {loadAgents} from "./team.js";
@@ -88,8 +91,12 @@ function enterApp(app, agent, tenant, limits) {
   setText($("tenant-name"), tenant ? tenant.name : agent.tenant_id);
   $("my-status").value = "online";
   app.presence.set(agent.id, "online");
+  renderLabelFilter(app);
+  renderTopMenu(app);
   restoreFilter(app);
   loadAgents(app);
+  loadLabels(app);
+  loadCanned(app);
   loadAISettings(app);
   app.socket.start();
   if (!tenant || !limits) {
@@ -130,6 +137,8 @@ export function signOut(app, message, kind = "error", {forgetDevice = false} = {
   clearTimeout(app.expiryTimer);
   app.socket.stop();
   closePushMenu();
+  closeTopMenu();
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   if (forgetDevice) app.push.forget(tokenStore.get()); else app.push.reset();
   tokenStore.clear();
   app.conv.close();
@@ -150,6 +159,14 @@ export function signOut(app, message, kind = "error", {forgetDevice = false} = {
   app.visitorOnline.clear();
   app.typing.clear();
   app.drafts.clear();
+  app.noteModes.clear();
+  app.labels = [];
+  app.labelsByName = new Map();
+  app.labelsAsked.clear();
+  clearTimeout(app.labelsTimer);
+  app.labelFilter = null;
+  app.canned = null;
+  app.cannedLoad = null;
   app.listIds = [];
   app.nextCursor = null;
   app.listGen++;

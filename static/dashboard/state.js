@@ -25,10 +25,18 @@ export function createAppState() {
     visitorOnline: new Map(), // session id → bool
     typing: new Map(),        // session id → Map(key → {sender, name, agent_id, until})
     drafts: new Map(),        // session id → the reply being written
+    noteModes: new Set(),     // session ids whose composer is in Note mode
+    labels: [],               // GET /labels: the tenant's labels, sorted by name
+    labelsByName: new Map(),  // lowercased name → label
+    labelsAsked: new Set(),   // names a session had that we did not know (asked for once each)
+    labelsTimer: null,
+    canned: null,             // GET /canned-responses (null: not loaded)
+    cannedLoad: null,         // that call while it is under way
 
     // ---- the conversation list ------------------------------------------------------------
     filter: "open",
     agentFilter: null,        // admin: an agent's conversations
+    labelFilter: null,        // only conversations with this label (GET /chat/sessions?label=)
     q: "",
     listIds: [],
     nextCursor: null,

@@ -2,9 +2,18 @@
 
 import {$, h} from "./dom.js";
 
-export function toast(text, kind = "info") {
-  const el = h("div", {class: "toast " + kind, role: kind === "error" ? "alert" : "status", text});
+/** `action`: {label, onClick}: a button in the toast (which then stays a little longer). */
+export function toast(text, kind = "info", action = null) {
+  const el = h("div", {class: "toast " + kind, role: kind === "error" ? "alert" : "status"},
+               h("span", {class: "toast-text", text}));
+  if (action) {
+    el.appendChild(h("button", {type: "button", class: "toast-action", text: action.label, on: {click: () => {
+      el.remove();
+      action.onClick();
+    }}}));
+  }
   $("toasts").appendChild(el);
-  setTimeout(() => el.classList.add("leaving"), 4200);
-  setTimeout(() => el.remove(), 4600);
+  const stay = action ? 8000 : 4200;
+  setTimeout(() => el.classList.add("leaving"), stay);
+  setTimeout(() => el.remove(), stay + 400);
 }

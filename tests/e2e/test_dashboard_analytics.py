@@ -4,7 +4,8 @@ Conversations are made through the REST API first (visitors write, the agent ans
 resolves); the view's cards, per-day and per-hour charts and per-agent table must say what
 GET /api/v1/analytics says for the same days (the agent's own: the browser's time zone). Also: the
 range presets and custom dates, the server's message for a bad range, the empty state, loading and
-error states, agent names as text, and a phone-sized screen without sideways scrolling.
+error states, agent names as text, the customers' ratings and conversations per label, and a phone-sized
+screen without sideways scrolling.
 """
 from __future__ import annotations
 
@@ -219,6 +220,71 @@ def test_totals_charts_and_agents_match_the_api(live_server, agent_dashboard):
     settled(page)
     page.click("#analytics-btn")
     expect(page.locator(".list-pane")).to_be_visible()
+    assert not errors
+
+
+def test_satisfaction_and_labels_match_the_api(live_server, agent_dashboard):
+    """The customers' ratings (average, share satisfied, count per score), conversations per label and each
+    agent's rating say what the API says; with none yet, each panel says so. Label names are text."""
+    token = agent_token(live_server)
+    chats = make_conversations(live_server, token)
+    desk = agent_dashboard(live_server, viewport=DESKTOP)
+    page, errors = desk.page, desk.errors
+    open_analytics(page)
+    expect(page.locator("#an-csat")).to_have_text(re.compile(r"^No ratings in this range"))
+    expect(page.locator("#an-labels")).to_have_text("No conversation started in this range has a label.")
+    expect(page.locator('#an-agents [data-col="rating"]').first).to_have_text("—")
+
+    hostile = '<img src=x onerror="window.__pwned=1">'
+    for name, color in (("VIP", "#facc15"), (hostile, "#ef4444"), ("Unused", "#3b82f6")):
+        call(live_server, "POST", "/labels", {"name": name, "color": color}, token)
+    call(live_server, "PUT", f"/chat/sessions/{chats['answered'].session_id}/labels", {"labels": ["VIP", hostile]},
+         token)
+    call(live_server, "PUT", f"/chat/sessions/{chats['taken'].session_id}/labels", {"labels": ["VIP"]}, token)
+    call(live_server, "POST", f"/chat/sessions/{chats['taken'].session_id}/resolve", {}, token)
+    call(live_server, "POST", f"/chat/public/session/{chats['answered'].session_id}/rating", {"score": 5},
+         chats["answered"].token)
+    call(live_server, "POST", f"/chat/public/session/{chats['taken'].session_id}/rating",
+         {"score": 2, "comment": "Slow"}, chats["taken"].token)
+
+    page.click("#an-refresh")
+    settled(page)
+    first, last = shown_range(page)
+    api = analytics(live_server, token, **{"from": first, "to": last, "tz": page.evaluate(
+        "Intl.DateTimeFormat().resolvedOptions().timeZone")})
+    ratings = api["ratings"]
+    assert (ratings["count"], ratings["average"], ratings["distribution"]) == (
+        2, 3.5, {"1": 0, "2": 1, "3": 0, "4": 0, "5": 1})
+    csat = page.locator("#an-csat")
+    expect(csat.locator('[data-stat="average"]')).to_have_text("3.5 / 5")
+    expect(csat.locator('[data-stat="satisfied"]')).to_have_text("50%")
+    expect(csat.locator('[data-stat="count"]')).to_have_text("2")
+    bars = csat.locator(".an-hbar-row")
+    assert bars.evaluate_all("els => els.map(e => [e.dataset.key, Number(e.dataset.value)])") == [
+        [str(score), ratings["distribution"][str(score)]] for score in (5, 4, 3, 2, 1)]
+    expect(bars.nth(0).locator(".an-hbar-n")).to_have_text("1 · 50%")
+    expect(bars.nth(4).locator(".an-hbar-n")).to_have_text("0 · 0%")
+    expect(bars.nth(4).locator(".sr-only")).to_have_text(" star:")  # read as "1 star: 0 · 0%"
+
+    # Per label: the used ones, most first, against the conversations started.
+    per_label = {row["name"]: row["conversations"] for row in api["labels"] if row["conversations"]}
+    assert per_label == {"VIP": 2, hostile: 1}
+    rows = page.locator("#an-labels .an-hbar-row")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator(".label-chip")).to_have_text("VIP")
+    expect(rows.nth(0).locator(".an-hbar-n")).to_have_text(f"2 · {round(200 / api['totals']['conversations'])}%")
+    expect(rows.nth(1).locator(".label-chip")).to_have_text(hostile)
+    # In the label's colour (labels made since the page loaded are fetched, and the bars drawn again).
+    expect(rows.nth(0).locator(".label-chip")).to_have_css("background-color", "rgb(250, 204, 21)")
+
+    # Per agent: the average of the ratings of their conversations, and how many (the one answered without
+    # an assignment counts for nobody).
+    me = next(a for a in api["agents"] if a["agent_id"] == 1)
+    assert me["ratings"] == {"count": 1, "average": 2.0}
+    expect(page.locator('#an-agents tr[data-agent-id="1"] [data-col="rating"]')).to_have_text("2.0 (1)")
+    expect(page.locator("#analytics img")).to_have_count(0)
+    assert page.evaluate("window.__pwned") is None
+    screenshot(page, "dashboard-analytics-ratings")
     assert not errors
 
 
