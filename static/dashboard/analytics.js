@@ -404,7 +404,8 @@ export class AnalyticsView {
 
   // ---- charts ---------------------------------------------------------------------------
 
-  /** A bar chart: `groups` = [{key, label (axis, may be ""), text (the bar's words), values: [{cls, n}]}]. */
+  /** A bar chart: `groups` = [{key, label (axis, may be ""), text (the bar's words), values: [{cls, n}],
+   *  cells (optional: more columns of its table, as text)}]. */
   _chart(kind, caption, groups, series) {
     const max = niceMax(Math.max(0, ...groups.flatMap((g) => g.values.map((v) => v.n))));
     const bars = h("ol", {class: "an-bars", role: "list", "aria-label": caption});
@@ -429,7 +430,8 @@ export class AnalyticsView {
                                       series.cols.map((c) => h("th", {scope: "col", class: "num", text: c})))),
       h("tbody", null, groups.map((g) => h("tr", null,
         h("th", {scope: "row", text: g.name}),
-        g.values.map((v) => h("td", {class: "num", text: fmtCount(v.n)}))))));
+        g.values.map((v) => h("td", {class: "num", text: fmtCount(v.n)})),
+        (g.cells || []).map((text) => h("td", {class: "num", text}))))));
     return [
       h("div", {class: "an-chart an-chart-" + kind},
         axis,
@@ -447,14 +449,19 @@ export class AnalyticsView {
       const name = fmtDay(d.date, {weekday: "short", month: "short", day: "numeric"});
       const label = i % every ? "" : every >= 7 ? fmtDay(d.date, {month: "short", day: "numeric"})
         : String(utcDay(d.date).getUTCDate());
-      return {key: d.date, name, label, text: name + ": " + d.started + " started, " + d.resolved + " resolved",
-              values: [{cls: "started", n: d.started}, {cls: "resolved", n: d.resolved}]};
+      const rated = d.ratings || {count: 0, average: null};
+      const ratedText = rated.count ? ", " + rated.count + (rated.count === 1 ? " rating" : " ratings") + " averaging "
+        + fmtAverage(rated.average) : "";
+      return {key: d.date, name, label,
+              text: name + ": " + d.started + " started, " + d.resolved + " resolved" + ratedText,
+              values: [{cls: "started", n: d.started}, {cls: "resolved", n: d.resolved}],
+              cells: [fmtCount(rated.count), fmtAverage(rated.average)]};
     });
     const box = clear(this.el.days);
     box.dataset.count = String(n);
     box.classList.toggle("dense", n > 31);
     box.append(...this._chart("days", "Conversations started and resolved per day", groups,
-                              {head: "Day", cols: ["Started", "Resolved"]}));
+                              {head: "Day", cols: ["Started", "Resolved", "Ratings", "Average rating"]}));
     // When the days do not fit (a phone, 90 days), the latest are in view first.
     const scroller = box.querySelector(".an-scroll");
     scroller.scrollLeft = scroller.scrollWidth;

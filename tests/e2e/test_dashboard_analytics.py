@@ -277,6 +277,14 @@ def test_satisfaction_and_labels_match_the_api(live_server, agent_dashboard):
     # In the label's colour (labels made since the page loaded are fetched, and the bars drawn again).
     expect(rows.nth(0).locator(".label-chip")).to_have_css("background-color", "rgb(250, 204, 21)")
 
+    # Per day: today's ratings in the day's words and in its table.
+    today = page.locator("#an-days .an-group").last
+    expect(today).to_have_attribute("aria-label", re.compile(r", 2 ratings averaging 3\.5$"))
+    page.locator("#an-days details summary").click()
+    expect(page.locator("#an-days details tbody tr").last.locator("td")).to_have_text(
+        [str(api["by_day"][-1]["started"]), str(api["by_day"][-1]["resolved"]), "2", "3.5"])
+    assert api["by_day"][-1]["ratings"] == {"count": 2, "average": 3.5}
+
     # Per agent: the average of the ratings of their conversations, and how many (the one answered without
     # an assignment counts for nobody).
     me = next(a for a in api["agents"] if a["agent_id"] == 1)
