@@ -10,7 +10,7 @@ from tornado import web
 
 from . import openapi
 from .errors import NotFound
-from .handlers import admin, agent, ai, auth, files, ops, pages, public, push, workspace, ws
+from .handlers import admin, agent, ai, auth, files, ops, pages, public, push, team, webhooks, workspace, ws
 from .handlers.base import BaseHandler
 from .handlers.edge import Application, metric_method
 from .paths import resource_dir
@@ -39,13 +39,14 @@ def log_request(handler: web.RequestHandler) -> None:
         services.metrics.http_requests.labels(route_name, metric_method(handler.request.method), str(status)).inc()
         services.metrics.http_duration.labels(route_name).observe(duration_secs)
     level = logging.INFO if status < 500 else logging.ERROR
-    access_log.log(level, "%d %.16s %s tenant=%s %.1fms ip=%s", status, handler.request.method, handler.request.path,
+    path = getattr(handler, "log_path", None) or handler.request.path  # (a route may hide a token in its path)
+    access_log.log(level, "%d %.16s %s tenant=%s %.1fms ip=%s", status, handler.request.method, path,
                    getattr(handler, "log_tenant", "-"), duration_secs * 1000, handler.request.remote_ip)
 
 
 def all_routes() -> list:
     return [*auth.routes, *admin.routes, *public.routes, *agent.routes, *files.routes, *ai.routes, *push.routes,
-            *workspace.routes, *ops.routes, *pages.routes, *ws.routes]
+            *workspace.routes, *team.routes, *webhooks.routes, *ops.routes, *pages.routes, *ws.routes]
 
 
 def make_app(services: Services, **extra_settings) -> Application:

@@ -102,6 +102,19 @@ AI_ENV = {
 }
 
 
+# Config field -> environment variable, for webhook deliveries (see callcenter/webhook_delivery.py): the
+# first retry's delay (doubling after each failure), the longest delay, how long an event is retried (and
+# a webhook may fail before it is switched off), one attempt's timeout, and how long a worker's claim on a
+# queue partition lasts without renewal (then another worker takes its deliveries over).
+WEBHOOK_ENV = {
+    "webhook_retry_base_secs": "CALLCENTER_WEBHOOK_RETRY_BASE_SECS",
+    "webhook_retry_max_secs": "CALLCENTER_WEBHOOK_RETRY_MAX_SECS",
+    "webhook_give_up_secs": "CALLCENTER_WEBHOOK_GIVE_UP_SECS",
+    "webhook_timeout_secs": "CALLCENTER_WEBHOOK_TIMEOUT_SECS",
+    "webhook_lease_secs": "CALLCENTER_WEBHOOK_LEASE_SECS",
+}
+
+
 def parse_networks(raw: str, name: str) -> tuple[str, ...]:
     """A comma- or space-separated list of addresses and CIDRs, each checked (ConfigError naming the setting)."""
     items = tuple(item for item in raw.replace(",", " ").split() if item)
@@ -206,6 +219,14 @@ class Config:
     # One search call reads at most this many conversations (then says how far back it got and the
     # next call goes on), so a rare word never reads a big tenant's whole history in one request.
     search_scan_sessions: int = 20_000
+    # Webhooks: hosts (names or IPs, exact) an admin's webhook may point to although they are not public,
+    # over http too (CALLCENTER_WEBHOOK_ALLOW_HOSTS, comma separated); and the delivery timings (WEBHOOK_ENV).
+    webhook_allow_hosts: tuple[str, ...] = ()
+    webhook_retry_base_secs: float = 2.0
+    webhook_retry_max_secs: float = 3600.0
+    webhook_give_up_secs: float = 24 * 3600.0
+    webhook_timeout_secs: float = 10.0
+    webhook_lease_secs: float = 30.0
     seed_demo: bool = False
     log_level: str = "INFO"
 
@@ -236,6 +257,9 @@ class Config:
             push_ca_file=env.get("CALLCENTER_PUSH_CA_FILE") or None,
             push_cooldown_secs=_env_number("CALLCENTER_PUSH_COOLDOWN_SECS", cls.push_cooldown_secs),
             search_scan_sessions=_env_number("CALLCENTER_SEARCH_SCAN_SESSIONS", cls.search_scan_sessions),
+            webhook_allow_hosts=tuple(h.strip().lower().strip("[]") for h in
+                                      (env.get("CALLCENTER_WEBHOOK_ALLOW_HOSTS") or "").split(",") if h.strip()),
+            **{field: _env_number(name, getattr(cls, field)) for field, name in WEBHOOK_ENV.items()},
             log_level=env.get("CALLCENTER_LOG_LEVEL") or "INFO",
         )
         for key, value in overrides.items():

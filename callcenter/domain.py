@@ -10,6 +10,7 @@ in the AI's prompt (which reads visitor, agent and AI turns only).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 from .errors import RateLimited
@@ -165,3 +166,34 @@ def workspace_settings(tenant: dict) -> dict:
     """The tenant's workspace settings, defaults filled in."""
     stored = tenant.get("settings") or {}
     return {key: stored.get(key, default) for key, default in WORKSPACE_SETTINGS.items()}
+
+
+# ---- an agent's notification preferences (admin console) -----------------------------------------
+# Each true unless turned off: the dashboard's sound, and which pushes reach the agent's devices.
+AGENT_PREFERENCES = ("sound", "new_conversations", "assigned_messages", "mentions")
+# Push kind -> the preference that turns it off (other kinds always go).
+PUSH_PREFERENCE = {"new_conversation": "new_conversations", "message": "assigned_messages", "mention": "mentions"}
+
+
+def agent_preferences(raw: str | None) -> dict:
+    """An agent's preferences (the stored JSON, NULL or unreadable: the defaults)."""
+    try:
+        stored = json.loads(raw or "{}")
+    except ValueError:
+        stored = {}
+    if not isinstance(stored, dict):
+        stored = {}
+    return {key: bool(stored.get(key, True)) for key in AGENT_PREFERENCES}
+
+
+def agent_preferences_json(prefs: dict) -> str:
+    return json.dumps({key: bool(prefs.get(key, True)) for key in AGENT_PREFERENCES}, sort_keys=True)
+
+
+AVATAR_COLORS = ("#2563eb", "#7c3aed", "#db2777", "#dc2626", "#ea580c", "#16a34a", "#0d9488", "#0891b2")
+
+
+def agent_profile(row: dict) -> dict:
+    """An agent's status ("active" | "invited" | "deactivated") and avatar colour (chosen, else by id)."""
+    status = "invited" if row.get("invited") else ("active" if row["active"] else "deactivated")
+    return {"status": status, "avatar_color": row.get("avatar_color") or AVATAR_COLORS[row["id"] % len(AVATAR_COLORS)]}

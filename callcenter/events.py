@@ -35,6 +35,8 @@ SESSION_HANDOFF = "chat.session.handoff"
 TYPING_TTL_MS = 6000
 # A private note named an agent (to that agent's sockets only).
 NOTE_MENTION = "chat.note.mention"
+# A webhook failing too long was switched off (to the tenant's admins' sockets, one event per admin).
+WEBHOOK_DISABLED = "webhook.disabled"
 # Internal: never sent to clients as such; the hub closes the agent's sockets.
 AGENT_REVOKED = "internal.agent.revoked"
 
@@ -154,6 +156,11 @@ def session_updated(session: dict) -> Event:
     return Event(SESSION_UPDATED, session["tenant_id"], {
         "session_id": session["id"], "session": models.agent_session_model(session),
     }, session_id=session["id"], to_agents=True, to_visitor=False)
+
+
+def webhook_disabled(tenant_id: str, webhook: dict, admin_id: int) -> Event:
+    """A failing webhook was switched off (`webhook`: as the API shows it): to one admin's sockets."""
+    return Event(WEBHOOK_DISABLED, tenant_id, {"webhook": webhook}, to_agents=True, agent_id=admin_id)
 
 
 def note_mention(note: dict, session: dict, agent_id: int, by_agent_id: int) -> Event:

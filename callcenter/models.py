@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from .attachments import ATTACHMENT_ID_PATTERN, CONTENT_TYPES, MAX_ATTACHMENTS_PER_MESSAGE, files_of
+from .domain import agent_preferences, agent_profile
 
 
 def json_dumps(obj) -> str:
@@ -220,6 +221,11 @@ class AgentOut(BaseModel):
     role: Literal["admin", "agent"]
     active: bool
     open_sessions: int | None = None
+    open_conversations: int | None = None
+    status: Literal["active", "invited", "deactivated"] = "active"
+    avatar_color: str = "#2563eb"
+    preferences: dict[str, bool] | None = Field(None, description="Your own: sound, new_conversations, "
+                                                "assigned_messages, mentions (each true unless turned off).")
 
 
 class AgentPublicOut(BaseModel):
@@ -512,11 +518,14 @@ TenantPublicResponse.model_rebuild()
 
 # ---- serializers ------------------------------------------------------------
 
-def agent_model(row: dict) -> dict:
+def agent_model(row: dict, *, own: bool = False) -> dict:
+    """An agent as colleagues see them; `own`: with their preferences (the agent themself)."""
     out = {"id": row["id"], "tenant_id": row["tenant_id"], "email": row["email"], "name": row["name"],
-           "role": row["role"], "active": bool(row["active"])}
+           "role": row["role"], "active": bool(row["active"]), **agent_profile(row)}
     if "open_sessions" in row:
-        out["open_sessions"] = row["open_sessions"]
+        out["open_sessions"] = out["open_conversations"] = row["open_sessions"]
+    if own:
+        out["preferences"] = agent_preferences(row.get("preferences"))
     return out
 
 

@@ -10,18 +10,23 @@ import asyncio
 import logging
 import time
 from functools import partial
+from typing import TYPE_CHECKING
 
 from .bus import Bus, BusUnavailable
 from .events import Event
 from .metrics import Metrics
 
+if TYPE_CHECKING:  # (the outbox reads the store: the real-time layer, which imports this module, may not)
+    from .webhook_events import WebhookOutbox
+
 log = logging.getLogger("callcenter.services")
 
 
 class EventPublisher:
-    def __init__(self, bus: Bus, metrics: Metrics):
+    def __init__(self, bus: Bus, metrics: Metrics, webhooks: "WebhookOutbox | None" = None):
         self.bus = bus
         self.metrics = metrics
+        self.webhooks = webhooks  # the tenants' webhooks hear of the same moments (webhook_events.py)
         self._outbox: list[Event] = []  # published in this step, flushed right after it
         self._publishing: set[asyncio.Future] = set()  # on their way to the bus
 
@@ -44,6 +49,17 @@ class EventPublisher:
         if not self._outbox:
             asyncio.get_running_loop().call_soon(self._deliver_outbox)
         self._outbox.extend(evts)
+
+    async def to_webhooks(self, event: str, session: dict, **data) -> None:
+        """After the commit too: queue a webhook event (webhook_events.py; nothing for a tenant without a
+        webhook taking it). Awaited by the change's caller, so one request's events are queued in order."""
+        if self.webhooks is not None:
+            await self.webhooks.emit(event, session, data)
+
+    async def message_to_webhooks(self, message: dict, session: dict | None) -> None:
+        """`message.created` for a visitor's, an agent's or the AI's message (never a note or a system line)."""
+        if self.webhooks is not None:
+            await self.webhooks.message_created(message, session)
 
     def _deliver_outbox(self) -> None:
         batch, self._outbox = self._outbox, []

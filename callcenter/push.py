@@ -28,6 +28,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from . import webpush
 from .attachments import files_of
 from .config import Config
+from .domain import PUSH_PREFERENCE, agent_preferences
 from .errors import Conflict, RateLimited
 from .metrics import Metrics
 from .models import json_dumps
@@ -198,6 +199,9 @@ class PushNotifier:
             online = {agent_id for agent_id, status in
                       (await self.presence.agent_statuses(tenant_id)).items() if status == "online"}
             wanted = wanted - online
+            if kind in PUSH_PREFERENCE and wanted:  # the agents who turned this kind off hear nothing
+                prefs = await self.store.agent_preferences_of(tenant_id, wanted)
+                wanted = {a for a in wanted if agent_preferences(prefs.get(a))[PUSH_PREFERENCE[kind]]}
             if kind == "message":
                 wanted = {agent_id for agent_id in wanted if await self._cooled_down(tenant_id, agent_id, session_id)}
             if not wanted:

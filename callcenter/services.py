@@ -11,7 +11,7 @@ import asyncio
 import logging
 import zoneinfo
 
-from . import analytics, attachments, domain, events
+from . import analytics, attachments, domain, events, models
 from .ai.service import AIService
 from .bus import Bus, BusUnavailable
 from .config import Config
@@ -106,18 +106,6 @@ class AuthService:
         await self._revoke(updated)
         return self.signer.agent_token(updated), updated
 
-    async def set_active(self, admin: dict, agent_id: int, active: bool) -> dict:
-        if admin["role"] != "admin":
-            raise Forbidden("only admins can change agents", code="admin_only")
-        if agent_id == admin["id"] and not active:
-            raise Conflict("you cannot deactivate yourself", code="cannot_deactivate_self")
-        if await self.store.get_agent(admin["tenant_id"], agent_id) is None:
-            raise NotFound("no such agent", code="agent_not_found")
-        updated = await self.store.update_agent(admin["tenant_id"], agent_id, active=active)
-        if not active:
-            await self._revoke(updated)
-        return updated
-
     async def _revoke(self, agent: dict) -> None:
         # Every worker closes this agent's sockets (close code 4010); REST calls already fail on the version.
         try:
@@ -169,6 +157,7 @@ class ChatService:
             page_url=page_url, user_agent=user_agent[:400])
         token = self.signer.visitor_token(session["id"], tenant_id, session["visitor_id"])
         await self.publish(events.session_started(session))
+        await self.publisher.to_webhooks("conversation.created", session)
         self.push.on_session_started(session)
         return session, token, tenant
 
@@ -352,6 +341,7 @@ class ChatService:
         if result.reopened and session is not None:
             evts.append(events.session_status(session, None, resolved=False))
         await self.publish(*evts)
+        await self.publisher.message_to_webhooks(msg, session)
         self.push.on_message(msg, session)
         if msg["sender_type"] == domain.VISITOR:
             await self.ai.on_visitor_message(msg, session)
@@ -383,6 +373,8 @@ class ChatService:
             system_note=note)
         await self.publish(*(events.message_new(msg, session) for msg in added),
                            events.session_assigned(session, target, agent), events.agent_joined(session, target))
+        await self.publisher.to_webhooks("conversation.assigned", session, agent=models.agent_model(target),
+                                         by_agent_id=agent["id"])
         self.push.on_assigned(session, target, agent)
         return session
 
@@ -406,6 +398,8 @@ class ChatService:
         await self.publish(*(events.message_new(msg, session) for msg in added),
                            events.session_transferred(session, from_agent, target, agent),
                            events.session_assigned(session, target, agent), events.agent_joined(session, target))
+        await self.publisher.to_webhooks("conversation.assigned", session, agent=models.agent_model(target),
+                                         by_agent_id=agent["id"])
         self.push.on_assigned(session, target, agent)
         self.ai.summarize_later(session, "transfer")
         return session
@@ -417,6 +411,7 @@ class ChatService:
                                                         "resolved" if resolved else "open", system_note=note)
         await self.publish(events.message_new(note_msg, session), events.session_status(session, agent, resolved))
         if resolved:
+            await self.publisher.to_webhooks("conversation.resolved", session, by_agent_id=agent["id"])
             self.ai.summarize_later(session, "resolve")
         return session
 

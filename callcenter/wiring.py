@@ -2,18 +2,23 @@
 given the collaborators it uses (no object is patched in afterwards).
 
     config -> store, redis -> bus, rate limiter, token signer, metrics -> event publisher, presence
-    -> hub (this worker's sockets) -> push -> AI -> chat -> workspace -> auth
+    -> hub (this worker's sockets) -> push -> AI -> chat -> audit -> workspace -> auth -> team, tenant settings
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
+import os
+import socket
 import uuid
 
 import redis.asyncio as aioredis
 
 from .ai.service import AIService
+from .audit import AuditService
+from .team import TeamService
+from .tenant_settings import TenantSettingsService
 from .bus import Bus, RedisBus, cancel_and_wait, make_bus, make_redis
 from .config import Config
 from .errors import Unavailable
@@ -26,6 +31,12 @@ from .security import MemoryRateLimiter, RateLimiter, RedisRateLimiter, TokenSig
 from .services import AuthService, ChatService
 from .store import Store, now_ms
 from .workspace import WorkspaceService
+# Webhooks (issue 25): the outbox the publisher queues events through, the admins' service, the delivery.
+from .webhook_delivery import WebhookDispatcher
+from .webhook_events import WebhookOutbox
+from .webhook_net import SecretBox
+from .webhook_queue import MemoryWebhookQueue, RedisWebhookQueue
+from .webhooks import WebhookService
 
 # How long closing the services waits for the background work sockets left (hub and presence updates).
 SPAWNED_TASKS_GRACE_SECS = 5.0
@@ -53,6 +64,11 @@ class Services:
     chat: ChatService
     workspace: WorkspaceService
     auth: AuthService
+    audit: AuditService
+    team: TeamService
+    tenant_settings: TenantSettingsService
+    webhooks: WebhookService
+    webhook_dispatcher: WebhookDispatcher
     _tasks: set = dataclasses.field(default_factory=set)
     _janitor: asyncio.Task | None = None
     inflight_requests: int = 0
@@ -79,6 +95,7 @@ class Services:
         await self.bus.start()
         await self.hub.start()
         await self.ai.start()
+        await self.webhook_dispatcher.start()
         await self._fit_upload_limit()
         self._janitor = asyncio.get_running_loop().create_task(self._purge_unsent_uploads(), name="upload-janitor")
 
@@ -112,6 +129,7 @@ class Services:
         # store and Redis are still there, rather than failing against closed clients.
         await self._wait_spawned()
         await self.ai.close()
+        await self.webhook_dispatcher.close()
         await self.publisher.wait_published()
         await self.push.close()
         await self.hub.close()
@@ -130,16 +148,25 @@ def create_services(config: Config) -> Services:
     signer = TokenSigner(secret, agent_ttl_secs=config.agent_token_ttl_secs,
                          visitor_ttl_secs=config.visitor_token_ttl_secs)
     metrics = Metrics()
-    publisher = EventPublisher(bus, metrics)
     worker_id = uuid.uuid4().hex[:8]
+    webhook_queue = (RedisWebhookQueue(redis, config.redis_prefix, f"{socket.gethostname()}:{os.getpid()}:{worker_id}",
+                                       config.webhook_lease_secs) if redis is not None else MemoryWebhookQueue())
+    webhook_outbox = WebhookOutbox(store, webhook_queue)
+    publisher = EventPublisher(bus, metrics, webhooks=webhook_outbox)
     presence: Presence = (RedisPresence(redis, config.redis_prefix, worker_id) if redis is not None
                           else MemoryPresence(worker_id))
     hub = Hub(config, bus, publisher, presence, metrics)
     push = PushNotifier(store, config, metrics, limiter, presence)
     ai = AIService(store, publisher, push, config, metrics, redis)
     chat = ChatService(store, publisher, signer, limiter, config, metrics, ai, push)
-    workspace = WorkspaceService(store, chat, publisher, push, config)
+    audit = AuditService(store)
+    workspace = WorkspaceService(store, chat, publisher, push, config, audit=audit)
     auth = AuthService(store, signer, limiter, config, bus)
+    team = TeamService(store, signer, limiter, config, bus, audit)
+    tenant_settings = TenantSettingsService(store, audit)
+    secret_box = SecretBox(secret)
+    webhooks = WebhookService(store, webhook_outbox, secret_box, config, audit)
+    webhook_dispatcher = WebhookDispatcher(store, webhook_queue, webhook_outbox, publisher, config, secret_box, audit)
     metrics.watch(bus=bus, hub=hub)
     metrics.watch_batcher("store_sends", store.send_batcher)
     if isinstance(bus, RedisBus):
@@ -148,4 +175,5 @@ def create_services(config: Config) -> Services:
         metrics.watch_batcher("rate_limit_hits", limiter.hits)
     return Services(config=config, store=store, redis=redis, bus=bus, limiter=limiter, signer=signer,
                     metrics=metrics, publisher=publisher, hub=hub, push=push, ai=ai, chat=chat, workspace=workspace,
-                    auth=auth)
+                    auth=auth, audit=audit, team=team, tenant_settings=tenant_settings,
+                    webhooks=webhooks, webhook_dispatcher=webhook_dispatcher)

@@ -7,7 +7,8 @@ their own conversation once it is resolved. Every change is published after its 
 """
 from __future__ import annotations
 
-from . import domain, events
+from . import domain, events, models
+from .audit import AuditService
 from .config import Config
 from .domain import WORKSPACE_SETTINGS, Actor, workspace_settings
 from .errors import Conflict, Forbidden
@@ -30,12 +31,17 @@ def require_admin(agent: dict, what: str) -> None:
 
 class WorkspaceService:
     def __init__(self, store: Store, chat: ChatService, publisher: EventPublisher, push: PushNotifier,
-                 config: Config):
+                 config: Config, audit: AuditService | None = None):
+        self.audit = audit
         self.store = store
         self.chat = chat
         self.publisher = publisher
         self.push = push
         self.config = config
+
+    async def _audit(self, admin: dict, action: str, target_type: str, target_id, details: dict | None = None) -> None:
+        if self.audit is not None:
+            await self.audit.record(admin, action, target_type, target_id, details)
 
     # ---- private notes -------------------------------------------------------------------
 
@@ -64,8 +70,10 @@ class WorkspaceService:
 
     async def create_canned_response(self, admin: dict, shortcut: str, title: str, body: str) -> dict:
         require_admin(admin, "add canned responses")
-        return await self.store.create_canned_response(admin["tenant_id"], shortcut=shortcut, title=title, body=body,
-                                                       max_per_tenant=MAX_CANNED_RESPONSES)
+        row = await self.store.create_canned_response(admin["tenant_id"], shortcut=shortcut, title=title, body=body,
+                                                      max_per_tenant=MAX_CANNED_RESPONSES)
+        await self._audit(admin, "canned_response.created", "canned_response", row["id"], {"shortcut": shortcut})
+        return row
 
     async def update_canned_response(self, admin: dict, response_id: int, changes: dict) -> dict:
         require_admin(admin, "change canned responses")
@@ -74,6 +82,7 @@ class WorkspaceService:
     async def delete_canned_response(self, admin: dict, response_id: int) -> None:
         require_admin(admin, "delete canned responses")
         await self.store.delete_canned_response(admin["tenant_id"], response_id)
+        await self._audit(admin, "canned_response.deleted", "canned_response", response_id)
 
     # ---- labels ---------------------------------------------------------------------------
 
@@ -82,11 +91,14 @@ class WorkspaceService:
 
     async def create_label(self, admin: dict, name: str, color: str) -> dict:
         require_admin(admin, "create labels")
-        return await self.store.create_label(admin["tenant_id"], name, color, max_per_tenant=MAX_LABELS)
+        row = await self.store.create_label(admin["tenant_id"], name, color, max_per_tenant=MAX_LABELS)
+        await self._audit(admin, "label.created", "label", row["id"], {"name": name})
+        return row
 
     async def delete_label(self, admin: dict, label_id: int) -> None:
         require_admin(admin, "delete labels")
         touched = await self.store.delete_label(admin["tenant_id"], label_id)
+        await self._audit(admin, "label.deleted", "label", label_id)
         await self.publisher.publish(*(events.session_updated(session) for session in touched))
 
     async def set_session_labels(self, agent: dict, session_id: str, names: list[str]) -> dict:
@@ -104,6 +116,7 @@ class WorkspaceService:
         session = await self.store.rate(visitor.tenant_id, session_id, score, comment,
                                         replace_within_ms=RATING_CHANGE_WINDOW_SECS * 1000)
         await self.publisher.publish(events.session_updated(session))
+        await self.publisher.to_webhooks("conversation.rated", session, rating=models.rating_model(session))
         return session
 
     # ---- settings ---------------------------------------------------------------------------

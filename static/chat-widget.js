@@ -7,7 +7,9 @@
  *   <script>CallCenterChat.init({tenantId: 'demo-tenant', position: 'bottom-right', primaryColor: '#4F46E5',
  *                                title: 'Chat with us', subtitle: 'We typically reply instantly'});</script>
  * Options: apiUrl (default: the origin this script came from), tenantId, position (bottom-right | bottom-left),
- * primaryColor, title, subtitle, greeting, locale. API: init, open, close, toggle, setUser({name, email}),
+ * primaryColor, title, subtitle, greeting, locale, prechat ({name, email}: "required" | "optional" | "hidden").
+ * Each one left out is the tenant's saved widget setting (GET /chat/public/tenants/:id, fetched at start and kept
+ * for the next page), else the default; the text on primaryColor is white or dark, whichever reads better. API: init, open, close, toggle, setUser({name, email}),
  * on(event, fn) for "message" ({id, seq, sender, name, text, createdAt, files}) | "open" | "close" | "unread"
  * (returns an off function), shutdown({clear}).
  * Visitors attach files (paperclip or paste): images show inline, other files download, both fetched with
@@ -26,97 +28,72 @@
   try { scriptOrigin = new URL(script && script.src ? script.src : "", location.href).origin; } catch (e) {}
   if (!scriptOrigin || scriptOrigin === "null") scriptOrigin = location.origin;
 
-  // One table; a language is one more entry. Missing keys fall back to English.
+  // The texts of each language, "|"-separated in the order of KEYS (one string: the smallest script). A language is
+  // one more entry; an empty text falls back to English.
+  var KEYS = ("title subtitle greeting open close unread intro name email optional start required badEmail " +
+    "placeholder send you agent ai aiTag typing with pending sent delivered read failed offline " +
+    "reconnecting unavailable error resolved log attach remove big wait many ask of comment thanks change").split(" ");
   var STRINGS = {
-    en: {
-      title: "Chat with us", subtitle: "We typically reply instantly", greeting: "Hi! How can we help you today?",
-      open: "Open chat", close: "Close chat", unread: "{n} unread", intro: "Tell us who you are, then start the chat.",
-      name: "Name", email: "Email", optional: "optional", start: "Start chat", required: "{field} is required",
-      badEmail: "Enter a valid email address", placeholder: "Type a message…", send: "Send", you: "You",
-      agent: "Support", ai: "AI assistant", aiTag: "AI", typing: "{name} is typing…", with: "Chatting with {name}",
-      pending: "Waiting to send", sent: "Sent", delivered: "Delivered", read: "Read", failed: "Not sent",
-      offline: "You're offline. Messages will be sent when you're back online.",
-      reconnecting: "Reconnecting…", unavailable: "Chat is unavailable right now.",
-      error: "Something went wrong. Please try again.", resolved: "This conversation is closed. Write to reopen it.",
-      log: "Conversation", attach: "Attach files", remove: "Remove", big: "{name} is larger than {max}.",
-      wait: "Wait until the files have uploaded.", many: "Up to {n} files per message.",
-      ask: "How was this conversation?", of: "{n} of 5", comment: "Comment", thanks: "Thanks for your feedback!",
-      change: "Change"
-    },
-    es: {
-      title: "Chatea con nosotros", subtitle: "Solemos responder al instante", greeting: "¡Hola! ¿En qué podemos ayudarte?",
-      open: "Abrir chat", close: "Cerrar chat", unread: "{n} sin leer", intro: "Dinos quién eres y empieza el chat.",
-      name: "Nombre", email: "Correo electrónico", optional: "opcional", start: "Iniciar chat",
-      required: "{field} es obligatorio", badEmail: "Introduce un correo electrónico válido",
-      placeholder: "Escribe un mensaje…", send: "Enviar", you: "Tú", agent: "Soporte", ai: "Asistente IA",
-      aiTag: "IA", typing: "{name} está escribiendo…", with: "Hablando con {name}", pending: "Pendiente de envío",
-      sent: "Enviado", delivered: "Entregado", read: "Leído", failed: "No enviado",
-      offline: "Sin conexión. Los mensajes se enviarán cuando vuelvas a estar en línea.",
-      reconnecting: "Reconectando…", unavailable: "El chat no está disponible ahora.",
-      error: "Algo salió mal. Inténtalo de nuevo.", resolved: "Esta conversación está cerrada. Escribe para reabrirla.",
-      log: "Conversación", attach: "Adjuntar archivos", remove: "Quitar", big: "{name} supera {max}.",
-      wait: "Espera a que se suban los archivos.", many: "Hasta {n} archivos por mensaje.",
-      ask: "¿Qué tal ha ido esta conversación?", of: "{n} de 5", comment: "Comentario",
-      thanks: "¡Gracias por tu opinión!", change: "Cambiar"
-    },
-    fr: {
-      title: "Discutez avec nous", subtitle: "Nous répondons généralement tout de suite",
-      greeting: "Bonjour ! Comment pouvons-nous vous aider ?", open: "Ouvrir le chat", close: "Fermer le chat",
-      unread: "{n} non lu(s)", intro: "Dites-nous qui vous êtes, puis lancez la discussion.", name: "Nom",
-      email: "E-mail", optional: "facultatif", start: "Démarrer", required: "{field} est obligatoire",
-      badEmail: "Saisissez une adresse e-mail valide", placeholder: "Écrivez un message…", send: "Envoyer",
-      you: "Vous", agent: "Support", ai: "Assistant IA", aiTag: "IA", typing: "{name} est en train d'écrire…",
-      with: "En discussion avec {name}", pending: "En attente d'envoi", sent: "Envoyé", delivered: "Distribué",
-      read: "Lu", failed: "Non envoyé",
-      offline: "Vous êtes hors ligne. Les messages partiront dès le retour de la connexion.",
-      reconnecting: "Reconnexion…", unavailable: "Le chat n'est pas disponible pour le moment.",
-      error: "Une erreur s'est produite. Réessayez.", resolved: "Cette conversation est close. Écrivez pour la rouvrir.",
-      log: "Conversation", attach: "Joindre des fichiers", remove: "Retirer", big: "{name} dépasse {max}.",
-      wait: "Attendez la fin de l'envoi des fichiers.", many: "{n} fichiers au plus par message.",
-      ask: "Comment s'est passée cette conversation ?", of: "{n} sur 5", comment: "Commentaire",
-      thanks: "Merci pour votre avis !", change: "Modifier"
-    },
-    de: {
-      title: "Chatten Sie mit uns", subtitle: "Wir antworten meist sofort", greeting: "Hallo! Wie können wir helfen?",
-      open: "Chat öffnen", close: "Chat schließen", unread: "{n} ungelesen",
-      intro: "Sagen Sie uns, wer Sie sind, und starten Sie den Chat.", name: "Name", email: "E-Mail",
-      optional: "optional", start: "Chat starten", required: "{field} ist erforderlich",
-      badEmail: "Bitte eine gültige E-Mail-Adresse eingeben", placeholder: "Nachricht schreiben…", send: "Senden",
-      you: "Sie", agent: "Support", ai: "KI-Assistent", aiTag: "KI", typing: "{name} schreibt…",
-      with: "Im Chat mit {name}", pending: "Wartet auf Versand", sent: "Gesendet", delivered: "Zugestellt",
-      read: "Gelesen", failed: "Nicht gesendet",
-      offline: "Sie sind offline. Nachrichten werden gesendet, sobald die Verbindung zurück ist.",
-      reconnecting: "Verbinde erneut…", unavailable: "Der Chat ist gerade nicht verfügbar.",
-      error: "Etwas ist schiefgelaufen. Bitte erneut versuchen.",
-      resolved: "Dieses Gespräch ist abgeschlossen. Schreiben Sie, um es wieder zu öffnen.", log: "Unterhaltung",
-      attach: "Dateien anhängen", remove: "Entfernen", big: "{name} ist größer als {max}.",
-      wait: "Warten Sie, bis die Dateien hochgeladen sind.", many: "Höchstens {n} Dateien pro Nachricht.",
-      ask: "Wie war dieses Gespräch?", of: "{n} von 5", comment: "Kommentar", thanks: "Danke für Ihr Feedback!",
-      change: "Ändern"
-    }
+    en: "Chat with us|We typically reply instantly|Hi! How can we help you today?|Open chat|Close chat|" +
+      "{n} unread|Tell us who you are, then start the chat.|Name|Email|optional|Start chat|{field} is required|" +
+      "Enter a valid email address|Type a message…|Send|You|Support|AI assistant|AI|{name} is typing…|" +
+      "Chatting with {name}|Waiting to send|Sent|Delivered|Read|Not sent|" +
+      "You're offline. Messages will be sent when you're back online.|Reconnecting…|" +
+      "Chat is unavailable right now.|Something went wrong. Please try again.|" +
+      "This conversation is closed. Write to reopen it.|Conversation|Attach files|Remove|" +
+      "{name} is larger than {max}.|Wait until the files have uploaded.|Up to {n} files per message.|" +
+      "How was this conversation?|{n} of 5|Comment|Thanks for your feedback!|Change",
+    es: "Chatea con nosotros|Solemos responder al instante|¡Hola! ¿En qué podemos ayudarte?|Abrir chat|" +
+      "Cerrar chat|{n} sin leer|Dinos quién eres y empieza el chat.|Nombre|Correo electrónico|opcional|" +
+      "Iniciar chat|{field} es obligatorio|Introduce un correo electrónico válido|Escribe un mensaje…|Enviar|" +
+      "Tú|Soporte|Asistente IA|IA|{name} está escribiendo…|Hablando con {name}|Pendiente de envío|Enviado|" +
+      "Entregado|Leído|No enviado|Sin conexión. Los mensajes se enviarán cuando vuelvas a estar en línea.|" +
+      "Reconectando…|El chat no está disponible ahora.|Algo salió mal. Inténtalo de nuevo.|" +
+      "Esta conversación está cerrada. Escribe para reabrirla.|Conversación|Adjuntar archivos|Quitar|" +
+      "{name} supera {max}.|Espera a que se suban los archivos.|Hasta {n} archivos por mensaje.|" +
+      "¿Qué tal ha ido esta conversación?|{n} de 5|Comentario|¡Gracias por tu opinión!|Cambiar",
+    fr: "Discutez avec nous|Nous répondons généralement tout de suite|" +
+      "Bonjour ! Comment pouvons-nous vous aider ?|Ouvrir le chat|Fermer le chat|{n} non lu(s)|" +
+      "Dites-nous qui vous êtes, puis lancez la discussion.|Nom|E-mail|facultatif|Démarrer|" +
+      "{field} est obligatoire|Saisissez une adresse e-mail valide|Écrivez un message…|Envoyer|Vous|Support|" +
+      "Assistant IA|IA|{name} est en train d'écrire…|En discussion avec {name}|En attente d'envoi|Envoyé|" +
+      "Distribué|Lu|Non envoyé|Vous êtes hors ligne. Les messages partiront dès le retour de la connexion.|" +
+      "Reconnexion…|Le chat n'est pas disponible pour le moment.|Une erreur s'est produite. Réessayez.|" +
+      "Cette conversation est close. Écrivez pour la rouvrir.|Conversation|Joindre des fichiers|Retirer|" +
+      "{name} dépasse {max}.|Attendez la fin de l'envoi des fichiers.|{n} fichiers au plus par message.|" +
+      "Comment s'est passée cette conversation ?|{n} sur 5|Commentaire|Merci pour votre avis !|Modifier",
+    de: "Chatten Sie mit uns|Wir antworten meist sofort|Hallo! Wie können wir helfen?|Chat öffnen|Chat schließen|" +
+      "{n} ungelesen|Sagen Sie uns, wer Sie sind, und starten Sie den Chat.|Name|E-Mail|optional|Chat starten|" +
+      "{field} ist erforderlich|Bitte eine gültige E-Mail-Adresse eingeben|Nachricht schreiben…|Senden|Sie|" +
+      "Support|KI-Assistent|KI|{name} schreibt…|Im Chat mit {name}|Wartet auf Versand|Gesendet|Zugestellt|" +
+      "Gelesen|Nicht gesendet|Sie sind offline. Nachrichten werden gesendet, sobald die Verbindung zurück ist.|" +
+      "Verbinde erneut…|Der Chat ist gerade nicht verfügbar.|Etwas ist schiefgelaufen. Bitte erneut versuchen.|" +
+      "Dieses Gespräch ist abgeschlossen. Schreiben Sie, um es wieder zu öffnen.|Unterhaltung|Dateien anhängen|" +
+      "Entfernen|{name} ist größer als {max}.|Warten Sie, bis die Dateien hochgeladen sind.|" +
+      "Höchstens {n} Dateien pro Nachricht.|Wie war dieses Gespräch?|{n} von 5|Kommentar|" +
+      "Danke für Ihr Feedback!|Ändern"
   };
 
   var STYLE = [
     ":host{all:initial!important}",
     "*{box-sizing:border-box}",
     "[hidden]{display:none!important}",
-    ".w{position:fixed;bottom:20px;right:20px;z-index:2147483000;font:14px/1.45 system-ui,sans-serif;color:#111827;text-align:left;-webkit-font-smoothing:antialiased}",
+    ".w{position:fixed;bottom:20px;right:20px;z-index:2147483000;font:14px/1.45 system-ui,sans-serif;color:#111827}",
     ".w.l{right:auto;left:20px}",
     "button,input,textarea{font:inherit;color:inherit;margin:0}",
     "button{cursor:pointer}",
     ":focus-visible{outline:3px solid #93c5fd;outline-offset:2px}",
-    ".bub{position:relative;display:flex;align-items:center;justify-content:center;width:58px;height:58px;padding:0;border:0;border-radius:50%;background:var(--p);color:#fff;box-shadow:0 6px 18px rgba(17,24,39,.28)}",
+    ".bub{position:relative;display:flex;align-items:center;justify-content:center;width:58px;height:58px;padding:0;border:0;border-radius:50%;background:var(--p);color:var(--f);box-shadow:0 6px 18px rgba(17,24,39,.28)}",
     ".bub svg{width:28px;height:28px;fill:currentColor}",
-    ".bdg{position:absolute;top:-3px;right:-3px;min-width:21px;height:21px;padding:0 6px;border-radius:11px;background:#dc2626;color:#fff;font-size:12px;font-weight:700;line-height:21px;text-align:center;box-shadow:0 0 0 2px #fff}",
+    ".bdg{position:absolute;top:-3px;right:-3px;min-width:21px;height:21px;padding:0 6px;border-radius:11px;background:#dc2626;color:#fff;font-size:12px;font-weight:700;line-height:21px;text-align:center}",
     ".pn{position:absolute;bottom:74px;right:0;display:flex;flex-direction:column;width:370px;max-width:calc(100vw - 40px);height:580px;max-height:calc(100vh - 110px);background:#fff;border-radius:16px;box-shadow:0 16px 48px rgba(17,24,39,.25);overflow:hidden}",
     ".l .pn{right:auto;left:0}",
-    ".hd{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;background:var(--p);color:#fff}",
+    ".hd{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;background:var(--p);color:var(--f)}",
     ".av{flex:none;display:flex;align-items:center;justify-content:center;width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.22);font-weight:700}",
     ".ht{flex:1;min-width:0}",
     ".tt{margin:0;font-size:16px;font-weight:650;line-height:1.25}",
-    ".st{margin:2px 0 0;font-size:12.5px;opacity:.92;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
-    ".x{flex:none;width:34px;height:34px;border:0;border-radius:8px;background:transparent;color:#fff;font-size:24px;line-height:1}",
-    ".x:hover{background:rgba(255,255,255,.16)}",
+    ".st{margin:2px 0 0;font-size:12.5px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    ".x{flex:none;width:34px;height:34px;border:0;border-radius:8px;background:transparent;font-size:24px;line-height:1}",
     ".cn{padding:6px 14px;background:#fef3c7;color:#92400e;font-size:12.5px}",
     ".cn.e{background:#fee2e2;color:#991b1b}",
     ".lg{flex:1;display:flex;flex-direction:column;gap:4px;padding:14px;overflow-y:auto;background:#f8fafc}",
@@ -124,7 +101,7 @@
     ".m.v{align-self:flex-end;align-items:flex-end}",
     ".m.s{align-self:center;align-items:center;max-width:92%}",
     ".b{padding:8px 12px;border:1px solid #e5e7eb;border-radius:16px 16px 16px 4px;background:#fff;white-space:pre-wrap;overflow-wrap:anywhere}",
-    ".v .b{border-color:transparent;border-radius:16px 16px 4px 16px;background:var(--p);color:#fff}",
+    ".v .b{border-color:transparent;border-radius:16px 16px 4px 16px;background:var(--p);color:var(--f)}",
     ".ai .b{border-color:#c7d2fe;background:#eef2ff}",
     ".s .b{padding:2px 6px;border:0;background:none;color:#6b7280;font-size:12px;font-style:italic;text-align:center}",
     ".pd .b{opacity:.7}.fl .b{background:#fee2e2;color:#991b1b}",
@@ -133,17 +110,17 @@
     ".mt{display:flex;gap:5px;margin:2px 5px 4px;color:#9ca3af;font-size:11px}",
     ".tk{letter-spacing:-2px}.tk.r{color:#2563eb}.tk.f{color:#dc2626;letter-spacing:0}",
     ".ty{display:flex;align-items:center;gap:6px;padding:4px 16px 8px;background:#f8fafc;color:#6b7280;font-size:12px}",
-    ".ty.ai{align-items:flex-start;color:#374151;font-size:13px;max-height:96px;overflow:hidden;white-space:pre-wrap;word-break:break-word}",
-    ".dt i{display:inline-block;width:6px;height:6px;margin-right:3px;border-radius:50%;background:#9ca3af;animation:cc 1.2s infinite}",
+    ".ty.ai{align-items:flex-start;color:#374151;font-size:13px;max-height:96px;overflow:hidden;white-space:pre-wrap}",
+    ".dt i{display:inline-block;width:6px;height:6px;margin-right:3px;border-radius:50%;background:#9ca3af;opacity:.3;animation:cc 1.2s infinite}",
     ".dt i:nth-child(2){animation-delay:.15s}.dt i:nth-child(3){animation-delay:.3s}",
-    "@keyframes cc{0%,60%,100%{opacity:.3;transform:none}30%{opacity:1;transform:translateY(-3px)}}",
+    "@keyframes cc{30%{opacity:1;transform:translateY(-3px)}}",
     ".fm{display:flex;flex-direction:column;gap:10px;padding:16px;border-top:1px solid #e5e7eb}",
     ".fm p{margin:0;color:#374151}",
     ".fm label{display:flex;flex-direction:column;gap:4px;font-size:12.5px;font-weight:600;color:#374151}",
     ".fm label small{font-weight:400;color:#6b7280}",
     "input,textarea{width:100%;padding:9px 11px;border:1px solid #d1d5db;border-radius:10px;background:#fff;font-size:14px}",
     ".er{color:#b91c1c;font-size:12.5px}",
-    ".go{padding:10px 14px;border:0;border-radius:10px;background:var(--p);color:#fff;font-weight:600}",
+    ".go{padding:10px 14px;border:0;border-radius:10px;background:var(--p);color:var(--f);font-weight:600}",
     ".cp{display:flex;flex-wrap:wrap;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid #e5e7eb}",
     ".ch,.cp .er{flex-basis:100%;min-width:0;margin:0}.ch{display:flex;flex-wrap:wrap;gap:6px}.cp .ac{background:#e5e7eb;color:#374151}",
     ".cf,.fc{display:flex;align-items:center;gap:6px;padding:4px 8px;border:1px solid #d1d5db;border-radius:8px;background:rgba(127,127,127,.1);color:inherit;font-size:12.5px;white-space:nowrap}",
@@ -204,9 +181,8 @@
   function pickLang(locale) {
     var tried = [locale].concat(navigator.languages || [navigator.language]);
     for (var i = 0; i < tried.length; i++) {
-      var code = String(tried[i] || "").toLowerCase();
-      if (STRINGS[code]) return code;
-      code = code.split(/[-_]/)[0];
+      // (Every language here is a bare one: "de-AT" is "de".)
+      var code = String(tried[i] || "").toLowerCase().split(/[-_]/)[0];
       if (STRINGS[code]) return code;
     }
     return "en";
@@ -227,7 +203,7 @@
   function Widget(o) {
     var api = String(o.apiUrl || scriptOrigin).replace(/\/+$/, "").replace(/\/api\/v1$/, "");
     var lang = pickLang(o.locale);
-    var L = STRINGS[lang];
+    var L = STRINGS[lang].split("|"), EN = STRINGS.en.split("|");
     var key = "callcenter-chat:" + o.tenantId;
     var local = storage("localStorage");
     var session = storage("sessionStorage");
@@ -243,7 +219,7 @@
     var ups = [], urls = {};
 
     function t(k, vars) {
-      var s = L[k] != null ? L[k] : STRINGS.en[k];
+      var i = KEYS.indexOf(k), s = L[i] || EN[i];
       return s.replace(/\{(\w+)\}/g, function (_, v) { return vars && vars[v] != null ? vars[v] : ""; });
     }
 
@@ -260,8 +236,7 @@
     function save() {
       if (!local || dead) return;
       var keep = st.msgs.filter(function (m, i) { return !m.seq || i >= st.msgs.length - 300; });
-      var copy = {};
-      for (var k in st) copy[k] = st[k];
+      var copy = Object.assign({}, st);
       // A message's files are kept as their metadata (id, name, size, kind); the bytes are fetched when shown.
       copy.msgs = keep.map(function (m) {
         return {id: m.id, seq: m.seq, t: m.t, n: m.n, b: m.b, c: m.c, at: m.at, st: m.st, f: m.f};
@@ -273,7 +248,7 @@
     // ---- DOM -------------------------------------------------------------------
     var host = h("callcenter-chat");
     var root = host.attachShadow({mode: "open"});
-    if (root.adoptedStyleSheets && window.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype) {
+    if (root.adoptedStyleSheets) {
       var sheet = new CSSStyleSheet();
       // Not blocked by a host page's style-src CSP.
       sheet.replaceSync(STYLE);
@@ -281,26 +256,24 @@
     } else {
       root.appendChild(h("style", null, STYLE));
     }
-    var wrap = h("div", "w" + (o.position === "bottom-left" ? " l" : ""), null, {lang: lang, dir: "ltr"}, root);
-    var color = String(o.primaryColor || "#4F46E5");
-    wrap.style.setProperty("--p", CSS.supports("color", color) ? color : "#4F46E5");
+    var wrap = h("div", "w", null, {lang: lang, dir: "ltr"}, root);
 
     var bubble = icon(CHAT_ICON, h("button", "bub", null, {type: "button", "aria-haspopup": "dialog",
       "aria-expanded": "false"}, wrap));
     var badge = h("span", "bdg", null, {"aria-hidden": "true", hidden: ""}, bubble);
 
-    var title = o.title || t("title");
-    var panel = h("section", "pn", null, {role: "dialog", "aria-label": title, hidden: ""}, wrap);
+    var title, bare;
+    var panel = h("section", "pn", null, {role: "dialog", "aria-labelledby": "tt", hidden: ""}, wrap);
     var head = h("header", "hd", null, null, panel);
-    var avatar = h("span", "av", (title.trim()[0] || "?").toUpperCase(), {"aria-hidden": "true"}, head);
+    var avatar = h("span", "av", null, {"aria-hidden": "true"}, head);
     var headText = h("div", "ht", null, null, head);
-    h("h2", "tt", title, null, headText);
+    var titleEl = h("h2", "tt", null, {id: "tt"}, headText);
     var subtitle = h("p", "st", null, null, headText);
     var closeBtn = h("button", "x", "×", {type: "button", "aria-label": t("close"), title: t("close")}, head);
-    var connLine = h("div", "cn", null, {role: "status", "aria-live": "polite", hidden: ""}, panel);
-    var logEl = h("div", "lg", null, {role: "log", "aria-live": "polite", "aria-label": t("log"), tabindex: "0"}, panel);
+    var connLine = h("div", "cn", null, {role: "status", hidden: ""}, panel);
+    var logEl = h("div", "lg", null, {role: "log", "aria-label": t("log"), tabindex: "0"}, panel);
     var greetText = h("div", "b", null, null, h("div", "m a g", null, null, logEl));
-    var typingEl = h("div", "ty", null, {role: "status", "aria-live": "polite", hidden: ""}, panel);
+    var typingEl = h("div", "ty", null, {role: "status", hidden: ""}, panel);
     var dots = h("span", "dt", null, {"aria-hidden": "true"}, typingEl);
     h("i", null, null, null, dots);
     h("i", null, null, null, dots);
@@ -314,7 +287,7 @@
       var hint = h("small", null, "(" + t("optional") + ")", null, h("span", null, t(name) + " ", null, lab));
       var input = h("input", null, null, {type: type, name: name, autocomplete: auto,
         maxlength: name === "email" ? "254" : "200"}, lab);
-      return {input: input, hint: hint};
+      return {input: input, hint: hint, lab: lab};
     }
     var nameField = field("name", "text", "name");
     var emailField = field("email", "email", "email");
@@ -338,8 +311,8 @@
     function hhmm(iso) {
       // Made on first use: a cold Intl formatter costs tens of ms, which would delay the bubble.
       fmt = fmt || new Intl.DateTimeFormat(lang, {hour: "numeric", minute: "2-digit"});
-      var d = iso ? new Date(iso) : new Date();
-      return fmt.format(isNaN(d) ? new Date() : d);
+      var d = new Date(iso || Date.now());
+      return fmt.format(isNaN(d) ? Date.now() : d);
     }
 
     function status(m) {
@@ -581,15 +554,36 @@
 
     function updateHeader() {
       var agent = st.agent && st.agent.name;
-      subtitle.textContent = agent ? t("with", {name: agent}) : (o.subtitle || t("subtitle"));
+      var w = (st.w || {}).widget || {};
+      subtitle.textContent = agent ? t("with", {name: agent}) : (o.subtitle || w.subtitle || t("subtitle"));
       avatar.textContent = ((agent || title).trim()[0] || "?").toUpperCase();
-      greetText.textContent = o.greeting || st.g || t("greeting");
+      greetText.textContent = o.greeting || (w.greetings || {})[lang] || t("greeting");
       textarea.placeholder = st.status === "resolved" ? t("resolved") : t("placeholder");
       rating();
     }
 
+    // The look: each init option, else the tenant's saved settings (st.w: kept for the next page, so that the
+    // bubble shows in them at once), else ours. Called once the host is in the page (for the computed colour).
+    function look() {
+      var w = (st.w || {}).widget || {}, p = o.prechat || w.prechat || {}, c = o.primaryColor || w.primary_color;
+      var lum = 0, rgb;
+      titleEl.textContent = title = o.title || w.title || t("title");
+      wrap.classList.toggle("l", (o.position || w.position) === "bottom-left");
+      wrap.style.setProperty("--p", CSS.supports("color", c) ? c : "#4F46E5");
+      // The text on that colour: white, or dark where dark reads better (relative luminance over 0.18).
+      rgb = getComputedStyle(bubble).backgroundColor.match(/[\d.]+/g) || [];
+      [.2126, .7152, .0722].forEach(function (k, i) { lum += k * Math.pow(rgb[i] / 255, 2.2); });
+      wrap.style.setProperty("--f", lum > .18 ? "#111827" : "#fff");
+      // Pre-chat fields: required, optional or hidden (both hidden: no form, the first message starts the chat).
+      mode(nameField, p.name);
+      mode(emailField, p.email);
+      bare = nameField.lab.hidden && emailField.lab.hidden;
+      updateHeader();
+      showView();
+    }
+
     function showView() {
-      var needForm = !st.sid && !st.u;
+      var needForm = !st.sid && !st.u && !bare;
       form.hidden = !needForm;
       composer.hidden = needForm;
       nameField.input.value = nameField.input.value || st.name || "";
@@ -809,20 +803,20 @@
       if (tenant) return;
       tenant = {};
       request("GET", "/chat/public/tenants/" + encodeURIComponent(o.tenantId), null, true).then(function (j) {
-        tenant = j.settings || {};
-        if (tenant.greeting) st.g = tenant.greeting;
-        required(nameField, tenant.require_name);
-        required(emailField, tenant.require_email);
-        updateHeader();
+        st.w = tenant = j.settings || {};
+        save();
+        look();
       }, function (e) {
         tenant = null;
         if (e.status === 404) setFormError(t("unavailable"));
       });
     }
 
-    function required(f, yes) {
-      f.hint.hidden = !!yes;
-      f.input.setAttribute("aria-required", !!yes);
+    function mode(f, m) {
+      f.m = m;
+      f.lab.hidden = m === "hidden";
+      f.hint.hidden = m === "required";
+      f.input.setAttribute("aria-required", m === "required");
     }
 
     // The pre-chat form's error line, or `el`.
@@ -835,7 +829,7 @@
     function ensureLive() {
       if (dead) return;
       if (st.sid) return connect();
-      if (!st.u || starting) return;
+      if (!st.u && !bare || starting) return;
       setConn(navigator.onLine === false ? "offline" : "connecting");
       starting = request("POST", "/chat/public/start", {
         tenant_id: String(o.tenantId), channel: "web", customer_name: st.name || "", customer_email: st.email || "",
@@ -860,8 +854,8 @@
           st.u = false;
           save();
           var byName = e.code === "customer_name_required", byEmail = e.code === "customer_email_required";
-          if (byName) required(nameField, true);
-          if (byEmail) required(emailField, true);
+          if (byName) mode(nameField, "required");
+          if (byEmail) mode(emailField, "required");
           setFormError(e.status === 404 ? t("unavailable") : byName || byEmail ?
             t("required", {field: t(byName ? "name" : "email")}) :
             /email/.test(e.message) ? t("badEmail") : t("error"));
@@ -1153,7 +1147,7 @@
         showView();
         toBottom();
         markRead();
-        if (byUser) (form.hidden ? textarea : nameField.input).focus();
+        if (byUser) (form.hidden ? textarea : (nameField.lab.hidden ? emailField : nameField).input).focus();
       } else {
         updateBadge();
         if (hadFocus) bubble.focus();
@@ -1190,12 +1184,11 @@
       ev.preventDefault();
       var name = nameField.input.value.trim();
       var email = emailField.input.value.trim();
-      var req = tenant || {};
-      if (req.require_name && !name) {
+      if (nameField.m === "required" && !name) {
         setFormError(t("required", {field: t("name")}));
         return nameField.input.focus();
       }
-      if ((req.require_email && !email) || (email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email))) {
+      if ((emailField.m === "required" && !email) || (email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email))) {
         setFormError(email ? t("badEmail") : t("required", {field: t("email")}));
         return emailField.input.focus();
       }
@@ -1238,10 +1231,10 @@
     var cached = st.msgs;
     st.msgs = [];
     cached.forEach(place);
-    updateHeader();
-    showView();
     updateBadge();
     (document.body || document.documentElement).appendChild(host);
+    look();
+    loadTenant();
     if (session && session.getItem(key + ":open")) {
       // Re-opened after the first frame with the bubble (at once in a hidden tab, which has no frames).
       var reopen = function () { setTimeout(function () { setOpen(true, false); }); };

@@ -20,6 +20,8 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from ..redis_streams import ack_and_delete, claim_idle, ensure_group, entry_field, entry_ref, is_nogroup
+
 log = logging.getLogger("callcenter.ai")
 
 STREAM_MAXLEN = 100_000
@@ -103,12 +105,8 @@ class RedisStreamQueue:
     async def ensure_group(self) -> None:
         if self._group_ready:
             return
-        try:
-            # From the stream's start: jobs queued before the first worker ever ran are answered too.
-            await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        # From the stream's start: jobs queued before the first worker ever ran are answered too.
+        await ensure_group(self.redis, self.stream, GROUP)
         self._group_ready = True
 
     async def get(self, count: int) -> list[Lease]:
@@ -118,8 +116,8 @@ class RedisStreamQueue:
         if now >= self._next_claim:
             # XAUTOCLAIM scans the pending list; every quarter of the idle time is often enough.
             self._next_claim = now + self.reclaim_ms / 4000
-            _next, claimed, *_ = await self.redis.xautoclaim(self.stream, GROUP, self.consumer, self.reclaim_ms,
-                                                            start_id="0-0", count=count)
+            _next, claimed = await claim_idle(self.redis, self.stream, GROUP, self.consumer, self.reclaim_ms,
+                                              count=count)
             if claimed:
                 log.info("ai: took over %d job(s) of a worker that went silent", len(claimed))
                 return [self._lease(entry_id, fields) for entry_id, fields in claimed]
@@ -127,7 +125,7 @@ class RedisStreamQueue:
             got = await self.redis.xreadgroup(GROUP, self.consumer, {self.stream: ">"}, count=count,
                                               block=self.block_ms)
         except ResponseError as exc:
-            if "NOGROUP" in str(exc):  # the stream was deleted under us: make the group again
+            if is_nogroup(exc):  # the stream was deleted under us: make the group again
                 self._group_ready = False
                 return []
             raise
@@ -138,8 +136,8 @@ class RedisStreamQueue:
 
     @staticmethod
     def _lease(entry_id, fields) -> Lease:
-        ref = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-        raw = (fields or {}).get(b"job") or (fields or {}).get("job")
+        ref = entry_ref(entry_id)
+        raw = entry_field(fields, "job")
         try:
             return Lease(Job.decode(raw), ref) if raw else Lease(None, ref)
         except (ValueError, KeyError, TypeError):
@@ -149,10 +147,7 @@ class RedisStreamQueue:
     async def ack(self, lease: Lease) -> None:
         if lease.ref is None:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.stream, GROUP, lease.ref)
-            pipe.xdel(self.stream, lease.ref)
-            await pipe.execute()
+        await ack_and_delete(self.redis, self.stream, GROUP, lease.ref)
 
     async def keep(self, leases: list[Lease]) -> None:
         """Reset the idle time of jobs still being worked on, so no other worker takes them over."""

@@ -185,6 +185,7 @@ class Responder:
         if handoff:
             evts.append(events.session_handoff(result.session, handoff))
         await self.publisher.publish(*evts)
+        await self.publisher.message_to_webhooks(result.message, result.session)
         if handoff is None:
             return "replied"
         self.push.on_handoff(result.session)

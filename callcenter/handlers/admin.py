@@ -23,7 +23,7 @@ class PasswordHandler(AgentHandler):
         body = self.parse_body(PasswordChangeRequest)
         token, agent = await self.services.auth.change_password(self.agent, body.current_password,
                                                                 body.new_password)
-        self.write_json({"token": token, "agent": models.agent_model(agent),
+        self.write_json({"token": token, "agent": models.agent_model(agent, own=True),
                          "expires_in": self.config.agent_token_ttl_secs})
 
 
@@ -36,7 +36,7 @@ class AgentActiveHandler(AgentHandler):
     async def post(self, agent_id: str) -> None:
         self.parse_body(models.EmptyBody)
         target = int(agent_id) if agent_id.isdigit() and len(agent_id) < 10 else 0
-        agent = await self.services.auth.set_active(self.agent, target, self.active)
+        agent = await self.services.team.set_active(self.agent, target, self.active)  # (last-admin rule, audit)
         self.write_json({"agent": models.agent_model(agent)})
 
 

@@ -129,15 +129,6 @@ class ReadHandler(AgentHandler):
         self.write_json({"session": models.agent_session_model(session)})
 
 
-class AgentsHandler(AgentHandler):
-    api = {"GET": {"summary": "The tenant's agents with their open-session load", "tags": ["agents"],
-                   "auth": "agent", "response": models.AgentsResponse, "errors": [401]}}
-
-    async def get(self) -> None:
-        agents = await self.services.chat.list_agents(self.agent)
-        self.write_json({"agents": [models.agent_model(a) for a in agents]})
-
-
 class AnalyticsHandler(AgentHandler):
     api = {"GET": {"summary": "Chat analytics over a range of days (conversations, response and resolution "
                               "times, AI share, per agent, per day and hour)", "tags": ["analytics"],
@@ -164,6 +155,5 @@ routes = [
     route("/api/v1/chat/sessions/{session_id}/resolve", ResolveHandler),
     route("/api/v1/chat/sessions/{session_id}/reopen", ReopenHandler),
     route("/api/v1/chat/sessions/{session_id}/read", ReadHandler),
-    route("/api/v1/agents", AgentsHandler),
     route("/api/v1/analytics", AnalyticsHandler),
 ]

@@ -18,7 +18,12 @@ class AISettingsHandler(AgentHandler):
 
     async def patch(self) -> None:
         body = self.parse_body(models.AISettingsRequest)
+        before, _ = await self.services.ai.read_settings(self.agent)
         settings, tokens = await self.services.ai.update_settings(self.agent, body.model_dump(exclude_none=True))
+        changed = sorted(k for k, v in settings.as_dict().items() if before.as_dict().get(k) != v)
+        if changed:  # (which fields, never their text: instructions and knowledge may be private)
+            await self.services.audit.record(self.agent, "ai.settings_updated", "tenant", self.agent["tenant_id"],
+                                             {"fields": changed})
         self._render(settings, tokens)
 
     def _render(self, settings, tokens: int) -> None:

@@ -11,7 +11,7 @@ class LoginHandler(APIHandler):
         body = self.parse_body(models.LoginRequest)
         self.log_tenant = body.tenant_id
         token, agent = await self.services.auth.login(body.email, body.password, body.tenant_id, self.client_ip)
-        self.write_json({"token": token, "agent": models.agent_model(agent),
+        self.write_json({"token": token, "agent": models.agent_model(agent, own=True),
                          "expires_in": self.config.agent_token_ttl_secs})
 
 
@@ -21,7 +21,7 @@ class MeHandler(AgentHandler):
 
     async def get(self) -> None:
         agent, tenant = await self.services.auth.me(self.agent)
-        self.write_json({"agent": models.agent_model(agent), "tenant": models.tenant_public_model(tenant),
+        self.write_json({"agent": models.agent_model(agent, own=True), "tenant": models.tenant_public_model(tenant),
                          "limits": {"max_upload_bytes": self.config.max_upload_bytes}})
 
 

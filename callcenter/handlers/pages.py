@@ -169,5 +169,7 @@ routes = [
     route("/sw.js", ServiceWorkerHandler, path=_static_dir(), filename="sw.js"),
     route("/widget-demo.html", PublicFileHandler, path=_static_dir(), filename="widget-demo.html"),
     route("/websocket-test.html", PublicFileHandler, path=_static_dir(), filename="websocket-test.html"),
+    # Settings › Widget's live preview (framed by the dashboard, sandboxed: see static/widget-preview.js).
+    route("/widget-preview.html", PublicFileHandler, path=_static_dir(), filename="widget-preview.html"),
     route(STATIC_URL_PREFIX + "{path:path}", StaticHandler, path=_static_dir()),
 ]

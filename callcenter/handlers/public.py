@@ -1,36 +1,23 @@
 """Widget (visitor) routes. Start returns a visitor token; every later call needs it."""
 from .. import models
-from ..domain import workspace_settings
+from ..errors import Forbidden
 from .base import PublicHandler, route
-
-
-class TenantInfoHandler(PublicHandler):
-    api = {"GET": {"summary": "What the widget needs to know about a tenant", "tags": ["public"],
-                   "response": models.TenantPublicResponse, "errors": [404]}}
-
-    async def get(self, tenant_id: str) -> None:
-        tenant = await self.services.chat.tenant_or_404(tenant_id)
-        self.allow_origin_for(tenant)
-        settings = tenant["settings"]
-        self.write_json({"tenant": models.tenant_public_model(tenant), "settings": {
-            "require_name": bool(settings.get("require_name")),
-            "require_email": bool(settings.get("require_email")),
-            "greeting": str(settings.get("greeting", "")),
-            "csat_enabled": workspace_settings(tenant)["csat_enabled"],
-            "max_upload_bytes": self.config.max_upload_bytes,
-        }})
 
 
 class StartHandler(PublicHandler):
     api = {"POST": {"summary": "Start a chat session (returns the visitor token)", "tags": ["public"],
                     "body": models.StartSessionRequest, "response": models.StartSessionResponse,
-                    "status": 201, "errors": [400, 404, 429]}}
+                    "status": 201, "errors": [400, 403, 404, 429]}}
 
     async def post(self) -> None:
         body = self.parse_body(models.StartSessionRequest)
         self.log_tenant = body.tenant_id
         tenant = await self.services.chat.tenant_or_404(body.tenant_id)
         self.allow_origin_for(tenant)
+        if self._origin_refused:
+            # A page on a site the tenant does not allow cannot read the answer anyway (no CORS): it
+            # must not leave a conversation behind either. Requests without an Origin (servers) pass.
+            raise Forbidden("this site is not one of the tenant's allowed origins", code="origin_not_allowed")
         session, token, tenant = await self.services.chat.start_session(
             tenant_id=body.tenant_id, channel=body.channel, customer_name=body.customer_name,
             customer_email=body.customer_email, page_url=body.page_url,
@@ -82,7 +69,6 @@ class PublicReadHandler(PublicHandler):
 
 
 routes = [
-    route("/api/v1/chat/public/tenants/{tenant_id}", TenantInfoHandler),
     route("/api/v1/chat/public/start", StartHandler),
     route("/api/v1/chat/public/message", PublicMessageHandler),
     route("/api/v1/chat/public/session/{session_id}", PublicSessionHandler),

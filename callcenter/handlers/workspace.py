@@ -164,19 +164,6 @@ class RatingRequest(models.Body):
         return models._clean_text(value, "comment", 1000, allow_empty=True)
 
 
-class TenantSettingsPatch(models.Body):
-    csat_enabled: bool | None = Field(None, description="Ask visitors to rate resolved conversations.")
-
-
-class WorkspaceSettingsOut(BaseModel):
-    csat_enabled: bool
-
-
-class TenantResponse(BaseModel):
-    tenant: models.TenantOut
-    settings: WorkspaceSettingsOut
-
-
 # ---- routes --------------------------------------------------------------------------------------
 
 class NotesHandler(AgentHandler):
@@ -264,23 +251,6 @@ class SessionLabelsHandler(AgentHandler):
         self.write_json({"session": models.agent_session_model(session)})
 
 
-class TenantHandler(AgentHandler):
-    api = {"GET": {"summary": "Your tenant and its workspace settings", "tags": ["workspace"], "auth": "agent",
-                   "response": TenantResponse, "errors": [401]},
-           "PATCH": {"summary": "Change the tenant's workspace settings (admins; only the fields given)",
-                     "tags": ["workspace"], "auth": "agent", "body": TenantSettingsPatch, "response": TenantResponse,
-                     "errors": [400, 401, 403]}}
-
-    async def get(self) -> None:
-        tenant, settings = await self.services.workspace.tenant(self.agent)
-        self.write_json({"tenant": models.tenant_public_model(tenant), "settings": settings})
-
-    async def patch(self) -> None:
-        body = self.parse_body(TenantSettingsPatch)
-        tenant, settings = await self.services.workspace.update_settings(self.agent, body.model_dump())
-        self.write_json({"tenant": models.tenant_public_model(tenant), "settings": settings})
-
-
 class RatingHandler(PublicHandler):
     api = {"POST": {"summary": "Rate the resolved conversation (1-5; changeable for 10 minutes)", "tags": ["public"],
                     "auth": "visitor", "body": RatingRequest, "response": models.SessionResponse,
@@ -300,6 +270,5 @@ routes = [
     route("/api/v1/canned-responses/{response_id}", CannedResponseHandler),
     route("/api/v1/labels", LabelsHandler),
     route("/api/v1/labels/{label_id}", LabelHandler),
-    route("/api/v1/tenant", TenantHandler),
     route("/api/v1/chat/public/session/{session_id}/rating", RatingHandler),
 ]

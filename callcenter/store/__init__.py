@@ -10,11 +10,13 @@ are in `callcenter.domain`, which the send path applies under its locks.
     base          connections, the send writer    sends      a batch of messages under the row locks
     writer        group commit of a worker's sends
     aggregates/   tenants, agents, sessions, messages, attachments, push, ai_usage, analytics, workspace
-                  (canned responses, labels), bulk:
+                  (canned responses, labels), bulk, admin (links, last admin, audit log),
+                  webhooks (endpoints and their deliveries):
                   the queries of one aggregate each
 """
 from __future__ import annotations
 
+from .aggregates.admin import AdminQueries
 from .aggregates.agents import AgentQueries
 from .aggregates.ai_usage import AIUsageQueries
 from .aggregates.analytics import AnalyticsQueries
@@ -25,21 +27,23 @@ from .engine import (StoreUnavailable, create_database_if_missing, create_engine
                      tls_connect_args)
 from .aggregates.messages import MessageQueries
 from .aggregates.push import PushQueries
-from .schema import (agents, ai_usage, attachments, canned_responses, labels, messages, metadata, now_ms,
-                     push_subscriptions, read_marks, session_labels, sessions, tenants, visitors)
+from .schema import (agent_links, agents, ai_usage, attachments, audit_events, canned_responses, labels, messages,
+                     metadata, now_ms, push_subscriptions, read_marks, session_labels, sessions, tenants, visitors)
 from .sends import PrivateNote, SendResult
 from .aggregates.sessions import SessionFilter, SessionQueries, new_session_id
 from .aggregates.tenants import TenantQueries
 from .aggregates.workspace import WorkspaceQueries
+from .aggregates.webhooks import WebhookQueries
 
 __all__ = [
     "Store", "StoreUnavailable", "SendResult", "SessionFilter", "PrivateNote", "create_engine",
     "create_database_if_missing", "is_connection_error", "tls_connect_args", "now_ms", "new_session_id", "metadata",
     "tenants", "agents", "visitors", "sessions", "messages", "read_marks", "attachments", "ai_usage",
-    "push_subscriptions", "canned_responses", "labels", "session_labels",
+    "push_subscriptions", "canned_responses", "labels", "session_labels", "agent_links", "audit_events",
 ]
 
 
 class Store(TenantQueries, AgentQueries, SessionQueries, MessageQueries, AttachmentQueries, PushQueries,
-            AIUsageQueries, AnalyticsQueries, WorkspaceQueries, BulkQueries, StoreBase):
+            AIUsageQueries, AnalyticsQueries, WorkspaceQueries, BulkQueries, AdminQueries, WebhookQueries,
+            StoreBase):
     """The facade every caller uses: one object, every aggregate's queries (each in its module)."""

@@ -287,6 +287,90 @@ session_labels = sa.Table(
 )
 
 
+# ---- The admin console (migration 0010) ------------------------------------------------------------
+# Agents gain `invited` (created by an admin, no password yet: status "invited" until they accept),
+# `avatar_color` (#rrggbb or NULL: derived from the id) and `preferences` (JSON, NULL: the defaults).
+# One-time links (invitations and password resets) are kept only as the SHA-256 of their token.
+agents.append_column(sa.Column("invited", sa.Boolean, nullable=False, default=False, server_default="0"))
+agents.append_column(sa.Column("avatar_color", sa.String(7), nullable=True))
+agents.append_column(sa.Column("preferences", sa.String(400), nullable=True))
+
+agent_links = sa.Table(
+    "agent_links",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("token_hash", BinaryString(64), nullable=False),  # hex SHA-256 of the token
+    sa.Column("purpose", sa.String(8), nullable=False),  # invite | reset
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("used_at_ms", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("token_hash", name="uq_agent_links_token"),
+    sa.Index("ix_agent_links_agent", "tenant_id", "agent_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+# What admins did, newest first per tenant (by id). Details are a JSON object, never a secret.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("actor_id", sa.Integer, nullable=True),  # NULL: the system, or someone not signed in
+    sa.Column("actor_name", sa.String(200), nullable=False, default=""),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target_type", sa.String(32), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=True),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_audit_events_tenant", "tenant_id", "id"),
+    **MYSQL_TABLE_ARGS,
+)
+# ---- end of the admin console's block ---------------------------------------------------------------
+
+# ---- Webhooks (migration 0011) ----------------------------------------------------------------------
+# A tenant's endpoints (at most 20): the events they take (a JSON array), the signing secret (encrypted
+# with a key derived from CALLCENTER_SECRET_KEY: callcenter/webhooks.py), and whether they are on; and
+# the last 100 deliveries of each (one row per event id, updated on every attempt).
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", sa.String(400), nullable=False),
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("disabled_reason", sa.String(200), nullable=True),
+    sa.Column("failing_since_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_at_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_webhooks_tenant", "tenant_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", BinaryString(64), nullable=False),
+    sa.Column("webhook_id", BigId, sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event", sa.String(40), nullable=False),
+    sa.Column("event_id", BinaryString(64), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.String(200), nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("delivered", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_attempt_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("next_attempt_at_ms", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_event"),
+    **MYSQL_TABLE_ARGS,
+)
+# ---- end of the webhooks' block ---------------------------------------------------------------------
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

@@ -2,6 +2,7 @@
 // blocked) and the sound on new conversations and messages.
 
 import {$, clear, h, icon} from "./dom.js";
+import {savePreferences} from "./preferences.js";
 
 export function renderNotifyButtons(app) {
   const notifier = app.notifier;
@@ -16,15 +17,20 @@ export function renderNotifyButtons(app) {
     : perm === "denied" ? "Notifications are blocked in this browser's site settings"
     : "Get a browser notification for new conversations and messages in yours";
   const sound = $("sound-btn");
-  sound.setAttribute("aria-pressed", notifier.soundOn ? "true" : "false");
-  clear(sound).append(icon(notifier.soundOn ? "volume" : "volumeOff", 18),
-                      h("span", {class: "btn-text", text: notifier.soundOn ? "Sound on" : "Sound off"}));
-  sound.title = notifier.soundOn ? "Sound on for new conversations and messages" : "Sound off";
+  sound.setAttribute("aria-pressed", notifier.soundActive ? "true" : "false");
+  clear(sound).append(icon(notifier.soundActive ? "volume" : "volumeOff", 18),
+                      h("span", {class: "btn-text", text: notifier.soundActive ? "Sound on" : "Sound off"}));
+  sound.title = notifier.soundActive ? "Sound on for new conversations and messages" : "Sound off";
 }
 
 export function bindAlertButtons(app) {
   $("notify-btn").addEventListener("click", () => {
     if (app.notifier.permission === "default") app.notifier.requestPermission();
   });
-  $("sound-btn").addEventListener("click", () => app.notifier.toggleSound());
+  $("sound-btn").addEventListener("click", () => {
+    const on = app.notifier.toggleSound();
+    // Sound on here while the agent's preference (Settings → Profile) had it off: the preference is on again.
+    const prefs = app.me && app.me.preferences;
+    if (on && prefs && prefs.sound === false) savePreferences(app, {sound: true}).catch(() => {});
+  });
 }

@@ -6,6 +6,7 @@ import {filesSummary} from "./attachments.js";
 import {paintVisitorPresence} from "./customer.js";
 import {conversationHidden, openConversation} from "./sections.js";
 import {loadList, patchSession, upsertSession} from "./session-list.js";
+import {wants} from "./preferences.js";
 import {agentName, bump} from "./state.js";
 import {agentSeen, loadAgents, renderTeam} from "./team.js";
 import {toast} from "./toast.js";
@@ -25,7 +26,8 @@ export function onFrame(app, type, data) {
       if (!msg) return;
       const session = data.session ? upsertSession(app, data.session) : app.sessions.get(msg.session_id);
       conv.onMessage(msg);
-      if (!data.replayed && msg.sender_type === "visitor" && session && session.assigned_agent_id === app.me.id) {
+      if (!data.replayed && msg.sender_type === "visitor" && session && session.assigned_agent_id === app.me.id
+          && wants(app, "assigned_messages")) {
         notifier.alert(msg.session_id, customerLabel(session), msg.body || filesSummary(msg.attachments),
                        {attended: attended(app, msg.session_id)});
       }
@@ -37,7 +39,9 @@ export function onFrame(app, type, data) {
       break;
     case "chat.session.started": {
       const s = upsertSession(app, data.session);
-      if (s) notifier.alert(s.id, "New conversation", customerLabel(s) + " started a chat.", {attended: false});
+      if (s && wants(app, "new_conversations")) {
+        notifier.alert(s.id, "New conversation", customerLabel(s) + " started a chat.", {attended: false});
+      }
       break;
     }
     case "chat.session.assigned":
@@ -48,7 +52,9 @@ export function onFrame(app, type, data) {
       if (type === "chat.session.assigned" && s && to && to.id === app.me.id && data.by_agent_id
           && data.by_agent_id !== app.me.id) {
         toast(agentName(app, data.by_agent_id) + " gave you the conversation with " + customerLabel(s) + ".");
-        notifier.alert(s.id, "Assigned to you", customerLabel(s), {attended: attended(app, s.id)});
+        if (wants(app, "assigned_messages")) {
+          notifier.alert(s.id, "Assigned to you", customerLabel(s), {attended: attended(app, s.id)});
+        }
       }
       break;
     }
@@ -81,7 +87,7 @@ export function onFrame(app, type, data) {
       break;
     case "chat.session.handoff": {
       const s = upsertSession(app, data.session);
-      if (s && !s.assigned_agent_id) {
+      if (s && !s.assigned_agent_id && wants(app, "new_conversations")) {
         notifier.alert(s.id, "Needs a person", customerLabel(s) + ": the AI handed the conversation over.",
                        {attended: attended(app, s.id)});
       }
@@ -100,6 +106,9 @@ export function onFrame(app, type, data) {
       break;
     case "chat.resync":
       resync(app);
+      break;
+    case "webhook.disabled":
+      onWebhookDisabled(app, data);
       break;
     case "error":
       if (!conv.onError(data)) toast(data.message || "Something went wrong.", "error");
@@ -122,8 +131,23 @@ function onMention(app, data) {
   const who = s ? customerLabel(s) : "a customer";
   toast(by + " mentioned you in the conversation with " + who, "info",
         app.conv.id === sessionId ? null : {label: "Open", onClick: () => openConversation(app, sessionId)});
+  if (!wants(app, "mentions")) return;
   app.notifier.alert(sessionId, by + " mentioned you", (msg && msg.body) || "Conversation with " + who,
                      {attended: attended(app, sessionId)});
+}
+
+/** (Admins) a webhook failing for 24 hours was switched off: said, with a way to its settings page (which,
+ *  when open, reloads its list). */
+function onWebhookDisabled(app, data) {
+  const hook = data.webhook || {};
+  const reason = String(hook.disabled_reason || "failing for 24 hours");
+  toast("Webhook " + (hook.url || "") + " was switched off " + (/^failing/.test(reason) ? "after " + reason
+    : "(" + reason + ")") + ".", "error",
+        {label: "Webhooks", onClick: () => {
+          if (app.settings) app.settings.open("webhooks");
+          else location.assign("/?settings=webhooks");
+        }});
+  window.dispatchEvent(new CustomEvent("callcenter:webhook-disabled", {detail: {webhook: hook}}));
 }
 
 /** Everything may have changed while we were away: refetch the list, agents and the open chat. */

@@ -18,7 +18,8 @@
 //   tenant-settings.js  the upload limit and agent assist
 //   toast.js          toasts
 // The open conversation lives in conversation.js (its messages drawn by message-render.js, its composer's
-// Reply / Note switch and "/" and "@" lists in composer-assist.js), the Analytics view in analytics.js.
+// Reply / Note switch and "/" and "@" lists in composer-assist.js), the Analytics view in analytics.js, the
+// Settings view in settings/ (its pages in settings/pages.js), the /?invite= page in invite.js.
 
 import {bindAlertButtons, renderNotifyButtons} from "./alert-buttons.js";
 import {AnalyticsView} from "./analytics.js";
@@ -36,6 +37,7 @@ import {PushControl} from "./push.js";
 import {bindPushMenu, onPushInPage, renderPushButton} from "./push-ui.js";
 import {bindSections, conversationHidden, openConversation} from "./sections.js";
 import {bindListControls, createSessionList, patchSession, upsertSession} from "./session-list.js";
+import {SettingsView, bindSettings} from "./settings/index.js";
 import {bindSignIn, boot, signOut} from "./signin.js";
 import {LiveSocket} from "./socket.js";
 import {agentName, createAppState} from "./state.js";
@@ -84,6 +86,7 @@ function init() {
   document.title = BASE_TITLE;
   app.conv = new ConversationView(app);
   app.analytics = new AnalyticsView(app);
+  app.settings = new SettingsView(app);
   app.list = createSessionList(app);
   app.socket = new LiveSocket({
     getToken: () => tokenStore.get(),
@@ -105,6 +108,7 @@ function init() {
   bindLabels(app);
   bindCanned(app);
   bindTopMenu(app);
+  bindSettings(app);
 
   // Back to the page with a conversation open: what it shows is seen and read now.
   const attention = () => {

@@ -10,6 +10,7 @@ export class Notifier {
     this.onChange = onChange || (() => {});
     this.pending = new Map(); // session id → count of unseen alerts
     this.audio = null;
+    this.soundAllowed = true;
     try { this.soundOn = localStorage.getItem(SOUND_KEY) === "1"; } catch (e) { this.soundOn = false; }
   }
 
@@ -30,12 +31,35 @@ export class Notifier {
     return Notification.permission;
   }
 
+  /** The sound button: on (this device, and the preference allows it again) or off (this device). */
   toggleSound() {
-    this.soundOn = !this.soundOn;
+    this.soundOn = !this.soundActive;
+    if (this.soundOn) this.soundAllowed = true;
     try { localStorage.setItem(SOUND_KEY, this.soundOn ? "1" : "0"); } catch (e) { /* ignore */ }
     if (this.soundOn) this._ensureAudio();
     this.onChange();
     return this.soundOn;
+  }
+
+  /** The agent's saved preference `sound` (Settings → Profile): off silences every device; on lets the
+   *  sound button of each device decide (soundOn, kept per device). */
+  setSoundAllowed(allowed) {
+    if (this.soundAllowed === !!allowed) return;
+    this.soundAllowed = !!allowed;
+    this.onChange();
+  }
+
+  /** This device's sound on or off (the sound button's state, kept on this device). */
+  setDeviceSound(on) {
+    this.soundOn = !!on;
+    try { localStorage.setItem(SOUND_KEY, this.soundOn ? "1" : "0"); } catch (e) { /* ignore */ }
+    if (this.soundOn) this._ensureAudio();
+    this.onChange();
+  }
+
+  /** A sound plays with alerts: this device's button is on and the agent's preference allows it. */
+  get soundActive() {
+    return this.soundOn && this.soundAllowed;
   }
 
   /** Something needs the agent: counted, notified and beeped unless they are looking at it. */
@@ -43,11 +67,11 @@ export class Notifier {
     if (attended) return;
     this.pending.set(sessionId, (this.pending.get(sessionId) || 0) + 1);
     this._updateTitle();
-    if (this.soundOn) this._beep();
+    if (this.soundActive) this._beep();
     if (this.permission === "granted") {
       try {
         const n = new Notification(title, {body: body.slice(0, 200), tag: "cc-" + sessionId, renotify: true,
-                                           silent: this.soundOn});
+                                           silent: this.soundActive});
         n.onclick = () => {
           window.focus();
           this.onClick(sessionId);

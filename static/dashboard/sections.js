@@ -6,7 +6,7 @@ import {$} from "./dom.js";
 export const SECTION_KEY = "cc.dashboard.section";
 
 export function openConversation(app, id) {
-  showSection(app, "conversations");
+  if (showSection(app, "conversations") === false) return; // unsaved settings: the agent stayed
   $("app").dataset.view = "conv";
   if (app.conv.id !== id) {
     app.conv.open(id);
@@ -21,9 +21,11 @@ function closeConversation() {
   $("app").dataset.view = "list";
 }
 
-/** The Analytics view covers the conversation: its messages are not being read (no read marks, alerts stay on). */
+/** The Analytics or Settings view covers the conversation: its messages are not being read (no read marks,
+ *  alerts stay on). */
 function analyticsShown() {
-  return $("app").dataset.section === "analytics";
+  const section = $("app").dataset.section;
+  return section === "analytics" || section === "settings";
 }
 
 /** The open conversation is not on screen: the Analytics view covers it, or (a phone) another pane shows. */
@@ -31,25 +33,33 @@ export function conversationHidden() {
   return analyticsShown() || !document.querySelector(".conv-pane").getClientRects().length;
 }
 
-/** Show the conversations (list · conversation · context panes) or the Analytics view in the main area. */
+/** Show the conversations (list · conversation · context panes), the Analytics view or the Settings view
+ *  (settings/index.js opens that one: it owns its address) in the main area. Leaving Settings with unsaved
+ *  changes asks first: false when the agent chose to stay. */
 export function showSection(app, name, {focus = false, remember = true} = {}) {
-  const toAnalytics = name === "analytics";
+  const target = name === "analytics" || name === "settings" ? name : "conversations";
   const root = $("app");
   const was = root.dataset.section || "conversations";
-  root.dataset.section = toAnalytics ? "analytics" : "conversations";
-  $("analytics-btn").setAttribute("aria-pressed", toAnalytics ? "true" : "false");
-  if (remember) {
-    try { sessionStorage.setItem(SECTION_KEY, root.dataset.section); } catch (e) { /* ignore */ }
+  if (was === "settings" && target !== "settings" && app.settings && !app.settings.confirmLeave()) return false;
+  root.dataset.section = target;
+  $("analytics-btn").setAttribute("aria-pressed", target === "analytics" ? "true" : "false");
+  $("settings-btn").setAttribute("aria-pressed", target === "settings" ? "true" : "false");
+  if (remember && target !== "settings") {
+    try { sessionStorage.setItem(SECTION_KEY, target); } catch (e) { /* ignore */ }
   }
-  if (toAnalytics) {
-    root.classList.remove("ctx-open");
+  if (was === "settings" && target !== "settings" && app.settings) app.settings.hide();
+  if (target !== "conversations") root.classList.remove("ctx-open");
+  if (target === "analytics") {
     if (!app.analytics.visible) app.analytics.show();
     if (focus) $("analytics-title").focus();
   } else if (was === "analytics") {
     app.analytics.hide();
-    if (focus) $("analytics-btn").focus();
+    if (focus && target === "conversations") $("analytics-btn").focus();
+  }
+  if (target === "conversations" && was !== "conversations") {
     if (app.conv.id && document.visibilityState === "visible") app.conv.markRead(); // what came meanwhile is read now
   }
+  return true;
 }
 
 /** The buttons that move between panes and sections. */

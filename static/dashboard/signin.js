@@ -13,6 +13,9 @@ import {SECTION_KEY, showSection} from "./sections.js";
 import {restoreFilter} from "./session-list.js";
 import {loadAgents} from "./team.js";
 import {loadAISettings} from "./tenant-settings.js";
+import {applyPreferences} from "./preferences.js";
+import {inviteTokenFromUrl, showInvite} from "./invite.js";
+import {isHexColor} from "./colors.js";
 
 const EXPIRED = "Your sign-in has expired. Please sign in again.";
 const REVOKED = "Your sign-in was revoked. Please sign in again.";
@@ -72,6 +75,7 @@ async function submitLogin(app, ev) {
 /** Signed in: show the app and load it. `tenant` and `limits` come with GET /auth/me (a stored token);
  *  after the sign-in form they are fetched here. */
 function enterApp(app, agent, tenant, limits) {
+  $("invite-view").hidden = true;
   app.me = agent;
   app.tenant = tenant;
   app.limits = limits;
@@ -86,8 +90,8 @@ function enterApp(app, agent, tenant, limits) {
   let section = "conversations";
   try { section = sessionStorage.getItem(SECTION_KEY) || section; } catch (e) { /* ignore */ }
   showSection(app, section === "analytics" ? "analytics" : "conversations", {remember: false});
-  setText($("me-name"), agent.name);
-  $("me-avatar").textContent = initials(agent.name);
+  paintMe(app);
+  applyPreferences(app);
   setText($("tenant-name"), tenant ? tenant.name : agent.tenant_id);
   $("my-status").value = "online";
   app.presence.set(agent.id, "online");
@@ -104,6 +108,11 @@ function enterApp(app, agent, tenant, limits) {
       if (app.me !== agent) return;
       app.tenant = res.tenant;
       app.limits = res.limits || null;
+      if (res.agent) {
+        Object.assign(agent, res.agent); // the preferences and avatar colour (the sign-in's answer may lack them)
+        paintMe(app);
+        applyPreferences(app);
+      }
       setText($("tenant-name"), res.tenant.name);
     }).catch(() => {});
   }
@@ -111,6 +120,23 @@ function enterApp(app, agent, tenant, limits) {
   renderNotifyButtons(app);
   app.push.start();
   openPendingSession(app);
+  app.settings.restoreFromUrl();
+}
+
+/** The signed-in agent in the top bar: name and avatar (their colour when they chose one). */
+export function paintMe(app) {
+  const agent = app.me;
+  if (!agent) return;
+  setText($("me-name"), agent.name);
+  const avatar = $("me-avatar");
+  avatar.textContent = initials(agent.name);
+  avatar.style.background = isHexColor(agent.avatar_color) ? agent.avatar_color : "";
+}
+
+/** A sign-in answer ({token, agent}: the sign-in form's, or an accepted invitation's): stored and entered. */
+export function signInWith(app, res, {remember = false} = {}) {
+  tokenStore.set(res.token, remember);
+  enterApp(app, res.agent, null, null);
 }
 
 function scheduleExpiry(app) {
@@ -145,6 +171,7 @@ export function signOut(app, message, kind = "error", {forgetDevice = false} = {
   app.conv.dropAllPending();
   showSection(app, "conversations", {remember: false});
   app.analytics.reset();
+  app.settings.reset();
   try { sessionStorage.removeItem(SECTION_KEY); } catch (e) { /* ignore */ }
   $("search").value = "";
   app.q = "";
@@ -195,6 +222,11 @@ async function bootWithToken(app) {
 
 /** The page's first screen: the app with a stored token, else the sign-in form. */
 export function boot(app) {
+  if (inviteTokenFromUrl()) {
+    $("boot").hidden = true;
+    showInvite(app);
+    return;
+  }
   if (!tokenStore.get()) {
     showLogin("");
     return;
@@ -206,6 +238,9 @@ export function boot(app) {
 export function bindSignIn(app) {
   onUnauthorized((err) => {
     if (!app.signedIn) return;
+    // The agent is changing their password (Settings → Profile): the old token is revoked a moment before
+    // the new one arrives; a call caught in between is not a sign-out.
+    if (app.passwordChange && err.code === "token_revoked") return;
     signOut(app, err.code === "token_revoked" ? REVOKED : EXPIRED, "error", {forgetDevice: err.code === "token_revoked"});
   });
   $("login-form").addEventListener("submit", (ev) => submitLogin(app, ev));

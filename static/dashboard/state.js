@@ -13,6 +13,7 @@ export function createAppState() {
     limitsLoading: null,      // that call while it is under way (an upload right after sign-in waits for it)
     ai: null,                 // GET /ai/settings (agent assist), null when not available
     signedIn: false,
+    passwordChange: null,     // POST /auth/password under way (its revocation of the old token is expected)
     liveSinceSignIn: false,   // the socket was live once since this sign-in (a later auth.ok is a reconnect)
     pendingSession: null,     // a conversation to open once signed in (/?session=…, a notification click)
 
@@ -57,6 +58,7 @@ export function createAppState() {
     conv: null,               // ConversationView
     notifier: null,           // Notifier
     analytics: null,          // AnalyticsView
+    settings: null,           // SettingsView (settings/index.js)
     push: null,               // PushControl
   };
 }

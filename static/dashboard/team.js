@@ -12,7 +12,8 @@ export function renderTeam(app) {
   const me = app.me;
   if (!me) return;
   const isAdmin = me.role === "admin";
-  const agents = [...app.agents.values()].filter((a) => a.active !== false);
+  // Invited agents (not signed up yet) and deactivated ones are not on the team panel.
+  const agents = [...app.agents.values()].filter((a) => (a.status ? a.status === "active" : a.active !== false));
   const rank = {online: 0, away: 1, offline: 2};
   agents.sort((a, b) => (rank[app.presence.get(a.id) || "offline"] - rank[app.presence.get(b.id) || "offline"])
     || a.name.localeCompare(b.name));

@@ -54,9 +54,13 @@ async def test_tenant_info(api, tenant_factory):
     tenant = await tenant_factory(settings={"require_email": True, "greeting": "Hello there"})
     resp = await api.get(tenant_info(tenant.id))
     assert resp.status == 200, resp.body
-    assert resp.json == {"tenant": {"id": tenant.id, "name": f"Tenant {tenant.id}"},
-                         "settings": {"require_name": False, "require_email": True, "greeting": "Hello there",
-                                      "max_upload_bytes": 10 * 1024 * 1024, "csat_enabled": True}}
+    doc = resp.json
+    widget = doc["settings"].pop("widget")  # (the widget's look: tests/api/test_admin_console.py)
+    assert doc == {"tenant": {"id": tenant.id, "name": f"Tenant {tenant.id}"},
+                   "settings": {"require_name": False, "require_email": True, "greeting": "Hello there",
+                                "max_upload_bytes": 10 * 1024 * 1024, "csat_enabled": True}}
+    assert widget["prechat"] == {"name": "optional", "email": "required"}
+    assert widget["greetings"]["en"] == "Hello there"
     # Nothing about agents or origins leaks to the public.
     assert b"allowed.example" not in resp.body and b"@" not in resp.body
     assert_error(await api.get(tenant_info("no-such-tenant")), 404, "tenant_not_found")
@@ -192,9 +196,18 @@ async def test_cors_for_allowed_and_foreign_origins(api, tenant_factory):
         assert resp.status in (200, 201), resp.body
         assert resp.headers.get("Access-Control-Allow-Origin") == ALLOWED
         assert "Origin" in resp.headers.get("Vary", "")
-    for resp in await calls(FOREIGN):
+    for i, resp in enumerate(await calls(FOREIGN)):
+        if i == 1:
+            continue  # the start: below
         assert resp.status in (200, 201), resp.body
         assert "Access-Control-Allow-Origin" not in resp.headers
+    # Starting a conversation from a page the tenant does not allow is refused and leaves nothing
+    # behind (that page could not read the answer, and a retrying widget would pile up sessions).
+    before = await snapshot(tenant.services.store, tenant.id)
+    refused = await api.post(START, {"tenant_id": tenant.id}, headers={"Origin": FOREIGN})
+    assert_error(refused, 403, "origin_not_allowed")
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    assert await snapshot(tenant.services.store, tenant.id) == before
     # No Origin header at all (server-to-server): no CORS headers either.
     plain = await api.get(tenant_info(tenant.id))
     assert "Access-Control-Allow-Origin" not in plain.headers

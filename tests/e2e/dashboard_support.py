@@ -169,6 +169,18 @@ def messages(page: Page, text: str | None = None):
     return loc.filter(has=page.locator(".msg-body", has_text=text)) if text else loc
 
 
+def record_dialogs(page: Page) -> list[str]:
+    """alert()/confirm() the page opened: recorded and dismissed (an injected handler would open one)."""
+    seen: list[str] = []
+
+    def on_dialog(dialog):
+        seen.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return seen
+
+
 def collect_errors(page: Page) -> list[str]:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

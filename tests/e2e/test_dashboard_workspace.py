@@ -16,24 +16,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot
-from tests.e2e.dashboard_support import AGENT2, Visitor, VisitorSocket, agent_token, call, messages, open_conversation, row
+from tests.e2e.dashboard_support import (AGENT2, Visitor, VisitorSocket, agent_token, call, messages, open_conversation,
+                                         record_dialogs, row)
 
 PHONE = {"width": 390, "height": 844}
 HOSTILE = "<img src=x onerror=alert(1)>"
 # Nothing a test puts in the page may become markup there.
 INJECTED = "#app img[src='x'], #app img[onerror], #app script, #app [onerror]"
-
-
-def _fail_on_dialog(page) -> list[str]:
-    """alert()/confirm() opened by the page (an injected handler would): recorded, dismissed."""
-    seen: list[str] = []
-
-    def on_dialog(dialog):
-        seen.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    return seen
 
 
 def _contrast(fg: str, bg: str) -> float:
@@ -62,7 +51,7 @@ def test_private_note_and_mention(live_server, open_chat, agent_dashboard, brows
     sam = agent_dashboard(base, email=AGENT2)
     chat = open_chat(base, "Nora Note", "My parcel is late")
     page = chat.page
-    dialogs = _fail_on_dialog(page)
+    dialogs = record_dialogs(page)
     vpage = browser.new_context().new_page()
     vsock = VisitorSocket(vpage, base, chat.visitor)
 
@@ -210,7 +199,7 @@ def test_canned_responses(live_server, open_chat, agent_dashboard):
     base = live_server
     chat = open_chat(base, "Carla Canned", "Do you ship to Norway?", email="carla@example.com")
     page = chat.page
-    dialogs = _fail_on_dialog(page)
+    dialogs = record_dialogs(page)
 
     # The top bar's menu (admins) opens the manager.
     page.click("#menu-btn")
@@ -306,7 +295,7 @@ def test_labels_filter_and_rating(live_server, open_chat, agent_dashboard):
     other.send("Unrelated question")
     chat = open_chat(base, "Lena Label", "Please mark me as VIP", email="lena@example.com")
     page = chat.page
-    dialogs = _fail_on_dialog(page)
+    dialogs = record_dialogs(page)
     sam = agent_dashboard(base, email=AGENT2)
 
     page.click("#conv-label-btn")

@@ -125,10 +125,10 @@ class Chat:
         self.w = page.locator("callcenter-chat")
 
     def start(self, name: str, url: str | None = None) -> "Chat":
-        self.page.goto(url or self.server + "/widget-demo.html")
-        # The tenant info (with the upload limit) comes when the panel opens.
+        # The tenant info (with the upload limit and the widget's settings) comes as the widget starts.
         with self.page.expect_response(lambda r: f"/chat/public/tenants/{self.tenant}" in r.url):
-            self.w.locator(".bub").click()
+            self.page.goto(url or self.server + "/widget-demo.html")
+        self.w.locator(".bub").click()
         start_widget_chat(self.w, name)
         self.page.wait_for_function(f"() => (JSON.parse(localStorage.getItem({self.key})) || {{}}).sid")
         return self

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from callcenter.store import (agents, attachments, canned_responses, labels, messages, read_marks, session_labels, sessions,
                               tenants, visitors)
+from callcenter.store.schema import webhooks
 from tests.helpers import ApiClient, Tenant, Visitor
 from tests.wsclient import WsClient
 
@@ -19,7 +20,7 @@ gen_test = pytest.mark.gen_test(timeout=60)
 ALLOWED_ORIGIN = "http://allowed.example"
 FOREIGN_ORIGIN = "https://evil.example"
 SNAPSHOT_TABLES = (tenants, agents, visitors, sessions, messages, read_marks, attachments, canned_responses, labels,
-                   session_labels)
+                   session_labels, webhooks)
 
 
 @dataclass
@@ -37,6 +38,7 @@ class World:
     attachment_id: str = ""  # a file `va` uploaded to its session
     canned_id: int = 0  # a canned response of tenant A's (when the call's `prepare` made one)
     label_id: int = 0  # a label of tenant A's (likewise)
+    webhook_id: int = 0  # a webhook of tenant A's (likewise)
 
     @property
     def store(self):

@@ -96,6 +96,14 @@ async def _label(w: World) -> None:
     w.label_id = resp.json["label"]["id"]
 
 
+async def _webhook(w: World) -> None:
+    # Switched off: nothing is ever delivered to it (the address is public; no test reaches the internet).
+    resp = await w.api.post("/api/v1/webhooks", {"url": "https://1.1.1.1/matrix", "events": ["message.created"],
+                                                 "active": False}, token=w.a.admin.token)
+    assert resp.status == 201, resp.body
+    w.webhook_id = resp.json["webhook"]["id"]
+
+
 MATRIX: dict[tuple[str, str], Call] = {
     ("POST", "/api/v1/auth/login"): Call(lambda w: {"email": w.a.agent.email, "password": PASSWORD,
                                                     "tenant_id": w.a.id}),
@@ -143,8 +151,25 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("GET", "/api/v1/labels"): Call(),
     ("POST", "/api/v1/labels"): Call(lambda w: {"name": "From matrix", "color": "#abcdef"}),
     ("DELETE", "/api/v1/labels/{label_id}"): Call(prepare=_label),
+    ("GET", "/api/v1/webhooks"): Call(),
+    ("POST", "/api/v1/webhooks"): Call(lambda w: {"url": "https://1.1.1.1/matrix", "events": ["message.created"],
+                                                  "active": False}),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): Call(lambda w: {"events": ["conversation.rated"]}, prepare=_webhook),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): Call(prepare=_webhook),
+    ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): Call(lambda w: {}, prepare=_webhook),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Call(prepare=_webhook),
     ("GET", "/api/v1/tenant"): Call(),
     ("PATCH", "/api/v1/tenant"): Call(lambda w: {"csat_enabled": False}),
+    # The admin console (invitations, reset links, agents, audit, AI usage).
+    ("POST", "/api/v1/agents"): Call(lambda w: {"email": "matrix-invite@x.example", "name": "Matrix Invite"}),
+    ("PATCH", "/api/v1/agents/{agent_id}"): Call(lambda w: {"name": "Matrix Renamed"}),
+    ("POST", "/api/v1/agents/{agent_id}/invitation"): Call(lambda w: {}),
+    ("POST", "/api/v1/agents/{agent_id}/password-reset"): Call(lambda w: {}),
+    ("GET", "/api/v1/auth/invitations/{token}"): Call(),
+    ("POST", "/api/v1/auth/invitations/accept"): Call(lambda w: {"token": "matrix-token",
+                                                                 "password": "Matrix-Passw0rd!"}),
+    ("GET", "/api/v1/audit"): Call(query="limit=10"),
+    ("GET", "/api/v1/ai/usage"): Call(query="days=7"),
     ("POST", "/api/v1/chat/public/session/{session_id}/rating"): Call(lambda w: {"score": 4, "comment": "ok"},
                                                                       prepare=_resolved),
     ("OPTIONS", "/api/v1/chat/public/session/{session_id}/rating"): Call(),
@@ -172,6 +197,8 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("HEAD", "/widget-demo.html"): Call(),
     ("GET", "/websocket-test.html"): Call(),
     ("HEAD", "/websocket-test.html"): Call(),
+    ("GET", "/widget-preview.html"): Call(),
+    ("HEAD", "/widget-preview.html"): Call(),
     ("GET", "/static/{path}"): Call(),
     ("HEAD", "/static/{path}"): Call(),
     ("GET", "/ws"): Call(),  # without an Upgrade: the handshake's JSON 400 for everyone alike
@@ -192,7 +219,8 @@ def kind_of(method: str, handler_class: type) -> str:
 
 
 def names_a_resource(method: str, template: str, handler_class: type) -> bool:
-    if any(name in template for name in ("{session_id}", "{agent_id}", "{response_id}", "{label_id}")):
+    if any(name in template for name in ("{session_id}", "{agent_id}", "{response_id}", "{label_id}",
+                                                    "{webhook_id}")):
         return True
     body = (getattr(handler_class, "api", {}) or {}).get(method, {}).get("body")
     return body is not None and "session_id" in body.model_fields
@@ -224,7 +252,7 @@ def token_for(w: World, kind: str, who: str) -> str | None:
 def path_for(w: World, template: str, call: Call) -> str:
     path = template.format(session_id=w.va.session_id, agent_id=w.a.agent.id, tenant_id=w.a.id,
                            path="dashboard.css", attachment_id=w.attachment_id, response_id=w.canned_id,
-                           label_id=w.label_id)
+                           label_id=w.label_id, token="matrix-not-a-link-token", webhook_id=w.webhook_id)
     return f"{path}?{call.query}" if call.query else path
 
 
@@ -251,7 +279,8 @@ def test_kinds_follow_the_handler_classes():
     # Every route under /api/v1/ except sign-in, the widget's and the document itself needs a token.
     for (method, template), kind in kinds.items():
         if template.startswith("/api/v1/") and kind == "public":
-            assert template.startswith(("/api/v1/chat/public/", "/api/v1/auth/login", "/api/v1/openapi.json")), \
+            assert template.startswith(("/api/v1/chat/public/", "/api/v1/auth/login", "/api/v1/auth/invitations/",
+                                        "/api/v1/openapi.json")), \
                 template
 
 
@@ -375,6 +404,12 @@ async def _handoff(w, s):
     await w.services.chat.publish(events.session_handoff(session, "matrix"))
 
 
+async def _webhook_disabled(w, s):
+    hook = {"id": 1, "url": "https://hooks.example/" + w.va.session_id, "events": ["message.created"],
+            "active": False, "disabled_reason": "failing for 24 hours", "failing_since": None, "created_at": None}
+    await w.services.chat.publish(events.webhook_disabled(w.a.id, hook, w.a.admin.id))
+
+
 # event name -> (trigger, who on tenant A's side must get it)
 SUBSCRIPTIONS: dict[str, tuple[Callable, set[str]]] = {
     events.MESSAGE_NEW: (_visitor_message, {"agent", "va"}),
@@ -393,6 +428,7 @@ SUBSCRIPTIONS: dict[str, tuple[Callable, set[str]]] = {
     events.VISITOR_PRESENCE: (_visitor_presence, {"agent"}),
     events.AI_PARTIAL: (_ai_partial, {"va"}),
     events.SESSION_HANDOFF: (_handoff, {"agent"}),
+    events.WEBHOOK_DISABLED: (_webhook_disabled, {"admin"}),  # the tenant's admins, only
 }
 EXEMPT = {
     events.MESSAGE_SEND: "client to server only",
@@ -402,7 +438,7 @@ EXEMPT = {
 
 def event_names() -> set[str]:
     return {value for name, value in vars(events).items()
-            if name.isupper() and isinstance(value, str) and value.startswith(("chat.", "internal."))}
+            if name.isupper() and isinstance(value, str) and value.startswith(("chat.", "internal.", "webhook."))}
 
 
 def test_every_event_has_a_trigger():
@@ -456,6 +492,8 @@ async def test_socket_subscriptions(api, base_url, services, tenant_factory, mon
         assert got["none"] == [], "a socket that has not authenticated gets nothing"
         # B's admin saw only its own tenant (its presence snapshot, nothing else of A's).
         assert all(f["type"] in (events.AGENT_PRESENCE,) for f in got["other_tenant"]), got["other_tenant"]
+        # A webhook switched off is the admins' news: tenant A's plain agent hears nothing of it.
+        assert not any(f["type"] == events.WEBHOOK_DISABLED for f in got["agent"]), got["agent"]
         # va2 hears nothing of va's session (typing, messages, assignment, AI drafts …).
         assert not any(f.get("data", {}).get("session_id") == w.va.session_id for f in got["other_visitor"])
     finally:

@@ -1,0 +1,310 @@
+// Settings → Profile (every agent): name and avatar colour (PATCH /agents/:id), the password
+// (POST /auth/password: the answer's new token replaces this tab's; every other sign-in ends), and the
+// notification preferences (four switches, each saved when flipped, in effect at once: preferences.js).
+
+import {ApiError, tokenStore} from "../api.js";
+import {isHexColor, textOn} from "../colors.js";
+import {$, initials, setText} from "../dom.js";
+import {applyPreferences, savePreferences} from "../preferences.js";
+import {paintMe} from "../signin.js";
+
+const PALETTE = [
+  {color: "#4f46e5", name: "Indigo"}, {color: "#0f766e", name: "Teal"}, {color: "#b45309", name: "Amber"},
+  {color: "#be123c", name: "Rose"}, {color: "#7c3aed", name: "Violet"}, {color: "#0369a1", name: "Sky"},
+  {color: "#15803d", name: "Green"}, {color: "#a21caf", name: "Fuchsia"}, {color: "#c2410c", name: "Orange"},
+  {color: "#475569", name: "Slate"},
+];
+const MIN_PASSWORD = 8;
+
+const SWITCHES = [
+  {key: "sound", label: "Sound", hint: "A short sound with alerts on this device (and on others where the speaker "
+   + "button in the top bar is on). Off: silent everywhere."},
+  {key: "new_conversations", label: "New conversations",
+   hint: "When a visitor starts a chat, or the AI hands one over to a person."},
+  {key: "assigned_messages", label: "Messages in my conversations",
+   hint: "New messages in conversations assigned to you, and conversations given to you."},
+  {key: "mentions", label: "Mentions", hint: "When a colleague names you (@) in a private note."},
+];
+
+let seq = 0;
+
+/** POST /auth/password. Not through api(): its 401 for a wrong current password must not sign the agent out. */
+async function changePassword(body) {
+  let response;
+  try {
+    response = await fetch("/api/v1/auth/password", {
+      method: "POST", body: JSON.stringify(body), credentials: "same-origin", cache: "no-store",
+      headers: {"Accept": "application/json", "Content-Type": "application/json",
+                "Authorization": "Bearer " + (tokenStore.get() || "")},
+    });
+  } catch (e) {
+    throw new ApiError(0, "network_error", "The server cannot be reached.");
+  }
+  let data = null;
+  try { data = await response.json(); } catch (e) { data = null; }
+  if (!response.ok || !data || !data.token) {
+    const err = (data && data.error) || {};
+    throw new ApiError(response.status, err.code || "http_" + response.status,
+                       err.message || "Request failed (" + response.status + ")");
+  }
+  return data;
+}
+
+export async function render(ctx) {
+  const {app, root, api, toast, h, setDirty} = ctx;
+  const res = await api("GET", "/auth/me");
+  const me = app.me;
+  if (res && res.agent && me && res.agent.id === me.id) Object.assign(me, res.agent);
+  const agent = me || res.agent;
+  const uid = "pf" + (++seq);
+  let destroyed = false;
+
+  // ---- details: name and colour -------------------------------------------------------------------
+  const savedColor = () => (isHexColor(agent.avatar_color) ? agent.avatar_color.toLowerCase() : "");
+  let color = savedColor();
+  const preview = h("span", {class: "avatar big pf-preview", "aria-hidden": "true"});
+  const previewName = h("span", {class: "pf-preview-name"});
+  const name = h("input", {id: "pf-name", name: "name", maxlength: "100", autocomplete: "name", required: true,
+                           value: agent.name || ""});
+  const swatches = PALETTE.map((p) => {
+    const input = h("input", {type: "radio", name: uid + "-color", value: p.color, class: "sr-only",
+                              "aria-label": p.name});
+    const dot = h("span", {class: "pf-swatch-dot", "aria-hidden": "true"});
+    dot.style.background = p.color;
+    const label = h("label", {class: "pf-swatch", title: p.name}, input, dot);
+    input.addEventListener("change", () => pick(p.color));
+    return {input, label, color: p.color};
+  });
+  const customInput = h("input", {type: "radio", name: uid + "-color", value: "custom", class: "sr-only",
+                                  "aria-label": "Custom colour"});
+  const picker = h("input", {id: "pf-color-picker", type: "color", class: "pf-color-picker",
+                             "aria-label": "Custom colour (picker)", value: color || "#4f46e5"});
+  const hex = h("input", {id: "pf-color-hex", class: "pf-color-hex", maxlength: "7", spellcheck: "false",
+                          autocapitalize: "off", autocomplete: "off", placeholder: "#rrggbb",
+                          "aria-label": "Custom colour (#rrggbb)", value: color});
+  const colorError = h("p", {id: "pf-color-error", class: "error-text", role: "alert"});
+  const detailsMsg = h("p", {id: "pf-details-status", class: "st-form-status", role: "status"});
+  const detailsErr = h("p", {id: "pf-details-error", class: "error-text", role: "alert"});
+  const saveDetails = h("button", {id: "pf-save", class: "primary", type: "submit"}, "Save profile");
+  const detailsForm = h("form", {class: "st-card", id: "pf-details", novalidate: true},
+    h("h4", null, "Your details"),
+    h("div", {class: "pf-identity"}, preview,
+      h("div", {class: "pf-identity-text"}, previewName,
+        h("span", {class: "muted small"}, (agent.email || "") + " · " + (agent.role === "admin" ? "Admin" : "Agent")))),
+    h("label", {for: "pf-name"}, "Name"), name,
+    h("fieldset", {class: "pf-colors"},
+      h("legend", null, "Avatar colour"),
+      h("div", {class: "pf-swatches"}, swatches.map((s) => s.label),
+        h("label", {class: "pf-swatch pf-swatch-custom", title: "Custom colour"}, customInput,
+          h("span", {class: "pf-swatch-dot pf-custom-dot", "aria-hidden": "true"}, "+"))),
+      h("div", {class: "pf-custom-row"}, picker, hex)),
+    colorError, detailsErr,
+    h("div", {class: "st-actions"}, detailsMsg, saveDetails));
+
+  function paintPreview() {
+    const shown = color || "#4f46e5";
+    preview.textContent = initials(name.value || agent.name);
+    preview.style.background = shown;
+    preview.style.color = textOn(shown);
+    setText(previewName, name.value.trim() || agent.name || "");
+    for (const s of swatches) s.input.checked = s.color === color;
+    customInput.checked = !!color && !swatches.some((s) => s.color === color);
+  }
+  function detailsDirty() {
+    return name.value.trim() !== (agent.name || "") || color !== savedColor();
+  }
+  function refreshDirty() {
+    setDirty(detailsDirty() || passwordDirty());
+    if (detailsDirty()) setText(detailsMsg, "");
+  }
+  function pick(value) {
+    color = value.toLowerCase();
+    picker.value = color;
+    hex.value = color;
+    setText(colorError, "");
+    paintPreview();
+    refreshDirty();
+  }
+  name.addEventListener("input", () => { paintPreview(); refreshDirty(); });
+  picker.addEventListener("input", () => pick(picker.value));
+  customInput.addEventListener("change", () => picker.click());
+  hex.addEventListener("input", () => {
+    let v = hex.value.trim();
+    if (v && v[0] !== "#") v = "#" + v;
+    if (isHexColor(v)) pick(v);
+    else setText(colorError, v.length >= 7 ? "Use a colour like #1a2b3c." : "");
+  });
+  detailsForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    setText(detailsErr, "");
+    const newName = name.value.trim();
+    if (!newName) {
+      setText(detailsErr, "Enter your name.");
+      name.focus();
+      return;
+    }
+    const changes = {};
+    if (newName !== agent.name) changes.name = newName;
+    if (color && color !== savedColor()) changes.avatar_color = color;
+    if (!Object.keys(changes).length) {
+      setText(detailsMsg, "Nothing to save.");
+      return;
+    }
+    saveDetails.disabled = true;
+    setText(detailsMsg, "Saving…");
+    try {
+      const out = await api("PATCH", "/agents/" + agent.id, changes);
+      if (destroyed) return;
+      Object.assign(agent, (out && out.agent) ? {name: out.agent.name, avatar_color: out.agent.avatar_color} : changes);
+      paintMe(app);
+      if (app.agents.has(agent.id)) Object.assign(app.agents.get(agent.id), {name: agent.name});
+      if (app.refreshAgentsSoon) app.refreshAgentsSoon();
+      name.value = agent.name;
+      color = savedColor() || color;
+      paintPreview();
+      setText(detailsMsg, "Saved.");
+      refreshDirty();
+    } catch (err) {
+      if (destroyed) return;
+      setText(detailsMsg, "");
+      setText(detailsErr, err.message);
+    } finally {
+      saveDetails.disabled = false;
+    }
+  });
+
+  // ---- password ---------------------------------------------------------------------------------------
+  const current = h("input", {id: "pf-current", type: "password", autocomplete: "current-password", required: true});
+  const next = h("input", {id: "pf-new", type: "password", autocomplete: "new-password", required: true,
+                           minlength: String(MIN_PASSWORD)});
+  const again = h("input", {id: "pf-confirm", type: "password", autocomplete: "new-password", required: true});
+  const pwErr = h("p", {id: "pf-password-error", class: "error-text", role: "alert"});
+  const pwMsg = h("p", {id: "pf-password-status", class: "st-form-status", role: "status"});
+  const pwSave = h("button", {id: "pf-password-save", class: "primary", type: "submit"}, "Change password");
+  // A hidden username field: password managers file the new password under the right account.
+  const user = h("input", {type: "email", autocomplete: "username", value: agent.email || "", class: "sr-only",
+                           tabindex: "-1", "aria-hidden": "true", readonly: true});
+  const pwForm = h("form", {class: "st-card", id: "pf-password", novalidate: true},
+    h("h4", null, "Password"),
+    h("p", {class: "muted small st-card-help"}, "Changing it signs you out on your other devices."),
+    user,
+    h("label", {for: "pf-current"}, "Current password"), current,
+    h("label", {for: "pf-new"}, "New password"), next,
+    h("p", {class: "muted small field-hint"}, "At least " + MIN_PASSWORD + " characters."),
+    h("label", {for: "pf-confirm"}, "Confirm the new password"), again,
+    pwErr,
+    h("div", {class: "st-actions"}, pwMsg, pwSave));
+  function passwordDirty() {
+    return !!(current.value || next.value || again.value);
+  }
+  for (const input of [current, next, again]) {
+    input.addEventListener("input", () => { setText(pwMsg, ""); refreshDirty(); });
+  }
+  let restartTimer = null;
+  pwForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    setText(pwErr, "");
+    setText(pwMsg, "");
+    if (!current.value) {
+      setText(pwErr, "Enter your current password.");
+      current.focus();
+      return;
+    }
+    if (next.value.length < MIN_PASSWORD) {
+      setText(pwErr, "The new password needs at least " + MIN_PASSWORD + " characters.");
+      next.focus();
+      return;
+    }
+    if (next.value !== again.value) {
+      setText(pwErr, "The two new passwords are not the same.");
+      again.select();
+      return;
+    }
+    pwSave.disabled = true;
+    setText(pwMsg, "Changing…");
+    // The change revokes every token of this agent and closes their sockets (this one too): the socket
+    // waits, and comes back with the new token.
+    let remember = false;
+    try { remember = !!localStorage.getItem("cc.dashboard.token"); } catch (e) { /* ignore */ }
+    clearTimeout(restartTimer);
+    app.socket.stop();
+    const change = changePassword({current_password: current.value, new_password: next.value});
+    app.passwordChange = change;
+    try {
+      const out = await change;
+      tokenStore.set(out.token, remember);
+      current.value = next.value = again.value = "";
+      if (!destroyed) {
+        setText(pwMsg, "Password changed. Your other sign-ins have ended.");
+        refreshDirty();
+      }
+      toast("Your password was changed.");
+    } catch (err) {
+      if (!destroyed) {
+        setText(pwMsg, "");
+        setText(pwErr, err instanceof ApiError && err.code === "invalid_credentials"
+          ? "The current password is wrong." : err.message);
+        if (err instanceof ApiError && err.code === "invalid_credentials") current.select();
+      }
+    } finally {
+      pwSave.disabled = false;
+      if (app.passwordChange === change) app.passwordChange = null;
+      // The socket comes back a moment later (the server closes the old token's sockets meanwhile).
+      clearTimeout(restartTimer);
+      restartTimer = setTimeout(() => { if (app.signedIn && !app.passwordChange) app.socket.start(); }, 300);
+    }
+  });
+
+  // ---- notifications ------------------------------------------------------------------------------------
+  const prefs = () => Object.assign({sound: true, new_conversations: true, assigned_messages: true, mentions: true},
+                                    agent.preferences || {});
+  const prefMsg = h("p", {id: "pf-prefs-status", class: "st-form-status", role: "status"});
+  const rows = SWITCHES.map((s) => {
+    const input = h("input", {type: "checkbox", role: "switch", id: "pf-pref-" + s.key, class: "switch-input",
+                              dataset: {pref: s.key}, "aria-describedby": "pf-pref-" + s.key + "-hint"});
+    input.checked = prefs()[s.key] !== false;
+    input.addEventListener("change", async () => {
+      const value = input.checked;
+      input.disabled = true;
+      setText(prefMsg, "Saving…");
+      try {
+        await savePreferences(app, {[s.key]: value});
+        if (s.key === "sound" && value) app.notifier.setDeviceSound(true); // switched on here: this device plays it
+        if (destroyed) return;
+        setText(prefMsg, s.label + ": " + (value ? "on" : "off") + ". Saved.");
+      } catch (err) {
+        if (destroyed) return;
+        input.checked = !value;
+        setText(prefMsg, "");
+        toast("Could not save: " + err.message, "error");
+      } finally {
+        input.disabled = false;
+      }
+    });
+    return h("div", {class: "pf-switch-row"},
+      h("label", {for: input.id, class: "pf-switch-label"}, h("span", {class: "pf-switch-name"}, s.label),
+        h("span", {id: "pf-pref-" + s.key + "-hint", class: "muted small"}, s.hint)),
+      h("span", {class: "switch"}, input, h("span", {class: "switch-track", "aria-hidden": "true"})));
+  });
+  const prefsCard = h("section", {class: "st-card", id: "pf-prefs", "aria-labelledby": uid + "-prefs"},
+    h("h4", {id: uid + "-prefs"}, "Notifications"),
+    h("p", {class: "muted small st-card-help"}, "Alerts on this dashboard (title count, browser notification, sound) "
+      + "and push notifications to your devices."),
+    rows, prefMsg);
+
+  root.append(h("div", {class: "st-grid"}, detailsForm, h("div", {class: "st-col"}, prefsCard, pwForm)));
+  paintPreview();
+  applyPreferences(app);
+  // The header's sound button flips the same preference: the switch follows it.
+  const soundSwitch = $(("pf-pref-sound"));
+  const onSound = () => {
+    if (soundSwitch && !soundSwitch.disabled && app.notifier.soundActive) soundSwitch.checked = true;
+  };
+  $("sound-btn").addEventListener("click", onSound);
+  return {
+    destroy() {
+      destroyed = true;
+      $("sound-btn").removeEventListener("click", onSound);
+    },
+  };
+}

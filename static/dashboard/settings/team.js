@@ -1,0 +1,339 @@
+// Settings → Team (admins): the tenant's agents (GET /agents) with role, status (invited / active /
+// deactivated, online) and open conversations; invite one (POST /agents → a one-time link, shown once with
+// Copy and its expiry); a new link for an invited agent; change a role (PATCH); reset a password (a link;
+// the agent is signed out everywhere); deactivate / reactivate, each after a confirmation in the row. The
+// server's refusals (last_admin, …) are shown in the row they concern. Names and e-mails are text.
+
+import {ApiError} from "../api.js";
+import {isHexColor, avatarColor, textOn} from "../colors.js";
+import {fmtDateTime, initials, setText} from "../dom.js";
+import {renderTopMenu} from "../top-menu.js";
+
+const ROLES = [{value: "agent", label: "Agent"}, {value: "admin", label: "Admin"}];
+const STATUS_TEXT = {active: "Active", invited: "Invited", deactivated: "Deactivated"};
+const REFRESH_MS = 30000;
+
+function statusOf(a) {
+  if (a.status === "active" || a.status === "invited" || a.status === "deactivated") return a.status;
+  if (a.invited) return "invited";
+  return a.active === false ? "deactivated" : "active";
+}
+
+function openCount(a) {
+  const n = a.open_conversations !== undefined ? a.open_conversations : a.open_sessions;
+  return typeof n === "number" ? n : null;
+}
+
+/** A link's expiry as an ISO string (the API's expires_at, or expires_at_ms). */
+function expiryOf(link) {
+  if (!link) return null;
+  if (link.expires_at) return link.expires_at;
+  if (typeof link.expires_at_ms === "number") return new Date(link.expires_at_ms).toISOString();
+  return null;
+}
+
+export async function render(ctx) {
+  const {app, root, api, toast, h, setDirty} = ctx;
+  let agents = [];
+  let destroyed = false;
+  const rowState = new Map(); // agent id → {confirm: "deactivate"|"activate"|"reset"|null, error: "", busy: false}
+  const stateOf = (id) => {
+    if (!rowState.has(id)) rowState.set(id, {confirm: null, error: "", busy: false});
+    return rowState.get(id);
+  };
+
+  // ---- invite --------------------------------------------------------------------------------------
+  const email = h("input", {id: "tm-invite-email", type: "email", maxlength: "254", autocomplete: "off",
+                            spellcheck: "false", autocapitalize: "off", required: true, placeholder: "sam@example.com"});
+  const name = h("input", {id: "tm-invite-name", maxlength: "100", autocomplete: "off", required: true,
+                           placeholder: "Sam Rivera"});
+  const role = h("select", {id: "tm-invite-role"}, ROLES.map((r) => h("option", {value: r.value}, r.label)));
+  const inviteErr = h("p", {id: "tm-invite-error", class: "error-text", role: "alert"});
+  const inviteBtn = h("button", {id: "tm-invite-submit", class: "primary", type: "submit"}, "Invite");
+  const inviteForm = h("form", {id: "tm-invite", class: "st-card tm-invite", novalidate: true},
+    h("h4", null, "Invite an agent"),
+    h("p", {class: "muted small st-card-help"}, "They get a one-time link to choose a password (valid for a limited "
+      + "time). Send it to them yourself: it is shown once."),
+    h("div", {class: "tm-invite-fields"},
+      h("div", null, h("label", {for: "tm-invite-email"}, "Email"), email),
+      h("div", null, h("label", {for: "tm-invite-name"}, "Name"), name),
+      h("div", null, h("label", {for: "tm-invite-role"}, "Role"), role),
+      h("div", {class: "tm-invite-go"}, inviteBtn)),
+    inviteErr);
+  const inviteDirty = () => !!(email.value.trim() || name.value.trim());
+  for (const input of [email, name]) {
+    input.addEventListener("input", () => {
+      setDirty(inviteDirty());
+      setText(inviteErr, "");
+    });
+  }
+
+  // ---- the one-time link ------------------------------------------------------------------------------
+  const linkBox = h("section", {id: "tm-link", class: "st-card tm-link", "aria-live": "polite", hidden: true});
+  function showLink(title, link, who) {
+    const url = new URL(link.url, location.origin).href;
+    const field = h("input", {id: "tm-link-url", class: "tm-link-url", readonly: true, value: url,
+                              "aria-label": "One-time link", spellcheck: "false"});
+    const copy = h("button", {id: "tm-link-copy", class: "primary", type: "button"}, "Copy");
+    const copied = h("span", {id: "tm-link-copied", class: "tm-link-copied", role: "status"});
+    copy.addEventListener("click", async () => {
+      let ok = false;
+      try {
+        await navigator.clipboard.writeText(url);
+        ok = true;
+      } catch (e) {
+        field.select();
+        try { ok = document.execCommand("copy"); } catch (e2) { ok = false; }
+      }
+      setText(copy, ok ? "Copied" : "Copy");
+      setText(copied, ok ? "Copied to the clipboard." : "Select the link and copy it (Ctrl+C / ⌘C).");
+      if (!ok) field.select();
+    });
+    field.addEventListener("focus", () => field.select());
+    const close = h("button", {class: "ghost icon-btn tm-link-close", type: "button", "aria-label": "Close the link"},
+                    "✕");
+    close.addEventListener("click", () => {
+      linkBox.hidden = true;
+      linkBox.replaceChildren();
+    });
+    const expires = expiryOf(link);
+    linkBox.replaceChildren(
+      h("div", {class: "tm-link-head"}, h("h4", {id: "tm-link-title"}, title), close),
+      h("p", {class: "small tm-link-who"}, "For ", h("b", null, who),
+        ". Send it to them yourself: it works once and is not shown again."),
+      h("div", {class: "tm-link-row"}, field, copy),
+      h("p", {id: "tm-link-expiry", class: "muted small", title: expires ? new Date(expires).toLocaleString() : null},
+        expires ? "Expires " + fmtDateTime(expires) + "." : ""),
+      copied);
+    linkBox.hidden = false;
+    linkBox.scrollIntoView({block: "nearest"});
+    copy.focus();
+  }
+
+  inviteForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    setText(inviteErr, "");
+    const body = {email: email.value.trim(), name: name.value.trim(), role: role.value};
+    if (!body.email || !/^[^\s@]+@[^\s@]+$/.test(body.email)) {
+      setText(inviteErr, "Enter the agent's e-mail address.");
+      email.focus();
+      return;
+    }
+    if (!body.name) {
+      setText(inviteErr, "Enter the agent's name.");
+      name.focus();
+      return;
+    }
+    inviteBtn.disabled = true;
+    setText(inviteBtn, "Inviting…");
+    try {
+      const res = await api("POST", "/agents", body);
+      if (destroyed) return;
+      email.value = name.value = "";
+      role.value = "agent";
+      setDirty(false);
+      showLink("Invitation link", res.invitation, (res.agent && res.agent.name) || body.name);
+      toast("Invited " + body.email + ".");
+      await reload();
+    } catch (err) {
+      if (destroyed) return;
+      setText(inviteErr, err instanceof ApiError && err.code === "email_taken"
+        ? err.message || "An agent with this e-mail already exists." : err.message);
+    } finally {
+      inviteBtn.disabled = false;
+      setText(inviteBtn, "Invite");
+    }
+  });
+
+  // ---- the list ---------------------------------------------------------------------------------------
+  const count = h("span", {id: "tm-count", class: "muted small"});
+  const refreshBtn = h("button", {id: "tm-refresh", type: "button", class: "ghost"}, "Refresh");
+  const listErr = h("p", {id: "tm-list-error", class: "error-text", role: "alert"});
+  const list = h("ul", {id: "tm-list", class: "tm-list", "aria-label": "Agents"});
+  const empty = h("p", {id: "tm-empty", class: "st-empty", hidden: true}, "No agents yet: invite the first one above.");
+  const listCard = h("section", {class: "st-card tm-agents", "aria-labelledby": "tm-agents-title"},
+    h("div", {class: "tm-agents-head"}, h("h4", {id: "tm-agents-title"}, "Agents ", count), refreshBtn),
+    h("div", {class: "tm-cols", "aria-hidden": "true"}, h("span", null, "Agent"), h("span", null, "Role"),
+      h("span", null, "Status"), h("span", null, "Open"), h("span", null, "")),
+    list, empty, listErr);
+  refreshBtn.addEventListener("click", () => reload({announce: true}));
+
+  function avatar(a) {
+    const bg = isHexColor(a.avatar_color) ? a.avatar_color : avatarColor(a.name);
+    const el = h("span", {class: "avatar tm-avatar", "aria-hidden": "true"}, initials(a.name));
+    el.style.background = bg;
+    el.style.color = textOn(bg);
+    return el;
+  }
+
+  function isOnline(a) {
+    if (typeof a.online === "boolean") return a.online;
+    return app.presence.get(a.id) === "online";
+  }
+
+  async function act(a, fn, {after} = {}) {
+    const st = stateOf(a.id);
+    st.busy = true;
+    st.error = "";
+    paintRow(a);
+    try {
+      const res = await fn();
+      if (destroyed) return;
+      st.confirm = null;
+      if (after) after(res);
+      await reload();
+    } catch (err) {
+      if (destroyed) return;
+      st.error = err.message || "Something went wrong.";
+    } finally {
+      st.busy = false;
+      if (!destroyed) paintRow(agents.find((x) => x.id === a.id) || a);
+    }
+  }
+
+  const CONFIRM = {
+    deactivate: (a) => ({text: "Deactivate " + a.name + "? They are signed out at once and can no longer sign in. "
+                                + "Their conversations stay.", button: "Deactivate", danger: true,
+                         run: () => act(a, () => api("POST", "/agents/" + a.id + "/deactivate", {}),
+                                        {after: () => toast(a.name + " was deactivated.")})}),
+    activate: (a) => ({text: "Reactivate " + a.name + "? They can sign in again with their password.",
+                       button: "Reactivate", danger: false,
+                       run: () => act(a, () => api("POST", "/agents/" + a.id + "/activate", {}),
+                                      {after: () => toast(a.name + " was reactivated.")})}),
+    reset: (a) => ({text: "Reset " + a.name + "'s password? They are signed out everywhere until they set a new one "
+                          + "with the link you get.", button: "Reset password", danger: true,
+                    run: () => act(a, () => api("POST", "/agents/" + a.id + "/password-reset", {}),
+                                   {after: (res) => showLink("Password reset link", res, a.name)})}),
+  };
+
+  function paintRow(a) {
+    const li = list.querySelector('[data-agent-id="' + a.id + '"]');
+    if (li) li.replaceWith(row(a));
+  }
+
+  function row(a) {
+    const st = stateOf(a.id);
+    const status = statusOf(a);
+    const me = app.me && a.id === app.me.id;
+    const online = status === "active" && isOnline(a);
+    const roleSelect = h("select", {class: "tm-role", "aria-label": "Role of " + a.name,
+                                    disabled: st.busy || status === "deactivated" ? true : null},
+                         ROLES.map((r) => h("option", {value: r.value}, r.label)));
+    roleSelect.value = a.role;
+    roleSelect.addEventListener("change", () => {
+      const to = roleSelect.value;
+      act(a, () => api("PATCH", "/agents/" + a.id, {role: to}), {after: () => {
+        toast(a.name + " is now " + (to === "admin" ? "an admin" : "an agent") + ".");
+        if (me && app.me) {
+          app.me.role = to;
+          document.getElementById("app").dataset.role = to;
+          renderTopMenu(app);
+          if (app.settings) app.settings.refresh();
+        }
+      }});
+      roleSelect.value = a.role; // until the server agrees
+    });
+    const actions = [];
+    const button = (label, cls, onClick, extra = {}) => {
+      const b = h("button", Object.assign({type: "button", class: cls, disabled: st.busy ? true : null}, extra), label);
+      b.addEventListener("click", onClick);
+      return b;
+    };
+    const ask = (kind) => () => {
+      st.confirm = kind;
+      st.error = "";
+      paintRow(a);
+      const yes = list.querySelector('[data-agent-id="' + a.id + '"] .tm-confirm-yes');
+      if (yes) yes.focus();
+    };
+    if (status === "invited") {
+      actions.push(button("New link", "tm-renew", () => act(a, () => api("POST", "/agents/" + a.id + "/invitation", {}),
+        {after: (res) => showLink("Invitation link", res, a.name)}), {"aria-label": "New invitation link for " + a.name}));
+    }
+    if (status === "active" && !me) {
+      actions.push(button("Reset password", "tm-reset", ask("reset"), {"aria-label": "Reset the password of " + a.name}));
+      actions.push(button("Deactivate", "tm-deactivate danger-text", ask("deactivate"),
+                          {"aria-label": "Deactivate " + a.name}));
+    }
+    if (status === "invited" && !me) {
+      actions.push(button("Deactivate", "tm-deactivate danger-text", ask("deactivate"),
+                          {"aria-label": "Cancel the invitation of " + a.name}));
+    }
+    if (status === "deactivated") {
+      actions.push(button("Reactivate", "tm-activate", ask("activate"), {"aria-label": "Reactivate " + a.name}));
+    }
+    let confirm = null;
+    if (st.confirm && CONFIRM[st.confirm]) {
+      const c = CONFIRM[st.confirm](a);
+      const yes = button(c.button, "tm-confirm-yes " + (c.danger ? "danger" : "primary"), () => c.run());
+      const no = button("Cancel", "tm-confirm-no", () => {
+        st.confirm = null;
+        paintRow(a);
+      });
+      confirm = h("div", {class: "tm-confirm", role: "group", "aria-label": "Confirm"},
+                  h("p", {class: "tm-confirm-text"}, c.text), h("div", {class: "tm-confirm-actions"}, no, yes));
+    }
+    const n = openCount(a);
+    const li = h("li", {class: "tm-row", dataset: {agentId: a.id, status}},
+      h("div", {class: "tm-who"}, avatar(a),
+        h("div", {class: "tm-who-text"},
+          h("span", {class: "tm-name"}, a.name, me ? h("span", {class: "muted"}, " (you)") : null),
+          h("span", {class: "tm-email muted small"}, a.email || ""))),
+      h("div", {class: "tm-cell tm-role-cell"}, roleSelect),
+      h("div", {class: "tm-cell tm-status-cell"},
+        h("span", {class: "tm-status " + status}, STATUS_TEXT[status]),
+        online ? h("span", {class: "tm-online", title: "Online now"}, h("span", {class: "dot online", "aria-hidden": "true"}),
+                   "Online") : null),
+      h("div", {class: "tm-cell tm-open", title: "Open conversations assigned"},
+        n === null ? "—" : h("span", null, String(n), h("span", {class: "tm-open-word"}, " open"))),
+      h("div", {class: "tm-actions"}, actions),
+      confirm,
+      st.error ? h("p", {class: "error-text tm-row-error", role: "alert"}, st.error) : null);
+    return li;
+  }
+
+  function paintList() {
+    const order = {active: 0, invited: 1, deactivated: 2};
+    const sorted = [...agents].sort((a, b) => (order[statusOf(a)] - order[statusOf(b)])
+      || String(a.name).localeCompare(String(b.name)));
+    list.replaceChildren(...sorted.map(row));
+    empty.hidden = agents.length > 0;
+    const active = agents.filter((a) => statusOf(a) === "active").length;
+    const invited = agents.filter((a) => statusOf(a) === "invited").length;
+    setText(count, active + " active" + (invited ? " · " + invited + " invited" : ""));
+  }
+
+  async function reload({announce = false, quiet = false} = {}) {
+    try {
+      const res = await api("GET", "/agents");
+      if (destroyed) return;
+      // A background refresh does not pull the row the admin is working in from under them.
+      if (quiet && (list.contains(document.activeElement) || [...rowState.values()].some((st) => st.busy))) return;
+      agents = res.agents || [];
+      setText(listErr, "");
+      paintList();
+      if (app.refreshAgentsSoon) app.refreshAgentsSoon();
+      if (announce) toast("Team list updated.");
+    } catch (err) {
+      if (destroyed) return;
+      setText(listErr, "Could not load the agents: " + err.message);
+    }
+  }
+
+  // The first load: its failure is the page's (the shell shows it with "Try again").
+  const first = await api("GET", "/agents");
+  agents = first.agents || [];
+  root.append(h("div", {class: "tm"}, inviteForm, linkBox, listCard));
+  paintList();
+
+  const onFocus = () => { if (document.visibilityState === "visible") reload({quiet: true}); };
+  window.addEventListener("focus", onFocus);
+  const timer = setInterval(() => { if (document.visibilityState === "visible") reload({quiet: true}); }, REFRESH_MS);
+  return {
+    destroy() {
+      destroyed = true;
+      clearInterval(timer);
+      window.removeEventListener("focus", onFocus);
+    },
+  };
+}
