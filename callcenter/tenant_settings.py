@@ -167,8 +167,12 @@ class TenantSettingsService:
         fields += [f"widget.{k}" for k in widget_changes
                    if (settings.get("widget") or {}).get(k) != (tenant["settings"].get("widget") or {}).get(k)]
         if fields:
-            if settings != tenant["settings"]:
-                values["settings"] = settings
+            changed = {k: v for k, v in settings.items() if tenant["settings"].get(k) != v}
+            if "widget" in changed:  # only its fields this change touched (merged under the row's lock)
+                before = tenant["settings"].get("widget") or {}
+                changed["widget"] = {k: v for k, v in changed["widget"].items() if before.get(k) != v}
+            if changed:
+                values["settings_changes"] = changed
             await self.store.update_tenant(admin["tenant_id"], **values)
             await self.audit.record(admin, "tenant.updated", "tenant", admin["tenant_id"], {"fields": fields, **details})
         return await self.read(admin)

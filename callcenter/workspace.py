@@ -128,8 +128,8 @@ class WorkspaceService:
 
     async def update_settings(self, admin: dict, changes: dict) -> tuple[dict, dict]:
         require_admin(admin, "change the tenant's settings")
-        tenant = await self.chat.tenant_or_404(admin["tenant_id"])
+        await self.chat.tenant_or_404(admin["tenant_id"])
         given = {key: value for key, value in changes.items() if value is not None and key in WORKSPACE_SETTINGS}
         if given:
-            await self.store.update_tenant(admin["tenant_id"], settings={**tenant["settings"], **given})
+            await self.store.update_tenant(admin["tenant_id"], settings_changes=given)
         return await self.tenant(admin)

@@ -128,9 +128,8 @@ class AIService:
     async def update_settings(self, agent: dict, changes: dict) -> tuple[prompt.AISettings, int]:
         if agent["role"] != "admin":
             raise Forbidden("only admins can change the AI settings", code="admin_only")
-        tenant = await self.store.get_tenant(agent["tenant_id"])
-        merged = {**tenant["settings"], **{k: v for k, v in changes.items() if v is not None}}
-        await self.store.update_tenant(agent["tenant_id"], settings=merged)
+        await self.store.update_tenant(agent["tenant_id"],
+                                       settings_changes={k: v for k, v in changes.items() if v is not None})
         self._tenants.pop(agent["tenant_id"], None)
         return await self.read_settings(agent)
 

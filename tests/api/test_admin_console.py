@@ -349,6 +349,26 @@ async def test_an_origin_change_applies_on_every_worker(api, tenant_factory, con
         await second.close()
 
 
+@gen_test
+async def test_settings_saved_at_the_same_moment_all_stay(api, tenant_factory):
+    """The widget's, the survey's and the AI's settings live in one JSON column: saved in parallel by
+    several admins, every change is kept (each merges its own keys under the row's lock)."""
+    tenant = await tenant_factory()
+    token = tenant.admin.token
+    for round_ in range(3):
+        title = f"Round {round_}"
+        results = await asyncio.gather(
+            api.patch(TENANT, {"widget": {"title": title}}, token=token),
+            api.patch(TENANT, {"csat_enabled": round_ % 2 == 1}, token=token),
+            api.patch("/api/v1/ai/settings", {"ai_instructions": f"Be brief, round {round_}."}, token=token),
+            api.patch(TENANT, {"widget": {"subtitle": f"Sub {round_}"}}, token=token))
+        assert [r.status for r in results] == [200] * 4, [r.body for r in results]
+        got = (await api.get(TENANT, token=token)).json["settings"]
+        assert got["widget"]["title"] == title and got["csat_enabled"] == (round_ % 2 == 1)
+        ai = (await api.get("/api/v1/ai/settings", token=token)).json["settings"]
+        assert ai["ai_instructions"] == f"Be brief, round {round_}."
+
+
 # ---- the audit log, AI usage, isolation ---------------------------------------------------------
 
 @gen_test

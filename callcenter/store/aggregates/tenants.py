@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ...errors import Conflict
@@ -36,17 +37,31 @@ class TenantQueries(StoreBase):
         return _tenant_row(row_dict(row)) if row else None
 
     async def update_tenant(self, tenant_id: str, *, allowed_origins: Iterable[str] | None = None,
-                            settings: dict | None = None, name: str | None = None) -> None:
+                            settings_changes: dict | None = None, name: str | None = None) -> None:
+        """Change the given fields. `settings_changes` are keys of the settings (an object's own keys
+        one level down: `{"widget": {"title": …}}`), merged into the stored ones under the row's lock:
+        two admins saving different settings at the same moment both keep their change."""
         values: dict[str, Any] = {}
         if allowed_origins is not None:
             values["allowed_origins"] = json.dumps(sorted(set(allowed_origins)))
-        if settings is not None:
-            values["settings"] = json.dumps(settings)
         if name is not None:
             values["name"] = name
-        if values:
-            async with self._write() as conn:
-                await conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
+        if not values and not settings_changes:
+            return
+        async with self._write() as conn:
+            if settings_changes:
+                stored = (await conn.execute(sa.select(tenants.c.settings).where(tenants.c.id == tenant_id)
+                                             .with_for_update())).scalar()
+                values["settings"] = json.dumps(_merged(json.loads(stored or "{}"), settings_changes))
+            await conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
+
+
+def _merged(stored: dict, changes: dict) -> dict:
+    out = dict(stored)
+    for key, value in changes.items():
+        old = stored.get(key)
+        out[key] = {**old, **value} if isinstance(value, dict) and isinstance(old, dict) else value
+    return out
 
 
 def _tenant_row(row: dict) -> dict:
