@@ -94,6 +94,17 @@ async def test_an_invited_agent_sets_a_password_once_and_signs_in(api, tenant_fa
 
 
 @gen_test
+async def test_one_address_invited_in_parallel_is_one_agent(api, tenant_factory):
+    tenant = await tenant_factory()
+    results = await asyncio.gather(*(api.post(AGENTS, {"email": "twin@x.example", "name": f"Twin {i}"},
+                                              token=tenant.admin.token) for i in range(8)))
+    assert sorted(r.status for r in results) == [201] + [409] * 7, [r.body for r in results]
+    assert all(r.json["error"]["code"] == "email_taken" for r in results if r.status == 409)
+    listed = (await api.get(AGENTS, token=tenant.admin.token)).json["agents"]
+    assert [a["email"] for a in listed].count("twin@x.example") == 1
+
+
+@gen_test
 async def test_invitation_rules(api, tenant_factory):
     tenant = await tenant_factory()
     other = await tenant_factory()

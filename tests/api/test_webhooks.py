@@ -186,8 +186,11 @@ async def test_bad_input_is_400_and_changes_nothing(api, tenant_factory, body, c
 @gen_test
 async def test_at_most_twenty_webhooks_per_tenant(api, tenant_factory):
     tenant = await tenant_factory()
-    for i in range(20):
-        await make_hook(api, tenant.admin, f"https://1.1.1.1/{i}", active=False)
+    # 30 creators at once: the cap holds under concurrency (exactly 20 made, the rest 409).
+    results = await asyncio.gather(*(api.post(HOOKS, {"url": f"https://1.1.1.1/{i}", "events": ALL_EVENTS,
+                                                      "active": False}, token=tenant.admin.token)
+                                     for i in range(30)))
+    assert sorted(r.status for r in results) == [201] * 20 + [409] * 10, [r.body for r in results if r.status >= 500]
     assert_error(await api.post(HOOKS, {"url": "https://1.1.1.1/x", "events": ALL_EVENTS}, token=tenant.admin.token),
                  409, "limit_reached")
     assert len((await api.get(HOOKS, token=tenant.admin.token)).json["webhooks"]) == 20
