@@ -106,7 +106,7 @@ class WebhookDispatcher:
         every = max(0.05, self.config.webhook_lease_secs / 3)
         while not self._stopping:
             try:
-                claimed = await self.queue.maintain()
+                claimed = await self.queue.maintain(self._busy)
             except (RedisError, OSError) as exc:
                 log.warning("webhooks: cannot renew the queue's partitions (%s)", exc)
                 claimed = []
@@ -147,6 +147,10 @@ class WebhookDispatcher:
                 self._known.add(ident)
             if lane.task is None:
                 lane.task = asyncio.get_running_loop().create_task(self._run_lane(key, lane))
+
+    def _busy(self, n: int) -> bool:
+        """Entries of partition n are in hand (it must not change hands now)."""
+        return any(lane.partition == n for lane in self.lanes.values())
 
     def _drop_partition(self, n: int) -> None:
         for key, lane in list(self.lanes.items()):

@@ -6,7 +6,10 @@ as the AI job queue). A partition is delivered by one worker at a time: the one 
 Redis lock `<prefix>webhooks:{wh}:lease:p<n>`, renewed every third of CALLCENTER_WEBHOOK_LEASE_SECS).
 When a worker dies its leases run out; another worker takes the partitions and first claims every
 entry still pending in them (XAUTOCLAIM from the start, in stream order), so a conversation's events
-keep their order for each webhook. An entry is acknowledged (XACK, XDEL) once it is delivered or
+keep their order for each webhook. The live workers share the partitions: each registers in
+`<prefix>webhooks:{wh}:workers` (a sorted set of lease deadlines) and holds at most its share,
+ceil(PARTITIONS / live workers); one holding more stops reading the surplus (draining) and gives each
+back once nothing of it is in hand, so a partition changes hands only between deliveries. An entry is acknowledged (XACK, XDEL) once it is delivered or
 given up: until then it survives any worker's death (at least once: the receiver de-duplicates by the
 X-Callcenter-Delivery event id).
 
@@ -19,10 +22,13 @@ import asyncio
 import dataclasses
 import json
 import logging
+import math
+import time
 import zlib
+from typing import Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import LockError, ResponseError
+from redis.exceptions import LockError, RedisError, ResponseError
 
 from .redis_streams import ack_and_delete, claim_idle, ensure_group, entry_field, is_nogroup
 
@@ -93,7 +99,7 @@ class MemoryWebhookQueue:
                 log.warning("webhooks: queue full; event %s not delivered to webhook %s", item.event_id,
                             item.webhook_id)
 
-    async def maintain(self) -> list[Entry]:
+    async def maintain(self, busy: Callable[[int], bool] = lambda n: False) -> list[Entry]:
         return []
 
     def pop_lost(self) -> set[int]:
@@ -126,7 +132,10 @@ class RedisWebhookQueue:
         self.streams = [f"{prefix}webhooks:{{wh}}:p{n}" for n in range(PARTITIONS)]
         self._leases = [redis.lock(f"{prefix}webhooks:{{wh}}:lease:p{n}", timeout=lease_secs, blocking=False,
                                    thread_local=False) for n in range(PARTITIONS)]
+        self._workers = f"{prefix}webhooks:{{wh}}:workers"
         self.held: set[int] = set()
+        # Held partitions being given back: not read any more, released once nothing of them is in hand.
+        self.draining: set[int] = set()
         self._lost: set[int] = set()
         self._groups_ready: set[int] = set()
 
@@ -142,29 +151,64 @@ class RedisWebhookQueue:
             await ensure_group(self.redis, self.streams[n], GROUP)
             self._groups_ready.add(n)
 
-    async def maintain(self) -> list[Entry]:
-        """Renew the leases held, take the free ones; the entries now this worker's: everything pending in
-        a partition just taken (its last holder's unfinished work, in order), and entries of held
-        partitions idle past a lease (read just as the partition changed hands)."""
+    async def _share(self) -> int:
+        """This worker's share of the partitions: ceil(PARTITIONS / live workers), itself counted."""
+        now_ms = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self._workers, {self.consumer: now_ms + int(self.lease_secs * 1000)})
+            pipe.zremrangebyscore(self._workers, "-inf", now_ms)
+            pipe.zcard(self._workers)
+            pipe.pexpire(self._workers, int(self.lease_secs * 3000))
+            _, _, live, _ = await pipe.execute()
+        return math.ceil(PARTITIONS / max(1, int(live)))
+
+    async def maintain(self, busy: Callable[[int], bool] = lambda n: False) -> list[Entry]:
+        """Renew the leases held, give back the surplus over this worker's share once idle (`busy(n)`:
+        entries of partition n are in hand), take free ones up to the share. The entries now this
+        worker's: everything pending in a partition just taken (its last holder's unfinished work, in
+        order), and entries of held partitions idle past a lease (read just as the partition changed hands)."""
         for n in sorted(self.held):
             try:
                 await self._leases[n].reacquire()
             except LockError:
                 log.warning("webhooks: lost partition %d (another worker delivers it now)", n)
                 self.held.discard(n)
+                self.draining.discard(n)
                 self._lost.add(n)
+        share = await self._share()
+        keep = len(self.held) - len(self.draining)
+        if keep < share:  # a worker left: drain less
+            for n in sorted(self.draining)[:share - keep]:
+                self.draining.discard(n)
+        elif keep > share:
+            # Idle ones first; busy ones too when needed (no longer read, they go once their lanes end).
+            surplus = sorted(self.held - self.draining, key=lambda n: (busy(n), -n))[:keep - share]
+            self.draining.update(surplus)
+        for n in sorted(self.draining):
+            if not busy(n):
+                await self._give_back(n)
         claimed: list[Entry] = []
         for n in range(PARTITIONS):
             fresh = n not in self.held
             if fresh:
-                if not await self._leases[n].acquire(token=self.consumer):
+                if len(self.held) >= share or not await self._leases[n].acquire(token=self.consumer):
                     continue
                 self.held.add(n)
+            elif n in self.draining:
+                continue
             await self._ensure_group(n)
             claimed.extend(await self._claim(n, 0 if fresh else int(self.lease_secs * 1000)))
         if claimed:
             log.info("webhooks: took over %d delivery(s) left pending", len(claimed))
         return claimed
+
+    async def _give_back(self, n: int) -> None:
+        try:
+            await self._leases[n].release()
+        except LockError as exc:
+            log.debug("webhooks: lease %d not released (%s)", n, exc)
+        self.held.discard(n)
+        self.draining.discard(n)
 
     async def _claim(self, n: int, min_idle_ms: int) -> list[Entry]:
         entries, start = [], "0-0"
@@ -180,7 +224,7 @@ class RedisWebhookQueue:
         return lost
 
     async def read(self, count: int, block_secs: float) -> list[Entry]:
-        held = sorted(self.held)
+        held = sorted(self.held - self.draining)
         if not held:
             await asyncio.sleep(block_secs)
             return []
@@ -222,3 +266,8 @@ class RedisWebhookQueue:
             except (LockError, OSError) as exc:
                 log.debug("webhooks: lease %d not released (%s)", n, exc)
         self.held.clear()
+        self.draining.clear()
+        try:
+            await self.redis.zrem(self._workers, self.consumer)
+        except (RedisError, OSError) as exc:
+            log.debug("webhooks: not unregistered (%s)", exc)

@@ -368,3 +368,46 @@ async def test_a_worker_killed_mid_delivery_is_taken_over(backend, mysql_databas
     finally:
         await loop.run_in_executor(None, cluster.stop)
         await svc.close()
+
+
+# ---- sharing the partitions -----------------------------------------------------------------------------
+
+@gen_test
+async def test_live_workers_share_the_partitions_and_hand_them_over_between_deliveries(redis_server_url,
+                                                                                      redis_prefix):
+    """Each live worker holds its share (ceil(16 / workers)); one holding more stops reading its surplus
+    (idle partitions first) and gives each back once nothing of it is in hand; a worker that stops gives
+    its share back to the others."""
+    import redis.asyncio as aioredis
+
+    from callcenter.webhook_queue import PARTITIONS, RedisWebhookQueue
+
+    client = aioredis.Redis.from_url(redis_server_url)
+    first = RedisWebhookQueue(client, redis_prefix, "first", lease_secs=30)
+    second = RedisWebhookQueue(client, redis_prefix, "second", lease_secs=30)
+    try:
+        await first.maintain()
+        assert first.held == set(range(PARTITIONS))  # alone: everything
+        await second.maintain()
+        assert second.held == set()  # nothing free yet
+        in_hand = set(range(2, PARTITIONS))  # the first worker is delivering entries of all but two
+        await first.maintain(busy=lambda n: n in in_hand)
+        # The idle ones go at once; six busy ones are drained: no longer read, still held.
+        assert first.held == in_hand and first.draining == set(range(10, PARTITIONS))
+        await second.maintain()
+        assert second.held == {0, 1}
+        # Draining partitions are not read any more, and go once their deliveries are done.
+        await first.maintain(busy=lambda n: n in in_hand)
+        assert first.draining == set(range(10, PARTITIONS)) and first.held == in_hand
+        await first.maintain()
+        await second.maintain()
+        assert (len(first.held), len(second.held)) == (8, 8) and not first.held & second.held
+        assert first.draining == set()
+        # The second worker stops cleanly: the first takes everything back at once.
+        await second.close()
+        await first.maintain()
+        assert first.held == set(range(PARTITIONS))
+    finally:
+        await first.close()
+        await second.close()
+        await client.aclose()
