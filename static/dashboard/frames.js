@@ -97,6 +97,8 @@ export function onFrame(app, type, data) {
       app.presence.set(data.agent_id, data.status);
       agentSeen(app, data.agent_id);
       renderTeam(app);
+      // An open Settings → Team page follows (an invited agent who just signed in shows as active).
+      window.dispatchEvent(new CustomEvent("callcenter:presence", {detail: {agent_id: data.agent_id}}));
       break;
     case "chat.visitor.presence":
       app.visitorOnline.set(data.session_id, !!data.online);

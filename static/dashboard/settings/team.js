@@ -328,12 +328,21 @@ export async function render(ctx) {
 
   const onFocus = () => { if (document.visibilityState === "visible") reload({quiet: true}); };
   window.addEventListener("focus", onFocus);
+  // A colleague came online or went away (their status, or an invitation just accepted): once per burst.
+  let presenceTimer = null;
+  const onPresence = () => {
+    clearTimeout(presenceTimer);
+    presenceTimer = setTimeout(() => reload({quiet: true}), 300);
+  };
+  window.addEventListener("callcenter:presence", onPresence);
   const timer = setInterval(() => { if (document.visibilityState === "visible") reload({quiet: true}); }, REFRESH_MS);
   return {
     destroy() {
       destroyed = true;
       clearInterval(timer);
+      clearTimeout(presenceTimer);
       window.removeEventListener("focus", onFocus);
+      window.removeEventListener("callcenter:presence", onPresence);
     },
   };
 }
