@@ -153,26 +153,37 @@ class TenantSettingsService:
             if changes.get(key) is not None and workspace_settings(tenant)[key] != changes[key]:
                 settings[key] = changes[key]
         widget_changes = _check_widget(changes.get("widget") or {})
+        current = widget_settings(tenant)  # what the widget shows now: stored values, defaults filled in
         if widget_changes:
-            current = widget_settings(tenant)
-            widget = dict(settings.get("widget") or {})
+            widget = dict(current)
             for key, value in widget_changes.items():
                 widget[key] = {**current[key], **value} if isinstance(value, dict) else value
             settings["widget"] = widget
-            settings["require_name"] = widget.get("prechat", current["prechat"])["name"] == "required"
-            settings["require_email"] = widget.get("prechat", current["prechat"])["email"] == "required"
-            settings["greeting"] = widget.get("greetings", current["greetings"])["en"]
+            settings["require_name"] = widget["prechat"]["name"] == "required"
+            settings["require_email"] = widget["prechat"]["email"] == "required"
+            settings["greeting"] = widget["greetings"]["en"]
         fields = [k for k in ("name", "allowed_origins") if k in values]
         fields += [k for k in WORKSPACE_SETTINGS if settings.get(k) != tenant["settings"].get(k)]
-        fields += [f"widget.{k}" for k in widget_changes
-                   if (settings.get("widget") or {}).get(k) != (tenant["settings"].get("widget") or {}).get(k)]
+        fields += [f"widget.{k}" for k in widget_changes if settings["widget"][k] != current[k]]
         if fields:
-            changed = {k: v for k, v in settings.items() if tenant["settings"].get(k) != v}
-            if "widget" in changed:  # only its fields this change touched (merged under the row's lock)
-                before = tenant["settings"].get("widget") or {}
-                changed["widget"] = {k: v for k, v in changed["widget"].items() if before.get(k) != v}
+            # Only what this change touched, key by key (merged under the row's lock).
+            changed = _changed({**tenant["settings"], "widget": current}, settings)
             if changed:
                 values["settings_changes"] = changed
             await self.store.update_tenant(admin["tenant_id"], **values)
             await self.audit.record(admin, "tenant.updated", "tenant", admin["tenant_id"], {"fields": fields, **details})
         return await self.read(admin)
+
+
+def _changed(before: dict, after: dict) -> dict:
+    """The keys of `after` that differ from `before`, objects compared key by key."""
+    out = {}
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            inner = _changed(old, value)
+            if inner:
+                out[key] = inner
+        elif old != value:
+            out[key] = value
+    return out

@@ -372,10 +372,15 @@ async def test_settings_saved_at_the_same_moment_all_stay(api, tenant_factory):
             api.patch(TENANT, {"widget": {"title": title}}, token=token),
             api.patch(TENANT, {"csat_enabled": round_ % 2 == 1}, token=token),
             api.patch("/api/v1/ai/settings", {"ai_instructions": f"Be brief, round {round_}."}, token=token),
-            api.patch(TENANT, {"widget": {"subtitle": f"Sub {round_}"}}, token=token))
-        assert [r.status for r in results] == [200] * 4, [r.body for r in results]
+            api.patch(TENANT, {"widget": {"subtitle": f"Sub {round_}"}}, token=token),
+            api.patch(TENANT, {"widget": {"greetings": {"es": f"Hola {round_}"}}}, token=token),
+            api.patch(TENANT, {"widget": {"greetings": {"de": f"Hallo {round_}"}}}, token=token))
+        assert [r.status for r in results] == [200] * 6, [r.body for r in results]
         got = (await api.get(TENANT, token=token)).json["settings"]
         assert got["widget"]["title"] == title and got["csat_enabled"] == (round_ % 2 == 1)
+        assert got["widget"]["subtitle"] == f"Sub {round_}"
+        assert (got["widget"]["greetings"]["es"], got["widget"]["greetings"]["de"]) == (f"Hola {round_}",
+                                                                                       f"Hallo {round_}")
         ai = (await api.get("/api/v1/ai/settings", token=token)).json["settings"]
         assert ai["ai_instructions"] == f"Be brief, round {round_}."
 

@@ -38,9 +38,9 @@ class TenantQueries(StoreBase):
 
     async def update_tenant(self, tenant_id: str, *, allowed_origins: Iterable[str] | None = None,
                             settings_changes: dict | None = None, name: str | None = None) -> None:
-        """Change the given fields. `settings_changes` are keys of the settings (an object's own keys
-        one level down: `{"widget": {"title": …}}`), merged into the stored ones under the row's lock:
-        two admins saving different settings at the same moment both keep their change."""
+        """Change the given fields. `settings_changes` are keys of the settings (objects key by key:
+        `{"widget": {"greetings": {"es": …}}}`), merged into the stored ones under the row's lock: two
+        admins saving different settings at the same moment both keep their change."""
         values: dict[str, Any] = {}
         if allowed_origins is not None:
             values["allowed_origins"] = json.dumps(sorted(set(allowed_origins)))
@@ -57,10 +57,11 @@ class TenantQueries(StoreBase):
 
 
 def _merged(stored: dict, changes: dict) -> dict:
+    """`changes` laid over `stored`, objects merged key by key at every level."""
     out = dict(stored)
     for key, value in changes.items():
         old = stored.get(key)
-        out[key] = {**old, **value} if isinstance(value, dict) and isinstance(old, dict) else value
+        out[key] = _merged(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
     return out
 
 
