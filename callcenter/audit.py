@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from .errors import ApiError, Forbidden
+from .domain import require_admin
+from .errors import ApiError
 from .store import Store
 
 log = logging.getLogger("callcenter.audit")
@@ -44,7 +45,6 @@ class AuditService:
 
     async def events(self, admin: dict, *, limit: int, before: int | None) -> tuple[list[dict], int | None]:
         """(events newest first, the cursor of the next page or None)."""
-        if admin["role"] != "admin":
-            raise Forbidden("only admins can read the audit log", code="admin_only")
+        require_admin(admin, "read the audit log")
         rows = await self.store.list_audit_events(admin["tenant_id"], limit=min(limit, MAX_PAGE), before_id=before)
         return rows, (rows[-1]["id"] if len(rows) == min(limit, MAX_PAGE) and rows else None)

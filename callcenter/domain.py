@@ -13,7 +13,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from .errors import RateLimited
+from .errors import Forbidden, RateLimited
 
 VISITOR = "visitor"
 AGENT = "agent"
@@ -159,6 +159,12 @@ def mentioned_agents(body: str, agents: list[dict]) -> list[int]:
 
 
 # The tenant settings of the agent workspace, with their defaults (kept in tenants.settings).
+def require_admin(agent: dict, what: str) -> None:
+    """Forbidden (403 `admin_only`) unless `agent` is an admin: "only admins can <what>"."""
+    if agent["role"] != "admin":
+        raise Forbidden(f"only admins can {what}", code="admin_only")
+
+
 WORKSPACE_SETTINGS = {"csat_enabled": True}
 
 

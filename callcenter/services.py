@@ -22,6 +22,7 @@ from .publisher import EventPublisher
 from .push import PushNotifier
 from .security import InvalidToken, RateLimiter, TokenSigner, burn_password_check, check_password, hash_password
 from .store import PrivateNote, SendResult, SessionFilter, Store
+from .webhook_models import CONVERSATION_ASSIGNED, CONVERSATION_CREATED, CONVERSATION_RESOLVED
 
 log = logging.getLogger("callcenter.services")
 
@@ -157,7 +158,7 @@ class ChatService:
             page_url=page_url, user_agent=user_agent[:400])
         token = self.signer.visitor_token(session["id"], tenant_id, session["visitor_id"])
         await self.publish(events.session_started(session))
-        await self.publisher.to_webhooks("conversation.created", session)
+        await self.publisher.to_webhooks(CONVERSATION_CREATED, session)
         self.push.on_session_started(session)
         return session, token, tenant
 
@@ -373,7 +374,7 @@ class ChatService:
             system_note=note)
         await self.publish(*(events.message_new(msg, session) for msg in added),
                            events.session_assigned(session, target, agent), events.agent_joined(session, target))
-        await self.publisher.to_webhooks("conversation.assigned", session, agent=models.agent_model(target),
+        await self.publisher.to_webhooks(CONVERSATION_ASSIGNED, session, agent=models.agent_model(target),
                                          by_agent_id=agent["id"])
         self.push.on_assigned(session, target, agent)
         return session
@@ -398,7 +399,7 @@ class ChatService:
         await self.publish(*(events.message_new(msg, session) for msg in added),
                            events.session_transferred(session, from_agent, target, agent),
                            events.session_assigned(session, target, agent), events.agent_joined(session, target))
-        await self.publisher.to_webhooks("conversation.assigned", session, agent=models.agent_model(target),
+        await self.publisher.to_webhooks(CONVERSATION_ASSIGNED, session, agent=models.agent_model(target),
                                          by_agent_id=agent["id"])
         self.push.on_assigned(session, target, agent)
         self.ai.summarize_later(session, "transfer")
@@ -411,7 +412,7 @@ class ChatService:
                                                         "resolved" if resolved else "open", system_note=note)
         await self.publish(events.message_new(note_msg, session), events.session_status(session, agent, resolved))
         if resolved:
-            await self.publisher.to_webhooks("conversation.resolved", session, by_agent_id=agent["id"])
+            await self.publisher.to_webhooks(CONVERSATION_RESOLVED, session, by_agent_id=agent["id"])
             self.ai.summarize_later(session, "resolve")
         return session
 

@@ -21,7 +21,7 @@ import time
 from .audit import AuditService
 from .bus import Bus, BusUnavailable
 from .config import Config
-from .domain import agent_preferences, agent_preferences_json
+from .domain import agent_preferences, agent_preferences_json, require_admin
 from .errors import Conflict, Forbidden, NotFound, RateLimited
 from . import events
 from .security import RateLimiter, TokenSigner, hash_password
@@ -49,10 +49,6 @@ def invalid_link() -> NotFound:
     return NotFound("this link is not valid (unknown, already used or expired); ask an admin for a new one",
                     code="invitation_invalid")
 
-
-def require_admin(agent: dict, what: str) -> None:
-    if agent["role"] != "admin":
-        raise Forbidden(f"only admins can {what}", code="admin_only")
 
 
 class TeamService:

@@ -14,8 +14,8 @@ import re
 from urllib.parse import urlsplit
 
 from .audit import AuditService
-from .domain import WORKSPACE_SETTINGS, workspace_settings
-from .errors import Forbidden, InvalidInput, NotFound
+from .domain import WORKSPACE_SETTINGS, require_admin, workspace_settings
+from .errors import InvalidInput, NotFound
 from .store import Store
 
 MAX_ORIGINS = 50
@@ -132,8 +132,7 @@ class TenantSettingsService:
 
     async def update(self, admin: dict, changes: dict) -> tuple[dict, dict]:
         """Only the fields given change; every check passes before anything is written."""
-        if admin["role"] != "admin":
-            raise Forbidden("only admins can change the tenant's settings", code="admin_only")
+        require_admin(admin, "change the tenant's settings")
         tenant = await self._tenant(admin["tenant_id"])
         values: dict = {}
         details: dict = {}

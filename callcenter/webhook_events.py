@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import Callable
 
 from redis.exceptions import RedisError
 
@@ -57,9 +58,10 @@ class WebhookOutbox:
             self._subscribers[tenant_id] = cached
         return [webhook_id for webhook_id, events in cached[1] if event in events]
 
-    async def emit(self, event: str, session: dict, data: dict) -> None:
-        """After the commit: queue `event` about `session` for the webhooks that take it. The change has
-        happened whatever becomes of this (a store or Redis outage is logged)."""
+    async def emit(self, event: str, session: dict, data: dict | Callable[[], dict]) -> None:
+        """After the commit: queue `event` about `session` for the webhooks that take it (`data`, or a
+        function making it: called only when some webhook does). The change has happened whatever
+        becomes of this (a store or Redis outage is logged)."""
         tenant_id = session["tenant_id"]
         try:
             webhook_ids = await self.subscribers(tenant_id, event)
@@ -69,7 +71,8 @@ class WebhookOutbox:
             event_id = f"evt_{uuid.uuid4().hex}"
             body = models.json_dumps({"id": event_id, "event": event, "created_at": models.iso(created),
                                       "tenant_id": tenant_id,
-                                      "data": {"conversation": models.agent_session_model(session), **data}})
+                                      "data": {"conversation": models.agent_session_model(session),
+                                               **(data() if callable(data) else data)}})
             await self.queue.put([Item(webhook_id, tenant_id, session["id"], event, event_id, created, body)
                                   for webhook_id in webhook_ids])
         except (Unavailable, RedisError, OSError) as exc:
@@ -79,4 +82,5 @@ class WebhookOutbox:
 
     async def message_created(self, message: dict, session: dict | None) -> None:
         if session is not None and message["sender_type"] in domain.CONVERSATION_SENDER_TYPES:
-            await self.emit(MESSAGE_CREATED, session, {"message": models.message_model(message)})
+            # Every message passes here: its model is made only for a tenant with a webhook taking it.
+            await self.emit(MESSAGE_CREATED, session, lambda: {"message": models.message_model(message)})

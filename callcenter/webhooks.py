@@ -16,7 +16,8 @@ import secrets
 
 from .audit import AuditService
 from .config import Config
-from .errors import Forbidden, InvalidInput, NotFound
+from .domain import require_admin
+from .errors import InvalidInput, NotFound
 from .store import Store
 from .webhook_events import WebhookOutbox
 from .webhook_models import WEBHOOK_EVENTS, delivery_model, webhook_model
@@ -28,9 +29,6 @@ MAX_WEBHOOKS_PER_TENANT = 20
 SECRET_PREFIX = "whsec_"
 
 
-def _require_admin(agent: dict) -> None:
-    if agent["role"] != "admin":
-        raise Forbidden("only admins can manage webhooks", code="admin_only")
 
 
 def _events(names: list[str]) -> list[str]:
@@ -67,12 +65,12 @@ class WebhookService:
         return row
 
     async def list_webhooks(self, admin: dict) -> list[dict]:
-        _require_admin(admin)
+        require_admin(admin, "manage webhooks")
         return await self.store.list_webhooks(admin["tenant_id"])
 
     async def create(self, admin: dict, url: str, event_names: list[str], active: bool) -> tuple[dict, str]:
         """(the webhook, its secret: shown this once)."""
-        _require_admin(admin)
+        require_admin(admin, "manage webhooks")
         names = _events(event_names)
         await check_destination(url, self.config.webhook_allow_hosts)
         secret = new_secret()
@@ -85,7 +83,7 @@ class WebhookService:
     async def update(self, admin: dict, webhook_id: int, *, url: str | None, event_names: list[str] | None,
                      active: bool | None) -> dict:
         """Only the fields given; switching a webhook on clears its failing state."""
-        _require_admin(admin)
+        require_admin(admin, "manage webhooks")
         current = await self._webhook_or_404(admin["tenant_id"], webhook_id)
         changes: dict = {}
         if event_names is not None:
@@ -108,7 +106,7 @@ class WebhookService:
         return row
 
     async def delete(self, admin: dict, webhook_id: int) -> None:
-        _require_admin(admin)
+        require_admin(admin, "manage webhooks")
         row = await self._webhook_or_404(admin["tenant_id"], webhook_id)
         await self.store.delete_webhook(admin["tenant_id"], webhook_id)
         self.outbox.forget(admin["tenant_id"])
@@ -116,7 +114,7 @@ class WebhookService:
 
     async def rotate_secret(self, admin: dict, webhook_id: int) -> tuple[dict, str]:
         """A new secret at once (deliveries from now on are signed with it); shown this once."""
-        _require_admin(admin)
+        require_admin(admin, "manage webhooks")
         await self._webhook_or_404(admin["tenant_id"], webhook_id)
         secret = new_secret()
         row = await self.store.update_webhook(admin["tenant_id"], webhook_id, {"secret": self.box.seal(secret)})
@@ -124,6 +122,6 @@ class WebhookService:
         return row, secret
 
     async def deliveries(self, admin: dict, webhook_id: int) -> list[dict]:
-        _require_admin(admin)
+        require_admin(admin, "manage webhooks")
         await self._webhook_or_404(admin["tenant_id"], webhook_id)
         return await self.store.list_webhook_deliveries(admin["tenant_id"], webhook_id)

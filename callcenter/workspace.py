@@ -10,12 +10,13 @@ from __future__ import annotations
 from . import domain, events, models
 from .audit import AuditService
 from .config import Config
-from .domain import WORKSPACE_SETTINGS, Actor, workspace_settings
-from .errors import Conflict, Forbidden
+from .domain import WORKSPACE_SETTINGS, Actor, require_admin, workspace_settings
+from .errors import Conflict
 from .publisher import EventPublisher
 from .push import PushNotifier
 from .services import ChatService
 from .store import SendResult, Store
+from .webhook_models import CONVERSATION_RATED
 
 MAX_CANNED_RESPONSES = 500
 MAX_LABELS = 200
@@ -23,10 +24,6 @@ MAX_LABELS_PER_SESSION = 20
 # A rating may be changed this long after it was first given (then 409 already_rated).
 RATING_CHANGE_WINDOW_SECS = 600
 
-
-def require_admin(agent: dict, what: str) -> None:
-    if agent["role"] != "admin":
-        raise Forbidden(f"only admins can {what}", code="admin_only")
 
 
 class WorkspaceService:
@@ -116,7 +113,7 @@ class WorkspaceService:
         session = await self.store.rate(visitor.tenant_id, session_id, score, comment,
                                         replace_within_ms=RATING_CHANGE_WINDOW_SECS * 1000)
         await self.publisher.publish(events.session_updated(session))
-        await self.publisher.to_webhooks("conversation.rated", session, rating=models.rating_model(session))
+        await self.publisher.to_webhooks(CONVERSATION_RATED, session, rating=models.rating_model(session))
         return session
 
     # ---- settings ---------------------------------------------------------------------------

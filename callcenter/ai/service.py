@@ -14,8 +14,8 @@ from redis.exceptions import RedisError
 
 from .. import domain, events
 from ..config import Config
-from ..domain import MAX_SEQ, ai_may_speak
-from ..errors import Conflict, Forbidden, NotFound, Unavailable
+from ..domain import MAX_SEQ, ai_may_speak, require_admin
+from ..errors import Conflict, NotFound, Unavailable
 from ..metrics import Metrics
 from ..publisher import EventPublisher
 from ..store import Store
@@ -126,8 +126,7 @@ class AIService:
         return settings, await self.store.ai_tokens(agent["tenant_id"])
 
     async def update_settings(self, agent: dict, changes: dict) -> tuple[prompt.AISettings, int]:
-        if agent["role"] != "admin":
-            raise Forbidden("only admins can change the AI settings", code="admin_only")
+        require_admin(agent, "change the AI settings")
         await self.store.update_tenant(agent["tenant_id"],
                                        settings_changes={k: v for k, v in changes.items() if v is not None})
         self._tenants.pop(agent["tenant_id"], None)
