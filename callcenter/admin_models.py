@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
+from .business_hours import AvailabilityOut, BusinessHoursOut, BusinessHoursPatch
 from .models import AgentOut, Body, Email, TenantSettingsOut, _clean_text, iso
 from .security import MAX_PASSWORD_BYTES
 
@@ -107,6 +108,9 @@ class AgentPatch(Body):
     name: Annotated[str, Field(description="1-200 characters, one line.")] | None = None
     avatar_color: Annotated[str, Field(description="#rrggbb", max_length=20)] | None = None
     preferences: PreferencesPatch | None = None
+    max_conversations: Annotated[int, Field(ge=1, le=50, description=(
+        "Open conversations auto-assignment gives this agent at most (1-50; an admin for anyone, an agent "
+        "for themself)."))] | None = None
 
     @field_validator("name")
     @classmethod
@@ -160,6 +164,12 @@ class TenantPatch(Body):
         max_length=500, description="Origins allowed to embed the widget: http(s)://host[:port], at most 50.")] | None = None
     csat_enabled: bool | None = Field(None, description="Ask visitors to rate resolved conversations.")
     widget: WidgetPatch | None = None
+    routing: Literal["manual", "auto"] | None = Field(None, description=(
+        "auto: new conversations go to the online agent with the fewest open ones below capacity, or wait "
+        "in line."))
+    queue_alert_secs: Annotated[int, Field(ge=30, le=86_400)] | None = Field(None, description=(
+        "The dashboard alerts when the queue's oldest has waited longer (seconds)."))
+    business_hours: BusinessHoursPatch | None = None
 
     @field_validator("name")
     @classmethod
@@ -170,6 +180,8 @@ class TenantPatch(Body):
         out = self.model_dump(exclude_none=True)
         if self.widget is not None:
             out["widget"] = self.widget.model_dump(exclude_none=True)
+        if self.business_hours is not None:
+            out["business_hours"] = self.business_hours.model_dump(exclude_none=True)
         return out
 
 
@@ -202,7 +214,10 @@ class AdminTenantOut(BaseModel):
 
 class AdminSettingsOut(BaseModel):
     csat_enabled: bool
+    routing: Literal["manual", "auto"]
+    queue_alert_secs: int
     widget: WidgetOut
+    business_hours: BusinessHoursOut
 
 
 class TenantResponse(BaseModel):
@@ -215,8 +230,16 @@ class PublicTenantOut(BaseModel):
     name: str
 
 
+class PublicTeamOut(BaseModel):
+    agents_online: int
+    typical_first_response_secs: int | None = Field(description="Median seconds to a person's first answer "
+                                                                "lately; null without history.")
+
+
 class PublicSettingsOut(TenantSettingsOut):
     widget: WidgetOut
+    availability: AvailabilityOut
+    team: PublicTeamOut
 
 
 class PublicTenantResponse(BaseModel):

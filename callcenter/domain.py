@@ -165,7 +165,8 @@ def require_admin(agent: dict, what: str) -> None:
         raise Forbidden(f"only admins can {what}", code="admin_only")
 
 
-WORKSPACE_SETTINGS = {"csat_enabled": True}
+# routing: manual | auto (issue 26); queue_alert_secs: the dashboard alerts when the queue's oldest waits longer.
+WORKSPACE_SETTINGS = {"csat_enabled": True, "routing": "manual", "queue_alert_secs": 300}
 
 
 def workspace_settings(tenant: dict) -> dict:

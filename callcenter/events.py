@@ -37,8 +37,14 @@ TYPING_TTL_MS = 6000
 NOTE_MENTION = "chat.note.mention"
 # A webhook failing too long was switched off (to the tenant's admins' sockets, one event per admin).
 WEBHOOK_DISABLED = "webhook.disabled"
+# Routing (issue 26): the team's loads and the queue (to the tenant's agents), and a waiting visitor's
+# place in line (to that visitor).
+ROUTING_UPDATED = "chat.routing.updated"
+QUEUE_UPDATED = "chat.queue.updated"
 # Internal: never sent to clients as such; the hub closes the agent's sockets.
 AGENT_REVOKED = "internal.agent.revoked"
+# Internal: every waiting visitor's place in line at once; each hub tells its own visitors (QUEUE_UPDATED).
+QUEUE_POSITIONS = "internal.queue.positions"
 
 
 @dataclass
@@ -169,3 +175,17 @@ def note_mention(note: dict, session: dict, agent_id: int, by_agent_id: int) -> 
         "session_id": session["id"], "message": models.message_model(note), "by_agent_id": by_agent_id,
         "session": models.agent_session_model(session),
     }, session_id=session["id"], to_agents=True, to_visitor=False, agent_id=agent_id)
+
+
+def queue_positions(tenant_id: str, positions: dict[str, list], total: int) -> Event:
+    """The tenant's queue, in line order: session id -> [position, estimated wait in seconds or None]
+    for the first few hundred, and how many wait in all."""
+    return Event(QUEUE_POSITIONS, tenant_id, {"positions": positions, "total": total},
+                 to_agents=False, to_visitor=False)
+
+
+def queue_updated(tenant_id: str, session_id: str, place: list | None) -> Event:
+    """One visitor's place in line (None: no longer waiting)."""
+    queue = {"position": place[0], "estimated_wait_secs": place[1]} if place else None
+    return Event(QUEUE_UPDATED, tenant_id, {"session_id": session_id, "queue": queue},
+                 session_id=session_id, to_agents=False, to_visitor=True)

@@ -223,6 +223,7 @@ class AgentOut(BaseModel):
     open_sessions: int | None = None
     open_conversations: int | None = None
     status: Literal["active", "invited", "deactivated"] = "active"
+    max_conversations: int = Field(5, description="Open conversations auto-assignment gives at most.")
     avatar_color: str = "#2563eb"
     preferences: dict[str, bool] | None = Field(None, description="Your own: sound, new_conversations, "
                                                 "assigned_messages, mentions (each true unless turned off).")
@@ -281,6 +282,7 @@ class SessionOut(BaseModel):
     last_message_preview: str
     last_message_sender: str
     waiting_since: str | None
+    after_hours: bool = Field(False, description="Started outside business hours.")
     unread: int
     agent_read_seq: int
     visitor_read_seq: int
@@ -521,7 +523,8 @@ TenantPublicResponse.model_rebuild()
 def agent_model(row: dict, *, own: bool = False) -> dict:
     """An agent as colleagues see them; `own`: with their preferences (the agent themself)."""
     out = {"id": row["id"], "tenant_id": row["tenant_id"], "email": row["email"], "name": row["name"],
-           "role": row["role"], "active": bool(row["active"]), **agent_profile(row)}
+           "role": row["role"], "active": bool(row["active"]), "max_conversations": row.get("max_conversations", 5),
+           **agent_profile(row)}
     if "open_sessions" in row:
         out["open_sessions"] = out["open_conversations"] = row["open_sessions"]
     if own:
@@ -554,7 +557,7 @@ def session_model(row: dict) -> dict:
         "unread": row["agent_unread"], "agent_read_seq": row["agent_read_seq"],
         "visitor_read_seq": row["visitor_read_seq"],
         "handoff": row.get("handoff_at_ms") is not None, "handoff_reason": row.get("handoff_reason"),
-        "rating": rating_model(row),
+        "rating": rating_model(row), "after_hours": bool(row.get("after_hours")),
     }
 
 

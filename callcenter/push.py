@@ -150,6 +150,10 @@ class PushNotifier:
             self._notify(session, [target["id"]], "assigned", "Assigned to you",
                          f"{by_agent['name']} gave you the conversation with {customer_label(session)}.")
 
+    def on_auto_assigned(self, session: dict, target: dict) -> None:
+        self._notify(session, [target["id"]], "assigned", "Assigned to you",
+                     f"You have a new conversation with {customer_label(session)}.")
+
     def on_mention(self, session: dict, agent_ids: list[int], by_agent: dict, note: dict) -> None:
         if agent_ids:
             self._notify(session, agent_ids, "mention", f"{by_agent['name']} mentioned you",

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import zoneinfo
 
-from . import analytics, attachments, domain, events, models
+from . import analytics, attachments, business_hours, domain, events, models
 from .ai.service import AIService
 from .bus import Bus, BusUnavailable
 from .config import Config
@@ -20,6 +20,7 @@ from .errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Un
 from .metrics import Metrics
 from .publisher import EventPublisher
 from .push import PushNotifier
+from .routing import RoutingService
 from .security import InvalidToken, RateLimiter, TokenSigner, burn_password_check, check_password, hash_password
 from .store import PrivateNote, SendResult, SessionFilter, Store
 from .webhook_models import CONVERSATION_ASSIGNED, CONVERSATION_CREATED, CONVERSATION_RESOLVED
@@ -117,8 +118,9 @@ class AuthService:
 
 class ChatService:
     def __init__(self, store: Store, publisher: EventPublisher, signer: TokenSigner, limiter: RateLimiter,
-                 config: Config, metrics: Metrics, ai: AIService, push: PushNotifier):
+                 config: Config, metrics: Metrics, ai: AIService, push: PushNotifier, routing: RoutingService):
         self.store = store
+        self.routing = routing
         self.publisher = publisher
         self.signer = signer
         self.limiter = limiter
@@ -153,13 +155,21 @@ class ChatService:
             raise InvalidInput("customer_name is required by this site", code="customer_name_required")
         if settings.get("require_email") and not customer_email:
             raise InvalidInput("customer_email is required by this site", code="customer_email_required")
+        open_now = self.routing.is_open(tenant)
+        if not open_now and not customer_email:
+            # Nobody answers before opening time: the reply has to reach the visitor by e-mail.
+            raise InvalidInput("outside business hours an e-mail address is needed to answer you",
+                               code="customer_email_required")
+        queued = self.routing.mode(tenant) == "auto" and not self.ai.answers_first(tenant)
         session = await self.store.start_session(
             tenant_id, channel=channel, customer_name=customer_name, customer_email=customer_email,
-            page_url=page_url, user_agent=user_agent[:400])
+            page_url=page_url, user_agent=user_agent[:400], queued=queued, after_hours=not open_now)
         token = self.signer.visitor_token(session["id"], tenant_id, session["visitor_id"])
         await self.publish(events.session_started(session))
         await self.publisher.to_webhooks(CONVERSATION_CREATED, session)
         self.push.on_session_started(session)
+        if queued:
+            self.routing.changed(tenant_id)
         return session, token, tenant
 
     # ---- either side: who acts decides what they may see and do -------------------------
@@ -341,6 +351,8 @@ class ChatService:
         evts = [events.message_new(msg, session)]
         if result.reopened and session is not None:
             evts.append(events.session_status(session, None, resolved=False))
+            if session["assigned_agent_id"] is None:
+                self.routing.reopened(session)
         await self.publish(*evts)
         await self.publisher.message_to_webhooks(msg, session)
         self.push.on_message(msg, session)
@@ -377,6 +389,7 @@ class ChatService:
         await self.publisher.to_webhooks(CONVERSATION_ASSIGNED, session, agent=models.agent_model(target),
                                          by_agent_id=agent["id"])
         self.push.on_assigned(session, target, agent)
+        self.routing.notify_later(session["tenant_id"])
         return session
 
     async def transfer(self, agent: dict, session_id: str, to_agent_id: int, note: str) -> dict:
@@ -403,6 +416,7 @@ class ChatService:
                                          by_agent_id=agent["id"])
         self.push.on_assigned(session, target, agent)
         self.ai.summarize_later(session, "transfer")
+        self.routing.changed(session["tenant_id"])  # the agent it left has a free slot
         return session
 
     async def set_resolved(self, agent: dict, session_id: str, resolved: bool) -> dict:
@@ -414,6 +428,9 @@ class ChatService:
         if resolved:
             await self.publisher.to_webhooks(CONVERSATION_RESOLVED, session, by_agent_id=agent["id"])
             self.ai.summarize_later(session, "resolve")
+            self.routing.changed(session["tenant_id"])  # a slot is free: the next in line
+        elif session["assigned_agent_id"] is None:
+            self.routing.reopened(session)
         return session
 
     async def list_agents(self, agent: dict) -> list[dict]:

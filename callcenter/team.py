@@ -24,6 +24,7 @@ from .config import Config
 from .domain import agent_preferences, agent_preferences_json, require_admin
 from .errors import Conflict, Forbidden, NotFound, RateLimited
 from . import events
+from .routing import RoutingService
 from .security import RateLimiter, TokenSigner, hash_password
 from .store import Store
 
@@ -53,8 +54,9 @@ def invalid_link() -> NotFound:
 
 class TeamService:
     def __init__(self, store: Store, signer: TokenSigner, limiter: RateLimiter, config: Config, bus: Bus,
-                 audit: AuditService):
+                 audit: AuditService, routing: RoutingService):
         self.store = store
+        self.routing = routing
         self.signer = signer
         self.limiter = limiter
         self.config = config
@@ -138,12 +140,14 @@ class TeamService:
         return agent
 
     async def update_agent(self, actor: dict, agent_id: int, changes: dict) -> dict:
-        """An admin changes anyone's role and name; an agent their own name, colour and preferences."""
+        """An admin changes anyone's role, name and capacity; an agent their own name, colour, preferences
+        and capacity (max_conversations)."""
         own = agent_id == actor["id"]
         if actor["role"] != "admin":
             if not own or "role" in changes:
-                raise Forbidden("agents may change only their own name, colour and preferences", code="admin_only")
-        elif not own and set(changes) - {"role", "name"}:
+                raise Forbidden("agents may change only their own name, colour, preferences and capacity",
+                                code="admin_only")
+        elif not own and set(changes) - {"role", "name", "max_conversations"}:
             raise Forbidden("colour and preferences are the agent's own to change", code="own_settings_only")
         target = await self._agent(actor, agent_id)
         values = dict(changes)
@@ -158,8 +162,11 @@ class TeamService:
             await self._revoke(after)
             await self.audit.record(actor, "agent.role_changed", "agent", agent_id,
                                     {"from": before["role"], "to": after["role"]})
-        if "name" in values and before["name"] != after["name"]:
-            await self.audit.record(actor, "agent.updated", "agent", agent_id, {"fields": ["name"]})
+        changed = [k for k in ("name", "max_conversations") if k in values and before[k] != after[k]]
+        if changed:
+            await self.audit.record(actor, "agent.updated", "agent", agent_id, {"fields": changed})
+        if "max_conversations" in changed:
+            self.routing.changed(actor["tenant_id"])  # more room: the queue moves; less: the team view
         return after
 
     async def set_active(self, admin: dict, agent_id: int, active: bool) -> dict:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from . import business_hours
+from .ai.service import AIService
 from .audit import AuditService
 from .domain import WORKSPACE_SETTINGS, require_admin, workspace_settings
 from .errors import InvalidInput, NotFound
+from .routing import RoutingService
 from .store import Store
 
 MAX_ORIGINS = 50
@@ -110,9 +113,11 @@ def _check_widget(changes: dict) -> dict:
 
 
 class TenantSettingsService:
-    def __init__(self, store: Store, audit: AuditService):
+    def __init__(self, store: Store, audit: AuditService, routing: RoutingService, ai: AIService):
         self.store = store
         self.audit = audit
+        self.routing = routing
+        self.ai = ai
 
     async def _tenant(self, tenant_id: str) -> dict:
         tenant = await self.store.get_tenant(tenant_id)
@@ -121,14 +126,17 @@ class TenantSettingsService:
         return tenant
 
     async def read(self, agent: dict) -> tuple[dict, dict]:
-        """(the tenant row, its settings: workspace ones and `widget`)."""
+        """(the tenant row, its settings: workspace ones (routing among them), `widget`, `business_hours`)."""
         tenant = await self._tenant(agent["tenant_id"])
-        return tenant, {**workspace_settings(tenant), "widget": widget_settings(tenant)}
+        return tenant, {**workspace_settings(tenant), "widget": widget_settings(tenant),
+                        "business_hours": business_hours.settings_of(tenant)}
 
-    async def public(self, tenant_id: str) -> tuple[dict, dict]:
-        """(the tenant row, the widget's settings) for the public route."""
+    async def public(self, tenant_id: str) -> tuple[dict, dict, dict, dict]:
+        """(the tenant row, the widget's settings, whether it is open now (`availability`), what the
+        widget may show of the team) for the public route."""
         tenant = await self._tenant(tenant_id)
-        return tenant, widget_settings(tenant)
+        availability = business_hours.availability(business_hours.settings_of(tenant), self.routing.now_ms())
+        return tenant, widget_settings(tenant), availability, await self.routing.team_info(tenant_id)
 
     async def update(self, admin: dict, changes: dict) -> tuple[dict, dict]:
         """Only the fields given change; every check passes before anything is written."""
@@ -151,6 +159,12 @@ class TenantSettingsService:
         for key in WORKSPACE_SETTINGS:
             if changes.get(key) is not None and workspace_settings(tenant)[key] != changes[key]:
                 settings[key] = changes[key]
+        hours_now = business_hours.settings_of(tenant)
+        hours_changes = business_hours.check(changes.get("business_hours") or {})
+        if hours_changes:
+            hours = business_hours.merge(hours_now, hours_changes)
+            if hours != hours_now:
+                settings["business_hours"] = hours
         widget_changes = _check_widget(changes.get("widget") or {})
         current = widget_settings(tenant)  # what the widget shows now: stored values, defaults filled in
         if widget_changes:
@@ -164,14 +178,26 @@ class TenantSettingsService:
         fields = [k for k in ("name", "allowed_origins") if k in values]
         fields += [k for k in WORKSPACE_SETTINGS if settings.get(k) != tenant["settings"].get(k)]
         fields += [f"widget.{k}" for k in widget_changes if settings["widget"][k] != current[k]]
+        if "business_hours" in settings and settings["business_hours"] != hours_now:
+            fields.append("business_hours")
         if fields:
             # Only what this change touched, key by key (merged under the row's lock).
-            changed = _changed({**tenant["settings"], "widget": current}, settings)
+            changed = _changed({**tenant["settings"], "widget": current, "business_hours": hours_now}, settings)
             if changed:
                 values["settings_changes"] = changed
             await self.store.update_tenant(admin["tenant_id"], **values)
             await self.audit.record(admin, "tenant.updated", "tenant", admin["tenant_id"], {"fields": fields, **details})
+            await self._reroute(tenant, fields)
         return await self.read(admin)
+
+    async def _reroute(self, before: dict, fields: list[str]) -> None:
+        """Routing follows a change of its settings: switched mode (the queue fills or empties), new hours
+        (it may be opening time now) or alert threshold (the team view)."""
+        tenant = await self._tenant(before["id"])
+        if "routing" in fields:
+            await self.routing.mode_changed(tenant["id"], self.routing.mode(tenant), self.ai.answers_first(tenant))
+        elif "business_hours" in fields or "queue_alert_secs" in fields:
+            self.routing.changed(tenant["id"])
 
 
 def _changed(before: dict, after: dict) -> dict:

@@ -2,7 +2,7 @@
 given the collaborators it uses (no object is patched in afterwards).
 
     config -> store, redis -> bus, rate limiter, token signer, metrics -> event publisher, presence
-    -> hub (this worker's sockets) -> push -> AI -> chat -> audit -> workspace -> auth -> team, tenant settings
+    -> hub (this worker's sockets) -> push -> AI -> routing -> chat -> audit -> workspace -> auth -> team, tenant settings
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from .metrics import Metrics
 from .presence import MemoryPresence, Presence, RedisPresence
 from .publisher import EventPublisher
 from .push import PushNotifier
+from .routing import RoutingService
 from .realtime.hub import Hub
 from .security import MemoryRateLimiter, RateLimiter, RedisRateLimiter, TokenSigner
 from .services import AuthService, ChatService
@@ -61,6 +62,7 @@ class Services:
     hub: Hub
     push: PushNotifier
     ai: AIService
+    routing: RoutingService
     chat: ChatService
     workspace: WorkspaceService
     auth: AuthService
@@ -95,6 +97,7 @@ class Services:
         await self.bus.start()
         await self.hub.start()
         await self.ai.start()
+        await self.routing.start()
         await self.webhook_dispatcher.start()
         await self._fit_upload_limit()
         self._janitor = asyncio.get_running_loop().create_task(self._purge_unsent_uploads(), name="upload-janitor")
@@ -129,6 +132,7 @@ class Services:
         # store and Redis are still there, rather than failing against closed clients.
         await self._wait_spawned()
         await self.ai.close()
+        await self.routing.close()
         await self.webhook_dispatcher.close()
         await self.publisher.wait_published()
         await self.push.close()
@@ -158,12 +162,15 @@ def create_services(config: Config) -> Services:
     hub = Hub(config, bus, publisher, presence, metrics)
     push = PushNotifier(store, config, metrics, limiter, presence)
     ai = AIService(store, publisher, push, config, metrics, redis)
-    chat = ChatService(store, publisher, signer, limiter, config, metrics, ai, push)
+    routing = RoutingService(store, publisher, presence, push, config)
+    hub.presence_listeners.append(routing.on_agent_status)
+    bus.add_listener(routing.on_event)
+    chat = ChatService(store, publisher, signer, limiter, config, metrics, ai, push, routing)
     audit = AuditService(store)
     workspace = WorkspaceService(store, chat, publisher, push, config, audit=audit)
     auth = AuthService(store, signer, limiter, config, bus)
-    team = TeamService(store, signer, limiter, config, bus, audit)
-    tenant_settings = TenantSettingsService(store, audit)
+    team = TeamService(store, signer, limiter, config, bus, audit, routing)
+    tenant_settings = TenantSettingsService(store, audit, routing, ai)
     secret_box = SecretBox(secret)
     webhooks = WebhookService(store, webhook_outbox, secret_box, config, audit)
     webhook_dispatcher = WebhookDispatcher(store, webhook_queue, webhook_outbox, publisher, config, secret_box, audit)
@@ -174,6 +181,7 @@ def create_services(config: Config) -> Services:
     if isinstance(limiter, RedisRateLimiter):
         metrics.watch_batcher("rate_limit_hits", limiter.hits)
     return Services(config=config, store=store, redis=redis, bus=bus, limiter=limiter, signer=signer,
-                    metrics=metrics, publisher=publisher, hub=hub, push=push, ai=ai, chat=chat, workspace=workspace,
+                    metrics=metrics, publisher=publisher, hub=hub, push=push, ai=ai, routing=routing, chat=chat,
+                    workspace=workspace,
                     auth=auth, audit=audit, team=team, tenant_settings=tenant_settings,
                     webhooks=webhooks, webhook_dispatcher=webhook_dispatcher)

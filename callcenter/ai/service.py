@@ -134,6 +134,11 @@ class AIService:
 
     # ---- auto replies ----------------------------------------------------------------
 
+    def answers_first(self, tenant: dict) -> bool:
+        """Whether the AI answers the tenant's new conversations before any person (then routing queues
+        a conversation only once the AI hands it over)."""
+        return self.available and prompt.AISettings.of(tenant).mode == "auto"
+
     async def on_visitor_message(self, message: dict, session: dict | None) -> None:
         """After a visitor message is stored and published: queue a job if the AI should answer it.
         The send has succeeded whatever happens here."""

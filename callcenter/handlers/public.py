@@ -1,12 +1,12 @@
 """Widget (visitor) routes. Start returns a visitor token; every later call needs it."""
-from .. import models
+from .. import models, routing_models
 from ..errors import Forbidden
 from .base import PublicHandler, route
 
 
 class StartHandler(PublicHandler):
     api = {"POST": {"summary": "Start a chat session (returns the visitor token)", "tags": ["public"],
-                    "body": models.StartSessionRequest, "response": models.StartSessionResponse,
+                    "body": models.StartSessionRequest, "response": routing_models.StartSessionQueueResponse,
                     "status": 201, "errors": [400, 403, 404, 429]}}
 
     async def post(self) -> None:
@@ -24,7 +24,8 @@ class StartHandler(PublicHandler):
             user_agent=self.request.headers.get("User-Agent", ""), ip=self.client_ip)
         self.write_json({"session_id": session["id"], "token": token,
                          "tenant": models.tenant_public_model(tenant),
-                         "session": models.session_model(session), "messages": []}, status=201)
+                         "session": models.session_model(session), "messages": [],
+                         "queue": await self.services.routing.queue_of(session)}, status=201)
 
 
 class PublicMessageHandler(PublicHandler):
@@ -43,7 +44,7 @@ class PublicMessageHandler(PublicHandler):
 
 class PublicSessionHandler(PublicHandler):
     api = {"GET": {"summary": "The visitor's session and its messages after `after_seq`", "tags": ["public"],
-                   "auth": "visitor", "response": models.PublicSessionResponse,
+                   "auth": "visitor", "response": routing_models.PublicSessionQueueResponse,
                    "query": {"after_seq": "integer", "limit": "integer"}, "errors": [400, 401, 404]}}
 
     async def get(self, session_id: str) -> None:
@@ -53,7 +54,8 @@ class PublicSessionHandler(PublicHandler):
         session, msgs, agent = await self.services.chat.visitor_history(visitor, session_id, after_seq, limit)
         self.write_json({"session": models.session_model(session),
                          "messages": [models.message_model(m) for m in msgs],
-                         "agent": models.agent_public_model(agent) if agent else None})
+                         "agent": models.agent_public_model(agent) if agent else None,
+                         "queue": await self.services.routing.queue_of(session)})
 
 
 class PublicReadHandler(PublicHandler):

@@ -127,7 +127,7 @@ class TenantInfoHandler(PublicHandler):
                    "response": am.PublicTenantResponse, "errors": [404]}}
 
     async def get(self, tenant_id: str) -> None:
-        tenant, widget = await self.services.tenant_settings.public(tenant_id)
+        tenant, widget, availability, team = await self.services.tenant_settings.public(tenant_id)
         self.allow_origin_for(tenant)
         self.write_json({"tenant": models.tenant_public_model(tenant), "settings": {
             "require_name": widget["prechat"]["name"] == "required",
@@ -136,6 +136,8 @@ class TenantInfoHandler(PublicHandler):
             "csat_enabled": workspace_settings(tenant)["csat_enabled"],
             "max_upload_bytes": self.config.max_upload_bytes,
             "widget": widget,
+            "availability": availability,
+            "team": team,
         }})
 
 

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .. import events
 from ..bus import Bus, cancel_and_wait
@@ -70,6 +70,10 @@ class Hub:
         self._task: asyncio.Task | None = None
         self._heartbeat_task: asyncio.Task | None = None
         self.draining = False
+        # Called with (tenant id, agent id, status) when an agent's status changes (routing listens).
+        self.presence_listeners: list[Callable[[str, int, str], None]] = []
+        # Per waiting session with a visitor socket here: (tenant id, the place in line it was last told).
+        self._queue_told: dict[str, tuple[str, list]] = {}
         self.unavailable_log = BurstLog(log, "sockets refused with close 1013 (try again later)",
                                         UNAVAILABLE_LOG_INTERVAL_SECS)
 
@@ -123,6 +127,8 @@ class Hub:
         group.discard(conn)
         if not group:
             registry.pop(key, None)
+            if conn.kind != "agent":
+                self._queue_told.pop(key, None)
         self.metrics.sockets_open.labels(conn.kind).dec()
         await self._presence_change(conn, subject, None)
 
@@ -151,6 +157,8 @@ class Hub:
         kind, _, ident = subject.partition(":")
         if kind == "a":
             event = Event(events.AGENT_PRESENCE, tenant_id, {"agent_id": int(ident), "status": status})
+            for listener in self.presence_listeners:
+                listener(tenant_id, int(ident), status)
         else:
             event = Event(events.VISITOR_PRESENCE, tenant_id, {"session_id": ident, "online": status != "offline"},
                           session_id=ident)
@@ -173,6 +181,9 @@ class Hub:
                 if conn.agent["id"] == event.data["agent_id"]:
                     conn.close(4010, "sign-in revoked")
             return
+        if event.type == events.QUEUE_POSITIONS:
+            self._tell_queue(event)
+            return
         targets: list[Connection] = []
         if event.to_agents:
             for conn in self.agents.get(event.tenant_id, ()):
@@ -189,6 +200,30 @@ class Hub:
         if published and event.type == events.MESSAGE_NEW:
             self.metrics.delivery_latency.observe(max(0.0, time.time() - published))
         self.metrics.frames_delivered.inc(len(targets))
+
+    def _tell_queue(self, event: Event) -> None:
+        """Each of this worker's waiting visitors whose place changed hears it; one who was told a place
+        and is no longer in line (assigned, resolved, routing switched off) hears null."""
+        tenant_id, positions, total = event.tenant_id, event.data["positions"], event.data["total"]
+        for session_id, place in positions.items():
+            if session_id in self.visitors and self._queue_told.get(session_id, (None, None))[1] != place:
+                self._tell_place(tenant_id, session_id, place)
+        if total > len(positions):
+            return  # the ones further back were not listed: not a sign that they left the line
+        for session_id, (told_tenant, _) in list(self._queue_told.items()):
+            if told_tenant == tenant_id and session_id not in positions:
+                self._tell_place(tenant_id, session_id, None)
+
+    def _tell_place(self, tenant_id: str, session_id: str, place: list | None) -> None:
+        if place is None:
+            self._queue_told.pop(session_id, None)
+        else:
+            self._queue_told[session_id] = (tenant_id, place)
+        update = events.queue_updated(tenant_id, session_id, place)
+        payload = update.frame_json()
+        for conn in self.visitors.get(session_id, ()):
+            if conn.tenant_id == tenant_id:
+                conn.deliver(update, payload)
 
     async def on_bus_reconnect(self) -> None:
         """Events may have been missed while the bus was down: every socket catches up from the store."""

@@ -11,7 +11,7 @@ are in `callcenter.domain`, which the send path applies under its locks.
     writer        group commit of a worker's sends
     aggregates/   tenants, agents, sessions, messages, attachments, push, ai_usage, analytics, workspace
                   (canned responses, labels), bulk, admin (links, last admin, audit log),
-                  webhooks (endpoints and their deliveries):
+                  webhooks (endpoints and their deliveries), routing (the queue, capacity):
                   the queries of one aggregate each
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .engine import (StoreUnavailable, create_database_if_missing, create_engine
                      tls_connect_args)
 from .aggregates.messages import MessageQueries
 from .aggregates.push import PushQueries
+from .aggregates.routing import RoutingQueries
 from .schema import (agent_links, agents, ai_usage, attachments, audit_events, canned_responses, labels, messages,
                      metadata, now_ms, push_subscriptions, read_marks, session_labels, sessions, tenants, visitors)
 from .sends import PrivateNote, SendResult
@@ -45,5 +46,5 @@ __all__ = [
 
 class Store(TenantQueries, AgentQueries, SessionQueries, MessageQueries, AttachmentQueries, PushQueries,
             AIUsageQueries, AnalyticsQueries, WorkspaceQueries, BulkQueries, AdminQueries, WebhookQueries,
-            StoreBase):
+            RoutingQueries, StoreBase):
     """The facade every caller uses: one object, every aggregate's queries (each in its module)."""

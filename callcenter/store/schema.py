@@ -371,9 +371,25 @@ webhook_deliveries = sa.Table(
 )
 # ---- end of the webhooks' block ---------------------------------------------------------------------
 
+# ---- Routing and availability (migration 0012) ------------------------------------------------------
+# Agents: how many open conversations auto-assignment gives them, and when it last gave one (ties go to
+# who waited longest). Sessions: waiting in the routing queue since (NULL: not queued; arrival order),
+# started outside business hours, and the e-mail part's marks (last reply e-mailed, next e-mail due).
+agents.append_column(sa.Column("max_conversations", sa.Integer, nullable=False, default=5, server_default="5"))
+agents.append_column(sa.Column("last_assigned_at_ms", sa.BigInteger, nullable=True))
+sessions.append_column(sa.Column("queued_at_ms", sa.BigInteger, nullable=True))
+sessions.append_column(sa.Column("after_hours", sa.Boolean, nullable=False, default=False, server_default="0"))
+sessions.append_column(sa.Column("mail_sent_seq", sa.Integer, nullable=False, default=0, server_default="0"))
+sessions.append_column(sa.Column("mail_due_at_ms", sa.BigInteger, nullable=True))
+sa.Index("ix_sessions_tenant_queued", sessions.c.tenant_id, sessions.c.queued_at_ms, sessions.c.id)
+sa.Index("ix_sessions_queued", sessions.c.queued_at_ms)
+sa.Index("ix_sessions_mail_due", sessions.c.mail_due_at_ms)
+# ---- end of the routing block -----------------------------------------------------------------------
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
 def row_dict(row: sa.Row | None) -> dict | None:
     return dict(row._mapping) if row is not None else None
+

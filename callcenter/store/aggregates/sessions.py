@@ -45,7 +45,10 @@ class SessionQueries(StoreBase):
     """Conversations of one tenant (every query takes the tenant id)."""
 
     async def start_session(self, tenant_id: str, *, channel: str, customer_name: str, customer_email: str,
-                            page_url: str = "", user_agent: str = "") -> dict:
+                            page_url: str = "", user_agent: str = "", queued: bool = False,
+                            after_hours: bool = False) -> dict:
+        """A new conversation; `queued`: in the routing queue from now (auto mode), `after_hours`:
+        started outside business hours."""
         now = now_ms()
         session_id = new_session_id()
         async with self._write() as conn:
@@ -61,7 +64,8 @@ class SessionQueries(StoreBase):
                 "last_message_preview": "", "last_message_sender": "", "waiting_since_ms": None,
                 "agent_unread": 0, "agent_read_seq": 0, "visitor_read_seq": 0,
                 "visitor_window_start_ms": 0, "visitor_window_count": 0, "agent_window_start_ms": 0,
-                "agent_window_count": 0,
+                "agent_window_count": 0, "queued_at_ms": now if queued else None, "after_hours": after_hours,
+                "mail_sent_seq": 0, "mail_due_at_ms": None,
             }
             await conn.execute(sessions.insert().values(**row))
         return row
@@ -201,6 +205,8 @@ class SessionQueries(StoreBase):
                              else_="assigned" if agent_id is not None else "open")
             result = await conn.execute(sessions.update().where(*cond).values(
                 assigned_agent_id=agent_id, status=status, updated_at_ms=now_ms(),
+                # Given to someone: out of the routing queue (unassigned: the caller queues it again).
+                queued_at_ms=None,
             ))
             if result.rowcount == 0:
                 if await self._session_exists(conn, tenant_id, session_id):
@@ -224,7 +230,7 @@ class SessionQueries(StoreBase):
         c = sessions.c
         async with self._write() as conn:
             if status == "resolved":
-                values = {"status": "resolved", "resolved_at_ms": now, "waiting_since_ms": None}
+                values = {"status": "resolved", "resolved_at_ms": now, "waiting_since_ms": None, "queued_at_ms": None}
                 cond = c.status != "resolved"
             else:
                 values = {"status": sa.case((c.assigned_agent_id.is_(None), "open"), else_="assigned"),
