@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from callcenter import routing as routing_module
+from callcenter import events, routing as routing_module
 
 from ..helpers import snapshot
 from ..wsclient import WsClient
@@ -244,4 +244,25 @@ async def test_parallel_starts_never_exceed_capacity(api, base_url, tenant_facto
     positions = sorted([(await session_of(api, v))["queue"]["position"] for v in visitors
                         if (await assigned_to(api, v)) is None])
     assert positions == list(range(1, 10))
+    ws.close()
+
+
+@gen_test(timeout=30)
+async def test_while_the_ai_answers_a_conversation_joins_the_line_when_handed_over(api, base_url, tenant_factory,
+                                                                                   monkeypatch):
+    tenant = await auto_tenant(api, tenant_factory)
+    services = tenant.services
+    monkeypatch.setattr(services.ai, "answers_first", lambda tenant_row: True)
+    ws = await online(base_url, tenant.agent)
+    visitor = await tenant.visitor(api)
+    await asyncio.sleep(0.3)
+    doc = await session_of(api, visitor)
+    assert doc["queue"] is None and doc["session"]["assigned_agent_id"] is None  # the AI's for now
+    session = await services.store.set_handoff(tenant.id, visitor.session_id, "asked_for_human")
+    await services.publisher.publish(events.session_handoff(session, "asked_for_human"))
+    for _ in range(100):
+        if await assigned_to(api, visitor):
+            break
+        await asyncio.sleep(0.05)
+    assert await assigned_to(api, visitor) == tenant.agent.id
     ws.close()
