@@ -16,7 +16,12 @@
  * the visitor's token. Everything renders in a Shadow DOM; the only global is CallCenterChat; text and file
  * names are only ever set as text. The conversation is kept in localStorage ("callcenter-chat:<tenantId>").
  * Once an agent resolves the conversation (unless the tenant's csat_enabled is off), the widget asks for a
- * rating (1-5 stars and an optional comment), which the visitor can change for 10 minutes.
+ * rating (1-5 stars and an optional comment), which the visitor can change for 10 minutes, and offers the
+ * conversation by e-mail (unless the server answers mail_disabled). While the conversation waits in the
+ * tenant's routing queue, a line says the visitor's place in it (and about how long); outside the tenant's
+ * business hours a notice says the team is away and when it is back, and the pre-chat form requires an e-mail
+ * address. A link from one of the server's e-mails (#cc_resume=<token> in the page's address) reopens its
+ * conversation here.
  */
 (function () {
   "use strict";
@@ -32,7 +37,8 @@
   // one more entry; an empty text falls back to English.
   var KEYS = ("title subtitle greeting open close unread intro name email optional start required badEmail " +
     "placeholder send you agent ai aiTag typing with pending sent delivered read failed offline " +
-    "reconnecting unavailable error resolved log attach remove big wait many ask of comment thanks change").split(" ");
+    "reconnecting unavailable error resolved log attach remove big wait many ask of comment thanks change " +
+    "line next soon min mins away awayMsg back expired mail sentTo").split(" ");
   var STRINGS = {
     en: "Chat with us|We typically reply instantly|Hi! How can we help you today?|Open chat|Close chat|" +
       "{n} unread|Tell us who you are, then start the chat.|Name|Email|optional|Start chat|{field} is required|" +
@@ -42,7 +48,10 @@
       "Chat is unavailable right now.|Something went wrong. Please try again.|" +
       "This conversation is closed. Write to reopen it.|Conversation|Attach files|Remove|" +
       "{name} is larger than {max}.|Wait until the files have uploaded.|Up to {n} files per message.|" +
-      "How was this conversation?|{n} of 5|Comment|Thanks for your feedback!|Change",
+      "How was this conversation?|{n} of 5|Comment|Thanks for your feedback!|Change|You are number {n} in line|" +
+      "You are next in line|less than a minute|about a minute|about {n} minutes|We're away.|" +
+      "Leave a message and we'll reply by e-mail.|Back {when}.|This link has expired — start a new chat.|" +
+      "E-mail me a transcript|Sent to {to}.",
     es: "Chatea con nosotros|Solemos responder al instante|¡Hola! ¿En qué podemos ayudarte?|Abrir chat|" +
       "Cerrar chat|{n} sin leer|Dinos quién eres y empieza el chat.|Nombre|Correo electrónico|opcional|" +
       "Iniciar chat|{field} es obligatorio|Introduce un correo electrónico válido|Escribe un mensaje…|Enviar|" +
@@ -51,7 +60,11 @@
       "Reconectando…|El chat no está disponible ahora.|Algo salió mal. Inténtalo de nuevo.|" +
       "Esta conversación está cerrada. Escribe para reabrirla.|Conversación|Adjuntar archivos|Quitar|" +
       "{name} supera {max}.|Espera a que se suban los archivos.|Hasta {n} archivos por mensaje.|" +
-      "¿Qué tal ha ido esta conversación?|{n} de 5|Comentario|¡Gracias por tu opinión!|Cambiar",
+      "¿Qué tal ha ido esta conversación?|{n} de 5|Comentario|¡Gracias por tu opinión!|Cambiar|" +
+      "Eres el número {n} en la cola|Eres el siguiente en la cola|menos de un minuto|un minuto aprox.|" +
+      "unos {n} minutos|Ahora no estamos.|Deja un mensaje y te responderemos por correo electrónico.|" +
+      "Volvemos el {when}.|Este enlace ha caducado: inicia un chat nuevo.|Enviarme la conversación por correo|" +
+      "Enviada a {to}.",
     fr: "Discutez avec nous|Nous répondons généralement tout de suite|" +
       "Bonjour ! Comment pouvons-nous vous aider ?|Ouvrir le chat|Fermer le chat|{n} non lu(s)|" +
       "Dites-nous qui vous êtes, puis lancez la discussion.|Nom|E-mail|facultatif|Démarrer|" +
@@ -61,7 +74,11 @@
       "Reconnexion…|Le chat n'est pas disponible pour le moment.|Une erreur s'est produite. Réessayez.|" +
       "Cette conversation est close. Écrivez pour la rouvrir.|Conversation|Joindre des fichiers|Retirer|" +
       "{name} dépasse {max}.|Attendez la fin de l'envoi des fichiers.|{n} fichiers au plus par message.|" +
-      "Comment s'est passée cette conversation ?|{n} sur 5|Commentaire|Merci pour votre avis !|Modifier",
+      "Comment s'est passée cette conversation ?|{n} sur 5|Commentaire|Merci pour votre avis !|Modifier|" +
+      "Vous êtes n° {n} dans la file d'attente|Vous êtes le prochain dans la file d'attente|" +
+      "moins d'une minute|environ une minute|environ {n} minutes|Nous sommes absents.|" +
+      "Laissez un message, nous vous répondrons par e-mail.|De retour {when}.|" +
+      "Ce lien a expiré : démarrez une nouvelle discussion.|M'envoyer la conversation par e-mail|Envoyée à {to}.",
     de: "Chatten Sie mit uns|Wir antworten meist sofort|Hallo! Wie können wir helfen?|Chat öffnen|Chat schließen|" +
       "{n} ungelesen|Sagen Sie uns, wer Sie sind, und starten Sie den Chat.|Name|E-Mail|optional|Chat starten|" +
       "{field} ist erforderlich|Bitte eine gültige E-Mail-Adresse eingeben|Nachricht schreiben…|Senden|Sie|" +
@@ -71,7 +88,10 @@
       "Dieses Gespräch ist abgeschlossen. Schreiben Sie, um es wieder zu öffnen.|Unterhaltung|Dateien anhängen|" +
       "Entfernen|{name} ist größer als {max}.|Warten Sie, bis die Dateien hochgeladen sind.|" +
       "Höchstens {n} Dateien pro Nachricht.|Wie war dieses Gespräch?|{n} von 5|Kommentar|" +
-      "Danke für Ihr Feedback!|Ändern"
+      "Danke für Ihr Feedback!|Ändern|Sie sind Nummer {n} in der Warteschlange|Sie sind als Nächstes dran|" +
+      "weniger als eine Minute|etwa eine Minute|etwa {n} Minuten|Wir sind gerade nicht da.|" +
+      "Hinterlassen Sie eine Nachricht, wir antworten per E-Mail.|Wieder da: {when}.|" +
+      "Dieser Link ist abgelaufen – starten Sie einen neuen Chat.|Gespräch per E-Mail senden|Gesendet an {to}."
   };
 
   var STYLE = [
@@ -94,8 +114,8 @@
     ".tt{margin:0;font-size:16px;font-weight:650;line-height:1.25}",
     ".st{margin:2px 0 0;font-size:12.5px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
     ".x{flex:none;width:34px;height:34px;border:0;border-radius:8px;background:transparent;font-size:24px;line-height:1}",
-    ".cn{padding:6px 14px;background:#fef3c7;color:#92400e;font-size:12.5px}",
-    ".cn.e{background:#fee2e2;color:#991b1b}",
+    ".cn,.nt{padding:6px 14px;background:#fef3c7;color:#92400e;font-size:12.5px}",
+    ".cn.e,.nt.e{background:#fee2e2;color:#991b1b}.nt.i{background:#eef2ff;color:#3730a3}",
     ".lg{flex:1;display:flex;flex-direction:column;gap:4px;padding:14px;overflow-y:auto;background:#f8fafc}",
     ".m{display:flex;flex-direction:column;align-items:flex-start;max-width:84%}",
     ".m.v{align-self:flex-end;align-items:flex-end}",
@@ -140,6 +160,7 @@
     ".rs :focus-visible+span{outline:3px solid #93c5fd}.rs span:before{content:'☆'}",
     ".rs:has(:checked) span:before{content:'★'}.rs label:has(:checked)~label span:before{content:'☆'}",
     ".lk{align-self:flex-start;padding:0;border:0;background:none;color:var(--p);text-decoration:underline}",
+    ".tx{display:flex;flex-wrap:wrap;align-items:center;gap:6px 10px;padding:8px 14px;border-top:1px solid #e5e7eb;font-size:13px}.tx input{flex:1;min-width:0;padding:6px 9px}.tx .lk{align-self:auto}.tx p{flex-basis:100%;margin:0}",
     "@media (max-width:480px){.w{bottom:14px;right:14px}.w.l{left:14px}.w .pn{position:fixed;inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.o .bub{display:none}input,textarea{font-size:16px}}",
     "@media (prefers-reduced-motion:reduce){.dt i{animation:none}}"
   ].join("");
@@ -149,6 +170,7 @@
   var CLIP_ICON = "M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z";
   // What the server accepts (it decides from the bytes; this only spares the visitor a pointless upload).
   var ACCEPT = ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt,.csv,.log,.md,.docx,.xlsx,.pptx,.odt,.ods,.odp,.zip";
+  var EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
   var listeners = {message: [], open: [], close: [], unread: []};
   var widget = null;
   var presetUser = null, presetOpen = null;
@@ -178,14 +200,15 @@
     return el;
   }
 
+  // [the language of the texts, the locale it was picked from (dates: "en-GB" writes 09:00, "en-US" 9:00 AM)]
   function pickLang(locale) {
     var tried = [locale].concat(navigator.languages || [navigator.language]);
     for (var i = 0; i < tried.length; i++) {
       // (Every language here is a bare one: "de-AT" is "de".)
       var code = String(tried[i] || "").toLowerCase().split(/[-_]/)[0];
-      if (STRINGS[code]) return code;
+      if (STRINGS[code]) return [code, String(tried[i]).replace("_", "-")];
     }
-    return "en";
+    return ["en", "en"];
   }
 
   function newId() {
@@ -202,7 +225,7 @@
 
   function Widget(o) {
     var api = String(o.apiUrl || scriptOrigin).replace(/\/+$/, "").replace(/\/api\/v1$/, "");
-    var lang = pickLang(o.locale);
+    var picked = pickLang(o.locale), lang = picked[0];
     var L = STRINGS[lang].split("|"), EN = STRINGS.en.split("|");
     var key = "callcenter-chat:" + o.tenantId;
     var local = storage("localStorage");
@@ -271,6 +294,12 @@
     var subtitle = h("p", "st", null, null, headText);
     var closeBtn = h("button", "x", "×", {type: "button", "aria-label": t("close"), title: t("close")}, head);
     var connLine = h("div", "cn", null, {role: "status", hidden: ""}, panel);
+    // Under it: an e-mail's link that no longer works; the team away (business hours); the place in the queue.
+    var linkLine = h("div", "nt e", null, {role: "alert", hidden: ""}, panel);
+    var awayLine = h("div", "nt", null, {hidden: ""}, panel);
+    h("strong", null, t("away") + " ", null, awayLine);
+    var awayText = h("span", null, null, null, awayLine);
+    var queueLine = h("div", "nt i", null, {"aria-live": "polite", hidden: ""}, panel);
     var logEl = h("div", "lg", null, {role: "log", "aria-label": t("log"), tabindex: "0"}, panel);
     var greetText = h("div", "b", null, null, h("div", "m a g", null, null, logEl));
     var typingEl = h("div", "ty", null, {role: "status", hidden: ""}, panel);
@@ -279,6 +308,13 @@
     h("i", null, null, null, dots);
     h("i", null, null, null, dots);
     var typingText = h("span", null, null, null, typingEl);
+    // Once resolved: "E-mail me a transcript", with a box for the address when the session has none.
+    var tx = h("form", "tx", null, {novalidate: "", hidden: ""}, panel);
+    // (Named by its placeholder only: a label "Email" would be a second one beside the pre-chat form's.)
+    var txIn = h("input", null, null, {type: "email", autocomplete: "email", maxlength: "254", placeholder: t("email")},
+      tx);
+    var txBtn = h("button", "lk", t("mail"), null, tx);
+    var txOut = h("p", null, null, {role: "status", hidden: ""}, tx);
 
     var form = h("form", "fm", null, {novalidate: ""}, panel);
     h("p", null, t("intro"), null, form);
@@ -559,7 +595,34 @@
       avatar.textContent = ((agent || title).trim()[0] || "?").toUpperCase();
       greetText.textContent = o.greeting || (w.greetings || {})[lang] || t("greeting");
       textarea.placeholder = st.status === "resolved" ? t("resolved") : t("placeholder");
+      // Away (business hours; not once an agent has joined): the tenant's message in this language, else ours.
+      var av = (st.w || {}).availability || {};
+      awayLine.hidden = av.open !== false || !!st.agent;
+      // Written once the panel shows (opening draws the header again): a cold Intl formatter costs tens of ms,
+      // which would delay the bubble.
+      if (isOpen) awayText.textContent = ((av.away_message || {})[lang] || t("awayMsg")) + back(av.next_open_at);
       rating();
+      offer();
+    }
+
+    // " Back Monday 09:00." in the visitor's locale and time zone (with the date when that is 6 days or more away).
+    function back(iso) {
+      var d = new Date(iso), f = {weekday: "long", hour: "numeric", minute: "2-digit"};
+      if (!iso || isNaN(d)) return "";
+      if (d - Date.now() > 5184e5) f.month = "long", f.day = "numeric";
+      // (A locale the page gave that Intl does not take: the bare language.)
+      try { f = new Intl.DateTimeFormat(picked[1], f); } catch (e) { f = new Intl.DateTimeFormat(lang, f); }
+      return " " + t("back", {when: f.format(d)});
+    }
+
+    // The place in the routing queue while no agent has the conversation yet (null: not waiting). Set only when
+    // it changes (a live region: the same text set again could be read again).
+    function queue(q) {
+      var s = q && q.estimated_wait_secs, m = Math.ceil(s / 60);
+      var text = q ? (q.position > 1 ? t("line", {n: q.position}) : t("next")) +
+        (s == null ? "" : ", " + t(s < 60 ? "soon" : m < 2 ? "min" : "mins", {n: m})) : "";
+      queueLine.hidden = !q;
+      if (queueLine.textContent !== text) queueLine.textContent = text;
     }
 
     // The look: each init option, else the tenant's saved settings (st.w: kept for the next page, so that the
@@ -576,7 +639,8 @@
       wrap.style.setProperty("--f", lum > .18 ? "#111827" : "#fff");
       // Pre-chat fields: required, optional or hidden (both hidden: no form, the first message starts the chat).
       mode(nameField, p.name);
-      mode(emailField, p.email);
+      // Away: replies go by e-mail, so the address is required.
+      mode(emailField, ((st.w || {}).availability || {}).email_required ? "required" : p.email);
       bare = nameField.lab.hidden && emailField.lab.hidden;
       updateHeader();
       showView();
@@ -686,6 +750,8 @@
       // A message waits for its files to finish uploading; it may be files alone, without text.
       if (ups.some(function (u) { return !u.a; })) return say(t("wait"));
       if (!text && !ups.length) return;
+      // (Writing: the notice of an e-mail's expired link has been read.)
+      linkLine.hidden = true;
       var f = ups.map(function (u) { u.el.remove(); return u.a; });
       ups = [];
       say("");
@@ -840,6 +906,7 @@
         st.sid = j.session_id;
         st.token = j.token;
         sess(j.session);
+        queue(j.queue);
         st.last = st.vread = st.aread = 0;
         readSent = 0;
         save();
@@ -923,19 +990,26 @@
 
     // The visitor token no longer opens the session (expired, or the data is gone): start afresh,
     // keeping unsent messages for the new conversation.
-    function forget() {
+    // With `j` (an e-mail's link resumed: {session_id, token}): that session in its place, its messages fetched anew.
+    function forget(j) {
       var keep = pending();
       st.msgs.forEach(function (m) {
         var el = els.get(m);
         if (el && keep.indexOf(m) < 0) el.remove();
       });
-      st.sid = st.token = st.agent = st.status = st.rating = null;
+      st.sid = st.token = st.agent = st.status = st.rating = st.ce = null;
       st.last = st.vread = st.aread = readSent = 0;
       st.msgs = keep;
+      if (j) {
+        st.sid = j.session_id;
+        st.token = j.token;
+        st.u = true;
+      }
+      queue(null);
       save();
       updateHeader();
       showView();
-      if (keep.length) ensureLive();
+      if (keep.length || j) ensureLive();
       else setConn(null);
     }
 
@@ -945,6 +1019,7 @@
         if (dead || sid !== st.sid) return;
         (j.messages || []).forEach(function (m) { add(m, false); });
         st.agent = j.agent || null;
+        queue(j.queue);
         if (j.session) {
           sess(j.session);
           st.aread = Math.max(st.aread, j.session.agent_read_seq || 0);
@@ -999,7 +1074,11 @@
         case "chat.ai.partial":
           aiPartial(d);
           break;
+        case "chat.queue.updated":
+          queue(d.queue);
+          break;
         case "chat.session.assigned":
+          queue(null);
           st.agent = d.agent || null;
           sess(d.session);
           updateHeader();
@@ -1099,6 +1178,7 @@
     function sess(s) {
       if (!s) return;
       st.status = s.status;
+      st.ce = s.customer_email || st.ce;
       if (s.rating && !st.rating) st.rx = Date.now() + 600000;
       st.rating = s.rating;
     }
@@ -1130,6 +1210,47 @@
       rateBtn.hidden = !asking && !(st.rx > Date.now());
     }
 
+    // ---- transcript ------------------------------------------------------------------------
+    // Once resolved: the conversation by e-mail, to the session's address in one click, else to the one typed.
+    // A server that sends no e-mail answers mail_disabled: the offer goes for as long as the page lives.
+    var noMail = false, mailed = false;
+
+    function offer() {
+      var on = st.status === "resolved" && !noMail;
+      // Gone (reopened): the next resolution offers afresh.
+      if (!on) mailed = false;
+      if (!on) tell("");
+      tx.hidden = !on;
+      txIn.hidden = mailed || !!st.ce;
+      txBtn.hidden = mailed;
+    }
+
+    function tell(text, bad) {
+      txOut.className = bad ? "er" : "";
+      setFormError(text, txOut);
+    }
+
+    tx.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var to = st.ce || txIn.value.trim();
+      if (!EMAIL.test(to)) {
+        tell(to ? t("badEmail") : t("required", {field: t("email")}), 1);
+        return txIn.focus();
+      }
+      txBtn.disabled = true;
+      request("POST", "/chat/public/session/" + st.sid + "/transcript", st.ce ? {} : {email: to}).then(function () {
+        mailed = true;
+        tell(t("sentTo", {to: to}));
+      }, function (e) {
+        if (e.code === "mail_disabled") noMail = true;
+        // In the server's words (a bad address, too many at once); offline: ours.
+        tell(e.status ? e.message : t("error"), 1);
+      }).then(function () {
+        txBtn.disabled = false;
+        offer();
+      });
+    });
+
     // ---- open / close -------------------------------------------------------------------
     function setOpen(value, byUser) {
       value = !!value;
@@ -1144,6 +1265,7 @@
       if (value) {
         buildLog();
         loadTenant();
+        updateHeader();
         showView();
         toBottom();
         markRead();
@@ -1188,7 +1310,7 @@
         setFormError(t("required", {field: t("name")}));
         return nameField.input.focus();
       }
-      if ((emailField.m === "required" && !email) || (email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email))) {
+      if ((emailField.m === "required" && !email) || (email && !EMAIL.test(email))) {
         setFormError(email ? t("badEmail") : t("required", {field: t("email")}));
         return emailField.input.focus();
       }
@@ -1241,7 +1363,20 @@
       if (document.visibilityState === "hidden") reopen();
       else requestAnimationFrame(reopen);
     }
-    if (st.sid || pending().length) ensureLive();
+    // A link from one of our e-mails (#cc_resume=<token>, maybe among other parameters): that conversation, in
+    // place of any kept here, in the open panel. The token leaves the address at once (a reload, a bookmark or a
+    // shared address does not carry it); a link that no longer works says so, and the widget carries on as it was.
+    var hash = location.hash.slice(1), link = new URLSearchParams(hash).get("cc_resume");
+    if (link) {
+      hash = hash.split("&").filter(function (p) { return !/^cc_resume=/.test(p); }).join("&");
+      history.replaceState(history.state, "", location.pathname + location.search + (hash && "#" + hash));
+      // (A "+" of the token read as a space: the link was not percent-encoded.)
+      request("POST", "/chat/public/resume", {token: link.replace(/ /g, "+")}, true).then(forget, function (e) {
+        linkLine.textContent = t(e.status === 400 || e.status === 401 ? "expired" : "error");
+        linkLine.hidden = false;
+        if (st.sid || pending().length) ensureLive();
+      }).then(function () { setOpen(true, false); });
+    } else if (st.sid || pending().length) ensureLive();
 
     function applyUser(u) {
       u = u || {};
