@@ -40,6 +40,7 @@ setup(
         "google-genai>=1.0",
         "pydantic>=2.5",
         "prometheus_client>=0.19",
+        "aiosmtplib>=3.0,<6",  # e-mail to visitors (callcenter/mail.py), when CALLCENTER_SMTP_URL is set
         "tzdata",  # analytics' time zones where the system has no zone database (slim images)
     ],
     extras_require={
@@ -49,6 +50,7 @@ setup(
             "playwright>=1.40",
             "schemathesis>=4.0",
             "http-ece>=1.1",
+            "aiosmtpd>=1.4",  # the SMTP server the e-mail tests run (tests/mail/)
             "import-linter>=2.17",  # the layer contracts in .importlinter (tests/test_layers.py)
         ],
     },

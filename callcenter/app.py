@@ -10,7 +10,7 @@ from tornado import web
 
 from . import openapi
 from .errors import NotFound
-from .handlers import admin, agent, ai, auth, files, ops, pages, public, push, routing, team, webhooks, workspace, ws
+from .handlers import admin, agent, ai, auth, files, mail, ops, pages, public, push, routing, team, webhooks, workspace, ws
 from .handlers.base import BaseHandler
 from .handlers.edge import Application, metric_method
 from .paths import resource_dir
@@ -46,7 +46,7 @@ def log_request(handler: web.RequestHandler) -> None:
 
 def all_routes() -> list:
     return [*auth.routes, *admin.routes, *public.routes, *agent.routes, *files.routes, *ai.routes, *push.routes,
-            *workspace.routes, *team.routes, *webhooks.routes, *routing.routes, *ops.routes, *pages.routes, *ws.routes]
+            *workspace.routes, *team.routes, *webhooks.routes, *routing.routes, *mail.routes, *ops.routes, *pages.routes, *ws.routes]
 
 
 def make_app(services: Services, **extra_settings) -> Application:

@@ -115,6 +115,20 @@ WEBHOOK_ENV = {
 }
 
 
+# Config field -> environment variable, for e-mail to visitors (see callcenter/mail.py): how long a visitor
+# must have had no widget connected before an agent's reply is e-mailed, how long the replies of one e-mail
+# are collected, the first retry's delay after an SMTP failure (doubling up to the longest delay), and how
+# long an e-mail is retried before it is given up.
+MAIL_ENV = {
+    "mail_offline_delay_secs": "CALLCENTER_MAIL_OFFLINE_DELAY_SECS",
+    "mail_batch_secs": "CALLCENTER_MAIL_BATCH_SECS",
+    "mail_retry_base_secs": "CALLCENTER_MAIL_RETRY_BASE_SECS",
+    "mail_retry_max_secs": "CALLCENTER_MAIL_RETRY_MAX_SECS",
+    "mail_give_up_secs": "CALLCENTER_MAIL_GIVE_UP_SECS",
+}
+SUPPORTED_SMTP_SCHEMES = ("smtp", "smtps")
+
+
 def parse_networks(raw: str, name: str) -> tuple[str, ...]:
     """A comma- or space-separated list of addresses and CIDRs, each checked (ConfigError naming the setting)."""
     items = tuple(item for item in raw.replace(",", " ").split() if item)
@@ -227,6 +241,19 @@ class Config:
     webhook_give_up_secs: float = 24 * 3600.0
     webhook_timeout_secs: float = 10.0
     webhook_lease_secs: float = 30.0
+    # E-mail to visitors (callcenter/mail.py): off unless CALLCENTER_SMTP_URL is set
+    # (smtp://user:pass@host:port with STARTTLS when the server offers it, smtps:// for TLS from the
+    # start); the From address (CALLCENTER_MAIL_FROM, default noreply@<SMTP host>); the server's public
+    # address for the links in e-mails (CALLCENTER_PUBLIC_URL, e.g. https://chat.example.com; default
+    # http://<host>:<port>); and the timings (MAIL_ENV).
+    smtp_url: str | None = None
+    mail_from: str | None = None
+    public_url: str | None = None
+    mail_offline_delay_secs: float = 120.0
+    mail_batch_secs: float = 180.0
+    mail_retry_base_secs: float = 5.0
+    mail_retry_max_secs: float = 600.0
+    mail_give_up_secs: float = 3 * 24 * 3600.0
     seed_demo: bool = False
     log_level: str = "INFO"
 
@@ -260,6 +287,10 @@ class Config:
             webhook_allow_hosts=tuple(h.strip().lower().strip("[]") for h in
                                       (env.get("CALLCENTER_WEBHOOK_ALLOW_HOSTS") or "").split(",") if h.strip()),
             **{field: _env_number(name, getattr(cls, field)) for field, name in WEBHOOK_ENV.items()},
+            smtp_url=env.get("CALLCENTER_SMTP_URL") or None,
+            mail_from=env.get("CALLCENTER_MAIL_FROM") or None,
+            public_url=(env.get("CALLCENTER_PUBLIC_URL") or "").rstrip("/") or None,
+            **{field: _env_number(name, getattr(cls, field)) for field, name in MAIL_ENV.items()},
             log_level=env.get("CALLCENTER_LOG_LEVEL") or "INFO",
         )
         for key, value in overrides.items():
@@ -334,6 +365,35 @@ class Config:
             raise ConfigError(f"CALLCENTER_PUSH_CA_FILE is not a file: {self.push_ca_file}")
         if not (0 < self.port < 65536):
             raise ConfigError(f"port {self.port} is out of range")
+        self._validate_mail()
+
+    def _validate_mail(self) -> None:
+        if self.smtp_url:
+            try:
+                parts = urlsplit(self.smtp_url)
+                parts.port  # a malformed port raises here
+            except ValueError:
+                raise ConfigError(f"CALLCENTER_SMTP_URL is not a valid URL: {redact_url(self.smtp_url)}") from None
+            if parts.scheme not in SUPPORTED_SMTP_SCHEMES or not parts.hostname:
+                raise ConfigError("CALLCENTER_SMTP_URL must be smtp://user:pass@host:port or smtps://user:pass@host:port, "
+                                  f"got {redact_url(self.smtp_url)}")
+        if self.mail_from is not None:
+            from email.headerregistry import Address  # (only here: importing the config stays light)
+
+            try:
+                address = Address(addr_spec=self.mail_from)
+            except (ValueError, IndexError, TypeError):
+                address = None
+            if address is None or not address.domain or "\n" in self.mail_from or "\r" in self.mail_from:
+                raise ConfigError(f"CALLCENTER_MAIL_FROM must be an e-mail address (noreply@example.com), "
+                                  f"got {self.mail_from!r}")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError(f"CALLCENTER_PUBLIC_URL must be an http(s) URL, got {self.public_url!r}")
+
+    @property
+    def mail_enabled(self) -> bool:
+        """E-mail to visitors is on only with an SMTP server to send through."""
+        return bool(self.smtp_url)
 
     @property
     def uses_redis(self) -> bool:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import zoneinfo
+from typing import TYPE_CHECKING
 
-from . import analytics, attachments, business_hours, domain, events, models
+from . import analytics, attachments, domain, events, models
 from .ai.service import AIService
 from .bus import Bus, BusUnavailable
 from .config import Config
@@ -24,6 +25,9 @@ from .routing import RoutingService
 from .security import InvalidToken, RateLimiter, TokenSigner, burn_password_check, check_password, hash_password
 from .store import PrivateNote, SendResult, SessionFilter, Store
 from .webhook_models import CONVERSATION_ASSIGNED, CONVERSATION_CREATED, CONVERSATION_RESOLVED
+
+if TYPE_CHECKING:  # (the mail service is built before the chat and handed to it)
+    from .mail import MailService
 
 log = logging.getLogger("callcenter.services")
 
@@ -118,8 +122,10 @@ class AuthService:
 
 class ChatService:
     def __init__(self, store: Store, publisher: EventPublisher, signer: TokenSigner, limiter: RateLimiter,
-                 config: Config, metrics: Metrics, ai: AIService, push: PushNotifier, routing: RoutingService):
+                 config: Config, metrics: Metrics, ai: AIService, push: PushNotifier, routing: RoutingService,
+                 mail: MailService | None = None):
         self.store = store
+        self.mail = mail
         self.routing = routing
         self.publisher = publisher
         self.signer = signer
@@ -356,6 +362,8 @@ class ChatService:
         await self.publish(*evts)
         await self.publisher.message_to_webhooks(msg, session)
         self.push.on_message(msg, session)
+        if self.mail is not None:
+            self.mail.on_agent_reply(msg, session)  # (it keeps agent and AI replies only)
         if msg["sender_type"] == domain.VISITOR:
             await self.ai.on_visitor_message(msg, session)
 

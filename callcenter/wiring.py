@@ -38,6 +38,8 @@ from .webhook_events import WebhookOutbox
 from .webhook_net import SecretBox
 from .webhook_queue import MemoryWebhookQueue, RedisWebhookQueue
 from .webhooks import WebhookService
+# E-mail to visitors (issue 26): replies they missed, transcripts; off without CALLCENTER_SMTP_URL.
+from .mail import MailService, make_mail_queue
 
 # How long closing the services waits for the background work sockets left (hub and presence updates).
 SPAWNED_TASKS_GRACE_SECS = 5.0
@@ -71,6 +73,7 @@ class Services:
     tenant_settings: TenantSettingsService
     webhooks: WebhookService
     webhook_dispatcher: WebhookDispatcher
+    mail: MailService
     _tasks: set = dataclasses.field(default_factory=set)
     _janitor: asyncio.Task | None = None
     inflight_requests: int = 0
@@ -99,6 +102,7 @@ class Services:
         await self.ai.start()
         await self.routing.start()
         await self.webhook_dispatcher.start()
+        await self.mail.start()
         await self._fit_upload_limit()
         self._janitor = asyncio.get_running_loop().create_task(self._purge_unsent_uploads(), name="upload-janitor")
 
@@ -134,6 +138,7 @@ class Services:
         await self.ai.close()
         await self.routing.close()
         await self.webhook_dispatcher.close()
+        await self.mail.close()
         await self.publisher.wait_published()
         await self.push.close()
         await self.hub.close()
@@ -165,7 +170,9 @@ def create_services(config: Config) -> Services:
     routing = RoutingService(store, publisher, presence, push, config)
     hub.presence_listeners.append(routing.on_agent_status)
     bus.add_listener(routing.on_event)
-    chat = ChatService(store, publisher, signer, limiter, config, metrics, ai, push, routing)
+    mail = MailService(store, config, signer, limiter, hub, bus,
+                       make_mail_queue(redis, config, f"{socket.gethostname()}:{os.getpid()}:{worker_id}"))
+    chat = ChatService(store, publisher, signer, limiter, config, metrics, ai, push, routing, mail=mail)
     audit = AuditService(store)
     workspace = WorkspaceService(store, chat, publisher, push, config, audit=audit)
     auth = AuthService(store, signer, limiter, config, bus)
@@ -184,4 +191,4 @@ def create_services(config: Config) -> Services:
                     metrics=metrics, publisher=publisher, hub=hub, push=push, ai=ai, routing=routing, chat=chat,
                     workspace=workspace,
                     auth=auth, audit=audit, team=team, tenant_settings=tenant_settings,
-                    webhooks=webhooks, webhook_dispatcher=webhook_dispatcher)
+                    webhooks=webhooks, webhook_dispatcher=webhook_dispatcher, mail=mail)

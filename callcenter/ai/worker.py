@@ -186,10 +186,23 @@ class Responder:
             evts.append(events.session_handoff(result.session, handoff))
         await self.publisher.publish(*evts)
         await self.publisher.message_to_webhooks(result.message, result.session)
+        await self._mail_later(result.message, result.session)
         if handoff is None:
             return "replied"
         self.push.on_handoff(result.session)
         return "fallback" if handoff == "ai_error" else "handoff"
+
+    async def _mail_later(self, message: dict, session: dict) -> None:
+        """An AI reply starts the e-mail batch for a visitor who gave an address, like an agent's does
+        (callcenter/mail.py e-mails it once the visitor has been gone long enough; this process may be
+        an ai-worker without a mail service, so it only marks the session due)."""
+        if not self.config.mail_enabled or not session.get("customer_email") or session.get("mail_due_at_ms"):
+            return
+        try:
+            await self.store.schedule_reply_mail(session["tenant_id"], session["id"],
+                                                 message["created_at_ms"] + int(self.config.mail_batch_secs * 1000))
+        except Unavailable as exc:
+            log.warning("ai: the reply in %s was not scheduled for e-mail: %s", session["id"], exc.message)
 
     async def handoff(self, session: dict, reason: str) -> None:
         """Flag the session as waiting for a human (no message) and tell the agents."""

@@ -11,7 +11,8 @@ are in `callcenter.domain`, which the send path applies under its locks.
     writer        group commit of a worker's sends
     aggregates/   tenants, agents, sessions, messages, attachments, push, ai_usage, analytics, workspace
                   (canned responses, labels), bulk, admin (links, last admin, audit log),
-                  webhooks (endpoints and their deliveries), routing (the queue, capacity):
+                  webhooks (endpoints and their deliveries), routing (the queue, capacity),
+                  mail (e-mail to visitors: the outbox, unsubscribes):
                   the queries of one aggregate each
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .aggregates.sessions import SessionFilter, SessionQueries, new_session_id
 from .aggregates.tenants import TenantQueries
 from .aggregates.workspace import WorkspaceQueries
 from .aggregates.webhooks import WebhookQueries
+from .aggregates.mail import MailQueries
 
 __all__ = [
     "Store", "StoreUnavailable", "SendResult", "SessionFilter", "PrivateNote", "create_engine",
@@ -46,5 +48,5 @@ __all__ = [
 
 class Store(TenantQueries, AgentQueries, SessionQueries, MessageQueries, AttachmentQueries, PushQueries,
             AIUsageQueries, AnalyticsQueries, WorkspaceQueries, BulkQueries, AdminQueries, WebhookQueries,
-            RoutingQueries, StoreBase):
+            RoutingQueries, MailQueries, StoreBase):
     """The facade every caller uses: one object, every aggregate's queries (each in its module)."""

@@ -393,3 +393,41 @@ def now_ms() -> int:
 def row_dict(row: sa.Row | None) -> dict | None:
     return dict(row._mapping) if row is not None else None
 
+
+# ---- mail (migration 0013) ----------------------------------------------------------------------------
+# E-mail to visitors (callcenter/mail.py). The outbox: one row per e-mail (a batch of agent replies, or a
+# transcript), keyed by what it holds (`mail_key`: kind, session, last seq), with its delivery state: the
+# next attempt due (NULL once sent or given up), attempts so far (each claims the row: one sender at a
+# time), when it was sent. Unsubscribes: (tenant, lower-cased address) that get no more e-mail.
+mail_outbox = sa.Table(
+    "mail_outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("mail_key", BinaryString(100), nullable=False),
+    sa.Column("tenant_id", BinaryString(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("session_id", BinaryString(32), sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("to_addr", sa.String(254), nullable=False),
+    sa.Column("from_seq", sa.Integer, nullable=False),
+    sa.Column("upto_seq", sa.Integer, nullable=False),
+    sa.Column("base_url", sa.String(300), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("next_attempt_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("sent_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("last_error", sa.String(200), nullable=True),
+    sa.UniqueConstraint("mail_key", name="uq_mail_outbox_key"),
+    sa.Index("ix_mail_outbox_due", "next_attempt_at_ms"),
+    sa.Index("ix_mail_outbox_session", "session_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+mail_unsubscribes = sa.Table(
+    "mail_unsubscribes",
+    metadata,
+    sa.Column("tenant_id", BinaryString(64), sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("email", sa.String(254), primary_key=True),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+# ---- end of the mail block ----------------------------------------------------------------------------
