@@ -7,6 +7,7 @@ import {paintVisitorPresence} from "./customer.js";
 import {conversationHidden, openConversation} from "./sections.js";
 import {loadList, patchSession, upsertSession} from "./session-list.js";
 import {wants} from "./preferences.js";
+import {loadRouting, onRoutingFrame} from "./queue.js";
 import {agentName, bump} from "./state.js";
 import {agentSeen, loadAgents, renderTeam} from "./team.js";
 import {toast} from "./toast.js";
@@ -106,6 +107,9 @@ export function onFrame(app, type, data) {
       app.list.schedule();
       if (conv.id === data.session_id) paintVisitorPresence(data.online);
       break;
+    case "chat.routing.updated":
+      onRoutingFrame(app, data);
+      break;
     case "chat.resync":
       resync(app);
       break;
@@ -156,6 +160,7 @@ function onWebhookDisabled(app, data) {
 function resync(app) {
   loadList(app);
   loadAgents(app);
+  loadRouting(app);
   app.conv.refresh();
 }
 

@@ -5,6 +5,7 @@
 //   frames.js         what the live socket says; a resync after a reconnect
 //   typing.js         who is typing where
 //   team.js           the team panel and this agent's status
+//   queue.js          routing: the queue chip (auto mode) and its alert, the team's loads against capacity
 //   transfer.js       the assign / transfer dialog
 //   customer.js       the customer panel
 //   labels.js         labels: chips, the header's picker, the list's filter
@@ -34,6 +35,7 @@ import {bindLabels} from "./labels.js";
 import {bindLive, renderLive} from "./live.js";
 import {Notifier} from "./notify.js";
 import {PushControl} from "./push.js";
+import {bindQueue} from "./queue.js";
 import {bindPushMenu, onPushInPage, renderPushButton} from "./push-ui.js";
 import {bindSections, conversationHidden, openConversation} from "./sections.js";
 import {bindListControls, createSessionList, patchSession, upsertSession} from "./session-list.js";
@@ -103,6 +105,7 @@ function init() {
   bindAlertButtons(app);
   bindPushMenu(app);
   bindListControls(app);
+  bindQueue(app);
   bindSections(app);
   bindTransfer(app);
   bindLabels(app);

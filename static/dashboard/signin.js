@@ -11,6 +11,7 @@ import {loadLabels, renderLabelFilter} from "./labels.js";
 import {closeTopMenu, renderTopMenu} from "./top-menu.js";
 import {SECTION_KEY, showSection} from "./sections.js";
 import {restoreFilter} from "./session-list.js";
+import {loadRouting, resetRouting} from "./queue.js";
 import {loadAgents} from "./team.js";
 import {loadAISettings} from "./tenant-settings.js";
 import {applyPreferences} from "./preferences.js";
@@ -99,6 +100,7 @@ function enterApp(app, agent, tenant, limits) {
   renderTopMenu(app);
   restoreFilter(app);
   loadAgents(app);
+  loadRouting(app);
   loadLabels(app);
   loadCanned(app);
   loadAISettings(app);
@@ -182,6 +184,7 @@ export function signOut(app, message, kind = "error", {forgetDevice = false} = {
   app.sessions.clear();
   app.versions.clear();
   app.agents.clear();
+  resetRouting(app);
   app.presence.clear();
   app.visitorOnline.clear();
   app.typing.clear();

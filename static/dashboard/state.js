@@ -31,6 +31,9 @@ export function createAppState() {
     labelsByName: new Map(),  // lowercased name → label
     labelsAsked: new Set(),   // names a session had that we did not know (asked for once each)
     labelsTimer: null,
+    routing: null,            // GET /routing (then chat.routing.updated): mode, queue, the team's loads
+    routingFrames: 0,         // chat.routing.updated frames since sign-in (an older GET answer is dropped)
+    routingAlerted: false,    // the queue's oldest is past the alert threshold and a toast said so
     canned: null,             // GET /canned-responses (null: not loaded)
     cannedLoad: null,         // that call while it is under way
 
@@ -51,6 +54,7 @@ export function createAppState() {
     // ---- timers ---------------------------------------------------------------------------
     liveCountdown: null,      // the Live indicator's "retry in Ns" ticker
     expiryTimer: null,        // signs out when the token expires
+    routingTicker: null,      // the queue's longest wait moves on (queue.js)
 
     // ---- the parts of the page (made once by main.js) -------------------------------------
     socket: null,             // LiveSocket

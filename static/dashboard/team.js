@@ -1,8 +1,10 @@
-// The team panel: the tenant's agents (GET /agents) with their presence and load, and this agent's
-// own status. An admin clicks an agent to see their conversations.
+// The team panel: the tenant's agents (GET /agents) with their presence and load (with automatic routing,
+// against their capacity, "3 / 5", from the routing document: queue.js), and this agent's own status. An
+// admin clicks an agent to see their conversations.
 
 import {api} from "./api.js";
 import {$, clear, h, setText} from "./dom.js";
+import {loadChip, loadOf} from "./queue.js";
 import {showSection} from "./sections.js";
 import {setFilter} from "./session-list.js";
 import {agentName} from "./state.js";
@@ -21,10 +23,15 @@ export function renderTeam(app) {
   for (const a of agents) {
     const status = app.presence.get(a.id) || "offline";
     if (status === "online") online++;
-    const showLoad = isAdmin || a.id === me.id;
+    // Automatic routing: everyone's load against their capacity (who has room matters to the whole team);
+    // manual: the open count, an admin's and one's own, as before.
+    const auto = !!app.routing && app.routing.mode === "auto";
+    const showLoad = auto || isAdmin || a.id === me.id;
     const label = h("span", {class: "team-name"}, a.name + (a.id === me.id ? " (you)" : ""));
-    const load = showLoad && typeof a.open_sessions === "number"
-      ? h("span", {class: "load", title: "Assigned conversations", text: a.open_sessions + " open"}) : null;
+    const routed = auto ? loadOf(app, a.id) : null;
+    const load = routed ? loadChip(routed)
+      : showLoad && typeof a.open_sessions === "number"
+        ? h("span", {class: "load", title: "Assigned conversations", text: a.open_sessions + " open"}) : null;
     const inner = [h("span", {class: "dot " + status, title: status}, h("span", {class: "sr-only", text: status})), label,
                    h("span", {class: "team-status", text: status === "online" ? "" : status}), load];
     const item = isAdmin

@@ -1,10 +1,11 @@
-// Short notes at the corner of the page (role=alert for errors, status otherwise); they leave by themselves.
+// Short notes at the corner of the page (role=alert for errors and warnings, status otherwise); they leave by
+// themselves.
 
 import {$, h} from "./dom.js";
 
 /** `action`: {label, onClick}: a button in the toast (which then stays a little longer). */
 export function toast(text, kind = "info", action = null) {
-  const el = h("div", {class: "toast " + kind, role: kind === "error" ? "alert" : "status"},
+  const el = h("div", {class: "toast " + kind, role: kind === "error" || kind === "warn" ? "alert" : "status"},
                h("span", {class: "toast-text", text}));
   if (action) {
     el.appendChild(h("button", {type: "button", class: "toast-action", text: action.label, on: {click: () => {

@@ -1,5 +1,5 @@
 // The top bar's menu (admins): the workspace's settings kept out of the way: the canned responses, and
-// shortcuts to the Settings view's Team and Audit log pages.
+// shortcuts to the Settings view's Team, Routing and Audit log pages.
 // A menu button: Enter/Space/ArrowDown open it on its first item, arrows move, Escape or a click
 // elsewhere closes it.
 
@@ -63,8 +63,8 @@ export function bindTopMenu(app) {
     closeTopMenu();
     openCannedManager(app, {returnFocus: $("menu-btn")});
   });
-  // Settings pages (settings/index.js): the team and the audit log.
-  for (const [id, page] of [["menu-team", "team"], ["menu-audit", "audit"]]) {
+  // Settings pages (settings/index.js): the team, routing and the audit log.
+  for (const [id, page] of [["menu-team", "team"], ["menu-routing", "routing"], ["menu-audit", "audit"]]) {
     $(id).addEventListener("click", () => {
       closeTopMenu();
       app.settings.open(page);

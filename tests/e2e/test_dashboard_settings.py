@@ -54,7 +54,7 @@ def test_team_invite_join_roles_reset_deactivate_and_audit(live_server, agent_da
     expect(page.locator("#settings-page-title")).to_have_text("Profile")
     assert page.url.endswith("/?settings=profile")
     expect(page.locator("#settings .st-nav-link")).to_have_text(
-        ["Profile", "Team", "Widget", "AI assistant", "Webhooks", "Audit log"])
+        ["Profile", "Team", "Routing", "Widget", "AI assistant", "Webhooks", "Audit log"])
     _open_settings_page(page, "Team")
     assert page.url.endswith("/?settings=team")
     expect(_agent_row(page, AGENT2).locator(".tm-status")).to_have_text("Active")

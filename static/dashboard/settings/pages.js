@@ -6,6 +6,7 @@
 export const PAGES = [
   {id: "profile", title: "Profile", adminOnly: false, load: () => import("./profile.js")},
   {id: "team", title: "Team", adminOnly: true, load: () => import("./team.js")},
+  {id: "routing", title: "Routing", adminOnly: true, load: () => import("./routing.js")},
   {id: "widget", title: "Widget", adminOnly: true, load: () => import("./widget.js")},
   {id: "ai", title: "AI assistant", adminOnly: true, load: () => import("./ai.js")},
   {id: "webhooks", title: "Webhooks", adminOnly: true, load: () => import("./webhooks.js")},

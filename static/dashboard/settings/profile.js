@@ -1,11 +1,13 @@
 // Settings → Profile (every agent): name and avatar colour (PATCH /agents/:id), the password
 // (POST /auth/password: the answer's new token replaces this tab's; every other sign-in ends), and the
-// notification preferences (four switches, each saved when flipped, in effect at once: preferences.js).
+// notification preferences (four switches, each saved when flipped, in effect at once: preferences.js), and
+// how many conversations at a time automatic routing gives the agent (PATCH /agents/:id max_conversations).
 
 import {ApiError, tokenStore} from "../api.js";
 import {isHexColor, textOn} from "../colors.js";
 import {$, initials, setText} from "../dom.js";
 import {applyPreferences, savePreferences} from "../preferences.js";
+import {loadOf} from "../queue.js";
 import {paintMe} from "../signin.js";
 
 const PALETTE = [
@@ -15,6 +17,9 @@ const PALETTE = [
   {color: "#475569", name: "Slate"},
 ];
 const MIN_PASSWORD = 8;
+const MIN_CAPACITY = 1;
+const MAX_CAPACITY = 50;
+const DEFAULT_CAPACITY = 5;
 
 const SWITCHES = [
   {key: "sound", label: "Sound", hint: "A short sound with alerts on this device (and on others where the speaker "
@@ -114,7 +119,7 @@ export async function render(ctx) {
     return name.value.trim() !== (agent.name || "") || color !== savedColor();
   }
   function refreshDirty() {
-    setDirty(detailsDirty() || passwordDirty());
+    setDirty(detailsDirty() || passwordDirty() || capacityDirty());
     if (detailsDirty()) setText(detailsMsg, "");
   }
   function pick(value) {
@@ -255,6 +260,71 @@ export async function render(ctx) {
     }
   });
 
+  // ---- workload: conversations at a time ------------------------------------------------------------
+  const savedCapacity = () => (Number.isInteger(agent.max_conversations) ? agent.max_conversations : DEFAULT_CAPACITY);
+  const capacity = h("input", {id: "pf-capacity", type: "number", min: String(MIN_CAPACITY), max: String(MAX_CAPACITY),
+                               step: "1", inputmode: "numeric", required: true, value: String(savedCapacity()),
+                               "aria-describedby": "pf-capacity-hint pf-capacity-load pf-capacity-error"});
+  const capacityLoad = h("p", {id: "pf-capacity-load", class: "muted small field-hint"});
+  const capacityErr = h("p", {id: "pf-capacity-error", class: "error-text", role: "alert"});
+  const capacityMsg = h("p", {id: "pf-capacity-status", class: "st-form-status", role: "status"});
+  const capacitySave = h("button", {id: "pf-capacity-save", class: "primary", type: "submit"}, "Save");
+  const capacityForm = h("form", {class: "st-card", id: "pf-workload", novalidate: true},
+    h("h4", null, "Workload"),
+    h("p", {id: "pf-capacity-hint", class: "muted small st-card-help"}, "With automatic routing, new conversations "
+      + "go to agents who are online and have room: at most this many open conversations at a time are yours ("
+      + MIN_CAPACITY + "–" + MAX_CAPACITY + ")."),
+    h("label", {for: "pf-capacity"}, "Conversations at a time"), capacity, capacityLoad,
+    capacityErr,
+    h("div", {class: "st-actions"}, capacityMsg, capacitySave));
+  function capacityDirty() {
+    return capacity.value.trim() !== String(savedCapacity());
+  }
+  function paintCapacityLoad() {
+    const load = loadOf(app, agent.id);
+    setText(capacityLoad, load ? "You have " + load.open + " open now (" + load.open + " / " + load.max + ")." : "");
+  }
+  capacity.addEventListener("input", () => {
+    setText(capacityErr, "");
+    setText(capacityMsg, "");
+    refreshDirty();
+  });
+  capacityForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    setText(capacityErr, "");
+    const text = capacity.value.trim();
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < MIN_CAPACITY || n > MAX_CAPACITY) {
+      setText(capacityErr, "Enter a whole number from " + MIN_CAPACITY + " to " + MAX_CAPACITY + ".");
+      capacity.focus();
+      return;
+    }
+    if (n === savedCapacity()) {
+      setText(capacityMsg, "Nothing to save.");
+      return;
+    }
+    capacitySave.disabled = true;
+    setText(capacityMsg, "Saving…");
+    try {
+      const out = await api("PATCH", "/agents/" + agent.id, {max_conversations: n});
+      if (destroyed) return;
+      const value = out && out.agent && Number.isInteger(out.agent.max_conversations) ? out.agent.max_conversations : n;
+      agent.max_conversations = value;
+      if (app.agents.has(agent.id)) app.agents.get(agent.id).max_conversations = value;
+      capacity.value = String(value);
+      setText(capacityMsg, "Saved.");
+      refreshDirty();
+    } catch (err) {
+      if (destroyed) return;
+      setText(capacityMsg, "");
+      setText(capacityErr, err.status === 0 ? "The server cannot be reached: nothing was saved." : err.message);
+      capacity.focus();
+    } finally {
+      capacitySave.disabled = false;
+    }
+  });
+  window.addEventListener("callcenter:routing", paintCapacityLoad);
+
   // ---- notifications ------------------------------------------------------------------------------------
   const prefs = () => Object.assign({sound: true, new_conversations: true, assigned_messages: true, mentions: true},
                                     agent.preferences || {});
@@ -292,8 +362,10 @@ export async function render(ctx) {
       + "and push notifications to your devices."),
     rows, prefMsg);
 
-  root.append(h("div", {class: "st-grid"}, detailsForm, h("div", {class: "st-col"}, prefsCard, pwForm)));
+  root.append(h("div", {class: "st-grid"}, h("div", {class: "st-col"}, detailsForm, capacityForm),
+                h("div", {class: "st-col"}, prefsCard, pwForm)));
   paintPreview();
+  paintCapacityLoad();
   applyPreferences(app);
   // The header's sound button flips the same preference: the switch follows it.
   const soundSwitch = $(("pf-pref-sound"));
@@ -305,6 +377,7 @@ export async function render(ctx) {
     destroy() {
       destroyed = true;
       $("sound-btn").removeEventListener("click", onSound);
+      window.removeEventListener("callcenter:routing", paintCapacityLoad);
     },
   };
 }

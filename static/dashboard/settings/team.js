@@ -1,5 +1,6 @@
 // Settings → Team (admins): the tenant's agents (GET /agents) with role, status (invited / active /
-// deactivated, online) and open conversations; invite one (POST /agents → a one-time link, shown once with
+// deactivated, online), their load against capacity ("3 / 5", live from the routing document) and their
+// capacity (conversations at a time, PATCH max_conversations); invite one (POST /agents → a one-time link, shown once with
 // Copy and its expiry); a new link for an invited agent; change a role (PATCH); reset a password (a link;
 // the agent is signed out everywhere); deactivate / reactivate, each after a confirmation in the row. The
 // server's refusals (last_admin, …) are shown in the row they concern. Names and e-mails are text.
@@ -7,11 +8,14 @@
 import {ApiError} from "../api.js";
 import {isHexColor, avatarColor, textOn} from "../colors.js";
 import {fmtDateTime, initials, setText} from "../dom.js";
+import {loadOf} from "../queue.js";
 import {renderTopMenu} from "../top-menu.js";
 
 const ROLES = [{value: "agent", label: "Agent"}, {value: "admin", label: "Admin"}];
 const STATUS_TEXT = {active: "Active", invited: "Invited", deactivated: "Deactivated"};
 const REFRESH_MS = 30000;
+const MIN_CAPACITY = 1;
+const MAX_CAPACITY = 50;
 
 function statusOf(a) {
   if (a.status === "active" || a.status === "invited" || a.status === "deactivated") return a.status;
@@ -22,6 +26,19 @@ function statusOf(a) {
 function openCount(a) {
   const n = a.open_conversations !== undefined ? a.open_conversations : a.open_sessions;
   return typeof n === "number" ? n : null;
+}
+
+/** {open, max} (max null when unknown): the routing document's when it lists the agent (fresher), else GET
+ *  /agents'. */
+function loadFor(app, a) {
+  const routed = loadOf(app, a.id);
+  if (routed) return routed;
+  return {open: openCount(a), max: Number.isInteger(a.max_conversations) ? a.max_conversations : null};
+}
+
+function loadText(load) {
+  if (load.open === null) return "—";
+  return load.max === null ? load.open + " open" : load.open + " / " + load.max;
 }
 
 /** A link's expiry as an ISO string (the API's expires_at, or expires_at_ms). */
@@ -154,7 +171,8 @@ export async function render(ctx) {
   const listCard = h("section", {class: "st-card tm-agents", "aria-labelledby": "tm-agents-title"},
     h("div", {class: "tm-agents-head"}, h("h4", {id: "tm-agents-title"}, "Agents ", count), refreshBtn),
     h("div", {class: "tm-cols", "aria-hidden": "true"}, h("span", null, "Agent"), h("span", null, "Role"),
-      h("span", null, "Status"), h("span", null, "Open"), h("span", null, "")),
+      h("span", null, "Status"), h("span", {title: "Open conversations / conversations at a time"}, "Load"),
+      h("span", {title: "Conversations at a time (automatic routing)"}, "Capacity"), h("span", null, "")),
     list, empty, listErr);
   refreshBtn.addEventListener("click", () => reload({announce: true}));
 
@@ -273,7 +291,31 @@ export async function render(ctx) {
       confirm = h("div", {class: "tm-confirm", role: "group", "aria-label": "Confirm"},
                   h("p", {class: "tm-confirm-text"}, c.text), h("div", {class: "tm-confirm-actions"}, no, yes));
     }
-    const n = openCount(a);
+    const load = loadFor(app, a);
+    const capacity = h("input", {class: "tm-capacity", type: "number", min: String(MIN_CAPACITY),
+                                 max: String(MAX_CAPACITY), step: "1", inputmode: "numeric",
+                                 "aria-label": "Conversations at a time for " + a.name,
+                                 value: Number.isInteger(a.max_conversations) ? String(a.max_conversations) : "",
+                                 disabled: st.busy || status === "deactivated" ? true : null});
+    capacity.addEventListener("change", () => {
+      const text = capacity.value.trim();
+      const value = Number(text);
+      if (!/^\d+$/.test(text) || value < MIN_CAPACITY || value > MAX_CAPACITY) {
+        st.error = "Conversations at a time for " + a.name + ": enter a whole number from " + MIN_CAPACITY + " to "
+          + MAX_CAPACITY + ".";
+        paintRow(a);
+        const again = list.querySelector('[data-agent-id="' + a.id + '"] .tm-capacity');
+        if (again) {
+          again.value = text;
+          again.focus();
+        }
+        return;
+      }
+      if (value === a.max_conversations) return;
+      act(a, () => api("PATCH", "/agents/" + a.id, {max_conversations: value}),
+          {after: () => toast(a.name + ": up to " + value + " conversation" + (value === 1 ? "" : "s")
+                              + " at a time.")});
+    });
     const li = h("li", {class: "tm-row", dataset: {agentId: a.id, status}},
       h("div", {class: "tm-who"}, avatar(a),
         h("div", {class: "tm-who-text"},
@@ -284,8 +326,11 @@ export async function render(ctx) {
         h("span", {class: "tm-status " + status}, STATUS_TEXT[status]),
         online ? h("span", {class: "tm-online", title: "Online now"}, h("span", {class: "dot online", "aria-hidden": "true"}),
                    "Online") : null),
-      h("div", {class: "tm-cell tm-open", title: "Open conversations assigned"},
-        n === null ? "—" : h("span", null, String(n), h("span", {class: "tm-open-word"}, " open"))),
+      h("div", {class: "tm-cell tm-open", title: "Open conversations assigned / conversations at a time"},
+        h("span", {class: "tm-narrow-only tm-cell-label"}, "Load "),
+        h("span", {class: "tm-load" + (load.max !== null && load.open >= load.max ? " full" : "")}, loadText(load))),
+      h("label", {class: "tm-cell tm-capacity-cell"},
+        h("span", {class: "tm-narrow-only tm-cell-label"}, "At a time"), capacity),
       h("div", {class: "tm-actions"}, actions),
       confirm,
       st.error ? h("p", {class: "error-text tm-row-error", role: "alert"}, st.error) : null);
@@ -326,6 +371,17 @@ export async function render(ctx) {
   root.append(h("div", {class: "tm"}, inviteForm, linkBox, listCard));
   paintList();
 
+  // The routing document moved (an assignment, a resolve, a capacity change): the loads follow in place.
+  const onRouting = () => {
+    for (const a of agents) {
+      const cell = list.querySelector('[data-agent-id="' + a.id + '"] .tm-load');
+      const load = loadOf(app, a.id);
+      if (!cell || !load) continue;
+      setText(cell, load.open + " / " + load.max);
+      cell.classList.toggle("full", load.open >= load.max);
+    }
+  };
+  window.addEventListener("callcenter:routing", onRouting);
   const onFocus = () => { if (document.visibilityState === "visible") reload({quiet: true}); };
   window.addEventListener("focus", onFocus);
   // A colleague came online or went away (their status, or an invitation just accepted): once per burst.
@@ -343,6 +399,7 @@ export async function render(ctx) {
       clearTimeout(presenceTimer);
       window.removeEventListener("focus", onFocus);
       window.removeEventListener("callcenter:presence", onPresence);
+      window.removeEventListener("callcenter:routing", onRouting);
     },
   };
 }
