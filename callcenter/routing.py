@@ -149,6 +149,8 @@ class RoutingService:
                     break
         except ApiError as exc:
             log.warning("routing: dispatch for tenant %s failed (%s); the sweep tries again", tenant_id, exc.message)
+        except Exception:  # a background round (e.g. a deadlock the database broke): the sweep tries again
+            log.exception("routing: dispatch for tenant %s failed; the sweep tries again", tenant_id)
         finally:
             self._dispatching.discard(tenant_id)
         self.notify_later(tenant_id)

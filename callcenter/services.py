@@ -175,7 +175,9 @@ class ChatService:
         await self.publisher.to_webhooks(CONVERSATION_CREATED, session)
         self.push.on_session_started(session)
         if queued:
-            self.routing.changed(tenant_id)
+            # Given out now if someone has room: the answer then says so, not "number 1 in line".
+            await self.routing.dispatch(tenant_id)
+            session = await self.store.get_session(tenant_id, session["id"]) or session
         return session, token, tenant
 
     # ---- either side: who acts decides what they may see and do -------------------------

@@ -21,6 +21,7 @@ ROUTING = "/api/v1/routing"
 @pytest.fixture(autouse=True)
 def quick_notify(monkeypatch):
     monkeypatch.setattr(routing_module, "ROUTING_NOTIFY_INTERVAL_SECS", 0.05)
+    monkeypatch.setattr(routing_module, "ROUTING_SWEEP_INTERVAL_SECS", 0.2)
 
 
 async def auto_tenant(api, tenant_factory, **settings):
@@ -260,6 +261,36 @@ async def test_while_the_ai_answers_a_conversation_joins_the_line_when_handed_ov
     assert doc["queue"] is None and doc["session"]["assigned_agent_id"] is None  # the AI's for now
     session = await services.store.set_handoff(tenant.id, visitor.session_id, "asked_for_human")
     await services.publisher.publish(events.session_handoff(session, "asked_for_human"))
+    for _ in range(100):
+        if await assigned_to(api, visitor):
+            break
+        await asyncio.sleep(0.05)
+    assert await assigned_to(api, visitor) == tenant.agent.id
+    ws.close()
+
+
+@gen_test(timeout=30)
+async def test_opening_time_across_a_daylight_saving_change_routes_the_night_s_conversations(
+        api, base_url, tenant_factory, monkeypatch):
+    """Berlin opens at 09:00 local. On 2026-03-29 clocks go forward at 02:00: 09:00 is 07:00 UTC that day
+    (08:00 UTC the day before). At a fixed clock the conversation started at night waits, marked after
+    hours, and the sweep gives it out at 07:00 UTC sharp, not an hour late."""
+    tenant = await tenant_factory()
+    services = tenant.services
+    every_day = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    resp = await api.patch(TENANT, {"routing": "auto", "business_hours": {
+        "enabled": True, "timezone": "Europe/Berlin", "weekly": every_day}}, token=tenant.admin.token)
+    assert resp.status == 200, resp.body
+    clock = {"now": dt.datetime(2026, 3, 29, 6, 59, 0, tzinfo=dt.timezone.utc).timestamp()}
+    monkeypatch.setattr(services.routing, "clock", lambda: clock["now"])
+    info = (await api.get(f"/api/v1/chat/public/tenants/{tenant.id}")).json["settings"]["availability"]
+    assert info["open"] is False and info["next_open_at"] == "2026-03-29T07:00:00.000Z"
+    ws = await online(base_url, tenant.agent)
+    visitor = await tenant.visitor(api)
+    assert (await session_of(api, visitor))["session"]["after_hours"] is True
+    await asyncio.sleep(0.6)  # sweeps at 08:59 local: still closed
+    assert await assigned_to(api, visitor) is None
+    clock["now"] = dt.datetime(2026, 3, 29, 7, 0, 0, tzinfo=dt.timezone.utc).timestamp()
     for _ in range(100):
         if await assigned_to(api, visitor):
             break

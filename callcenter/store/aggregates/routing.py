@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from ...domain import SYSTEM
 from ..base import StoreBase
 from ..schema import agents, now_ms, sessions, tenants
-from ..sends import append_message
+from ..sends import CoreSendSql, SendRequest, store_batch
 
 # First answers looked at for the queue's wait estimate: the newest this many, of the last this many days.
 WAIT_SAMPLE_SESSIONS = 50
@@ -78,9 +78,15 @@ class RoutingQueries(StoreBase):
             room = sum(max(0, r["max_conversations"] - loads.get(r["id"], 0)) for r in candidates)
             if room <= 0:
                 return []
-            waiting = (await conn.execute(sa.select(c.id).where(
-                c.tenant_id == tenant_id, c.queued_at_ms.is_not(None), c.status == "open",
-                c.assigned_agent_id.is_(None)).order_by(c.queued_at_ms, c.id).limit(min(room, limit)))).scalars().all()
+            still_waiting = (c.tenant_id == tenant_id, c.queued_at_ms.is_not(None), c.status == "open",
+                             c.assigned_agent_id.is_(None))
+            first = (await conn.execute(sa.select(c.id).where(*still_waiting).order_by(c.queued_at_ms, c.id)
+                                        .limit(min(room, limit)))).scalars().all()
+            # Locked in key order, as every send batch locks sessions (no deadlock with one); a manual assign
+            # of one of these waits for this transaction and then finds it taken.
+            locked_ids = set((await conn.execute(sa.select(c.id).where(c.id.in_(first), *still_waiting)
+                                                 .order_by(c.id).with_for_update())).scalars().all())
+            waiting = [session_id for session_id in first if session_id in locked_ids]
             # Least loaded first; then who waited longest (never assigned counts as longest); within this
             # batch, an agent just given one goes after those who were not.
             order = {r["id"]: (r["last_assigned_at_ms"] or 0, 0) for r in candidates}
@@ -90,23 +96,28 @@ class RoutingQueries(StoreBase):
                 if not free:
                     break
                 agent = min(free, key=lambda r: (loads.get(r["id"], 0), order[r["id"]], r["id"]))
-                result = await conn.execute(sessions.update().where(
-                    c.tenant_id == tenant_id, c.id == session_id, c.assigned_agent_id.is_(None),
-                    c.status == "open").values(assigned_agent_id=agent["id"], status="assigned",
-                                               queued_at_ms=None, updated_at_ms=now))
-                if result.rowcount == 0:
-                    continue
                 loads[agent["id"]] = loads.get(agent["id"], 0) + 1
                 order[agent["id"]] = (now, turn)
                 given.append((session_id, agent))
             if not given:
                 return []
-            await conn.execute(agents.update().where(
-                a.tenant_id == tenant_id, a.id.in_({agent["id"] for _, agent in given})).values(
+            # A few statements for the whole batch, whatever its size: one UPDATE per agent, the agents'
+            # last assignment, and the "joined" lines as one send batch.
+            by_agent: dict[int, list[str]] = {}
+            for session_id, agent in given:
+                by_agent.setdefault(agent["id"], []).append(session_id)
+            for agent_id, session_ids in by_agent.items():
+                await conn.execute(sessions.update().where(c.tenant_id == tenant_id, c.id.in_(session_ids)).values(
+                    assigned_agent_id=agent_id, status="assigned", queued_at_ms=None, updated_at_ms=now))
+            await conn.execute(agents.update().where(a.tenant_id == tenant_id, a.id.in_(list(by_agent))).values(
                 last_assigned_at_ms=now))
-            notes = [await append_message(conn, tenant_id, session_id, SYSTEM, 0, "",
-                                          f"{agent['name']} joined the conversation", None, now)
-                     for session_id, agent in given]
+            outcomes = await store_batch(CoreSendSql(conn), [
+                SendRequest(tenant_id, session_id, SYSTEM, 0, "", f"{agent['name']} joined the conversation", None, now)
+                for session_id, agent in given])
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):
+                    raise outcome
+            notes = [outcome.message for outcome in outcomes]
             rows = {r["id"]: dict(r) for r in (await conn.execute(sessions.select().where(
                 c.tenant_id == tenant_id, c.id.in_([sid for sid, _ in given])))).mappings().all()}
         return [(rows[sid], {**agent, "last_assigned_at_ms": now}, note)
