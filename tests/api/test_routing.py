@@ -41,6 +41,16 @@ async def assigned_to(api, visitor) -> int | None:
     return (await session_of(api, visitor))["session"]["assigned_agent_id"]
 
 
+async def assigned_soon(api, visitor, timeout_secs: float = 5.0) -> int | None:
+    """Whom the conversation goes to, waiting up to `timeout_secs` for the assignment."""
+    for _ in range(int(timeout_secs / 0.05)):
+        owner = await assigned_to(api, visitor)
+        if owner:
+            return owner
+        await asyncio.sleep(0.05)
+    return await assigned_to(api, visitor)
+
+
 async def online(base_url, agent) -> WsClient:
     ws = await WsClient.connect(base_url, agent.token)
     return ws
@@ -116,12 +126,7 @@ async def test_least_loaded_first_then_who_waited_longest(api, base_url, tenant_
     owners = []
     for n in range(4):
         visitor = await tenant.visitor(api, name=f"V{n}")
-        for _ in range(100):
-            owner = await assigned_to(api, visitor)
-            if owner:
-                break
-            await asyncio.sleep(0.05)
-        owners.append(owner)
+        owners.append(await assigned_soon(api, visitor))
     # Alternating: the one who has fewer, and at equal loads the one assigned longest ago.
     assert owners[0] != owners[1] and owners[2] != owners[3]
     assert sorted(owners) == sorted([tenant.agent.id, colleague.id] * 2)
@@ -136,11 +141,7 @@ async def test_nobody_online_or_only_away_queues_and_coming_online_assigns(api, 
     await asyncio.sleep(0.3)
     assert await assigned_to(api, visitor) is None
     ws = await online(base_url, tenant.agent)
-    for _ in range(100):
-        if await assigned_to(api, visitor) == tenant.agent.id:
-            break
-        await asyncio.sleep(0.05)
-    assert await assigned_to(api, visitor) == tenant.agent.id
+    assert await assigned_soon(api, visitor) == tenant.agent.id
     ws.close()
 
 
@@ -225,11 +226,7 @@ async def test_outside_business_hours_an_email_is_needed_and_routing_waits(api, 
     # Opening time (the hours change to "open now"): the queue is given out.
     resp = await api.patch(TENANT, {"business_hours": {"enabled": False}}, token=tenant.admin.token)
     assert resp.status == 200, resp.body
-    for _ in range(100):
-        if await assigned_to(api, visitor):
-            break
-        await asyncio.sleep(0.05)
-    assert await assigned_to(api, visitor) == tenant.agent.id
+    assert await assigned_soon(api, visitor) == tenant.agent.id
     ws.close()
 
 
@@ -261,11 +258,7 @@ async def test_while_the_ai_answers_a_conversation_joins_the_line_when_handed_ov
     assert doc["queue"] is None and doc["session"]["assigned_agent_id"] is None  # the AI's for now
     session = await services.store.set_handoff(tenant.id, visitor.session_id, "asked_for_human")
     await services.publisher.publish(events.session_handoff(session, "asked_for_human"))
-    for _ in range(100):
-        if await assigned_to(api, visitor):
-            break
-        await asyncio.sleep(0.05)
-    assert await assigned_to(api, visitor) == tenant.agent.id
+    assert await assigned_soon(api, visitor) == tenant.agent.id
     ws.close()
 
 
@@ -291,9 +284,5 @@ async def test_opening_time_across_a_daylight_saving_change_routes_the_night_s_c
     await asyncio.sleep(0.6)  # sweeps at 08:59 local: still closed
     assert await assigned_to(api, visitor) is None
     clock["now"] = dt.datetime(2026, 3, 29, 7, 0, 0, tzinfo=dt.timezone.utc).timestamp()
-    for _ in range(100):
-        if await assigned_to(api, visitor):
-            break
-        await asyncio.sleep(0.05)
-    assert await assigned_to(api, visitor) == tenant.agent.id
+    assert await assigned_soon(api, visitor) == tenant.agent.id
     ws.close()
