@@ -230,8 +230,14 @@ class PublicTenantOut(BaseModel):
     name: str
 
 
+class TeamAvatarOut(BaseModel):
+    initials: str
+    color: str
+
+
 class PublicTeamOut(BaseModel):
     agents_online: int
+    avatars: list[TeamAvatarOut] = Field(description="Up to 3 online agents: initials and colour only.")
     typical_first_response_secs: int | None = Field(description="Median seconds to a person's first answer "
                                                                 "lately; null without history.")
 

@@ -204,3 +204,11 @@ def agent_profile(row: dict) -> dict:
     """An agent's status ("active" | "invited" | "deactivated") and avatar colour (chosen, else by id)."""
     status = "invited" if row.get("invited") else ("active" if row["active"] else "deactivated")
     return {"status": status, "avatar_color": row.get("avatar_color") or AVATAR_COLORS[row["id"] % len(AVATAR_COLORS)]}
+
+
+def initials(name: str) -> str:
+    """Up to two letters for an avatar: of the first and last word ("Ann Lee" -> "AL")."""
+    words = [w for w in name.split() if w[:1].isalnum()]
+    if not words:
+        return "?"
+    return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper()

@@ -39,6 +39,8 @@ QUEUE_POSITIONS_TOLD = 1000
 # How long a tenant's typical time to a first answer (the wait estimate) is kept before it is read again.
 WAIT_ESTIMATE_TTL_SECS = 60.0
 WAIT_ESTIMATES_KEPT = 10_000
+# Online agents whose avatar the widget's header shows.
+TEAM_AVATARS_SHOWN = 3
 
 
 def estimated_wait_secs(position: int, typical_secs: int | None, agents_online: int) -> int | None:
@@ -215,9 +217,17 @@ class RoutingService:
                                                            online)}
 
     async def team_info(self, tenant_id: str) -> dict:
-        """What the widget may show of the team: how many are online, how fast they usually answer."""
+        """What the widget may show of the team: how many are online, how fast they usually answer, and
+        the avatars (initials and colour, never a name or address) of up to TEAM_AVATARS_SHOWN of them."""
         statuses = await self.presence.agent_statuses(tenant_id)
-        return {"agents_online": sum(1 for s in statuses.values() if s == "online"),
+        online = sorted(agent_id for agent_id, status in statuses.items() if status == "online")
+        avatars = []
+        for agent_id in online[:TEAM_AVATARS_SHOWN]:
+            agent = await self.store.get_agent(tenant_id, agent_id)
+            if agent is not None and agent["active"]:
+                avatars.append({"initials": domain.initials(agent["name"]),
+                                "color": domain.agent_profile(agent)["avatar_color"]})
+        return {"agents_online": len(online), "avatars": avatars,
                 "typical_first_response_secs": await self.typical_first_response_secs(tenant_id)}
 
     async def overview(self, tenant_id: str) -> dict:

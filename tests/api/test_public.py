@@ -59,7 +59,7 @@ async def test_tenant_info(api, tenant_factory):
     # Opening hours and the team's numbers: tests/api/test_routing.py
     assert doc["settings"].pop("availability") == {"open": True, "next_open_at": None, "email_required": False,
                                                    "away_message": {"en": "", "es": "", "fr": "", "de": ""}}
-    assert doc["settings"].pop("team") == {"agents_online": 0, "typical_first_response_secs": None}
+    assert doc["settings"].pop("team") == {"agents_online": 0, "avatars": [], "typical_first_response_secs": None}
     assert doc == {"tenant": {"id": tenant.id, "name": f"Tenant {tenant.id}"},
                    "settings": {"require_name": False, "require_email": True, "greeting": "Hello there",
                                 "max_upload_bytes": 10 * 1024 * 1024, "csat_enabled": True}}

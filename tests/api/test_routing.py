@@ -78,6 +78,10 @@ async def test_auto_assigns_to_an_online_agent_and_tells_the_visitor(api, base_u
     assert view["mode"] == "auto" and view["queue_length"] == 0 and view["open"] is True
     update = await agent_ws.next("chat.routing.updated")
     assert update["data"]["queue_length"] == 0
+    # The widget's header: how many are online and their initials (never a name or an address).
+    team = (await api.get(f"/api/v1/chat/public/tenants/{tenant.id}")).json["settings"]["team"]
+    assert team["agents_online"] == 1 and [a["initials"] for a in team["avatars"]] == ["BA"]
+    assert b"Bob" not in (await api.get(f"/api/v1/chat/public/tenants/{tenant.id}")).body
     for ws in (agent_ws, admin_ws):
         ws.close()
 
