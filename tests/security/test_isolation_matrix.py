@@ -421,6 +421,10 @@ async def _webhook_disabled(w, s):
     await w.services.chat.publish(events.webhook_disabled(w.a.id, hook, w.a.admin.id))
 
 
+async def _queue_place(w, s):
+    await w.services.chat.publish(events.queue_positions(w.a.id, {w.va.session_id: [1, 60]}, 1))
+
+
 # event name -> (trigger, who on tenant A's side must get it)
 SUBSCRIPTIONS: dict[str, tuple[Callable, set[str]]] = {
     events.MESSAGE_NEW: (_visitor_message, {"agent", "va"}),
@@ -440,10 +444,13 @@ SUBSCRIPTIONS: dict[str, tuple[Callable, set[str]]] = {
     events.AI_PARTIAL: (_ai_partial, {"va"}),
     events.SESSION_HANDOFF: (_handoff, {"agent"}),
     events.WEBHOOK_DISABLED: (_webhook_disabled, {"admin"}),  # the tenant's admins, only
+    events.ROUTING_UPDATED: (_agent_presence, {"agent", "admin"}),  # presence moves the team view
+    events.QUEUE_UPDATED: (_queue_place, {"va"}),  # the waiting visitor, only
 }
 EXEMPT = {
     events.MESSAGE_SEND: "client to server only",
     events.AGENT_REVOKED: "internal: the hub closes the agent's sockets (tests/realtime/test_revocation.py)",
+    events.QUEUE_POSITIONS: "internal: each hub tells its own waiting visitors (the chat.queue.updated row)",
 }
 
 
@@ -495,14 +502,21 @@ async def test_socket_subscriptions(api, base_url, services, tenant_factory, mon
 
         # Nobody outside tenant A's agents and `va` hears anything about `va` or tenant A.
         secrets = [w.va.session_id, w.a.id, "hello from va", "a draft for va", "Third Visitor", w.a.agent.name]
+        b_agents = {w.b.admin.id, w.b.agent.id}
+        for frame in got["other_tenant"]:
+            if frame["type"] == events.ROUTING_UPDATED:  # B's own team view (its agents are named like A's)
+                assert {a["agent_id"] for a in frame["data"]["agents"]} <= b_agents, frame
         for who in ("other_tenant", "other_visitor", "none"):
             for frame in got[who]:
+                if frame["type"] == events.ROUTING_UPDATED and who == "other_tenant":
+                    continue
                 text = json.dumps(frame)
                 leaked = [s for s in secrets if s in text]
                 assert not leaked, (who, leaked, frame)
         assert got["none"] == [], "a socket that has not authenticated gets nothing"
         # B's admin saw only its own tenant (its presence snapshot, nothing else of A's).
-        assert all(f["type"] in (events.AGENT_PRESENCE,) for f in got["other_tenant"]), got["other_tenant"]
+        assert all(f["type"] in (events.AGENT_PRESENCE, events.ROUTING_UPDATED) for f in got["other_tenant"]), \
+            got["other_tenant"]
         # A webhook switched off is the admins' news: tenant A's plain agent hears nothing of it.
         assert not any(f["type"] == events.WEBHOOK_DISABLED for f in got["agent"]), got["agent"]
         # va2 hears nothing of va's session (typing, messages, assignment, AI drafts …).
