@@ -319,6 +319,8 @@ class Generator:
             # No labels; about a third of resolved conversations rated (migration 0009), drawn from a
             # generator of their own so that adding them left every other generated value unchanged.
             "labels": "[]", "rating_score": None, "rating_comment": None, "rated_at_ms": None,
+            # Nobody waiting in a routing queue, all within business hours, no e-mail due (migration 0012).
+            "queued_at_ms": None, "after_hours": False, "mail_sent_seq": 0, "mail_due_at_ms": None,
         }
         if status == "resolved":
             rating_rng = random.Random(sid)
