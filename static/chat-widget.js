@@ -1,17 +1,30 @@
 /*! callcenter chat widget */
-/* Only the line above is served: the server leaves out whole-line comments like these notes (pages.py
- * compact_script), so they cost visitors no bytes. Keep the served script within its gzip budget
- * (scripts/bench_widget.py): no trailing comments, no template literals (with one, it is served as it is).
- * One dependency-free script.
- *   <script src="https://support.example.com/chat-widget.js"></script>
- *   <script>CallCenterChat.init({tenantId: 'demo-tenant', position: 'bottom-right', primaryColor: '#4F46E5',
- *                                title: 'Chat with us', subtitle: 'We typically reply instantly'});</script>
+/* Built by scripts/build_assets.py (esbuild: minified; __WIDGET_STRINGS__ the English texts, from the catalogues'
+ * `common` + `widget` sections of static/i18n/en.json; __WIDGET_CSS__ static/chat-widget.css, minified;
+ * __WIDGET_PACKS__ {lang: file} of the other languages' packs and __WIDGET_EXTRA__ the file of the lazily loaded
+ * part, static/chat-widget-extra.js); /chat-widget.js serves the built file only. Keep the built widget within its
+ * gzip budget (tests/test_assets.py). Dependency-free. A visitor in another language gets that language's pack
+ * (static/dist/chat-widget-<lang>.<hash>.js, a script calling CallCenterChat._add(lang, {key: text})) before the
+ * widget draws (at most 300 ms, then English); the files of messages, the uploads, the rating card and the
+ * transcript come with the extra part (loaded when first needed, prefetched once the panel opens). Both are loaded
+ * from the origin this script came from, /static/dist/ (content-hashed: cached for good). Embed (async; the stub
+ * queues init until the script has loaded):
+ *   <script>window.CallCenterChat=window.CallCenterChat||{q:[],init:function(o){this.q.push(o)}};
+ *   CallCenterChat.init({tenantId: 'demo-tenant', position: 'bottom-right', primaryColor: '#4F46E5'});</script>
+ *   <script async src="https://support.example.com/chat-widget.js"></script>
  * Options: apiUrl (default: the origin this script came from), tenantId, position (bottom-right | bottom-left),
  * primaryColor, title, subtitle, greeting, locale, prechat ({name, email}: "required" | "optional" | "hidden").
  * Each one left out is the tenant's saved widget setting (GET /chat/public/tenants/:id, fetched at start and kept
- * for the next page), else the default; the text on primaryColor is white or dark, whichever reads better. API: init, open, close, toggle, setUser({name, email}),
+ * for the next page), else the default. Contrast: the text on the primary colour is white or dark, whichever
+ * contrasts more (WCAG), and the primary is darkened/lightened until that reaches 4.5:1; links use the primary
+ * darkened to 4.5:1 on white. API: init, open, close, toggle, setUser({name, email}),
  * on(event, fn) for "message" ({id, seq, sender, name, text, createdAt, files}) | "open" | "close" | "unread"
  * (returns an off function), shutdown({clear}).
+ * States: the launcher is the close button while the panel is open; a reply while it is closed shows a preview
+ * card above the launcher; the header shows the team (generic avatars for up to 3 agents online) and how fast it
+ * typically replies (settings.team); the pre-chat form is a card in the message log; once resolved, "Start a new
+ * conversation" (the old one stays readable until then). On a phone the panel covers the page: it is modal then
+ * (aria-modal, Tab cycles inside); Escape closes it and focus returns to the launcher.
  * Visitors attach files (paperclip or paste): images show inline, other files download, both fetched with
  * the visitor's token. Everything renders in a Shadow DOM; the only global is CallCenterChat; text and file
  * names are only ever set as text. The conversation is kept in localStorage ("callcenter-chat:<tenantId>").
@@ -25,7 +38,9 @@
  */
 (function () {
   "use strict";
-  if (window.CallCenterChat && window.CallCenterChat.init) return;
+  // The embed snippet's stub ({q: [init options]}) is replaced, its calls replayed at the end.
+  var stub = window.CallCenterChat;
+  if (stub && stub.version) return;
 
   var script = document.currentScript;
   var scriptOrigin = "";
@@ -33,146 +48,26 @@
   try { scriptOrigin = new URL(script && script.src ? script.src : "", location.href).origin; } catch (e) {}
   if (!scriptOrigin || scriptOrigin === "null") scriptOrigin = location.origin;
 
-  // The texts of each language, "|"-separated in the order of KEYS (one string: the smallest script). A language is
-  // one more entry; an empty text falls back to English.
-  var KEYS = ("title subtitle greeting open close unread intro name email optional start required badEmail " +
-    "placeholder send you agent ai aiTag typing with pending sent delivered read failed offline " +
-    "reconnecting unavailable error resolved log attach remove big wait many ask of comment thanks change " +
-    "line next soon min mins away awayMsg back expired mail sentTo").split(" ");
-  var STRINGS = {
-    en: "Chat with us|We typically reply instantly|Hi! How can we help you today?|Open chat|Close chat|" +
-      "{n} unread|Tell us who you are, then start the chat.|Name|Email|optional|Start chat|{field} is required|" +
-      "Enter a valid email address|Type a message…|Send|You|Support|AI assistant|AI|{name} is typing…|" +
-      "Chatting with {name}|Waiting to send|Sent|Delivered|Read|Not sent|" +
-      "You're offline. Messages will be sent when you're back online.|Reconnecting…|" +
-      "Chat is unavailable right now.|Something went wrong. Please try again.|" +
-      "This conversation is closed. Write to reopen it.|Conversation|Attach files|Remove|" +
-      "{name} is larger than {max}.|Wait until the files have uploaded.|Up to {n} files per message.|" +
-      "How was this conversation?|{n} of 5|Comment|Thanks for your feedback!|Change|You are number {n} in line|" +
-      "You are next in line|less than a minute|about a minute|about {n} minutes|We're away.|" +
-      "Leave a message and we'll reply by e-mail.|Back {when}.|This link has expired — start a new chat.|" +
-      "E-mail me a transcript|Sent to {to}.",
-    es: "Chatea con nosotros|Solemos responder al instante|¡Hola! ¿En qué podemos ayudarte?|Abrir chat|" +
-      "Cerrar chat|{n} sin leer|Dinos quién eres y empieza el chat.|Nombre|Correo electrónico|opcional|" +
-      "Iniciar chat|{field} es obligatorio|Introduce un correo electrónico válido|Escribe un mensaje…|Enviar|" +
-      "Tú|Soporte|Asistente IA|IA|{name} está escribiendo…|Hablando con {name}|Pendiente de envío|Enviado|" +
-      "Entregado|Leído|No enviado|Sin conexión. Los mensajes se enviarán cuando vuelvas a estar en línea.|" +
-      "Reconectando…|El chat no está disponible ahora.|Algo salió mal. Inténtalo de nuevo.|" +
-      "Esta conversación está cerrada. Escribe para reabrirla.|Conversación|Adjuntar archivos|Quitar|" +
-      "{name} supera {max}.|Espera a que se suban los archivos.|Hasta {n} archivos por mensaje.|" +
-      "¿Qué tal ha ido esta conversación?|{n} de 5|Comentario|¡Gracias por tu opinión!|Cambiar|" +
-      "Eres el número {n} en la cola|Eres el siguiente en la cola|menos de un minuto|un minuto aprox.|" +
-      "unos {n} minutos|Ahora no estamos.|Deja un mensaje y te responderemos por correo electrónico.|" +
-      "Volvemos el {when}.|Este enlace ha caducado: inicia un chat nuevo.|Enviarme la conversación por correo|" +
-      "Enviada a {to}.",
-    fr: "Discutez avec nous|Nous répondons généralement tout de suite|" +
-      "Bonjour ! Comment pouvons-nous vous aider ?|Ouvrir le chat|Fermer le chat|{n} non lu(s)|" +
-      "Dites-nous qui vous êtes, puis lancez la discussion.|Nom|E-mail|facultatif|Démarrer|" +
-      "{field} est obligatoire|Saisissez une adresse e-mail valide|Écrivez un message…|Envoyer|Vous|Support|" +
-      "Assistant IA|IA|{name} est en train d'écrire…|En discussion avec {name}|En attente d'envoi|Envoyé|" +
-      "Distribué|Lu|Non envoyé|Vous êtes hors ligne. Les messages partiront dès le retour de la connexion.|" +
-      "Reconnexion…|Le chat n'est pas disponible pour le moment.|Une erreur s'est produite. Réessayez.|" +
-      "Cette conversation est close. Écrivez pour la rouvrir.|Conversation|Joindre des fichiers|Retirer|" +
-      "{name} dépasse {max}.|Attendez la fin de l'envoi des fichiers.|{n} fichiers au plus par message.|" +
-      "Comment s'est passée cette conversation ?|{n} sur 5|Commentaire|Merci pour votre avis !|Modifier|" +
-      "Vous êtes n° {n} dans la file d'attente|Vous êtes le prochain dans la file d'attente|" +
-      "moins d'une minute|environ une minute|environ {n} minutes|Nous sommes absents.|" +
-      "Laissez un message, nous vous répondrons par e-mail.|De retour {when}.|" +
-      "Ce lien a expiré : démarrez une nouvelle discussion.|M'envoyer la conversation par e-mail|Envoyée à {to}.",
-    de: "Chatten Sie mit uns|Wir antworten meist sofort|Hallo! Wie können wir helfen?|Chat öffnen|Chat schließen|" +
-      "{n} ungelesen|Sagen Sie uns, wer Sie sind, und starten Sie den Chat.|Name|E-Mail|optional|Chat starten|" +
-      "{field} ist erforderlich|Bitte eine gültige E-Mail-Adresse eingeben|Nachricht schreiben…|Senden|Sie|" +
-      "Support|KI-Assistent|KI|{name} schreibt…|Im Chat mit {name}|Wartet auf Versand|Gesendet|Zugestellt|" +
-      "Gelesen|Nicht gesendet|Sie sind offline. Nachrichten werden gesendet, sobald die Verbindung zurück ist.|" +
-      "Verbinde erneut…|Der Chat ist gerade nicht verfügbar.|Etwas ist schiefgelaufen. Bitte erneut versuchen.|" +
-      "Dieses Gespräch ist abgeschlossen. Schreiben Sie, um es wieder zu öffnen.|Unterhaltung|Dateien anhängen|" +
-      "Entfernen|{name} ist größer als {max}.|Warten Sie, bis die Dateien hochgeladen sind.|" +
-      "Höchstens {n} Dateien pro Nachricht.|Wie war dieses Gespräch?|{n} von 5|Kommentar|" +
-      "Danke für Ihr Feedback!|Ändern|Sie sind Nummer {n} in der Warteschlange|Sie sind als Nächstes dran|" +
-      "weniger als eine Minute|etwa eine Minute|etwa {n} Minuten|Wir sind gerade nicht da.|" +
-      "Hinterlassen Sie eine Nachricht, wir antworten per E-Mail.|Wieder da: {when}.|" +
-      "Dieser Link ist abgelaufen – starten Sie einen neuen Chat.|Gespräch per E-Mail senden|Gesendet an {to}."
-  };
+  // {key: text}, English, from the catalogues (static/i18n), put in by the build; a text missing from a language's
+  // pack is the English one. PACKS: {lang: file name} of the other languages' packs; EXTRA: the lazy part's.
+  var EN = __WIDGET_STRINGS__, PACKS = __WIDGET_PACKS__, EXTRA = __WIDGET_EXTRA__;
+  // What the packs and the extra part registered (CallCenterChat._add), and the callbacks waiting for each; base:
+  // the origin they are loaded from (the widget's own).
+  var mods = {}, waiting = {}, base = scriptOrigin;
 
-  var STYLE = [
-    ":host{all:initial!important}",
-    "*{box-sizing:border-box}",
-    "[hidden]{display:none!important}",
-    ".w{position:fixed;bottom:20px;right:20px;z-index:2147483000;font:14px/1.45 system-ui,sans-serif;color:#111827}",
-    ".w.l{right:auto;left:20px}",
-    "button,input,textarea{font:inherit;color:inherit;margin:0}",
-    "button{cursor:pointer}",
-    ":focus-visible{outline:3px solid #93c5fd;outline-offset:2px}",
-    ".bub{position:relative;display:flex;align-items:center;justify-content:center;width:58px;height:58px;padding:0;border:0;border-radius:50%;background:var(--p);color:var(--f);box-shadow:0 6px 18px rgba(17,24,39,.28)}",
-    ".bub svg{width:28px;height:28px;fill:currentColor}",
-    ".bdg{position:absolute;top:-3px;right:-3px;min-width:21px;height:21px;padding:0 6px;border-radius:11px;background:#dc2626;color:#fff;font-size:12px;font-weight:700;line-height:21px;text-align:center}",
-    ".pn{position:absolute;bottom:74px;right:0;display:flex;flex-direction:column;width:370px;max-width:calc(100vw - 40px);height:580px;max-height:calc(100vh - 110px);background:#fff;border-radius:16px;box-shadow:0 16px 48px rgba(17,24,39,.25);overflow:hidden}",
-    ".l .pn{right:auto;left:0}",
-    ".hd{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;background:var(--p);color:var(--f)}",
-    ".av{flex:none;display:flex;align-items:center;justify-content:center;width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.22);font-weight:700}",
-    ".ht{flex:1;min-width:0}",
-    ".tt{margin:0;font-size:16px;font-weight:650;line-height:1.25}",
-    ".st{margin:2px 0 0;font-size:12.5px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
-    ".x{flex:none;width:34px;height:34px;border:0;border-radius:8px;background:transparent;font-size:24px;line-height:1}",
-    ".cn,.nt{padding:6px 14px;background:#fef3c7;color:#92400e;font-size:12.5px}",
-    ".cn.e,.nt.e{background:#fee2e2;color:#991b1b}.nt.i{background:#eef2ff;color:#3730a3}",
-    ".lg{flex:1;display:flex;flex-direction:column;gap:4px;padding:14px;overflow-y:auto;background:#f8fafc}",
-    ".m{display:flex;flex-direction:column;align-items:flex-start;max-width:84%}",
-    ".m.v{align-self:flex-end;align-items:flex-end}",
-    ".m.s{align-self:center;align-items:center;max-width:92%}",
-    ".b{padding:8px 12px;border:1px solid #e5e7eb;border-radius:16px 16px 16px 4px;background:#fff;white-space:pre-wrap;overflow-wrap:anywhere}",
-    ".v .b{border-color:transparent;border-radius:16px 16px 4px 16px;background:var(--p);color:var(--f)}",
-    ".ai .b{border-color:#c7d2fe;background:#eef2ff}",
-    ".s .b{padding:2px 6px;border:0;background:none;color:#6b7280;font-size:12px;font-style:italic;text-align:center}",
-    ".pd .b{opacity:.7}.fl .b{background:#fee2e2;color:#991b1b}",
-    ".who{margin:8px 4px 2px;color:#6b7280;font-size:11.5px;font-weight:600}",
-    ".tag{margin-left:5px;padding:0 4px;border-radius:4px;background:#e0e7ff;color:#3730a3;font-size:10px;font-weight:700}",
-    ".mt{display:flex;gap:5px;margin:2px 5px 4px;color:#9ca3af;font-size:11px}",
-    ".tk{letter-spacing:-2px}.tk.r{color:#2563eb}.tk.f{color:#dc2626;letter-spacing:0}",
-    ".ty{display:flex;align-items:center;gap:6px;padding:4px 16px 8px;background:#f8fafc;color:#6b7280;font-size:12px}",
-    ".ty.ai{align-items:flex-start;color:#374151;font-size:13px;max-height:96px;overflow:hidden;white-space:pre-wrap}",
-    ".dt i{display:inline-block;width:6px;height:6px;margin-right:3px;border-radius:50%;background:#9ca3af;opacity:.3;animation:cc 1.2s infinite}",
-    ".dt i:nth-child(2){animation-delay:.15s}.dt i:nth-child(3){animation-delay:.3s}",
-    "@keyframes cc{30%{opacity:1;transform:translateY(-3px)}}",
-    ".fm{display:flex;flex-direction:column;gap:10px;padding:16px;border-top:1px solid #e5e7eb}",
-    ".fm p{margin:0;color:#374151}",
-    ".fm label{display:flex;flex-direction:column;gap:4px;font-size:12.5px;font-weight:600;color:#374151}",
-    ".fm label small{font-weight:400;color:#6b7280}",
-    "input,textarea{width:100%;padding:9px 11px;border:1px solid #d1d5db;border-radius:10px;background:#fff;font-size:14px}",
-    ".er{color:#b91c1c;font-size:12.5px}",
-    ".go{padding:10px 14px;border:0;border-radius:10px;background:var(--p);color:var(--f);font-weight:600}",
-    ".cp{display:flex;flex-wrap:wrap;align-items:flex-end;gap:8px;padding:10px;border-top:1px solid #e5e7eb}",
-    ".ch,.cp .er{flex-basis:100%;min-width:0;margin:0}.ch{display:flex;flex-wrap:wrap;gap:6px}.cp .ac{background:#e5e7eb;color:#374151}",
-    ".cf,.fc{display:flex;align-items:center;gap:6px;padding:4px 8px;border:1px solid #d1d5db;border-radius:8px;background:rgba(127,127,127,.1);color:inherit;font-size:12.5px;white-space:nowrap}",
-    ".cf span,.fc span{overflow:hidden;text-overflow:ellipsis}.cf button{border:0;background:none;font-size:16px}",
-    ".fc:before{content:'';flex:none;width:9px;height:12px;border:2px solid;border-radius:2px}",
-    ".fs{display:grid;justify-items:start;gap:6px;margin-top:6px}.fs.n{margin:0}",
-    ".b,.th,.cf,.fc{max-width:100%}.th{padding:0;border:0;border-radius:8px;overflow:hidden;background:#e5e7eb}.ld{width:120px;height:90px}",
-    ".th img{display:block;max-width:100%;max-height:200px}.e img{display:none}.th.e:before{content:'⚠ ' attr(title)}",
-    ".fs .e{padding:6px;background:#fee2e2;color:#991b1b}",
-    ".cp label{flex:1}.cp textarea{min-height:42px;max-height:120px;resize:none}",
-    ".cp .go{flex:none;display:flex;align-items:center;justify-content:center;width:42px;height:42px;padding:0}",
-    ".go svg{width:20px;height:20px;fill:currentColor}",
-    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
-    ".rt{margin:10px 0 4px;padding:12px;border:1px solid #e5e7eb;border-radius:12px;background:#fff}",
-    ".rs{display:flex;margin:0;padding:0;border:0}legend{padding:0;font-weight:600}",
-    ".rs label{position:relative;padding:0 4px;color:#d97706;font-size:30px;line-height:1.2}.rs:enabled label{cursor:pointer}",
-    ".rs :focus-visible+span{outline:3px solid #93c5fd}.rs span:before{content:'☆'}",
-    ".rs:has(:checked) span:before{content:'★'}.rs label:has(:checked)~label span:before{content:'☆'}",
-    ".lk{align-self:flex-start;padding:0;border:0;background:none;color:var(--p);text-decoration:underline}",
-    ".tx{display:flex;flex-wrap:wrap;align-items:center;gap:6px 10px;padding:8px 14px;border-top:1px solid #e5e7eb;font-size:13px}.tx input{flex:1;min-width:0;padding:6px 9px}.tx .lk{align-self:auto}.tx p{flex-basis:100%;margin:0}",
-    "@media (max-width:480px){.w{bottom:14px;right:14px}.w.l{left:14px}.w .pn{position:fixed;inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0}.o .bub{display:none}input,textarea{font-size:16px}}",
-    "@media (prefers-reduced-motion:reduce){.dt i{animation:none}}"
-  ].join("");
+  // static/chat-widget.css, minified by the build.
+  var STYLE = __WIDGET_CSS__;
 
   var CHAT_ICON = "M12 3C6.5 3 2 6.6 2 11c0 2.4 1.3 4.5 3.4 6L5 21l4.3-2.3c.9.2 1.8.3 2.7.3 5.5 0 10-3.6 10-8s-4.5-8-10-8z";
+  var X_ICON = "M18.3 5.7 12 12l6.3 6.3-1.4 1.4-6.3-6.3-6.3 6.3-1.4-1.4L10.6 12 4.3 5.7l1.4-1.4 6.3 6.3 6.3-6.3z";
+  var PERSON = "M12 12a4.5 4.5 0 1 0 0-9 4.5 4.5 0 0 0 0 9zm0 2c-4 0-8 2-8 5v2h16v-2c0-3-4-5-8-5z";
   var SEND_ICON = "M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z";
   var CLIP_ICON = "M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z";
   // What the server accepts (it decides from the bytes; this only spares the visitor a pointless upload).
   var ACCEPT = ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt,.csv,.log,.md,.docx,.xlsx,.pptx,.odt,.ods,.odp,.zip";
   var EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
   var listeners = {message: [], open: [], close: [], unread: []};
-  var widget = null;
+  var widget = null, booting = null;
   var presetUser = null, presetOpen = null;
 
   function emit(name, arg) {
@@ -191,10 +86,11 @@
   }
 
   // An SVG icon appended to `el` (a button); returns `el`, so the button can be made in the same call.
-  function icon(d, el) {
+  function icon(d, el, cls) {
     var ns = "http://www.w3.org/2000/svg";
     var svg = el.appendChild(document.createElementNS(ns, "svg"));
     svg.setAttribute("viewBox", "0 0 24 24");
+    if (cls) svg.setAttribute("class", cls);
     svg.setAttribute("aria-hidden", "true");
     svg.appendChild(document.createElementNS(ns, "path")).setAttribute("d", d);
     return el;
@@ -206,9 +102,29 @@
     for (var i = 0; i < tried.length; i++) {
       // (Every language here is a bare one: "de-AT" is "de".)
       var code = String(tried[i] || "").toLowerCase().split(/[-_]/)[0];
-      if (STRINGS[code]) return [code, String(tried[i]).replace("_", "-")];
+      if (code === "en" || PACKS.hasOwnProperty(code)) return [code, String(tried[i]).replace("_", "-")];
     }
     return ["en", "en"];
+  }
+
+  // WCAG contrast of two [r, g, b] colours; a colour moved part `k` of the way to another.
+  var WHITE = [255, 255, 255], DARK = [17, 24, 39];
+
+  function lum(c) {
+    return [.2126, .7152, .0722].reduce(function (s, w, i) {
+      var v = c[i] / 255;
+      return s + w * (v <= .04045 ? v / 12.92 : Math.pow((v + .055) / 1.055, 2.4));
+    }, 0);
+  }
+
+  function ratio(a, b) {
+    a = lum(a) + .05;
+    b = lum(b) + .05;
+    return a > b ? a / b : b / a;
+  }
+
+  function mix(c, to, k) {
+    return c.map(function (v, i) { return Math.round(v + (to[i] - v) * Math.min(k, 1)); });
   }
 
   function newId() {
@@ -223,10 +139,32 @@
     try { var s = window[kind]; s.getItem("x"); return s; } catch (e) { return null; }
   }
 
+  // apiUrl's base (no /api/v1): the option, else the origin this script came from.
+  function apiBase(o) {
+    return String(o.apiUrl || scriptOrigin).replace(/\/+$/, "").replace(/\/api\/v1$/, "");
+  }
+
+  // A language's pack or the extra part ("extra"): fn(what it registered), at once when it is here, else once its
+  // script has run (a classic <script> from /static/dist/ of the widget's origin; removed again once run). One that
+  // fails to load is asked for again by the next call; fn may be left out (a prefetch).
+  function mod(name, fn) {
+    var q = waiting[name] = waiting[name] || [];
+    if (mods[name]) return fn && fn(mods[name]);
+    if (fn) q.push(fn);
+    if (q.s) return;
+    var s = q.s = h("script", null, null, {src: base + "/static/dist/" + (PACKS[name] || EXTRA)});
+    s.onload = s.onerror = function () {
+      s.remove();
+      q.s = mods[name];
+    };
+    (document.head || document.documentElement).appendChild(s);
+  }
+
   function Widget(o) {
-    var api = String(o.apiUrl || scriptOrigin).replace(/\/+$/, "").replace(/\/api\/v1$/, "");
+    var api = apiBase(o);
     var picked = pickLang(o.locale), lang = picked[0];
-    var L = STRINGS[lang].split("|"), EN = STRINGS.en.split("|");
+    // (Its pack did not come in time: English, all of it.)
+    var L = lang === "en" ? EN : mods[lang] || (lang = picked[1] = "en", EN);
     var key = "callcenter-chat:" + o.tenantId;
     var local = storage("localStorage");
     var session = storage("sessionStorage");
@@ -237,13 +175,13 @@
     var readSent = 0, isOpen = false, dead = false, conn = null, unreadShown = -1;
     var els = new WeakMap(), built = false, fmt;
     // ups: the composer's files not sent yet ({f: File, el: chip, p: its progress, x: the XHR while uploading,
-    // a: the server's attachment once uploaded}). urls: attachment id -> Promise of a blob: URL, so a thumbnail
-    // is fetched once however often its message is drawn.
-    var ups = [], urls = {};
+    // a: the server's attachment once uploaded}; changed in place: the extra part has it too). X: the extra part
+    // once loaded (its functions for this widget).
+    var ups = [], X = null;
 
-    function t(k, vars) {
-      var i = KEYS.indexOf(k), s = L[i] || EN[i];
-      return s.replace(/\{(\w+)\}/g, function (_, v) { return vars && vars[v] != null ? vars[v] : ""; });
+    // (en: the English text of a key only the extra part has.)
+    function t(k, vars, en) {
+      return (L[k] || EN[k] || en || k).replace(/\{(\w+)\}/g, function (_, v) { return vars && vars[v] != null ? vars[v] : ""; });
     }
 
     function load() {
@@ -271,34 +209,50 @@
     // ---- DOM -------------------------------------------------------------------
     var host = h("callcenter-chat");
     var root = host.attachShadow({mode: "open"});
-    if (root.adoptedStyleSheets) {
-      var sheet = new CSSStyleSheet();
-      // Not blocked by a host page's style-src CSP.
-      sheet.replaceSync(STYLE);
-      root.adoptedStyleSheets = [sheet];
-    } else {
-      root.appendChild(h("style", null, STYLE));
+    // A style sheet added after the ones before (the extra part adds its own).
+    function style(css) {
+      if (root.adoptedStyleSheets) {
+        var sheet = new CSSStyleSheet();
+        // Not blocked by a host page's style-src CSP.
+        sheet.replaceSync(css);
+        root.adoptedStyleSheets = root.adoptedStyleSheets.concat(sheet);
+      } else {
+        root.appendChild(h("style", null, css));
+      }
     }
+    style(STYLE);
     var wrap = h("div", "w", null, {lang: lang, dir: "ltr"}, root);
 
-    var bubble = icon(CHAT_ICON, h("button", "bub", null, {type: "button", "aria-haspopup": "dialog",
-      "aria-expanded": "false"}, wrap));
+    // A reply while the panel is closed: a card above the launcher (who, the first line; a click opens the panel).
+    var preview = h("div", "pv", null, {hidden: ""}, wrap);
+    var pvBtn = h("button", "pb", null, {type: "button"}, preview);
+    var pvWho = h("strong", null, null, null, pvBtn);
+    var pvText = h("span", null, null, null, pvBtn);
+    var pvX = icon(X_ICON, h("button", "x", null, {type: "button", "aria-label": t("close"), title: t("close")}, preview));
+    // The launcher: a chat icon, an X while the panel is open.
+    var bubble = icon(X_ICON, icon(CHAT_ICON, h("button", "bub", null, {type: "button", "aria-haspopup": "dialog",
+      "aria-expanded": "false"}, wrap), "ci"), "xi");
     var badge = h("span", "bdg", null, {"aria-hidden": "true", hidden: ""}, bubble);
+    // Said to screen readers while the panel is closed (a reply); open, the log is a live region itself.
+    var news = h("div", "sr", null, {role: "status"}, wrap);
 
     var title, bare;
     var panel = h("section", "pn", null, {role: "dialog", "aria-labelledby": "tt", hidden: ""}, wrap);
-    var head = h("header", "hd", null, null, panel);
-    var avatar = h("span", "av", null, {"aria-hidden": "true"}, head);
+    var head = h("div", "hd", null, null, panel);
+    // The team: generic avatars (up to 3 agents online), the agent's initial once one has the conversation.
+    var avatars = h("div", "avs", null, {"aria-hidden": "true"}, head);
     var headText = h("div", "ht", null, null, head);
     var titleEl = h("h2", "tt", null, {id: "tt"}, headText);
     var subtitle = h("p", "st", null, null, headText);
-    var closeBtn = h("button", "x", "×", {type: "button", "aria-label": t("close"), title: t("close")}, head);
+    var replyLine = h("p", "ry", null, null, headText);
+    // (Shown on a phone only, where the panel hides the launcher.)
+    var closeBtn = icon(X_ICON, h("button", "x", null, {type: "button", "aria-label": t("chat.close"),
+      title: t("chat.close")}, head));
     var connLine = h("div", "cn", null, {role: "status", hidden: ""}, panel);
     // Under it: an e-mail's link that no longer works; the team away (business hours); the place in the queue.
     var linkLine = h("div", "nt e", null, {role: "alert", hidden: ""}, panel);
+    // (Both filled in by the extra part.)
     var awayLine = h("div", "nt", null, {hidden: ""}, panel);
-    h("strong", null, t("away") + " ", null, awayLine);
-    var awayText = h("span", null, null, null, awayLine);
     var queueLine = h("div", "nt i", null, {"aria-live": "polite", hidden: ""}, panel);
     var logEl = h("div", "lg", null, {role: "log", "aria-label": t("log"), tabindex: "0"}, panel);
     var greetText = h("div", "b", null, null, h("div", "m a g", null, null, logEl));
@@ -308,15 +262,16 @@
     h("i", null, null, null, dots);
     h("i", null, null, null, dots);
     var typingText = h("span", null, null, null, typingEl);
-    // Once resolved: "E-mail me a transcript", with a box for the address when the session has none.
+    // Once resolved: "E-mail me a transcript" (the extra part fills it in).
     var tx = h("form", "tx", null, {novalidate: "", hidden: ""}, panel);
-    // (Named by its placeholder only: a label "Email" would be a second one beside the pre-chat form's.)
-    var txIn = h("input", null, null, {type: "email", autocomplete: "email", maxlength: "254", placeholder: t("email")},
-      tx);
-    var txBtn = h("button", "lk", t("mail"), null, tx);
-    var txOut = h("p", null, null, {role: "status", hidden: ""}, tx);
 
-    var form = h("form", "fm", null, {novalidate: ""}, panel);
+    // Resolved: say so, and offer a new conversation (writing reopens this one).
+    var newBar = h("div", "nw", null, {hidden: ""}, panel);
+    h("p", null, t("resolved"), null, newBar);
+    var newBtn = h("button", "go", t("new"), {type: "button"}, newBar);
+
+    // The pre-chat form: a card in the log, under the greeting.
+    var form = h("form", "fm", null, {novalidate: ""}, logEl);
     h("p", null, t("intro"), null, form);
     function field(name, type, auto) {
       var lab = h("label", null, null, null, form);
@@ -379,7 +334,10 @@
         }
         var body = el.appendChild(h("div", "b", m.b));
         // The files go in the bubble, under the text (a message of only files has none: no gap above them).
-        if (Array.isArray(m.f) && m.f.length) body.appendChild(files(m.f, !m.b));
+        if (Array.isArray(m.f) && m.f.length) {
+          var box = h("div", m.b ? "fs" : "fs n", null, null, body);
+          extra(function (x) { x.files(m.f, box); });
+        }
         var meta = h("div", "mt");
         meta.appendChild(h("time"));
         if (m.t === "visitor") meta.appendChild(h("span", "tk", null, {role: "img"}));
@@ -404,135 +362,18 @@
       return el;
     }
 
-    // ---- attachments ------------------------------------------------------------
-    function size(n) {
-      return n < 1024 ? n + " B" : n < 1048576 ? Math.round(n / 1024) + " KB" : +(n / 1048576).toFixed(1) + " MB";
-    }
-
-    // A file of the chat as an object URL (the token goes in a header, never in a URL).
-    function fetchUrl(a) {
-      // Not request(): the answer is the file's bytes, not JSON.
-      return fetch(api + "/api/v1/chat/public/session/" + st.sid + "/attachments/" + encodeURIComponent(a.id),
-        {headers: {Authorization: "Bearer " + st.token}}).then(function (r) {
-        if (!r.ok) throw r.status;
-        return r.blob();
-      }).then(function (b) { return URL.createObjectURL(b); });
-    }
-
-    // A message's files: images as thumbnails (a click opens the image), others as chips that download.
-    // Each is a button, so it is reached with the keyboard; a file's name is only ever text or an attribute.
-    function files(list, alone) {
-      var box = h("div", alone ? "fs n" : "fs");
-      list.forEach(function (a) {
-        var name = String(a.name), pic = a.kind === "image", img;
-        // "ld": a placeholder of a thumbnail's size while the image is fetched and loads.
-        var el = h("button", pic ? "th ld" : "fc", null, {type: "button", title: name}, box);
-        var fail = function () { el.className = pic ? "th e" : "fc e"; };
-        if (pic) {
-          img = h("img", null, null, {alt: name}, el);
-          img.onload = function () { el.className = "th"; };
-          img.onerror = fail;
-          // An <img> cannot send the token: the image is fetched with it, and shown from its blob: URL.
-          // A failed fetch is forgotten, so drawing the message again tries again.
-          (urls[a.id] = urls[a.id] || fetchUrl(a)).then(function (u) { img.src = u; }, function () {
-            delete urls[a.id];
-            fail();
-          });
-        } else {
-          h("span", null, name, null, el);
-          h("small", null, size(+a.size || 0), null, el);
-        }
-        el.onclick = function () {
-          // An image opens in a new tab from the blob already fetched (only once it has loaded).
-          if (pic) return el.className === "th" && window.open(img.src);
-          fetchUrl(a).then(function (u) {
-            el.className = "fc";
-            // A file is saved through a transient <a download> (under its own name, not the blob's); its URL is
-            // released a minute later, by when the download has started.
-            var link = h("a", null, null, {href: u, download: name}, root);
-            link.click();
-            link.remove();
-            setTimeout(function () { URL.revokeObjectURL(u); }, 60000);
-          }, fail);
-        };
+    // ---- the extra part ---------------------------------------------------------
+    // fn(its functions), once it is here (loaded the first time something needs it). Shared with it: the
+    // helpers, the state and the elements it fills in.
+    function extra(fn) {
+      mod("extra", function (make) {
+        if (dead) return;
+        X = X || make({h: h, t: t, st: st, api: api, root: root, log: logEl, tx: tx, chips: chips, ups: ups, say: say,
+          request: request, save: save, updateHeader: updateHeader, setFormError: setFormError, sess: sess,
+          ensureLive: ensureLive, EMAIL: EMAIL, style: style, tenant: function () { return tenant; }, lang: lang,
+          locale: picked[1], away: awayLine, queueLine: queueLine, open: function () { return isOpen; }});
+        fn(X);
       });
-      return box;
-    }
-
-    // Files picked or pasted: each gets a chip and uploads at once, so that sending is immediate.
-    function addFiles(list) {
-      say("");
-      // Refused here before a byte is sent: an eleventh file (the server takes 10 per message), or one over
-      // the tenant's size limit (10 MB unless its settings say otherwise). The server checks both again.
-      var max = tenant && tenant.max_upload_bytes || 10485760;
-      [].forEach.call(list, function (file) {
-        var name = file.name, u = {f: file};
-        if (ups.length > 9) return say(t("many", {n: 10}));
-        if (file.size > max) return say(t("big", {name: name, max: size(max)}));
-        u.el = h("span", "cf", null, null, chips);
-        h("span", null, name, null, u.el);
-        u.p = h("small", null, "…", null, u.el);
-        h("button", null, "×", {type: "button", "aria-label": t("remove") + " " + name}, u.el).onclick = function () {
-          unpick(u);
-        };
-        ups.push(u);
-        upload(u);
-      });
-      // Cleared, so picking the same file again fires "change" again.
-      picker.value = "";
-      // An upload needs a session: the first file starts one, and each waiting file uploads once it exists.
-      if (!st.sid) ensureLive();
-    }
-
-    // XHR, not fetch: only XHR reports an upload's progress. Sent with the bearer token, like every call.
-    // At most 2 go at a time (the server takes 2 per client address at once; the others wait their turn,
-    // "…"), and a refusal that says "in a second" (429, a short Retry-After) tries again.
-    function upload(u) {
-      if (u.x || u.a || u.w || !st.sid) return;
-      if (ups.filter(function (v) { return v.x; }).length > 1) return;
-      var x = u.x = new XMLHttpRequest(), fd = new FormData();
-      fd.append("file", u.f, u.f.name);
-      x.open("POST", api + "/api/v1/chat/public/session/" + st.sid + "/attachments");
-      x.setRequestHeader("Authorization", "Bearer " + st.token);
-      x.upload.onprogress = function (e) {
-        // At most 99% until the server has answered (and kept the file); then the chip shows the size.
-        if (e.lengthComputable) u.p.textContent = Math.floor(e.loaded * 99 / e.total) + "%";
-      };
-      x.onloadend = function () {
-        // Removed (aborted) meanwhile: nothing left to show.
-        if (u.x !== x) return;
-        u.x = null;
-        var j = {}, wait = +x.getResponseHeader("Retry-After");
-        try { j = JSON.parse(x.responseText); } catch (e) {}
-        u.a = j.attachment;
-        if (x.status === 429 && wait > 0 && wait <= 5 && (u.r = (u.r || 0) + 1) <= 5) {
-          u.w = setTimeout(function () { u.w = null; upload(u); }, wait * 1000);
-        } else if (u.a) {
-          u.p.textContent = size(u.a.size);
-        } else {
-          // Refused (its type, its size, the session's quota) or failed: the chip goes, and the why is shown,
-          // in the server's words when it gave some.
-          unpick(u);
-          say(u.f.name + ": " + (j.error && j.error.message || t("error")));
-        }
-        // The next ones waiting for their turn.
-        ups.forEach(upload);
-      };
-      x.send(fd);
-    }
-
-    // A chip removed: an upload in flight is aborted; a file uploaded but not sent is deleted on the server
-    // too (best effort), so it stops counting against the session's upload quota.
-    function unpick(u) {
-      var x = u.x;
-      u.x = null;
-      clearTimeout(u.w);
-      u.w = null;
-      if (x) x.abort();
-      else if (u.a) request("DELETE", "/chat/public/session/" + st.sid + "/attachments/" + u.a.id).catch(function () {});
-      u.el.remove();
-      ups = ups.filter(function (v) { return v !== u; });
-      ups.forEach(upload);
     }
 
     // Refusals add up (several files of one pick, an upload that fails later); say("") clears them.
@@ -554,15 +395,15 @@
       st.msgs.splice(at, 0, m);
       if (!built) return;
       var next = st.msgs[at + 1];
-      // The rating card (once made, hidden or not) stays the log's last child.
-      logEl.insertBefore(draw(m, st.msgs[at - 1]), next ? draw(next) : rate);
+      // The rating card (X.r: once the extra part has made it, hidden or not) stays the log's last child.
+      logEl.insertBefore(draw(m, st.msgs[at - 1]), next ? draw(next) : X && X.r);
     }
 
     // The conversation's DOM is built when the panel first opens, not before the bubble shows.
     function buildLog() {
       if (built) return;
       built = true;
-      st.msgs.forEach(function (m, i) { logEl.insertBefore(draw(m, st.msgs[i - 1]), rate); });
+      st.msgs.forEach(function (m, i) { logEl.insertBefore(draw(m, st.msgs[i - 1]), X && X.r); });
     }
 
     function redrawAll() {
@@ -578,9 +419,9 @@
       var n = st.msgs.filter(function (m) { return m.seq > st.vread && (m.t === "agent" || m.t === "ai"); }).length;
       badge.hidden = !n;
       badge.textContent = n > 9 ? "9+" : n;
-      var label = t(isOpen ? "close" : "open") + (n ? ", " + t("unread", {n: n}) : "");
-      bubble.setAttribute("aria-label", label);
-      bubble.setAttribute("title", t(isOpen ? "close" : "open"));
+      var label = t(isOpen ? "chat.close" : "chat.open");
+      bubble.setAttribute("aria-label", label + (n ? ", " + t("unread", {n: n}) : ""));
+      bubble.setAttribute("title", label);
       if (n !== unreadShown) {
         var first = unreadShown < 0;
         unreadShown = n;
@@ -591,52 +432,59 @@
     function updateHeader() {
       var agent = st.agent && st.agent.name;
       var w = (st.w || {}).widget || {};
-      subtitle.textContent = agent ? t("with", {name: agent}) : (o.subtitle || w.subtitle || t("subtitle"));
-      avatar.textContent = ((agent || title).trim()[0] || "?").toUpperCase();
+      // The team's real numbers (settings.team): how fast it typically replies, how many are online.
+      var team = (st.w || {}).team || {}, secs = team.typical_first_response_secs, n = +team.agents_online || 0;
+      var reply = !agent && secs > 0 ? t(secs <= 600 ? "reply.mins" : secs <= 3600 ? "reply.hour" :
+        secs <= 21600 ? "reply.hours" : "reply.day") : "";
+      subtitle.textContent = agent ? t("with", {name: agent}) : (o.subtitle || w.subtitle || (reply ? "" : t("subtitle")));
+      subtitle.hidden = !subtitle.textContent;
+      replyLine.textContent = reply;
+      replyLine.hidden = !reply;
+      var face = agent ? (agent.trim()[0] || "?").toUpperCase() : Math.max(1, Math.min(3, n));
+      if (avatars.k !== face) {
+        avatars.k = face;
+        avatars.textContent = "";
+        if (agent) h("span", "av n", face, null, avatars);
+        else for (var i = 0; i < face; i++) {
+          icon(PERSON, h("span", "av", null, null, avatars)).style.background = ["#0e7490", "#7c3aed", "#be185d"][i];
+        }
+      }
       greetText.textContent = o.greeting || (w.greetings || {})[lang] || t("greeting");
-      textarea.placeholder = st.status === "resolved" ? t("resolved") : t("placeholder");
-      // Away (business hours; not once an agent has joined): the tenant's message in this language, else ours.
-      var av = (st.w || {}).availability || {};
-      awayLine.hidden = av.open !== false || !!st.agent;
-      // Written once the panel shows (opening draws the header again): a cold Intl formatter costs tens of ms,
-      // which would delay the bubble.
-      if (isOpen) awayText.textContent = ((av.away_message || {})[lang] || t("awayMsg")) + back(av.next_open_at);
-      rating();
-      offer();
+      newBar.hidden = st.status !== "resolved";
+      // Away (business hours), resolved (the rating card, the transcript offer), or one of them was: the extra
+      // part draws them as the state says.
+      if (X || st.status === "resolved" || ((st.w || {}).availability || {}).open === false) {
+        extra(function (x) { x.up(); });
+      }
     }
 
-    // " Back Monday 09:00." in the visitor's locale and time zone (with the date when that is 6 days or more away).
-    function back(iso) {
-      var d = new Date(iso), f = {weekday: "long", hour: "numeric", minute: "2-digit"};
-      if (!iso || isNaN(d)) return "";
-      if (d - Date.now() > 5184e5) f.month = "long", f.day = "numeric";
-      // (A locale the page gave that Intl does not take: the bare language.)
-      try { f = new Intl.DateTimeFormat(picked[1], f); } catch (e) { f = new Intl.DateTimeFormat(lang, f); }
-      return " " + t("back", {when: f.format(d)});
-    }
-
-    // The place in the routing queue while no agent has the conversation yet (null: not waiting). Set only when
-    // it changes (a live region: the same text set again could be read again).
+    // The place in the routing queue while no agent has the conversation yet (null: not waiting): shown by the
+    // extra part (the latest one, whenever it comes).
+    var waitQ = null;
     function queue(q) {
-      var s = q && q.estimated_wait_secs, m = Math.ceil(s / 60);
-      var text = q ? (q.position > 1 ? t("line", {n: q.position}) : t("next")) +
-        (s == null ? "" : ", " + t(s < 60 ? "soon" : m < 2 ? "min" : "mins", {n: m})) : "";
-      queueLine.hidden = !q;
-      if (queueLine.textContent !== text) queueLine.textContent = text;
+      waitQ = q;
+      if (q || X) extra(function (x) { x.queue(waitQ); });
     }
 
     // The look: each init option, else the tenant's saved settings (st.w: kept for the next page, so that the
     // bubble shows in them at once), else ours. Called once the host is in the page (for the computed colour).
     function look() {
       var w = (st.w || {}).widget || {}, p = o.prechat || w.prechat || {}, c = o.primaryColor || w.primary_color;
-      var lum = 0, rgb;
+      var css = wrap.style, rgb, f, q, k = 0;
       titleEl.textContent = title = o.title || w.title || t("title");
       wrap.classList.toggle("l", (o.position || w.position) === "bottom-left");
-      wrap.style.setProperty("--p", CSS.supports("color", c) ? c : "#4F46E5");
-      // The text on that colour: white, or dark where dark reads better (relative luminance over 0.18).
-      rgb = getComputedStyle(bubble).backgroundColor.match(/[\d.]+/g) || [];
-      [.2126, .7152, .0722].forEach(function (k, i) { lum += k * Math.pow(rgb[i] / 255, 2.2); });
-      wrap.style.setProperty("--f", lum > .18 ? "#111827" : "#fff");
+      css.setProperty("--p", CSS.supports("color", c) ? c : "#4F46E5");
+      rgb = getComputedStyle(bubble).backgroundColor;
+      rgb = /^rgb\(/.test(rgb) ? rgb.match(/\d+/g).map(Number) : [79, 70, 229];
+      // The text on it: white or dark, whichever contrasts more; the primary then moved away from it (darker or
+      // lighter) until they reach 4.5:1 (with any colour one of them nearly does).
+      f = ratio(rgb, WHITE) >= ratio(rgb, DARK) ? WHITE : DARK;
+      while (ratio(q = mix(rgb, f === WHITE ? [0, 0, 0] : WHITE, k), f) < 4.5) k += .05;
+      css.setProperty("--p", "rgb(" + q + ")");
+      css.setProperty("--f", "rgb(" + f + ")");
+      // The primary as text (links) on the log's near-white: darkened until 4.5:1.
+      for (k = 0; ratio(q = mix(rgb, [0, 0, 0], k), [248, 250, 252]) < 4.5;) k += .05;
+      css.setProperty("--k", "rgb(" + q + ")");
       // Pre-chat fields: required, optional or hidden (both hidden: no form, the first message starts the chat).
       mode(nameField, p.name);
       // Away: replies go by e-mail, so the address is required.
@@ -702,7 +550,15 @@
       if (msg.seq > st.last) st.last = msg.seq;
       place(m);
       if (fresh) {
-        if (m.t === "agent" || m.t === "ai") hideTyping();
+        if (m.t === "agent" || m.t === "ai") {
+          hideTyping();
+          if (isLive && !isOpen) {
+            pvWho.textContent = m.n || t(m.t === "ai" ? "ai" : "agent");
+            pvText.textContent = m.b.split("\n")[0];
+            preview.hidden = false;
+            news.textContent = pvWho.textContent + ": " + m.b;
+          }
+        }
         emitMessage(m);
       }
       if (stick || m.t === "visitor") toBottom();
@@ -753,7 +609,7 @@
       // (Writing: the notice of an e-mail's expired link has been read.)
       linkLine.hidden = true;
       var f = ups.map(function (u) { u.el.remove(); return u.a; });
-      ups = [];
+      ups.length = 0;
       say("");
       textarea.value = "";
       grow();
@@ -913,7 +769,7 @@
         updateHeader();
         connect();
         // Files picked before the session existed upload now.
-        ups.forEach(upload);
+        if (X) X.go();
       }, function (e) {
         starting = null;
         if (e.status >= 400 && e.status < 500 && e.status !== 429) {
@@ -1122,58 +978,6 @@
       }
     }
 
-    // ---- satisfaction --------------------------------------------------------------------
-    // Once the conversation is resolved (and the tenant's csat_enabled is on), the end of the log asks for a
-    // rating of 1-5 (radios: the arrow keys move the choice) and an optional comment. Once given, the stars
-    // show it (disabled) under thanks, with "Change" for the 10 minutes in which the server takes a new answer.
-    // st.rating: the server's rating of the current resolution (null: none yet); st.rx: when "Change" goes (this
-    // clock; checked whenever the card is drawn again, and the server refuses a late change with its 409 anyway).
-    var rate, group, legend, note, rateErr, rateBtn, editing = false, was;
-
-    // The card, made the first time it shows (most conversations never get there).
-    function card() {
-      rate = h("form", "fm rt", null, null, logEl);
-      group = h("fieldset", "rs", null, {role: "radiogroup"}, rate);
-      legend = h("legend", null, null, null, group);
-      [1, 2, 3, 4, 5].forEach(function (n) {
-        // Required: with no score chosen the browser says so (in its own language) and nothing is sent.
-        var lab = h("label", null, null, null, group);
-        h("input", "sr", null, {type: "radio", name: "score", value: n, required: "", "aria-label": t("of", {n: n})},
-          lab);
-        // The star, drawn by the style sheet (filled up to the choice); hidden from screen readers (the radio
-        // has the name).
-        h("span", null, null, {"aria-hidden": "true"}, lab);
-      });
-      note = h("textarea", null, null, {rows: "2", maxlength: "1000"},
-        h("label", null, t("comment") + " (" + t("optional") + ")", null, rate));
-      rateErr = h("div", "er", null, {role: "alert", hidden: ""}, rate);
-      // Send; once rated, "Change". (rate.score: the radios, in order; its value is the one chosen.)
-      rateBtn = h("button", null, null, null, rate);
-      rate.addEventListener("submit", function (ev) {
-        ev.preventDefault();
-        if (!editing && st.rating) {
-          // "Change": the form again, as it was sent.
-          editing = true;
-          note.value = st.rating.comment || "";
-          rating();
-          return rate.score[st.rating.score - 1].focus();
-        }
-        setFormError("", rateErr);
-        request("POST", "/chat/public/session/" + st.sid + "/rating",
-          {score: +rate.score.value, comment: note.value.trim()}).then(function (j) {
-          editing = false;
-          sess(j.session);
-          save();
-          updateHeader();
-          rateBtn.focus();
-        }, function (e) {
-          // Refused (409 already_rated after the 10 minutes, …): in the server's words; offline: ours. The form
-          // stays as it is.
-          setFormError(e.status ? e.message : t("error"), rateErr);
-        });
-      });
-    }
-
     // A session from the server: its status and its rating.
     function sess(s) {
       if (!s) return;
@@ -1183,74 +987,6 @@
       st.rating = s.rating;
     }
 
-    // The card as the state says: none (yet), hidden, asking, or the rating given.
-    function rating() {
-      var r = st.rating, on = st.status === "resolved" && tenant && tenant.csat_enabled;
-      var asking = !r || editing;
-      if (!rate) {
-        if (!on) return;
-        card();
-      }
-      rate.hidden = !on;
-      if (!on) {
-        // Gone (reopened): emptied, so that the next resolution asks afresh (with no rating yet it asks, whatever
-        // `editing` was; the next answer clears it).
-        rate.reset();
-        return setFormError("", rateErr);
-      }
-      group.disabled = note.parentNode.hidden = !asking;
-      if (!asking) rate.score[r.score - 1].checked = true;
-      // Texts set only when they change (the log is a live region: the same text set again could be read again).
-      if (asking !== was) {
-        was = asking;
-        legend.textContent = t(asking ? "ask" : "thanks");
-        rateBtn.textContent = t(asking ? "send" : "change");
-        rateBtn.className = asking ? "go" : "lk";
-      }
-      rateBtn.hidden = !asking && !(st.rx > Date.now());
-    }
-
-    // ---- transcript ------------------------------------------------------------------------
-    // Once resolved: the conversation by e-mail, to the session's address in one click, else to the one typed.
-    // A server that sends no e-mail answers mail_disabled: the offer goes for as long as the page lives.
-    var noMail = false, mailed = false;
-
-    function offer() {
-      var on = st.status === "resolved" && !noMail;
-      // Gone (reopened): the next resolution offers afresh.
-      if (!on) mailed = false;
-      if (!on) tell("");
-      tx.hidden = !on;
-      txIn.hidden = mailed || !!st.ce;
-      txBtn.hidden = mailed;
-    }
-
-    function tell(text, bad) {
-      txOut.className = bad ? "er" : "";
-      setFormError(text, txOut);
-    }
-
-    tx.addEventListener("submit", function (ev) {
-      ev.preventDefault();
-      var to = st.ce || txIn.value.trim();
-      if (!EMAIL.test(to)) {
-        tell(to ? t("badEmail") : t("required", {field: t("email")}), 1);
-        return txIn.focus();
-      }
-      txBtn.disabled = true;
-      request("POST", "/chat/public/session/" + st.sid + "/transcript", st.ce ? {} : {email: to}).then(function () {
-        mailed = true;
-        tell(t("sentTo", {to: to}));
-      }, function (e) {
-        if (e.code === "mail_disabled") noMail = true;
-        // In the server's words (a bad address, too many at once); offline: ours.
-        tell(e.status ? e.message : t("error"), 1);
-      }).then(function () {
-        txBtn.disabled = false;
-        offer();
-      });
-    });
-
     // ---- open / close -------------------------------------------------------------------
     function setOpen(value, byUser) {
       value = !!value;
@@ -1258,8 +994,11 @@
       var hadFocus = root.activeElement;
       isOpen = value;
       panel.hidden = !value;
+      // On a phone the panel covers the page: a modal dialog then (Tab stays inside, onKey).
+      panel.setAttribute("aria-modal", phone());
       wrap.classList.toggle("o", value);
       bubble.setAttribute("aria-expanded", value);
+      preview.hidden = true;
       // Remembered for this tab (the panel reopens on the next page); storage blocked: not remembered.
       if (session) try { session.setItem(key + ":open", value ? "1" : ""); } catch (e) {}
       if (value) {
@@ -1270,6 +1009,8 @@
         toBottom();
         markRead();
         if (byUser) (form.hidden ? textarea : (nameField.lab.hidden ? emailField : nameField).input).focus();
+        // The extra part (files, rating, transcript, away, queue), loaded while nothing else is going on.
+        (window.requestIdleCallback || setTimeout)(function () { extra(function () {}); });
       } else {
         updateBadge();
         if (hadFocus) bubble.focus();
@@ -1277,10 +1018,25 @@
       emit(value ? "open" : "close");
     }
 
+    function phone() {
+      return matchMedia("(max-width:480px)").matches;
+    }
+
     function onKey(ev) {
       if (ev.key === "Escape") {
         ev.stopPropagation();
         setOpen(false, true);
+      }
+      if (ev.key === "Tab" && phone()) {
+        // Tab cycles among the panel's visible controls.
+        var all = [].filter.call(panel.querySelectorAll("button,input,textarea,[tabindex]"), function (el) {
+          return !el.disabled && el.getClientRects().length;
+        });
+        var at = all.indexOf(root.activeElement), to = ev.shiftKey ? at - 1 : at + 1;
+        if (to < 0 || to >= all.length) {
+          ev.preventDefault();
+          all[(to + all.length) % all.length].focus();
+        }
       }
     }
 
@@ -1300,6 +1056,22 @@
     }
 
     bubble.addEventListener("click", function () { setOpen(!isOpen, true); });
+    pvBtn.addEventListener("click", function () { setOpen(true, true); });
+    pvX.addEventListener("click", function () {
+      preview.hidden = true;
+      bubble.focus();
+    });
+    // A fresh conversation: the old one's socket closed, its messages gone (kept until now, to be read).
+    newBtn.addEventListener("click", function () {
+      var sock = ws;
+      ws = null;
+      live = false;
+      clearInterval(tickT);
+      if (sock) sock.close();
+      forget();
+      hideTyping();
+      (form.hidden ? textarea : nameField.input).focus();
+    });
     closeBtn.addEventListener("click", function () { setOpen(false, true); });
     panel.addEventListener("keydown", onKey);
     form.addEventListener("submit", function (ev) {
@@ -1344,6 +1116,14 @@
     });
     clip.addEventListener("click", function () { picker.click(); });
     picker.addEventListener("change", function () { addFiles(picker.files); });
+
+    // Files picked or pasted: a copy of the list (the picker is cleared, so picking the same file again fires
+    // "change" again), added by the extra part.
+    function addFiles(list) {
+      list = [].slice.call(list);
+      picker.value = "";
+      extra(function (x) { x.add(list); });
+    }
     window.addEventListener("online", onOnline);
     window.addEventListener("offline", onOffline);
     document.addEventListener("visibilitychange", onVisible);
@@ -1401,8 +1181,7 @@
       clearTimeout(agentTypingT);
       if (ws) { var s = ws; ws = null; s.close(); }
       // Files attached but not sent are deleted on the server too; the blob: URLs are released.
-      ups.slice().forEach(unpick);
-      for (var id in urls) urls[id].then(function (u) { URL.revokeObjectURL(u); }, function () {});
+      if (X) X.stop();
       window.removeEventListener("online", onOnline);
       window.removeEventListener("offline", onOffline);
       document.removeEventListener("visibilitychange", onVisible);
@@ -1414,23 +1193,39 @@
     };
   }
 
-  window.CallCenterChat = {
+  var CC = window.CallCenterChat = {
     version: "1.0.0",
     init: function (opts) {
-      // A second init is harmless: the first one stays.
-      if (widget) return this;
+      // A second init is harmless: the first one stays (or the one still starting).
+      if (widget || booting) return this;
       opts = opts || {};
       if (!opts.tenantId) {
         console.error("CallCenterChat.init: tenantId is required");
         return this;
       }
+      // The packs and the extra part come from where this script came from (else from apiUrl's origin).
+      if (!(script && script.src)) base = apiBase(opts);
+      var boot = booting = {}, lang = pickLang(opts.locale)[0], left = 2, timer;
+      // Started once the page has a body and the visitor's language has come (nothing drawn in English first),
+      // or 300 ms have passed (then in English).
       var start = function () {
-        if (widget) return;
+        if (--left || booting !== boot) return;
+        booting = null;
         widget = new Widget(opts);
         // open()/close() called before the page was ready.
         if (presetOpen !== null) widget[presetOpen ? "open" : "close"]();
         presetOpen = null;
       };
+      var packed = function () {
+        if (timer < 0) return;
+        clearTimeout(timer);
+        timer = -1;
+        start();
+      };
+      if (lang !== "en") {
+        timer = setTimeout(packed, 300);
+        mod(lang, packed);
+      } else packed();
       if (document.body) start();
       else document.addEventListener("DOMContentLoaded", start);
       return this;
@@ -1452,7 +1247,14 @@
     },
     shutdown: function (opts) {
       if (widget) widget.shutdown(opts);
-      widget = null;
+      widget = booting = null;
+    },
+    // Internal: a language's pack or the extra part registers here (their scripts, loaded by mod()).
+    _add: function (name, value) {
+      mods[name] = value;
+      (waiting[name] || []).splice(0).forEach(function (fn) { fn(value); });
     }
   };
+  // init called on the snippet's stub before this script had loaded.
+  ((stub && stub.q) || []).forEach(function (opts) { CC.init(opts); });
 })();

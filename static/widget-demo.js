@@ -6,8 +6,7 @@
     tenantId: "demo-tenant",
     position: "bottom-right",
     primaryColor: "#4F46E5",
-    title: "Chat with us",
-    subtitle: "We typically reply instantly"
+    title: "Chat with us"
   };
   CallCenterChat.init(options);
 
@@ -16,10 +15,11 @@
   function snippet() {
     var lines = ["apiUrl: '" + options.apiUrl + "'", "tenantId: '" + options.tenantId + "'",
       "position: '" + options.position + "'", "primaryColor: '" + options.primaryColor + "'",
-      "title: '" + options.title + "'", "subtitle: '" + options.subtitle + "'"];
+      "title: '" + options.title + "'"];
     if (options.locale) lines.push("locale: '" + options.locale + "'");
-    $("snippet").textContent = '<script src="' + location.origin + '/chat-widget.js"></script>\n<script>\n' +
-      "  CallCenterChat.init({\n    " + lines.join(",\n    ") + "\n  });\n</script>";
+    $("snippet").textContent = "<script>\n  window.CallCenterChat = window.CallCenterChat || " +
+      "{q: [], init: function (o) { this.q.push(o); }};\n  CallCenterChat.init({\n    " + lines.join(",\n    ") +
+      "\n  });\n</script>\n<script async src=\"" + location.origin + "/chat-widget.js\"></script>";
   }
 
   function logEvent(text) {

@@ -19,9 +19,15 @@
     CallCenterChat.shutdown();
     CallCenterChat.init(Object.assign({}, options, {tenantId: "preview", apiUrl: origin}));
     CallCenterChat.open();
-    var host = document.querySelector("callcenter-chat");
-    if (host && host.shadowRoot) guard(host.shadowRoot);
-    document.body.setAttribute("data-shown", String(Date.now()));
+  }
+
+  // The widget draws once its language pack is here (a moment later for es/fr/de): guarded when it opens.
+  if (window.CallCenterChat) {
+    CallCenterChat.on("open", function () {
+      var host = document.querySelector("callcenter-chat");
+      if (host && host.shadowRoot) guard(host.shadowRoot);
+      document.body.setAttribute("data-shown", String(Date.now()));
+    });
   }
 
   // Sending, starting the chat and attaching do nothing in the preview (the form and the box stay as typed).

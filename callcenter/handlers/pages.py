@@ -4,11 +4,13 @@ Every route here is in the OpenAPI document like the API's; every response carri
 headers of base.SecureHeaders (pages and files adjust the framing and script policy they need)."""
 from __future__ import annotations
 
-import functools
 import hashlib
+import json
+import logging
 import os
+import re
 
-from tornado import web
+from tornado import escape, web
 
 from ..paths import resource_dir
 from .base import BaseHandler, SecureHeaders, route
@@ -22,12 +24,89 @@ DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsaf
 # The demo pages may be framed by their own origin (nothing else); the same script policy.
 DEMO_PAGE_CSP = DASHBOARD_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
 STATIC_URL_PREFIX = "/static/"
+# Built files (scripts/build_assets.py) are named by their content: they never change under their URL.
+IMMUTABLE = "public, max-age=31536000, immutable"
+HASHED_ASSET = re.compile(r"^dist/[A-Za-z0-9_-]+\.[0-9a-f]{12}\.[a-z0-9]+$")
+# /chat-widget.js keeps its URL across releases (customers embed it): a short lifetime, then revalidated.
+WIDGET_CACHE = "public, max-age=300"
+MANIFEST = "dist/manifest.json"
+
+log = logging.getLogger("callcenter.assets")
 
 _FILE_ERRORS = {403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
 
 
 def _static_dir() -> str:
     return str(resource_dir("static"))
+
+
+class AssetManifest:
+    """static/dist/manifest.json (written by scripts/build_assets.py): logical name ("dashboard.js",
+    "dashboard.css", "i18n/<lang>.json", "chat-widget.js") -> file in static/dist/. Read again when the
+    file changes (a rebuild while the server runs). In a development checkout, a warning once per build
+    when a source differs from what the build read (the built files are not rebuilt at run time)."""
+
+    def __init__(self) -> None:
+        self._stamp: tuple[str, int] | None = None
+        self.files: dict[str, str] = {}
+
+    def load(self) -> dict[str, str]:
+        path = os.path.join(_static_dir(), MANIFEST)
+        try:
+            stamp = (path, os.stat(path).st_mtime_ns)
+        except OSError:
+            stamp = (path, -1)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            document = {}
+            try:
+                with open(path, encoding="utf-8") as f:
+                    document = json.load(f)
+            except (OSError, ValueError) as exc:
+                log.error("%s is missing or unreadable (%s): run `python scripts/build_assets.py`", path, exc)
+            self.files = {k: v for k, v in document.items() if isinstance(v, str)}
+            self._warn_if_stale(document.get("sources") or {})
+        return self.files
+
+    @staticmethod
+    def _warn_if_stale(sources: dict) -> None:
+        checkout = os.path.dirname(_static_dir())
+        if not os.path.isdir(os.path.join(checkout, ".git")) or not isinstance(sources, dict):
+            return  # an installed copy: its built files are what it has
+        changed = []
+        for relative, digest in sorted(sources.items()):
+            try:
+                with open(os.path.join(checkout, relative), "rb") as f:
+                    if hashlib.sha256(f.read()).hexdigest()[:len(digest)] != digest:
+                        changed.append(relative)
+            except OSError:
+                changed.append(relative)
+        if changed:
+            log.warning("static/dist/ is older than its sources (%s%s): run `python scripts/build_assets.py`",
+                        ", ".join(changed[:5]), f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+
+    def url(self, name: str) -> str:
+        files = self.load()
+        if name not in files:
+            log.error("no %r in %s: run `python scripts/build_assets.py`", name, MANIFEST)
+        return STATIC_URL_PREFIX + "dist/" + files.get(name, name)
+
+    def page_json(self) -> str:
+        """The built files' URLs for the page's script (<script type="application/json" id="asset-manifest">),
+        "</" escaped so the JSON cannot close its element."""
+        return escape.json_encode({name: STATIC_URL_PREFIX + "dist/" + file for name, file in self.load().items()})
+
+
+_assets = AssetManifest()
+
+
+def asset_manifest() -> dict[str, str]:
+    return _assets.load()
+
+
+def asset_url(name: str) -> str:
+    """The URL of a built file by its logical name (asset_url("dashboard.js"))."""
+    return _assets.url(name)
 
 
 class PageHandler(BaseHandler):
@@ -42,6 +121,11 @@ class PageHandler(BaseHandler):
         self.set_header("Content-Security-Policy", DASHBOARD_CSP)
         self.set_header("Cache-Control", "no-cache")
         self.render(self.template)
+
+    def get_template_namespace(self) -> dict:
+        namespace = super().get_template_namespace()
+        namespace.update(asset_url=asset_url, asset_manifest_json=_assets.page_json())
+        return namespace
 
     def static_url(self, path: str, include_host: bool | None = None, **kwargs) -> str:
         # /static/ is an ordinary route of the table (no `static_path` setting adding hidden ones).
@@ -95,19 +179,17 @@ class PublicFileHandler(FileErrors, web.StaticFileHandler):
 
 
 class WidgetScriptHandler(PublicFileHandler):
-    """/chat-widget.js as served: its comment lines and indentation left out (`compact_script`), so
-    the source keeps its comments and every embedding site still loads the smallest script."""
+    """/chat-widget.js: the built widget, static/dist/chat-widget.js (scripts/build_assets.py: minified by
+    esbuild, its strings from static/i18n/). Its URL has no version (customers embed it), so browsers keep
+    it five minutes and then revalidate it with its ETag."""
 
-    @classmethod
-    def get_content(cls, abspath: str, start: int | None = None, end: int | None = None):
-        return compact_script(abspath)[start:end]
+    async def get(self, include_body: bool = True) -> None:
+        asset_manifest()  # (in a development checkout: the warning when the build is behind its sources)
+        await super().get(include_body)
 
-    def get_content_size(self) -> int:
-        return len(compact_script(self.absolute_path))
-
-    @classmethod
-    def get_content_version(cls, abspath: str) -> str:
-        return hashlib.sha512(compact_script(abspath)).hexdigest()
+    def set_extra_headers(self, path: str) -> None:
+        super().set_extra_headers(path)
+        self.set_header("Cache-Control", WIDGET_CACHE)
 
 
 class ServiceWorkerHandler(PublicFileHandler):
@@ -121,36 +203,24 @@ class ServiceWorkerHandler(PublicFileHandler):
                                                     "base-uri 'none'")
 
 
-def compact_script(abspath: str) -> bytes:
-    """The script without whole-line comments (`// …`, and `/* … */` blocks that start a line; the
-    `/*! … */` header stays), indentation and blank lines. Only whole lines go, so no string or
-    regex can be cut; a script with a template literal (where a line's indentation is text) is
-    served as it is."""
-    return _compacted(abspath, os.stat(abspath).st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=8)
-def _compacted(abspath: str, mtime_ns: int) -> bytes:  # (mtime: an edited file is read again)
-    with open(abspath, encoding="utf-8") as f:
-        source = f.read()
-    kept: list[str] = []
-    in_block = False
-    for line in source.split("\n"):
-        text = line.strip()
-        if in_block or (text.startswith("/*") and not text.startswith("/*!")):
-            if "*/" in text and not text.endswith("*/"):
-                return source.encode("utf-8")  # code after a comment on its line: not a whole-line comment
-            in_block = "*/" not in text
-        elif not text.startswith("//") and text:
-            kept.append(text)
-    # A template literal or a string continued with a backslash: a line's start is text there.
-    if any("`" in line or line.endswith("\\") for line in kept):
-        return source.encode("utf-8")
-    return ("\n".join(kept) + "\n").encode("utf-8")
-
-
 class StaticHandler(FileErrors, web.StaticFileHandler):
-    """/static/ (the dashboard's assets). Paths outside the folder are refused (403), encoded or not."""
+    """/static/ (the dashboard's assets). Paths outside the folder are refused (403), encoded or not.
+    A content-hashed build output (static/dist/<name>.<hash>.<ext>) or a file asked for with the `?v=` of
+    its current content (static_url) never changes under its URL: cached for a year, immutable. Any other
+    file is revalidated on each use (no-cache: a 304 when unchanged)."""
+
+    def get_cache_time(self, path: str, modified, mime_type: str) -> int:
+        return 0  # (Cache-Control is set below; Tornado's own would add Expires and a ten-year max-age)
+
+    def set_extra_headers(self, path: str) -> None:
+        relative = os.path.relpath(self.absolute_path, self.root).replace(os.sep, "/")
+        version = self.get_query_argument("v", None)
+        versioned = version is not None and version == self._get_cached_version(self.absolute_path)
+        self.set_header("Cache-Control", IMMUTABLE if versioned or HASHED_ASSET.match(relative) else "no-cache")
+        if relative.startswith("dist/chat-widget"):
+            # The widget's language packs and lazy part: loaded by /chat-widget.js on other sites' pages.
+            self.set_header("Access-Control-Allow-Origin", "*")
+            self.set_header("Cross-Origin-Resource-Policy", "cross-origin")
 
 
 def _file_api(summary: str, content_type: str, errors: list[int]) -> dict:
@@ -165,7 +235,7 @@ StaticHandler.api = _file_api("A dashboard asset", "*/*", [400, 403, 404])
 
 routes = [
     route("/", PageHandler, template="index.html"),
-    route("/chat-widget.js", WidgetScriptHandler, path=_static_dir(), filename="chat-widget.js"),
+    route("/chat-widget.js", WidgetScriptHandler, path=_static_dir(), filename="dist/chat-widget.js"),
     route("/sw.js", ServiceWorkerHandler, path=_static_dir(), filename="sw.js"),
     route("/widget-demo.html", PublicFileHandler, path=_static_dir(), filename="widget-demo.html"),
     route("/websocket-test.html", PublicFileHandler, path=_static_dir(), filename="websocket-test.html"),

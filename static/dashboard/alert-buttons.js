@@ -1,8 +1,14 @@
-// The header's alert buttons: browser notifications (ask for the permission, or say it is on or
-// blocked) and the sound on new conversations and messages.
+// The notifications panel's switches (the bell in the top bar: top-menu.js): browser notifications (ask for
+// the permission, or say they are on or blocked) and the sound on new conversations and messages. Each is a
+// button with aria-pressed (its state) and a visible "On" / "Off"; push on this device is push-ui.js's.
 
 import {$, clear, h, icon} from "./dom.js";
+import {t} from "./i18n.js";
 import {savePreferences} from "./preferences.js";
+
+function stateText(on) {
+  return h("span", {class: "toggle-state", "aria-hidden": "true", text: t(on ? "notify.on" : "notify.off")});
+}
 
 export function renderNotifyButtons(app) {
   const notifier = app.notifier;
@@ -10,17 +16,29 @@ export function renderNotifyButtons(app) {
   const perm = notifier.permission;
   btn.hidden = perm === "unsupported";
   btn.dataset.permission = perm;
+  // Asking is an action (a button); once granted or blocked the switch shows its state: only the browser's site
+  // settings change it (aria-disabled keeps it focusable, so the reason can be read).
+  const hint = perm === "granted" ? t("notify.alerts_on_hint") : perm === "denied" ? t("notify.alerts_blocked_hint")
+    : t("notify.alerts_enable_hint");
   clear(btn).append(icon(perm === "denied" ? "bellOff" : "bell", 18),
-                    h("span", {class: "btn-text", text: perm === "granted" ? "Alerts on" : perm === "denied"
-                      ? "Alerts blocked" : "Enable alerts"}));
-  btn.title = perm === "granted" ? "Browser notifications are on"
-    : perm === "denied" ? "Notifications are blocked in this browser's site settings"
-    : "Get a browser notification for new conversations and messages in yours";
+                    h("span", {class: "toggle-text"},
+                      perm === "default" ? t("notify.alerts_enable") : t("notify.alerts"),
+                      h("span", {class: "toggle-hint", text: hint})));
+  if (perm !== "default") btn.append(stateText(perm === "granted"));
+  if (perm === "default") btn.removeAttribute("aria-pressed");
+  else btn.setAttribute("aria-pressed", perm === "granted" ? "true" : "false");
+  if (perm === "default") btn.removeAttribute("aria-disabled"); else btn.setAttribute("aria-disabled", "true");
+  btn.removeAttribute("title");
   const sound = $("sound-btn");
-  sound.setAttribute("aria-pressed", notifier.soundActive ? "true" : "false");
-  clear(sound).append(icon(notifier.soundActive ? "volume" : "volumeOff", 18),
-                      h("span", {class: "btn-text", text: notifier.soundActive ? "Sound on" : "Sound off"}));
-  sound.title = notifier.soundActive ? "Sound on for new conversations and messages" : "Sound off";
+  const on = notifier.soundActive;
+  sound.setAttribute("aria-pressed", on ? "true" : "false");
+  clear(sound).append(icon(on ? "volume" : "volumeOff", 18),
+                      h("span", {class: "toggle-text"}, t("notify.sound"),
+                        h("span", {class: "toggle-hint", text: t("notify.sound_hint")})),
+                      stateText(on));
+  sound.removeAttribute("title");
+  // The bell: a dot when alerts are not reaching the agent (never asked, or blocked).
+  $("alerts-btn").dataset.permission = perm;
 }
 
 export function bindAlertButtons(app) {

@@ -7,6 +7,7 @@
 
 import {api, ApiError, query} from "./api.js";
 import {$, clear, h, setText} from "./dom.js";
+import {formatDate, formatNumber, formatPercent, formatTime, t} from "./i18n.js";
 import {labelChip} from "./labels.js";
 
 const RANGE_KEY = "cc.dashboard.analytics.range";
@@ -24,36 +25,36 @@ function browserTimeZone() {
 
 // ---- formatting --------------------------------------------------------------------------
 
-/** Seconds as a short human duration: "0.8 s", "42 s", "3 min 5 s", "1 h 2 min", "2 d 3 h"; "—" for null. */
+/** Seconds as a short human duration: "0.8 s", "42 s", "3 min 5 s", "1 h 2 min", "2 d 3 h"; "—" for null.
+ *  (Numbers and unit words in the dashboard's language: "0,8 s", "2 j 3 h".) */
 export function fmtSecs(secs) {
   if (secs === null || secs === undefined || !isFinite(secs)) return "—";
   const value = Math.max(0, Number(secs));
-  if (value < 9.95) {
-    const tenths = Math.round(value * 10) / 10;
-    return (Number.isInteger(tenths) ? String(tenths) : tenths.toFixed(1)) + " s";
-  }
+  const n = (x) => ({n: formatNumber(x, {maximumFractionDigits: 1})});
+  if (value < 9.95) return t("dur.s", n(Math.round(value * 10) / 10));
   const total = Math.round(value);
-  if (total < 60) return total + " s";
+  if (total < 60) return t("dur.s", n(total));
   if (total < 3600) {
     const m = Math.floor(total / 60), s = total % 60;
-    return m + " min" + (s ? " " + s + " s" : "");
+    return t("dur.min", n(m)) + (s ? " " + t("dur.s", n(s)) : "");
   }
   if (total < 86400) {
     const hrs = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60);
-    return hrs + " h" + (m ? " " + m + " min" : "");
+    return t("dur.h", n(hrs)) + (m ? " " + t("dur.min", n(m)) : "");
   }
   const days = Math.floor(total / 86400), hrs = Math.floor((total % 86400) / 3600);
-  return days + " d" + (hrs ? " " + hrs + " h" : "");
+  return t("dur.d", n(days)) + (hrs ? " " + t("dur.h", n(hrs)) : "");
 }
 
-const fmtCount = (n) => Number(n || 0).toLocaleString();
+const fmtCount = (n) => formatNumber(Number(n || 0));
 
 /** An average rating: "4.3"; "—" when there is none. */
-const fmtAverage = (avg) => (avg === null || avg === undefined ? "—" : Number(avg).toFixed(1));
+const fmtAverage = (avg) => (avg === null || avg === undefined ? "—"
+  : formatNumber(Number(avg), {minimumFractionDigits: 1, maximumFractionDigits: 1}));
 
 function pct(part, whole) {
   if (!whole) return "—";
-  return Math.round((100 * part) / whole) + "%";
+  return formatPercent(part / whole);
 }
 
 /** A YYYY-MM-DD of the local calendar. */
@@ -76,13 +77,13 @@ function utcDay(iso) {
 }
 
 function fmtDay(iso, opts) {
-  return utcDay(iso).toLocaleDateString([], Object.assign({timeZone: "UTC"}, opts));
+  return formatDate(utcDay(iso), Object.assign({timeZone: "UTC"}, opts));
 }
 
 function fmtRange(range) {
   const sameYear = range.from.slice(0, 4) === range.to.slice(0, 4);
   const last = fmtDay(range.to, {year: "numeric", month: "short", day: "numeric"});
-  const days = range.days + (range.days === 1 ? " day" : " days");
+  const days = t("an.days", {count: range.days});
   if (range.from === range.to) return last + " · " + days;
   const first = fmtDay(range.from, sameYear ? {month: "short", day: "numeric"}
     : {year: "numeric", month: "short", day: "numeric"});
@@ -90,6 +91,14 @@ function fmtRange(range) {
 }
 
 const pad2 = (n) => String(n).padStart(2, "0");
+
+/** A translated sentence with elements in it: "{pct} satisfied · {n} ratings" → [node, " satisfied · ", node, …]. */
+function fill(text, nodes) {
+  return text.split(/(\{\w+\})/).map((part) => {
+    const m = part.match(/^\{(\w+)\}$/);
+    return m && nodes[m[1]] ? nodes[m[1]] : part;
+  }).filter((part) => part !== "");
+}
 
 /** The top of a chart's scale: 1, 2, 5, 10, 20, 50, … at least `max`. */
 function niceMax(max) {
@@ -233,7 +242,7 @@ export class AnalyticsView {
     this.el.root.dataset.state = "loading";
     this.el.root.setAttribute("aria-busy", "true");
     this.el.body.classList.add("stale");
-    setText(this.el.status, "Loading…");
+    setText(this.el.status, t("loading"));
     this.el.error.hidden = true;
     let data;
     try {
@@ -243,7 +252,7 @@ export class AnalyticsView {
       this._finish();
       this.el.root.dataset.state = "error";
       setText(this.el.status, "");
-      setText(this.el.errorText, err instanceof ApiError ? err.message : "The numbers could not be loaded.");
+      setText(this.el.errorText, err instanceof ApiError ? err.message : t("an.error"));
       this.el.error.hidden = false;
       this.el.body.hidden = true;
       this.el.empty.hidden = true;
@@ -272,9 +281,9 @@ export class AnalyticsView {
 
   render(data) {
     this.data = data;
-    const t = data.totals;
+    const tot = data.totals;
     // A rating given in the range counts even when its conversation started before it.
-    const empty = !t.conversations && !t.resolved_in_range && !(data.ratings && data.ratings.count);
+    const empty = !tot.conversations && !tot.resolved_in_range && !(data.ratings && data.ratings.count);
     setText(this.el.rangeLabel, fmtRange(data.range));
     this.el.rangeLabel.dataset.from = data.range.from;
     this.el.rangeLabel.dataset.to = data.range.to;
@@ -282,17 +291,17 @@ export class AnalyticsView {
     this.el.empty.hidden = !empty;
     this.el.body.hidden = empty;
     this.el.root.dataset.state = empty ? "empty" : "ready";
-    setText(this.el.status, empty ? "" : "Updated " + new Date().toLocaleTimeString([], {hour: "2-digit",
-                                                                                          minute: "2-digit"}));
+    setText(this.el.status, empty ? "" : t("an.updated", {time: formatTime(new Date(), {hour: "2-digit",
+                                                                                         minute: "2-digit"})}));
     if (empty) {
       // Nothing to draw, and nothing of the range shown before may stay (the previous days' groups).
       this._clearBody();
       return;
     }
-    this._renderTotals(t);
+    this._renderTotals(tot);
     this._renderDurations(data);
     this._renderRatings(data.ratings);
-    this._renderLabels(data.labels || [], t.conversations);
+    this._renderLabels(data.labels || [], tot.conversations);
     this._renderDays(data.by_day);
     this._renderHours(data.by_hour);
     this._renderAgents(data.agents);
@@ -308,35 +317,39 @@ export class AnalyticsView {
       extra || null);
   }
 
-  _renderTotals(t) {
-    const answered = t.conversations - t.unanswered;
+  _renderTotals(tot) {
+    const answered = tot.conversations - tot.unanswered;
     clear(this.el.totals).append(
-      this._card("conversations", "Conversations", fmtCount(t.conversations), "started in the range"),
-      this._card("resolved", "Resolved", fmtCount(t.resolved),
-                 t.conversations ? pct(t.resolved, t.conversations) + " of those started" : "none started"),
-      this._card("unanswered", "Unanswered", fmtCount(t.unanswered), "no reply from anyone yet"),
-      this._card("answered_by_ai_first", "Answered by AI first", fmtCount(t.answered_by_ai_first),
-                 answered ? pct(t.answered_by_ai_first, answered) + " of those answered" : "none answered yet"),
-      this._card("handed_off", "Handed off", fmtCount(t.handed_off), "from the AI to a person"),
-      this._card("resolved_in_range", "Resolved in range", fmtCount(t.resolved_in_range),
-                 "any start date, resolved in these days"));
+      this._card("conversations", t("an.conversations"), fmtCount(tot.conversations), t("an.conversations.sub")),
+      this._card("resolved", t("an.resolved"), fmtCount(tot.resolved),
+                 tot.conversations ? t("an.resolved.sub", {pct: pct(tot.resolved, tot.conversations)})
+                   : t("an.resolved.none")),
+      this._card("unanswered", t("an.unanswered"), fmtCount(tot.unanswered), t("an.unanswered.sub")),
+      this._card("answered_by_ai_first", t("an.ai_first"), fmtCount(tot.answered_by_ai_first),
+                 answered ? t("an.ai_first.sub", {pct: pct(tot.answered_by_ai_first, answered)})
+                   : t("an.ai_first.none")),
+      this._card("handed_off", t("an.handed_off"), fmtCount(tot.handed_off), t("an.handed_off.sub")),
+      this._card("resolved_in_range", t("an.resolved_in_range"), fmtCount(tot.resolved_in_range),
+                 t("an.resolved_in_range.sub")));
   }
 
   _renderDurations(data) {
     const card = (metric, label, stats, what) => {
       const dl = h("dl", {class: "an-stats"},
-        h("dt", {text: "90% within"}), h("dd", {dataset: {stat: "p90"}, text: fmtSecs(stats.p90)}),
-        h("dt", {text: "Mean"}), h("dd", {dataset: {stat: "mean"}, text: fmtSecs(stats.mean)}),
-        h("dt", {text: "Of"}), h("dd", {dataset: {stat: "count"}, text: fmtCount(stats.count) + " " + what}));
-      const el = this._card(metric, label, fmtSecs(stats.p50), "median", dl);
+        h("dt", {text: t("an.p90")}), h("dd", {dataset: {stat: "p90"}, text: fmtSecs(stats.p90)}),
+        h("dt", {text: t("an.mean")}), h("dd", {dataset: {stat: "mean"}, text: fmtSecs(stats.mean)}),
+        h("dt", {text: t("an.of")}), h("dd", {dataset: {stat: "count"}, text: what(stats.count)}));
+      const el = this._card(metric, label, fmtSecs(stats.p50), t("an.median"), dl);
       el.querySelector(".an-card-value").dataset.stat = "p50";
       return el;
     };
     clear(this.el.durations).append(
-      card("first_response_secs", "First response", data.first_response_secs, "answered"),
-      card("first_agent_response_secs", "First response by a person", data.first_agent_response_secs,
-           "answered by a person"),
-      card("resolution_secs", "Time to resolution", data.resolution_secs, "resolved"));
+      card("first_response_secs", t("an.first_response"), data.first_response_secs,
+           (count) => t("an.count.answered", {count})),
+      card("first_agent_response_secs", t("an.first_agent_response"), data.first_agent_response_secs,
+           (count) => t("an.count.answered_person", {count})),
+      card("resolution_secs", t("an.resolution"), data.resolution_secs,
+           (count) => t("an.count.resolved", {count})));
   }
 
   // ---- satisfaction and labels -----------------------------------------------------------
@@ -359,8 +372,7 @@ export class AnalyticsView {
     const box = clear(this.el.csat);
     const r = ratings || {count: 0, average: null, distribution: {}};
     if (!r.count) {
-      box.appendChild(h("p", {class: "muted an-none", text: "No ratings in this range. Customers are asked for one "
-                                                             + "when their conversation is resolved."}));
+      box.appendChild(h("p", {class: "muted an-none", text: t("an.ratings.none")}));
       return;
     }
     const dist = r.distribution || {};
@@ -371,13 +383,14 @@ export class AnalyticsView {
         h("span", {class: "an-card-value", dataset: {stat: "average"}}, fmtAverage(r.average),
           h("span", {class: "an-csat-of", text: " / 5"})),
         h("span", {class: "an-card-sub"},
-          h("span", {dataset: {stat: "satisfied"}, text: pct(satisfied, r.count)}), " satisfied (4 or 5) · ",
-          h("span", {dataset: {stat: "count"}, text: fmtCount(r.count)}),
-          r.count === 1 ? " rating" : " ratings")),
-      this._hbars("Ratings by score", [5, 4, 3, 2, 1].map((s) => ({
+          ...fill(t("an.ratings.summary", {count: r.count}), {
+            pct: h("span", {dataset: {stat: "satisfied"}, text: pct(satisfied, r.count)}),
+            n: h("span", {dataset: {stat: "count"}, text: fmtCount(r.count)}),
+          }))),
+      this._hbars(t("an.ratings.by_score"), [5, 4, 3, 2, 1].map((s) => ({
         key: String(s), n: score(s), text: fmtCount(score(s)) + " · " + pct(score(s), r.count),
-        head: [String(s), h("span", {class: "an-star", "aria-hidden": "true", text: " ★"}),
-               h("span", {class: "sr-only", text: s === 1 ? " star:" : " stars:"})],
+        head: [formatNumber(s), h("span", {class: "an-star", "aria-hidden": "true", text: " ★"}),
+               h("span", {class: "sr-only", text: " " + t("an.stars", {count: s}) + ":"})],
       })), "star"));
   }
 
@@ -393,10 +406,10 @@ export class AnalyticsView {
     const used = labels.filter((l) => l.conversations > 0)
       .sort((a, b) => b.conversations - a.conversations || a.name.localeCompare(b.name));
     if (!used.length) {
-      box.appendChild(h("p", {class: "muted an-none", text: "No conversation started in this range has a label."}));
+      box.appendChild(h("p", {class: "muted an-none", text: t("an.labels.none")}));
       return;
     }
-    box.appendChild(this._hbars("Conversations per label", used.map((l) => ({
+    box.appendChild(this._hbars(t("an.labels.caption"), used.map((l) => ({
       key: l.name, n: l.conversations, head: labelChip(this.app, l.name),
       text: fmtCount(l.conversations) + " · " + pct(l.conversations, conversations),
     })), "label"));
@@ -437,7 +450,7 @@ export class AnalyticsView {
         axis,
         h("div", {class: "an-scroll", tabindex: "0", role: "group", "aria-label": caption},
           h("div", {class: "an-plot"}, bars))),
-      h("details", {class: "an-as-table"}, h("summary", {text: "Show as a table"}),
+      h("details", {class: "an-as-table"}, h("summary", {text: t("an.as_table")}),
         h("div", {class: "an-table-wrap"}, table)),
     ];
   }
@@ -448,20 +461,21 @@ export class AnalyticsView {
     const groups = byDay.map((d, i) => {
       const name = fmtDay(d.date, {weekday: "short", month: "short", day: "numeric"});
       const label = i % every ? "" : every >= 7 ? fmtDay(d.date, {month: "short", day: "numeric"})
-        : String(utcDay(d.date).getUTCDate());
+        : formatNumber(utcDay(d.date).getUTCDate());
       const rated = d.ratings || {count: 0, average: null};
-      const ratedText = rated.count ? ", " + rated.count + (rated.count === 1 ? " rating" : " ratings") + " averaging "
-        + fmtAverage(rated.average) : "";
+      const ratedText = rated.count
+        ? ", " + t("an.day.ratings", {count: rated.count, average: fmtAverage(rated.average)}) : "";
       return {key: d.date, name, label,
-              text: name + ": " + d.started + " started, " + d.resolved + " resolved" + ratedText,
+              text: name + ": " + t("an.day.text", {started: d.started, resolved: d.resolved}) + ratedText,
               values: [{cls: "started", n: d.started}, {cls: "resolved", n: d.resolved}],
               cells: [fmtCount(rated.count), fmtAverage(rated.average)]};
     });
     const box = clear(this.el.days);
     box.dataset.count = String(n);
     box.classList.toggle("dense", n > 31);
-    box.append(...this._chart("days", "Conversations started and resolved per day", groups,
-                              {head: "Day", cols: ["Started", "Resolved", "Ratings", "Average rating"]}));
+    box.append(...this._chart("days", t("an.days.caption"), groups,
+                              {head: t("an.col.day"), cols: [t("an.col.started"), t("an.col.resolved"),
+                                                             t("an.col.ratings"), t("an.col.average")]}));
     // When the days do not fit (a phone, 90 days), the latest are in view first.
     const scroller = box.querySelector(".an-scroll");
     scroller.scrollLeft = scroller.scrollWidth;
@@ -471,34 +485,34 @@ export class AnalyticsView {
     const groups = byHour.map((n, hour) => {
       const name = pad2(hour) + ":00–" + pad2(hour) + ":59";
       return {key: String(hour), name, label: hour % 3 ? "" : pad2(hour),
-              text: name + ": " + n + (n === 1 ? " conversation" : " conversations") + " started",
+              text: name + ": " + t("an.hour.text", {count: n}),
               values: [{cls: "started", n}]};
     });
-    clear(this.el.hours).append(...this._chart("hours", "Conversations started per hour of the day", groups,
-                                                {head: "Hour", cols: ["Started"]}));
+    clear(this.el.hours).append(...this._chart("hours", t("an.hours.caption"), groups,
+                                                {head: t("an.col.hour"), cols: [t("an.col.started")]}));
   }
 
   _renderAgents(agents) {
     const box = clear(this.el.agents);
     if (!agents.length) {
       box.appendChild(h("p", {class: "muted an-none",
-                              text: "No conversation started in this range is assigned to anyone."}));
+                              text: t("an.agents.none")}));
       return;
     }
     const me = this.app.me;
-    box.appendChild(h("div", {class: "an-table-wrap", tabindex: "0", role: "group", "aria-label": "Per agent"},
+    box.appendChild(h("div", {class: "an-table-wrap", tabindex: "0", role: "group", "aria-label": t("an.agents.caption")},
                       h("table", {class: "an-table an-agents"},
-      h("caption", {class: "sr-only", text: "Per agent"}),
+      h("caption", {class: "sr-only", text: t("an.agents.caption")}),
       h("thead", null, h("tr", null,
-        h("th", {scope: "col", text: "Agent"}),
-        h("th", {scope: "col", class: "num", text: "Conver\u00adsations"}),
-        h("th", {scope: "col", class: "num", text: "Resolved"}),
-        h("th", {scope: "col", class: "num", text: "First response (median)"}),
-        h("th", {scope: "col", class: "num", text: "90% within"}),
-        h("th", {scope: "col", class: "num", text: "Rating"}))),
+        h("th", {scope: "col", text: t("an.col.agent")}),
+        h("th", {scope: "col", class: "num", text: t("an.col.conversations")}),
+        h("th", {scope: "col", class: "num", text: t("an.col.resolved")}),
+        h("th", {scope: "col", class: "num", text: t("an.col.first_response")}),
+        h("th", {scope: "col", class: "num", text: t("an.p90")}),
+        h("th", {scope: "col", class: "num", text: t("an.col.rating")}))),
       h("tbody", null, agents.map((a) => h("tr", {dataset: {agentId: a.agent_id}},
         h("th", {scope: "row"}, h("span", {class: "agent-name", text: a.name}),
-          me && me.id === a.agent_id ? h("span", {class: "muted", text: " (you)"}) : null),
+          me && me.id === a.agent_id ? h("span", {class: "muted", text: " " + t("an.you")}) : null),
         h("td", {class: "num", dataset: {col: "conversations"}, text: fmtCount(a.conversations)}),
         h("td", {class: "num", dataset: {col: "resolved"}, text: fmtCount(a.resolved)}),
         h("td", {class: "num", dataset: {col: "p50"}, text: fmtSecs(a.first_response_secs.p50)}),
@@ -510,7 +524,7 @@ export class AnalyticsView {
     const r = ratings || {count: 0, average: null};
     if (!r.count) return h("td", {class: "num muted", dataset: {col: "rating"}, text: "—"});
     return h("td", {class: "num", dataset: {col: "rating"},
-                    title: "Average of " + fmtCount(r.count) + (r.count === 1 ? " rating" : " ratings")},
+                    title: t("an.rating.title", {count: r.count})},
       fmtAverage(r.average), h("span", {class: "muted", text: " (" + fmtCount(r.count) + ")"}));
   }
 }

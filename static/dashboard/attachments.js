@@ -7,6 +7,7 @@
 
 import {api, fetchBlob, uploadFile} from "./api.js";
 import {$, clear, h, icon, setText} from "./dom.js";
+import {formatNumber, formatPercent, t} from "./i18n.js";
 
 export const MAX_FILES_PER_MESSAGE = 10;
 // Files uploading at once (the server takes 2 per client address; more wait their turn).
@@ -18,22 +19,24 @@ const EXTENSIONS = [".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".txt", ".
                     ".pptx", ".odt", ".ods", ".odp", ".zip"];
 const MIME_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"];
 export const ACCEPT = EXTENSIONS.concat(MIME_TYPES).join(",");
-export const ACCEPTED_TEXT = "images (PNG, JPEG, GIF, WebP), PDF, text (.txt, .csv, .log, .md), office documents "
-  + "(.docx, .xlsx, .pptx, .odt, .ods, .odp) and .zip";
+/** What the server accepts, in words (the dashboard's language). */
+export function acceptedText() {
+  return t("files.accepted");
+}
 
-/** "512 B", "1.5 KB", "12 KB", "3.2 MB". */
+/** "512 B", "1.5 KB", "12 KB", "3.2 MB" (the number and unit in the dashboard's language: "1,5 Ko"). */
 export function fmtSize(bytes) {
   if (typeof bytes !== "number" || !(bytes >= 0)) return "";
-  if (bytes < 1024) return bytes + " B";
-  const units = ["KB", "MB", "GB"];
+  if (bytes < 1024) return t("size.b", {n: formatNumber(bytes)});
   let value = bytes / 1024;
   let i = 0;
-  while (value >= 1024 && i < units.length - 1) {
+  while (value >= 1024 && i < 2) {
     value /= 1024;
     i++;
   }
-  const shown = value < 10 ? value.toFixed(1).replace(/\.0$/, "") : String(Math.round(value));
-  return shown + " " + units[i];
+  const shown = value < 10 ? formatNumber(Number(value.toFixed(1)), {maximumFractionDigits: 1})
+    : formatNumber(Math.round(value));
+  return t(i === 0 ? "size.kb" : i === 1 ? "size.mb" : "size.gb", {n: shown});
 }
 
 function extensionOf(name) {
@@ -134,7 +137,7 @@ export class Lightbox {
 
   open(url, attachment, onDownload) {
     this.img.src = url;
-    this.img.alt = attachment.name || "image";
+    this.img.alt = attachment.name || t("files.image");
     setText(this.name, attachment.name || "");
     this.name.title = attachment.name || "";
     this.onDownload = onDownload;
@@ -161,11 +164,11 @@ export function renderMessageFiles(attachments, ctx) {
 }
 
 function fileChip(a, ctx) {
-  const chip = h("button", {type: "button", class: "att-file", title: "Download " + (a.name || "file"),
+  const chip = h("button", {type: "button", class: "att-file", title: t("files.download", {name: a.name || t("files.file")}),
                             dataset: {attachmentId: a.id}},
                  icon("file", 18),
                  h("span", {class: "att-text"},
-                   h("span", {class: "att-name", text: a.name || "file"}),
+                   h("span", {class: "att-name", text: a.name || t("files.file")}),
                    h("span", {class: "att-size", text: fmtSize(a.size)})),
                  icon("download", 16));
   chip.addEventListener("click", async () => {
@@ -188,16 +191,17 @@ async function download(a, ctx) {
     await downloadAttachment(ctx.scope, a);
   } catch (err) {
     if (!(err && err.name === "AbortError") && err.status !== 401) {
-      ctx.onError("Could not download " + (a.name || "the file") + ": " + err.message);
+      ctx.onError(t("files.download.error", {name: a.name || t("files.the_file"), error: err.message}));
     }
   }
 }
 
 function imageThumb(a, ctx) {
-  const status = h("span", {class: "att-thumb-status", text: "Loading image…"});
-  const img = h("img", {class: "att-img", alt: a.name || "image", decoding: "async"});
-  const thumb = h("button", {type: "button", class: "att-thumb loading", title: a.name || "image",
-                             "aria-label": "Image " + (a.name || "") + " (loading)", dataset: {attachmentId: a.id}},
+  const status = h("span", {class: "att-thumb-status", text: t("files.image.loading")});
+  const img = h("img", {class: "att-img", alt: a.name || t("files.image"), decoding: "async"});
+  const thumb = h("button", {type: "button", class: "att-thumb loading", title: a.name || t("files.image"),
+                             "aria-label": t("files.image.label.loading", {name: a.name || ""}),
+                             dataset: {attachmentId: a.id}},
                   img, status);
   let url = null;
   const setState = (state, text) => {
@@ -208,22 +212,22 @@ function imageThumb(a, ctx) {
     setText(status, text || "");
     status.hidden = state === "ready";
     const name = a.name || "";
-    thumb.setAttribute("aria-label", state === "ready" ? "Open image " + name
-      : state === "error" ? "Image " + name + " could not be loaded: retry" : "Image " + name + " (loading)");
+    thumb.setAttribute("aria-label", t(state === "ready" ? "files.image.label.open"
+      : state === "error" ? "files.image.label.error" : "files.image.label.loading", {name}));
   };
   const load = () => {
-    setState("loading", "Loading image…");
+    setState("loading", t("files.image.loading"));
     ctx.scope.objectUrl(a).then((objectUrl) => {
       url = objectUrl;
       img.onload = () => {
         setState("ready");
         ctx.onImageLoaded();
       };
-      img.onerror = () => setState("error", "Image unavailable · click to retry");
+      img.onerror = () => setState("error", t("files.image.unavailable"));
       img.src = objectUrl;
     }, (err) => {
       if (err && err.name === "AbortError") return;
-      setState("error", err.status === 404 ? "Image not found" : "Image unavailable · click to retry");
+      setState("error", err.status === 404 ? t("files.image.not_found") : t("files.image.unavailable"));
     });
   };
   thumb.addEventListener("click", () => {
@@ -234,7 +238,7 @@ function imageThumb(a, ctx) {
       load();
     }
   });
-  setState("loading", "Loading image…");
+  setState("loading", t("files.image.loading"));
   load();
   return thumb;
 }
@@ -245,7 +249,7 @@ export function renderPendingFiles(attachments) {
   return h("div", {class: "msg-files"}, attachments.map((a) => h("span", {class: "att-file static"},
     icon(a.kind === "image" ? "image" : "file", 18),
     h("span", {class: "att-text"},
-      h("span", {class: "att-name", text: a.name || "file"}),
+      h("span", {class: "att-name", text: a.name || t("files.file")}),
       h("span", {class: "att-size", text: fmtSize(a.size)})))));
 }
 
@@ -308,20 +312,19 @@ export class UploadTray {
     for (const file of files) {
       const kept = list.filter((i) => i.state !== "error").length;
       if (kept >= MAX_FILES_PER_MESSAGE) {
-        this.notices.set(sessionId, "A message can carry at most " + MAX_FILES_PER_MESSAGE + " files.");
+        this.notices.set(sessionId, t("files.too_many", {count: MAX_FILES_PER_MESSAGE}));
         break;
       }
-      const item = {key: this.nextKey++, sessionId, name: file.name || "file", size: file.size,
+      const item = {key: this.nextKey++, sessionId, name: file.name || t("files.file"), size: file.size,
                     image: isImageFile(file), state: "uploading", loaded: 0, error: "", attachment: null,
                     upload: null, el: null};
       list.push(item);
       if (!file.size) {
-        this._fail(item, "the file is empty.");
+        this._fail(item, t("files.empty"));
       } else if (file.size > maxBytes) {
-        this._fail(item, "the file is too large (" + fmtSize(file.size) + "); files may be at most "
-                   + fmtSize(maxBytes) + ".");
+        this._fail(item, t("files.too_large", {size: fmtSize(file.size), max: fmtSize(maxBytes)}));
       } else if (!looksAccepted(file)) {
-        this._fail(item, "this kind of file is not accepted. Send " + ACCEPTED_TEXT + ".");
+        this._fail(item, t("files.not_accepted", {accepted: acceptedText()}));
       } else {
         accepted.push([item, file]);
       }
@@ -464,12 +467,12 @@ export class UploadTray {
   }
 
   _chip(item) {
-    const label = item.state === "uploading" ? "Uploading " + Math.round(item.loaded * 100) + "%"
-      : item.state === "error" ? "Not uploaded" : fmtSize(item.size);
+    const label = item.state === "uploading" ? t("files.uploading", {pct: formatPercent(item.loaded)})
+      : item.state === "error" ? t("files.not_uploaded") : fmtSize(item.size);
     const bar = h("span", {class: "upload-bar"});
     bar.style.width = Math.round(item.loaded * 100) + "%";
-    const remove = h("button", {type: "button", class: "upload-remove", title: "Remove",
-                                "aria-label": "Remove " + item.name, text: "✕"});
+    const remove = h("button", {type: "button", class: "upload-remove", title: t("remove"),
+                                "aria-label": t("files.remove", {name: item.name}), text: "✕"});
     remove.addEventListener("click", () => this.remove(item.sessionId, item.key));
     const chip = h("div", {class: "upload-chip " + item.state, dataset: {state: item.state, key: item.key},
                            title: item.state === "error" ? item.name + ": " + item.error : item.name},
@@ -481,7 +484,7 @@ export class UploadTray {
                    item.state === "uploading"
                      ? h("span", {class: "upload-progress", role: "progressbar", "aria-valuemin": "0",
                                   "aria-valuemax": "100", "aria-valuenow": String(Math.round(item.loaded * 100)),
-                                  "aria-label": "Uploading " + item.name}, bar)
+                                  "aria-label": t("files.uploading.label", {name: item.name})}, bar)
                      : null);
     return chip;
   }
@@ -493,6 +496,6 @@ export class UploadTray {
     if (bar) bar.style.width = pct + "%";
     const progress = item.el.querySelector(".upload-progress");
     if (progress) progress.setAttribute("aria-valuenow", String(pct));
-    setText(item.el.querySelector(".upload-status"), "Uploading " + pct + "%");
+    setText(item.el.querySelector(".upload-status"), t("files.uploading", {pct: formatPercent(item.loaded)}));
   }
 }

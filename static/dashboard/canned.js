@@ -4,6 +4,7 @@
 
 import {api} from "./api.js";
 import {$, clear, h, setText} from "./dom.js";
+import {formatNumber, t} from "./i18n.js";
 
 const PLACEHOLDER_RE = /\{\{\s*([a-z_]+\.[a-z_]+)\s*\}\}/gi;
 
@@ -75,8 +76,8 @@ function resetForm() {
   $("canned-title-input").value = "";
   $("canned-body").value = "";
   setText($("canned-error"), "");
-  setText($("canned-form-title"), "New canned response");
-  setText($("canned-save"), "Add");
+  setText($("canned-form-title"), t("canned.form.new"));
+  setText($("canned-save"), t("canned.add"));
   $("canned-cancel-edit").hidden = true;
 }
 
@@ -86,8 +87,8 @@ function startEdit(app, c) {
   $("canned-title-input").value = c.title;
   $("canned-body").value = c.body;
   setText($("canned-error"), "");
-  setText($("canned-form-title"), "Edit /" + c.shortcut);
-  setText($("canned-save"), "Save");
+  setText($("canned-form-title"), t("canned.form.edit", {shortcut: "/" + c.shortcut}));
+  setText($("canned-save"), t("save"));
   $("canned-cancel-edit").hidden = false;
   $("canned-title-input").focus();
 }
@@ -96,21 +97,21 @@ function renderManagerList(app) {
   const list = clear($("canned-list"));
   const items = app.canned || [];
   $("canned-empty").hidden = items.length > 0;
-  setText($("canned-count"), items.length ? String(items.length) : "");
+  setText($("canned-count"), items.length ? formatNumber(items.length) : "");
   for (const c of items) {
     const actions = h("div", {class: "canned-actions"});
     const showButtons = () => {
       clear(actions).append(
-        h("button", {type: "button", class: "canned-edit", text: "Edit", "aria-label": "Edit /" + c.shortcut,
+        h("button", {type: "button", class: "canned-edit", text: t("edit"), "aria-label": t("canned.form.edit", {shortcut: "/" + c.shortcut}),
                      on: {click: () => startEdit(app, c)}}),
-        h("button", {type: "button", class: "canned-delete", text: "Delete", "aria-label": "Delete /" + c.shortcut,
+        h("button", {type: "button", class: "canned-delete", text: t("delete"), "aria-label": t("canned.delete.label", {shortcut: "/" + c.shortcut}),
                      on: {click: () => confirmDelete()}}));
     };
     const confirmDelete = () => {
-      const yes = h("button", {type: "button", class: "danger canned-confirm", text: "Delete",
+      const yes = h("button", {type: "button", class: "danger canned-confirm", text: t("delete"),
                                on: {click: () => remove(app, c, yes)}});
-      clear(actions).append(h("span", {class: "confirm-text", text: "Delete /" + c.shortcut + "?"}), yes,
-                            h("button", {type: "button", text: "Cancel", on: {click: showButtons}}));
+      clear(actions).append(h("span", {class: "confirm-text", text: t("canned.delete.confirm", {shortcut: "/" + c.shortcut})}), yes,
+                            h("button", {type: "button", text: t("cancel"), on: {click: showButtons}}));
       yes.focus();
     };
     showButtons();
@@ -130,7 +131,7 @@ async function remove(app, c, btn) {
     if (editing && editing.id === c.id) resetForm();
     await loadCanned(app);
     renderManagerList(app);
-    say("Deleted /" + c.shortcut + ".");
+    say(t("canned.deleted", {shortcut: "/" + c.shortcut}));
   } catch (err) {
     btn.disabled = false;
     if (err.status !== 401) setText($("canned-error"), err.message);
@@ -150,10 +151,10 @@ async function save(app, ev) {
       const changed = {};
       for (const key of ["shortcut", "title", "body"]) if (body[key] !== editing[key]) changed[key] = body[key];
       await api("PATCH", "/canned-responses/" + encodeURIComponent(editing.id), changed);
-      say("Saved /" + body.shortcut + ".");
+      say(t("canned.saved", {shortcut: "/" + body.shortcut}));
     } else {
       await api("POST", "/canned-responses", body);
-      say("Added /" + body.shortcut + ".");
+      say(t("canned.added", {shortcut: "/" + body.shortcut}));
     }
     resetForm();
     await loadCanned(app);

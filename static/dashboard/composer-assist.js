@@ -8,6 +8,7 @@
 import {cannedMatches, fillPlaceholders, loadCanned, openCannedManager} from "./canned.js";
 import {$, clear, h, initials} from "./dom.js";
 import {avatarColor} from "./colors.js";
+import {t} from "./i18n.js";
 
 const MENTION_MAX = 50;
 
@@ -78,17 +79,17 @@ export class ComposerAssist {
   }
 
   update() {
-    const t = this._trigger();
-    if (!t || this.dismissed === t.type + ":" + t.start) {
-      if (!t) this.dismissed = null;
+    const trig = this._trigger();
+    if (!trig || this.dismissed === trig.type + ":" + trig.start) {
+      if (!trig) this.dismissed = null;
       this.close();
       return;
     }
-    if (t.type === "canned") this._openCanned(t);
-    else this._openMention(t);
+    if (trig.type === "canned") this._openCanned(trig);
+    else this._openMention(trig);
   }
 
-  _openCanned(t) {
+  _openCanned(trig) {
     const app = this.app;
     if (app.canned === null) {
       // Not loaded yet, or the sign-in's load failed: asked once more (per keystroke at most), then the
@@ -97,26 +98,26 @@ export class ComposerAssist {
         loadCanned(app).then(() => {
           if (document.activeElement !== this.input || !this.state || this.state.type !== "canned") return;
           if (app.canned !== null) this.update();
-          else this._show(this.state, [], "Could not load the canned responses.");
+          else this._show(this.state, [], t("assist.canned.error"));
         });
       }
-      this._show(t, [], "Loading canned responses…");
+      this._show(trig, [], t("assist.canned.loading"));
       return;
     }
-    const items = cannedMatches(app.canned, t.query).map((c) => ({kind: "canned", value: c}));
+    const items = cannedMatches(app.canned, trig.query).map((c) => ({kind: "canned", value: c}));
     const admin = app.me && app.me.role === "admin";
     let empty = "";
     if (!items.length) {
-      empty = app.canned.length ? "No canned response matches “/" + t.query + "”."
-        : "No canned responses yet." + (admin ? "" : " An admin can add them.");
+      empty = app.canned.length ? t("assist.canned.no_match", {query: "/" + trig.query})
+        : t(admin ? "assist.canned.none.admin" : "assist.canned.none");
     }
     if (admin) items.push({kind: "manage"});
-    this._show(t, items, empty);
+    this._show(trig, items, empty);
   }
 
-  _openMention(t) {
+  _openMention(trig) {
     const app = this.app;
-    const q = t.query.toLowerCase();
+    const q = trig.query.toLowerCase();
     const agents = [...app.agents.values()]
       .filter((a) => a.active !== false && (!app.me || a.id !== app.me.id))
       .filter((a) => {
@@ -128,22 +129,21 @@ export class ComposerAssist {
       this.close();
       return;
     }
-    this._show(t, agents.map((a) => ({kind: "agent", value: a})), "");
+    this._show(trig, agents.map((a) => ({kind: "agent", value: a})), "");
   }
 
-  _show(t, items, emptyText) {
+  _show(trig, items, emptyText) {
     const prev = this.state;
-    const sameList = prev && prev.type === t.type && prev.query === t.query && prev.items.length === items.length;
+    const sameList = prev && prev.type === trig.type && prev.query === trig.query && prev.items.length === items.length;
     const firstPick = items.findIndex((i) => i.kind !== "manage");
-    this.state = Object.assign(t, {items, active: sameList ? prev.active : firstPick});
+    this.state = Object.assign(trig, {items, active: sameList ? prev.active : firstPick});
     const popup = this.popup;
     clear(popup);
-    popup.setAttribute("aria-label", t.type === "canned" ? "Canned responses" : "Mention a colleague");
-    popup.dataset.type = t.type;
+    popup.setAttribute("aria-label", t(trig.type === "canned" ? "assist.canned.title" : "assist.mention.title"));
+    popup.dataset.type = trig.type;
     if (emptyText) popup.appendChild(h("div", {class: "pop-empty", text: emptyText}));
     items.forEach((item, i) => popup.appendChild(this._renderItem(item, i)));
     popup.hidden = false;
-    this.input.setAttribute("aria-expanded", "true");
     this._paintActive();
   }
 
@@ -160,7 +160,7 @@ export class ComposerAssist {
       av.style.backgroundColor = avatarColor(a.name);
       content = [h("span", {class: "pop-line"}, av, h("span", {class: "pop-title", text: a.name}))];
     } else {
-      content = [h("span", {class: "pop-line pop-manage", text: "Manage canned responses…"})];
+      content = [h("span", {class: "pop-line pop-manage", text: t("assist.canned.manage")})];
     }
     return h("div", {class: "pop-item" + (item.kind === "manage" ? " manage" : ""), role: "option",
                      id: "composer-popup-" + i, "aria-selected": "false", dataset: {index: i},
@@ -189,7 +189,6 @@ export class ComposerAssist {
       this.popup.hidden = true;
       clear(this.popup);
     }
-    this.input.setAttribute("aria-expanded", "false");
     this.input.removeAttribute("aria-activedescendant");
   }
 

@@ -8,6 +8,7 @@ import {api, query} from "./api.js";
 import {ACCEPT, Lightbox, MediaScope, UploadTray, renderMessageFiles, renderPendingFiles} from "./attachments.js";
 import {ComposerAssist} from "./composer-assist.js";
 import {$, clear, customerLabel, debounce, newClientMsgId, setText} from "./dom.js";
+import {t} from "./i18n.js";
 import {closeLabelPicker, renderConvLabels} from "./labels.js";
 import {continues, daySeparator, paintReceipt, refreshDaySeparator, renderMessage, renderPendingMessage, sameDay}
   from "./message-render.js";
@@ -35,7 +36,7 @@ export class ConversationView {
       assign: $("act-assign"), takeOver: $("act-takeover"), transfer: $("act-transfer"),
       resolve: $("act-resolve"), reopen: $("act-reopen"),
       attach: $("composer-attach"), file: $("composer-file"), files: $("composer-files"), error: $("composer-error"),
-      labels: $("conv-labels"), rating: $("conv-rating"),
+      labels: $("conv-labels"), rating: $("conv-rating"), live: $("conv-live"),
     };
     this.media = null;
     this.lightbox = new Lightbox();
@@ -102,6 +103,13 @@ export class ConversationView {
       this._typingInput();
     });
     el.input.addEventListener("blur", () => this._stopTyping());
+    // Escape in the conversation (not taken by a list, a popover or a dialog): back to the list, on this row.
+    el.pane.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Escape" || ev.defaultPrevented || ev.isComposing) return;
+      if (!$("label-picker").hidden || ev.target.closest("dialog, .popover")) return;
+      ev.preventDefault();
+      this.app.backToList();
+    });
     el.scroller.addEventListener("scroll", () => {
       this._stickToBottom = this._nearBottom();
       if (el.scroller.scrollTop < 80) this.loadOlder();
@@ -192,7 +200,7 @@ export class ConversationView {
     this.assist.close();
     this.assist.setMode(this.app.noteModes.has(id) ? "note" : "reply", {focus: false});
     this._autosize();
-    this._setOlder("Loading…");
+    this._setOlder(t("list.loading"));
     this.renderHeader();
     this.renderTyping();
     this.app.renderCustomer(null, id);
@@ -222,10 +230,10 @@ export class ConversationView {
       if (this.id !== id) return;
       this.loading = false;
       if (err.status === 404) {
-        this.app.toast("That conversation no longer exists.", "error");
+        this.app.toast(t("conv.gone"), "error");
         this.close();
       } else if (err.status !== 401) {
-        this._setOlder("Could not load this conversation: " + err.message);
+        this._setOlder(t("conv.load_failed", {error: err.message}));
       }
     }
   }
@@ -280,10 +288,34 @@ export class ConversationView {
     if (!this._insert(msg)) return;
     if (msg.seq > before + 1) this._fillGap(before);
     const mine = (msg.sender_type === "agent" || msg.sender_type === "note") && msg.sender_id === this.app.me.id;
+    if (!mine && msg.seq > before) this._announce(msg);
     if (atBottom || mine) this.scrollToBottom();
     else if (msg.seq > before) this.el.newBelow.hidden = false;
     this._paintReceipts();
     if (msg.seq > before && atBottom) this._markReadSoon();
+  }
+
+  /** A new message in the open conversation, said by screen readers (a polite live region, its text only). */
+  _announce(msg) {
+    const s = this.session;
+    const who = msg.sender_type === "visitor" ? (s ? customerLabel(s) : t("typing.customer"))
+      : msg.sender_name || (msg.sender_type === "ai" ? "AI" : msg.sender_type === "system" ? "" : t("typing.agent"));
+    const body = (msg.body || "").slice(0, 300) || t("conv.announce_files");
+    const text = msg.sender_type === "note" ? t("conv.announce_note", {name: who, text: body})
+      : who ? t("conv.announce", {name: who, text: body}) : body;
+    const live = this.el.live;
+    clearTimeout(this._announceTimer);
+    live.textContent = text;
+    // Cleared after a while, so the same words can be said again.
+    this._announceTimer = setTimeout(() => { live.textContent = ""; }, 5000);
+  }
+
+  /** The composer takes the focus (a conversation was opened); a resolved one: its Reopen button. */
+  focusComposer() {
+    const el = this.el;
+    if (!el.input.disabled) el.input.focus({preventScroll: true});
+    else if (!el.reopen.hidden) el.reopen.focus();
+    else el.scroller.focus();
   }
 
   _insertMany(msgs) {
@@ -379,7 +411,7 @@ export class ConversationView {
     if (!this.id || this.loading || this.loadingOlder || !this.hasOlder) return;
     const id = this.id;
     this.loadingOlder = true;
-    this._setOlder("Loading earlier messages…");
+    this._setOlder(t("conv.loading_older"));
     try {
       const page = await api("GET", "/chat/sessions/" + encodeURIComponent(id) + "/messages"
                              + query({before_seq: this.firstSeq, limit: PAGE}));
@@ -403,8 +435,8 @@ export class ConversationView {
   _setOlder(text) {
     const older = this.el.older;
     if (text) setText(older, text);
-    else if (this.hasOlder) setText(older, "Load earlier messages");
-    else setText(older, this.seqs.length ? "Beginning of the conversation" : "No messages yet");
+    else if (this.hasOlder) setText(older, t("conv.load_older"));
+    else setText(older, this.seqs.length ? t("conv.beginning") : t("conv.no_messages"));
     older.classList.toggle("clickable", !text && this.hasOlder);
   }
 
@@ -453,8 +485,8 @@ export class ConversationView {
       setText(el, "");
       return;
     }
-    const names = typing.map((t) => t.name || (t.sender === "visitor" ? "The customer" : "An agent"));
-    setText(el, names.join(", ") + (names.length > 1 ? " are typing…" : " is typing…"));
+    const names = typing.map((x) => x.name || (x.sender === "visitor" ? t("typing.customer") : t("typing.agent")));
+    setText(el, names.length > 1 ? t("typing.many", {names: names.join(", ")}) : t("typing.one", {name: names[0]}));
     el.hidden = false;
   }
 
@@ -500,12 +532,12 @@ export class ConversationView {
     const files = this.uploads.ready(this.id);
     if (!text && !files.length && !uploading) return;
     if (text.length > MAX_MESSAGE_CHARS) {
-      this.app.toast("A message can be at most " + MAX_MESSAGE_CHARS + " characters.", "error");
+      this.app.toast(t("composer.too_long", {max: MAX_MESSAGE_CHARS}), "error");
       return;
     }
     if (this.session && this.session.status === "resolved") return;
     if (uploading) {
-      this.uploads.setNotice(this.id, "Wait until the files have finished uploading, then send.");
+      this.uploads.setNotice(this.id, t("composer.wait_uploads"));
       return;
     }
     this.el.input.value = "";
@@ -529,7 +561,7 @@ export class ConversationView {
     const text = this.el.input.value.trim();
     if (!text) return;
     if (text.length > MAX_MESSAGE_CHARS) {
-      this.app.toast("A note can be at most " + MAX_MESSAGE_CHARS + " characters.", "error");
+      this.app.toast(t("composer.note_too_long", {max: MAX_MESSAGE_CHARS}), "error");
       return;
     }
     this.assist.close();
@@ -641,7 +673,7 @@ export class ConversationView {
       this.app.upsertSession(res.session);
       this.app.refreshAgentsSoon();
       if (this.app.me && res.session.assigned_agent_id === this.app.me.id) {
-        this.app.toast("You're now assigned to this conversation");
+        this.app.toast(t("conv.now_assigned"));
       }
     } catch (err) {
       if (!this.pending.has(p.cid) || err.status === 401) return;
@@ -703,8 +735,8 @@ export class ConversationView {
     p.state = state;
     p.error = error;
     if (p.sessionId !== this.id) return;
-    const label = state === "sending" ? "Sending…" : state === "queued" ? "Waiting for connection…"
-      : "Not sent: " + (error || "error");
+    const label = state === "sending" ? t("pending.sending") : state === "queued" ? t("pending.queued")
+      : t("pending.failed", {error: error || t("pending.error")});
     if (!p.el) {
       p.el = renderPendingMessage(p, p.attachments.length ? renderPendingFiles(p.attachments) : null,
                                   () => this._dispatch(p));
@@ -744,18 +776,19 @@ export class ConversationView {
     }
     const me = this.app.me;
     setText(el.name, customerLabel(s));
-    setText(el.status, {open: "Open", assigned: "Assigned", resolved: "Resolved"}[s.status] || s.status);
+    setText(el.status, {open: t("conv.status.open"), assigned: t("conv.status.assigned"), resolved: t("row.resolved")}[s.status]
+      || s.status);
     el.status.className = "pill status-" + s.status;
-    const assignee = s.assigned_agent_id ? (s.assigned_agent_id === me.id ? "You" : this.app.agentName(s.assigned_agent_id))
-      : "Unassigned";
-    setText(el.assignee, s.assigned_agent_id ? "Assigned to " + assignee : "Unassigned");
+    const assignee = s.assigned_agent_id ? (s.assigned_agent_id === me.id ? t("row.you") : this.app.agentName(s.assigned_agent_id))
+      : t("row.unassigned");
+    setText(el.assignee, s.assigned_agent_id ? t("conv.assigned_to", {name: assignee}) : t("row.unassigned"));
     el.assignee.dataset.agentId = s.assigned_agent_id || "";
     const resolved = s.status === "resolved";
     const mineOrFree = !s.assigned_agent_id || s.assigned_agent_id === me.id;
     el.assign.hidden = resolved || !!s.assigned_agent_id;
     el.takeOver.hidden = resolved || !s.assigned_agent_id || s.assigned_agent_id === me.id || me.role !== "admin";
     el.transfer.hidden = resolved || !(mineOrFree || me.role === "admin");
-    el.transfer.textContent = s.assigned_agent_id ? "Transfer…" : "Assign to…";
+    el.transfer.textContent = s.assigned_agent_id ? t("conv.transfer") : t("conv.assign_to");
     el.resolve.hidden = resolved;
     el.reopen.hidden = !resolved;
     // A note can be written on a resolved conversation too; a reply cannot.
@@ -763,17 +796,16 @@ export class ConversationView {
     const narrow = window.matchMedia("(max-width: 760px)").matches;
     el.input.disabled = resolved && !note;
     el.sendBtn.disabled = resolved && !note;
-    setText(el.sendBtn, note ? "Add note" : "Send");
+    setText(el.sendBtn, note ? t("composer.add_note") : t("send"));
     el.attach.disabled = resolved;
     el.attach.hidden = note;
     el.suggest.hidden = note || resolved || !this.app.aiAssist();
     el.note.hidden = !resolved || note;
-    el.input.setAttribute("aria-label", note ? "Private note" : "Reply");
-    el.input.placeholder = note ? (narrow ? "Note for your team…"
-                                          : "Write a note for your team… (type @ to mention a colleague)")
-      : resolved ? "This conversation is resolved. Reopen it to reply."
-      : narrow ? "Reply…"
-      : "Reply to " + customerLabel(s) + "… (type / for canned responses)";
+    el.input.setAttribute("aria-label", note ? t("composer.private_note") : t("composer.reply_to", {name: customerLabel(s)}));
+    el.input.placeholder = note ? (narrow ? t("composer.note_placeholder_short") : t("composer.note_placeholder"))
+      : resolved ? t("composer.resolved")
+      : narrow ? t("composer.reply_placeholder_short")
+      : t("composer.reply_placeholder", {name: customerLabel(s)});
     renderConvLabels(this.app, s);
     const rating = s.rating && s.rating.score ? s.rating : null;
     el.rating.hidden = !rating;
@@ -790,7 +822,7 @@ export class ConversationView {
       return;
     }
     this.el.waiting.hidden = false;
-    setText(this.el.waiting, "Waiting " + this.app.fmtWaiting(s.waiting_since));
+    setText(this.el.waiting, t("conv.waiting", {time: this.app.fmtWaiting(s.waiting_since)}));
   }
 
   /** Agent assist: the AI drafts a reply into the composer; nothing is sent until the agent sends it. */
@@ -799,7 +831,7 @@ export class ConversationView {
     const btn = this.el.suggest;
     if (!id || btn.disabled) return;
     btn.disabled = true;
-    setText(btn, "Suggesting…");
+    setText(btn, t("composer.suggesting"));
     try {
       const res = await api("POST", "/chat/sessions/" + encodeURIComponent(id) + "/suggest", {});
       if (this.id !== id) return;
@@ -810,7 +842,7 @@ export class ConversationView {
       if (err.status !== 401) this.app.toast(err.message, "error");
     } finally {
       btn.disabled = false;
-      setText(btn, "Suggest reply");
+      setText(btn, t("composer.suggest"));
     }
   }
 

@@ -1,5 +1,8 @@
 // DOM and formatting helpers. Everything that comes from the server is put in the page
-// as text (textContent / text nodes / attribute values): never parsed as HTML.
+// as text (textContent / text nodes / attribute values): never parsed as HTML. Dates, times and
+// durations are formatted in the dashboard's language (i18n.js, Intl).
+
+import {formatDate, formatDateTime, formatDuration, formatTime, formatUnit, t} from "./i18n.js";
 
 export const $ = (id) => document.getElementById(id);
 
@@ -50,49 +53,40 @@ function sameDay(a, b) {
 export function fmtClock(iso) {
   if (!iso) return "";
   const d = new Date(iso);
-  const time = d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
-  if (sameDay(d, new Date())) return time;
-  return d.toLocaleDateString([], {month: "short", day: "numeric"}) + ", " + time;
+  if (sameDay(d, new Date())) return formatTime(d);
+  return formatDate(d, {month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"});
 }
 
 export function fmtDateTime(iso) {
   if (!iso) return "";
-  return new Date(iso).toLocaleString([], {year: "numeric", month: "short", day: "numeric", hour: "2-digit",
-                                           minute: "2-digit"});
+  return formatDateTime(iso);
 }
 
 /** Activity time in the list: "now", "5m", "3h", "Yesterday", "Mar 3". */
 export function fmtAgo(iso, now = Date.now()) {
   if (!iso) return "";
   const diff = Math.max(0, now - ms(iso));
-  if (diff < 60e3) return "now";
-  if (diff < 3600e3) return Math.floor(diff / 60e3) + "m";
+  if (diff < 60e3) return t("time.now");
+  if (diff < 3600e3) return formatUnit(Math.floor(diff / 60e3), "minute", {unitDisplay: "narrow"});
   const d = new Date(iso);
-  if (diff < 86400e3 && sameDay(d, new Date(now))) return Math.floor(diff / 3600e3) + "h";
+  if (diff < 86400e3 && sameDay(d, new Date(now))) return formatUnit(Math.floor(diff / 3600e3), "hour", {unitDisplay: "narrow"});
   const y = new Date(now - 86400e3);
-  if (sameDay(d, y)) return "Yesterday";
-  return d.toLocaleDateString([], {month: "short", day: "numeric"});
+  if (sameDay(d, y)) return t("time.yesterday");
+  return formatDate(d, {month: "short", day: "numeric"});
 }
 
 /** A duration: "40s", "5m", "1h 20m", "2d 3h". */
 export function fmtDuration(millis) {
-  const s = Math.max(0, Math.floor(millis / 1000));
-  if (s < 60) return s + "s";
-  const m = Math.floor(s / 60);
-  if (m < 60) return m + "m";
-  const hrs = Math.floor(m / 60);
-  if (hrs < 24) return hrs + "h" + (m % 60 ? " " + (m % 60) + "m" : "");
-  const days = Math.floor(hrs / 24);
-  return days + "d" + (hrs % 24 ? " " + (hrs % 24) + "h" : "");
+  return formatDuration(millis);
 }
 
 // ---- visitor context ----------------------------------------------------------
 
 /** "Chrome 126 on Windows" from a User-Agent string (best effort, never throws). */
 export function describeUserAgent(ua) {
-  if (!ua) return "Unknown";
+  if (!ua) return t("ua.unknown");
   const pick = (re) => { const m = ua.match(re); return m ? m[1] : null; };
-  let browser = "Unknown browser";
+  let browser = t("ua.unknown_browser");
   let v;
   if ((v = pick(/Edg(?:e|A|iOS)?\/(\d+)/))) browser = "Edge " + v;
   else if ((v = pick(/OPR\/(\d+)/))) browser = "Opera " + v;
@@ -110,7 +104,7 @@ export function describeUserAgent(ua) {
   else if (/CrOS/.test(ua)) os = "ChromeOS";
   else if (/Mac OS X|Macintosh/.test(ua)) os = "macOS";
   else if (/Linux/.test(ua)) os = "Linux";
-  return os ? browser + " on " + os : browser;
+  return os ? t("ua.browser_on_os", {browser, os}) : browser;
 }
 
 /** The URL if it is an http(s) URL (safe to link), else null. */
@@ -131,7 +125,7 @@ export function initials(name) {
 }
 
 export function customerLabel(session) {
-  return session.customer_name || session.customer_email || "Anonymous visitor";
+  return session.customer_name || session.customer_email || t("customer.anonymous");
 }
 
 export function debounce(fn, wait) {

@@ -10,6 +10,7 @@ import {wants} from "./preferences.js";
 import {loadRouting, onRoutingFrame} from "./queue.js";
 import {agentName, bump} from "./state.js";
 import {agentSeen, loadAgents, renderTeam} from "./team.js";
+import {t} from "./i18n.js";
 import {toast} from "./toast.js";
 import {onTyping} from "./typing.js";
 
@@ -41,7 +42,7 @@ export function onFrame(app, type, data) {
     case "chat.session.started": {
       const s = upsertSession(app, data.session);
       if (s && wants(app, "new_conversations")) {
-        notifier.alert(s.id, "New conversation", customerLabel(s) + " started a chat.", {attended: false});
+        notifier.alert(s.id, t("alert.new_title"), t("alert.new_body", {name: customerLabel(s)}), {attended: false});
       }
       break;
     }
@@ -52,9 +53,9 @@ export function onFrame(app, type, data) {
       const to = data.to_agent || data.agent;
       if (type === "chat.session.assigned" && s && to && to.id === app.me.id && data.by_agent_id
           && data.by_agent_id !== app.me.id) {
-        toast(agentName(app, data.by_agent_id) + " gave you the conversation with " + customerLabel(s) + ".");
+        toast(t("alert.given", {agent: agentName(app, data.by_agent_id), name: customerLabel(s)}));
         if (wants(app, "assigned_messages")) {
-          notifier.alert(s.id, "Assigned to you", customerLabel(s), {attended: attended(app, s.id)});
+          notifier.alert(s.id, t("alert.assigned_title"), customerLabel(s), {attended: attended(app, s.id)});
         }
       }
       break;
@@ -89,7 +90,7 @@ export function onFrame(app, type, data) {
     case "chat.session.handoff": {
       const s = upsertSession(app, data.session);
       if (s && !s.assigned_agent_id && wants(app, "new_conversations")) {
-        notifier.alert(s.id, "Needs a person", customerLabel(s) + ": the AI handed the conversation over.",
+        notifier.alert(s.id, t("conv.handoff"), t("alert.handoff_body", {name: customerLabel(s)}),
                        {attended: attended(app, s.id)});
       }
       break;
@@ -117,7 +118,7 @@ export function onFrame(app, type, data) {
       onWebhookDisabled(app, data);
       break;
     case "error":
-      if (!conv.onError(data)) toast(data.message || "Something went wrong.", "error");
+      if (!conv.onError(data)) toast(data.message || t("error.generic"), "error");
       break;
     default:
       break;
@@ -134,11 +135,11 @@ function onMention(app, data) {
   if (msg) app.conv.onMessage(msg);  // also sent as chat.message.new: shown once (by seq)
   if (data.replayed) return;
   const by = (msg && msg.sender_name) || agentName(app, data.by_agent_id);
-  const who = s ? customerLabel(s) : "a customer";
-  toast(by + " mentioned you in the conversation with " + who, "info",
-        app.conv.id === sessionId ? null : {label: "Open", onClick: () => openConversation(app, sessionId)});
+  const who = s ? customerLabel(s) : t("alert.a_customer");
+  toast(t("alert.mention_toast", {agent: by, name: who}), "info",
+        app.conv.id === sessionId ? null : {label: t("alert.open"), onClick: () => openConversation(app, sessionId)});
   if (!wants(app, "mentions")) return;
-  app.notifier.alert(sessionId, by + " mentioned you", (msg && msg.body) || "Conversation with " + who,
+  app.notifier.alert(sessionId, t("alert.mention_title", {agent: by}), (msg && msg.body) || t("alert.conversation_with", {name: who}),
                      {attended: attended(app, sessionId)});
 }
 
@@ -146,10 +147,10 @@ function onMention(app, data) {
  *  when open, reloads its list). */
 function onWebhookDisabled(app, data) {
   const hook = data.webhook || {};
-  const reason = String(hook.disabled_reason || "failing for 24 hours");
-  toast("Webhook " + (hook.url || "") + " was switched off " + (/^failing/.test(reason) ? "after " + reason
-    : "(" + reason + ")") + ".", "error",
-        {label: "Webhooks", onClick: () => {
+  const reason = hook.disabled_reason ? String(hook.disabled_reason) : "";
+  toast(reason && !/^failing/.test(reason) ? t("webhook.off_reason", {url: hook.url || "", reason})
+    : t("webhook.off", {url: hook.url || "", reason: reason || t("webhook.failing_default")}), "error",
+        {label: t("webhook.label"), onClick: () => {
           if (app.settings) app.settings.open("webhooks");
           else location.assign("/?settings=webhooks");
         }});

@@ -5,11 +5,11 @@
 // sign-in form and instead of the app (whoever is signed in in this browser: the link is for someone else).
 
 import {api, ApiError, remembered, tokenStore} from "./api.js";
-import {$, clear, fmtDateTime, h, setText} from "./dom.js";
+import {$, clear, h, setText} from "./dom.js";
+import {formatDateTime as fmtDateTime, t} from "./i18n.js";
 import {boot, signInWith} from "./signin.js";
 
 const TOKEN_RE = /^[A-Za-z0-9_.~-]{8,300}$/;
-const INVALID = "This link is no longer valid. Ask an admin for a new one.";
 const MIN_PASSWORD = 8;
 
 /** The token of /?invite=<token>, or null. */
@@ -46,18 +46,18 @@ function card(...children) {
   return view;
 }
 
-function showInvalid(app, message = INVALID) {
-  const back = h("button", {type: "button", id: "invite-leave", class: "primary"}, "Go to the sign-in");
+function showInvalid(app, message = t("invite.invalid")) {
+  const back = h("button", {type: "button", id: "invite-leave", class: "primary"}, t("invite.to_signin"));
   back.addEventListener("click", () => leave(app));
-  card(h("h1", {id: "invite-title"}, "Link not valid"),
+  card(h("h1", {id: "invite-title"}, t("invite.invalid.title")),
        h("p", {id: "invite-message", class: "login-message error", role: "alert"}, message), back);
   back.focus();
 }
 
 function showProblem(app, token, message) {
-  const retry = h("button", {type: "button", class: "primary", id: "invite-retry"}, "Try again");
+  const retry = h("button", {type: "button", class: "primary", id: "invite-retry"}, t("retry"));
   retry.addEventListener("click", () => showInvite(app));
-  card(h("h1", {id: "invite-title"}, "Could not open the link"),
+  card(h("h1", {id: "invite-title"}, t("invite.problem.title")),
        h("p", {id: "invite-message", class: "login-message error", role: "alert"}, message), retry);
 }
 
@@ -68,7 +68,7 @@ export async function showInvite(app) {
     boot(app);
     return;
   }
-  card(h("p", {class: "muted", role: "status"}, "Checking the link…"));
+  card(h("p", {class: "muted", role: "status"}, t("invite.checking")));
   if (!TOKEN_RE.test(token)) {
     showInvalid(app);
     return;
@@ -80,7 +80,7 @@ export async function showInvite(app) {
     if (err instanceof ApiError && (err.status === 404 || err.status === 410 || err.code === "invitation_invalid")) {
       showInvalid(app);
     } else {
-      showProblem(app, token, err.message || "The server cannot be reached.");
+      showProblem(app, token, err.message || t("error.network"));
     }
     return;
   }
@@ -89,24 +89,24 @@ export async function showInvite(app) {
 
 function showForm(app, token, info) {
   const reset = info.purpose === "reset";
-  const tenantName = (info.tenant && (info.tenant.name || info.tenant.id)) || "your team";
-  const title = reset ? "Set a new password" : "Join " + tenantName;
+  const tenantName = (info.tenant && (info.tenant.name || info.tenant.id)) || t("invite.your_team");
+  const title = reset ? t("invite.reset.title") : t("invite.join.title", {team: tenantName});
   const message = h("p", {id: "invite-message", class: "login-message error", role: "alert", hidden: true});
   const password = h("input", {id: "invite-password", name: "new-password", type: "password",
                                autocomplete: "new-password", required: true, minlength: String(MIN_PASSWORD)});
   const confirm = h("input", {id: "invite-confirm", name: "confirm-password", type: "password",
                               autocomplete: "new-password", required: true});
   const submit = h("button", {id: "invite-submit", class: "primary", type: "submit"},
-                   reset ? "Set password and sign in" : "Join and sign in");
+                   reset ? t("invite.reset.submit") : t("invite.join.submit"));
   const signedInAs = tokenStore.get()
-    ? h("p", {class: "muted small invite-note"}, "You are signed in as someone else in this browser: continuing signs "
-        + "this tab in as " + (info.email || "the link's agent") + ".")
+    ? h("p", {class: "muted small invite-note"},
+        t("invite.signed_in_other", {email: info.email || t("invite.links_agent")}))
     : null;
   const expires = info.expires_at
-    ? h("p", {class: "muted small invite-note", title: new Date(info.expires_at).toLocaleString()},
-        "This link works until " + fmtDateTime(info.expires_at) + ".") : null;
+    ? h("p", {class: "muted small invite-note", title: fmtDateTime(info.expires_at, {dateStyle: "full", timeStyle: "short"})},
+        t("invite.expires", {date: fmtDateTime(info.expires_at)})) : null;
   const cancel = h("button", {type: "button", class: "link-btn invite-cancel", id: "invite-cancel"},
-                   reset ? "Cancel" : "Not now");
+                   reset ? t("cancel") : t("invite.not_now"));
   cancel.addEventListener("click", () => leave(app));
   // The e-mail as a read-only username field: password managers file the new password under it.
   const email = h("input", {id: "invite-email", type: "email", autocomplete: "username", readonly: true,
@@ -114,13 +114,13 @@ function showForm(app, token, info) {
   const form = h("form", {id: "invite-form", class: "invite-form", novalidate: true},
     h("h1", {id: "invite-title"}, title),
     h("p", {class: "invite-sub"}, reset
-      ? "Choose a new password for your account at " + tenantName + "."
-      : (info.name ? "Welcome, " + info.name + ". " : "") + "Choose a password to start answering chats."),
+      ? t("invite.reset.sub", {team: tenantName})
+      : (info.name ? t("invite.welcome", {name: info.name}) + " " : "") + t("invite.join.sub")),
     message,
-    h("label", {for: "invite-email"}, "Email"), email,
-    h("label", {for: "invite-password"}, reset ? "New password" : "Password"), password,
-    h("p", {class: "muted small field-hint"}, "At least " + MIN_PASSWORD + " characters."),
-    h("label", {for: "invite-confirm"}, "Confirm password"), confirm,
+    h("label", {for: "invite-email"}, t("invite.email")), email,
+    h("label", {for: "invite-password"}, reset ? t("invite.new_password") : t("invite.password")), password,
+    h("p", {class: "muted small field-hint"}, t("invite.min_hint", {count: MIN_PASSWORD})),
+    h("label", {for: "invite-confirm"}, t("invite.confirm")), confirm,
     expires, signedInAs, submit, cancel);
   const view = $("invite-view");
   clear(view).append(h("div", {class: "login-card invite-card"}, brand(), form));
@@ -136,18 +136,18 @@ function showForm(app, token, info) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (password.value.length < MIN_PASSWORD) {
-      fail("The password needs at least " + MIN_PASSWORD + " characters.");
+      fail(t("invite.too_short", {count: MIN_PASSWORD}));
       password.focus();
       return;
     }
     if (password.value !== confirm.value) {
-      fail("The two passwords are not the same.");
+      fail(t("invite.mismatch"));
       confirm.select();
       return;
     }
     message.hidden = true;
     submit.disabled = true;
-    setText(submit, "Signing in…");
+    setText(submit, t("invite.signing_in"));
     try {
       const res = await api("POST", "/auth/invitations/accept", {token, password: password.value}, {auth: false});
       password.value = confirm.value = "";
@@ -163,12 +163,12 @@ function showForm(app, token, info) {
       signInWith(app, res);
     } catch (err) {
       submit.disabled = false;
-      setText(submit, reset ? "Set password and sign in" : "Join and sign in");
+      setText(submit, reset ? t("invite.reset.submit") : t("invite.join.submit"));
       if (err instanceof ApiError && (err.status === 404 || err.status === 410 || err.code === "invitation_invalid")) {
         showInvalid(app);
         return;
       }
-      fail(err.message || "Something went wrong.");
+      fail(err.message || t("error.generic"));
     }
   });
 }

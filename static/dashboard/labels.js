@@ -6,6 +6,7 @@ import {api} from "./api.js";
 import {FALLBACK_LABEL_COLOR, LABEL_PALETTE, isHexColor, textOn} from "./colors.js";
 import {$, clear, h, icon, setText} from "./dom.js";
 import {reloadList, upsertSession} from "./session-list.js";
+import {t} from "./i18n.js";
 import {toast} from "./toast.js";
 
 const lower = (s) => (s || "").toLowerCase();
@@ -46,7 +47,7 @@ export function labelColor(app, name) {
 /** One chip (text only; the colours set through the CSSOM). */
 export function labelChip(app, name, extraClass = "") {
   const color = labelColor(app, name);
-  const el = h("span", {class: "label-chip" + (extraClass ? " " + extraClass : ""), title: "Label: " + name,
+  const el = h("span", {class: "label-chip" + (extraClass ? " " + extraClass : ""), title: t("labels.chip.title", {name}),
                         text: name});
   el.style.backgroundColor = color;
   el.style.color = textOn(color);
@@ -71,7 +72,7 @@ export function renderLabelFilter(app) {
   const wrap = $("label-filter-wrap");
   const labels = app.labels || [];
   const want = app.labelFilter || "";
-  clear(select).appendChild(h("option", {value: "", text: "All labels"}));
+  clear(select).appendChild(h("option", {value: "", text: t("labels.filter.all")}));
   for (const l of labels) select.appendChild(h("option", {value: l.name, text: l.name}));
   if (want && !app.labelsByName.has(lower(want))) select.appendChild(h("option", {value: want, text: want}));
   select.value = want;
@@ -96,8 +97,8 @@ export function renderConvLabels(app, session) {
   box.append(...labelChips(app, session.labels || []));
   const btn = $("conv-label-btn");
   const has = (session.labels || []).length > 0;
-  btn.setAttribute("aria-label", has ? "Edit labels" : "Add a label");
-  btn.title = has ? "Edit labels" : "Add a label";
+  btn.setAttribute("aria-label", has ? t("labels.edit") : t("labels.add"));
+  btn.title = has ? t("labels.edit") : t("labels.add");
   if (pickerOpen()) renderPicker(app);
 }
 
@@ -156,25 +157,25 @@ function renderPicker(app) {
   clear(body);
   if (!labels.length) {
     body.appendChild(h("p", {class: "muted picker-empty",
-                             text: admin ? "No labels yet: create the first one below." : "No labels yet. An admin can create them."}));
+                             text: admin ? t("labels.empty.admin") : t("labels.empty")}));
   }
   const list = h("ul", {class: "label-options"});
   for (const l of labels) {
     if (confirming === l.id) {
-      const yes = h("button", {type: "button", class: "danger", text: "Delete", dataset: {label: "confirm:" + l.name},
+      const yes = h("button", {type: "button", class: "danger", text: t("delete"), dataset: {label: "confirm:" + l.name},
                                on: {click: () => deleteLabel(app, l, yes)}});
       list.appendChild(h("li", {class: "label-option confirming"},
-        h("span", {class: "confirm-text"}, "Delete ", labelChip(app, l.name), " from every conversation?"),
+        confirmText(app, l.name),
         h("span", {class: "confirm-actions"}, yes,
-          h("button", {type: "button", text: "Cancel", on: {click: () => { confirming = null; renderPicker(app); }}}))));
+          h("button", {type: "button", text: t("cancel"), on: {click: () => { confirming = null; renderPicker(app); }}}))));
       continue;
     }
     const box = h("input", {type: "checkbox", dataset: {label: l.name}, checked: current.has(lower(l.name)),
                             disabled: saving, on: {change: (ev) => toggleLabel(app, l.name, ev.target.checked)}});
     list.appendChild(h("li", {class: "label-option"},
       h("label", {class: "label-check"}, box, labelChip(app, l.name)),
-      admin ? h("button", {type: "button", class: "ghost icon-btn label-delete", title: "Delete this label",
-                           "aria-label": "Delete label " + l.name, dataset: {label: "delete:" + l.name},
+      admin ? h("button", {type: "button", class: "ghost icon-btn label-delete", title: t("labels.delete.title"),
+                           "aria-label": t("labels.delete.label", {name: l.name}), dataset: {label: "delete:" + l.name},
                            on: {click: () => { confirming = l.id; renderPicker(app); }}}, icon("trash", 15)) : null));
   }
   if (labels.length) body.appendChild(list);
@@ -189,27 +190,38 @@ function renderPicker(app) {
   else if (inside) $("label-picker").focus();
 }
 
+/** "Delete <chip> from every conversation?" in the language's word order (the chip where {label} is). */
+function confirmText(app, name) {
+  const [before, after = ""] = t("labels.delete.confirm").split("{label}");
+  return h("span", {class: "confirm-text"}, before, labelChip(app, name), after);
+}
+
+/** A palette colour's name in the dashboard's language. */
+function colourName(p) {
+  return t("color." + p.name.toLowerCase().replace(/\s+/g, "_"));
+}
+
 let draftName = "";
 let draftColor = LABEL_PALETTE[5].color;
 let draftError = "";
 
 function newLabelForm(app) {
-  const name = h("input", {id: "label-new-name", maxlength: "40", placeholder: "New label name", autocomplete: "off",
-                           "aria-label": "New label name", value: draftName,
+  const name = h("input", {id: "label-new-name", maxlength: "40", placeholder: t("labels.new.name"), autocomplete: "off",
+                           "aria-label": t("labels.new.name"), value: draftName,
                            on: {input: (ev) => { draftName = ev.target.value; }}});
   name.value = draftName;
   const swatches = LABEL_PALETTE.map((p) => {
     const radio = h("input", {type: "radio", name: "label-new-color", value: p.color, checked: p.color === draftColor,
-                              "aria-label": p.name, on: {change: () => { draftColor = p.color; }}});
+                              "aria-label": colourName(p), on: {change: () => { draftColor = p.color; }}});
     const sw = h("span", {class: "swatch", "aria-hidden": "true"});
     sw.style.backgroundColor = p.color;
-    return h("label", {class: "swatch-pick", title: p.name}, radio, sw);
+    return h("label", {class: "swatch-pick", title: colourName(p)}, radio, sw);
   });
   const form = h("form", {id: "label-new", class: "label-new", novalidate: true,
                           on: {submit: (ev) => { ev.preventDefault(); createLabel(app, form); }}},
     h("div", {class: "label-new-row"}, name, h("button", {type: "submit", class: "primary", id: "label-new-submit",
-                                                          text: "Create"})),
-    h("fieldset", {class: "swatches"}, h("legend", {class: "sr-only", text: "Colour"}), swatches),
+                                                          text: t("labels.new.create")})),
+    h("fieldset", {class: "swatches"}, h("legend", {class: "sr-only", text: t("labels.new.colour")}), swatches),
     h("p", {id: "label-new-error", class: "error-text", role: "alert", text: draftError}));
   return form;
 }

@@ -31,6 +31,7 @@ import {renderCustomer, updateCustomer} from "./customer.js";
 import {openFromNotification, sessionFromUrl} from "./deep-link.js";
 import {debounce, fmtDuration, ms} from "./dom.js";
 import {onFrame, onSocketReady} from "./frames.js";
+import {loadCatalogue, t} from "./i18n.js";
 import {bindLabels} from "./labels.js";
 import {bindLive, renderLive} from "./live.js";
 import {Notifier} from "./notify.js";
@@ -49,8 +50,6 @@ import {toast} from "./toast.js";
 import {bindTopMenu} from "./top-menu.js";
 import {bindTransfer, openTransferDialog} from "./transfer.js";
 import {clearTyping, typingFor} from "./typing.js";
-
-const BASE_TITLE = "Callcenter · Agent dashboard";
 
 const app = createAppState();
 
@@ -73,6 +72,7 @@ Object.assign(app, {
 });
 
 function init() {
+  const BASE_TITLE = t("app.page_title");  // (after the catalogue: in the agent's language)
   app.notifier = new Notifier(BASE_TITLE, {onClick: (id) => openConversation(app, id),
                                            onChange: () => renderNotifyButtons(app)});
   app.push = new PushControl({
@@ -135,4 +135,5 @@ function init() {
   boot(app);
 }
 
-init();
+// The texts first (i18n.js): every view renders in the agent's language.
+loadCatalogue().catch(() => {}).then(init);

@@ -4,7 +4,8 @@
 // Day separators ("Today", "Yesterday", a date) go between the days. Everything is text (h()).
 
 import {avatarColor} from "./colors.js";
-import {fmtDateTime, h, icon, initials} from "./dom.js";
+import {h, icon, initials} from "./dom.js";
+import {formatDate, formatDateTime as fmtDateTime, formatTime, t} from "./i18n.js";
 
 const KINDS = new Set(["visitor", "agent", "ai", "system", "note"]);
 // Messages of one sender further apart than this start a new group (their name shows again).
@@ -26,17 +27,17 @@ export function sameDay(a, b) {
 /** "Today", "Yesterday", "Monday, March 3" (this year) or "March 3, 2023". */
 export function dayLabel(iso, now = new Date()) {
   const d = new Date(iso);
-  if (dayKey(iso) === dayKey(now.toISOString())) return "Today";
+  if (dayKey(iso) === dayKey(now.toISOString())) return t("day.today");
   const y = new Date(now);
   y.setDate(y.getDate() - 1);
-  if (dayKey(iso) === dayKey(y.toISOString())) return "Yesterday";
+  if (dayKey(iso) === dayKey(y.toISOString())) return t("day.yesterday");
   return d.getFullYear() === now.getFullYear()
-    ? d.toLocaleDateString([], {weekday: "long", month: "long", day: "numeric"})
-    : d.toLocaleDateString([], {year: "numeric", month: "long", day: "numeric"});
+    ? formatDate(d, {weekday: "long", month: "long", day: "numeric"})
+    : formatDate(d, {year: "numeric", month: "long", day: "numeric"});
 }
 
 export function shortTime(iso) {
-  return iso ? new Date(iso).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}) : "";
+  return iso ? formatTime(iso, {hour: "2-digit", minute: "2-digit"}) : "";
 }
 
 export function daySeparator(iso) {
@@ -69,15 +70,15 @@ export function continues(prev, m) {
 
 export function senderName(m) {
   const kind = kindOf(m);
-  if (kind === "ai") return m.sender_name || "AI assistant";
-  if (kind === "visitor") return m.sender_name || "Visitor";
-  return m.sender_name || (kind === "note" && !m.sender_id ? "AI assistant" : "Agent");
+  if (kind === "ai") return m.sender_name || t("msg.ai_assistant");
+  if (kind === "visitor") return m.sender_name || t("msg.visitor");
+  return m.sender_name || (kind === "note" && !m.sender_id ? t("msg.ai_assistant") : t("msg.agent"));
 }
 
 function avatar(m, name) {
   const kind = kindOf(m);
   const ai = kind === "ai" || (kind === "note" && !m.sender_id);
-  const el = h("div", {class: "msg-avatar" + (ai ? " ai" : ""), "aria-hidden": "true", text: ai ? "AI" : initials(name)});
+  const el = h("div", {class: "msg-avatar" + (ai ? " ai" : ""), "aria-hidden": "true", text: ai ? t("msg.ai") : initials(name)});
   if (!ai) el.style.backgroundColor = avatarColor(name);
   return el;
 }
@@ -88,9 +89,9 @@ export function paintReceipt(el, seen) {
   if (el.dataset.state === state) return;
   el.dataset.state = state;
   el.classList.toggle("seen", seen);
-  el.title = seen ? "Seen by the customer" : "Sent";
+  el.title = seen ? t("msg.seen.title") : t("msg.sent");
   el.replaceChildren(h("span", {class: "tick", "aria-hidden": "true", text: seen ? "✓✓" : "✓"}),
-                     h("span", {class: "sr-only", text: seen ? " Seen" : " Sent"}));
+                     h("span", {class: "sr-only", text: " " + (seen ? t("msg.seen") : t("msg.sent"))}));
 }
 
 /** A note's body with its @mentions of known agents marked (as text: spans around the names). */
@@ -137,14 +138,14 @@ export function renderMessage(m, ctx) {
   const name = senderName(m);
   const files = ctx.files || null;
   const meta = h("div", {class: "msg-meta"},
-    kind === "note" ? h("span", {class: "msg-kind kind-note", title: "Private note: only your team sees this",
-                                 text: "Note"}) : null,
-    h("span", {class: "msg-who", text: mine ? "You" : name}),
-    kind === "ai" ? h("span", {class: "msg-kind kind-ai", text: "AI"}) : null);
+    kind === "note" ? h("span", {class: "msg-kind kind-note", title: t("msg.note.title"),
+                                 text: t("msg.note")}) : null,
+    h("span", {class: "msg-who", text: mine ? t("you") : name}),
+    kind === "ai" ? h("span", {class: "msg-kind kind-ai", text: t("msg.ai")}) : null);
   const bodyEl = kind === "note" ? noteBody(m, ctx.agents) : h("div", {class: "msg-body", text: m.body});
   const bubble = h("div", {class: "msg-bubble" + (files ? " has-files" : "")}, m.body || !files ? bodyEl : null, files);
   const foot = h("div", {class: "msg-foot"}, time,
-                 kind === "note" ? h("span", {class: "msg-private"}, icon("lock", 11), "Only your team sees this") : null);
+                 kind === "note" ? h("span", {class: "msg-private"}, icon("lock", 11), t("msg.private")) : null);
   if (kind === "agent" || kind === "ai") {
     const receipt = h("span", {class: "msg-receipt"});
     paintReceipt(receipt, false);
@@ -161,11 +162,11 @@ export function renderPendingMessage(p, filesEl, onRetry) {
   const note = p.kind === "note";
   return h("div", {class: "msg " + (note ? "msg-note" : "msg-agent") + " mine pending", dataset: {clientMsgId: p.cid}},
     h("div", {class: "msg-main"},
-      note ? h("div", {class: "msg-meta"}, h("span", {class: "msg-kind kind-note", text: "Note"}),
-               h("span", {class: "msg-who", text: "You"})) : null,
+      note ? h("div", {class: "msg-meta"}, h("span", {class: "msg-kind kind-note", text: t("msg.note")}),
+               h("span", {class: "msg-who", text: t("you")})) : null,
       h("div", {class: "msg-bubble" + (p.attachments.length ? " has-files" : "")},
         p.text || !p.attachments.length ? h("div", {class: "msg-body", text: p.text}) : null, filesEl),
       h("div", {class: "msg-foot"},
         h("span", {class: "msg-receipt"}, h("span", {class: "pending-state"}),
-          h("button", {type: "button", class: "link-btn retry", text: "Retry", on: {click: onRetry}})))));
+          h("button", {type: "button", class: "link-btn retry", text: t("msg.retry"), on: {click: onRetry}})))));
 }

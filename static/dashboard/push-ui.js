@@ -2,16 +2,17 @@
 // retry, how many devices), and what the page does with a push that comes while it is on screen.
 
 import {$, clear, h, icon, setText} from "./dom.js";
+import {t} from "./i18n.js";
 import {toast} from "./toast.js";
 
+// Texts in the dashboard's language (i18n.js), looked up when drawn.
 const PUSH_LOOK = {
-  unsupported: {icon: "phoneOff", text: "No push"},
-  off: {icon: "phone", text: "Push off", title: "Turn on push notifications: alerts on this device even when the "
-    + "dashboard is closed"},
-  working: {icon: "phone", text: ""},
-  on: {icon: "phoneOn", text: "Push on", title: "Push notifications are on for this device"},
-  blocked: {icon: "phoneOff", text: "Push blocked"},
-  error: {icon: "alert", text: "Push failed"},
+  unsupported: {icon: "phoneOff", text: () => t("push.btn.unsupported")},
+  off: {icon: "phone", text: () => t("push.btn.off"), title: () => t("push.btn.off.title")},
+  working: {icon: "phone", text: () => ""},
+  on: {icon: "phoneOn", text: () => t("push.btn.on"), title: () => t("push.btn.on.title")},
+  blocked: {icon: "phoneOff", text: () => t("push.btn.blocked")},
+  error: {icon: "alert", text: () => t("push.btn.error")},
 };
 
 export function renderPushButton(app) {
@@ -25,13 +26,19 @@ export function renderPushButton(app) {
     return;
   }
   const look = PUSH_LOOK[state];
-  const text = state === "working" ? push.progress || "Working…" : look.text;
-  clear(btn).append(icon(look.icon, 18), h("span", {class: "btn-text", text}));
+  const lookText = look.text();
+  const text = state === "working" ? push.progress || t("push.working") : lookText;
+  // A row like the panel's other switches: name, hint and a visible state ("On" / "Off" / "Blocked" …);
+  // its visible text is its whole accessible name, the state included (no aria-pressed: it opens a menu when on).
+  clear(btn).append(icon(look.icon, 18),
+                    h("span", {class: "toggle-text"}, t("push.btn.label"),
+                      h("span", {class: "toggle-hint", text: t("push.btn.hint")})),
+                    h("span", {class: "toggle-state", text}));
   btn.disabled = state === "working";
   btn.setAttribute("aria-busy", state === "working" ? "true" : "false");
-  btn.title = look.title || push.message || text;
-  btn.setAttribute("aria-label", "Push notifications: " + (state === "working" ? text : look.text)
-                   + (push.message ? ". " + push.message : ""));
+  btn.title = (look.title && look.title()) || push.message || text;
+  btn.removeAttribute("aria-label");
+  if (push.message) btn.title = push.message;
   if (state === "off" || state === "working") closePushMenu();
   else if (!$("push-menu").hidden) fillPushMenu(app);
 }
@@ -40,8 +47,7 @@ function fillPushMenu(app) {
   const push = app.push;
   const state = push.state;
   setText($("push-menu-text"), state === "on"
-    ? "Push notifications are on for this device: new conversations and messages reach it while the dashboard is "
-      + "closed."
+    ? t("push.menu.on")
     : push.message);
   $("push-test").hidden = state !== "on";
   $("push-off").hidden = state !== "on";
@@ -61,7 +67,7 @@ async function openPushMenu(app) {
     const devices = await push.devices();
     if (push.state !== "on" || menu.hidden || !devices) return;
     const el = $("push-menu-devices");
-    setText(el, devices.length === 1 ? "1 device of yours gets them." : devices.length + " devices of yours get them.");
+    setText(el, t("push.menu.devices", {count: devices.length}));
     el.hidden = false;
   }
 }

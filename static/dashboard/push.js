@@ -5,6 +5,7 @@
 // notification was clicked). The header control is drawn by push-ui.js from its `state`.
 
 import {pushApi} from "./api.js";
+import {t} from "./i18n.js";
 
 const SW_URL = "/sw.js";
 const READY_TIMEOUT_MS = 15000;
@@ -29,14 +30,13 @@ function isStandalone() {
 /** {ok} or {ok: false, reason}: whether this browser can get Web Push here. */
 export function pushSupport() {
   if (!window.isSecureContext) {
-    return {ok: false, reason: "Push notifications need the dashboard on HTTPS."};
+    return {ok: false, reason: t("push.need_https")};
   }
   if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
     if (isAppleMobile() && !isStandalone()) {
-      return {ok: false, reason: "On iPhone and iPad, push notifications work once the dashboard is on the Home "
-        + "Screen: tap Share, then “Add to Home Screen”, open it from there and sign in (iOS 16.4 or later)."};
+      return {ok: false, reason: t("push.ios_home_screen")};
     }
-    return {ok: false, reason: "This browser cannot receive push notifications (no service worker or Push API)."};
+    return {ok: false, reason: t("push.unsupported")};
   }
   return {ok: true, reason: ""};
 }
@@ -71,26 +71,24 @@ function withTimeout(promise, millis, message) {
 export function describePushError(err) {
   if (err instanceof PushError) return err.message;
   if (err && typeof err.status === "number") { // ApiError
-    if (err.status === 0) return "The server cannot be reached. Try again in a moment.";
-    return "The server did not accept this device: " + err.message;
+    if (err.status === 0) return t("push.err.offline");
+    return t("push.err.refused", {error: err.message});
   }
   const name = (err && err.name) || "Error";
   const detail = (err && err.message) || name;
   if (/push service|retrieving push subscription|gcm|fcm/i.test(detail)) {
-    return "This browser's push service cannot be reached (it needs internet access to its vendor's push "
-      + "servers, e.g. Google's for Chrome). Try again later or on another network. (" + detail + ")";
+    return t("push.err.service", {detail});
   }
   if (name === "AbortError" && /permission denied/i.test(detail)) {
-    return "This browser refused to create a push subscription. Private or incognito windows cannot get push "
-      + "notifications, and some privacy settings turn them off. (" + detail + ")";
+    return t("push.err.refused_subscription", {detail});
   }
   if (name === "NotAllowedError") {
-    return "Notifications are not allowed for this site. (" + detail + ")";
+    return t("push.err.not_allowed", {detail});
   }
   if (name === "SecurityError" || name === "TypeError" || name === "InvalidStateError" || /service ?worker/i.test(detail)) {
-    return "The notification service worker could not be installed. (" + detail + ")";
+    return t("push.err.worker", {detail});
   }
-  return "Push notifications could not be turned on. (" + detail + ")";
+  return t("push.err.other", {detail});
 }
 
 export class PushControl {
@@ -169,7 +167,7 @@ export class PushControl {
         return;
       }
       // The server's key changed: the old subscription cannot carry its pushes.
-      this._set("working", "", "Renewing…");
+      this._set("working", "", t("push.progress.renewing"));
       await subscription.unsubscribe().catch(() => {});
       await this._subscribeAndSave(registration, gen);
       if (gen === this.gen) this._set("on");
@@ -187,7 +185,7 @@ export class PushControl {
   async enable() {
     if (this.state === "working" || !this.config || !this.support.ok) return;
     const gen = this.gen;
-    this._set("working", "", "Asking…");
+    this._set("working", "", t("push.progress.asking"));
     try {
       let permission = Notification.permission;
       if (permission !== "granted") permission = await Notification.requestPermission();
@@ -198,13 +196,13 @@ export class PushControl {
       }
       if (permission !== "granted") {
         this._set("off");
-        this.toast("Notifications were not allowed: push notifications stay off.");
+        this.toast(t("push.toast.not_allowed"));
         return;
       }
-      this._set("working", "", "Installing…");
+      this._set("working", "", t("push.progress.installing"));
       await navigator.serviceWorker.register(SW_URL, {scope: "/"});
       const registration = await withTimeout(navigator.serviceWorker.ready, READY_TIMEOUT_MS,
-                                             "The notification service worker did not start. Reload and try again.");
+                                             t("push.err.worker_timeout"));
       if (gen !== this.gen) return;
       let subscription = await registration.pushManager.getSubscription();
       if (subscription && !sameKey(subscription, this.config.vapid_public_key)) {
@@ -215,7 +213,7 @@ export class PushControl {
       else await this._subscribeAndSave(registration, gen);
       if (gen !== this.gen) return;
       this._set("on");
-      this.toast("Push notifications are on for this device.");
+      this.toast(t("push.toast.on"));
     } catch (err) {
       if (gen !== this.gen || (err && err.status === 401)) return;
       if (typeof Notification !== "undefined" && Notification.permission === "denied") {
@@ -229,19 +227,18 @@ export class PushControl {
   }
 
   async _subscribeAndSave(registration, gen) {
-    this._set("working", "", "Subscribing…");
+    this._set("working", "", t("push.progress.subscribing"));
     const subscription = await withTimeout(
       registration.pushManager.subscribe({userVisibleOnly: true,
                                           applicationServerKey: b64urlToBytes(this.config.vapid_public_key)}),
       SUBSCRIBE_TIMEOUT_MS,
-      "This browser's push service did not answer: it may be unreachable from this network (it needs internet "
-        + "access to its vendor's push servers). Try again later.");
+      t("push.err.subscribe_timeout"));
     if (gen !== this.gen) return;
     await this._save(subscription, gen);
   }
 
   async _save(subscription, gen) {
-    this._set("working", "", "Saving…");
+    this._set("working", "", t("saving"));
     try {
       await pushApi.save(subscription.toJSON());
     } catch (err) {
@@ -258,7 +255,7 @@ export class PushControl {
   async disable() {
     if (this.state === "working") return;
     const gen = this.gen;
-    this._set("working", "", "Turning off…");
+    this._set("working", "", t("push.progress.turning_off"));
     let subscription = null;
     try {
       const registration = await navigator.serviceWorker.getRegistration("/");
@@ -273,22 +270,20 @@ export class PushControl {
     if (gen !== this.gen) return;
     this.endpoint = null;
     this._set("off");
-    this.toast(serverForgot ? "Push notifications are off for this device."
-      : "Push notifications are off here; the server drops this device once its push service reports it gone.");
+    this.toast(serverForgot ? t("push.toast.off") : t("push.toast.off_local"));
   }
 
   /** Ask the server to push a test notification to each of the agent's devices. */
   async sendTest() {
     try {
       const res = await pushApi.test();
-      const parts = ["Test notification sent to " + res.sent + (res.sent === 1 ? " device" : " devices")];
-      if (res.failed) parts.push(res.failed + " failed");
-      if (res.removed) parts.push(res.removed + " removed (their push service no longer knows them)");
+      const parts = [t("push.test.sent", {count: res.sent})];
+      if (res.failed) parts.push(t("push.test.failed", {count: res.failed}));
+      if (res.removed) parts.push(t("push.test.removed", {count: res.removed}));
       this.toast(parts.join(", ") + ".", res.sent ? "info" : "error");
     } catch (err) {
       if (err.status === 401) return;
-      this.toast(err.status === 409 ? "No device of yours gets push notifications: turn them on first."
-        : "Could not send a test notification: " + err.message, "error");
+      this.toast(err.status === 409 ? t("push.test.no_device") : t("push.test.error", {error: err.message}), "error");
     }
   }
 
@@ -344,6 +339,5 @@ export class PushControl {
 }
 
 function blockedText() {
-  return "Notifications are blocked for this site. Allow them in the browser's site settings (the icon left of "
-    + "the address), then reload the dashboard.";
+  return t("push.blocked");
 }

@@ -6,6 +6,7 @@
 
 import {api} from "./api.js";
 import {$, h, setText} from "./dom.js";
+import {t} from "./i18n.js";
 import {setFilter} from "./session-list.js";
 import {showSection} from "./sections.js";
 import {renderTeam} from "./team.js";
@@ -16,11 +17,11 @@ const TICK_MS = 15000;
 /** "40 s", "6 min", "1 h 20 min": how long the oldest conversation has waited. */
 export function fmtWait(millis) {
   const s = Math.max(0, Math.floor(millis / 1000));
-  if (s < 60) return s + " s";
+  if (s < 60) return t("wait.s", {n: s});
   const m = Math.floor(s / 60);
-  if (m < 60) return m + " min";
+  if (m < 60) return t("wait.min", {n: m});
   const hrs = Math.floor(m / 60);
-  return hrs + " h" + (m % 60 ? " " + (m % 60) + " min" : "");
+  return t("wait.h", {n: hrs}) + (m % 60 ? " " + t("wait.min", {n: m % 60}) : "");
 }
 
 /** An agent's load from the routing document: {open, max}, or null when it does not list them. */
@@ -96,15 +97,14 @@ export function paintQueue(app) {
   const wait = oldestWait(doc);
   const over = overThreshold(doc, wait);
   chip.dataset.state = over ? "alert" : n ? "waiting" : "empty";
-  setText($("queue-chip-text"), "Queue: " + n + (wait !== null ? " · longest " + fmtWait(wait) : ""));
+  setText($("queue-chip-text"), wait !== null ? t("queue.chip_longest", {n, wait: fmtWait(wait)}) : t("queue.chip", {n}));
   const warn = $("queue-chip-warn");
   warn.hidden = !over;
-  setText(warn, over ? "Waiting over " + fmtWait(doc.queue_alert_secs * 1000) : "");
-  $("queue-chip").title = n ? n + " conversation" + (n === 1 ? "" : "s") + " waiting for an agent with room. "
-    + "Show the unassigned conversations." : "No conversation is waiting for an agent.";
+  setText(warn, over ? t("queue.over", {wait: fmtWait(doc.queue_alert_secs * 1000)}) : "");
+  $("queue-chip").title = n ? t("queue.title", {count: n}) : t("queue.title_none");
   if (over && !app.routingAlerted) {
-    toast("A visitor has waited " + fmtWait(wait) + " in the queue (over " + fmtWait(doc.queue_alert_secs * 1000)
-          + "): " + n + " waiting.", "warn", {label: "Show", onClick: () => showQueue(app)});
+    toast(t("queue.alert", {wait: fmtWait(wait), limit: fmtWait(doc.queue_alert_secs * 1000), n}), "warn",
+          {label: t("queue.show"), onClick: () => showQueue(app)});
   }
   app.routingAlerted = over;
 }
@@ -128,7 +128,6 @@ export function loadText(load) {
 export function loadChip(load, extraClass = "") {
   const full = load.open >= load.max;
   return h("span", {class: "load" + (full ? " full" : "") + (extraClass ? " " + extraClass : ""),
-                    title: load.open + " open conversation" + (load.open === 1 ? "" : "s") + " of " + load.max
-                      + " at a time" + (full ? " (full: no new ones are assigned)" : ""),
+                    title: t(full ? "load.title_full" : "load.title", {open: load.open, max: load.max}),
                     text: loadText(load)});
 }

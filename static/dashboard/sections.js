@@ -5,7 +5,9 @@ import {$} from "./dom.js";
 
 export const SECTION_KEY = "cc.dashboard.section";
 
-export function openConversation(app, id) {
+/** `focusComposer`: the agent opened it from the list (keyboard, or a click with a mouse): the focus goes to its
+ *  reply box, ready to type. */
+export function openConversation(app, id, {focusComposer = false} = {}) {
   if (showSection(app, "conversations") === false) return; // unsaved settings: the agent stayed
   $("app").dataset.view = "conv";
   if (app.conv.id !== id) {
@@ -15,10 +17,14 @@ export function openConversation(app, id) {
     app.conv.markRead(); // back to it (a phone shows one pane at a time): what came meanwhile is read now
   }
   app.notifier.seen(id);
+  if (focusComposer) app.conv.focusComposer();
 }
 
-function closeConversation() {
+/** Back to the list (Escape in a conversation, the phone's back button): the focus on the conversation's row. */
+export function backToList(app) {
   $("app").dataset.view = "list";
+  $("app").classList.remove("ctx-open");
+  if (app.list) app.list.focusItem(app.conv.id);
 }
 
 /** The Analytics or Settings view covers the conversation: its messages are not being read (no read marks,
@@ -64,7 +70,8 @@ export function showSection(app, name, {focus = false, remember = true} = {}) {
 
 /** The buttons that move between panes and sections. */
 export function bindSections(app) {
-  $("back-btn").addEventListener("click", closeConversation);
+  app.backToList = () => backToList(app);
+  $("back-btn").addEventListener("click", () => backToList(app));
   $("act-info").addEventListener("click", () => {
     const view = $("app").dataset.view;
     $("app").dataset.view = view === "info" ? "conv" : "info";

@@ -3,6 +3,7 @@
 
 import {api, query} from "./api.js";
 import {$, customerLabel, debounce, fmtAgo, fmtDateTime, fmtDuration, h, icon, initials, ms, setText} from "./dom.js";
+import {t} from "./i18n.js";
 import {labelChips} from "./labels.js";
 import {VirtualList} from "./list.js";
 import {openConversation} from "./sections.js";
@@ -18,13 +19,13 @@ const ROW_HEIGHT = 86;
 const FILTER_KEY = "cc.dashboard.filter";
 
 const FILTERS = {
-  mine: {label: "Mine", params: (me) => ({status: "active", assigned: "me"}),
+  mine: {params: (me) => ({status: "active", assigned: "me"}),
          match: (s, me) => s.assigned_agent_id === me.id && s.status !== "resolved"},
-  unassigned: {label: "Unassigned", params: () => ({status: "open", assigned: "none"}),
+  unassigned: {params: () => ({status: "open", assigned: "none"}),
                match: (s) => s.assigned_agent_id == null && s.status === "open"},
-  open: {label: "All open", params: () => ({status: "active"}), match: (s) => s.status !== "resolved"},
-  resolved: {label: "Resolved", params: () => ({status: "resolved"}), match: (s) => s.status === "resolved"},
-  all: {label: "All", params: () => ({}), match: () => true},
+  open: {params: () => ({status: "active"}), match: (s) => s.status !== "resolved"},
+  resolved: {params: () => ({status: "resolved"}), match: (s) => s.status === "resolved"},
+  all: {params: () => ({}), match: () => true},
 };
 
 // ---- sessions --------------------------------------------------------------------------
@@ -115,6 +116,11 @@ function placeInList(app, s) {
 
 // ---- the list view ---------------------------------------------------------------------
 
+/** A touch screen: a tap opens a conversation without raising the on-screen keyboard. */
+function coarsePointer() {
+  return !!window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
+}
+
 function renderRow(app, id) {
   const s = app.sessions.get(id);
   const me = app.me;
@@ -122,20 +128,21 @@ function renderRow(app, id) {
   const typing = typingFor(app, id).filter((t) => t.sender === "visitor");
   let preview;
   if (typing.length) {
-    preview = h("span", {class: "row-typing", text: "typing…"});
+    preview = h("span", {class: "row-typing", text: t("row.typing")});
   } else {
-    const prefix = {agent: "Agent: ", ai: "AI: ", note: "Note: ", system: ""}[s.last_message_sender] || "";
+    const sender = s.last_message_sender;
+    const prefix = ["agent", "ai", "note"].includes(sender) ? t("row.prefix." + sender) + " " : "";
     preview = [prefix ? h("span", {class: "row-prefix", text: prefix}) : null,
-               s.last_message_preview || (s.last_seq ? "" : "New conversation")];
+               s.last_message_preview || (s.last_seq ? "" : t("row.new_conversation"))];
   }
-  const assignee = s.assigned_agent_id ? (s.assigned_agent_id === me.id ? "You" : agentName(app, s.assigned_agent_id))
-    : "Unassigned";
+  const assignee = s.assigned_agent_id ? (s.assigned_agent_id === me.id ? t("row.you") : agentName(app, s.assigned_agent_id))
+    : t("row.unassigned");
   const waiting = s.waiting_since && s.status !== "resolved" ? Date.now() - ms(s.waiting_since) : null;
   const online = app.visitorOnline.get(id);
   const rating = s.rating && s.rating.score ? s.rating : null;
   return h("div", {class: "row" + (selected ? " selected" : "") + (s.unread ? " has-unread" : ""),
-                   role: "option", "aria-selected": selected ? "true" : "false", dataset: {id},
-                   on: {click: () => openConversation(app, id)}},
+                   role: "option", id: "conv-opt-" + id, "aria-selected": selected ? "true" : "false", dataset: {id},
+                   on: {click: () => openConversation(app, id, {focusComposer: !coarsePointer()})}},
     h("div", {class: "avatar" + (online ? " online" : ""), "aria-hidden": "true", text: initials(customerLabel(s))}),
     h("div", {class: "row-main"},
       h("div", {class: "row-top"},
@@ -146,21 +153,23 @@ function renderRow(app, id) {
       h("div", {class: "row-meta"},
         h("span", {class: "row-assignee" + (s.assigned_agent_id ? "" : " none"), text: assignee}),
         rating ? ratingChip(rating) : null,
-        s.status === "resolved" ? h("span", {class: "chip resolved", text: "Resolved"}) : null,
+        s.status === "resolved" ? h("span", {class: "chip resolved", text: t("row.resolved")}) : null,
         s.handoff && !s.assigned_agent_id && s.status !== "resolved"
-          ? h("span", {class: "chip handoff", title: "The AI handed this conversation over", text: "Needs a person"})
+          ? h("span", {class: "chip handoff", title: t("row.handoff_title"), text: t("conv.handoff")})
           : null,
         waiting !== null ? h("span", {class: "chip waiting" + (waiting > 15 * 60e3 ? " urgent" : waiting > 5 * 60e3
                                                                 ? " warn" : ""),
-                                      title: "Waiting for a reply since " + fmtDateTime(s.waiting_since),
+                                      title: t("row.waiting_since", {time: fmtDateTime(s.waiting_since)}),
                                       }, icon("clock", 11), " " + fmtDuration(waiting)) : null,
         (s.labels || []).length ? h("span", {class: "row-labels"}, labelChips(app, s.labels, 2)) : null,
-        s.unread ? h("span", {class: "unread", title: s.unread + " unread", text: String(s.unread)}) : null)));
+        s.unread ? h("span", {class: "unread", title: t("row.unread", {count: s.unread}),
+                              "aria-label": t("row.unread", {count: s.unread}), text: String(s.unread)}) : null)));
 }
 
 /** "★ 4" (the visitor's rating; the comment on hover). */
 export function ratingChip(rating, extraClass = "") {
-  const label = "Rated " + rating.score + " out of 5" + (rating.comment ? ": “" + rating.comment + "”" : "");
+  const label = rating.comment ? t("rating.label_comment", {score: rating.score, comment: rating.comment})
+    : t("rating.label", {score: rating.score});
   return h("span", {class: "chip rating score-" + rating.score + (extraClass ? " " + extraClass : ""), title: label,
                     "aria-label": label}, h("span", {"aria-hidden": "true", text: "★ " + rating.score}));
 }
@@ -172,7 +181,9 @@ export function createSessionList(app) {
     renderRow: (id) => renderRow(app, id),
     versionOf: (id) => (app.versions.get(id) || 0) + (app.conv.id === id ? "s" : ""),
     onNearEnd: () => { if (app.nextCursor && !app.listLoading) loadList(app, {more: true}); },
-    onActivate: (id) => openConversation(app, id),
+    onActivate: (id) => openConversation(app, id, {focusComposer: true}),
+    rowId: (id) => "conv-opt-" + id,
+    selectedId: () => app.conv.id,
   });
 }
 
@@ -224,7 +235,7 @@ export async function loadList(app, {more = false} = {}) {
       requestAnimationFrame(() => performance.mark("cc-list-frame"));
     }
   } catch (err) {
-    if (gen === app.listGen) app.listError = err.status === 401 ? "" : "Could not load conversations: " + err.message;
+    if (gen === app.listGen) app.listError = err.status === 401 ? "" : t("list.load_failed", {error: err.message});
   } finally {
     if (gen === app.listGen) {
       app.listLoading = false;
@@ -247,24 +258,73 @@ function updateListStatus(app) {
   const n = app.listIds.length;
   let footer = "";
   if (app.listError) footer = app.listError;
-  else if (app.listLoading) footer = app.searchedUntil ? "Searching older conversations…" : "Loading…";
+  else if (app.listLoading) footer = app.searchedUntil ? t("list.searching_older") : t("list.loading");
   else if (app.searchedUntil) footer = "";  // #search-more says how far the search got
-  else if (app.nextCursor) footer = "Scroll for more";
-  else if (n) footer = "End of list";
+  else if (app.nextCursor) footer = t("list.scroll_more");
+  else if (n) footer = t("list.end");
   app.list.setFooter(footer);
-  const empty = $("list-empty");
-  empty.hidden = n > 0 || app.listLoading || !!app.listError;
-  setText(empty, !app.q ? (app.labelFilter ? "No conversations here with the label “" + app.labelFilter + "”."
-                                             : "No conversations here.")
-    : app.searchedUntil ? "No matches yet for “" + app.q + "”."
-      : "No conversations match “" + app.q + "”.");
+  renderEmpty(app, n);
   // A search that stopped before the oldest conversation: how far it got, and a way on.
   const more = $("search-more");
   more.hidden = !app.searchedUntil || app.listLoading || !!app.listError;
-  if (app.searchedUntil) setText($("search-more-text"), "Searched conversations active since "
-                                                         + fmtDateTime(app.searchedUntil) + ".");
+  if (app.searchedUntil) setText($("search-more-text"), t("list.searched_since", {time: fmtDateTime(app.searchedUntil)}));
   const count = $("list-count");
   setText(count, n ? String(n) + (app.nextCursor ? "+" : "") : "");
+  // Screen readers hear how many conversations the list (or a search) has, once it has loaded.
+  const status = app.listLoading ? "" : app.listError ? app.listError
+    : app.q ? (n ? t("list.results", {count: n}) : t("list.no_results", {q: app.q})) : "";
+  setText($("list-status"), status);
+}
+
+/** The embed snippet, as README.md's "Embedding the widget" writes it: a stub that queues init(), then the script,
+ *  loaded async (it never holds up the page) and replaying the queue. The tenant id is the only option needed. */
+export function embedSnippet(tenantId) {
+  return "<script>\n"
+    + "  window.CallCenterChat = window.CallCenterChat || {q: [], init: function (o) { this.q.push(o); }};\n"
+    + "  CallCenterChat.init({tenantId: " + JSON.stringify(String(tenantId)).replace(/'/g, "\\'").replace(/^"|"$/g, "'") + "});\n"
+    + "</script>\n"
+    + "<script async src=\"" + location.origin + "/chat-widget.js\"></script>";
+}
+
+/** An empty list: a card in the middle of the pane. No conversations at all yet (the usual view, no search, no
+ *  label): the snippet that puts the chat on the website; no search results: "No results for …" and Clear search. */
+function renderEmpty(app, n) {
+  const empty = $("list-empty");
+  empty.hidden = n > 0 || app.listLoading || !!app.listError;
+  if (empty.hidden) return;
+  const broad = !app.q && !app.labelFilter && app.agentFilter === null && (app.filter === "open" || app.filter === "all");
+  let title;
+  let text;
+  if (app.q) {
+    title = t("list.no_results", {q: app.q});
+    text = app.searchedUntil ? t("list.no_results_yet") : t("list.no_results_hint");
+  } else if (app.labelFilter) {
+    title = t("list.empty_label", {label: app.labelFilter});
+    text = "";
+  } else if (broad) {
+    title = t("list.none_yet");
+    text = t("list.none_yet_hint");
+  } else {
+    title = t("list.empty_filter");
+    text = "";
+  }
+  setText($("list-empty-title"), title);
+  setText($("list-empty-text"), text);
+  $("list-empty-text").hidden = !text;
+  $("list-empty-clear").hidden = !app.q;
+  const showSnippet = broad && !!app.me;
+  $("list-empty-snippet").hidden = !showSnippet;
+  if (showSnippet) setText($("snippet-code"), embedSnippet(app.me.tenant_id));
+}
+
+function clearSearch(app) {
+  const search = $("search");
+  search.value = "";
+  if (app.q) {
+    app.q = "";
+    reloadList(app);
+  }
+  search.focus();
 }
 
 // ---- filters and search ------------------------------------------------------------------
@@ -308,6 +368,23 @@ export function bindListControls(app) {
   }
   $("agent-filter-clear").addEventListener("click", () => setFilter(app, app.filter));
   $("search-more-btn").addEventListener("click", () => searchOlder(app));
+  $("list-empty-clear").addEventListener("click", () => clearSearch(app));
+  $("snippet-copy").addEventListener("click", async () => {
+    const text = $("snippet-code").textContent;
+    let ok = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      ok = true;
+    } catch (e) {
+      // No clipboard permission: the snippet is selected for Ctrl+C.
+      const range = document.createRange();
+      range.selectNodeContents($("snippet-code"));
+      const sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+    }
+    setText($("snippet-copied"), ok ? t("copied") : t("list.copy_select"));
+  });
   const search = $("search");
   const runSearch = debounce(() => {
     const q = search.value.trim().slice(0, 200);

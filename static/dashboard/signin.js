@@ -8,7 +8,7 @@ import {openPendingSession} from "./deep-link.js";
 import {closePushMenu} from "./push-ui.js";
 import {loadCanned} from "./canned.js";
 import {loadLabels, renderLabelFilter} from "./labels.js";
-import {closeTopMenu, renderTopMenu} from "./top-menu.js";
+import {closeTopMenu, renderMe, renderTopMenu} from "./top-menu.js";
 import {SECTION_KEY, showSection} from "./sections.js";
 import {restoreFilter} from "./session-list.js";
 import {loadRouting, resetRouting} from "./queue.js";
@@ -16,10 +16,11 @@ import {loadAgents} from "./team.js";
 import {loadAISettings} from "./tenant-settings.js";
 import {applyPreferences} from "./preferences.js";
 import {inviteTokenFromUrl, showInvite} from "./invite.js";
-import {isHexColor} from "./colors.js";
+import {isHexColor, textOn} from "./colors.js";
+import {t} from "./i18n.js";
 
-const EXPIRED = "Your sign-in has expired. Please sign in again.";
-const REVOKED = "Your sign-in was revoked. Please sign in again.";
+const EXPIRED = () => t("signin.expired");
+const REVOKED = () => t("signin.revoked");
 
 function showLogin(message, kind = "error") {
   $("boot").hidden = true;
@@ -48,12 +49,12 @@ async function submitLogin(app, ev) {
   if (!email || !password || !tenant) {
     msg.hidden = false;
     msg.className = "login-message error";
-    setText(msg, "Enter your email, password and tenant.");
+    setText(msg, t("signin.missing"));
     return;
   }
   const btn = $("login-submit");
   btn.disabled = true;
-  setText(btn, "Signing in…");
+  setText(btn, t("signin.busy"));
   try {
     const res = await api("POST", "/auth/login", {email, password, tenant_id: tenant}, {auth: false});
     tokenStore.set(res.token, $("login-remember").checked);
@@ -63,13 +64,13 @@ async function submitLogin(app, ev) {
   } catch (err) {
     msg.hidden = false;
     msg.className = "login-message error";
-    setText(msg, err.status === 401 ? "Wrong email, password or tenant."
-      : err.status === 429 ? "Too many attempts. " + err.message
+    setText(msg, err.status === 401 ? t("signin.wrong")
+      : err.status === 429 ? t("signin.too_many", {error: err.message})
       : err.message);
     $("login-password").select();
   } finally {
     btn.disabled = false;
-    setText(btn, "Sign in");
+    setText(btn, t("signin.submit"));
   }
 }
 
@@ -121,6 +122,10 @@ function enterApp(app, agent, tenant, limits) {
   scheduleExpiry(app);
   renderNotifyButtons(app);
   app.push.start();
+  // The focus lands on the conversation list (Down and Enter open one; its reply box then has the focus);
+  // a conversation to open, the Analytics view or a Settings page take it over below.
+  if ($("app").dataset.section === "analytics") $("analytics-title").focus();
+  else $("conv-list").focus({preventScroll: true});
   openPendingSession(app);
   app.settings.restoreFromUrl();
 }
@@ -131,8 +136,10 @@ export function paintMe(app) {
   if (!agent) return;
   setText($("me-name"), agent.name);
   const avatar = $("me-avatar");
-  avatar.textContent = initials(agent.name);
+  avatar.dataset.initials = initials(agent.name);  // drawn by CSS (not part of the avatar button's name)
   avatar.style.background = isHexColor(agent.avatar_color) ? agent.avatar_color : "";
+  avatar.style.color = isHexColor(agent.avatar_color) ? textOn(agent.avatar_color) : "";
+  renderMe(app);
 }
 
 /** A sign-in answer ({token, agent}: the sign-in form's, or an accepted invitation's): stored and entered. */
@@ -147,11 +154,11 @@ function scheduleExpiry(app) {
   if (!exp) return;
   const wait = exp * 1000 - Date.now();
   if (wait <= 0) {
-    signOut(app, EXPIRED);
+    signOut(app, EXPIRED());
     return;
   }
   // setTimeout holds at most ~24.8 days; a token lasts hours.
-  app.expiryTimer = setTimeout(() => signOut(app, EXPIRED), Math.min(wait, 2 ** 31 - 1));
+  app.expiryTimer = setTimeout(() => signOut(app, EXPIRED()), Math.min(wait, 2 ** 31 - 1));
 }
 
 /** `forgetDevice`: the agent signs out on purpose (or the sign-in was revoked): this device stops
@@ -213,9 +220,9 @@ async function bootWithToken(app) {
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       tokenStore.clear();
-      showLogin(err.code === "token_revoked" ? REVOKED : EXPIRED);
+      showLogin(err.code === "token_revoked" ? REVOKED() : EXPIRED());
     } else if (err instanceof ApiError && err.status === 0) {
-      setText($("boot"), "Cannot reach the server. Retrying…");
+      setText($("boot"), t("signin.unreachable"));
       setTimeout(() => bootWithToken(app), 3000);
     } else {
       showLogin(err.message);
@@ -244,8 +251,8 @@ export function bindSignIn(app) {
     // The agent is changing their password (Settings → Profile): the old token is revoked a moment before
     // the new one arrives; a call caught in between is not a sign-out.
     if (app.passwordChange && err.code === "token_revoked") return;
-    signOut(app, err.code === "token_revoked" ? REVOKED : EXPIRED, "error", {forgetDevice: err.code === "token_revoked"});
+    signOut(app, err.code === "token_revoked" ? REVOKED() : EXPIRED(), "error", {forgetDevice: err.code === "token_revoked"});
   });
   $("login-form").addEventListener("submit", (ev) => submitLogin(app, ev));
-  $("logout-btn").addEventListener("click", () => signOut(app, "You have signed out.", "info", {forgetDevice: true}));
+  $("logout-btn").addEventListener("click", () => signOut(app, t("signin.signed_out"), "info", {forgetDevice: true}));
 }

@@ -11,6 +11,8 @@ const OFFLINE_AFTER_ATTEMPTS = 5;
 const PING_EVERY_MS = 20000;
 const PONG_TIMEOUT_MS = 10000;
 
+import {t} from "./i18n.js";
+
 export class LiveSocket {
   /**
    * opts.getToken(): string; opts.getResume(): {sessionId: lastSeq}; opts.onFrame(type, data);
@@ -33,7 +35,7 @@ export class LiveSocket {
       if (this.stopped) return;
       // The socket may take a while to notice; drop it and wait for the network.
       if (this.ws) this._drop("browser offline");
-      this._setState("offline", {reason: "No network connection"});
+      this._setState("offline", {reason: t("socket.no_network")});
     };
   }
 
@@ -57,7 +59,7 @@ export class LiveSocket {
       ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
       try { ws.close(1000, "bye"); } catch (e) { /* already closed */ }
     }
-    this._setState("offline", {reason: "Signed out"});
+    this._setState("offline", {reason: t("socket.signed_out")});
   }
 
   get live() {
@@ -146,13 +148,13 @@ export class LiveSocket {
       if (this.stopped) return;
       if (ev.code === 4001 || ev.code === 4010) {
         this.stopped = true;
-        this._setState("offline", {reason: ev.reason || "Signed out"});
-        this.opts.onAuthFailed(ev.code === 4010 ? "Your sign-in was revoked. Please sign in again."
-                                                : "Your sign-in has expired or is no longer valid. Please sign in again.");
+        this._setState("offline", {reason: ev.reason || t("socket.signed_out")});
+        this.opts.onAuthFailed(ev.code === 4010 ? t("signin.revoked") : t("socket.expired"));
         return;
       }
-      const reason = ev.code === 1012 ? "Server restarting" : ev.code === 4008 ? "Connection too slow"
-        : ev.code === 1013 ? "Server temporarily unavailable" : ev.code === 4003 ? "This origin is not allowed" : authed ? "Connection lost" : "Cannot reach the server";
+      const reason = ev.code === 1012 ? t("socket.restarting") : ev.code === 4008 ? t("socket.too_slow")
+        : ev.code === 1013 ? t("socket.unavailable") : ev.code === 4003 ? t("socket.origin") : authed ? t("socket.lost")
+        : t("socket.unreachable");
       // A restart or a slow-reader cut is not a failure of ours: the first retry comes quickly.
       const quick = ev.code === 1012 || ev.code === 4008 || (authed && this.attempts === 0);
       this._scheduleRetry(reason, quick);
@@ -188,7 +190,7 @@ export class LiveSocket {
     this.pingTimer = setInterval(() => {
       if (!this.live || this.pongTimer) return;
       this.send("ping", {t: Date.now()});
-      this.pongTimer = setTimeout(() => { this.pongTimer = null; this.reconnect("No answer from the server"); },
+      this.pongTimer = setTimeout(() => { this.pongTimer = null; this.reconnect(t("socket.no_answer")); },
                                   PONG_TIMEOUT_MS);
     }, PING_EVERY_MS);
   }

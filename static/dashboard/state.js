@@ -3,6 +3,8 @@
 // The conversation and analytics views get the same object (their `app`): main.js adds the few
 // callbacks they use to it.
 
+import {t} from "./i18n.js";
+
 /** The app-state object (one per page). */
 export function createAppState() {
   return {
@@ -74,5 +76,5 @@ export function bump(app, id) {
 
 export function agentName(app, id) {
   const agent = app.agents.get(id);
-  return agent ? agent.name : "Agent #" + id;
+  return agent ? agent.name : t("agent.unknown", {id});
 }

@@ -4,6 +4,7 @@
 
 import {api} from "./api.js";
 import {$, clear, h, setText} from "./dom.js";
+import {t} from "./i18n.js";
 import {loadChip, loadOf} from "./queue.js";
 import {showSection} from "./sections.js";
 import {setFilter} from "./session-list.js";
@@ -27,16 +28,17 @@ export function renderTeam(app) {
     // manual: the open count, an admin's and one's own, as before.
     const auto = !!app.routing && app.routing.mode === "auto";
     const showLoad = auto || isAdmin || a.id === me.id;
-    const label = h("span", {class: "team-name"}, a.name + (a.id === me.id ? " (you)" : ""));
+    const label = h("span", {class: "team-name"}, a.id === me.id ? t("agent.you", {name: a.name}) : a.name);
     const routed = auto ? loadOf(app, a.id) : null;
     const load = routed ? loadChip(routed)
       : showLoad && typeof a.open_sessions === "number"
-        ? h("span", {class: "load", title: "Assigned conversations", text: a.open_sessions + " open"}) : null;
-    const inner = [h("span", {class: "dot " + status, title: status}, h("span", {class: "sr-only", text: status})), label,
-                   h("span", {class: "team-status", text: status === "online" ? "" : status}), load];
+        ? h("span", {class: "load", title: t("team.load.title"), text: t("team.load", {count: a.open_sessions})}) : null;
+    const word = t("presence." + status);
+    const inner = [h("span", {class: "dot " + status, title: word}, h("span", {class: "sr-only", text: word})), label,
+                   h("span", {class: "team-status", text: status === "online" ? "" : word}), load];
     const item = isAdmin
       ? h("button", {type: "button", class: "team-item", dataset: {agentId: a.id},
-                     title: "Show " + a.name + "'s conversations", on: {click: () => {
+                     title: t("team.show", {name: a.name}), on: {click: () => {
                        setFilter(app, app.filter, {agentId: a.id});
                        showSection(app, "conversations");
                        $("app").dataset.view = "list";
@@ -44,7 +46,7 @@ export function renderTeam(app) {
       : h("div", {class: "team-item", dataset: {agentId: a.id}}, inner);
     box.appendChild(h("li", null, item));
   }
-  setText($("team-count"), online + " online");
+  setText($("team-count"), t("team.online", {count: online}));
 }
 
 /** GET /agents. While it is under way app.agentsLoad is set, so a presence frame for an agent we do

@@ -4,6 +4,7 @@ import {api} from "./api.js";
 import {$, clear, customerLabel, h, setText} from "./dom.js";
 import {upsertSession} from "./session-list.js";
 import {agentName} from "./state.js";
+import {t} from "./i18n.js";
 import {toast} from "./toast.js";
 
 export function openTransferDialog(app, session) {
@@ -11,18 +12,21 @@ export function openTransferDialog(app, session) {
   const dialog = $("transfer-dialog");
   const select = clear($("transfer-agent"));
   const assigned = !!session.assigned_agent_id;
-  setText($("transfer-title"), (assigned ? "Transfer " : "Assign ") + customerLabel(session));
-  setText($("transfer-submit"), assigned ? "Transfer" : "Assign");
+  setText($("transfer-title"), t(assigned ? "transfer.title.transfer" : "transfer.title.assign",
+                                 {name: customerLabel(session)}));
+  setText($("transfer-submit"), t(assigned ? "transfer.submit.transfer" : "transfer.submit.assign"));
   $("transfer-note-row").hidden = !assigned;
   $("transfer-note").value = "";
   setText($("transfer-error"), "");
   const candidates = [...app.agents.values()].filter((a) => a.active !== false && a.id !== session.assigned_agent_id);
   for (const a of candidates) {
     const status = app.presence.get(a.id) || "offline";
-    select.appendChild(h("option", {value: a.id, text: a.name + (a.id === app.me.id ? " (you)" : "") + " · " + status
-                                     + (typeof a.open_sessions === "number" ? " · " + a.open_sessions + " open" : "")}));
+    select.appendChild(h("option", {value: a.id, text: (a.id === app.me.id ? t("agent.you", {name: a.name}) : a.name)
+                                     + " · " + t("presence." + status)
+                                     + (typeof a.open_sessions === "number"
+                                       ? " · " + t("transfer.open", {count: a.open_sessions}) : "")}));
   }
-  if (!candidates.length) select.appendChild(h("option", {value: "", text: "No other agent", disabled: true}));
+  if (!candidates.length) select.appendChild(h("option", {value: "", text: t("transfer.none"), disabled: true}));
   dialog.dataset.sessionId = session.id;
   dialog.showModal();
 }
@@ -45,7 +49,7 @@ async function submitTransfer(app, ev) {
     upsertSession(app, res.session);
     app.refreshAgentsSoon();
     dialog.close();
-    toast((assigned ? "Transferred to " : "Assigned to ") + agentName(app, agentId) + ".");
+    toast(t(assigned ? "transfer.done.transfer" : "transfer.done.assign", {name: agentName(app, agentId)}));
   } catch (err) {
     setText($("transfer-error"), err.message);
   } finally {

@@ -153,6 +153,26 @@ def start_widget_chat(w, name: str, email: str | None = None):
     return w.get_by_role("textbox", name="Type a message…")
 
 
+def open_notifications(page: Page):
+    """The top bar's notifications panel (the bell: desktop alerts, sound, push), opened if it is closed."""
+    if page.locator("#notify-panel").is_hidden():
+        page.click("#alerts-btn")
+    expect(page.locator("#notify-panel")).to_be_visible()
+
+
+def show_push(page: Page):
+    """The push switch (in the notifications panel, opened first)."""
+    open_notifications(page)
+    return page.locator("#push-btn")
+
+
+def open_account_menu(page: Page):
+    """The avatar's panel (status, team panel on narrow screens, the workspace for admins, Log out), opened."""
+    if page.locator("#me-menu").is_hidden():
+        page.click("#me-btn")
+    expect(page.locator("#me-menu")).to_be_visible()
+
+
 def row(page: Page, name: str):
     """The list row of a conversation, by customer name."""
     return page.locator(".conv-list .row").filter(has=page.locator(".row-name", has_text=name))

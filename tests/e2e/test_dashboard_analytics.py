@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot
 from tests.e2e.dashboard_support import (DEMO_TENANT, PASSWORD, HttpError, Visitor, agent_token, call,
-                                         collect_errors, login, messages, row)
+                                         collect_errors, login, messages, open_account_menu, row)
 from tests.harness import embedded_env
 
 PHONE = {"width": 390, "height": 844}
@@ -78,8 +78,9 @@ def page_offset(page) -> int:
 def fmt_secs(page, value) -> str:
     """The view's own duration format (checked on its own in test_duration_format)."""
     return page.evaluate("""async (v) => {
-        const src = document.querySelector('script[type=module]').src.replace('main.js', 'analytics.js');
-        return (await import(src)).fmtSecs(v);
+        // The source modules (the page runs the built bundle); their texts from the page's language catalogue.
+        await (await import('/static/dashboard/i18n.js')).loadCatalogue();
+        return (await import('/static/dashboard/analytics.js')).fmtSecs(v);
     }""", value)
 
 
@@ -380,6 +381,7 @@ def _presets_custom_dates_errors_and_empty_range(page, errors: list[str], live_s
     settled(page)
     expect(days).to_have_count(7)
     # Signing out forgets the view: the next sign-in starts in the conversations.
+    open_account_menu(page)
     page.click("#logout-btn")
     expect(page.locator("#login-form")).to_be_visible()
     expect(page.locator("#analytics")).to_be_hidden()
@@ -472,6 +474,7 @@ def test_agent_names_are_text(live_server, tmp_path, agent_dashboard):
     expect(page.locator("#analytics img, #analytics b")).to_have_count(0)
     assert page.evaluate("window.__pwned") is None
     # Eve herself sees her own row marked.
+    open_account_menu(page)
     page.click("#logout-btn")
     login(page, live_server, email="eve@callcenter.com")
     expect(page.locator("#analytics")).to_be_hidden()
@@ -517,6 +520,7 @@ def test_phone_layout(live_server, agent_dashboard):
     # The Team button (narrow screens) leaves the analytics for the team panel.
     page.click("#analytics-btn")
     settled(page)
+    open_account_menu(page)
     page.click("#team-btn")
     expect(page.locator("#team")).to_be_visible()
     expect(page.locator("#analytics")).to_be_hidden()

@@ -24,7 +24,8 @@ from playwright.sync_api import expect
 
 from tests.cluster import embedded_server
 from tests.e2e.conftest import screenshot
-from tests.e2e.dashboard_support import DEMO_TENANT, Visitor, agent_token, call, collect_errors
+from tests.e2e.dashboard_support import (DEMO_TENANT, Visitor, agent_token, call, collect_errors, open_account_menu,
+                                         show_push)
 
 # Messages the service worker sends to dashboard pages, recorded for the test (before any script runs).
 RECORD_WORKER_MESSAGES = """
@@ -152,7 +153,7 @@ def devices(base: str, token: str) -> list[dict]:
 
 def header_fits(page, width: int) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width
-    box = page.locator("#push-btn").bounding_box()
+    box = page.locator("#alerts-btn").bounding_box()
     assert box and box["x"] + box["width"] <= width, box
 
 
@@ -172,22 +173,24 @@ def test_turning_push_on_in_this_chromium_shows_why_it_fails(browser, live_serve
     """Off the record (every Playwright context) Chromium refuses a push subscription: the control
     says so (and why) instead of spinning, and nothing is stored on the server."""
     page, errors, btn = signed_in_push_button(agent_dashboard, live_server, push_context(browser, live_server))
-    expect(btn).to_have_text("Push off")
+    # A switch row in the notifications panel: its name, then its state ("Off"), like Sound and Desktop alerts.
+    expect(btn.locator(".toggle-state")).to_have_text("Off")
+    expect(btn).to_contain_text("Push notifications")
     expect(btn).to_have_attribute("aria-expanded", "false")
     # Registered at sign-in already (notification clicks find it), before push is on.
     assert wait_for_worker(page) == live_server + "/sw.js"
     screenshot(page, "dashboard-push-header-1280")
 
-    btn.click()
+    show_push(page).click()
     expect(btn).to_have_attribute("data-state", "error")
-    expect(btn).to_have_text("Push failed")
+    expect(btn.locator(".toggle-state")).to_have_text("Failed")
     expect(page.locator(".toast.error")).to_contain_text("refused to create a push subscription")
     expect(page.locator(".toast.error")).to_contain_text("Registration failed - permission denied")
     expect(btn).to_have_attribute("title", "This browser refused to create a push subscription. Private or "
                                   "incognito windows cannot get push notifications, and some privacy settings "
                                   "turn them off. (Registration failed - permission denied)")
     # A click explains it on any screen (a phone has no tooltips), with a way to try again.
-    btn.click()
+    show_push(page).click()
     menu = page.locator("#push-menu")
     expect(menu).to_be_visible()
     expect(btn).to_have_attribute("aria-expanded", "true")
@@ -199,7 +202,7 @@ def test_turning_push_on_in_this_chromium_shows_why_it_fails(browser, live_serve
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()
     # Try again: the same answer (permission was granted: no prompt), still nothing stored.
-    btn.click()
+    show_push(page).click()
     page.click("#push-retry")
     expect(btn).to_have_attribute("data-state", "error")
     assert devices(live_server, agent_token(live_server)) == []
@@ -221,9 +224,9 @@ def test_a_normal_profile_waits_for_the_unreachable_push_service_then_says_so(br
     context.grant_permissions(["notifications"], origin=live_server)
     context.clock.install()  # the page's timers, flowing as usual until fast-forwarded below
     page, errors, btn = signed_in_push_button(agent_dashboard, live_server, context)
-    btn.click()
+    show_push(page).click()
     expect(btn).to_have_attribute("data-state", "working")
-    expect(btn).to_have_text("Subscribing…")
+    expect(btn.locator(".toggle-state")).to_have_text("Subscribing…")
     expect(btn).to_be_disabled()
     page.clock.fast_forward("00:31")  # past the control's own 30 s limit
     expect(btn).to_have_attribute("data-state", "error")
@@ -244,16 +247,16 @@ def test_push_service_unreachable_on_a_phone(browser, live_server, agent_dashboa
     context = push_context(browser, live_server, viewport=PHONE, is_mobile=True, has_touch=True,
                            device_scale_factor=2, init_scripts=[UNREACHABLE_PUSH_SERVICE])
     page, errors, btn = signed_in_push_button(agent_dashboard, live_server, context)
-    # Icon only on a narrow phone: the label is for screen readers, and the bar still fits.
-    expect(btn.locator(".btn-text")).to_have_text("Push off")
-    assert btn.locator(".btn-text").bounding_box()["width"] <= 1
+    # In the notifications panel (the top bar has only the bell): the bar still fits, the switch reads "Off".
     header_fits(page, PHONE["width"])
+    expect(show_push(page).locator(".toggle-state")).to_have_text("Off")
+    page.keyboard.press("Escape")
     screenshot(page, "dashboard-push-header-360")
 
-    btn.click()
+    show_push(page).click()
     expect(btn).to_have_attribute("data-state", "error")
     expect(page.locator(".toast.error")).to_contain_text("push service cannot be reached")
-    btn.click()
+    show_push(page).click()
     menu = page.locator("#push-menu")
     expect(menu).to_be_visible()
     expect(page.locator("#push-menu-text")).to_contain_text(
@@ -262,8 +265,8 @@ def test_push_service_unreachable_on_a_phone(browser, live_server, agent_dashboa
     box = menu.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
     screenshot(page, "dashboard-push-error-menu-360")
-    # A tap elsewhere closes it.
-    page.locator(".list-pane").click(position={"x": 50, "y": 300})
+    # A tap elsewhere (below the notifications panel, which holds the menu) closes it.
+    page.locator(".list-pane").click(position={"x": 50, "y": 600})
     expect(menu).to_be_hidden()
     assert not errors
 
@@ -282,10 +285,10 @@ DENIED = """
 def test_blocked_notifications_explain_the_site_settings(browser, live_server, agent_dashboard):
     context = push_context(browser, live_server, grant=False, init_scripts=[DENIED])
     page, errors, btn = signed_in_push_button(agent_dashboard, live_server, context)
-    btn.click()
+    show_push(page).click()
     expect(btn).to_have_attribute("data-state", "blocked")
-    expect(btn).to_have_text("Push blocked")
-    btn.click()
+    expect(btn.locator(".toggle-state")).to_have_text("Blocked")
+    show_push(page).click()
     expect(page.locator("#push-menu-text")).to_contain_text("Allow them in the browser's site settings")
     expect(page.locator("#push-retry")).to_be_hidden()
     assert devices(live_server, agent_token(live_server)) == []
@@ -308,7 +311,7 @@ def test_no_push_api_on_an_iphone_outside_the_home_screen(browser, live_server, 
     expect(btn).to_have_attribute("title", "On iPhone and iPad, push notifications work once the dashboard is on "
                                   "the Home Screen: tap Share, then “Add to Home Screen”, open it from there and "
                                   "sign in (iOS 16.4 or later).")
-    btn.click()
+    show_push(page).click()
     expect(page.locator("#push-menu-text")).to_contain_text("Add to Home Screen")
     header_fits(page, PHONE["width"])
     # What the Home Screen install reads.
@@ -418,6 +421,7 @@ def test_signed_out_dashboard_on_screen_still_gets_the_notification(browser, liv
     desk = agent_dashboard(live_server, context=push_context(browser, live_server))
     page, context = desk.page, desk.context
     wait_for_worker(page)
+    open_account_menu(page)
     page.click("#logout-btn")
     expect(page.locator("#login-form")).to_be_visible()
     push = DevToolsPush(page, live_server)
@@ -557,9 +561,9 @@ def test_full_flow_with_the_fake_push_service(browser, fake_push, push_server, a
     btn = page.locator("#push-btn")
     expect(btn).to_have_attribute("data-state", "off")
 
-    btn.click()
+    show_push(page).click()
     expect(btn).to_have_attribute("data-state", "on")
-    expect(btn).to_have_text("Push on")
+    expect(btn.locator(".toggle-state")).to_have_text("On")
     expect(page.locator(".toast").last).to_have_text("Push notifications are on for this device.")
     assert page.evaluate("window.__pushCalls") == ["subscribe:" + key]
     [device] = devices(base, token)
@@ -568,7 +572,7 @@ def test_full_flow_with_the_fake_push_service(browser, fake_push, push_server, a
     screenshot(page, "dashboard-push-on-1280")
 
     # The menu: the device count, a test notification, off.
-    btn.click()
+    show_push(page).click()
     expect(page.locator("#push-menu-text")).to_contain_text("Push notifications are on for this device")
     expect(page.locator("#push-menu-devices")).to_have_text("1 device of yours gets them.")
     screenshot(page, "dashboard-push-on-menu-1280")
@@ -593,7 +597,7 @@ def test_full_flow_with_the_fake_push_service(browser, fake_push, push_server, a
     assert len(devices(base, token)) == 1
 
     # Turned off: the server forgets it and the browser drops it.
-    btn.click()
+    show_push(page).click()
     page.click("#push-off")
     expect(btn).to_have_attribute("data-state", "off")
     assert page.evaluate("window.__pushCalls") == ["unsubscribe"]
@@ -601,9 +605,10 @@ def test_full_flow_with_the_fake_push_service(browser, fake_push, push_server, a
     page.evaluate("() => { window.__pushCalls = []; }")
 
     # On again, then the agent logs out: the device is forgotten with the token it still had.
-    btn.click()
+    show_push(page).click()
     expect(btn).to_have_attribute("data-state", "on")
     assert len(devices(base, token)) == 1
+    open_account_menu(page)
     page.click("#logout-btn")
     expect(page.locator("#login-form")).to_be_visible()
     expect(btn).to_be_hidden()

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot
 from tests.e2e.dashboard_support import (AGENT2, Visitor, VisitorSocket, agent_token, call, messages, open_conversation,
-                                         record_dialogs, row)
+                                         open_account_menu, record_dialogs, row)
 
 PHONE = {"width": 390, "height": 844}
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -202,8 +202,8 @@ def test_canned_responses(live_server, open_chat, agent_dashboard):
     dialogs = record_dialogs(page)
 
     # The top bar's menu (admins) opens the manager.
-    page.click("#menu-btn")
-    page.get_by_role("menuitem", name="Canned responses…").click()
+    open_account_menu(page)
+    page.get_by_role("button", name="Canned responses…").click()
     dialog = page.locator("#canned-dialog")
     expect(dialog).to_be_visible()
 

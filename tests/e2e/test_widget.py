@@ -452,7 +452,7 @@ def test_widget_demo_page(page, site):
     # Declared UTF-8, so a host page in another encoding still shows "Chat öffnen", not mojibake.
     assert script.headers["content-type"].lower().endswith("charset=utf-8")
     assert script.headers["access-control-allow-origin"] == "*"
-    expect(page.locator("#snippet")).to_contain_text(f"<script src=\"{site.api}/chat-widget.js\"></script>")
+    expect(page.locator("#snippet")).to_contain_text(f"<script async src=\"{site.api}/chat-widget.js\"></script>")
     expect(page.locator("#snippet")).to_contain_text("tenantId: 'demo-tenant'")
     w = widget(page)
     expect(w.locator(".bub")).to_be_visible()

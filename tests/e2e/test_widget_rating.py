@@ -78,7 +78,7 @@ class Visitor:
         self.page.goto(self.server + "/widget-demo.html")
         self.w.locator(".bub").click()
         self.w.get_by_role("textbox", name=re.compile("^Name")).fill(name)
-        self.w.locator(".pn > form.fm button").click()
+        self.w.locator(".lg > form.fm:not(.rt) button").click()  # the pre-chat card (any language)
         self.say(first_message)
         return self
 
@@ -148,7 +148,7 @@ def test_the_visitor_rates_changes_and_is_asked_again_after_a_new_resolution(bro
         resolve(server, agent, sid)
         group = card.get_by_role("radiogroup", name=ASK)
         expect(group).to_be_visible(timeout=TIMEOUT)
-        expect(v.box).to_have_attribute("placeholder", "This conversation is closed. Write to reopen it.")
+        expect(v.w.locator(".nw")).to_contain_text("This conversation is closed. Write to reopen it.")
         assert w.locator(".lg > *").last.evaluate("(el) => el.matches('form.rt')")
 
         # Roles and names: a radio group named by its question, five radios "n of 5" (the stars drawn for them
@@ -363,8 +363,8 @@ def test_a_tenant_with_csat_off_is_never_asked(browser, server, agent):
         try:
             resolve(server, agent, v.sid)
             # The widget has the resolution (its composer says so) and asks nothing.
-            expect(v.box).to_have_attribute("placeholder", "This conversation is closed. Write to reopen it.",
-                                            timeout=TIMEOUT)
+            expect(v.w.locator(".nw")).to_contain_text("This conversation is closed. Write to reopen it.",
+                                                       timeout=TIMEOUT)
             expect(v.card).to_be_hidden()
             expect(v.w.get_by_role("radiogroup")).to_have_count(0)
             expect(v.w.get_by_role("radio")).to_have_count(0)

@@ -3,20 +3,19 @@
 // the cap, and the last 30 days of use (GET /ai/usage?days=30) as a bar chart of plain elements sized with
 // CSS, every bar with a text equivalent (its title and aria-label) and the numbers as a table too.
 
-const MODES = [
-  {value: "off", label: "Off", hint: "No AI anywhere."},
-  {value: "suggest", label: "Suggest replies", hint: "Agents get a drafted reply to send or edit; the AI never writes to visitors."},
-  {value: "auto", label: "Answer visitors", hint: "The AI answers while no agent is assigned, and hands over to a person when asked or unsure."},
-];
+import {formatDate, formatNumber, formatPercent, t} from "../i18n.js";
+
+// Labels and hints: the catalogue's "ai.mode.<value>" and "ai.mode.<value>.hint".
+const MODES = [{value: "off"}, {value: "suggest"}, {value: "auto"}];
 const MAX_INSTRUCTIONS = 4000;
 const MAX_KNOWLEDGE = 30000;
 const DAYS = 30;
 
-const fmtInt = (n) => Number(n || 0).toLocaleString();
+const fmtInt = (n) => formatNumber(Number(n || 0));
 
 function fmtDay(iso) {
   const d = new Date(iso + "T00:00:00Z");
-  return isNaN(d) ? String(iso) : d.toLocaleDateString([], {month: "short", day: "numeric", timeZone: "UTC"});
+  return isNaN(d) ? String(iso) : formatDate(d, {month: "short", day: "numeric", timeZone: "UTC"});
 }
 
 export async function render(ctx) {
@@ -35,7 +34,7 @@ export async function render(ctx) {
   const capErr = h("p", {id: uid("cap-error"), class: "error-text sp-error", role: "alert"});
   const nameErr = h("p", {id: uid("name-error"), class: "error-text sp-error", role: "alert"});
   const counts = {instructions: h("span", {class: "muted small sp-count"}), knowledge: h("span", {class: "muted small sp-count"})};
-  const saveBtn = h("button", {id: uid("save"), class: "primary", type: "submit"}, "Save");
+  const saveBtn = h("button", {id: uid("save"), class: "primary", type: "submit"}, t("save"));
   const status = h("p", {id: uid("status"), class: "st-form-status", role: "status"});
   const formErr = h("p", {id: uid("error"), class: "error-text", role: "alert"});
 
@@ -46,28 +45,27 @@ export async function render(ctx) {
   const form = h("form", {id: uid("form"), class: "sp-form", novalidate: true},
     availability,
     h("section", {class: "st-card"},
-      h("h4", null, "Mode"),
-      h("fieldset", {class: "sp-fieldset"}, h("legend", {class: "sr-only"}, "Mode"),
+      h("h4", null, t("ai.mode")),
+      h("fieldset", {class: "sp-fieldset"}, h("legend", {class: "sr-only"}, t("ai.mode")),
         MODES.map((m, i) => h("label", {class: "sp-choice", for: modeInputs[i].id}, modeInputs[i],
-          h("span", null, h("strong", null, m.label), h("span", {class: "muted small sp-block"}, m.hint)))))),
+          h("span", null, h("strong", null, t("ai.mode." + m.value)),
+            h("span", {class: "muted small sp-block"}, t("ai.mode." + m.value + ".hint"))))))),
     h("section", {class: "st-card"},
-      h("h4", null, "Assistant"),
-      h("div", {class: "sp-field"}, h("label", {for: name.id}, "Name"),
-        h("p", {class: "sp-hint muted"}, "Shown on the AI's messages in the widget."), name, nameErr),
+      h("h4", null, t("ai.assistant")),
+      h("div", {class: "sp-field"}, h("label", {for: name.id}, t("pf.name")),
+        h("p", {class: "sp-hint muted"}, t("ai.name.hint")), name, nameErr),
       h("div", {class: "sp-field"},
-        h("div", {class: "sp-label-row"}, h("label", {for: instructions.id}, "Instructions"), counts.instructions),
-        h("p", {class: "sp-hint muted"}, "Tone, scope and policies: what the assistant should and should not do."),
+        h("div", {class: "sp-label-row"}, h("label", {for: instructions.id}, t("ai.instructions")), counts.instructions),
+        h("p", {class: "sp-hint muted"}, t("ai.instructions.hint")),
         instructions),
       h("div", {class: "sp-field"},
-        h("div", {class: "sp-label-row"}, h("label", {for: knowledge.id}, "Knowledge"), counts.knowledge),
-        h("p", {class: "sp-hint muted"}, "Reference text the assistant answers from: opening hours, prices, "
-          + "shipping and return policies…"),
+        h("div", {class: "sp-label-row"}, h("label", {for: knowledge.id}, t("ai.knowledge")), counts.knowledge),
+        h("p", {class: "sp-hint muted"}, t("ai.knowledge.hint")),
         knowledge)),
     h("section", {class: "st-card"},
-      h("h4", null, "Usage"),
-      h("div", {class: "sp-field"}, h("label", {for: cap.id}, "Daily token cap"),
-        h("p", {class: "sp-hint muted", id: uid("cap-hint")}, "Tokens per day (UTC) for the whole workspace; 0 "
-          + "means no cap. Over it, the AI hands conversations to people until midnight UTC."),
+      h("h4", null, t("ai.usage")),
+      h("div", {class: "sp-field"}, h("label", {for: cap.id}, t("ai.cap")),
+        h("p", {class: "sp-hint muted", id: uid("cap-hint")}, t("ai.cap.hint")),
         cap, capErr),
       today, chartBox),
     formErr,
@@ -105,17 +103,16 @@ export async function render(ctx) {
   function paintAvailability() {
     availability.className = "sp-note " + (data.available ? "ok" : "warn");
     availability.textContent = data.available
-      ? "AI is available on this server (model " + (data.model || "?") + ")."
-      : "AI is not available on this server: it has no Gemini API key (GEMINI_API_KEY), so the assistant is off "
-        + "everywhere whatever the mode. You can still prepare the settings.";
+      ? t("ai.available", {model: data.model || "?"})
+      : t("ai.unavailable");
   }
 
   function paintToday(capValue) {
     const used = data.tokens_today || 0;
     const capN = Number(capValue) || 0;
     const pct = capN ? Math.min(100, Math.round((100 * used) / capN)) : 0;
-    const text = capN ? fmtInt(used) + " of " + fmtInt(capN) + " tokens used today (" + pct + "%)"
-      : fmtInt(used) + " tokens used today (no cap)";
+    const text = capN ? t("ai.today.cap", {used: fmtInt(used), cap: fmtInt(capN), pct: formatPercent(pct / 100)})
+      : t("ai.today", {used: fmtInt(used)});
     const meter = h("div", {class: "sp-meter", role: "img", "aria-label": text},
                     h("span", {class: "sp-meter-fill" + (pct >= 100 ? " full" : pct >= 80 ? " high" : "")}));
     meter.firstChild.style.width = pct + "%";
@@ -124,15 +121,15 @@ export async function render(ctx) {
 
   // ---- the chart ------------------------------------------------------------------------------------
   async function loadUsage() {
-    chartBox.replaceChildren(h("p", {class: "muted"}, "Loading the last " + DAYS + " days…"));
+    chartBox.replaceChildren(h("p", {class: "muted"}, t("ai.usage.loading", {count: DAYS})));
     let usage;
     try {
       usage = await api("GET", "/ai/usage?days=" + DAYS);
     } catch (err) {
       if (destroyed) return;
       chartBox.replaceChildren(h("p", {class: "error-text", role: "alert"},
-        "The usage history could not be loaded: " + err.message),
-        h("button", {type: "button", on: {click: loadUsage}}, "Try again"));
+        t("ai.usage.error", {error: err.message})),
+        h("button", {type: "button", on: {click: loadUsage}}, t("retry")));
       return;
     }
     if (destroyed) return;
@@ -144,10 +141,10 @@ export async function render(ctx) {
     const capN = Number(usage.cap) || 0;
     const top = Math.max(capN, ...days.map((d) => d.tokens), 1);
     const total = days.reduce((a, d) => a + d.tokens, 0);
-    const caption = "Tokens per day, last " + days.length + " days";
+    const caption = t("ai.usage.caption", {count: days.length});
     const bars = h("ol", {id: uid("bars"), class: "sp-bars", "aria-label": caption});
     for (const d of days) {
-      const text = fmtDay(d.date) + ": " + fmtInt(d.tokens) + " tokens";
+      const text = fmtDay(d.date) + ": " + t("ai.tokens", {count: d.tokens});
       const bar = h("span", {class: "sp-bar" + (capN && d.tokens >= capN ? " over" : ""), "aria-hidden": "true"});
       bar.style.height = d.tokens ? Math.max(2, (100 * d.tokens) / top) + "%" : "0";
       bars.appendChild(h("li", {class: "sp-bar-slot", title: text, "aria-label": text,
@@ -156,20 +153,20 @@ export async function render(ctx) {
     const plot = h("div", {class: "sp-plot"}, bars);
     if (capN) {
       const line = h("div", {class: "sp-cap-line", "aria-hidden": "true"},
-                     h("span", null, "cap " + fmtInt(capN)));
+                     h("span", null, t("ai.cap.line", {n: fmtInt(capN)})));
       line.style.bottom = (100 * capN) / top + "%";
       plot.appendChild(line);
     }
     const table = h("table", {class: "sp-table"},
       h("caption", {class: "sr-only"}, caption),
-      h("thead", null, h("tr", null, h("th", {scope: "col"}, "Day"), h("th", {scope: "col"}, "Tokens"))),
+      h("thead", null, h("tr", null, h("th", {scope: "col"}, t("an.col.day")), h("th", {scope: "col"}, t("ai.col.tokens")))),
       h("tbody", null, days.slice().reverse().map((d) => h("tr", null, h("td", null, fmtDay(d.date)),
                                                            h("td", null, fmtInt(d.tokens))))));
-    const details = h("details", {class: "sp-details"}, h("summary", null, "Show as a table"), table);
+    const details = h("details", {class: "sp-details"}, h("summary", null, t("an.as_table")), table);
     chartBox.replaceChildren(
       h("div", {class: "sp-chart-head"}, h("strong", null, caption),
-        h("span", {class: "muted small", id: uid("usage-total")}, fmtInt(total) + " tokens in all")),
-      days.length ? plot : h("p", {class: "muted"}, "No usage yet."),
+        h("span", {class: "muted small", id: uid("usage-total")}, t("ai.tokens.total", {count: total}))),
+      days.length ? plot : h("p", {class: "muted"}, t("ai.usage.none")),
       days.length ? h("div", {class: "sp-axis muted small", "aria-hidden": "true"},
                       h("span", null, fmtDay(days[0].date)), h("span", null, fmtDay(days[days.length - 1].date)))
         : null,
@@ -195,20 +192,20 @@ export async function render(ctx) {
     const v = current();
     capErr.textContent = nameErr.textContent = formErr.textContent = "";
     if (!v.name) {
-      nameErr.textContent = "Enter a name for the assistant.";
+      nameErr.textContent = t("ai.name.missing");
       name.focus();
       return;
     }
     if (!/^\d+$/.test(v.cap)) {
-      capErr.textContent = "Enter a whole number of tokens (0 for no cap).";
+      capErr.textContent = t("ai.cap.invalid");
       cap.focus();
       return;
     }
     const body = {ai_mode: v.mode, ai_name: v.name, ai_instructions: v.instructions, ai_knowledge: v.knowledge,
                   ai_daily_token_cap: Number(v.cap)};
     saveBtn.disabled = true;
-    saveBtn.textContent = "Saving…";
-    status.textContent = "Saving…";
+    saveBtn.textContent = t("saving");
+    status.textContent = t("saving");
     status.dataset.kind = "saving";
     try {
       data = await api("PATCH", "/ai/settings", body);
@@ -216,7 +213,7 @@ export async function render(ctx) {
       saved = fromServer(data);
       fill(saved);
       setDirty(false);
-      status.textContent = "Saved";
+      status.textContent = t("sp.saved");
       status.dataset.kind = "saved";
       paintAvailability();
       paintToday(saved.cap);
@@ -224,9 +221,9 @@ export async function render(ctx) {
       loadUsage();
     } catch (err) {
       if (destroyed) return;
-      status.textContent = "Not saved";
+      status.textContent = t("sp.not_saved");
       status.dataset.kind = "error";
-      const msg = err.status === 0 ? "The server cannot be reached: nothing was saved." : err.message;
+      const msg = err.status === 0 ? t("pf.offline_not_saved") : err.message;
       if (/cap/.test(msg)) {
         capErr.textContent = msg;
         cap.focus();
@@ -238,7 +235,7 @@ export async function render(ctx) {
       }
     } finally {
       saveBtn.disabled = false;
-      saveBtn.textContent = "Save";
+      saveBtn.textContent = t("save");
     }
   });
 

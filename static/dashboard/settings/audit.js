@@ -3,103 +3,101 @@
 // date on hover) and its details, all as text.
 
 import {query} from "../api.js";
-import {fmtDateTime, setText} from "../dom.js";
+import {setText} from "../dom.js";
+import {formatDateTime as fmtDateTime, formatList, t} from "../i18n.js";
 
 const PAGE = 50;
 
-const WIDGET_WORDS = {
-  color: "colour", colour: "colour", position: "position", greetings: "greeting", greeting: "greeting",
-  prechat: "pre-chat form", launcher: "launcher", title: "title", logo: "logo", offline: "offline message",
-  theme: "theme", language: "language", languages: "languages", text: "texts", texts: "texts",
-};
-const FIELD_WORDS = {
-  name: "the workspace name", allowed_origins: "the allowed websites", routing: "the routing",
-  require_name: "the pre-chat name setting", require_email: "the pre-chat e-mail setting", greeting: "the greeting",
-  max_upload_bytes: "the upload limit", ai_enabled: "the AI assistant", ai: "the AI assistant",
-  business_hours: "the business hours", offline_message: "the offline message", retention_days: "data retention",
-};
+// A changed field's words: the catalogue's "au.widget.<name>" (a widget setting) and "au.field.<name>"; others
+// as their own words ("max_upload_bytes" → "the max upload bytes").
+const WIDGET_FIELDS = ["color", "colour", "position", "greetings", "greeting", "prechat", "launcher", "title", "logo",
+                       "offline", "theme", "language", "languages", "text", "texts"];
+const OTHER_FIELDS = ["name", "allowed_origins", "routing", "require_name", "require_email", "greeting",
+                      "max_upload_bytes", "ai_enabled", "ai", "business_hours", "offline_message", "retention_days"];
 
 const words = (s) => String(s).replace(/[._]+/g, " ").trim();
 
-function list(items) {
-  if (items.length <= 1) return items.join("");
-  return items.slice(0, -1).join(", ") + " and " + items[items.length - 1];
-}
+const widgetWord = (f) => (WIDGET_FIELDS.includes(f) ? t("au.widget." + f) : words(f));
 
 function fieldWord(field) {
   const f = String(field);
-  if (f.startsWith("widget.")) return "the widget " + (WIDGET_WORDS[f.slice(7)] || words(f.slice(7)));
-  if (f.startsWith("ai.") || f.startsWith("ai_")) return "the AI assistant's " + words(f.replace(/^ai[._]/, ""));
-  return FIELD_WORDS[f] || "the " + words(f);
+  if (f.startsWith("widget.")) return t("au.field.widget_x", {what: widgetWord(f.slice(7))});
+  if (f.startsWith("ai.") || f.startsWith("ai_")) return t("au.field.ai_x", {what: words(f.replace(/^ai[._]/, ""))});
+  return OTHER_FIELDS.includes(f) ? t("au.field." + f) : t("au.field.other", {what: words(f)});
 }
 
-/** "invited sam@x.com" and the like: what the actor did, in words (never markup). */
+const roleWord = (r) => (r === "admin" || r === "agent" ? t("au.role." + r) : String(r));
+const shortcut = (d) => (d.shortcut ? "/" + d.shortcut : "");
+
+/** "invited sam@x.com" and the like: what the actor did, in words (never markup), in the dashboard's language. */
 export function describe(ev, agentName) {
   const d = ev.details && typeof ev.details === "object" ? ev.details : {};
   const self = ev.actor && ev.target_type === "agent" && String(ev.actor.id) === String(ev.target_id);
-  const target = () => d.name || agentName(ev.target_id) || d.email || "an agent";
-  const targetWithEmail = () => d.email || d.name || agentName(ev.target_id) || "an agent";
+  const target = () => d.name || agentName(ev.target_id) || d.email || t("au.an_agent");
+  const targetWithEmail = () => d.email || d.name || agentName(ev.target_id) || t("au.an_agent");
   switch (ev.action) {
     case "agent.invited":
-      return "invited " + targetWithEmail() + (d.role === "admin" ? " as an admin" : "");
+      return t(d.role === "admin" ? "au.invited_admin" : "au.invited", {who: targetWithEmail()});
     case "agent.invitation_renewed":
-      return "sent a new invitation link to " + targetWithEmail();
+      return t("au.invitation_renewed", {who: targetWithEmail()});
     case "agent.invitation_accepted":
-      return "joined the team";
+      return t("au.joined");
     case "agent.password_reset":
-      return "reset the password of " + targetWithEmail();
+      return t("au.password_reset", {who: targetWithEmail()});
     case "agent.password_changed":
-      return self ? "set a new password" : "changed the password of " + target();
-    case "agent.role_changed":
-      return "changed the role of " + (self ? "themselves" : target())
-        + (d.from && d.to ? " from " + d.from + " to " + d.to : d.to ? " to " + d.to : "");
+      return self ? t("au.password_set") : t("au.password_changed", {who: target()});
+    case "agent.role_changed": {
+      const who = self ? t("au.themselves") : target();
+      if (d.from && d.to) return t("au.role_changed_from_to", {who, from: roleWord(d.from), to: roleWord(d.to)});
+      return d.to ? t("au.role_changed_to", {who, to: roleWord(d.to)}) : t("au.role_changed", {who});
+    }
     case "agent.updated": {
       const fields = Array.isArray(d.fields) ? d.fields : [];
-      if (fields.length === 1 && fields[0] === "name") return self ? "changed their name" : "renamed " + target();
-      return "changed " + (self ? "their profile" : target() + "'s profile");
+      if (fields.length === 1 && fields[0] === "name") return self ? t("au.renamed_self") : t("au.renamed", {who: target()});
+      return self ? t("au.profile_self") : t("au.profile", {who: target()});
     }
     case "agent.deactivated":
-      return "deactivated " + target();
+      return t("au.deactivated", {who: target()});
     case "agent.activated":
-      return "reactivated " + target();
+      return t("au.activated", {who: target()});
     case "tenant.updated": {
       const fields = Array.isArray(d.fields) ? d.fields : [];
-      if (!fields.length) return "changed the workspace settings";
+      if (!fields.length) return t("au.tenant_updated");
       const widget = fields.filter((f) => String(f).startsWith("widget."));
       const other = fields.filter((f) => !String(f).startsWith("widget."));
       const parts = other.map(fieldWord);
       if (widget.length) {
-        parts.push("the widget " + list(widget.map((f) => WIDGET_WORDS[String(f).slice(7)] || words(String(f).slice(7)))));
+        parts.push(t("au.field.widget_x", {what: formatList(widget.map((f) => widgetWord(String(f).slice(7))))}));
       }
-      return "changed " + list(parts);
+      return t("au.changed", {what: formatList(parts)});
     }
     case "canned_response.created":
-      return "added the canned response" + (d.shortcut ? " /" + d.shortcut : "");
+      return t("au.canned_created", {shortcut: shortcut(d)}).trim();
     case "canned_response.updated":
-      return "changed the canned response" + (d.shortcut ? " /" + d.shortcut : "");
+      return t("au.canned_updated", {shortcut: shortcut(d)}).trim();
     case "canned_response.deleted":
-      return "deleted a canned response" + (d.shortcut ? " (/" + d.shortcut + ")" : "");
+      return d.shortcut ? t("au.canned_deleted_x", {shortcut: shortcut(d)}) : t("au.canned_deleted");
     case "label.created":
-      return "created the label " + (d.name ? "“" + d.name + "”" : "");
+      return t("au.label_created", {name: d.name ? "“" + d.name + "”" : ""}).trim();
     case "label.updated":
-      return "changed the label " + (d.name ? "“" + d.name + "”" : "");
+      return t("au.label_updated", {name: d.name ? "“" + d.name + "”" : ""}).trim();
     case "label.deleted":
-      return "deleted a label" + (d.name ? " (“" + d.name + "”)" : "");
+      return d.name ? t("au.label_deleted_x", {name: "“" + d.name + "”"}) : t("au.label_deleted");
     case "webhook.created":
-      return "added a webhook" + (d.url ? " to " + d.url : "");
+      return d.url ? t("au.webhook_created_x", {url: d.url}) : t("au.webhook_created");
     case "webhook.updated":
-      return "changed a webhook" + (d.url ? " (" + d.url + ")" : "");
+      return d.url ? t("au.webhook_updated_x", {url: d.url}) : t("au.webhook_updated");
     case "webhook.deleted":
-      return "deleted a webhook" + (d.url ? " (" + d.url + ")" : "");
+      return d.url ? t("au.webhook_deleted_x", {url: d.url}) : t("au.webhook_deleted");
     case "webhook.secret_rotated":
     case "webhook.rotated":
-      return "rotated a webhook's signing secret";
+      return t("au.webhook_rotated");
     case "ai.settings_updated":
     case "ai.updated":
-      return "changed the AI assistant settings";
+      return t("au.ai_updated");
     default: {
       const [kind, verb] = String(ev.action || "").split(".", 2);
-      return verb ? words(verb) + " (" + words(kind) + ")" : words(ev.action || "did something");
+      return verb ? words(verb) + " (" + words(kind) + ")" : ev.action ? words(ev.action) : t("au.did_something");
     }
   }
 }
@@ -120,8 +118,8 @@ function detailText(details) {
 
 function fullDate(iso) {
   try {
-    return new Date(iso).toLocaleString([], {weekday: "long", year: "numeric", month: "long", day: "numeric",
-                                             hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"});
+    return fmtDateTime(iso, {weekday: "long", year: "numeric", month: "long", day: "numeric",
+                             hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"});
   } catch (e) {
     return new Date(iso).toString();
   }
@@ -137,15 +135,14 @@ export async function render(ctx) {
     return a ? a.name : null;
   };
 
-  const items = h("ol", {id: "au-list", class: "au-list", "aria-label": "Audit events, newest first"});
-  const empty = h("p", {id: "au-empty", class: "st-empty", hidden: true},
-                  "Nothing here yet. Invitations, role changes, deactivations and settings changes are listed here.");
-  const more = h("button", {id: "au-more", type: "button", hidden: true}, "Load more");
+  const items = h("ol", {id: "au-list", class: "au-list", "aria-label": t("au.list")});
+  const empty = h("p", {id: "au-empty", class: "st-empty", hidden: true}, t("au.empty"));
+  const more = h("button", {id: "au-more", type: "button", hidden: true}, t("au.more"));
   const status = h("p", {id: "au-status", class: "st-form-status", role: "status"});
   const err = h("p", {id: "au-error", class: "error-text", role: "alert"});
 
   function item(ev) {
-    const actor = (ev.actor && ev.actor.name) || "Someone";
+    const actor = (ev.actor && ev.actor.name) || t("au.someone");
     const details = detailText(ev.details);
     const when = ev.created_at
       ? h("time", {class: "au-time", datetime: ev.created_at, title: fullDate(ev.created_at)}, fmtDateTime(ev.created_at))
@@ -173,7 +170,7 @@ export async function render(ctx) {
 
   more.addEventListener("click", async () => {
     more.disabled = true;
-    setText(more, "Loading…");
+    setText(more, t("loading"));
     setText(err, "");
     try {
       const res = await fetchPage();
@@ -181,20 +178,20 @@ export async function render(ctx) {
       add(res.events || []);
       cursor = res.next_cursor || null;
       more.hidden = !cursor;
-      setText(status, seen.size + " events shown");
+      setText(status, t("au.shown", {count: seen.size}));
     } catch (e) {
-      if (!destroyed) setText(err, "Could not load more: " + e.message);
+      if (!destroyed) setText(err, t("au.more_error", {error: e.message}));
     } finally {
       more.disabled = false;
-      setText(more, "Load more");
+      setText(more, t("au.more"));
     }
   });
 
   const first = await fetchPage();
   cursor = first.next_cursor || null;
   root.append(h("section", {class: "st-card au", "aria-labelledby": "au-title"},
-    h("h4", {id: "au-title"}, "Changes to the team and settings"),
-    h("p", {class: "muted small st-card-help"}, "Newest first. Hover a time for the full date."),
+    h("h4", {id: "au-title"}, t("au.title")),
+    h("p", {class: "muted small st-card-help"}, t("au.help")),
     items, empty, err, h("div", {class: "au-foot"}, status, more)));
   add(first.events || []);
   more.hidden = !cursor;

@@ -7,12 +7,12 @@
 
 import {api, ApiError} from "../api.js";
 import {$, clear, h, setText} from "../dom.js";
+import {t} from "../i18n.js";
 import {showSection} from "../sections.js";
 import {toast} from "../toast.js";
 import {PAGES} from "./pages.js";
 
 const PARAM = "settings";
-const LEAVE = "You have unsaved changes on this page. Leave without saving them?";
 const PAGE_ID_RE = /^[a-z0-9-]{1,40}$/;
 
 /** The page the address asks for (`?settings=`), or null. */
@@ -54,16 +54,16 @@ export class SettingsView {
   _build() {
     this.el = {};
     this.el.back = h("button", {id: "settings-back", class: "ghost", type: "button",
-                                title: "Back to the conversations (Esc)"}, backIcon(), h("span", null, "Conversations"));
-    this.el.heading = h("h2", {id: "settings-title", class: "st-title"}, "Settings");
+                                title: t("settings.back.title")}, backIcon(), h("span", null, t("settings.back")));
+    this.el.heading = h("h2", {id: "settings-title", class: "st-title"}, t("settings.title"));
     this.el.navList = h("div", {class: "st-nav-groups"});
-    this.el.nav = h("nav", {class: "st-nav", "aria-label": "Settings pages"}, this.el.navList);
+    this.el.nav = h("nav", {class: "st-nav", "aria-label": t("settings.nav")}, this.el.navList);
     this.el.picker = h("select", {id: "settings-picker"});
-    this.el.pickerWrap = h("label", {class: "st-picker"}, h("span", {class: "st-picker-label"}, "Page"), this.el.picker);
+    this.el.pickerWrap = h("label", {class: "st-picker"}, h("span", {class: "st-picker-label"}, t("settings.picker")), this.el.picker);
     this.el.pageTitle = h("h3", {id: "settings-page-title", class: "st-page-title", tabindex: "-1"});
     this.el.status = h("p", {id: "settings-status", class: "st-status", role: "status"});
     this.el.errorText = h("span", {id: "settings-error-text"});
-    this.el.retry = h("button", {id: "settings-retry", type: "button"}, "Try again");
+    this.el.retry = h("button", {id: "settings-retry", type: "button"}, t("retry"));
     this.el.error = h("div", {id: "settings-error", class: "st-error", role: "alert", hidden: true},
                       this.el.errorText, this.el.retry);
     this.el.page = h("div", {id: "settings-page", class: "st-page"});
@@ -88,7 +88,9 @@ export class SettingsView {
     });
     document.addEventListener("keydown", (ev) => {
       if (ev.key !== "Escape" || !this.visible || ev.defaultPrevented) return;
-      if (document.querySelector("dialog[open]") || !$("top-menu").hidden || !$("push-menu").hidden) return;
+      // A dialog or a menu of the top bar takes its Escape first.
+      const shown = (id) => !!$(id) && !$(id).hidden;
+      if (document.querySelector("dialog[open], .pop-panel:not([hidden])") || shown("top-menu") || shown("push-menu")) return;
       ev.preventDefault();
       this.close({focus: true});
     });
@@ -159,7 +161,7 @@ export class SettingsView {
   /** Leaving the page (another page, the conversations, Analytics) with unsaved changes: ask. */
   confirmLeave() {
     if (!this.dirty || !this.app.signedIn) return true;
-    if (!window.confirm(LEAVE)) return false;
+    if (!window.confirm(t("settings.leave"))) return false;
     this.dirty = false;
     return true;
   }
@@ -245,17 +247,17 @@ export class SettingsView {
                                             "aria-current": p.id === currentId ? "page" : null}, p.title));
     const own = pages.filter((p) => !p.adminOnly);
     const workspace = pages.filter((p) => p.adminOnly);
-    const groups = [h("div", {class: "st-nav-group"}, h("p", {class: "st-nav-heading", id: "st-nav-you"}, "You"),
+    const groups = [h("div", {class: "st-nav-group"}, h("p", {class: "st-nav-heading", id: "st-nav-you"}, t("settings.group.you")),
                       h("ul", {"aria-labelledby": "st-nav-you"}, own.map(link)))];
     if (workspace.length) {
-      groups.push(h("div", {class: "st-nav-group"}, h("p", {class: "st-nav-heading", id: "st-nav-ws"}, "Workspace"),
+      groups.push(h("div", {class: "st-nav-group"}, h("p", {class: "st-nav-heading", id: "st-nav-ws"}, t("settings.group.workspace")),
                     h("ul", {"aria-labelledby": "st-nav-ws"}, workspace.map(link))));
     }
     clear(this.el.navList).append(...groups);
     const picker = clear(this.el.picker);
     if (workspace.length) {
-      picker.append(h("optgroup", {label: "You"}, own.map((p) => h("option", {value: p.id}, p.title))),
-                    h("optgroup", {label: "Workspace"}, workspace.map((p) => h("option", {value: p.id}, p.title))));
+      picker.append(h("optgroup", {label: t("settings.group.you")}, own.map((p) => h("option", {value: p.id}, p.title))),
+                    h("optgroup", {label: t("settings.group.workspace")}, workspace.map((p) => h("option", {value: p.id}, p.title))));
     } else {
       picker.append(...own.map((p) => h("option", {value: p.id}, p.title)));
     }
@@ -276,7 +278,7 @@ export class SettingsView {
 
   _state(state, message = "") {
     this.root.dataset.state = state;
-    setText(this.el.status, state === "loading" ? "Loading…" : "");
+    setText(this.el.status, state === "loading" ? t("loading") : "");
     this.el.error.hidden = state !== "error";
     setText(this.el.errorText, state === "error" ? message : "");
     this.el.page.hidden = state !== "ready";
@@ -289,7 +291,7 @@ export class SettingsView {
     this.dirty = false;
     this._renderNav();
     setText(this.el.pageTitle, page.title);
-    document.title = page.title + " · Settings · Callcenter";
+    document.title = t("settings.doc_title", {page: page.title});
     const holder = clear(this.el.page);
     this._state("loading");
     if (focus) this.el.pageTitle.focus({preventScroll: true});
@@ -300,7 +302,7 @@ export class SettingsView {
     } catch (err) {
       if (gen !== this.gen) return;
       console.error("settings page " + page.id + " did not load", err);
-      this._state("error", "The " + page.title + " page could not be loaded. Check your connection and try again.");
+      this._state("error", t("settings.load_error", {page: page.title}));
       return;
     }
     if (gen !== this.gen) return;
@@ -324,8 +326,8 @@ export class SettingsView {
       if (gen !== this.gen) return;
       if (!(err instanceof ApiError)) console.error("settings page " + page.id + " failed", err);
       const message = err instanceof ApiError
-        ? (err.status === 403 ? "Only admins can open this page." : err.message)
-        : "The " + page.title + " page could not be shown.";
+        ? (err.status === 403 ? t("settings.admins_only") : err.message)
+        : t("settings.render_error", {page: page.title});
       clear(holder);
       this._state("error", message);
     }

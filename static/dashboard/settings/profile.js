@@ -1,14 +1,19 @@
 // Settings → Profile (every agent): name and avatar colour (PATCH /agents/:id), the password
 // (POST /auth/password: the answer's new token replaces this tab's; every other sign-in ends), and the
 // notification preferences (four switches, each saved when flipped, in effect at once: preferences.js), and
-// how many conversations at a time automatic routing gives the agent (PATCH /agents/:id max_conversations).
+// how many conversations at a time automatic routing gives the agent (PATCH /agents/:id max_conversations),
+// and the dashboard's language (this browser's choice, localStorage: i18n.js; the page reloads in it).
 
 import {ApiError, tokenStore} from "../api.js";
 import {isHexColor, textOn} from "../colors.js";
 import {$, initials, setText} from "../dom.js";
+import {LANGUAGES, LANGUAGE_NAMES, browserLang, langChoice, setLang, t} from "../i18n.js";
 import {applyPreferences, savePreferences} from "../preferences.js";
 import {loadOf} from "../queue.js";
 import {paintMe} from "../signin.js";
+
+/** A palette colour's name in the dashboard's language (the catalogue's "color.<name>"). */
+const colourName = (p) => t("color." + p.name.toLowerCase());
 
 const PALETTE = [
   {color: "#4f46e5", name: "Indigo"}, {color: "#0f766e", name: "Teal"}, {color: "#b45309", name: "Amber"},
@@ -21,15 +26,8 @@ const MIN_CAPACITY = 1;
 const MAX_CAPACITY = 50;
 const DEFAULT_CAPACITY = 5;
 
-const SWITCHES = [
-  {key: "sound", label: "Sound", hint: "A short sound with alerts on this device (and on others where the speaker "
-   + "button in the top bar is on). Off: silent everywhere."},
-  {key: "new_conversations", label: "New conversations",
-   hint: "When a visitor starts a chat, or the AI hands one over to a person."},
-  {key: "assigned_messages", label: "Messages in my conversations",
-   hint: "New messages in conversations assigned to you, and conversations given to you."},
-  {key: "mentions", label: "Mentions", hint: "When a colleague names you (@) in a private note."},
-];
+// The notification switches; their label and hint are the catalogue's "pf.pref.<key>" and "pf.pref.<key>.hint".
+const SWITCHES = ["sound", "new_conversations", "assigned_messages", "mentions"];
 
 let seq = 0;
 
@@ -43,14 +41,14 @@ async function changePassword(body) {
                 "Authorization": "Bearer " + (tokenStore.get() || "")},
     });
   } catch (e) {
-    throw new ApiError(0, "network_error", "The server cannot be reached.");
+    throw new ApiError(0, "network_error", t("error.network"));
   }
   let data = null;
   try { data = await response.json(); } catch (e) { data = null; }
   if (!response.ok || !data || !data.token) {
     const err = (data && data.error) || {};
     throw new ApiError(response.status, err.code || "http_" + response.status,
-                       err.message || "Request failed (" + response.status + ")");
+                       err.message || t("error.request", {status: response.status}));
   }
   return data;
 }
@@ -73,34 +71,34 @@ export async function render(ctx) {
                            value: agent.name || ""});
   const swatches = PALETTE.map((p) => {
     const input = h("input", {type: "radio", name: uid + "-color", value: p.color, class: "sr-only",
-                              "aria-label": p.name});
+                              "aria-label": colourName(p)});
     const dot = h("span", {class: "pf-swatch-dot", "aria-hidden": "true"});
     dot.style.background = p.color;
-    const label = h("label", {class: "pf-swatch", title: p.name}, input, dot);
+    const label = h("label", {class: "pf-swatch", title: colourName(p)}, input, dot);
     input.addEventListener("change", () => pick(p.color));
     return {input, label, color: p.color};
   });
   const customInput = h("input", {type: "radio", name: uid + "-color", value: "custom", class: "sr-only",
-                                  "aria-label": "Custom colour"});
+                                  "aria-label": t("pf.color.custom")});
   const picker = h("input", {id: "pf-color-picker", type: "color", class: "pf-color-picker",
-                             "aria-label": "Custom colour (picker)", value: color || "#4f46e5"});
+                             "aria-label": t("pf.color.picker"), value: color || "#4f46e5"});
   const hex = h("input", {id: "pf-color-hex", class: "pf-color-hex", maxlength: "7", spellcheck: "false",
                           autocapitalize: "off", autocomplete: "off", placeholder: "#rrggbb",
-                          "aria-label": "Custom colour (#rrggbb)", value: color});
+                          "aria-label": t("pf.color.hex"), value: color});
   const colorError = h("p", {id: "pf-color-error", class: "error-text", role: "alert"});
   const detailsMsg = h("p", {id: "pf-details-status", class: "st-form-status", role: "status"});
   const detailsErr = h("p", {id: "pf-details-error", class: "error-text", role: "alert"});
-  const saveDetails = h("button", {id: "pf-save", class: "primary", type: "submit"}, "Save profile");
+  const saveDetails = h("button", {id: "pf-save", class: "primary", type: "submit"}, t("pf.save"));
   const detailsForm = h("form", {class: "st-card", id: "pf-details", novalidate: true},
-    h("h4", null, "Your details"),
+    h("h4", null, t("pf.details")),
     h("div", {class: "pf-identity"}, preview,
       h("div", {class: "pf-identity-text"}, previewName,
-        h("span", {class: "muted small"}, (agent.email || "") + " · " + (agent.role === "admin" ? "Admin" : "Agent")))),
-    h("label", {for: "pf-name"}, "Name"), name,
+        h("span", {class: "muted small"}, (agent.email || "") + " · " + t(agent.role === "admin" ? "role.admin" : "role.agent")))),
+    h("label", {for: "pf-name"}, t("pf.name")), name,
     h("fieldset", {class: "pf-colors"},
-      h("legend", null, "Avatar colour"),
+      h("legend", null, t("pf.color")),
       h("div", {class: "pf-swatches"}, swatches.map((s) => s.label),
-        h("label", {class: "pf-swatch pf-swatch-custom", title: "Custom colour"}, customInput,
+        h("label", {class: "pf-swatch pf-swatch-custom", title: t("pf.color.custom")}, customInput,
           h("span", {class: "pf-swatch-dot pf-custom-dot", "aria-hidden": "true"}, "+"))),
       h("div", {class: "pf-custom-row"}, picker, hex)),
     colorError, detailsErr,
@@ -137,14 +135,14 @@ export async function render(ctx) {
     let v = hex.value.trim();
     if (v && v[0] !== "#") v = "#" + v;
     if (isHexColor(v)) pick(v);
-    else setText(colorError, v.length >= 7 ? "Use a colour like #1a2b3c." : "");
+    else setText(colorError, v.length >= 7 ? t("pf.color.invalid") : "");
   });
   detailsForm.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     setText(detailsErr, "");
     const newName = name.value.trim();
     if (!newName) {
-      setText(detailsErr, "Enter your name.");
+      setText(detailsErr, t("pf.name.missing"));
       name.focus();
       return;
     }
@@ -152,11 +150,11 @@ export async function render(ctx) {
     if (newName !== agent.name) changes.name = newName;
     if (color && color !== savedColor()) changes.avatar_color = color;
     if (!Object.keys(changes).length) {
-      setText(detailsMsg, "Nothing to save.");
+      setText(detailsMsg, t("pf.nothing"));
       return;
     }
     saveDetails.disabled = true;
-    setText(detailsMsg, "Saving…");
+    setText(detailsMsg, t("saving"));
     try {
       const out = await api("PATCH", "/agents/" + agent.id, changes);
       if (destroyed) return;
@@ -167,7 +165,7 @@ export async function render(ctx) {
       name.value = agent.name;
       color = savedColor() || color;
       paintPreview();
-      setText(detailsMsg, "Saved.");
+      setText(detailsMsg, t("saved"));
       refreshDirty();
     } catch (err) {
       if (destroyed) return;
@@ -185,18 +183,18 @@ export async function render(ctx) {
   const again = h("input", {id: "pf-confirm", type: "password", autocomplete: "new-password", required: true});
   const pwErr = h("p", {id: "pf-password-error", class: "error-text", role: "alert"});
   const pwMsg = h("p", {id: "pf-password-status", class: "st-form-status", role: "status"});
-  const pwSave = h("button", {id: "pf-password-save", class: "primary", type: "submit"}, "Change password");
+  const pwSave = h("button", {id: "pf-password-save", class: "primary", type: "submit"}, t("pf.pw.submit"));
   // A hidden username field: password managers file the new password under the right account.
   const user = h("input", {type: "email", autocomplete: "username", value: agent.email || "", class: "sr-only",
                            tabindex: "-1", "aria-hidden": "true", readonly: true});
   const pwForm = h("form", {class: "st-card", id: "pf-password", novalidate: true},
-    h("h4", null, "Password"),
-    h("p", {class: "muted small st-card-help"}, "Changing it signs you out on your other devices."),
+    h("h4", null, t("pf.pw")),
+    h("p", {class: "muted small st-card-help"}, t("pf.pw.help")),
     user,
-    h("label", {for: "pf-current"}, "Current password"), current,
-    h("label", {for: "pf-new"}, "New password"), next,
-    h("p", {class: "muted small field-hint"}, "At least " + MIN_PASSWORD + " characters."),
-    h("label", {for: "pf-confirm"}, "Confirm the new password"), again,
+    h("label", {for: "pf-current"}, t("pf.pw.current")), current,
+    h("label", {for: "pf-new"}, t("invite.new_password")), next,
+    h("p", {class: "muted small field-hint"}, t("invite.min_hint", {count: MIN_PASSWORD})),
+    h("label", {for: "pf-confirm"}, t("pf.pw.confirm")), again,
     pwErr,
     h("div", {class: "st-actions"}, pwMsg, pwSave));
   function passwordDirty() {
@@ -211,22 +209,22 @@ export async function render(ctx) {
     setText(pwErr, "");
     setText(pwMsg, "");
     if (!current.value) {
-      setText(pwErr, "Enter your current password.");
+      setText(pwErr, t("pf.pw.current.missing"));
       current.focus();
       return;
     }
     if (next.value.length < MIN_PASSWORD) {
-      setText(pwErr, "The new password needs at least " + MIN_PASSWORD + " characters.");
+      setText(pwErr, t("pf.pw.too_short", {count: MIN_PASSWORD}));
       next.focus();
       return;
     }
     if (next.value !== again.value) {
-      setText(pwErr, "The two new passwords are not the same.");
+      setText(pwErr, t("pf.pw.mismatch"));
       again.select();
       return;
     }
     pwSave.disabled = true;
-    setText(pwMsg, "Changing…");
+    setText(pwMsg, t("pf.pw.changing"));
     // The change revokes every token of this agent and closes their sockets (this one too): the socket
     // waits, and comes back with the new token.
     let remember = false;
@@ -240,15 +238,15 @@ export async function render(ctx) {
       tokenStore.set(out.token, remember);
       current.value = next.value = again.value = "";
       if (!destroyed) {
-        setText(pwMsg, "Password changed. Your other sign-ins have ended.");
+        setText(pwMsg, t("pf.pw.changed"));
         refreshDirty();
       }
-      toast("Your password was changed.");
+      toast(t("pf.pw.toast"));
     } catch (err) {
       if (!destroyed) {
         setText(pwMsg, "");
         setText(pwErr, err instanceof ApiError && err.code === "invalid_credentials"
-          ? "The current password is wrong." : err.message);
+          ? t("pf.pw.wrong") : err.message);
         if (err instanceof ApiError && err.code === "invalid_credentials") current.select();
       }
     } finally {
@@ -268,13 +266,12 @@ export async function render(ctx) {
   const capacityLoad = h("p", {id: "pf-capacity-load", class: "muted small field-hint"});
   const capacityErr = h("p", {id: "pf-capacity-error", class: "error-text", role: "alert"});
   const capacityMsg = h("p", {id: "pf-capacity-status", class: "st-form-status", role: "status"});
-  const capacitySave = h("button", {id: "pf-capacity-save", class: "primary", type: "submit"}, "Save");
+  const capacitySave = h("button", {id: "pf-capacity-save", class: "primary", type: "submit"}, t("save"));
   const capacityForm = h("form", {class: "st-card", id: "pf-workload", novalidate: true},
-    h("h4", null, "Workload"),
-    h("p", {id: "pf-capacity-hint", class: "muted small st-card-help"}, "With automatic routing, new conversations "
-      + "go to agents who are online and have room: at most this many open conversations at a time are yours ("
-      + MIN_CAPACITY + "–" + MAX_CAPACITY + ")."),
-    h("label", {for: "pf-capacity"}, "Conversations at a time"), capacity, capacityLoad,
+    h("h4", null, t("pf.workload")),
+    h("p", {id: "pf-capacity-hint", class: "muted small st-card-help"},
+      t("pf.workload.help", {min: MIN_CAPACITY, max: MAX_CAPACITY})),
+    h("label", {for: "pf-capacity"}, t("pf.workload.label")), capacity, capacityLoad,
     capacityErr,
     h("div", {class: "st-actions"}, capacityMsg, capacitySave));
   function capacityDirty() {
@@ -282,7 +279,7 @@ export async function render(ctx) {
   }
   function paintCapacityLoad() {
     const load = loadOf(app, agent.id);
-    setText(capacityLoad, load ? "You have " + load.open + " open now (" + load.open + " / " + load.max + ")." : "");
+    setText(capacityLoad, load ? t("pf.workload.now", {open: load.open, max: load.max}) : "");
   }
   capacity.addEventListener("input", () => {
     setText(capacityErr, "");
@@ -295,16 +292,16 @@ export async function render(ctx) {
     const text = capacity.value.trim();
     const n = Number(text);
     if (!/^\d+$/.test(text) || n < MIN_CAPACITY || n > MAX_CAPACITY) {
-      setText(capacityErr, "Enter a whole number from " + MIN_CAPACITY + " to " + MAX_CAPACITY + ".");
+      setText(capacityErr, t("pf.workload.invalid", {min: MIN_CAPACITY, max: MAX_CAPACITY}));
       capacity.focus();
       return;
     }
     if (n === savedCapacity()) {
-      setText(capacityMsg, "Nothing to save.");
+      setText(capacityMsg, t("pf.nothing"));
       return;
     }
     capacitySave.disabled = true;
-    setText(capacityMsg, "Saving…");
+    setText(capacityMsg, t("saving"));
     try {
       const out = await api("PATCH", "/agents/" + agent.id, {max_conversations: n});
       if (destroyed) return;
@@ -312,12 +309,12 @@ export async function render(ctx) {
       agent.max_conversations = value;
       if (app.agents.has(agent.id)) app.agents.get(agent.id).max_conversations = value;
       capacity.value = String(value);
-      setText(capacityMsg, "Saved.");
+      setText(capacityMsg, t("saved"));
       refreshDirty();
     } catch (err) {
       if (destroyed) return;
       setText(capacityMsg, "");
-      setText(capacityErr, err.status === 0 ? "The server cannot be reached: nothing was saved." : err.message);
+      setText(capacityErr, err.status === 0 ? t("pf.offline_not_saved") : err.message);
       capacity.focus();
     } finally {
       capacitySave.disabled = false;
@@ -329,24 +326,25 @@ export async function render(ctx) {
   const prefs = () => Object.assign({sound: true, new_conversations: true, assigned_messages: true, mentions: true},
                                     agent.preferences || {});
   const prefMsg = h("p", {id: "pf-prefs-status", class: "st-form-status", role: "status"});
-  const rows = SWITCHES.map((s) => {
+  const rows = SWITCHES.map((key) => {
+    const s = {key, label: t("pf.pref." + key), hint: t("pf.pref." + key + ".hint")};
     const input = h("input", {type: "checkbox", role: "switch", id: "pf-pref-" + s.key, class: "switch-input",
                               dataset: {pref: s.key}, "aria-describedby": "pf-pref-" + s.key + "-hint"});
     input.checked = prefs()[s.key] !== false;
     input.addEventListener("change", async () => {
       const value = input.checked;
       input.disabled = true;
-      setText(prefMsg, "Saving…");
+      setText(prefMsg, t("saving"));
       try {
         await savePreferences(app, {[s.key]: value});
         if (s.key === "sound" && value) app.notifier.setDeviceSound(true); // switched on here: this device plays it
         if (destroyed) return;
-        setText(prefMsg, s.label + ": " + (value ? "on" : "off") + ". Saved.");
+        setText(prefMsg, t(value ? "pf.pref.saved_on" : "pf.pref.saved_off", {name: s.label}));
       } catch (err) {
         if (destroyed) return;
         input.checked = !value;
         setText(prefMsg, "");
-        toast("Could not save: " + err.message, "error");
+        toast(t("pf.save_error", {error: err.message}), "error");
       } finally {
         input.disabled = false;
       }
@@ -357,12 +355,28 @@ export async function render(ctx) {
       h("span", {class: "switch"}, input, h("span", {class: "switch-track", "aria-hidden": "true"})));
   });
   const prefsCard = h("section", {class: "st-card", id: "pf-prefs", "aria-labelledby": uid + "-prefs"},
-    h("h4", {id: uid + "-prefs"}, "Notifications"),
-    h("p", {class: "muted small st-card-help"}, "Alerts on this dashboard (title count, browser notification, sound) "
-      + "and push notifications to your devices."),
+    h("h4", {id: uid + "-prefs"}, t("pf.prefs")),
+    h("p", {class: "muted small st-card-help"}, t("pf.prefs.help")),
     rows, prefMsg);
 
-  root.append(h("div", {class: "st-grid"}, h("div", {class: "st-col"}, detailsForm, capacityForm),
+  // ---- language ----------------------------------------------------------------------------------------
+  // This browser's choice (localStorage): applied at once (the page reloads in it, on this page).
+  const detected = browserLang() || "en";
+  const langSelect = h("select", {id: "pf-language", name: "language", "aria-describedby": uid + "-lang-help"},
+    h("option", {value: "auto"}, t("pf.lang.auto", {name: LANGUAGE_NAMES[detected]})),
+    LANGUAGES.map((code) => h("option", {value: code, lang: code}, LANGUAGE_NAMES[code])));
+  langSelect.value = langChoice();
+  const langMsg = h("p", {id: "pf-language-status", class: "st-form-status", role: "status"});
+  langSelect.addEventListener("change", () => {
+    setText(langMsg, t("saving"));
+    setLang(langSelect.value);
+  });
+  const langCard = h("section", {class: "st-card", id: "pf-lang", "aria-labelledby": uid + "-lang"},
+    h("h4", {id: uid + "-lang"}, t("pf.lang")),
+    h("p", {id: uid + "-lang-help", class: "muted small st-card-help"}, t("pf.lang.help")),
+    h("label", {for: "pf-language"}, t("pf.lang.label")), langSelect, langMsg);
+
+  root.append(h("div", {class: "st-grid"}, h("div", {class: "st-col"}, detailsForm, langCard, capacityForm),
                 h("div", {class: "st-col"}, prefsCard, pwForm)));
   paintPreview();
   paintCapacityLoad();

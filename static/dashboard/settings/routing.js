@@ -5,18 +5,21 @@
 // merges business_hours key by key); "Currently open/closed" comes from GET /routing.
 // Everything from the server or the admin is put in the page as text (h() / textContent / .value).
 
+import {formatDate, formatNumber, t} from "../i18n.js";
 import {takeRouting} from "../queue.js";
 
-const DAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"], ["fri", "Friday"],
-              ["sat", "Saturday"], ["sun", "Sunday"]];
+const DAY_CODES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const DAYS = DAY_CODES.map((day) => [day]);
 const LANGS = [{code: "en", name: "English"}, {code: "es", name: "Español"}, {code: "fr", name: "Français"},
                {code: "de", name: "Deutsch"}];
-const MODES = [
-  {value: "manual", label: "Manual",
-   hint: "Agents pick conversations from the Unassigned list, or an admin assigns them."},
-  {value: "auto", label: "Automatic",
-   hint: "Each new conversation goes to the online agent with the most room; when all are full it waits in a queue."},
-];
+// Labels and hints: the catalogue's "rt.mode.<value>" and "rt.mode.<value>.hint".
+const MODES = ["manual", "auto"];
+
+/** A weekday's name in the dashboard's language ("Monday", "lunes" → "Lunes"), from Intl. */
+function weekdayName(index) {
+  const name = formatDate(new Date(Date.UTC(2025, 0, 6 + index)), {weekday: "long", timeZone: "UTC"});
+  return name.charAt(0).toLocaleUpperCase() + name.slice(1);
+}
 const MAX_INTERVALS = 4;
 const MAX_HOLIDAYS = 100;
 const MAX_AWAY = 500;
@@ -46,8 +49,8 @@ function zones(extra) {
 }
 
 /** An interval's end as the server has it: a time input cannot say 24:00, so 00:00 as an end is midnight. */
-const endOut = (t) => (t === "00:00" ? "24:00" : t);
-const endIn = (t) => (t === "24:00" ? "00:00" : t);
+const endOut = (v) => (v === "00:00" ? "24:00" : v);
+const endIn = (v) => (v === "24:00" ? "00:00" : v);
 
 /** The stored settings, defaults filled in. */
 function fromServer(settings) {
@@ -82,6 +85,8 @@ function minutesText(secs) {
 
 export async function render(ctx) {
   const {app, root, api, toast, h, setDirty} = ctx;
+  // The weekdays with their names in the dashboard's language (the module's DAYS: the codes).
+  const DAYS = DAY_CODES.map((day, i) => [day, weekdayName(i)]);
   const [res, routingNow] = await Promise.all([api("GET", "/tenant"),
                                               api("GET", "/routing").catch(() => null)]);
   let server = fromServer(res.settings || {});
@@ -100,32 +105,29 @@ export async function render(ctx) {
     }
     openLine.hidden = false;
     openLine.dataset.open = doc.open ? "true" : "false";
-    openLine.textContent = !server.bh.enabled ? "Currently open: business hours are off, so the chat is always open."
-      : doc.open ? "Currently open (within business hours)."
-        : "Currently closed (outside business hours): visitors see the away message and leave their e-mail.";
+    openLine.textContent = t(!server.bh.enabled ? "rt.open.always" : doc.open ? "rt.open.now" : "rt.closed.now");
   }
 
   // ---- assignment ----------------------------------------------------------------------------------------
-  const modeInputs = MODES.map((m) => h("input", {type: "radio", name: "rt-mode", id: "rt-mode-" + m.value,
-                                                  value: m.value, "aria-describedby": "rt-mode-" + m.value + "-hint"}));
+  const modeInputs = MODES.map((m) => h("input", {type: "radio", name: "rt-mode", id: "rt-mode-" + m,
+                                                  value: m, "aria-describedby": "rt-mode-" + m + "-hint"}));
   const modeErr = errorFor("rt-mode-error");
   const alertMinutes = h("input", {id: "rt-alert", type: "number", min: String(MIN_ALERT_SECS / 60),
                                    max: String(MAX_ALERT_SECS / 60), step: "any", inputmode: "decimal", required: true,
                                    "aria-describedby": "rt-alert-hint rt-alert-error"});
   const alertErr = errorFor("rt-alert-error");
   const assignCard = h("section", {class: "st-card", "aria-labelledby": "rt-assign-title"},
-    h("h4", {id: "rt-assign-title"}, "Assignment"),
+    h("h4", {id: "rt-assign-title"}, t("rt.assignment")),
     h("fieldset", {class: "sp-fieldset"},
-      h("legend", null, "Routing mode"),
-      MODES.map((m, i) => h("label", {class: "sp-choice", for: "rt-mode-" + m.value}, modeInputs[i],
-        h("span", null, h("strong", null, m.label),
-          h("span", {class: "muted small sp-block", id: "rt-mode-" + m.value + "-hint"}, m.hint)))),
+      h("legend", null, t("rt.mode")),
+      MODES.map((m, i) => h("label", {class: "sp-choice", for: "rt-mode-" + m}, modeInputs[i],
+        h("span", null, h("strong", null, t("rt.mode." + m)),
+          h("span", {class: "muted small sp-block", id: "rt-mode-" + m + "-hint"}, t("rt.mode." + m + ".hint"))))),
       modeErr),
     h("div", {class: "sp-field"},
-      h("label", {for: "rt-alert"}, "Queue alert after (minutes)"),
-      h("p", {class: "sp-hint muted", id: "rt-alert-hint"}, "With automatic routing, the dashboard warns everyone "
-        + "when a visitor has waited in the queue longer than this (from 0.5 to 1440 minutes)."),
-      h("div", {class: "rt-alert-row"}, alertMinutes, h("span", {class: "muted small"}, "minutes")),
+      h("label", {for: "rt-alert"}, t("rt.alert")),
+      h("p", {class: "sp-hint muted", id: "rt-alert-hint"}, t("rt.alert.hint", {min: formatNumber(0.5), max: 1440})),
+      h("div", {class: "rt-alert-row"}, alertMinutes, h("span", {class: "muted small"}, t("rt.minutes"))),
       alertErr));
 
   // ---- business hours ---------------------------------------------------------------------------------------
@@ -137,10 +139,10 @@ export async function render(ctx) {
   const hoursErr = errorFor("rt-hours-error");
   const days = {};
   const dayRows = DAYS.map(([day, label]) => {
-    const list = h("ul", {class: "rt-intervals", id: "rt-day-" + day + "-list", "aria-label": label + " hours"});
-    const closed = h("p", {class: "rt-closed muted small"}, "Closed");
+    const list = h("ul", {class: "rt-intervals", id: "rt-day-" + day + "-list", "aria-label": t("rt.day.hours", {day: label})});
+    const closed = h("p", {class: "rt-closed muted small"}, t("rt.closed"));
     const add = h("button", {type: "button", class: "rt-add", id: "rt-add-" + day,
-                             "aria-label": "Add hours on " + label}, "+ Add hours");
+                             "aria-label": t("rt.add_hours.label", {day: label})}, "+ " + t("rt.add_hours"));
     const err = errorFor("rt-day-" + day + "-error");
     days[day] = {list, closed, add, err, label};
     add.addEventListener("click", () => {
@@ -168,10 +170,10 @@ export async function render(ctx) {
     d.closed.hidden = n > 0;
     d.add.hidden = n >= MAX_INTERVALS;
     [...d.list.children].forEach((li, i) => {
-      const what = d.label + ", hours " + (i + 1);
-      li.querySelector(".rt-from").setAttribute("aria-label", what + ", from");
-      li.querySelector(".rt-to").setAttribute("aria-label", what + ", to");
-      li.querySelector(".rt-remove").setAttribute("aria-label", "Remove " + what);
+      const what = t("rt.period", {day: d.label, n: i + 1});
+      li.querySelector(".rt-from").setAttribute("aria-label", t("rt.period.from", {what}));
+      li.querySelector(".rt-to").setAttribute("aria-label", t("rt.period.to", {what}));
+      li.querySelector(".rt-remove").setAttribute("aria-label", t("rt.remove", {what}));
     });
   }
 
@@ -179,7 +181,7 @@ export async function render(ctx) {
     const d = days[day];
     const fromInput = h("input", {type: "time", class: "rt-from", value: from || "", required: true});
     const toInput = h("input", {type: "time", class: "rt-to", value: to ? endIn(to) : "", required: true});
-    const remove = h("button", {type: "button", class: "ghost icon-btn rt-remove", title: "Remove"}, "✕");
+    const remove = h("button", {type: "button", class: "ghost icon-btn rt-remove", title: t("remove")}, "✕");
     const li = h("li", {class: "rt-interval"}, fromInput, h("span", {class: "rt-dash", "aria-hidden": "true"}, "–"),
                  toInput, remove);
     remove.addEventListener("click", () => {
@@ -195,22 +197,22 @@ export async function render(ctx) {
     return {li, from: fromInput, to: toInput};
   }
 
-  const holidayList = h("ul", {id: "rt-holidays", class: "rt-holidays", "aria-label": "Holidays"});
-  const holidayNone = h("p", {class: "muted small rt-none"}, "No holidays.");
-  const holidayAdd = h("button", {type: "button", id: "rt-holiday-add", class: "rt-add"}, "+ Add a holiday");
+  const holidayList = h("ul", {id: "rt-holidays", class: "rt-holidays", "aria-label": t("rt.holidays")});
+  const holidayNone = h("p", {class: "muted small rt-none"}, t("rt.holidays.none"));
+  const holidayAdd = h("button", {type: "button", id: "rt-holiday-add", class: "rt-add"}, "+ " + t("rt.holidays.add"));
   const holidayErr = errorFor("rt-holidays-error");
   function paintHolidays() {
     const n = holidayList.children.length;
     holidayNone.hidden = n > 0;
     holidayAdd.hidden = n >= MAX_HOLIDAYS;
     [...holidayList.children].forEach((li, i) => {
-      li.querySelector(".rt-holiday").setAttribute("aria-label", "Holiday " + (i + 1));
-      li.querySelector(".rt-remove").setAttribute("aria-label", "Remove holiday " + (i + 1));
+      li.querySelector(".rt-holiday").setAttribute("aria-label", t("rt.holiday", {n: i + 1}));
+      li.querySelector(".rt-remove").setAttribute("aria-label", t("rt.holiday.remove", {n: i + 1}));
     });
   }
   function addHoliday(value) {
     const input = h("input", {type: "date", class: "rt-holiday", value: value || "", required: true});
-    const remove = h("button", {type: "button", class: "ghost icon-btn rt-remove", title: "Remove"}, "✕");
+    const remove = h("button", {type: "button", class: "ghost icon-btn rt-remove", title: t("remove")}, "✕");
     const li = h("li", {class: "rt-holiday-row"}, input, remove);
     remove.addEventListener("click", () => {
       const next = li.nextElementSibling || li.previousElementSibling;
@@ -232,38 +234,35 @@ export async function render(ctx) {
   const away = {};
   const awayFields = LANGS.map((l) => {
     away[l.code] = h("textarea", {id: "rt-away-" + l.code, rows: "2", maxlength: String(MAX_AWAY), lang: l.code,
-                                  placeholder: "Left empty: the widget's default message"});
+                                  placeholder: t("rt.away.placeholder")});
     return h("div", {class: "sp-field"}, h("label", {for: "rt-away-" + l.code}, l.name), away[l.code]);
   });
   const awayErr = errorFor("rt-away-error");
 
   const hoursCard = h("section", {class: "st-card", "aria-labelledby": "rt-hours-title"},
-    h("h4", {id: "rt-hours-title"}, "Business hours"),
+    h("h4", {id: "rt-hours-title"}, t("rt.hours")),
     h("label", {class: "sp-switch", for: "rt-bh-enabled"},
-      h("span", null, h("strong", null, "Use business hours"),
-        h("span", {class: "muted small sp-block"}, "Outside these hours the widget says you are away and asks for an "
-          + "e-mail address, so the answer can reach the visitor. Off: the chat is always open.")),
+      h("span", null, h("strong", null, t("rt.hours.use")),
+        h("span", {class: "muted small sp-block"}, t("rt.hours.use.hint"))),
       h("span", {class: "switch"}, enabled, h("span", {class: "switch-track", "aria-hidden": "true"}))),
     h("div", {class: "sp-field rt-tz"},
-      h("label", {for: "rt-timezone"}, "Time zone"), tz, tzErr),
+      h("label", {for: "rt-timezone"}, t("rt.timezone")), tz, tzErr),
     h("fieldset", {class: "sp-fieldset", "aria-describedby": "rt-hours-hint rt-hours-error"},
-      h("legend", null, "Opening hours"),
-      h("p", {class: "sp-hint muted", id: "rt-hours-hint"}, "Up to " + MAX_INTERVALS + " periods a day, in the "
-        + "time zone above. 00:00 as an end means midnight."),
+      h("legend", null, t("rt.opening")),
+      h("p", {class: "sp-hint muted", id: "rt-hours-hint"}, t("rt.opening.hint", {count: MAX_INTERVALS})),
       hoursErr,
       h("div", {class: "rt-week"}, dayRows)),
     h("fieldset", {class: "sp-fieldset", "aria-describedby": "rt-holidays-hint"},
-      h("legend", null, "Holidays"),
-      h("p", {class: "sp-hint muted", id: "rt-holidays-hint"}, "Closed the whole day (in the time zone above)."),
+      h("legend", null, t("rt.holidays")),
+      h("p", {class: "sp-hint muted", id: "rt-holidays-hint"}, t("rt.holidays.hint")),
       holidayList, holidayNone, holidayAdd, holidayErr));
 
   const awayCard = h("section", {class: "st-card", "aria-labelledby": "rt-away-title"},
-    h("h4", {id: "rt-away-title"}, "Away message"),
-    h("p", {class: "sp-hint muted"}, "What the widget says outside business hours, in the visitor's language (at "
-      + "most " + MAX_AWAY + " characters)."),
+    h("h4", {id: "rt-away-title"}, t("rt.away")),
+    h("p", {class: "sp-hint muted"}, t("rt.away.hint", {count: MAX_AWAY})),
     awayFields, awayErr);
 
-  const saveBtn = h("button", {id: "rt-save", class: "primary", type: "submit"}, "Save");
+  const saveBtn = h("button", {id: "rt-save", class: "primary", type: "submit"}, t("save"));
   const status = h("p", {id: "rt-status", class: "st-form-status", role: "status"});
   const formErr = h("p", {id: "rt-error", class: "error-text rt-form-error", role: "alert"});
   const form = h("form", {id: "rt-form", class: "sp-form rt-form", novalidate: true},
@@ -340,7 +339,7 @@ export async function render(ctx) {
       if (!first) first = focus;
     };
     if (!Number.isFinite(v.alertSecs) || v.alertSecs < MIN_ALERT_SECS || v.alertSecs > MAX_ALERT_SECS) {
-      fail(alertErr, "Enter a number of minutes from 0.5 to 1440.", alertMinutes);
+      fail(alertErr, t("rt.alert.invalid", {min: formatNumber(0.5), max: 1440}), alertMinutes);
     }
     for (const [day, label] of DAYS) {
       const rows = intervalRows(day);
@@ -348,26 +347,26 @@ export async function render(ctx) {
       const err = days[day].err;
       const bad = rows.find((r) => !TIME_RE.test(r.from.value) || !TIME_RE.test(r.to.value));
       if (bad) {
-        fail(err, label + ": enter both times of each period.", TIME_RE.test(bad.from.value) ? bad.to : bad.from);
+        fail(err, t("rt.err.both", {day: label}), TIME_RE.test(bad.from.value) ? bad.to : bad.from);
         continue;
       }
       const backwards = rows.find((r) => r.from.value >= endOut(r.to.value));
       if (backwards) {
-        fail(err, label + ": a period must end after it starts (" + backwards.from.value + "–" + backwards.to.value
-          + ").", backwards.to);
+        fail(err, t("rt.err.backwards", {day: label, period: backwards.from.value + "–" + backwards.to.value}),
+             backwards.to);
         continue;
       }
       for (let i = 1; i < ivs.length; i++) {
         if (ivs[i][0] < ivs[i - 1][1]) {
-          fail(err, label + ": " + ivs[i - 1][0] + "–" + endIn(ivs[i - 1][1]) + " and " + ivs[i][0] + "–"
-            + endIn(ivs[i][1]) + " overlap.", rows[0].from);
+          fail(err, t("rt.err.overlap", {day: label, a: ivs[i - 1][0] + "–" + endIn(ivs[i - 1][1]),
+                                         b: ivs[i][0] + "–" + endIn(ivs[i][1])}), rows[0].from);
           break;
         }
       }
     }
     const dates = [...holidayList.querySelectorAll(".rt-holiday")];
     const emptyDate = dates.find((i) => !DATE_RE.test(i.value));
-    if (emptyDate) fail(holidayErr, "Pick a date for each holiday, or remove it.", emptyDate);
+    if (emptyDate) fail(holidayErr, t("rt.err.holiday"), emptyDate);
     return first;
   }
 
@@ -393,8 +392,8 @@ export async function render(ctx) {
   /** The server's refusal next to the field it is about (its own words), or at the top of the form. */
   function showError(err) {
     const code = err.code || "";
-    const message = err.status === 0 ? "The server cannot be reached: nothing was saved."
-      : err.message || "The settings could not be saved.";
+    const message = err.status === 0 ? t("pf.offline_not_saved")
+      : err.message || t("sp.save_error");
     let target = formErr;
     let focus = null;
     const day = DAYS.find(([d]) => new RegExp("\\b" + d + "\\b", "i").test(message));
@@ -408,10 +407,10 @@ export async function render(ctx) {
     else if (/away/i.test(message)) target = awayErr;
     else if (/routing|mode/i.test(message)) [target, focus] = [modeErr, modeInputs.find((i) => i.checked)];
     target.textContent = message;
-    if (target !== formErr && err.status !== 0) formErr.textContent = "Not saved: see " + (target === tzErr
-      ? "the time zone" : target === holidayErr ? "the holidays" : target === alertErr ? "the queue alert"
-        : target === awayErr ? "the away message" : target === modeErr ? "the routing mode" : "the opening hours")
-      + " below.";
+    if (target !== formErr && err.status !== 0) formErr.textContent = t(target === tzErr
+      ? "rt.not_saved.timezone" : target === holidayErr ? "rt.not_saved.holidays" : target === alertErr
+        ? "rt.not_saved.alert" : target === awayErr ? "rt.not_saved.away" : target === modeErr ? "rt.not_saved.mode"
+          : "rt.not_saved.hours");
     if (focus) focus.focus();
     else target.scrollIntoView({block: "nearest"});
   }
@@ -443,8 +442,8 @@ export async function render(ctx) {
     const v = current();
     const invalid = check(v);
     if (invalid) {
-      setStatus("Not saved", "error");
-      formErr.textContent = "Not saved: correct the fields marked below.";
+      setStatus(t("sp.not_saved"), "error");
+      formErr.textContent = t("sp.not_saved.fields");
       invalid.focus();
       return;
     }
@@ -452,12 +451,12 @@ export async function render(ctx) {
     if (!Object.keys(body).length) {
       baseline = v;
       setDirty(false);
-      setStatus("Nothing to save.");
+      setStatus(t("pf.nothing"));
       return;
     }
     saveBtn.disabled = true;
-    saveBtn.textContent = "Saving…";
-    setStatus("Saving…", "saving");
+    saveBtn.textContent = t("saving");
+    setStatus(t("saving"), "saving");
     try {
       const out = await api("PATCH", "/tenant", body);
       if (destroyed) return;
@@ -466,16 +465,16 @@ export async function render(ctx) {
       baseline = JSON.parse(JSON.stringify(server));
       fill(server);
       setDirty(!same(current(), baseline));
-      setStatus("Saved", "saved");
-      toast("Routing settings saved.");
+      setStatus(t("sp.saved"), "saved");
+      toast(t("rt.saved"));
       refreshOpen();
     } catch (err) {
       if (destroyed) return;
-      setStatus("Not saved", "error");
+      setStatus(t("sp.not_saved"), "error");
       showError(err);
     } finally {
       saveBtn.disabled = false;
-      saveBtn.textContent = "Save";
+      saveBtn.textContent = t("save");
     }
   });
 

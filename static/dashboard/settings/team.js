@@ -7,12 +7,13 @@
 
 import {ApiError} from "../api.js";
 import {isHexColor, avatarColor, textOn} from "../colors.js";
-import {fmtDateTime, initials, setText} from "../dom.js";
+import {initials, setText} from "../dom.js";
+import {formatDateTime as fmtDateTime, formatNumber, t} from "../i18n.js";
 import {loadOf} from "../queue.js";
 import {renderTopMenu} from "../top-menu.js";
 
-const ROLES = [{value: "agent", label: "Agent"}, {value: "admin", label: "Admin"}];
-const STATUS_TEXT = {active: "Active", invited: "Invited", deactivated: "Deactivated"};
+// Labels: the catalogue's "role.<value>" and "tm.status.<status>".
+const ROLES = ["agent", "admin"];
 const REFRESH_MS = 30000;
 const MIN_CAPACITY = 1;
 const MAX_CAPACITY = 50;
@@ -38,7 +39,7 @@ function loadFor(app, a) {
 
 function loadText(load) {
   if (load.open === null) return "—";
-  return load.max === null ? load.open + " open" : load.open + " / " + load.max;
+  return load.max === null ? t("team.load", {count: load.open}) : formatNumber(load.open) + " / " + formatNumber(load.max);
 }
 
 /** A link's expiry as an ISO string (the API's expires_at, or expires_at_ms). */
@@ -61,20 +62,19 @@ export async function render(ctx) {
 
   // ---- invite --------------------------------------------------------------------------------------
   const email = h("input", {id: "tm-invite-email", type: "email", maxlength: "254", autocomplete: "off",
-                            spellcheck: "false", autocapitalize: "off", required: true, placeholder: "sam@example.com"});
+                            spellcheck: "false", autocapitalize: "off", required: true, placeholder: t("tm.placeholder.email")});
   const name = h("input", {id: "tm-invite-name", maxlength: "100", autocomplete: "off", required: true,
-                           placeholder: "Sam Rivera"});
-  const role = h("select", {id: "tm-invite-role"}, ROLES.map((r) => h("option", {value: r.value}, r.label)));
+                           placeholder: t("tm.placeholder.name")});
+  const role = h("select", {id: "tm-invite-role"}, ROLES.map((r) => h("option", {value: r}, t("role." + r))));
   const inviteErr = h("p", {id: "tm-invite-error", class: "error-text", role: "alert"});
-  const inviteBtn = h("button", {id: "tm-invite-submit", class: "primary", type: "submit"}, "Invite");
+  const inviteBtn = h("button", {id: "tm-invite-submit", class: "primary", type: "submit"}, t("tm.invite"));
   const inviteForm = h("form", {id: "tm-invite", class: "st-card tm-invite", novalidate: true},
-    h("h4", null, "Invite an agent"),
-    h("p", {class: "muted small st-card-help"}, "They get a one-time link to choose a password (valid for a limited "
-      + "time). Send it to them yourself: it is shown once."),
+    h("h4", null, t("tm.invite.title")),
+    h("p", {class: "muted small st-card-help"}, t("tm.invite.help")),
     h("div", {class: "tm-invite-fields"},
-      h("div", null, h("label", {for: "tm-invite-email"}, "Email"), email),
-      h("div", null, h("label", {for: "tm-invite-name"}, "Name"), name),
-      h("div", null, h("label", {for: "tm-invite-role"}, "Role"), role),
+      h("div", null, h("label", {for: "tm-invite-email"}, t("invite.email")), email),
+      h("div", null, h("label", {for: "tm-invite-name"}, t("pf.name")), name),
+      h("div", null, h("label", {for: "tm-invite-role"}, t("tm.role")), role),
       h("div", {class: "tm-invite-go"}, inviteBtn)),
     inviteErr);
   const inviteDirty = () => !!(email.value.trim() || name.value.trim());
@@ -90,8 +90,8 @@ export async function render(ctx) {
   function showLink(title, link, who) {
     const url = new URL(link.url, location.origin).href;
     const field = h("input", {id: "tm-link-url", class: "tm-link-url", readonly: true, value: url,
-                              "aria-label": "One-time link", spellcheck: "false"});
-    const copy = h("button", {id: "tm-link-copy", class: "primary", type: "button"}, "Copy");
+                              "aria-label": t("tm.link.label"), spellcheck: "false"});
+    const copy = h("button", {id: "tm-link-copy", class: "primary", type: "button"}, t("copy"));
     const copied = h("span", {id: "tm-link-copied", class: "tm-link-copied", role: "status"});
     copy.addEventListener("click", async () => {
       let ok = false;
@@ -102,12 +102,12 @@ export async function render(ctx) {
         field.select();
         try { ok = document.execCommand("copy"); } catch (e2) { ok = false; }
       }
-      setText(copy, ok ? "Copied" : "Copy");
-      setText(copied, ok ? "Copied to the clipboard." : "Select the link and copy it (Ctrl+C / ⌘C).");
+      setText(copy, ok ? t("copied") : t("copy"));
+      setText(copied, ok ? t("tm.link.copied") : t("tm.link.copy_manually"));
       if (!ok) field.select();
     });
     field.addEventListener("focus", () => field.select());
-    const close = h("button", {class: "ghost icon-btn tm-link-close", type: "button", "aria-label": "Close the link"},
+    const close = h("button", {class: "ghost icon-btn tm-link-close", type: "button", "aria-label": t("tm.link.close")},
                     "✕");
     close.addEventListener("click", () => {
       linkBox.hidden = true;
@@ -116,11 +116,11 @@ export async function render(ctx) {
     const expires = expiryOf(link);
     linkBox.replaceChildren(
       h("div", {class: "tm-link-head"}, h("h4", {id: "tm-link-title"}, title), close),
-      h("p", {class: "small tm-link-who"}, "For ", h("b", null, who),
-        ". Send it to them yourself: it works once and is not shown again."),
+      h("p", {class: "small tm-link-who"}, ...t("tm.link.who").split(/(\{name\})/).filter(Boolean)
+        .map((part) => (part === "{name}" ? h("b", null, who) : part))),
       h("div", {class: "tm-link-row"}, field, copy),
-      h("p", {id: "tm-link-expiry", class: "muted small", title: expires ? new Date(expires).toLocaleString() : null},
-        expires ? "Expires " + fmtDateTime(expires) + "." : ""),
+      h("p", {id: "tm-link-expiry", class: "muted small", title: expires ? fmtDateTime(expires, {dateStyle: "full", timeStyle: "medium"}) : null},
+        expires ? t("tm.link.expires", {date: fmtDateTime(expires)}) : ""),
       copied);
     linkBox.hidden = false;
     linkBox.scrollIntoView({block: "nearest"});
@@ -132,47 +132,47 @@ export async function render(ctx) {
     setText(inviteErr, "");
     const body = {email: email.value.trim(), name: name.value.trim(), role: role.value};
     if (!body.email || !/^[^\s@]+@[^\s@]+$/.test(body.email)) {
-      setText(inviteErr, "Enter the agent's e-mail address.");
+      setText(inviteErr, t("tm.invite.email_missing"));
       email.focus();
       return;
     }
     if (!body.name) {
-      setText(inviteErr, "Enter the agent's name.");
+      setText(inviteErr, t("tm.invite.name_missing"));
       name.focus();
       return;
     }
     inviteBtn.disabled = true;
-    setText(inviteBtn, "Inviting…");
+    setText(inviteBtn, t("tm.inviting"));
     try {
       const res = await api("POST", "/agents", body);
       if (destroyed) return;
       email.value = name.value = "";
       role.value = "agent";
       setDirty(false);
-      showLink("Invitation link", res.invitation, (res.agent && res.agent.name) || body.name);
-      toast("Invited " + body.email + ".");
+      showLink(t("tm.link.invitation"), res.invitation, (res.agent && res.agent.name) || body.name);
+      toast(t("tm.invited", {email: body.email}));
       await reload();
     } catch (err) {
       if (destroyed) return;
       setText(inviteErr, err instanceof ApiError && err.code === "email_taken"
-        ? err.message || "An agent with this e-mail already exists." : err.message);
+        ? err.message || t("tm.email_taken") : err.message);
     } finally {
       inviteBtn.disabled = false;
-      setText(inviteBtn, "Invite");
+      setText(inviteBtn, t("tm.invite"));
     }
   });
 
   // ---- the list ---------------------------------------------------------------------------------------
   const count = h("span", {id: "tm-count", class: "muted small"});
-  const refreshBtn = h("button", {id: "tm-refresh", type: "button", class: "ghost"}, "Refresh");
+  const refreshBtn = h("button", {id: "tm-refresh", type: "button", class: "ghost"}, t("tm.refresh"));
   const listErr = h("p", {id: "tm-list-error", class: "error-text", role: "alert"});
-  const list = h("ul", {id: "tm-list", class: "tm-list", "aria-label": "Agents"});
-  const empty = h("p", {id: "tm-empty", class: "st-empty", hidden: true}, "No agents yet: invite the first one above.");
+  const list = h("ul", {id: "tm-list", class: "tm-list", "aria-label": t("tm.agents")});
+  const empty = h("p", {id: "tm-empty", class: "st-empty", hidden: true}, t("tm.empty"));
   const listCard = h("section", {class: "st-card tm-agents", "aria-labelledby": "tm-agents-title"},
-    h("div", {class: "tm-agents-head"}, h("h4", {id: "tm-agents-title"}, "Agents ", count), refreshBtn),
-    h("div", {class: "tm-cols", "aria-hidden": "true"}, h("span", null, "Agent"), h("span", null, "Role"),
-      h("span", null, "Status"), h("span", {title: "Open conversations / conversations at a time"}, "Load"),
-      h("span", {title: "Conversations at a time (automatic routing)"}, "Capacity"), h("span", null, "")),
+    h("div", {class: "tm-agents-head"}, h("h4", {id: "tm-agents-title"}, t("tm.agents") + " ", count), refreshBtn),
+    h("div", {class: "tm-cols", "aria-hidden": "true"}, h("span", null, t("an.col.agent")), h("span", null, t("tm.role")),
+      h("span", null, t("tm.status")), h("span", {title: t("tm.load.title")}, t("tm.load")),
+      h("span", {title: t("tm.capacity.title")}, t("tm.capacity")), h("span", null, "")),
     list, empty, listErr);
   refreshBtn.addEventListener("click", () => reload({announce: true}));
 
@@ -202,7 +202,7 @@ export async function render(ctx) {
       await reload();
     } catch (err) {
       if (destroyed) return;
-      st.error = err.message || "Something went wrong.";
+      st.error = err.message || t("error.generic");
     } finally {
       st.busy = false;
       if (!destroyed) paintRow(agents.find((x) => x.id === a.id) || a);
@@ -210,18 +210,16 @@ export async function render(ctx) {
   }
 
   const CONFIRM = {
-    deactivate: (a) => ({text: "Deactivate " + a.name + "? They are signed out at once and can no longer sign in. "
-                                + "Their conversations stay.", button: "Deactivate", danger: true,
+    deactivate: (a) => ({text: t("tm.deactivate.confirm", {name: a.name}), button: t("tm.deactivate"), danger: true,
                          run: () => act(a, () => api("POST", "/agents/" + a.id + "/deactivate", {}),
-                                        {after: () => toast(a.name + " was deactivated.")})}),
-    activate: (a) => ({text: "Reactivate " + a.name + "? They can sign in again with their password.",
-                       button: "Reactivate", danger: false,
+                                        {after: () => toast(t("tm.deactivated", {name: a.name}))})}),
+    activate: (a) => ({text: t("tm.activate.confirm", {name: a.name}),
+                       button: t("tm.activate"), danger: false,
                        run: () => act(a, () => api("POST", "/agents/" + a.id + "/activate", {}),
-                                      {after: () => toast(a.name + " was reactivated.")})}),
-    reset: (a) => ({text: "Reset " + a.name + "'s password? They are signed out everywhere until they set a new one "
-                          + "with the link you get.", button: "Reset password", danger: true,
+                                      {after: () => toast(t("tm.activated", {name: a.name}))})}),
+    reset: (a) => ({text: t("tm.reset.confirm", {name: a.name}), button: t("tm.reset"), danger: true,
                     run: () => act(a, () => api("POST", "/agents/" + a.id + "/password-reset", {}),
-                                   {after: (res) => showLink("Password reset link", res, a.name)})}),
+                                   {after: (res) => showLink(t("tm.link.reset"), res, a.name)})}),
   };
 
   function paintRow(a) {
@@ -234,14 +232,14 @@ export async function render(ctx) {
     const status = statusOf(a);
     const me = app.me && a.id === app.me.id;
     const online = status === "active" && isOnline(a);
-    const roleSelect = h("select", {class: "tm-role", "aria-label": "Role of " + a.name,
+    const roleSelect = h("select", {class: "tm-role", "aria-label": t("tm.role.of", {name: a.name}),
                                     disabled: st.busy || status === "deactivated" ? true : null},
-                         ROLES.map((r) => h("option", {value: r.value}, r.label)));
+                         ROLES.map((r) => h("option", {value: r}, t("role." + r))));
     roleSelect.value = a.role;
     roleSelect.addEventListener("change", () => {
       const to = roleSelect.value;
       act(a, () => api("PATCH", "/agents/" + a.id, {role: to}), {after: () => {
-        toast(a.name + " is now " + (to === "admin" ? "an admin" : "an agent") + ".");
+        toast(t(to === "admin" ? "tm.now_admin" : "tm.now_agent", {name: a.name}));
         if (me && app.me) {
           app.me.role = to;
           document.getElementById("app").dataset.role = to;
@@ -265,44 +263,43 @@ export async function render(ctx) {
       if (yes) yes.focus();
     };
     if (status === "invited") {
-      actions.push(button("New link", "tm-renew", () => act(a, () => api("POST", "/agents/" + a.id + "/invitation", {}),
-        {after: (res) => showLink("Invitation link", res, a.name)}), {"aria-label": "New invitation link for " + a.name}));
+      actions.push(button(t("tm.new_link"), "tm-renew", () => act(a, () => api("POST", "/agents/" + a.id + "/invitation", {}),
+        {after: (res) => showLink(t("tm.link.invitation"), res, a.name)}), {"aria-label": t("tm.new_link.label", {name: a.name})}));
     }
     if (status === "active" && !me) {
-      actions.push(button("Reset password", "tm-reset", ask("reset"), {"aria-label": "Reset the password of " + a.name}));
-      actions.push(button("Deactivate", "tm-deactivate danger-text", ask("deactivate"),
-                          {"aria-label": "Deactivate " + a.name}));
+      actions.push(button(t("tm.reset"), "tm-reset", ask("reset"), {"aria-label": t("tm.reset.label", {name: a.name})}));
+      actions.push(button(t("tm.deactivate"), "tm-deactivate danger-text", ask("deactivate"),
+                          {"aria-label": t("tm.deactivate.label", {name: a.name})}));
     }
     if (status === "invited" && !me) {
-      actions.push(button("Deactivate", "tm-deactivate danger-text", ask("deactivate"),
-                          {"aria-label": "Cancel the invitation of " + a.name}));
+      actions.push(button(t("tm.deactivate"), "tm-deactivate danger-text", ask("deactivate"),
+                          {"aria-label": t("tm.cancel_invitation.label", {name: a.name})}));
     }
     if (status === "deactivated") {
-      actions.push(button("Reactivate", "tm-activate", ask("activate"), {"aria-label": "Reactivate " + a.name}));
+      actions.push(button(t("tm.activate"), "tm-activate", ask("activate"), {"aria-label": t("tm.activate.label", {name: a.name})}));
     }
     let confirm = null;
     if (st.confirm && CONFIRM[st.confirm]) {
       const c = CONFIRM[st.confirm](a);
       const yes = button(c.button, "tm-confirm-yes " + (c.danger ? "danger" : "primary"), () => c.run());
-      const no = button("Cancel", "tm-confirm-no", () => {
+      const no = button(t("cancel"), "tm-confirm-no", () => {
         st.confirm = null;
         paintRow(a);
       });
-      confirm = h("div", {class: "tm-confirm", role: "group", "aria-label": "Confirm"},
+      confirm = h("div", {class: "tm-confirm", role: "group", "aria-label": t("tm.confirm")},
                   h("p", {class: "tm-confirm-text"}, c.text), h("div", {class: "tm-confirm-actions"}, no, yes));
     }
     const load = loadFor(app, a);
     const capacity = h("input", {class: "tm-capacity", type: "number", min: String(MIN_CAPACITY),
                                  max: String(MAX_CAPACITY), step: "1", inputmode: "numeric",
-                                 "aria-label": "Conversations at a time for " + a.name,
+                                 "aria-label": t("tm.capacity.label", {name: a.name}),
                                  value: Number.isInteger(a.max_conversations) ? String(a.max_conversations) : "",
                                  disabled: st.busy || status === "deactivated" ? true : null});
     capacity.addEventListener("change", () => {
       const text = capacity.value.trim();
       const value = Number(text);
       if (!/^\d+$/.test(text) || value < MIN_CAPACITY || value > MAX_CAPACITY) {
-        st.error = "Conversations at a time for " + a.name + ": enter a whole number from " + MIN_CAPACITY + " to "
-          + MAX_CAPACITY + ".";
+        st.error = t("tm.capacity.invalid", {name: a.name, min: MIN_CAPACITY, max: MAX_CAPACITY});
         paintRow(a);
         const again = list.querySelector('[data-agent-id="' + a.id + '"] .tm-capacity');
         if (again) {
@@ -313,24 +310,23 @@ export async function render(ctx) {
       }
       if (value === a.max_conversations) return;
       act(a, () => api("PATCH", "/agents/" + a.id, {max_conversations: value}),
-          {after: () => toast(a.name + ": up to " + value + " conversation" + (value === 1 ? "" : "s")
-                              + " at a time.")});
+          {after: () => toast(t("tm.capacity.saved", {name: a.name, count: value}))});
     });
     const li = h("li", {class: "tm-row", dataset: {agentId: a.id, status}},
       h("div", {class: "tm-who"}, avatar(a),
         h("div", {class: "tm-who-text"},
-          h("span", {class: "tm-name"}, a.name, me ? h("span", {class: "muted"}, " (you)") : null),
+          h("span", {class: "tm-name"}, a.name, me ? h("span", {class: "muted"}, " " + t("an.you")) : null),
           h("span", {class: "tm-email muted small"}, a.email || ""))),
       h("div", {class: "tm-cell tm-role-cell"}, roleSelect),
       h("div", {class: "tm-cell tm-status-cell"},
-        h("span", {class: "tm-status " + status}, STATUS_TEXT[status]),
-        online ? h("span", {class: "tm-online", title: "Online now"}, h("span", {class: "dot online", "aria-hidden": "true"}),
-                   "Online") : null),
-      h("div", {class: "tm-cell tm-open", title: "Open conversations assigned / conversations at a time"},
-        h("span", {class: "tm-narrow-only tm-cell-label"}, "Load "),
+        h("span", {class: "tm-status " + status}, t("tm.status." + status)),
+        online ? h("span", {class: "tm-online", title: t("customer.online")}, h("span", {class: "dot online", "aria-hidden": "true"}),
+                   t("tm.online")) : null),
+      h("div", {class: "tm-cell tm-open", title: t("tm.load.cell_title")},
+        h("span", {class: "tm-narrow-only tm-cell-label"}, t("tm.load") + " "),
         h("span", {class: "tm-load" + (load.max !== null && load.open >= load.max ? " full" : "")}, loadText(load))),
       h("label", {class: "tm-cell tm-capacity-cell"},
-        h("span", {class: "tm-narrow-only tm-cell-label"}, "At a time"), capacity),
+        h("span", {class: "tm-narrow-only tm-cell-label"}, t("tm.at_a_time")), capacity),
       h("div", {class: "tm-actions"}, actions),
       confirm,
       st.error ? h("p", {class: "error-text tm-row-error", role: "alert"}, st.error) : null);
@@ -345,7 +341,7 @@ export async function render(ctx) {
     empty.hidden = agents.length > 0;
     const active = agents.filter((a) => statusOf(a) === "active").length;
     const invited = agents.filter((a) => statusOf(a) === "invited").length;
-    setText(count, active + " active" + (invited ? " · " + invited + " invited" : ""));
+    setText(count, t("tm.count.active", {count: active}) + (invited ? " · " + t("tm.count.invited", {count: invited}) : ""));
   }
 
   async function reload({announce = false, quiet = false} = {}) {
@@ -358,10 +354,10 @@ export async function render(ctx) {
       setText(listErr, "");
       paintList();
       if (app.refreshAgentsSoon) app.refreshAgentsSoon();
-      if (announce) toast("Team list updated.");
+      if (announce) toast(t("tm.updated"));
     } catch (err) {
       if (destroyed) return;
-      setText(listErr, "Could not load the agents: " + err.message);
+      setText(listErr, t("tm.load_error", {error: err.message}));
     }
   }
 
@@ -377,7 +373,7 @@ export async function render(ctx) {
       const cell = list.querySelector('[data-agent-id="' + a.id + '"] .tm-load');
       const load = loadOf(app, a.id);
       if (!cell || !load) continue;
-      setText(cell, load.open + " / " + load.max);
+      setText(cell, formatNumber(load.open) + " / " + formatNumber(load.max));
       cell.classList.toggle("full", load.open >= load.max);
     }
   };

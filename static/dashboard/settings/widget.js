@@ -6,6 +6,8 @@
 // Everything from the server or the admin is put in the page as text (h() / textContent / .value).
 
 import {isHexColor} from "../colors.js";
+import {t} from "../i18n.js";
+import {embedSnippet} from "../session-list.js";
 
 const LANGS = [
   {code: "en", name: "English", title: "Chat with us", greeting: "Hi! How can we help you today?"},
@@ -14,7 +16,8 @@ const LANGS = [
   {code: "de", name: "Deutsch", title: "Chatten Sie mit uns", greeting: "Hallo! Wie können wir helfen?"},
 ];
 const DEFAULT_COLOR = "#4f46e5";
-const MODES = [["required", "Required"], ["optional", "Optional"], ["hidden", "Hidden"]];
+// The pre-chat field modes; their words: the catalogue's "ws.mode.<value>".
+const MODES = [["required"], ["optional"], ["hidden"]];
 const PREVIEW_DELAY_MS = 120;
 // The preview frame is a desktop-sized window (wider than the widget's 480 px phone layout), scaled to fit.
 const FRAME_W = 520;
@@ -65,12 +68,12 @@ export async function render(ctx) {
   const name = h("input", {id: "ws-name", maxlength: "200", autocomplete: "organization", required: true});
   const origins = h("textarea", {id: "ws-origins", rows: "3", spellcheck: "false", autocapitalize: "off",
                                  "aria-describedby": "ws-origins-hint ws-origins-error",
-                                 placeholder: "https://www.example.com"});
+                                 placeholder: t("ws.origins.placeholder")});
   const originsErr = errorFor("ws-origins");
   const title = h("input", {id: "ws-title", maxlength: "60", placeholder: LANGS[0].title});
-  const subtitle = h("input", {id: "ws-subtitle", maxlength: "120", placeholder: "We typically reply instantly"});
+  const subtitle = h("input", {id: "ws-subtitle", maxlength: "120", placeholder: t("ws.subtitle.placeholder")});
   const picker = h("input", {id: "ws-color-picker", type: "color", class: "sp-color-picker",
-                             "aria-label": "Primary colour (picker)"});
+                             "aria-label": t("ws.color.picker")});
   const hex = h("input", {id: "ws-color", class: "sp-color-hex", maxlength: "7", spellcheck: "false",
                           autocapitalize: "off", autocomplete: "off", placeholder: "#rrggbb",
                           "aria-describedby": "ws-color-error"});
@@ -86,66 +89,60 @@ export async function render(ctx) {
     const tab = h("button", {type: "button", role: "tab", id: "ws-tab-" + l.code, class: "sp-tab",
                              "aria-controls": "ws-greet-panel-" + l.code, dataset: {lang: l.code}}, l.name);
     greet[l.code] = h("textarea", {id: "ws-greeting-" + l.code, rows: "2", maxlength: "500", lang: l.code,
-                                   placeholder: l.greeting, "aria-label": "Greeting (" + l.name + ")"});
+                                   placeholder: l.greeting, "aria-label": t("ws.greeting.label", {lang: l.name})});
     tabs.push(tab);
     panels.push(h("div", {role: "tabpanel", id: "ws-greet-panel-" + l.code, class: "sp-tabpanel",
                           "aria-labelledby": "ws-tab-" + l.code}, greet[l.code]));
   }
-  const tablist = h("div", {role: "tablist", class: "sp-tabs", "aria-label": "Greeting language"}, tabs);
+  const tablist = h("div", {role: "tablist", class: "sp-tabs", "aria-label": t("ws.greeting.lang")}, tabs);
 
   const prechat = {};
   const modeSelect = (key, label) => {
     prechat[key] = h("select", {id: "ws-prechat-" + key},
-                     MODES.map(([value, text]) => h("option", {value}, text)));
+                     MODES.map(([value]) => h("option", {value}, t("ws.mode." + value))));
     return h("div", {class: "sp-field sp-inline"}, h("label", {for: "ws-prechat-" + key}, label), prechat[key]);
   };
   const csat = h("input", {type: "checkbox", id: "ws-csat", role: "switch", class: "switch-input"});
 
-  const saveBtn = h("button", {id: "ws-save", class: "primary", type: "submit"}, "Save");
+  const saveBtn = h("button", {id: "ws-save", class: "primary", type: "submit"}, t("save"));
   const status = h("p", {id: "ws-status", class: "st-form-status", role: "status"});
   const formErr = h("p", {id: "ws-error", class: "error-text", role: "alert"});
 
   const form = h("form", {id: "ws-form", class: "sp-form", novalidate: true},
     h("section", {class: "st-card"},
-      h("h4", null, "Workspace"),
-      field("ws-name", "Display name", name),
-      field("ws-origins", "Allowed origins", origins, {
-        hint: "The websites that may embed the widget, one per line (scheme, host and port, e.g. "
-          + "https://www.example.com). The dashboard's own origin is always allowed.",
-        error: originsErr})),
+      h("h4", null, t("settings.group.workspace")),
+      field("ws-name", t("ws.name"), name),
+      field("ws-origins", t("ws.origins"), origins, {hint: t("ws.origins.hint"), error: originsErr})),
     h("section", {class: "st-card"},
-      h("h4", null, "Look"),
-      field("ws-title", "Title", title),
-      field("ws-subtitle", "Subtitle", subtitle),
+      h("h4", null, t("ws.look")),
+      field("ws-title", t("ws.title"), title),
+      field("ws-subtitle", t("ws.subtitle"), subtitle),
       h("div", {class: "sp-field"},
-        h("label", {for: "ws-color"}, "Primary colour"),
+        h("label", {for: "ws-color"}, t("ws.color")),
         h("div", {class: "sp-color-row"}, picker, hex), colorErr),
       h("fieldset", {class: "sp-fieldset"},
-        h("legend", null, "Position"),
+        h("legend", null, t("ws.position")),
         h("div", {class: "sp-radios"},
-          h("label", {class: "sp-radio"}, posRight, " Bottom right"),
-          h("label", {class: "sp-radio"}, posLeft, " Bottom left")))),
+          h("label", {class: "sp-radio"}, posRight, " " + t("ws.position.right")),
+          h("label", {class: "sp-radio"}, posLeft, " " + t("ws.position.left"))))),
     h("section", {class: "st-card"},
-      h("h4", {id: "ws-greeting-heading"}, "Greeting"),
-      h("p", {class: "sp-hint muted"}, "The first message visitors see, in their language. Left empty: the "
-        + "default shown in grey."),
+      h("h4", {id: "ws-greeting-heading"}, t("ws.greeting")),
+      h("p", {class: "sp-hint muted"}, t("ws.greeting.hint")),
       tablist, panels),
     h("section", {class: "st-card"},
-      h("h4", null, "Before the chat"),
-      h("p", {class: "sp-hint muted"}, "What the pre-chat form asks. With both hidden there is no form: the "
-        + "visitor's first message starts the chat."),
-      modeSelect("name", "Name"), modeSelect("email", "Email"),
+      h("h4", null, t("ws.prechat")),
+      h("p", {class: "sp-hint muted"}, t("ws.prechat.hint")),
+      modeSelect("name", t("pf.name")), modeSelect("email", t("invite.email")),
       h("label", {class: "sp-switch", for: "ws-csat"},
-        h("span", null, h("strong", null, "Satisfaction survey"),
-          h("span", {class: "muted small sp-block"}, "Once a conversation is resolved, the widget asks the "
-            + "visitor to rate it (1–5 stars).")),
+        h("span", null, h("strong", null, t("ws.csat")),
+          h("span", {class: "muted small sp-block"}, t("ws.csat.hint"))),
         h("span", {class: "switch"}, csat, h("span", {class: "switch-track", "aria-hidden": "true"})))),
     formErr,
     h("div", {class: "st-actions sp-sticky-actions"}, status, saveBtn));
 
   // ---- the preview ----------------------------------------------------------------------------------
   const frame = h("iframe", {id: "ws-preview-frame", class: "sp-preview-frame", src: "/widget-preview.html",
-                             sandbox: "allow-scripts", title: "Widget preview", loading: "eager"});
+                             sandbox: "allow-scripts", title: t("ws.preview.frame"), loading: "eager"});
   const frameBox = h("div", {class: "sp-preview-box"}, frame);
   const fit = () => {
     const scale = Math.min(1, (frameBox.clientWidth || FRAME_W) / FRAME_W);
@@ -155,21 +152,18 @@ export async function render(ctx) {
   const resizer = new ResizeObserver(fit);
   resizer.observe(frameBox);
   const previewLang = h("span", {id: "ws-preview-lang", class: "muted small"});
-  const preview = h("aside", {class: "sp-preview", "aria-label": "Live preview"},
-    h("div", {class: "sp-preview-head"}, h("h4", null, "Preview"), previewLang),
-    h("p", {class: "sp-hint muted"}, "Follows the form as you type; nothing is saved until you press Save."),
+  const preview = h("aside", {class: "sp-preview", "aria-label": t("ws.preview.live")},
+    h("div", {class: "sp-preview-head"}, h("h4", null, t("ws.preview")), previewLang),
+    h("p", {class: "sp-hint muted"}, t("ws.preview.hint")),
     frameBox);
 
   // ---- the snippet ------------------------------------------------------------------------------------
-  const snippetText = "<script src=\"" + location.origin + "/chat-widget.js\"></script>\n"
-    + "<script>CallCenterChat.init({tenantId: " + JSON.stringify(tenantId) + "});</script>";
+  const snippetText = embedSnippet(tenantId);  // README's form, the same as the empty list's
   const snippet = h("pre", {id: "ws-snippet", class: "sp-code"}, h("code", null, snippetText));
-  const copyBtn = h("button", {id: "ws-copy-snippet", type: "button"}, "Copy snippet");
+  const copyBtn = h("button", {id: "ws-copy-snippet", type: "button"}, t("ws.snippet.copy"));
   const snippetCard = h("section", {class: "st-card sp-snippet"},
-    h("h4", null, "Embed"),
-    h("p", {class: "sp-hint muted"}, "Put these two tags before </body> on each page of an allowed origin. The "
-      + "widget takes the settings above; an option given in init() (title, primaryColor, position, greeting, "
-      + "locale, prechat…) wins over them."),
+    h("h4", null, t("ws.embed")),
+    h("p", {class: "sp-hint muted"}, t("ws.embed.hint")),
     snippet, copyBtn);
 
   root.append(h("div", {class: "sp-widget-layout"}, h("div", {class: "sp-widget-main"}, form, snippetCard),
@@ -216,7 +210,7 @@ export async function render(ctx) {
       if (on && focus) tab.focus();
     }
     for (const panel of panels) panel.hidden = panel.id !== "ws-greet-panel-" + code;
-    previewLang.textContent = "in " + LANGS.find((l) => l.code === code).name;
+    previewLang.textContent = t("ws.preview.in", {lang: LANGS.find((l) => l.code === code).name});
     schedulePreview(0);
   }
 
@@ -282,7 +276,7 @@ export async function render(ctx) {
   form.addEventListener("change", changed);
   hex.addEventListener("blur", () => {
     const v = hex.value.trim();
-    if (v && !isHexColor(v)) colorErr.textContent = "Enter a colour as #rrggbb (for example #4f46e5).";
+    if (v && !isHexColor(v)) colorErr.textContent = t("ws.color.invalid");
   });
   tablist.addEventListener("click", (ev) => {
     const tab = ev.target.closest("[role=tab]");
@@ -302,7 +296,7 @@ export async function render(ctx) {
   copyBtn.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(snippetText);
-      toast("Snippet copied.");
+      toast(t("ws.snippet.copied"));
     } catch (err) {
       // No clipboard (permission, an insecure origin): select it for a manual copy.
       const range = document.createRange();
@@ -310,7 +304,7 @@ export async function render(ctx) {
       const sel = getSelection();
       sel.removeAllRanges();
       sel.addRange(range);
-      toast("Press Ctrl+C (⌘C) to copy the selected snippet.");
+      toast(t("ws.snippet.copy_manually"));
     }
   });
 
@@ -321,12 +315,12 @@ export async function render(ctx) {
     colorErr.textContent = "";
     formErr.textContent = "";
     if (!v.name) {
-      formErr.textContent = "Enter a display name.";
+      formErr.textContent = t("ws.name.missing");
       name.focus();
       return;
     }
     if (!isHexColor(v.color)) {
-      colorErr.textContent = "Enter a colour as #rrggbb (for example #4f46e5).";
+      colorErr.textContent = t("ws.color.invalid");
       hex.focus();
       return;
     }
@@ -338,8 +332,8 @@ export async function render(ctx) {
                greetings: v.greetings, prechat: v.prechat},
     };
     saveBtn.disabled = true;
-    saveBtn.textContent = "Saving…";
-    setStatus("Saving…", "saving");
+    saveBtn.textContent = t("saving");
+    setStatus(t("saving"), "saving");
     try {
       const out = await api("PATCH", "/tenant", body);
       if (destroyed) return;
@@ -348,7 +342,7 @@ export async function render(ctx) {
                                                      settings: {csat_enabled: v.csat, widget: body.widget}});
       fill(saved);
       setDirty(false);
-      setStatus("Saved", "saved");
+      setStatus(t("sp.saved"), "saved");
       if (app.me && saved.name) {
         const el = document.getElementById("tenant-name");
         if (el) el.textContent = saved.name;
@@ -356,18 +350,18 @@ export async function render(ctx) {
       schedulePreview(0);
     } catch (err) {
       if (destroyed) return;
-      setStatus("Not saved", "error");
+      setStatus(t("sp.not_saved"), "error");
       showError(err);
     } finally {
       saveBtn.disabled = false;
-      saveBtn.textContent = "Save";
+      saveBtn.textContent = t("save");
     }
   });
 
   /** The server's refusal next to the field it is about (its own words), or under the form. */
   function showError(err) {
     const code = err.code || "";
-    const message = err.message || "The settings could not be saved.";
+    const message = err.message || t("sp.save_error");
     let target = formErr;
     let focus = null;
     if (code === "invalid_origin" || /origin/i.test(message)) [target, focus] = [originsErr, origins];
@@ -375,7 +369,7 @@ export async function render(ctx) {
     else if (/\bname\b/.test(message) && !/widget/.test(message)) focus = name;
     else if (/title/.test(message)) focus = title;
     else if (/subtitle/.test(message)) focus = subtitle;
-    target.textContent = err.status === 0 ? "The server cannot be reached: nothing was saved." : message;
+    target.textContent = err.status === 0 ? t("pf.offline_not_saved") : message;
     if (focus) focus.focus();
   }
 
