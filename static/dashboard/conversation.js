@@ -779,9 +779,10 @@ export class ConversationView {
     setText(el.status, {open: t("conv.status.open"), assigned: t("conv.status.assigned"), resolved: t("row.resolved")}[s.status]
       || s.status);
     el.status.className = "pill status-" + s.status;
-    const assignee = s.assigned_agent_id ? (s.assigned_agent_id === me.id ? t("row.you") : this.app.agentName(s.assigned_agent_id))
-      : t("row.unassigned");
-    setText(el.assignee, s.assigned_agent_id ? t("conv.assigned_to", {name: assignee}) : t("row.unassigned"));
+    // "Assigned to you" is its own sentence: the pronoun's form differs by language ("Dir zugewiesen").
+    setText(el.assignee, !s.assigned_agent_id ? t("row.unassigned")
+      : s.assigned_agent_id === me.id ? t("conv.assigned_to_you")
+      : t("conv.assigned_to", {name: this.app.agentName(s.assigned_agent_id)}));
     el.assignee.dataset.agentId = s.assigned_agent_id || "";
     const resolved = s.status === "resolved";
     const mineOrFree = !s.assigned_agent_id || s.assigned_agent_id === me.id;

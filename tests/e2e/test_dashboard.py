@@ -77,7 +77,7 @@ def test_quick_start_end_to_end(browser, page, live_server):
 
     # The agent takes it and replies: Enter sends, Shift+Enter is a new line.
     page.click("#act-assign")
-    expect(page.locator("#conv-assignee")).to_have_text("Assigned to You")
+    expect(page.locator("#conv-assignee")).to_have_text("Assigned to you")
     expect(messages(page, "Alex Morgan joined the conversation")).to_have_attribute("data-sender", "system")
     box = page.locator("#composer-input")
     box.click()
@@ -155,7 +155,7 @@ def test_two_agents_see_each_others_actions(live_server, agent_dashboard):
     sam.fill("#transfer-note", "Escalated: VIP customer")
     sam.click("#transfer-submit")
     expect(sam.locator("#conv-assignee")).to_have_text("Assigned to Alex Morgan")
-    expect(alex.locator("#conv-assignee")).to_have_text("Assigned to You")
+    expect(alex.locator("#conv-assignee")).to_have_text("Assigned to you")
     expect(alex.locator(".toast")).to_contain_text("Sam Rivera gave you the conversation with Maria Lopez")
     expect(messages(alex, "Escalated: VIP customer")).to_have_attribute("data-sender", "note")
     expect(messages(alex, "Escalated: VIP customer")).to_contain_text("Only your team sees this")

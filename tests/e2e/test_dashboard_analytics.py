@@ -433,7 +433,7 @@ def test_open_conversation_is_not_read_behind_the_analytics(live_server, agent_d
     call(live_server, "POST", f"/chat/sessions/{visitor.session_id}/assign", {}, token)
     desk = agent_dashboard(live_server, conversation="Olga Open")
     page, errors = desk.page, desk.errors
-    expect(page.locator("#conv-assignee")).to_have_text("Assigned to You")
+    expect(page.locator("#conv-assignee")).to_have_text("Assigned to you")
     expect(row(page, "Olga Open").locator(".unread")).to_have_count(0)  # read by opening it
     open_analytics(page)
     visitor.send("are you there?")

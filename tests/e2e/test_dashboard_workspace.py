@@ -152,7 +152,7 @@ def test_the_conversation_as_a_chat(live_server, open_chat):
     expect(page.locator("#msg-list .msg[data-sender=visitor] .msg-kind")).to_have_count(0)
 
     page.click("#act-assign")
-    expect(page.locator("#conv-assignee")).to_have_text("Assigned to You")
+    expect(page.locator("#conv-assignee")).to_have_text("Assigned to you")
     system = messages(page, "Alex Morgan joined the conversation")
     expect(system).to_have_attribute("data-sender", "system")
     expect(system).to_have_css("align-self", "center")
@@ -184,7 +184,7 @@ def test_replying_to_an_unassigned_conversation_assigns_it(live_server, open_cha
     box.fill("Yes, I am here.")
     box.press("Enter")
     expect(page.locator(".toast", has_text="You're now assigned to this conversation")).to_have_count(1)
-    expect(page.locator("#conv-assignee")).to_have_text("Assigned to You")
+    expect(page.locator("#conv-assignee")).to_have_text("Assigned to you")
     expect(messages(page, "Alex Morgan joined the conversation")).to_have_attribute("data-sender", "system")
     box.fill("Second reply")
     box.press("Enter")
