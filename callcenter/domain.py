@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 
 from .errors import Forbidden, RateLimited
@@ -212,3 +213,23 @@ def initials(name: str) -> str:
     if not words:
         return "?"
     return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper()
+
+
+# ---- system lines, for clients that show them in another language ------------------------------------
+# The server writes them in English ("Ann joined the conversation"); a dashboard or widget in German
+# renders them from these parts instead (kind, who it is about, who did it). Names are plain text.
+_SYSTEM_LINES = (
+    re.compile(r"(?P<by>.+) (?P<kind>assigned|transferred) the conversation to (?P<name>.+)", re.S),
+    re.compile(r"(?P<name>.+) (?P<kind>joined|resolved|reopened) the conversation", re.S),
+)
+
+
+def system_line(sender_type: str, body: str) -> dict | None:
+    """{kind: joined|assigned|transferred|resolved|reopened, name, by?} for a system line the server wrote."""
+    if sender_type != SYSTEM:
+        return None
+    for pattern in _SYSTEM_LINES:
+        found = pattern.fullmatch(body)
+        if found:
+            return found.groupdict()
+    return None

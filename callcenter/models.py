@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from .attachments import ATTACHMENT_ID_PATTERN, CONTENT_TYPES, MAX_ATTACHMENTS_PER_MESSAGE, files_of
-from .domain import agent_preferences, agent_profile
+from .domain import agent_preferences, agent_profile, system_line
 
 
 def json_dumps(obj) -> str:
@@ -259,6 +259,7 @@ class MessageOut(BaseModel):
     attachments: list[AttachmentOut] = Field(description="Files sent with the message (fetch each from the "
                                                          "session's …/attachments/{attachment_id}).")
     mentions: list[int] = Field(default_factory=list, description="A note's mentioned agents (ids).")
+    system: dict[str, str] | None = Field(None, description="A system line's parts: {kind, name, by?}.")
 
 
 class RatingOut(BaseModel):
@@ -543,7 +544,7 @@ def message_model(row: dict) -> dict:
         "sender_id": row["sender_id"], "sender_name": row["sender_name"], "body": row["body"],
         "client_msg_id": row["client_msg_id"], "created_at": iso(row["created_at_ms"]),
         "attachments": files_of(row), "mentions": json.loads(row.get("mentions") or "[]"),
-    }
+        **({"system": line} if (line := system_line(row["sender_type"], row["body"])) else {})}
 
 
 def session_model(row: dict) -> dict:

@@ -6,6 +6,10 @@
  * widget with what they share (`w`: its helpers, its state object and its elements) and gets back
  * {files, queue, add, go, up, stop, r: the rating card once made}. Also here: the away notice (business hours) and the place in the queue.
  * No globals of its own. */
+// The system lines' texts go to the language packs through this file: the main script renders them in the
+// visitor's language ("system." + kind), and the English ones are the lines as the server wrote them, so the
+// main script need not carry them. Keys: "system.joined" "system.assigned" "system.transferred"
+// "system.resolved" "system.reopened".
 (function () {
   "use strict";
   CallCenterChat._add("extra", function (w) {

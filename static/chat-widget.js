@@ -528,7 +528,10 @@
       m.seq = msg.seq;
       m.t = msg.sender_type;
       m.n = msg.sender_name || "";
-      m.b = String(msg.body);
+      // A system line the server describes ("Ann joined the conversation") in the visitor's language when its
+      // pack has it (English: the line as written).
+      var line = msg.system, k = line && "system." + line.kind;
+      m.b = k && L[k] ? t(k, line) : String(msg.body);
       m.c = msg.client_msg_id || m.c;
       m.at = msg.created_at;
       // The files' metadata only; their bytes are fetched with the token when shown.

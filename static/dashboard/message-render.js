@@ -132,7 +132,8 @@ export function renderMessage(m, ctx) {
   const time = h("time", {class: "msg-time", datetime: m.created_at, title: full, text: shortTime(m.created_at)});
   if (kind === "system") {
     return h("div", {class: "msg msg-system", dataset: {seq: m.seq, sender: kind}},
-             h("span", {class: "msg-body", text: m.body}), time);
+             // (In the agent's language when the server says what the line is: "Ann joined the conversation".)
+             h("span", {class: "msg-body", text: m.system ? t("system." + m.system.kind, m.system) : m.body}), time);
   }
   const mine = (kind === "agent" || kind === "note") && !!m.sender_id && m.sender_id === ctx.meId;
   const name = senderName(m);

@@ -71,6 +71,8 @@ async def test_auto_assigns_to_an_online_agent_and_tells_the_visitor(api, base_u
     assert doc["session"]["assigned_agent_id"] == tenant.agent.id and doc["queue"] is None
     assert doc["session"]["status"] == "assigned"
     assert [m["body"] for m in doc["messages"]] == ["Bob Agent joined the conversation"]
+    # ... and what it says, for a widget or dashboard in another language.
+    assert doc["messages"][0]["system"] == {"kind": "joined", "name": "Bob Agent"}
     # The team view: the load against capacity, nobody waiting.
     view = (await api.get(ROUTING, token=tenant.agent.token)).json
     loads = {a["agent_id"]: (a["status"], a["open_conversations"], a["max_conversations"]) for a in view["agents"]}

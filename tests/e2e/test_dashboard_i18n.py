@@ -85,6 +85,16 @@ def test_german_browser_gets_german_then_spanish_from_the_profile(live_server, a
     assert not desk.errors
 
 
+def test_system_lines_in_the_agent_s_language(live_server, agent_dashboard):
+    """The server writes "Alex Morgan joined the conversation"; a German dashboard shows it in German from
+    the message's `system` parts (the demo's conversation with James Carter has such a line)."""
+    de = catalogue("de")
+    desk = agent_dashboard(live_server, conversation="James Carter", locale="de-DE", timezone_id="Europe/Berlin")
+    line = desk.page.locator("#msg-list .msg-system .msg-body").first
+    expect(line).to_have_text(de("system.joined", name="Alex Morgan"))
+    assert not desk.errors
+
+
 def test_formatters_follow_the_language(live_server, agent_dashboard):
     """i18n.js's Intl formatters in the page: German and French numbers, dates and relative times."""
     desk = agent_dashboard(live_server, locale="fr-FR", timezone_id="Europe/Paris")

@@ -155,3 +155,30 @@ def test_a_pack_that_does_not_come_leaves_the_widget_in_english(browser, origin)
         assert [e for e in page.errors if "chat-widget-fr" not in e and "Failed to load" not in e] == []
     finally:
         context.close()
+
+
+def test_a_german_visitor_reads_the_system_lines_in_german(browser, server, origin):
+    """The server writes "Alex Morgan joined the conversation"; the German pack says it in German (from the
+    message's `system` parts), live and after a reload."""
+    context, page = shop(browser, origin, "de-DE")
+    try:
+        w = page.locator("callcenter-chat")
+        w.locator(".bub").click()
+        w.get_by_label("Name").fill("Greta Gast")
+        w.get_by_label("E-Mail").fill("greta@example.com")
+        w.get_by_role("button", name="Chat starten").click()
+        box = w.get_by_role("textbox", name="Nachricht schreiben…")
+        box.fill("Hallo!")
+        box.press("Enter")
+        expect(w.locator(".m.v")).to_have_count(1, timeout=TIMEOUT)
+        token = agent_token(server)
+        sessions = call(server, "GET", "/chat/sessions?q=Greta%20Gast", token=token)["sessions"]
+        call(server, "POST", f"/chat/sessions/{sessions[0]['id']}/assign", {}, token)
+        line = w.locator(".m.s .b")
+        expect(line).to_have_text("Alex Morgan ist dem Gespräch beigetreten", timeout=TIMEOUT)
+        page.reload()
+        w.locator(".bub").click()
+        expect(w.locator(".m.s .b")).to_have_text("Alex Morgan ist dem Gespräch beigetreten", timeout=TIMEOUT)
+        assert page.errors == []
+    finally:
+        context.close()
