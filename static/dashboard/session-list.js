@@ -72,16 +72,22 @@ export function upsertSession(app, given) {
   const merged = old ? Object.assign({}, old, incoming) : Object.assign({}, incoming);
   app.sessions.set(merged.id, merged);
   bump(app, merged.id);
+  // When this copy came: a list page asked for before it must not undo it (a rating or labels leave
+  // updated_at as it was, so the timestamp cannot tell the two copies apart).
+  app.liveAt = app.liveAt || new Map();
+  app.liveAt.set(merged.id, app.liveSeq = (app.liveSeq || 0) + 1);
   placeInList(app, merged);
   if (app.conv) app.conv.onSessionChanged(merged);
   return merged;
 }
 
-/** Merge without touching the list order (the page itself is in the server's order). */
-function upsertSessionQuiet(app, given) {
+/** Merge without touching the list order (the page itself is in the server's order). `asked`: the
+ * live count when the page was asked for; a session changed live since then keeps its newer copy. */
+function upsertSessionQuiet(app, given, asked) {
   const incoming = known(given);
   const old = app.sessions.get(incoming.id);
   if (old && sortKey(incoming) < sortKey(old)) return old;
+  if (old && app.liveAt && (app.liveAt.get(old.id) || 0) > asked) return old;
   const merged = old ? Object.assign({}, old, incoming) : Object.assign({}, incoming);
   app.sessions.set(merged.id, merged);
   bump(app, merged.id);
@@ -207,6 +213,7 @@ export async function loadList(app, {more = false} = {}) {
   updateListStatus(app);
   const params = filterParams(app);
   if (more) params.cursor = app.nextCursor;
+  const asked = app.liveSeq || 0;
   try {
     const res = await api("GET", "/chat/sessions" + query(params));
     if (gen !== app.listGen) return;
@@ -214,7 +221,7 @@ export async function loadList(app, {more = false} = {}) {
     const ids = more ? app.listIds.slice() : [];
     const have = new Set(ids);
     for (const s of res.sessions) {
-      const merged = upsertSessionQuiet(app, s);
+      const merged = upsertSessionQuiet(app, s, asked);
       if (!have.has(merged.id) && matchesFilter(app, merged, true)) {
         ids.push(merged.id);
         have.add(merged.id);
