@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import aiosmtplib
-import jwt
 
 from . import events
 from .config import Config
@@ -45,7 +44,7 @@ from .domain import AGENT, AI, PRIVATE_SENDER_TYPES, SENDER_TYPES
 from .errors import Conflict, InvalidInput, RateLimited, Unavailable
 from .mail_queue import Entry, MemoryMailQueue, RedisMailQueue, Ticket
 from .mail_render import MailParts, mail_address, replies_mail, transcript_mail
-from .security import JWT_ALGORITHM, RateLimiter, TokenSigner
+from .security import InvalidToken, RateLimiter, TokenSigner
 from .store import Store, now_ms
 
 if TYPE_CHECKING:
@@ -76,46 +75,47 @@ STORE_RETRY_SECS = (0.5, 1, 2, 5, 10)
 
 
 class MailTokens:
-    """The links' tokens, signed with the secret key (HS256, as the visitor tokens) under types of their
-    own: neither is ever taken for a visitor or an agent token, nor for the other."""
+    """The links' tokens, signed like the visitor tokens (TokenSigner) under types of their own: neither is
+    ever taken for a visitor or an agent token, nor for the other."""
 
-    def __init__(self, secret_key: str):
-        self._key = secret_key
+    def __init__(self, signer: TokenSigner):
+        self._signer = signer
 
-    def _encode(self, claims: dict, ttl_secs: int | None) -> str:
-        now = int(time.time())
-        claims = {**claims, "iat": now} | ({"exp": now + ttl_secs} if ttl_secs else {})
-        return jwt.encode(claims, self._key, algorithm=JWT_ALGORITHM)
-
-    def _decode(self, token: str, kind: str, required: list[str]) -> dict:
+    def _read(self, token: str, kind: str, required: tuple[str, ...]) -> dict:
         try:
-            claims = jwt.decode(token.encode("ascii"), self._key, algorithms=[JWT_ALGORITHM],
-                                options={"require": ["iat", "typ", *required]})
-        except (jwt.PyJWTError, UnicodeEncodeError):
+            return self._signer.verify(token, kind, required)
+        except InvalidToken:
             raise InvalidInput("this link is not valid or has expired", code="invalid_token") from None
-        if claims.get("typ") != kind:
-            raise InvalidInput("this link is not valid or has expired", code="invalid_token")
-        return claims
 
     def resume(self, session: dict) -> str:
-        return self._encode({"typ": RESUME_TOKEN_TYPE, "sid": session["id"], "tid": session["tenant_id"],
-                             "vid": session["visitor_id"]}, RESUME_TOKEN_TTL_SECS)
+        return self._signer.sign({"typ": RESUME_TOKEN_TYPE, "sid": session["id"], "tid": session["tenant_id"],
+                                  "vid": session["visitor_id"]}, RESUME_TOKEN_TTL_SECS)
 
     def read_resume(self, token: str) -> tuple[str, str, int]:
         """(tenant id, session id, visitor id); InvalidInput `invalid_token` when forged or expired."""
-        claims = self._decode(token, RESUME_TOKEN_TYPE, ["exp", "sid", "tid", "vid"])
+        claims = self._read(token, RESUME_TOKEN_TYPE, ("exp", "sid", "tid", "vid"))
         try:
             return str(claims["tid"]), str(claims["sid"]), int(claims["vid"])
         except (TypeError, ValueError):
             raise InvalidInput("this link is not valid or has expired", code="invalid_token") from None
 
     def unsubscribe(self, tenant_id: str, address: str) -> str:
-        return self._encode({"typ": UNSUBSCRIBE_TOKEN_TYPE, "tid": tenant_id, "em": address.lower()}, None)
+        return self._signer.sign({"typ": UNSUBSCRIBE_TOKEN_TYPE, "tid": tenant_id, "em": address.lower()}, None)
 
     def read_unsubscribe(self, token: str) -> tuple[str, str]:
         """(tenant id, address)."""
-        claims = self._decode(token, UNSUBSCRIBE_TOKEN_TYPE, ["tid", "em"])
+        claims = self._read(token, UNSUBSCRIBE_TOKEN_TYPE, ("tid", "em"))
         return str(claims["tid"]), str(claims["em"])
+
+
+def reply_mail_due_ms(config: Config, message: dict, session: dict | None) -> int | None:
+    """When a stored message makes its conversation due for an e-mail: an agent's or the AI's reply in a
+    conversation with an e-mail address, e-mail on. None otherwise, and when it is due already (the reply
+    joins that e-mail). (The AI's replies are stored by `callcenter ai-worker` too, which has no MailService.)"""
+    if (not config.mail_enabled or session is None or message["sender_type"] not in REPLY_SENDER_TYPES
+            or mail_address(session.get("customer_email")) is None or session.get("mail_due_at_ms") is not None):
+        return None
+    return message["created_at_ms"] + int(config.mail_batch_secs * 1000)
 
 
 def smtp_options(smtp_url: str) -> dict:
@@ -143,7 +143,7 @@ class MailService:
         self.hub = hub
         self.bus = bus
         self.queue = queue
-        self.tokens = MailTokens(config.ensure_secret_key())
+        self.tokens = MailTokens(signer)
         # Sessions whose visitor this worker heard connect or disconnect lately: session id -> when (ms).
         self._visitor_seen_ms: dict[str, int] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -186,13 +186,9 @@ class MailService:
     def on_agent_reply(self, message: dict, session: dict | None) -> None:
         """Called for every stored message (synchronous and cheap): an agent's or the AI's reply in a
         conversation with an e-mail address makes it due for an e-mail (one small write, in the background)."""
-        if (not self.enabled or session is None or message["sender_type"] not in REPLY_SENDER_TYPES
-                or mail_address(session.get("customer_email")) is None):
-            return
-        if session.get("mail_due_at_ms") is not None:
-            return  # due already: this reply joins that e-mail
-        due = message["created_at_ms"] + int(self.config.mail_batch_secs * 1000)
-        self._spawn(self._schedule(session["tenant_id"], session["id"], due))
+        due = reply_mail_due_ms(self.config, message, session)
+        if due is not None:
+            self._spawn(self._schedule(session["tenant_id"], session["id"], due))
 
     async def _schedule(self, tenant_id: str, session_id: str, due_at_ms: int) -> None:
         try:
@@ -385,10 +381,7 @@ class MailService:
         try:
             await aiosmtplib.send(message, sender=self.from_address(), recipients=[row["to_addr"]],
                                   **smtp_options(self.config.smtp_url))
-        except aiosmtplib.SMTPException as exc:
-            await self._failed(row, exc)
-            return
-        except OSError as exc:
+        except (aiosmtplib.SMTPException, OSError) as exc:
             await self._failed(row, exc)
             return
         await self._steadily(self.store.mail_sent, row["id"])

@@ -21,7 +21,7 @@ from typing import Callable
 from . import business_hours, domain, events, models
 from .bus import cancel_and_wait
 from .config import Config
-from .errors import ApiError, Unavailable
+from .errors import ApiError
 from .presence import Presence
 from .publisher import EventPublisher
 from .push import PushNotifier
@@ -232,10 +232,15 @@ class RoutingService:
 
     async def overview(self, tenant_id: str) -> dict:
         """The team's loads against capacity and the queue (GET /routing and chat.routing.updated)."""
+        overview, _ = await self._overview(tenant_id, positions_told=0)
+        return overview
+
+    async def _overview(self, tenant_id: str, positions_told: int) -> tuple[dict, list[str]]:
+        """(the overview, {} without such a tenant; the first `positions_told` queued ids in line order)."""
         tenant = await self.store.get_tenant(tenant_id)
         if tenant is None:
-            return {}
-        _, count, oldest = await self.store.queue_snapshot(tenant_id, limit=0)
+            return {}, []
+        ids, count, oldest = await self.store.queue_snapshot(tenant_id, limit=positions_told)
         statuses = await self.presence.agent_statuses(tenant_id)
         agents = [a for a in await self.store.list_agents(tenant_id) if a["active"] and not a["invited"]]
         settings = domain.workspace_settings(tenant)
@@ -245,7 +250,7 @@ class RoutingService:
             "agents": [{"agent_id": a["id"], "name": a["name"], "status": statuses.get(a["id"], "offline"),
                         "open_conversations": a["open_sessions"], "max_conversations": a["max_conversations"]}
                        for a in agents],
-        }
+        }, ids
 
     def notify_later(self, tenant_id: str) -> None:
         """Tell the tenant's agents and waiting visitors, once for every change within the interval."""
@@ -260,15 +265,15 @@ class RoutingService:
         finally:
             self._notify_due.discard(tenant_id)
         try:
-            overview = await self.overview(tenant_id)
+            overview, ids = await self._overview(tenant_id, positions_told=QUEUE_POSITIONS_TOLD)
             if not overview:
                 return
-            ids, count, _ = await self.store.queue_snapshot(tenant_id, limit=QUEUE_POSITIONS_TOLD)
+            count = overview["queue_length"]
             typical = await self.typical_first_response_secs(tenant_id)
             online = sum(1 for a in overview["agents"] if a["status"] == "online")
             positions = {sid: [n, estimated_wait_secs(n, typical, online)] for n, sid in enumerate(ids, start=1)}
             await self.publisher.publish(
                 events.Event(events.ROUTING_UPDATED, tenant_id, overview, to_agents=True),
                 events.queue_positions(tenant_id, positions, count))
-        except (ApiError, Unavailable) as exc:
+        except ApiError as exc:  # (Unavailable among them)
             log.warning("routing: could not tell tenant %s of the queue: %s", tenant_id, exc.message)

@@ -81,14 +81,17 @@ class TokenSigner:
         self.agent_ttl_secs = agent_ttl_secs
         self.visitor_ttl_secs = visitor_ttl_secs
 
-    def _encode(self, claims: dict, ttl_secs: int) -> str:
+    def sign(self, claims: dict, ttl_secs: int | None) -> str:
+        """A token of `claims` (their `typ` says what it is for); None: it never expires."""
         now = int(time.time())
-        return jwt.encode({**claims, "iat": now, "exp": now + ttl_secs}, self._key, algorithm=JWT_ALGORITHM)
+        claims = {**claims, "iat": now} | ({"exp": now + ttl_secs} if ttl_secs is not None else {})
+        return jwt.encode(claims, self._key, algorithm=JWT_ALGORITHM)
 
-    def _decode(self, token: str, kind: str) -> dict:
+    def verify(self, token: str, kind: str, required: tuple[str, ...] = ("exp", "tid")) -> dict:
+        """The claims of a token we signed for `kind`, with `required` present; InvalidToken otherwise."""
         try:
             claims = jwt.decode(_token_bytes(token), self._key, algorithms=[JWT_ALGORITHM],
-                                options={"require": ["exp", "iat", "typ", "tid"]})
+                                options={"require": ["iat", "typ", *required]})
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
         if claims.get("typ") != kind:
@@ -96,22 +99,22 @@ class TokenSigner:
         return claims
 
     def agent_token(self, agent: dict) -> str:
-        return self._encode({"typ": "agent", "sub": str(agent["id"]), "tid": agent["tenant_id"],
+        return self.sign({"typ": "agent", "sub": str(agent["id"]), "tid": agent["tenant_id"],
                              "ver": agent["token_version"]}, self.agent_ttl_secs)
 
     def visitor_token(self, session_id: str, tenant_id: str, visitor_id: int) -> str:
-        return self._encode({"typ": "visitor", "sid": session_id, "tid": tenant_id, "vid": visitor_id},
+        return self.sign({"typ": "visitor", "sid": session_id, "tid": tenant_id, "vid": visitor_id},
                             self.visitor_ttl_secs)
 
     def read_agent(self, token: str) -> AgentClaims:
-        claims = self._decode(token, "agent")
+        claims = self.verify(token, "agent")
         try:
             return AgentClaims(int(claims["sub"]), str(claims["tid"]), int(claims["ver"]))
         except (KeyError, TypeError, ValueError):
             raise InvalidToken("malformed agent token") from None
 
     def read_visitor(self, token: str) -> VisitorClaims:
-        claims = self._decode(token, "visitor")
+        claims = self.verify(token, "visitor")
         try:
             return VisitorClaims(str(claims["sid"]), str(claims["tid"]), int(claims["vid"]))
         except (KeyError, TypeError, ValueError):

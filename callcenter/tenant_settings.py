@@ -187,13 +187,14 @@ class TenantSettingsService:
                 values["settings_changes"] = changed
             await self.store.update_tenant(admin["tenant_id"], **values)
             await self.audit.record(admin, "tenant.updated", "tenant", admin["tenant_id"], {"fields": fields, **details})
-            await self._reroute(tenant, fields)
-        return await self.read(admin)
+        updated = await self.read(admin)
+        if fields:
+            await self._reroute(updated[0], fields)
+        return updated
 
-    async def _reroute(self, before: dict, fields: list[str]) -> None:
-        """Routing follows a change of its settings: switched mode (the queue fills or empties), new hours
-        (it may be opening time now) or alert threshold (the team view)."""
-        tenant = await self._tenant(before["id"])
+    async def _reroute(self, tenant: dict, fields: list[str]) -> None:
+        """Routing follows a change of its settings (`tenant`: as saved): switched mode (the queue fills or
+        empties), new hours (it may be opening time now) or alert threshold (the team view)."""
         if "routing" in fields:
             await self.routing.mode_changed(tenant["id"], self.routing.mode(tenant), self.ai.answers_first(tenant))
         elif "business_hours" in fields or "queue_alert_secs" in fields:

@@ -25,6 +25,7 @@ from .. import events
 from ..config import Config
 from ..domain import ai_may_speak
 from ..errors import Unavailable
+from ..mail import reply_mail_due_ms
 from ..metrics import Metrics
 from ..publisher import EventPublisher
 from ..store import Store
@@ -196,11 +197,11 @@ class Responder:
         """An AI reply starts the e-mail batch for a visitor who gave an address, like an agent's does
         (callcenter/mail.py e-mails it once the visitor has been gone long enough; this process may be
         an ai-worker without a mail service, so it only marks the session due)."""
-        if not self.config.mail_enabled or not session.get("customer_email") or session.get("mail_due_at_ms"):
+        due = reply_mail_due_ms(self.config, message, session)
+        if due is None:
             return
         try:
-            await self.store.schedule_reply_mail(session["tenant_id"], session["id"],
-                                                 message["created_at_ms"] + int(self.config.mail_batch_secs * 1000))
+            await self.store.schedule_reply_mail(session["tenant_id"], session["id"], due)
         except Unavailable as exc:
             log.warning("ai: the reply in %s was not scheduled for e-mail: %s", session["id"], exc.message)
 

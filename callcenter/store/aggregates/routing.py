@@ -130,7 +130,7 @@ class RoutingQueries(StoreBase):
         waiting = [c.tenant_id == tenant_id, c.queued_at_ms.is_not(None)]
         async with self._read() as conn:
             ids = (await conn.execute(sa.select(c.id).where(*waiting).order_by(c.queued_at_ms, c.id)
-                                      .limit(limit))).scalars().all()
+                                      .limit(limit))).scalars().all() if limit > 0 else []
             count, oldest = (await conn.execute(sa.select(sa.func.count(), sa.func.min(c.queued_at_ms))
                                                 .where(*waiting))).one()
         return list(ids), count, oldest
