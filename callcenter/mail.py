@@ -230,9 +230,11 @@ class MailService:
 
     # ---- the visitor's routes -------------------------------------------------------------------------
 
-    async def request_transcript(self, session: dict, email: str | None, ip: str, base_url: str) -> None:
+    async def request_transcript(self, session: dict, email: str | None, ip: str) -> None:
         """Queue the conversation's transcript (as the visitor sees it, up to now) to `email` or the
-        session's address. Repeating it with nothing new sends nothing more."""
+        session's address. Repeating it with nothing new sends nothing more. Its links point where every
+        e-mail's do (CALLCENTER_PUBLIC_URL), never to the request's Host: a visitor picks the address, and
+        a Host of their choosing would put their links in the tenant's e-mail."""
         if not self.enabled:
             raise Conflict("e-mail is not set up on this server", code="mail_disabled")
         to = (email or session.get("customer_email") or "").strip().lower()
@@ -248,7 +250,7 @@ class MailService:
         upto = session["last_seq"]
         address_id = hashlib.sha256(to.encode()).hexdigest()[:16]
         await self.store.add_mail(self._outbox_row(session, f"transcript:{session['id']}:{upto}:{address_id}",
-                                                   "transcript", to, 0, upto, self.public_base(base_url)))
+                                                   "transcript", to, 0, upto, self.public_base()))
 
     async def resume(self, token: str) -> tuple[dict, str, dict]:
         """(session, a new visitor token for it, tenant) for an e-mail's resume link."""

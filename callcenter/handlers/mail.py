@@ -27,8 +27,7 @@ class TranscriptHandler(PublicHandler):
         visitor = await self.visitor()
         session = await self.services.chat.session_of(visitor, session_id)
         body = self.parse_body(TranscriptRequest)
-        await self.services.mail.request_transcript(session, body.email, self.client_ip,
-                                                    f"{self.request.protocol}://{self.request.host}")
+        await self.services.mail.request_transcript(session, body.email, self.client_ip)
         self.write_json({"queued": True}, status=202)
 
 

@@ -253,6 +253,23 @@ async def test_transcript_on_resolve_has_no_private_notes(api, tenant_factory, s
 
 
 @gen_test
+async def test_a_transcript_s_links_never_follow_a_spoofed_host(api, tenant_factory, smtp_sink, services):
+    """Without CALLCENTER_PUBLIC_URL the links point to the server's own address: a visitor who picks the
+    recipient cannot also pick, through the Host header, where the tenant's e-mail sends its reader."""
+    services.config.public_url = None
+    tenant = await tenant_factory()
+    address = an_address()
+    visitor = await visitor_of(api, tenant, address)
+    await visitor_says(api, visitor, "Send me this")
+    resp = await api.post(public_session(visitor.session_id) + "/transcript", {}, token=visitor.token,
+                          headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    assert resp.status == 202, resp.body
+    got = (await wait_for(lambda: smtp_sink.to(address), 20, "the transcript"))[0]
+    assert b"evil.example" not in got.raw
+    assert f"http://{services.config.host}:{services.config.port}/unsubscribe?token=" in got.part("plain")
+
+
+@gen_test
 async def test_the_resume_token_reopens_the_conversation_and_nothing_else(api, tenant_factory, smtp_sink, services):
     tenant = await tenant_factory()
     address = an_address()
