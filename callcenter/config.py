@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 SQLITE_SCHEME = "sqlite+aiosqlite"
 MYSQL_SCHEME = "mysql+aiomysql"
 SUPPORTED_DB_SCHEMES = (SQLITE_SCHEME, MYSQL_SCHEME)
-SUPPORTED_BUS_SCHEMES = ("redis", "rediss", "memory")
+SUPPORTED_BUS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster", "memory")
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
@@ -127,6 +127,9 @@ MAIL_ENV = {
     "mail_give_up_secs": "CALLCENTER_MAIL_GIVE_UP_SECS",
 }
 SUPPORTED_SMTP_SCHEMES = ("smtp", "smtps")
+# How long presence remembers when a subject was last online (callcenter/presence.py; its keys expire by
+# themselves): the longest CALLCENTER_MAIL_OFFLINE_DELAY_SECS, which waits from that time.
+LAST_SEEN_RETENTION_SECS = 3600
 
 
 def parse_networks(raw: str, name: str) -> tuple[str, ...]:
@@ -322,9 +325,12 @@ class Config:
             if bus_scheme not in SUPPORTED_BUS_SCHEMES:
                 raise ConfigError(
                     f"CALLCENTER_REDIS_URL has unsupported scheme {bus_scheme or self.redis_url!r}; "
-                    "use redis://host:port/db"
+                    "use redis://host:port/db or redis+cluster://host:port,host:port"
                 )
-        for name, url in (("CALLCENTER_DATABASE_URL", db_url), ("CALLCENTER_REDIS_URL", self.redis_url)):
+        if self.redis_cluster:
+            self._validate_cluster_url()
+        for name, url in (("CALLCENTER_DATABASE_URL", db_url),
+                          ("CALLCENTER_REDIS_URL", None if self.redis_cluster else self.redis_url)):
             try:
                 urlsplit(url or "").port  # a malformed port raises here rather than as a traceback later
             except ValueError:
@@ -367,6 +373,16 @@ class Config:
             raise ConfigError(f"port {self.port} is out of range")
         self._validate_mail()
 
+    def _validate_cluster_url(self) -> None:
+        from .redis_client import cluster_options  # (only here: importing the config stays light)
+
+        try:
+            cluster_options(self.redis_url)
+        except ValueError as exc:
+            raise ConfigError(f"CALLCENTER_REDIS_URL is not a valid Redis Cluster URL ({exc}): "
+                              f"{redact_url(self.redis_url)}; use redis+cluster://[user:pass@]host:port[,host:port…]"
+                              ) from None
+
     def _validate_mail(self) -> None:
         if self.smtp_url:
             try:
@@ -387,6 +403,9 @@ class Config:
             if address is None or not address.domain or "\n" in self.mail_from or "\r" in self.mail_from:
                 raise ConfigError(f"CALLCENTER_MAIL_FROM must be an e-mail address (noreply@example.com), "
                                   f"got {self.mail_from!r}")
+        if not 0 <= self.mail_offline_delay_secs <= LAST_SEEN_RETENTION_SECS:
+            raise ConfigError(f"CALLCENTER_MAIL_OFFLINE_DELAY_SECS must be between 0 and {LAST_SEEN_RETENTION_SECS}, "
+                              f"got {self.mail_offline_delay_secs:g}")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"CALLCENTER_PUBLIC_URL must be an http(s) URL, got {self.public_url!r}")
 
@@ -397,7 +416,13 @@ class Config:
 
     @property
     def uses_redis(self) -> bool:
+        """Redis (one server or a cluster) carries the bus, rate limits, presence and the queues."""
         return bool(self.redis_url) and not self.redis_url.startswith("memory")
+
+    @property
+    def redis_cluster(self) -> bool:
+        """CALLCENTER_REDIS_URL names a Redis Cluster (redis+cluster:// or rediss+cluster://)."""
+        return bool(self.redis_url) and self.redis_url.split("://", 1)[0].lower().endswith("+cluster")
 
     def prepare_embedded_store(self) -> None:
         """The data dir and the SQLite file, created owner-only (0700 / 0600) when they do not exist:

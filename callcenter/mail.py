@@ -7,7 +7,7 @@ Off unless CALLCENTER_SMTP_URL is set (`MailService.enabled`). Nothing is ever s
    replies written meanwhile join that e-mail.
 2. Batching. Every worker sweeps the due sessions; each is claimed by a compare-and-set on its due time
    (the winner's new due time is its lease), so one worker deals with it. A visitor whose widget is
-   connected, or was within CALLCENTER_MAIL_OFFLINE_DELAY_SECS (the visitor presence events on the bus),
+   connected, or was within CALLCENTER_MAIL_OFFLINE_DELAY_SECS (presence's last-seen time, shared by all workers),
    puts it off. Otherwise the replies after max(mail_sent_seq, visitor_read_seq) are the e-mail: its
    outbox row is written and mail_sent_seq moves past them in one transaction (an unsubscribed address
    or nothing unread: mail_sent_seq moves, nothing is written).
@@ -38,7 +38,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiosmtplib
 
-from . import events
 from .config import Config
 from .domain import AGENT, AI, PRIVATE_SENDER_TYPES, SENDER_TYPES
 from .errors import Conflict, InvalidInput, RateLimited, Unavailable
@@ -49,7 +48,6 @@ from .store import Store, now_ms
 
 if TYPE_CHECKING:
     from .bus import Bus
-    from .events import Event
     from .realtime.hub import Hub
 
 log = logging.getLogger("callcenter.mail")
@@ -144,8 +142,6 @@ class MailService:
         self.bus = bus
         self.queue = queue
         self.tokens = MailTokens(signer)
-        # Sessions whose visitor this worker heard connect or disconnect lately: session id -> when (ms).
-        self._visitor_seen_ms: dict[str, int] = {}
         self._tasks: set[asyncio.Task] = set()
         self._loops: list[asyncio.Task] = []
         self._sending = asyncio.Semaphore(SENDERS_PER_WORKER)
@@ -161,13 +157,11 @@ class MailService:
             return
         if not self.config.public_url:
             log.warning("mail: CALLCENTER_PUBLIC_URL is not set: links in e-mails point to %s", self.public_base())
-        self.bus.add_listener(self._on_event)
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._sweep_loop(), name="mail-sweeper"),
                        loop.create_task(self._send_loop(), name="mail-sender")]
 
     async def close(self) -> None:
-        self.bus.remove_listener(self._on_event)
         pending = {*self._loops, *self._tasks}
         for task in self._loops:
             task.cancel()
@@ -196,16 +190,14 @@ class MailService:
         except Unavailable as exc:
             log.warning("mail: a reply in %s not scheduled for e-mail: %s", session_id, exc.message)
 
-    def _on_event(self, event: "Event") -> None:
-        if event.type == events.VISITOR_PRESENCE:
-            now = now_ms()
-            self._visitor_seen_ms[event.data["session_id"]] = now
-            if len(self._visitor_seen_ms) > 10_000:
-                self._forget_seen(now)
-
-    def _forget_seen(self, now: int) -> None:
-        horizon = now - int(self.config.mail_offline_delay_secs * 1000)
-        self._visitor_seen_ms = {sid: at for sid, at in self._visitor_seen_ms.items() if at > horizon}
+    async def _visitor_last_seen_ms(self, tenant_id: str, session_id: str) -> int | None:
+        """When the visitor's widget was last connected (now while it is), from presence: the same answer
+        on every worker, whichever one held the socket. None when unknown or Redis fails (best effort)."""
+        try:
+            return await self.hub.presence.last_seen_ms(tenant_id, f"v:{session_id}")
+        except Exception as exc:  # presence is best effort: the e-mail goes out rather than never
+            log.warning("mail: presence of session %s unknown: %s", session_id, exc)
+            return None
 
     # ---- links --------------------------------------------------------------------------------------
 
@@ -291,9 +283,7 @@ class MailService:
 
     async def sweep(self) -> None:
         """One round: the due sessions' replies become e-mails, the due e-mails go to the queue."""
-        now = now_ms()
-        self._forget_seen(now)
-        for row in await self.store.due_reply_mail(now, SWEEP_BATCH):
+        for row in await self.store.due_reply_mail(now_ms(), SWEEP_BATCH):
             await self._batch_replies(row["tenant_id"], row["id"], row["mail_due_at_ms"])
         for row in await self.store.due_mail(now_ms(), SWEEP_BATCH):
             until = now_ms() + ATTEMPT_LEASE_SECS * 1000
@@ -312,10 +302,7 @@ class MailService:
         to = mail_address(session["customer_email"])
         if to is not None:
             offline_ms = int(self.config.mail_offline_delay_secs * 1000)
-            if await self.hub.visitor_online(tenant_id, session_id):
-                await self.store.move_reply_mail(tenant_id, session_id, lease, now + offline_ms)
-                return
-            seen = self._visitor_seen_ms.get(session_id)
+            seen = await self._visitor_last_seen_ms(tenant_id, session_id)  # now while connected
             if seen is not None and now - seen < offline_ms:
                 await self.store.move_reply_mail(tenant_id, session_id, lease, seen + offline_ms)
                 return

@@ -8,6 +8,8 @@ by another after CLAIM_IDLE) sends at most once: the sender claims the attempt i
 Entries are acknowledged and deleted once the attempt is over (sent, failed and rescheduled in the row,
 or found already done). The memory queue loses what it holds when the process stops; nothing is lost
 with it, since the outbox rows are due again after their lease and queued anew.
+
+The stream `<prefix>mail:queue` is named alone by every command, so it works as it is on a Redis Cluster.
 """
 from __future__ import annotations
 

@@ -56,17 +56,30 @@ class Metrics:
                                            ["kind"], registry=r, buckets=(.1, .25, .5, 1, 2, 4, 8, 15, 30))
         self.ai_tokens = Counter("callcenter_ai_tokens_total", "Tokens used by the AI", ["kind"], registry=r)
         self.batch_size = Histogram("callcenter_batch_size", "Calls coalesced into one round trip (store_sends: "
-                                    "messages per group commit; bus_publishes; rate_limit_hits)", ["batcher"],
+                                    "messages per group commit; bus_publishes; rate_limit_hits; socket_reads: sockets' "
+                                    "sign-in and catch-up reads; presence_changes)", ["batcher"],
                                     registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
         self.bus_reconnects = Gauge("callcenter_bus_reconnects", "Times the bus subscriber reconnected",
                                     registry=r, multiprocess_mode="livesum")
+        self.bus_events_received = Counter("callcenter_bus_events_received_total",
+                                           "Events this worker received from the other workers through the bus",
+                                           registry=r)
+        self.bus_events_published = Counter("callcenter_bus_events_published_total",
+                                            "Events this worker published on the bus for the other workers",
+                                            registry=r)
+        self.bus_subscriptions = Gauge("callcenter_bus_subscriptions",
+                                       "Tenant channels this worker listens to", registry=r,
+                                       multiprocess_mode="livesum")
 
     bus = None  # the app's bus and hub, read at scrape time (`watch`)
     hub = None
 
     def watch(self, *, bus, hub) -> None:
-        """Report the bus's reconnects and the sockets' output queue (read at scrape time)."""
+        """Count the bus's events as they go; report its reconnects, its subscriptions and the sockets' output
+        queue at scrape time."""
         self.bus, self.hub = bus, hub
+        bus.on_received = self.bus_events_received.inc
+        bus.on_published = self.bus_events_published.inc
 
     def watch_batcher(self, label: str, batcher) -> None:
         self.batchers[label] = batcher
@@ -75,6 +88,7 @@ class Metrics:
     def render(self) -> bytes:
         if self.bus is not None:
             self.bus_reconnects.set(self.bus.reconnects)
+            self.bus_subscriptions.set(self.bus.subscriptions)
         if self.hub is not None:
             self.queue_depth.labels("socket_outbound").set(
                 sum(conn.pending_frames for conn in self.hub.all_connections()))

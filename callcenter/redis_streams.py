@@ -1,7 +1,10 @@
 """Redis Streams with a consumer group, as the durable queues use them (the AI job queue in
 callcenter/ai/queue.py, the webhook deliveries in callcenter/webhook_queue.py): the group made once
 from the stream's start, entries taken over from a consumer that went silent, acknowledged entries
-deleted (the stream holds only work not yet done)."""
+deleted (the stream holds only work not yet done).
+
+On a Redis Cluster: every command here names one stream (a pipeline of XACK and XDEL names the same one),
+so each queue works on any slot; several streams read together (the webhook partitions) share a hash tag."""
 from __future__ import annotations
 
 import redis.asyncio as aioredis

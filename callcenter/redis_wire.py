@@ -24,9 +24,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # RESP3 delivers pub/sub messages (and subscribe confirmations) as pushes; RESP2 as plain arrays.
 _PushNotification = getattr(hiredis, "PushNotification", ())
-_MESSAGE = b"message"
+_MESSAGES = (b"message", b"smessage")  # a channel's, a shard channel's
+_SUBSCRIPTION_REPLIES = (b"subscribe", b"unsubscribe", b"ssubscribe", b"sunsubscribe")
 
 MessageCallback = Callable[[bytes], None]
+# (kind, channel) of a subscription change that answers no command (a cluster node moving a slot away).
+UnsolicitedCallback = Callable[[bytes, bytes], None]
 
 
 def encode_command(*args: bytes | str) -> bytes:
@@ -45,14 +48,18 @@ class RespConnection(asyncio.Protocol):
     its reply (an error reply raises ResponseError); a reply that takes longer than
     `command_timeout_secs` ends the connection (every waiting command fails with TimeoutError), as
     does a lost connection (ConnectionError). With `on_message`, the data of each pub/sub message
-    goes there (the connection is then a subscriber: SUBSCRIBE and PING only)."""
+    goes there (the connection is then a subscriber: (S)SUBSCRIBE, (S)UNSUBSCRIBE, one channel per command,
+    and PING). A subscription command names the confirmation it waits for (`expect`): one that arrives when
+    no such command waits (a cluster node dropping a shard channel whose slot moved) goes to `on_unsolicited`."""
 
-    def __init__(self, command_timeout_secs: float, on_message: MessageCallback | None = None):
+    def __init__(self, command_timeout_secs: float, on_message: MessageCallback | None = None,
+                 on_unsolicited: UnsolicitedCallback | None = None):
         self.command_timeout_secs = command_timeout_secs
         self.on_message = on_message
+        self.on_unsolicited = on_unsolicited
         self.transport: asyncio.Transport | None = None
         self._reader = hiredis.Reader(replyError=ResponseError)
-        self._waiting: collections.deque[tuple[asyncio.Future, float]] = collections.deque()
+        self._waiting: collections.deque[tuple[asyncio.Future, float, tuple | None]] = collections.deque()
         self._watchdog: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self.lost: asyncio.Future[None] = self._loop.create_future()  # done once the connection has ended
@@ -62,7 +69,8 @@ class RespConnection(asyncio.Protocol):
 
     @classmethod
     async def open(cls, pool: ConnectionPool, *, connect_timeout_secs: float, command_timeout_secs: float,
-                   on_message: MessageCallback | None = None) -> "RespConnection":
+                   on_message: MessageCallback | None = None,
+                   on_unsolicited: UnsolicitedCallback | None = None) -> "RespConnection":
         """A new connection with the pool's settings (it does not count against the pool's size)."""
         opener = pool.make_connection()
         try:
@@ -89,7 +97,7 @@ class RespConnection(asyncio.Protocol):
             raise RedisConnectionError("unexpected data after the Redis handshake")
         # The transport is this object's now: redis-py's must neither close it nor warn about it.
         opener._reader = opener._writer = None
-        self = cls(command_timeout_secs, on_message)
+        self = cls(command_timeout_secs, on_message, on_unsolicited)
         self.protocol = int(opener.protocol or 2)  # as negotiated by redis-py (HELLO), 2 or 3
         # Held so that the stream objects are not collected: a StreamWriter closes its transport then.
         self._streams = (reader, writer)
@@ -103,13 +111,15 @@ class RespConnection(asyncio.Protocol):
     def closed(self) -> bool:
         return self._end is not None
 
-    def execute(self, *args: bytes | str) -> "asyncio.Future":
+    def execute(self, *args: bytes | str, expect: tuple[str, str] | None = None) -> "asyncio.Future":
+        """`expect`: (kind, channel) of the subscription confirmation that answers this command."""
         future = self._loop.create_future()
         if self._end is not None:
             future.set_exception(self._failure())
             return future
         self.transport.write(encode_command(*args))
-        self._waiting.append((future, time.monotonic() + self.command_timeout_secs))
+        tag = (expect[0].encode(), expect[1].encode()) if expect is not None else None
+        self._waiting.append((future, time.monotonic() + self.command_timeout_secs, tag))
         if self._watchdog is None:
             self._watchdog = self._loop.call_later(self.command_timeout_secs, self._check_stalled)
         return future
@@ -131,15 +141,22 @@ class RespConnection(asyncio.Protocol):
                 return
             if reply is False:
                 return
-            if isinstance(reply, list) and reply and self.on_message is not None and reply[0] == _MESSAGE:
-                self.on_message(reply[2])
-                continue
-            if isinstance(reply, _PushNotification) and reply[0] != b"subscribe":
+            if isinstance(reply, list) and reply and self.on_message is not None:
+                kind = reply[0]
+                if kind in _MESSAGES:
+                    self.on_message(reply[2])
+                    continue
+                if kind in _SUBSCRIPTION_REPLIES and len(reply) == 3 and (
+                        not self._waiting or self._waiting[0][2] != (kind, reply[1])):
+                    if self.on_unsolicited is not None:
+                        self.on_unsolicited(kind, reply[1])
+                    continue
+            if isinstance(reply, _PushNotification) and reply[0] not in _SUBSCRIPTION_REPLIES:
                 continue  # a push that answers no command of ours
             if not self._waiting:
                 self._abort(RedisConnectionError("Redis sent a reply to no command"))
                 return
-            future, _ = self._waiting.popleft()
+            future, _, _ = self._waiting.popleft()
             if future.done():
                 continue
             if isinstance(reply, ResponseError):
@@ -152,7 +169,7 @@ class RespConnection(asyncio.Protocol):
             self._end = RedisConnectionError(f"Redis connection lost{f': {exc}' if exc else ''}")
         failure = self._failure()
         while self._waiting:
-            future, _ = self._waiting.popleft()
+            future, _, _ = self._waiting.popleft()
             if not future.done():
                 future.set_exception(failure)
         if self._watchdog is not None:

@@ -15,6 +15,7 @@ import bcrypt
 import jwt
 
 from .batching import Batcher
+from .redis_client import eval_each
 
 JWT_ALGORITHM = "HS256"
 BCRYPT_ROUNDS = 12
@@ -184,14 +185,23 @@ class MemoryRateLimiter(RateLimiter):
 
 
 class RedisRateLimiter(RateLimiter):
-    # Concurrent hits (sign-in attempts, new chats) share one MULTI/EXEC round trip.
+    """Counters `<prefix>rl:<key>`, each touched by one key's commands only: on a Redis Cluster they spread
+    over the nodes, and no operation spans two slots."""
+    # Concurrent hits (sign-in attempts, new chats) share one round trip (one per node on a cluster).
     MAX_BATCH = 500
+    # One hit, atomically: a counter never exists without its expiry, even if we die half-way.
+    # Returns {count, seconds left in the window}.
+    HIT_SCRIPT = ("local count = redis.call('INCR', KEYS[1]) "
+                  "local ttl = redis.call('TTL', KEYS[1]) "
+                  "if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end "
+                  "return {count, ttl}")
     # DECR only a counter that exists: a plain DECR of an expired one would leave -1 with no expiry.
     REFUND_SCRIPT = "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return 0"
 
     def __init__(self, redis, prefix: str):
         self._redis = redis
         self._prefix = prefix + "rl:"
+        self._hit = redis.register_script(self.HIT_SCRIPT)
         self._refund = redis.register_script(self.REFUND_SCRIPT)
         self.hits: Batcher[tuple[str, int, int], RateDecision] = Batcher(
             self._hit_batch, max_batch=self.MAX_BATCH, name="rate-limit-hits")
@@ -200,18 +210,9 @@ class RedisRateLimiter(RateLimiter):
         return await self.hits.submit((self._prefix + key, limit, window_secs))
 
     async def _hit_batch(self, hits: list[tuple[str, int, int]]) -> list[RateDecision]:
-        # One transaction: a counter never exists without its expiry, even if we die half-way.
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for full, _, window_secs in hits:
-                pipe.incr(full)
-                pipe.expire(full, window_secs, nx=True)
-                pipe.ttl(full)
-            replies = await pipe.execute()
-        decisions = []
-        for i, (_, limit, _) in enumerate(hits):
-            count, ttl = replies[3 * i], replies[3 * i + 2]
-            decisions.append(RateDecision(False, max(1, int(ttl))) if count > limit else RateDecision(True))
-        return decisions
+        replies = await eval_each(self._redis, self._hit, [([full], [window_secs]) for full, _, window_secs in hits])
+        return [RateDecision(False, max(1, int(ttl))) if count > limit else RateDecision(True)
+                for (_, limit, _), (count, ttl) in zip(hits, replies)]
 
     async def refund(self, key: str) -> None:
         await self._refund(keys=[self._prefix + key])

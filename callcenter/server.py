@@ -16,9 +16,9 @@ from tornado import httpserver, netutil
 from . import migrations
 from .ai.worker import redis_worker
 from .app import create_services, make_app
-from .bus import make_redis
 from .config import Config, ConfigError, redact_url
 from .demo import DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD, DEMO_TENANT_ID, seed_demo
+from .redis_client import make_redis
 from .store import Store
 
 log = logging.getLogger("callcenter.server")

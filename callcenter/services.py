@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import analytics, attachments, domain, events, models
 from .ai.service import AIService
+from .auth_cache import AgentCache, SocketReads
 from .bus import Bus, BusUnavailable
 from .config import Config
 from .domain import Actor
@@ -22,8 +23,9 @@ from .metrics import Metrics
 from .publisher import EventPublisher
 from .push import PushNotifier
 from .routing import RoutingService
-from .security import InvalidToken, RateLimiter, TokenSigner, burn_password_check, check_password, hash_password
-from .store import PrivateNote, SendResult, SessionFilter, Store
+from .security import (AgentClaims, InvalidToken, RateLimiter, TokenSigner, VisitorClaims, burn_password_check,
+                       check_password, hash_password)
+from .store import CatchUp, PrivateNote, SendResult, SessionFilter, Store
 from .webhook_models import CONVERSATION_ASSIGNED, CONVERSATION_CREATED, CONVERSATION_RESOLVED
 
 if TYPE_CHECKING:  # (the mail service is built before the chat and handed to it)
@@ -42,6 +44,19 @@ class AuthService:
         self.signer = signer
         self.limiter = limiter
         self.config = config
+        # The sockets' connect path (callcenter/auth_cache.py): reads batched across sockets, and the agents
+        # this worker has checked (always checked again once registered: see socket_catch_up).
+        self.socket_reads = SocketReads(store)
+        self.agent_cache = AgentCache()
+        bus.add_listener(self._on_event)
+        bus.add_reconnect_listener(self._on_bus_reconnect)
+
+    def _on_event(self, event: events.Event) -> None:
+        if event.type == events.AGENT_REVOKED:
+            self.agent_cache.forget(event.tenant_id, event.data["agent_id"])
+
+    async def _on_bus_reconnect(self, tenants=None) -> None:
+        self.agent_cache.clear()  # revocations may have been missed meanwhile
 
     async def login(self, email: str, password: str, tenant_id: str, ip: str) -> tuple[str, dict]:
         email = email.strip().lower()
@@ -97,6 +112,76 @@ class AuthService:
             raise Unauthorized("this chat no longer exists; start a new one", code="invalid_token")
         return Actor.of_visitor(session)
 
+    # ---- sockets -------------------------------------------------------------------
+
+    @staticmethod
+    def _check_hint(tenant_id: str, tenant_hint: str | None) -> None:
+        if tenant_hint is not None and tenant_hint != tenant_id:
+            raise Unauthorized("the token is not for the tenant in ?tenant=", code="tenant_mismatch")
+
+    async def socket_identity(self, token: str, tenant_hint: str | None = None) -> tuple[Actor, dict | None,
+                                                                                      list[str] | None]:
+        """Who a socket's token is: (actor, the agent's row, None) for an agent, (actor, None, the tenant's
+        allowed origins) for a visitor; Unauthorized for anything else, and when `tenant_hint` (the socket's
+        ?tenant=) names another tenant. The token is decoded once (visitors are most sockets)."""
+        try:
+            claims = self.signer.read_visitor(token)
+        except InvalidToken:
+            try:
+                agent_claims = self.signer.read_agent(token)
+            except InvalidToken:
+                raise Unauthorized("invalid or expired token", code="invalid_token") from None
+            agent = await self.agent_for_socket(agent_claims, tenant_hint)
+            return Actor.of_agent(agent), agent, None
+        actor, allowed_origins = await self.visitor_for_socket(claims, tenant_hint)
+        return actor, None, allowed_origins
+
+    async def agent_for_socket(self, claims: AgentClaims, tenant_hint: str | None = None) -> dict:
+        """The agent a socket's token (`claims`) belongs to: this worker's cached row when it has one for this
+        token version, else the store's (read in a batch with the other sockets'). Unauthorized otherwise.
+        Not final on its own: `socket_catch_up(..., agent=...)` checks it again once the socket is registered."""
+        self._check_hint(claims.tenant_id, tenant_hint)
+        agent = self.agent_cache.get(claims.tenant_id, claims.agent_id, claims.token_version)
+        if agent is not None:
+            return agent
+        agent = await self.socket_reads.agent(claims.tenant_id, claims.agent_id)
+        if agent is None or not agent["active"] or agent["token_version"] != claims.token_version:
+            raise Unauthorized("this sign-in is no longer valid; sign in again", code="token_revoked")
+        self.agent_cache.put(agent)
+        return agent
+
+    async def visitor_for_socket(self, claims: VisitorClaims, tenant_hint: str | None = None) -> tuple[Actor,
+                                                                                                     list[str]]:
+        """The visitor a socket's token (`claims`) belongs to, bound to its conversation (read in a batch with the
+        other sockets'), and its tenant's allowed origins, as they are now; Unauthorized otherwise (a session
+        that no longer exists included)."""
+        self._check_hint(claims.tenant_id, tenant_hint)
+        row = await self.socket_reads.session(claims.tenant_id, claims.session_id)
+        if row is None or row["visitor_id"] != claims.visitor_id:
+            raise Unauthorized("this chat no longer exists; start a new one", code="invalid_token")
+        session = {field: row[field] for field in domain.VISITOR_SESSION_FIELDS}  # (a row may serve two sockets)
+        return Actor.of_visitor(session), row["allowed_origins"]
+
+    async def socket_catch_up(self, actor: Actor, after: dict[str, int], limit: int,
+                              agent: dict | None = None) -> tuple[dict | None, dict[str, list[dict]]]:
+        """What a registered socket missed: per session of `after` (session id -> last seq seen), up to `limit`
+        messages after it that `actor` may read (a visitor: its own conversation, no private notes; an
+        agent: its tenant's), read in a batch with the other sockets'. With `agent` (the row the socket was
+        let in with), that agent as the store has it now, or None when it was revoked meanwhile."""
+        visitor = actor.kind == domain.VISITOR
+        sessions = [sid for sid in after if not visitor or sid == actor.session_id]
+        reads = [CatchUp(actor.tenant_id, sid, after[sid], visitor, limit) for sid in sessions]
+        if agent is None:
+            pages = await self.socket_reads.catch_up(reads)
+            return None, dict(zip(sessions, pages))
+        fresh, pages = await asyncio.gather(self.socket_reads.agent(agent["tenant_id"], agent["id"]),
+                                            self.socket_reads.catch_up(reads))
+        if fresh is None or not fresh["active"] or fresh["token_version"] != agent["token_version"]:
+            self.agent_cache.forget(agent["tenant_id"], agent["id"])
+            return None, {}
+        self.agent_cache.put(fresh)
+        return fresh, dict(zip(sessions, pages))
+
     async def me(self, agent: dict) -> tuple[dict, dict | None]:
         """The signed-in agent and their tenant."""
         return agent, await self.store.get_tenant(agent["tenant_id"])
@@ -114,6 +199,7 @@ class AuthService:
 
     async def _revoke(self, agent: dict) -> None:
         # Every worker closes this agent's sockets (close code 4010); REST calls already fail on the version.
+        self.agent_cache.forget(agent["tenant_id"], agent["id"])
         try:
             await self.bus.publish(events.Event(events.AGENT_REVOKED, agent["tenant_id"], {"agent_id": agent["id"]}))
         except BusUnavailable as exc:
@@ -214,14 +300,6 @@ class ChatService:
         elif actor.kind == domain.AGENT and 0 < seq:
             await self.publish(events.message_read(updated, actor.kind, min(seq, updated["last_seq"]), agent_id))
         return updated
-
-    async def messages_after(self, actor: Actor, session_id: str, after_seq: int, limit: int) -> list[dict]:
-        """What `actor` may read of a conversation after a seq (a socket's catch-up): a visitor never
-        gets the agents' private notes."""
-        await self.session_of(actor, session_id)
-        return await self.store.list_messages(actor.tenant_id, session_id, after_seq=after_seq,
-                                              limit=min(limit, MAX_HISTORY_PAGE),
-                                              visitor_view=actor.kind == domain.VISITOR)
 
     async def typing(self, actor: Actor, session_id: str, is_typing: bool, origin: str) -> None:
         """Someone is typing: agents always hear it, the visitor only when an agent types. `origin`

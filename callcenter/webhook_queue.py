@@ -14,7 +14,8 @@ given up: until then it survives any worker's death (at least once: the receiver
 X-Callcenter-Delivery event id).
 
 Without Redis (the embedded default, one process) the queue is an asyncio queue: what it holds is
-lost when the process stops.
+lost when the process stops. On a Redis Cluster the `{wh}` tag keeps the partitions, their leases and the
+worker list on one slot (one XREADGROUP reads them all), as on a single Redis.
 """
 from __future__ import annotations
 

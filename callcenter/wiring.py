@@ -19,13 +19,14 @@ from .ai.service import AIService
 from .audit import AuditService
 from .team import TeamService
 from .tenant_settings import TenantSettingsService
-from .bus import Bus, RedisBus, cancel_and_wait, make_bus, make_redis
+from .bus import Bus, RedisBus, cancel_and_wait, make_bus
 from .config import Config
 from .errors import Unavailable
 from .metrics import Metrics
 from .presence import MemoryPresence, Presence, RedisPresence
 from .publisher import EventPublisher
 from .push import PushNotifier
+from .redis_client import make_redis
 from .routing import RoutingService
 from .realtime.hub import Hub
 from .security import MemoryRateLimiter, RateLimiter, RedisRateLimiter, TokenSigner
@@ -55,7 +56,7 @@ class Services:
     the bus are here to be started and closed with the rest (and for the health probes)."""
     config: Config
     store: Store
-    redis: aioredis.Redis | None
+    redis: aioredis.Redis | aioredis.RedisCluster | None
     bus: Bus
     limiter: RateLimiter
     signer: TokenSigner
@@ -183,6 +184,8 @@ def create_services(config: Config) -> Services:
     webhook_dispatcher = WebhookDispatcher(store, webhook_queue, webhook_outbox, publisher, config, secret_box, audit)
     metrics.watch(bus=bus, hub=hub)
     metrics.watch_batcher("store_sends", store.send_batcher)
+    metrics.watch_batcher("socket_reads", auth.socket_reads.batcher)
+    metrics.watch_batcher("presence_changes", hub.presence_changes)
     if isinstance(bus, RedisBus):
         metrics.watch_batcher("bus_publishes", bus.publisher)
     if isinstance(limiter, RedisRateLimiter):

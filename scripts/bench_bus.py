@@ -51,7 +51,7 @@ def event(n: int) -> Event:
 
 def subscriber(url: str, prefix: str, events: int, ready, results) -> None:
     async def run() -> None:
-        bus = RedisBus(make_redis(url), prefix)
+        bus = RedisBus(make_redis(url), prefix, url)
         latencies: list[float] = []
         done = asyncio.Event()
 
@@ -62,6 +62,7 @@ def subscriber(url: str, prefix: str, events: int, ready, results) -> None:
 
         bus.add_listener(on_event)
         await bus.start()
+        await bus.subscribe_tenant("bench-tenant")  # as a worker holding a socket of the tenant does
         ready.set()
         started = None
         while not done.is_set():
@@ -80,7 +81,7 @@ def subscriber(url: str, prefix: str, events: int, ready, results) -> None:
 
 
 async def publish(url: str, prefix: str, events: int, rate: float) -> dict:
-    bus = RedisBus(make_redis(url), prefix)
+    bus = RedisBus(make_redis(url), prefix, url)
     await bus.start()
     try:
         await bus.publish(event(0))  # connections open before the clock starts
@@ -93,7 +94,7 @@ async def publish(url: str, prefix: str, events: int, rate: float) -> dict:
             future = bus.publish_nowait(event(n))
             if future is not None:
                 future.add_done_callback(lambda f: f.exception())
-        await bus.publisher.wait_idle()
+        await bus.wait_idle()
         return {"cpu": cpu_secs() - cpu0, "secs": time.perf_counter() - t0}
     finally:
         await bus.close()

@@ -4,6 +4,7 @@
     python scripts/bench_realtime.py                      # everything, both targets (~10-15 min)
     python scripts/bench_realtime.py --rates 200,1000 --duration 5 --no-sustained --idle 2000   # quick
     python scripts/bench_realtime.py --target callcenter --only idle --idle 10000
+    python scripts/bench_realtime.py --only connect --connects 5000 --connect-tenants 100
 
 What it does, per target (`callcenter`, the product; `socketio`, the minimal
 python-socketio + AsyncRedisManager relay of scripts/bench/socketio_server.py;
@@ -43,6 +44,11 @@ the product's frames, in a MariaDB database of its own):
    KB per socket; meanwhile GET /healthz (a new TCP connection each time) and an
    application ping round trip over a WebSocket (the product's `ping` frame, the
    Socket.IO `ping` event with its ack) are probed --probe-hz times a second.
+5. Connect burst (--only connect, not part of the default run): a fresh worker, --connects visitor
+   sessions over --connect-tenants tenants (each with --connect-missed + 1 messages) and --connect-agents
+   agents per tenant; every socket opened at once from --connect-procs processes, authenticated and
+   resumed (done once auth.ok and the missed messages are in): connects/s and the worker's CPU ms per
+   connect. --profile-worker PATH runs that worker under cProfile.
 
 The load generators run in their own processes (--sender-procs for visitors,
 one per agent socket), never in a server's. They share the 2 cores with the
@@ -532,6 +538,28 @@ class ProductProto:
             raise
 
     @staticmethod
+    async def open_resumed(base: str, token: str, resume: dict, replays: int, tenant: str = ""):
+        """Open, authenticate with `resume`, and wait for auth.ok and the `replays` messages it should replay."""
+        query = f"?tenant={urllib.parse.quote(tenant)}" if tenant else ""
+        ws = await ws_connect(ProductProto.ws_url(base) + query, 30)
+        try:
+            ws.send(json.dumps({"type": "auth", "token": token, "resume": resume}))
+            authed, replayed = False, 0
+            while not authed or replayed < replays:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                kind = frame.get("type")
+                if kind == "auth.ok":
+                    authed = True
+                elif kind == "chat.message.new" and frame["data"].get("replayed"):
+                    replayed += 1
+                elif kind == "error":
+                    raise ConnectionError(f"auth failed: {frame}")
+            return ws
+        except BaseException:
+            ws.transport.abort()
+            raise
+
+    @staticmethod
     def send_frame(body: str, cmid: str, ack_id: int) -> str:
         return json.dumps({"type": "chat.message.send", "data": {"message": body, "client_msg_id": cmid}})
 
@@ -583,6 +611,11 @@ class SocketIOProto:
         except BaseException:
             ws.transport.abort()
             raise
+
+    @staticmethod
+    async def open_resumed(base: str, token: str, resume: dict, replays: int, tenant: str = ""):
+        """Socket.IO has no resume: a plain authenticated connect."""
+        return await SocketIOProto.open(base, token)
 
     @staticmethod
     def send_frame(body: str, cmid: str, ack_id: int) -> str:
@@ -881,6 +914,53 @@ async def _idle(pipe, proto, base: str, tokens: list[str], concurrency: int) -> 
             return
 
 
+def connect_process(pipe, proto_name: str, base: str, items: list[tuple], concurrency: int) -> None:
+    _limit_fds()
+    try:
+        asyncio.run(_connect_burst(pipe, PROTOS[proto_name], base, items, concurrency))
+    except Exception:
+        pipe.send(("crash", traceback.format_exc()))
+
+
+async def _connect_burst(pipe, proto, base: str, items: list[tuple], concurrency: int) -> None:
+    """Wait for "go", then open every socket of `items` ((token, resume, replays, tenant hint)) with at most
+    `concurrency` in flight, each done once authenticated and its missed messages replayed; the sockets stay
+    open (answering pings) until "close". Reports ("done", ok, failed, elapsed s, latencies s, errors)."""
+    loop = asyncio.get_running_loop()
+    socks = []
+    latencies = []
+    pipe.send(("ready",))
+    cmd = await loop.run_in_executor(None, pipe.recv)
+    if cmd[0] != "go":
+        return
+    sem = asyncio.Semaphore(concurrency)
+
+    def hold(ws) -> None:
+        def on_message(raw: str) -> None:
+            if raw == "2":
+                ws.send("3")
+        ws.listen(on_message, lambda exc: None)
+
+    async def one(token, resume, replays, tenant):
+        async with sem:
+            t = time.monotonic()
+            ws = await proto.open_resumed(base, token, resume, replays, tenant)
+            latencies.append(time.monotonic() - t)
+        socks.append(ws)
+        hold(ws)
+
+    t0 = time.monotonic()
+    results = await asyncio.gather(*(one(*item) for item in items), return_exceptions=True)
+    elapsed = time.monotonic() - t0
+    fails = [r for r in results if isinstance(r, BaseException)]
+    pipe.send(("done", len(socks), len(fails), elapsed, latencies,
+               [f"{type(f).__name__}: {f}"[:200] for f in fails[:3]]))
+    cmd = await loop.run_in_executor(None, pipe.recv)
+    for ws in socks:
+        ws.transport.abort()
+    pipe.send(("closed",))
+
+
 # ============================================================================ targets
 
 def mariadb_and_redis_pids() -> dict[str, list[int]]:
@@ -961,6 +1041,65 @@ class ProductTarget:
         finally:
             await services.close()
 
+    def setup_connect(self, n_visitors: int, n_tenants: int, missed: int, agents_per_tenant: int,
+                      agent_resume: int) -> None:
+        """`n_visitors` sessions over `n_tenants` tenants, each with `missed` + 1 messages, and their sockets' auth
+        (resume from seq 1: `missed` messages replayed); `agents_per_tenant` agents per tenant, each resuming
+        `agent_resume` of its tenant's sessions the same way."""
+        if not self.db_created:
+            self.database.create()
+            self.db_created = True
+            subprocess.run([sys.executable, "-m", "callcenter.cli", "migrate"], env=self.env, cwd=str(ROOT),
+                           check=True, stdout=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        asyncio.run(self._make_connect_data(n_visitors, n_tenants, missed, agents_per_tenant, agent_resume))
+        print(f"  [{self.name}] connect data: {n_visitors} sessions x {missed + 1} messages over {n_tenants} tenants, "
+              f"{agents_per_tenant * n_tenants} agents in {time.monotonic() - t0:.1f}s", flush=True)
+
+    async def _make_connect_data(self, n_visitors: int, n_tenants: int, missed: int, agents_per_tenant: int,
+                                 agent_resume: int) -> None:
+        from callcenter.app import create_services
+        from callcenter.config import Config
+        from callcenter.security import hash_password
+
+        config = Config(database_url=self.db_url, redis_url=REDIS_URL, redis_prefix=self.prefix,
+                        secret_key=self.env["CALLCENTER_SECRET_KEY"], data_dir=self.logdir)
+        services = create_services(config)
+        store, signer = services.store, services.signer
+        pw = hash_password("Bench-Password-1", rounds=4)
+        sem = asyncio.Semaphore(16)
+        tenants = [f"bench-c{k}-{uuid.uuid4().hex[:6]}" for k in range(n_tenants)]
+
+        async def session(tenant_id: str, i: int) -> tuple:
+            async with sem:
+                row = await store.start_session(tenant_id, channel="web", customer_name=f"Visitor {i}",
+                                                customer_email=f"v{i}@example.com")
+                for m in range(missed + 1):
+                    await store.send_message(tenant_id, row["id"], sender_type="visitor", sender_id=row["visitor_id"],
+                                             sender_name=f"Visitor {i}", body=f"message {m}", client_msg_id=f"c{m}")
+            token = signer.visitor_token(row["id"], tenant_id, row["visitor_id"])
+            return (token, {row["id"]: 1}, missed, tenant_id)
+
+        try:
+            for tenant_id in tenants:
+                await store.create_tenant(tenant_id, "Bench connect tenant", [], {})
+            visitors = list(await asyncio.gather(*(session(tenants[i % n_tenants], i) for i in range(n_visitors))))
+            agents = []
+            for k, tenant_id in enumerate(tenants):
+                mine = [v for v in visitors if v[3] == tenant_id][:agent_resume]
+                for j in range(agents_per_tenant):
+                    row = await store.create_agent(tenant_id, f"agent{j}@c{k}.example", pw, f"Agent {j}", "agent")
+                    resume = {sid: seq for v in mine for sid, seq in v[1].items()}
+                    agents.append((signer.agent_token(row), resume, missed * len(resume), tenant_id))
+            # Agents spread among the visitors, as a storm brings them back.
+            step = max(1, len(visitors) // max(1, len(agents)))
+            items = list(visitors)
+            for n, agent in enumerate(agents):
+                items.insert(min(len(items), n * (step + 1)), agent)
+            self.connect_items = items
+        finally:
+            await services.close()
+
     def _worker(self, name: str) -> Server:
         port = free_port()
         return Server(name, serve_argv("--host", "127.0.0.1", "--port", str(port)), self.env, self.logdir, port)
@@ -971,7 +1110,13 @@ class ProductTarget:
         return a, b
 
     def start_idle_server(self) -> Server:
-        c = self._worker(f"{self.name}-idle").start()
+        if self.args.profile_worker:  # the idle / connect worker under cProfile (written when it stops)
+            port = free_port()
+            argv = serve_argv("--host", "127.0.0.1", "--port", str(port))
+            argv[1:1] = ["-m", "cProfile", "-o", str(self.args.profile_worker)]
+            c = Server(f"{self.name}-idle", argv, self.env, self.logdir, port).start()
+        else:
+            c = self._worker(f"{self.name}-idle").start()
         self.servers.append(c)
         return c
 
@@ -1026,6 +1171,23 @@ class SocketIOTarget:
             self.sessions.append((sid, tok({"typ": "visitor", "sid": sid, "tid": tenant})))
         self.idle_tokens = [tok({"typ": "visitor", "sid": uuid.uuid4().hex, "tid": tenant + "-idle"})
                             for _ in range(n_idle + 1 if n_idle else 0)]
+
+    def setup_connect(self, n_visitors: int, n_tenants: int, missed: int, agents_per_tenant: int,
+                      agent_resume: int) -> None:
+        """The same sockets as the product's (Socket.IO has no resume: a plain authenticated connect each)."""
+        import jwt
+
+        def tok(claims):
+            return jwt.encode({**claims, "exp": int(time.time()) + 86400}, self.secret, algorithm="HS256")
+        tenants = [f"bench-c{k}-{uuid.uuid4().hex[:6]}" for k in range(n_tenants)]
+        items = [(tok({"typ": "visitor", "sid": uuid.uuid4().hex, "tid": tenants[i % n_tenants]}), {}, 0, "")
+                 for i in range(n_visitors)]
+        agents = [(tok({"typ": "agent", "sub": str(j), "tid": t}), {}, 0, "") for t in tenants
+                  for j in range(agents_per_tenant)]
+        step = max(1, len(items) // max(1, len(agents)))
+        for n, agent in enumerate(agents):
+            items.insert(min(len(items), n * (step + 1)), agent)
+        self.connect_items = items
 
     def _server(self, name: str) -> Server:
         port = free_port()
@@ -1454,6 +1616,88 @@ def run_idle(target, args, results: dict) -> None:
         results["idle"] = out
 
 
+def run_connect(target, args, results: dict) -> None:
+    """A reconnect storm on one fresh worker: every socket of target.connect_items opened at once from
+    --connect-procs processes (--connect-concurrency in flight each), authenticated and resumed (the product
+    replays each socket's missed messages; a socket counts once they are in). Connects/s = sockets / the
+    slowest process's wall time."""
+    ctx = mp.get_context("spawn")
+    srv = target.start_idle_server()
+    items = target.connect_items
+    out: dict = {"target": target.name, "sockets_requested": len(items), "procs": args.connect_procs,
+                 "concurrency_per_proc": args.connect_concurrency}
+    procs: list = []
+
+    def start(chunks: list[list], concurrency: int) -> list:
+        pipes = []
+        for chunk in chunks:
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=connect_process, args=(child, target.name, srv.url, chunk, concurrency),
+                            daemon=True)
+            p.start()
+            procs.append(p)
+            pipes.append(parent)
+        for pipe in pipes:
+            _expect(pipe, "ready", 60)
+        return pipes
+
+    def close(pipes: list) -> None:
+        for pipe in pipes:
+            _safe_send(pipe, ("close",))
+        for pipe in pipes:
+            try:
+                _expect(pipe, "closed", 60)
+            except RuntimeError:
+                pass
+
+    try:
+        # Warm-up: a few hundred sockets in and out, so that the measured burst has the code paths loaded.
+        warm = start([items[:min(300, len(items))]], 16)
+        warm[0].send(("go",))
+        _expect(warm[0], "done", 120)
+        close(warm)
+        time.sleep(2.0)
+        out["machine_busy_pct_before"] = wait_quiet(f"{target.name} connect burst")
+        n_procs = max(1, args.connect_procs)
+        pipes = start([items[m::n_procs] for m in range(n_procs)], args.connect_concurrency)
+        meter = CpuMeter({"worker": [srv.pid], **target.infra_pids(), "load gen": [p.pid for p in procs]})
+        meter.start()
+        for pipe in pipes:
+            pipe.send(("go",))
+        ok = fail = 0
+        slowest = 0.0
+        latencies: list = []
+        errs: list = []
+        for pipe in pipes:
+            msg = _expect(pipe, "done", 600)
+            ok += msg[1]
+            fail += msg[2]
+            slowest = max(slowest, msg[3])
+            latencies += msg[4]
+            errs += msg[5]
+        out["cpu_pct"] = meter.stop()
+        # CPU time of the worker per socket: steadier than the rate on a machine others share.
+        worker_cpu_ms = out["cpu_pct"]["worker"] / 100 * slowest * 1000
+        out.update({"sockets_open": ok, "connect_failures": fail, "connect_errors": errs[:3],
+                    "burst_secs": round(slowest, 2), "connects_per_sec": round(ok / slowest, 1) if slowest else None,
+                    "worker_cpu_ms_per_connect": round(worker_cpu_ms / ok, 3) if ok else None,
+                    "connect_ms": summary_ms(latencies)})
+        lat = out["connect_ms"]
+        print(f"  [{target.name}] connect burst: {ok} sockets ({fail} failed) in {slowest:.2f}s = "
+              f"{out['connects_per_sec']}/s; worker CPU {out['worker_cpu_ms_per_connect']} ms per connect; "
+              f"per connect p50 {fmt(lat['p50'])} p99 {fmt(lat['p99'])} ms; "
+              f"cpu {out['cpu_pct']}", flush=True)
+        close(pipes)
+    finally:
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+        srv.stop()
+        results["connect"] = out
+
+
 async def probe_loop(target, srv: Server, ws_token: str | None, *, until, hz: float, max_secs: float) -> dict:
     """GET /healthz on a new connection, and (with a token) a ws ping round trip, hz times a second each."""
     proto = PROTOS[target.name]
@@ -1719,6 +1963,18 @@ def print_report(all_results: dict) -> None:
                   f"{r['rss_after_hold_kb'] / 1024:.1f} | {r['kb_per_socket']} | {ms(h['p50'])} / {ms(h['p99'])} / "
                   f"{ms(h['max'])} | {ms(w['p50'])} / {ms(w['p99'])} / {ms(w['max'])} | "
                   f"{r['cpu_pct_during_hold'].get('idle worker')} / {r['cpu_pct_during_hold'].get('others')} |")
+    bursts = {t: r["connect"] for t, r in all_results["targets"].items() if "connect" in r}
+    if bursts:
+        print("\nConnect burst on one worker (authenticated and resumed):\n")
+        print("| target | sockets | failed | burst s | connects/s | worker CPU ms / connect "
+              "| per connect p50 / p99 / max ms | CPU % worker / mariadb / redis / load gen |")
+        print("|---|---:|---:|---:|---:|---:|---|---|")
+        for t, r in bursts.items():
+            lat, c = r["connect_ms"], r["cpu_pct"]
+            print(f"| {t} | {r['sockets_open']} | {r['connect_failures']} | {r['burst_secs']} | "
+                  f"{r['connects_per_sec']} | {r['worker_cpu_ms_per_connect']} | "
+                  f"{ms(lat['p50'])} / {ms(lat['p99'])} / {ms(lat['max'])} | "
+                  + " / ".join(fmt(c.get(k)) for k in ("worker", "mariadb", "redis", "load gen")) + " |")
     targets = all_results["targets"]
     for other in ("socketio", "bare"):
         if "callcenter" in targets and other in targets:
@@ -1747,6 +2003,10 @@ def print_ratios(p: dict, s: dict, other: str) -> None:
         row("idle /healthz p99 (ms)", p["idle"]["healthz_ms"]["p99"], s["idle"]["healthz_ms"]["p99"])
         row("idle ws ping p99 (ms)", p["idle"]["ws_ping_ms"]["p99"], s["idle"]["ws_ping_ms"]["p99"])
         row("idle connects/s", p["idle"]["connect_rate"], s["idle"]["connect_rate"], 0)
+    if "connect" in p and "connect" in s:
+        row("burst connects/s (resumed)", p["connect"]["connects_per_sec"], s["connect"]["connects_per_sec"], 0)
+        row("worker CPU ms per connect", p["connect"]["worker_cpu_ms_per_connect"],
+            s["connect"]["worker_cpu_ms_per_connect"], 3)
 
 
 # ============================================================================ main
@@ -1761,8 +2021,9 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--target", choices=("both", "all", "callcenter", "socketio", "bare"), default="both",
                         help="both = callcenter and socketio; all = those and bare, the bare-libraries floor")
-    parser.add_argument("--only", choices=("all", "delivery", "idle"), default="all",
-                        help="delivery = fixed rates (+ sustained); idle = the idle-socket test")
+    parser.add_argument("--only", choices=("all", "delivery", "idle", "connect"), default="all",
+                        help="delivery = fixed rates (+ sustained); idle = the idle-socket test; "
+                             "connect = the connect burst (not part of all)")
     parser.add_argument("--rates", type=parse_rates, default=parse_rates("200,1000,2000"))
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per fixed rate")
     parser.add_argument("--sessions", type=int, default=100)
@@ -1784,16 +2045,28 @@ def main() -> int:
     parser.add_argument("--idle-concurrency", type=int, default=16, help="connects in flight per idle process")
     parser.add_argument("--idle-hold", type=float, default=20.0)
     parser.add_argument("--probe-hz", type=float, default=20.0)
+    parser.add_argument("--connects", type=int, default=3000, help="connect mode: visitor sockets in the burst")
+    parser.add_argument("--connect-tenants", type=int, default=60)
+    parser.add_argument("--connect-agents", type=int, default=1, help="connect mode: agents per tenant")
+    parser.add_argument("--connect-agent-resume", type=int, default=5,
+                        help="connect mode: sessions each agent resumes")
+    parser.add_argument("--connect-missed", type=int, default=2, help="connect mode: messages replayed per session")
+    parser.add_argument("--connect-procs", type=int, default=4)
+    parser.add_argument("--connect-concurrency", type=int, default=32, help="connects in flight per process")
     parser.add_argument("--quiet-wait", type=float, default=0.0,
                         help="before each run wait up to this many s for the machine to be under --quiet-threshold")
     parser.add_argument("--quiet-threshold", type=float, default=30.0, help="%% CPU of the whole machine (100 = 1 core)")
     parser.add_argument("--json", type=Path, help="write all numbers here")
+    parser.add_argument("--profile-worker", type=Path, help="callcenter: run the idle / connect worker under "
+                        "cProfile and write its profile here when it stops")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args()
     if args.only == "idle":
         args.rates, args.sustained = [], False
     if args.only == "delivery":
         args.idle = 0
+    if args.only == "connect":
+        args.rates, args.sustained, args.idle = [], False, 0
 
     def stop(signum, _frame):  # SIGTERM, and SIGINT even when started in the background: clean up first
         raise SystemExit(128 + signum)
@@ -1803,8 +2076,9 @@ def main() -> int:
     ABORT_BACKLOG_SECS = args.abort_backlog
     _limit_fds()
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if args.idle and soft < args.idle + 1000:
-        print(f"the open-file limit ({soft}) is too low for {args.idle} sockets", file=sys.stderr)
+    sockets = max(args.idle, args.connects + 200 if args.only == "connect" else 0)
+    if sockets and soft < sockets + 1000:
+        print(f"the open-file limit ({soft}) is too low for {sockets} sockets", file=sys.stderr)
         return 2
     logdir = Path(tempfile.mkdtemp(prefix="bench-realtime-"))
     info = machine_info()
@@ -1827,6 +2101,10 @@ def main() -> int:
                     run_delivery(target, args, res)
                 if args.idle:
                     run_idle(target, args, res)
+                if args.only == "connect":
+                    target.setup_connect(args.connects, args.connect_tenants, args.connect_missed,
+                                         args.connect_agents, args.connect_agent_resume)
+                    run_connect(target, args, res)
             except Exception:
                 traceback.print_exc()
                 res["error"] = traceback.format_exc()

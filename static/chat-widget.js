@@ -170,7 +170,7 @@
     var session = storage("sessionStorage");
     var st = load();
     var tenant = null;
-    var ws = null, live = false, attempts = 0, retryT = 0, tickT = 0, lastRx = 0, lastPing = 0, hbMs = 20000;
+    var ws = null, live = false, attempts = 0, retryT = 0, tickT = 0, lastRx = 0, lastPing = 0, hbMs = 20000, upAt = 0;
     var typingOn = false, typingAt = 0, typingStopT = 0, agentTypingT = 0, starting = null;
     var readSent = 0, isOpen = false, dead = false, conn = null, unreadShown = -1;
     var els = new WeakMap(), built = false, fmt;
@@ -798,7 +798,9 @@
       clearTimeout(retryT);
       setConn(navigator.onLine === false ? "offline" : attempts ? "reconnecting" : "connecting");
       var sock;
-      try { sock = new WebSocket(api.replace(/^http/i, "ws") + "/ws"); } catch (e) { return retry(); }
+      // ?tenant=: the balancer sends a tenant's sockets to one worker (the token, in the first frame, decides).
+      try { sock = new WebSocket(api.replace(/^http/i, "ws") + "/ws?tenant=" + encodeURIComponent(o.tenantId)); }
+      catch (e) { return retry(); }
       ws = sock;
       sock.onopen = function () {
         var resume = {};
@@ -819,6 +821,8 @@
 
     // The socket is gone (closed by either side, or dropped here): sends wait in the outbox.
     function lost(code) {
+      // A connection that stayed up 10 s starts the backoff afresh; one that keeps dropping backs off further.
+      if (live && Date.now() - upAt > 1e4) attempts = 0;
       ws = null;
       live = false;
       clearInterval(tickT);
@@ -826,8 +830,7 @@
       if (dead) return;
       if (code === 4001) return forget();
       if (code === 4003) return setConn("error");
-      if (code === 1012 || code === 4008) attempts = 0;
-      retry();
+      retry(code);
     }
 
     function drop() {
@@ -838,10 +841,13 @@
       try { sock.close(); } catch (e) {}
     }
 
-    function retry() {
+    function retry(code) {
       if (dead) return;
       clearTimeout(retryT);
-      var delay = Math.min(30000, 500 * Math.pow(2, Math.min(attempts, 6))) * (0.5 + Math.random() / 2);
+      // Full jitter, random(0, min(30 s, 1 s * 2^attempts)); a worker that died (1006) or restarts (1012) spreads
+      // even the first try over 3 s, so its thousands of visitors do not all come back in the same millisecond.
+      var delay = Math.random() * Math.min(3e4, attempts ? 1e3 * Math.pow(2, attempts) :
+        code == 1006 || code == 1012 ? 3e3 : 1e3);
       attempts++;
       setConn(navigator.onLine === false ? "offline" : "reconnecting");
       retryT = setTimeout(ensureLive, delay);
@@ -909,7 +915,7 @@
       switch (type) {
         case "auth.ok":
           live = true;
-          attempts = 0;
+          upAt = Date.now();
           lastPing = lastRx;
           hbMs = Math.max(5, +d.heartbeat_interval_secs || 20) * 1000;
           clearInterval(tickT);

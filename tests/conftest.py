@@ -90,6 +90,21 @@ def redis_server_url():
     return REDIS_SERVER_URL
 
 
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A real 3-master Redis Cluster on free ports (tests/redis_cluster.py), one for the whole run and
+    stopped at its end; never the shared Redis. `.url` is its redis+cluster:// URL, `.restart_node(i)`
+    restarts one master. Tests isolate by their own key prefix (`redis_prefix`), as on the shared Redis;
+    a test that restarts a node must leave the cluster ok (restart_node waits for that)."""
+    from .helpers import require_program
+    from .redis_cluster import RedisClusterProcess
+
+    require_program("redis-server")
+    require_program("redis-cli")
+    with RedisClusterProcess() as cluster:
+        yield cluster
+
+
 @pytest.fixture
 def redis_prefix(request):
     """A key prefix private to this test; every key under it is deleted afterwards."""

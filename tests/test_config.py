@@ -190,6 +190,47 @@ def test_bad_integer_environment_variable(env, name):
     assert "\n" not in message
 
 
+# ---- Redis Cluster --------------------------------------------------------------
+
+def test_a_cluster_url_uses_redis(env):
+    env.setenv("CALLCENTER_REDIS_URL", "redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002?socket_timeout=2")
+    cfg = Config.from_env()
+    cfg.validate()
+    assert cfg.uses_redis and cfg.redis_cluster
+    from callcenter.redis_client import cluster_nodes, cluster_options, is_cluster_url
+
+    assert is_cluster_url(cfg.redis_url) and not is_cluster_url("redis://cache:6379/0")
+    assert cluster_nodes(cfg.redis_url) == [("10.0.0.1", 7000), ("10.0.0.2", 7001), ("::1", 7002)]
+    assert cluster_options(cfg.redis_url) == {"password": "pw", "socket_timeout": 2.0}
+    assert cluster_options("rediss+cluster://u:p@h:1")["ssl"] is True
+    assert cluster_nodes("redis+cluster://cache") == [("cache", 6379)]
+    assert not Config(redis_url="redis://cache:6379/0").redis_cluster
+
+
+@pytest.mark.parametrize("url", [
+    "redis+cluster://",
+    "redis+cluster://:Secret-77@h1:7000,,h2:7001",
+    "redis+cluster://:Secret-77@h1:notaport,h2:7001",
+    "redis+cluster://:Secret-77@h1:7000,h2:99999",
+    "redis+cluster://:Secret-77@h1:7000/3",
+    "redis+cluster://:Secret-77@h1:7000?no_such_option=1",
+])
+def test_a_malformed_cluster_url_is_a_config_error_at_start(env, url):
+    env.setenv("CALLCENTER_REDIS_URL", url)
+    message = error_of(Config.from_env())
+    assert "CALLCENTER_REDIS_URL" in message and "Redis Cluster" in message and "Secret-77" not in message
+
+
+def test_the_mail_offline_delay_fits_in_what_presence_remembers(env):
+    from callcenter.presence import LAST_SEEN_RETENTION_SECS
+
+    env.setenv("CALLCENTER_MAIL_OFFLINE_DELAY_SECS", str(LAST_SEEN_RETENTION_SECS + 1))
+    message = error_of(Config.from_env())
+    assert "CALLCENTER_MAIL_OFFLINE_DELAY_SECS" in message and str(LAST_SEEN_RETENTION_SECS) in message
+    env.setenv("CALLCENTER_MAIL_OFFLINE_DELAY_SECS", str(LAST_SEEN_RETENTION_SECS))
+    Config.from_env().validate()
+
+
 # ---- redact_url ----------------------------------------------------------------
 
 @pytest.mark.parametrize("url, expected", [

@@ -58,7 +58,7 @@ class _Upstream(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
-        if self.path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
+        if self.path.split("?", 1)[0] == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
             self.send_response(101)
             self.send_header("Upgrade", "websocket")
             self.send_header("Connection", "Upgrade")
@@ -203,7 +203,10 @@ def test_upstreams_share_their_state_and_a_websocket_never_locks_a_worker_out():
     for name, upstream in upstreams.items():
         # One failure state and connection count for all nginx worker processes.
         assert upstream.args_of("zone") and upstream.args_of("zone")[0] == name
-        assert upstream.args_of("least_conn") == []
+    # REST balances open requests; sockets meet per tenant (/ws?tenant=<id>) on a consistent-hash ring.
+    assert upstreams[rest_name].args_of("least_conn") == []
+    assert upstreams[ws_name].args_of("hash") == ["$arg_tenant", "consistent"]
+    assert upstreams[ws_name].args_of("least_conn") is None
 
     for _, params in _server_params(upstreams[ws_name]):
         assert params.get("max_fails") == "0", params
@@ -350,6 +353,37 @@ def test_a_handshake_answered_503_by_a_draining_worker_goes_to_the_next(tmp_path
         # REST keeps the app's 503 (database or Redis down, with its reason): passed through, not retried.
         statuses = [request(port, "GET", f"/api/v1/chat/sessions?i={i}")[0] for i in range(6)]
         assert set(statuses) == {200, 503}, statuses
+
+
+def _ws_worker(port: int, tenant: str | None) -> str:
+    """Which upstream nginx hands a /ws request of `tenant` (a plain GET: the upstream names itself)."""
+    status, _, body = request(port, "GET", "/ws" + (f"?tenant={tenant}" if tenant is not None else ""))
+    assert status == 200, body
+    return json.loads(body)["worker"]
+
+
+def test_websocket_handshakes_meet_per_tenant_and_move_along_the_ring_when_a_worker_dies(tmp_path):
+    """/ws?tenant=<id>: every request of a tenant reaches the same worker, tenants spread over the
+    workers, no tenant argument is balanced round-robin; a dead worker's tenants all go to one
+    surviving worker each (the next on the ring) and the other tenants do not move."""
+    tenants = [f"t{i}" for i in range(24)]
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(upstream(name)) for name in ("w0", "w1", "w2")]
+        port, _ = stack.enter_context(run_nginx([addr for _, addr in servers], tmp_path))
+        placed = {t: _ws_worker(port, t) for t in tenants}
+        assert all(_ws_worker(port, t) == placed[t] for t in tenants for _ in range(2))
+        assert len(set(placed.values())) == 3, placed
+        assert len({_ws_worker(port, None) for _ in range(6)}) == 3
+
+        dead_server, _ = next(s for s in servers if s[0].name == placed["t0"])
+        dead_server.shutdown()
+        dead_server.server_close()  # refuses from now on, like a worker killed with -9
+        moved = {t: {_ws_worker(port, t) for _ in range(3)} for t in tenants}
+        for t in tenants:
+            if placed[t] == dead_server.name:
+                assert len(moved[t]) == 1 and moved[t] != {dead_server.name}, (t, moved[t])
+            else:
+                assert moved[t] == {placed[t]}, (t, placed[t], moved[t])
 
 
 def test_websocket_upgrade_is_proxied(tmp_path):

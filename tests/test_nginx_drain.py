@@ -7,7 +7,9 @@ that reaches it while it drains gets the app's 503). nginx lets a failed server 
 only when a request to it *completes*, and a WebSocket completes hours later, so A
 stayed "failed" and, with B gone, nginx had no server left. Here clients keep opening
 handshakes and GETting /healthz through nginx throughout B's drain and after it:
-every handshake must get its 101 and every /healthz its 200.
+every handshake must get its 101 and every /healthz its 200. The handshakes name
+tenants (/ws?tenant=<id>, hashed to a worker on nginx's consistent-hash ring), so
+those of B's tenants must move along the ring to A, B's 503 and refusals included.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ HANDSHAKE_LOOPS = 3        # concurrent clients opening handshakes, as a reconne
 PAUSE_SECS = 0.02          # between one client's requests
 AFTER_EXIT_SECS = 3.0      # how long the clients keep going after B has exited
 SOCKETS_ON_A = 2           # long-lived sockets that nginx must place on the restarted worker
+TENANTS = 8                # tenant ids the handshakes name (/ws?tenant=...): both workers almost surely own some
 
 
 def fail_timeout_secs(conf: Path) -> float:
@@ -48,14 +51,16 @@ def fail_timeout_secs(conf: Path) -> float:
     return longest
 
 
-async def handshake(port: int) -> tuple[str, asyncio.StreamWriter | None]:
-    """One WebSocket upgrade through nginx: the response's status line, and the open socket on a 101."""
+async def handshake(port: int, tenant: str | None = None) -> tuple[str, asyncio.StreamWriter | None]:
+    """One WebSocket upgrade through nginx (/ws?tenant=`tenant` when given): the response's status
+    line, and the open socket on a 101."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
     except (OSError, asyncio.TimeoutError) as exc:
         return f"connect: {exc!r}", None
     key = base64.b64encode(os.urandom(16)).decode()
-    writer.write((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    path = "/ws" + (f"?tenant={tenant}" if tenant is not None else "")
+    writer.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 15)
@@ -89,7 +94,9 @@ class Traffic:
 
     async def _handshakes(self) -> None:
         while not self._stop.is_set():
-            status, writer = await handshake(self.port)
+            # Tenants spread over both workers' stretches of the ring (and one without a tenant).
+            n = len(self.handshakes)
+            status, writer = await handshake(self.port, f"drain-t{n % TENANTS}" if n % (TENANTS + 1) else None)
             self.handshakes.append(status)
             if writer is not None:
                 self.sockets.append(writer)
@@ -145,7 +152,7 @@ async def restarted_worker_drain(cluster: Cluster, tenants, nginx_dir: Path, *, 
         a_id = direct.auth["worker"]
         direct.close()
         on_a: list[WsClient] = []
-        on_b: list[WsClient] = []  # kept open meanwhile, or least_conn would always prefer B
+        on_b: list[WsClient] = []  # kept open meanwhile, like a client's other sockets
         deadline = time.monotonic() + fail_timeout_secs(nginx_dir / "nginx.conf") + 15
         while len(on_a) < SOCKETS_ON_A:
             assert time.monotonic() < deadline, "nginx never placed a WebSocket on the restarted worker"

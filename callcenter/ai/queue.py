@@ -8,6 +8,9 @@ they have been idle `reclaim_secs`. A live worker keeps its long jobs from looki
 re-claiming them for itself (XCLAIM … JUSTID) every third of that. A job answered twice (the first
 worker stored the reply, then died before XACK) is harmless: the reply's client_msg_id is derived
 from the visitor message, so the store keeps one.
+
+On a Redis Cluster the stream keeps its name: each command names only it, so it needs no hash tag (and a
+deployment upgrading keeps the jobs it holds).
 """
 from __future__ import annotations
 

@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import logging
+import re
 from asyncio import Future
 
 from tornado import httputil, web, websocket
 from tornado.iostream import StreamClosedError
 
-from ..realtime.connection import Connection
+from .. import models
+from ..realtime.connection import CLOSE_UNAUTHORIZED, Connection
 from .base import TOKEN_QUERY_NAMES, SecureHeaders, route
 
 log = logging.getLogger("callcenter.ws")
 
 MAX_FRAME_BYTES = 64 * 1024
+MAX_TENANT_HINT_BYTES = 64
+TENANT_ID_RE = re.compile(models.TENANT_ID_PATTERN)
 TEXT_OPCODE = 0x1
 
 
@@ -27,6 +31,22 @@ def text_frame(payload: str) -> bytes:
     else:
         header = bytes((0x80 | TEXT_OPCODE, 127)) + size.to_bytes(8, "big")
     return header + data
+
+
+def tenant_hint(values: list[bytes] | None) -> tuple[str | None, bool]:
+    """`/ws?tenant=<id>`: (the tenant id, True); (None, True) without one; (None, False) when it is not one
+    well-formed tenant id (given twice, too long, not a tenant id's characters). The query is a routing hint
+    for nginx's tenant-affine hash (deploy/nginx.conf): the token in the auth frame still decides, and
+    must be of this tenant (Connection closes 4001 otherwise)."""
+    if not values:
+        return None, True
+    if len(values) != 1 or len(values[0]) > MAX_TENANT_HINT_BYTES:
+        return None, False
+    try:
+        value = values[0].decode("ascii")
+    except UnicodeDecodeError:
+        return None, False
+    return (value, True) if TENANT_ID_RE.fullmatch(value) else (None, False)
 
 
 class SocketHandler(SecureHeaders, websocket.WebSocketHandler):
@@ -66,8 +86,11 @@ class SocketHandler(SecureHeaders, websocket.WebSocketHandler):
         self.set_nodelay(True)
         services = self.settings["services"]
         self._own_origin = f"{self.request.protocol}://{self.request.host}"
-        self.conn = Connection(self, services, services.hub, self.request.headers.get("Origin"))
+        hint, hint_ok = tenant_hint(self.request.query_arguments.get("tenant"))
+        self.conn = Connection(self, services, services.hub, self.request.headers.get("Origin"), hint)
         self._release_handshake()
+        if not hint_ok:
+            self.conn.close(CLOSE_UNAUTHORIZED, "?tenant= must be one tenant id")
 
     def _release_handshake(self) -> None:
         """Drop what only the handshake needed: a socket lives for hours, and with 10,000 of them

@@ -55,14 +55,16 @@ CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455: "Try Again Later" (the database or Red
 class Connection:
     __slots__ = ("handler", "services", "hub", "id", "origin", "kind", "tenant_id", "agent", "actor", "cursor",
                  "pending_frames", "pending_bytes", "closed", "tokens", "tokens_at", "typing_sent", "auth_timer",
-                 "flooded", "flood_window_start", "ping_sent_at", "outgoing")
+                 "flooded", "flood_window_start", "ping_sent_at", "outgoing", "tenant_hint")
 
-    def __init__(self, handler, services, hub: Hub, origin: str | None):
+    def __init__(self, handler, services, hub: Hub, origin: str | None, tenant_hint: str | None = None):
         self.handler = handler
         self.services = services
         self.hub = hub
         self.id = uuid.uuid4().hex[:12]
         self.origin = origin
+        # `/ws?tenant=<id>`: the tenant the client says it is of (nginx routes on it); the token must agree.
+        self.tenant_hint = tenant_hint
         self.kind: str | None = None  # domain.AGENT or domain.VISITOR once authenticated
         self.tenant_id = ""
         self.agent: dict | None = None  # an agent's row (the hub reads its id)
@@ -221,20 +223,15 @@ class Connection:
         if not isinstance(token, str) or not token:
             self.close(CLOSE_UNAUTHORIZED, "auth frame needs a token")
             return
-        kind = self.services.signer.token_kind(token)
+        auth = self.services.auth
         try:
-            if kind == domain.AGENT:
-                agent = await self.services.auth.agent_from_token(token)
-                self.agent, self.actor = agent, Actor.of_agent(agent)
+            # (An agent's row may come from this worker's cache: it is checked again below, once registered.)
+            self.actor, self.agent, allowed_origins = await auth.socket_identity(token, self.tenant_hint)
+            if self.agent is not None:
                 origin_ok = self.origin is None or self.origin == self.handler.own_origin()
-            elif kind == domain.VISITOR:
-                # Only what this socket uses of the session row is kept (memory per idle socket).
-                self.actor = (await self.services.auth.visitor_from_token(token)).trimmed()
-                tenant = await self.services.chat.find_tenant(self.actor.tenant_id)
-                origin_ok = self.origin is None or (tenant is not None and origin_allowed(
-                    self.origin, tenant, self.handler.request))
             else:
-                raise Unauthorized("invalid token")
+                origin_ok = self.origin is None or origin_allowed(
+                    self.origin, {"allowed_origins": allowed_origins}, self.handler.request)
         except Unauthorized as exc:
             self.close(CLOSE_UNAUTHORIZED, exc.message[:100])
             return
@@ -245,6 +242,9 @@ class Connection:
         if not origin_ok:
             self.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             return
+        if self.closed:
+            return  # gone while its check was read
+        kind = self.actor.kind
         self.kind, self.tenant_id = kind, self.actor.tenant_id
         if kind == domain.AGENT:
             self.typing_sent = {}
@@ -263,6 +263,21 @@ class Connection:
         # Registered first, with live events held, then the store is read: nothing falls between.
         self.cursor.begin_catch_up()
         await self.hub.add(self)
+        try:
+            # One read in a batch with the other sockets': what it missed and, for an agent, its check against
+            # the store now that any later revocation reaches it (the row it was let in with may be cached).
+            fresh, pages = await auth.socket_catch_up(self.actor, resume, RESUME_PAGE, agent=self.agent)
+        except ApiError as exc:
+            log.warning("ws %s: catch-up failed (%s); closing so the client resumes", self.id, exc.message)
+            self.close(CLOSE_RESTART, "temporarily unavailable: reconnect and resume")
+            return
+        if self.closed:
+            return
+        if self.agent is not None:
+            if fresh is None:
+                self.close(CLOSE_UNAUTHORIZED, "this sign-in is no longer valid; sign in again")
+                return
+            self.agent, self.actor = fresh, Actor.of_agent(fresh)
         data: dict[str, Any] = {"kind": self.kind, "worker": self.hub.worker_id, "connection_id": self.id,
                                 "heartbeat_interval_secs": self.services.config.heartbeat_interval_secs}
         if self.agent:
@@ -272,7 +287,7 @@ class Connection:
             data["session_id"] = self.session_id
         self.send("auth.ok", data)
         self.cursor.resume(resume)
-        await self._catch_up(set(resume))
+        await self._catch_up(set(resume), pages)
 
     # ---- delivery -----------------------------------------------------------------
 
@@ -291,11 +306,27 @@ class Connection:
         elif decision is Decision.OVERFLOW:
             self.close(CLOSE_TOO_SLOW, "too far behind: reconnect and resume")
 
-    async def _catch_up(self, session_ids: set[str]) -> None:
-        """Send what the store has after what this socket saw, for each session, then what was held."""
+    async def _catch_up(self, session_ids: set[str], pages: dict[str, list[dict]] | None = None) -> None:
+        """Send what the store has after what this socket saw, for each session, then what was held.
+        `pages`: the first page of each, read already. The reads are batched with the other sockets'."""
+        pending = list(session_ids)
+        sent = dict.fromkeys(pending, 0)
         try:
-            for session_id in session_ids:
-                await self._send_from_store(session_id)
+            while pending and not self.closed:
+                if pages is None:
+                    after = {sid: self.cursor.after(sid) for sid in pending}
+                    _, pages = await self.services.auth.socket_catch_up(self.actor, after, RESUME_PAGE)
+                more = []
+                for session_id in pending:
+                    rows = pages.get(session_id, ())
+                    for row in rows:
+                        self.send_raw(json_dumps({"type": events.MESSAGE_NEW, "data": {
+                            "message": models.message_model(row), "session_id": session_id, "replayed": True}}))
+                        self.cursor.track(session_id, row["seq"])
+                    sent[session_id] += len(rows)
+                    if len(rows) >= RESUME_PAGE and sent[session_id] < MAX_CATCH_UP_PER_SESSION:
+                        more.append(session_id)
+                pending, pages = more, None
         except ApiError as exc:
             log.warning("ws %s: catch-up failed (%s); closing so the client resumes", self.id, exc.message)
             self.close(CLOSE_RESTART, "temporarily unavailable: reconnect and resume")
@@ -304,21 +335,6 @@ class Connection:
             if self.closed:
                 return
             self._act(decision, event, payload)
-
-    async def _send_from_store(self, session_id: str) -> None:
-        if self.kind == domain.VISITOR and session_id != self.session_id:
-            return
-        sent = 0
-        while sent < MAX_CATCH_UP_PER_SESSION and not self.closed:
-            rows = await self.services.chat.messages_after(self.actor, session_id, self.cursor.after(session_id),
-                                                           RESUME_PAGE)
-            for row in rows:
-                self.send_raw(json_dumps({"type": events.MESSAGE_NEW, "data": {
-                    "message": models.message_model(row), "session_id": session_id, "replayed": True}}))
-                self.cursor.track(session_id, row["seq"])
-            sent += len(rows)
-            if len(rows) < RESUME_PAGE:
-                return
 
     def resync(self) -> None:
         """After a bus outage: fill every tracked session's gap; agents also refetch their lists."""

@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Callable
 
 from .. import events
+from ..batching import Batcher
 from ..bus import Bus, cancel_and_wait
 from ..config import Config
 from ..events import Event
@@ -36,6 +37,8 @@ HEARTBEAT_PINGS_PER_SLICE = 5
 HEARTBEAT_IDLE_RECHECK_SECS = 1.0
 # Sockets refused while the store is unreachable are logged once per this many seconds (with a count).
 UNAVAILABLE_LOG_INTERVAL_SECS = 10.0
+# Presence changes per Presence.set_many call.
+PRESENCE_BATCH = 500
 
 
 class BurstLog:
@@ -76,6 +79,9 @@ class Hub:
         self._queue_told: dict[str, tuple[str, list]] = {}
         self.unavailable_log = BurstLog(log, "sockets refused with close 1013 (try again later)",
                                         UNAVAILABLE_LOG_INTERVAL_SECS)
+        # The presence changes of one step of the loop (a reconnect storm's sockets) in one Presence.set_many.
+        self.presence_changes: Batcher[tuple[str, str, str | None], tuple[str, str]] = Batcher(
+            self.presence.set_many, max_batch=PRESENCE_BATCH, name="presence-changes")
 
     # ---- lifecycle ---------------------------------------------------------
 
@@ -117,6 +123,9 @@ class Hub:
         registry, key, subject = self._place(conn)
         registry[key].add(conn)
         self.metrics.sockets_open.labels(conn.kind).inc()
+        # Registered first, then the tenant's channel: the caller reads the store only once this returns, so an
+        # event is either in what it reads or comes through the confirmed subscription.
+        await self.bus.subscribe_tenant(conn.tenant_id)
         await self._presence_change(conn, subject, "online")
 
     async def remove(self, conn: Connection) -> None:
@@ -129,6 +138,7 @@ class Hub:
             registry.pop(key, None)
             if conn.kind != "agent":
                 self._queue_told.pop(key, None)
+        self.bus.release_tenant(conn.tenant_id)
         self.metrics.sockets_open.labels(conn.kind).dec()
         await self._presence_change(conn, subject, None)
 
@@ -146,7 +156,8 @@ class Hub:
             self._local.pop(key, None)
         here = aggregate(local.values()) if local else None
         try:
-            before, after = await self.presence.set(conn.tenant_id, subject, here)
+            # (In order with the other changes: one batch at a time, each applied in submission order.)
+            before, after = await self.presence_changes.submit((conn.tenant_id, subject, here))
         except Exception as exc:  # presence is best effort; chat goes on without it
             log.warning("presence update failed: %s", exc)
             return
@@ -225,10 +236,12 @@ class Hub:
             if conn.tenant_id == tenant_id:
                 conn.deliver(update, payload)
 
-    async def on_bus_reconnect(self) -> None:
-        """Events may have been missed while the bus was down: every socket catches up from the store."""
-        log.info("bus back: resyncing %d sockets", len(self.all_connections()))
-        for conn in self.all_connections():
+    async def on_bus_reconnect(self, tenants: frozenset[str] | None = None) -> None:
+        """Events of these tenants (None: of all) may have been missed while their channel was lost: their
+        sockets catch up from the store."""
+        conns = [conn for conn in self.all_connections() if tenants is None or conn.tenant_id in tenants]
+        log.info("bus back: resyncing %d sockets", len(conns))
+        for conn in conns:
             conn.resync()
 
     async def _heartbeat(self) -> None:

@@ -33,13 +33,14 @@ from .schema import (agent_links, agents, ai_usage, attachments, audit_events, c
                      metadata, now_ms, push_subscriptions, read_marks, session_labels, sessions, tenants, visitors)
 from .sends import PrivateNote, SendResult
 from .aggregates.sessions import SessionFilter, SessionQueries, new_session_id
+from .aggregates.sockets import CatchUp, SocketQueries
 from .aggregates.tenants import TenantQueries
 from .aggregates.workspace import WorkspaceQueries
 from .aggregates.webhooks import WebhookQueries
 from .aggregates.mail import MailQueries
 
 __all__ = [
-    "Store", "StoreUnavailable", "SendResult", "SessionFilter", "PrivateNote", "create_engine",
+    "Store", "StoreUnavailable", "SendResult", "CatchUp", "SessionFilter", "PrivateNote", "create_engine",
     "create_database_if_missing", "is_connection_error", "tls_connect_args", "now_ms", "new_session_id", "metadata",
     "tenants", "agents", "visitors", "sessions", "messages", "read_marks", "attachments", "ai_usage",
     "push_subscriptions", "canned_responses", "labels", "session_labels", "agent_links", "audit_events",
@@ -48,5 +49,5 @@ __all__ = [
 
 class Store(TenantQueries, AgentQueries, SessionQueries, MessageQueries, AttachmentQueries, PushQueries,
             AIUsageQueries, AnalyticsQueries, WorkspaceQueries, BulkQueries, AdminQueries, WebhookQueries,
-            RoutingQueries, MailQueries, StoreBase):
+            RoutingQueries, MailQueries, SocketQueries, StoreBase):
     """The facade every caller uses: one object, every aggregate's queries (each in its module)."""

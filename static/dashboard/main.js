@@ -92,6 +92,7 @@ function init() {
   app.list = createSessionList(app);
   app.socket = new LiveSocket({
     getToken: () => tokenStore.get(),
+    getTenant: () => app.me && app.me.tenant_id,
     getResume: () => app.conv.resume(),
     onFrame: (type, data) => onFrame(app, type, data),
     onState: (state, info) => renderLive(app, state, info),

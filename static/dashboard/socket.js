@@ -1,12 +1,18 @@
-// The dashboard's WebSocket: auth frame first, resume with the last seq seen per loaded
-// session, reconnect with exponential backoff and jitter, and a state for the Live indicator:
+// The dashboard's WebSocket: /ws?tenant=<the agent's tenant> (the balancer sends a tenant's sockets to one
+// worker; the token, in the first frame, decides), auth frame first, resume with the last seq seen per loaded
+// session, reconnect with exponential backoff and full jitter, and a state for the Live indicator:
 //   connecting | live | reconnecting (with the time of the next try) | offline
 // Close codes: 4001/4010 = the token is invalid or revoked (back to sign-in); 1012 = server
 // restarting and 4008 = too slow (both: reconnect soon and resume); 4003 = origin refused;
 // 1013 = try again later (the server cannot reach its database: reconnect with backoff).
 
-const BASE_DELAY_MS = 500;
-const MAX_DELAY_MS = 15000;
+const BASE_DELAY_MS = 1000;
+const MAX_DELAY_MS = 30000;
+// A worker that died (1006) or restarts (1012) sends all its sockets back at once: their first try is spread
+// over this window too, instead of coming back in the same millisecond.
+const STORM_FIRST_DELAY_MS = 3000;
+// A connection that stayed up this long starts the backoff afresh; one that keeps dropping backs off further.
+const STABLE_AFTER_MS = 10000;
 const OFFLINE_AFTER_ATTEMPTS = 5;
 const PING_EVERY_MS = 20000;
 const PONG_TIMEOUT_MS = 10000;
@@ -15,7 +21,8 @@ import {t} from "./i18n.js";
 
 export class LiveSocket {
   /**
-   * opts.getToken(): string; opts.getResume(): {sessionId: lastSeq}; opts.onFrame(type, data);
+   * opts.getToken(): string; opts.getTenant(): the agent's tenant id; opts.getResume(): {sessionId: lastSeq};
+   * opts.onFrame(type, data);
    * opts.onState(state, info); opts.onReady(authData, isReconnect); opts.onAuthFailed(message)
    */
   constructor(opts) {
@@ -30,12 +37,19 @@ export class LiveSocket {
     this.pingTimer = null;
     this.pongTimer = null;
     this.lastReason = "";
+    this.liveSince = 0;
     this._onOnline = () => { if (!this.stopped && this.state !== "live") this.connectNow(); };
     this._onOffline = () => {
       if (this.stopped) return;
       // The socket may take a while to notice; drop it and wait for the network.
       if (this.ws) this._drop("browser offline");
       this._setState("offline", {reason: t("socket.no_network")});
+    };
+    // Back to a tab whose timers the browser slowed down: try now rather than at the throttled retry.
+    this._onVisible = () => {
+      if (document.visibilityState === "visible" && !this.stopped && this.state !== "live" && this.retryAt) {
+        this.connectNow();
+      }
     };
   }
 
@@ -44,6 +58,7 @@ export class LiveSocket {
     this.stopped = false;
     window.addEventListener("online", this._onOnline);
     window.addEventListener("offline", this._onOffline);
+    document.addEventListener("visibilitychange", this._onVisible);
     this._connect();
   }
 
@@ -51,6 +66,7 @@ export class LiveSocket {
     this.stopped = true;
     window.removeEventListener("online", this._onOnline);
     window.removeEventListener("offline", this._onOffline);
+    document.removeEventListener("visibilitychange", this._onVisible);
     clearTimeout(this.retryTimer);
     this._stopHeartbeat();
     if (this.ws) {
@@ -91,7 +107,9 @@ export class LiveSocket {
   }
 
   _url() {
-    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+    const tenant = this.opts.getTenant ? this.opts.getTenant() : null;
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws"
+      + (tenant ? "?tenant=" + encodeURIComponent(tenant) : "");
   }
 
   _connect() {
@@ -127,7 +145,7 @@ export class LiveSocket {
         authed = true;
         const isReconnect = this.everConnected;
         this.everConnected = true;
-        this.attempts = 0;
+        this.liveSince = Date.now();
         this.lastReason = "";
         this._setState("live", {});
         this._startHeartbeat();
@@ -144,6 +162,7 @@ export class LiveSocket {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      this._settle();
       this._stopHeartbeat();
       if (this.stopped) return;
       if (ev.code === 4001 || ev.code === 4010) {
@@ -155,9 +174,8 @@ export class LiveSocket {
       const reason = ev.code === 1012 ? t("socket.restarting") : ev.code === 4008 ? t("socket.too_slow")
         : ev.code === 1013 ? t("socket.unavailable") : ev.code === 4003 ? t("socket.origin") : authed ? t("socket.lost")
         : t("socket.unreachable");
-      // A restart or a slow-reader cut is not a failure of ours: the first retry comes quickly.
-      const quick = ev.code === 1012 || ev.code === 4008 || (authed && this.attempts === 0);
-      this._scheduleRetry(reason, quick);
+      // A restart, a dead worker or a dropped link: the first try is spread over a few seconds.
+      this._scheduleRetry(reason, ev.code === 1012 || ev.code === 1006);
     };
     ws.onerror = () => { /* onclose follows */ };
   }
@@ -166,18 +184,27 @@ export class LiveSocket {
     const ws = this.ws;
     if (!ws) return;
     this.ws = null;
+    this._settle();
     this._stopHeartbeat();
     ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
     try { ws.close(4000, reason.slice(0, 60)); } catch (e) { /* ignore */ }
     if (!this.stopped) this._scheduleRetry(reason, true);
   }
 
-  _scheduleRetry(reason, quick = false) {
+  /** The socket is gone: after a connection that stayed up, the backoff starts afresh. */
+  _settle() {
+    if (this.liveSince && Date.now() - this.liveSince >= STABLE_AFTER_MS) this.attempts = 0;
+    this.liveSince = 0;
+  }
+
+  /** Full jitter: random(0, min(cap, base * 2^attempt)), so a restarted server is not hit by every agent at once;
+   *  `storm` (the worker died or restarts): the first try, too, is spread over STORM_FIRST_DELAY_MS. */
+  _scheduleRetry(reason, storm = false) {
     this.lastReason = reason;
     const attempt = this.attempts++;
-    const ceiling = quick && attempt === 0 ? 600 : Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
-    // "Equal jitter": half fixed, half random, so a restarted server is not hit by every agent at once.
-    const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+    const ceiling = storm && attempt === 0 ? STORM_FIRST_DELAY_MS
+      : Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
+    const delay = Math.round(Math.random() * ceiling);
     this.retryAt = Date.now() + delay;
     const offline = navigator.onLine === false || this.attempts > OFFLINE_AFTER_ATTEMPTS;
     this._setState(offline ? "offline" : "reconnecting", {retryAt: this.retryAt, reason});

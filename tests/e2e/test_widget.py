@@ -373,7 +373,7 @@ def test_widget_cross_origin_conversation(browser, site, agent):
 
         # The visitor token is only ever a header (REST) or in the auth frame, never in a URL.
         assert all(token not in url for url, _ in urls) and all(token not in url for url in sockets)
-        assert sockets and all(url == site.api.replace("http", "ws") + "/ws" for url in sockets)
+        assert sockets and all(url == site.api.replace("http", "ws") + "/ws?tenant=" + TENANT for url in sockets)
         authed = [auth for url, auth in urls if "/chat/public/session/" in url]
         assert authed and all(auth == f"Bearer {token}" for auth in authed)
         assert not errors

@@ -8,6 +8,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from callcenter import bus as bus_module
+from callcenter import redis_pubsub
 from callcenter.bus import BusUnavailable, RedisBus, make_redis
 from callcenter.events import Event
 from callcenter.metrics import Metrics
@@ -16,12 +17,28 @@ from tests.helpers import wait_until
 from tests.mocking import private_redis
 
 
+def set_bus_limits(monkeypatch, **values: float) -> None:
+    """Scale the bus's timeouts down for a test, in whichever of its modules (bus, redis_pubsub) reads each."""
+    for name, value in values.items():
+        modules = [m for m in (bus_module, redis_pubsub) if hasattr(m, name)]
+        assert modules, name
+        for module in modules:
+            monkeypatch.setattr(module, name, value)
+
+
 async def started_bus(redis_url: str, prefix: str, **redis_kwargs) -> tuple[RedisBus, list[Event]]:
+    """A bus as a worker runs it, listening to tenant t1's channel (a socket of t1 is here)."""
     received: list[Event] = []
-    bus = RedisBus(make_redis(redis_url, **redis_kwargs), prefix)
+    bus = RedisBus(make_redis(redis_url, **redis_kwargs), prefix, redis_url)
     bus.add_listener(received.append)
     await bus.start()
+    await bus.subscribe_tenant("t1")
+    assert bus.subscriptions == 1
     return bus, received
+
+
+def publisher_conn(bus: RedisBus):
+    return bus._nodes["redis"].publisher._conn
 
 
 async def close_buses(*buses: RedisBus) -> None:
@@ -68,9 +85,9 @@ async def test_a_redis_that_stops_answering_fails_publishes_in_time_and_the_bus_
     """A hung server (SIGSTOP: connections stay open, nothing answers): a publish fails with
     BusUnavailable within the command timeout instead of waiting forever, the subscriber's PING finds
     the dead link and it resubscribes once the server answers again; then events flow both ways."""
-    monkeypatch.setattr(bus_module, "REDIS_SOCKET_TIMEOUT_SECS", 0.5)
-    monkeypatch.setattr(bus_module, "REDIS_CONNECT_TIMEOUT_SECS", 0.5)
-    monkeypatch.setattr(bus_module, "SUBSCRIBER_POLL_SECS", 0.3)
+    set_bus_limits(monkeypatch, REDIS_SOCKET_TIMEOUT_SECS=0.5)
+    set_bus_limits(monkeypatch, REDIS_CONNECT_TIMEOUT_SECS=0.5)
+    set_bus_limits(monkeypatch, SUBSCRIBER_POLL_SECS=0.3)
     with private_redis() as server:
         one, got_one = await started_bus(server.url, redis_prefix)
         two, got_two = await started_bus(server.url, redis_prefix)
@@ -87,7 +104,7 @@ async def test_a_redis_that_stops_answering_fails_publishes_in_time_and_the_bus_
             assert await wait_until(lambda: one.reconnects > 0 and two.reconnects > 0, timeout=10)
 
             server.resume()
-            assert await wait_until(lambda: one._subscribed.is_set() and two._subscribed.is_set(), timeout=15)
+            assert await wait_until(lambda: one.subscriptions == two.subscriptions == 1, timeout=15)
             # A worker's own event reaches its listeners at once, another's only through Redis: 4 is
             # published once 3 has arrived, or two's listeners could see 4 before 3.
             await one.publish(Event("test.event", "t1", {"n": 3}))
@@ -110,7 +127,7 @@ async def test_each_worker_gets_each_event_once_and_malformed_ones_are_dropped(r
         await one.publish(Event("chat.message.new", "t1", {"message": {"seq": 1, "body": "</script> é"}},
                                 session_id="s1", to_visitor=True, meta={"origin": "c1"}))
         for junk in (b"not an event", b"x" * 12 + b'{"type":"a"}', b"y" * 12 + b'{"type":"a","tenant_id":"t"}\n[]'):
-            await one.redis.publish(one.channel, junk)
+            await one.redis.publish(one.channel("t1"), junk)
         # Two's own event reaches its listeners at once, one's only through Redis: wait for one's first.
         assert await wait_until(lambda: len(got_two) == 1)
         await two.publish(Event("test.event", "t1", {"n": 2}))
@@ -146,7 +163,7 @@ async def test_a_service_event_leaves_for_other_workers_at_once_and_reaches_this
         await one.close()
         with pytest.raises(BusUnavailable):
             await one.publish(Event("test.event", "t1", {"n": 3}))
-        assert one.publisher._conn.closed
+        assert publisher_conn(one).closed
     finally:
         await close_buses(one, two)
 
@@ -155,8 +172,8 @@ async def test_a_service_event_leaves_for_other_workers_at_once_and_reaches_this
 async def test_an_idle_subscriber_stays_subscribed(redis_server_url, redis_prefix, monkeypatch):
     """Quiet for many socket timeouts (minutes in production, scaled down here): no reconnect, no
     lost event afterwards. The subscriber's read is bounded by its own poll, not the socket timeout."""
-    monkeypatch.setattr(bus_module, "REDIS_SOCKET_TIMEOUT_SECS", 0.2)
-    monkeypatch.setattr(bus_module, "SUBSCRIBER_POLL_SECS", 0.5)
+    set_bus_limits(monkeypatch, REDIS_SOCKET_TIMEOUT_SECS=0.2)
+    set_bus_limits(monkeypatch, SUBSCRIBER_POLL_SECS=0.5)
     bus, received = await started_bus(redis_server_url, redis_prefix)
     try:
         await asyncio.sleep(3)  # 15 socket timeouts of silence
@@ -190,14 +207,14 @@ async def test_the_bus_speaks_either_redis_protocol_the_url_asks_for(redis_serve
                                                                     monkeypatch):
     """RESP2 delivers channel messages and the subscriber's PONG as arrays, RESP3 as pushes: both
     reach the listeners, and a quiet subscriber's PINGs are answered on either."""
-    monkeypatch.setattr(bus_module, "SUBSCRIBER_POLL_SECS", 0.2)
+    set_bus_limits(monkeypatch, SUBSCRIBER_POLL_SECS=0.2)
     url = redis_server_url + ("&" if "?" in redis_server_url else "?") + f"protocol={protocol}"
     one, got_one = await started_bus(url, redis_prefix)
     two, got_two = await started_bus(url, redis_prefix)
     try:
         await one.publish(Event("test.event", "t1", {"n": 1}))
         await two.publish(Event("test.event", "t1", {"n": 2}))
-        assert one.publisher._conn.protocol == two.publisher._conn.protocol == protocol
+        assert publisher_conn(one).protocol == publisher_conn(two).protocol == protocol
         assert await wait_until(lambda: sorted(e.data["n"] for e in got_two) == [1, 2])
         assert await wait_until(lambda: sorted(e.data["n"] for e in got_one) == [1, 2])
         await asyncio.sleep(0.7)  # a few PINGs of a quiet subscriber
@@ -212,7 +229,7 @@ async def test_the_bus_speaks_either_redis_protocol_the_url_asks_for(redis_serve
 async def test_the_bus_over_tls_survives_a_redis_restart(redis_prefix, monkeypatch):
     """rediss://: redis-py makes the TLS handshake, the bus's own connections then run over the TLS
     transport; after the server restarts both buses reconnect (a new handshake each) and resubscribe."""
-    monkeypatch.setattr(bus_module, "RESUBSCRIBE_BACKOFF_MAX_SECS", 0.5)
+    set_bus_limits(monkeypatch, RESUBSCRIBE_BACKOFF_MAX_SECS=0.5)
     with private_redis(tls=True) as server:
         assert server.url.startswith("rediss://")
         one, got_one = await started_bus(server.url, redis_prefix)
@@ -220,14 +237,14 @@ async def test_the_bus_over_tls_survives_a_redis_restart(redis_prefix, monkeypat
         try:
             await one.publish(Event("test.event", "t1", {"n": 1}))
             assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1])
-            assert one.publisher._conn.transport.get_extra_info("ssl_object") is not None
+            assert publisher_conn(one).transport.get_extra_info("ssl_object") is not None
 
             server.stop()
             with pytest.raises(BusUnavailable):
                 await one.publish(Event("test.event", "t1", {"n": 2}))
             server.start()
             assert await wait_until(lambda: one.reconnects > 0 and two.reconnects > 0
-                                    and one._subscribed.is_set() and two._subscribed.is_set(), timeout=20)
+                                    and one.subscriptions == two.subscriptions == 1, timeout=20)
             await two.publish(Event("test.event", "t1", {"n": 3}))
             assert await wait_until(lambda: [e.data["n"] for e in got_one] == [1, 2, 3])  # before one's own 4
             await one.publish(Event("test.event", "t1", {"n": 4}))

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from callcenter.app import create_services
-from callcenter.bus import make_redis
-from callcenter.presence import PRESENCE_TTL_SECS, RedisPresence
+from callcenter.redis_client import make_redis
+from callcenter.presence import LAST_SEEN_RETENTION_SECS, PRESENCE_TTL_SECS, RedisPresence
 from tests.wsclient import WsClient
 
 
@@ -106,6 +106,43 @@ async def test_redis_presence_is_written_again_after_redis_lost_its_data(redis_s
         assert await b.status("t1", "v:s9") == "offline"
         await a.refresh(lambda: local)
         assert await b.status("t1", "v:s9") == "online" and await b.agents("t1") == {"a:7": "online"}
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_set_many_is_set_after_set_and_last_seen_outlives_the_socket(redis_server_url, redis_prefix):
+    redis = make_redis(redis_server_url)
+    a = RedisPresence(redis, redis_prefix, "worker-a")
+    try:
+        await a.refresh(dict)
+        assert await a.set_many([("t1", "v:s1", "online"), ("t2", "a:4", "away"), ("t1", "v:s1", None),
+                                 ("t2", "a:4", "online")]) == [("offline", "online"), ("offline", "away"),
+                                                               ("online", "offline"), ("away", "online")]
+        assert await a.agents("t2") == {"a:4": "online"} and await a.status("t1", "v:s1") == "offline"
+        left = await a.last_seen_ms("t1", "v:s1")
+        assert left is not None and left <= int(time.time() * 1000)
+        assert await a.last_seen_ms("t1", "v:never") is None
+        assert 0 < await redis.pttl(a._seen_key("t1", "v:s1")) <= LAST_SEEN_RETENTION_SECS * 1000
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_sweep_removes_what_a_worker_of_the_previous_key_layout_left(redis_server_url, redis_prefix):
+    """Upgrading a single Redis: a worker of the release before the hash tags dies; its subjects' fields
+    (`presence:s:<tenant>:<subject>`) and its `presence:owned:<worker>` set go with the first sweep."""
+    redis = make_redis(redis_server_url)
+    p = redis_prefix + "presence:"
+    b = RedisPresence(redis, redis_prefix, "worker-b")
+    try:
+        await redis.hset(f"{p}s:t1:v:s1", "old-worker", "online")
+        await redis.hset(f"{p}s:t1:v:s1", "other-old-worker", "online")
+        await redis.sadd(f"{p}owned:old-worker", "t1|v:s1")
+        await redis.hset(b.workers_key, "old-worker", str(time.time() - PRESENCE_TTL_SECS - 1))
+        assert await b.sweep() == []
+        assert await redis.hgetall(f"{p}s:t1:v:s1") == {b"other-old-worker": b"online"}
+        assert not await redis.exists(f"{p}owned:old-worker") and not await redis.hexists(b.workers_key, "old-worker")
     finally:
         await redis.aclose()
 
