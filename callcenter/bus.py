@@ -244,11 +244,6 @@ class RedisBus(Bus):
         """Events not written to Redis yet (the `bus_publishes` batcher gauge)."""
         return sum(node.publisher.waiting for node in self._nodes.values())
 
-    @property
-    def publisher(self) -> "RedisBus":
-        """What the metrics watch as the bus's batcher (`waiting`, `on_batch`)."""
-        return self
-
     async def wait_idle(self) -> None:
         """Until every event published so far was taken by Redis or failed."""
         await asyncio.gather(*(node.publisher.wait_idle() for node in list(self._nodes.values())))

@@ -187,7 +187,7 @@ def create_services(config: Config) -> Services:
     metrics.watch_batcher("socket_reads", auth.socket_reads.batcher)
     metrics.watch_batcher("presence_changes", hub.presence_changes)
     if isinstance(bus, RedisBus):
-        metrics.watch_batcher("bus_publishes", bus.publisher)
+        metrics.watch_batcher("bus_publishes", bus)
     if isinstance(limiter, RedisRateLimiter):
         metrics.watch_batcher("rate_limit_hits", limiter.hits)
     return Services(config=config, store=store, redis=redis, bus=bus, limiter=limiter, signer=signer,

@@ -154,7 +154,7 @@ async def test_a_service_event_leaves_for_other_workers_at_once_and_reaches_this
     chat = EventPublisher(one, Metrics())
     try:
         await chat.publish(Event("test.event", "t1", {"n": 1}), Event("test.event", "t1", {"n": 2}))
-        assert one.publisher.waiting == 2 and got_one == []
+        assert one.waiting == 2 and got_one == []
         await asyncio.sleep(0)
         assert [e.data["n"] for e in got_one] == [1, 2]
         assert await wait_until(lambda: [e.data["n"] for e in got_two] == [1, 2])
@@ -190,7 +190,7 @@ async def test_events_published_together_travel_as_one_message_in_order(redis_se
     one, got_one = await started_bus(redis_server_url, redis_prefix)
     two, got_two = await started_bus(redis_server_url, redis_prefix)
     batches: list[int] = []
-    one.publisher.on_batch = batches.append
+    one.on_batch = batches.append
     try:
         futures = [one.publish_nowait(Event("test.event", "t1", {"n": n, "text": "a\nb"})) for n in range(120)]
         await asyncio.gather(*futures)
